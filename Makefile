@@ -1,0 +1,31 @@
+# The two commands of the README:
+#   make book   set up .venv from requirements.txt and build the book (chapters executed at book scale)
+#   make test   set up .venv and run the whole test suite (no network needed)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+SCALE  ?= book
+PYTEST_ARGS ?= -n 2
+
+.PHONY: setup book test benchmarks clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+book: setup
+	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build .
+	@echo "The book is in _build/html/index.html"
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+benchmarks: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf _build figures

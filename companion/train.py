@@ -1,0 +1,219 @@
+"""The pieces every training loop of the book needs.
+
+* :func:`progress` — a ``tqdm.auto`` bar (renders in Jupyter, Colab and a terminal) that
+  can be silenced per call or for the whole session with ``COMPANION_PROGRESS=0``;
+* :class:`History` — the loss curves of a run;
+* :func:`check_finite` — stops a run that met a NaN or an infinity with a clear message;
+* :func:`minibatches` — endless shuffled minibatches of a tensor;
+* :func:`train_loop` — ``n_steps`` calls of a step function, with all of the above;
+* :func:`save_checkpoint` / :func:`load_checkpoint` — atomic saves, ``weights_only`` loads.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+
+import torch
+
+__all__ = [
+    "History",
+    "check_finite",
+    "load_checkpoint",
+    "minibatches",
+    "progress",
+    "save_checkpoint",
+    "train_loop",
+]
+
+PROGRESS_ENV = "COMPANION_PROGRESS"
+
+
+def _as_float(value: Union[float, torch.Tensor]) -> float:
+    return float(value.detach()) if torch.is_tensor(value) else float(value)
+
+
+def _progress_disabled(disable: Optional[bool]) -> bool:
+    if disable is not None:
+        return bool(disable)
+    return os.environ.get(PROGRESS_ENV, "1").strip().lower() in {"0", "false", "no", "off"}
+
+
+def progress(iterable: Union[Iterable, int], desc: str = "", disable: Optional[bool] = None, **kwargs: Any):
+    """A ``tqdm.auto`` progress bar over ``iterable`` (or ``range(iterable)`` for an int).
+
+    Args:
+        iterable: what to iterate over, or a number of steps.
+        desc: the label shown before the bar.
+        disable: ``True`` silences the bar; ``None`` follows ``COMPANION_PROGRESS``
+            (``0`` silences every bar).
+        **kwargs: passed to ``tqdm``.
+    """
+    from tqdm.auto import tqdm
+
+    if isinstance(iterable, bool):
+        raise TypeError("iterable must be an iterable or an int, not a bool")
+    if isinstance(iterable, int):
+        if iterable < 0:
+            raise ValueError(f"the number of steps must be >= 0; got {iterable}")
+        iterable = range(iterable)
+    return tqdm(iterable, desc=desc, disable=_progress_disabled(disable), leave=False, **kwargs)
+
+
+class History:
+    """Named series of scalars recorded during training (for example ``loss``, ``kl``).
+
+    >>> h = History(); h.record(0, loss=1.5); h.record(1, loss=1.2)
+    >>> h["loss"], h.steps("loss")
+    ([1.5, 1.2], [0, 1])
+    """
+
+    def __init__(self) -> None:
+        self._values: Dict[str, List[float]] = defaultdict(list)
+        self._steps: Dict[str, List[int]] = defaultdict(list)
+
+    def record(self, step: int, **values: Union[float, torch.Tensor]) -> None:
+        """Append one value per name at ``step`` (tensors are turned into floats)."""
+        for name, value in values.items():
+            self._values[name].append(_as_float(value))
+            self._steps[name].append(int(step))
+
+    def __getitem__(self, name: str) -> List[float]:
+        if name not in self._values:
+            raise KeyError(f"no series {name!r} in this history; it has {sorted(self._values)}")
+        return self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def steps(self, name: str) -> List[int]:
+        """The steps at which ``name`` was recorded."""
+        self[name]  # raises a clear KeyError
+        return self._steps[name]
+
+    def names(self) -> List[str]:
+        """The recorded series, in the order they first appeared."""
+        return list(self._values)
+
+    def last(self, name: str, n: int = 1) -> float:
+        """The mean of the last ``n`` values of ``name`` (a smoothed final value)."""
+        values = self[name][-n:]
+        return sum(values) / len(values)
+
+    def to_dict(self) -> Dict[str, Dict[str, List[float]]]:
+        """``{name: {"step": [...], "value": [...]}}``, ready for JSON."""
+        return {k: {"step": list(self._steps[k]), "value": list(v)} for k, v in self._values.items()}
+
+
+def check_finite(value: Union[float, torch.Tensor], step: int, name: str = "loss") -> None:
+    """Stop training when ``value`` is NaN or infinite, saying where and what to try.
+
+    Raises:
+        FloatingPointError: naming the quantity and the step.
+    """
+    x = _as_float(value)
+    if not math.isfinite(x):
+        raise FloatingPointError(
+            f"training stopped: {name} is {x} at step {step}. The model diverged; lower the "
+            "learning rate, check the data for NaN/inf values, or clip the gradients."
+        )
+
+
+def minibatches(
+    data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None
+) -> Iterator[torch.Tensor]:
+    """Yield shuffled minibatches of ``data`` (along dim 0) forever, reshuffling each epoch.
+
+    The last incomplete batch of an epoch is dropped, so every batch has ``batch_size`` rows
+    (unless the data has fewer rows, in which case every batch is the whole shuffled data).
+    """
+    if not torch.is_tensor(data) or data.dim() == 0:
+        raise TypeError("data must be a tensor with a batch dimension")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    n = data.shape[0]
+    if n == 0:
+        raise ValueError("data is empty")
+    size = min(batch_size, n)
+    while True:
+        order = torch.randperm(n, generator=generator).to(data.device)
+        for start in range(0, n - size + 1, size):
+            yield data[order[start : start + size]]
+
+
+def train_loop(
+    step_fn: Callable[[int], Mapping[str, Union[float, torch.Tensor]]],
+    n_steps: int,
+    desc: str = "training",
+    log_every: int = 1,
+    disable_progress: Optional[bool] = None,
+    history: Optional[History] = None,
+) -> History:
+    """Call ``step_fn(step)`` for ``step = 0 .. n_steps - 1`` and record what it returns.
+
+    ``step_fn`` does one optimisation step and returns a mapping of scalars (the first one is
+    shown on the progress bar). Every value is checked: a NaN or infinity stops the loop with
+    a :class:`FloatingPointError` naming the quantity and the step.
+
+    Args:
+        step_fn: one training step.
+        n_steps: how many steps (>= 0).
+        desc: label of the progress bar.
+        log_every: record every ``log_every`` steps (values are still checked every step).
+        disable_progress: see :func:`progress`.
+        history: a history to append to (a new one by default).
+
+    Returns:
+        The :class:`History` of the recorded values.
+    """
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps must be a non-negative int; got {n_steps!r}")
+    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
+        raise ValueError(f"log_every must be a positive int; got {log_every!r}")
+    history = History() if history is None else history
+    bar = progress(n_steps, desc=desc, disable=disable_progress)
+    for step in bar:
+        values = step_fn(step)
+        if not isinstance(values, Mapping) or not values:
+            raise TypeError("step_fn must return a non-empty mapping of scalar values")
+        for name, value in values.items():
+            check_finite(value, step, name)
+        if step % log_every == 0 or step == n_steps - 1:
+            history.record(step, **values)
+            first = next(iter(values))
+            bar.set_postfix({first: f"{_as_float(values[first]):.4g}"}, refresh=False)
+    return history
+
+
+def save_checkpoint(state: Mapping[str, Any], path: Union[str, Path]) -> Path:
+    """Save ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically.
+
+    The state is written to a temporary file in the same folder and then renamed, so a run
+    killed mid-save never leaves a truncated checkpoint behind.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a mapping (for example a state_dict); got {type(state).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(dict(state), handle)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, torch.device]] = None) -> Dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)

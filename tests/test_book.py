@@ -1,0 +1,100 @@
+"""The book's sources are consistent and the book builds with warnings as errors.
+
+* every chapter's ``.md`` (the source of truth) and its paired ``.ipynb`` (for Colab) hold
+  the same cells, and the ``.ipynb`` carries no outputs;
+* every chapter is in the table of contents, and every entry of the table exists;
+* the Colab install cell of every chapter installs the companion from the repository URL
+  of ``_config.yml`` at the book's own version tag, never a moving branch head;
+* Sphinx builds the whole book with ``-W`` (execution off: ``test_notebooks`` executes).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import companion
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+
+
+def chapters():
+    return sorted(
+        p for p in BOOK.glob("*.md")
+        if not p.name.startswith("_") and p.read_text().startswith("---\njupytext:")
+    )
+
+
+def cells(path: Path):
+    import jupytext
+
+    return [(c.cell_type, c.source.strip()) for c in jupytext.read(path).cells]
+
+
+def toc_files():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    stack = list(toc.get("chapters", [])) + [c for part in toc.get("parts", []) for c in part["chapters"]]
+    while stack:
+        entry = stack.pop()
+        files.append(entry["file"])
+        stack.extend(entry.get("sections", []))
+    return files
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
+def test_pair_is_in_sync_and_has_no_outputs(source: Path) -> None:
+    paired = source.with_suffix(".ipynb")
+    assert paired.exists(), f"{source.name} has no paired {paired.name}: run `jupytext --to ipynb {source}`"
+    assert cells(source) == cells(paired), f"{paired.name} differs from {source.name}: run `jupytext --sync {source}`"
+    assert '"output_type"' not in paired.read_text(), f"{paired.name} carries outputs: strip them"
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
+def test_colab_cell_installs_this_version_from_the_repository(source: Path) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = config["repository"]["url"].rstrip("/")
+    first_code = next(src for kind, src in cells(source) if kind == "code")
+    assert "google.colab" in first_code, f"the first code cell of {source.name} must be the Colab install cell"
+    expected = f"companion @ git+{url}@v{companion.__version__}"
+    assert expected in first_code, f"{source.name} must install {expected!r} on Colab"
+
+
+def test_table_of_contents_matches_the_chapters() -> None:
+    listed = set(toc_files())
+    for source in chapters():
+        assert f"book/{source.stem}" in listed, f"{source.name} is missing from _toc.yml"
+    for entry in listed:
+        assert (ROOT / f"{entry}.md").exists(), f"_toc.yml lists {entry}, which does not exist"
+
+
+def test_every_chapter_cites_only_known_keys() -> None:
+    keys = set(re.findall(r"@\w+\{([^,]+),", (BOOK / "references.bib").read_text()))
+    for source in list(chapters()) + [BOOK / "intro.md"]:
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", source.read_text()):
+            for key in group.split(","):
+                assert key.strip() in keys, f"{source.name} cites unknown key {key.strip()!r}"
+
+
+@pytest.mark.build
+def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"  # test_notebooks executes the chapters
+    config_file = tmp_path / "_config.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
+    assert jupyter_book, "jupyter-book is not installed next to this Python"
+    result = subprocess.run(
+        [jupyter_book, "build", str(ROOT), "--config", str(config_file), "--path-output", str(tmp_path),
+         "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, f"the book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+    assert (tmp_path / "_build" / "html" / "intro.html").exists() or (tmp_path / "_build" / "html" / "book" / "intro.html").exists()

@@ -1,0 +1,131 @@
+"""Training-loop pieces: progress, history, NaN guard, minibatches, checkpoints."""
+
+from __future__ import annotations
+
+import datetime
+import math
+
+import pytest
+import torch
+
+from companion.train import (
+    History,
+    check_finite,
+    load_checkpoint,
+    minibatches,
+    progress,
+    save_checkpoint,
+    train_loop,
+)
+
+
+def test_progress_counts_and_can_be_silenced(monkeypatch):
+    assert list(progress(3, disable=True)) == [0, 1, 2]
+    monkeypatch.setenv("COMPANION_PROGRESS", "0")
+    assert progress([1, 2]).disable
+    monkeypatch.setenv("COMPANION_PROGRESS", "1")
+    assert not progress([1, 2]).disable
+    with pytest.raises(ValueError):
+        progress(-1)
+
+
+def test_history_records_series_and_steps():
+    h = History()
+    h.record(0, loss=torch.tensor(2.0), kl=1.0)
+    h.record(5, loss=1.0)
+    assert h["loss"] == [2.0, 1.0] and h.steps("loss") == [0, 5]
+    assert h.names() == ["loss", "kl"] and "kl" in h
+    assert h.last("loss", 2) == 1.5
+    assert h.to_dict()["kl"] == {"step": [0], "value": [1.0]}
+    with pytest.raises(KeyError, match="loss"):
+        h["elbo"]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, torch.tensor(-math.inf)])
+def test_check_finite_stops_with_a_message_naming_the_step(bad):
+    with pytest.raises(FloatingPointError, match="kl is .* at step 12"):
+        check_finite(bad, 12, "kl")
+    check_finite(1.0, 0)  # a finite value passes
+
+
+def test_train_loop_runs_steps_records_and_stops_on_nan():
+    seen = []
+
+    def step(i):
+        seen.append(i)
+        return {"loss": 10.0 - i, "aux": torch.tensor(float(i))}
+
+    history = train_loop(step, 5, log_every=2, disable_progress=True)
+    assert seen == [0, 1, 2, 3, 4]
+    assert history.steps("loss") == [0, 2, 4] and history["aux"] == [0.0, 2.0, 4.0]
+
+    def diverging(i):
+        return {"loss": float("nan") if i == 3 else 1.0}
+
+    with pytest.raises(FloatingPointError, match="step 3"):
+        train_loop(diverging, 10, disable_progress=True)
+    with pytest.raises(TypeError, match="mapping"):
+        train_loop(lambda i: 1.0, 1, disable_progress=True)
+    with pytest.raises(ValueError, match="n_steps"):
+        train_loop(step, -1)
+
+
+def test_train_loop_actually_optimises():
+    torch.manual_seed(0)
+    w = torch.zeros(3, requires_grad=True)
+    target = torch.tensor([1.0, -2.0, 0.5])
+    opt = torch.optim.SGD([w], lr=0.1)
+
+    def step(i):
+        opt.zero_grad()
+        loss = ((w - target) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return {"loss": loss}
+
+    history = train_loop(step, 100, disable_progress=True)
+    assert history["loss"][-1] < 1e-6 < history["loss"][0]
+
+
+def test_minibatches_cover_each_epoch_and_repeat_with_a_generator():
+    data = torch.arange(10.0).unsqueeze(1)
+    it = minibatches(data, 5, generator=torch.Generator().manual_seed(0))
+    epoch = torch.cat([next(it), next(it)])
+    assert sorted(epoch.squeeze(1).tolist()) == list(range(10))
+    again = minibatches(data, 5, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(next(again), epoch[:5])
+    assert next(minibatches(data, 100)).shape == (10, 1)
+    with pytest.raises(ValueError, match="batch_size"):
+        next(minibatches(data, 0))
+    with pytest.raises(ValueError, match="empty"):
+        next(minibatches(torch.zeros(0, 2), 4))
+
+
+def test_checkpoints_round_trip_and_are_atomic(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    path = save_checkpoint({"model": model.state_dict(), "step": 7}, tmp_path / "sub" / "ckpt.pt")
+    state = load_checkpoint(path)
+    assert state["step"] == 7
+    for key, value in model.state_dict().items():
+        assert torch.equal(state["model"][key], value)
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]  # no temp file left behind
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("cannot pickle")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint({"bad": Unpicklable()}, path)
+    assert load_checkpoint(path)["step"] == 7  # the old checkpoint survived the failed save
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(TypeError):
+        save_checkpoint([1, 2], tmp_path / "x.pt")
+
+
+def test_load_checkpoint_refuses_arbitrary_objects(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"obj": datetime.date(2020, 1, 1)}, path)  # an arbitrary class: not allowed under weights_only
+    with pytest.raises(Exception, match="weights_only|Unsupported global"):
+        load_checkpoint(path)
