@@ -67,7 +67,7 @@ def test_seed_everything_rejects_bad_seeds(bad, error):
 def test_import_is_cheap():
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import companion"], check=True)
-    assert time.perf_counter() - start < 5.0  # the 2 s target is measured in benchmarks/import_time.py
+    assert time.perf_counter() - start < 5.0  # the 2 s target is measured by benchmarks/import_time.py
     out = subprocess.run(
         [sys.executable, "-c", "import sys, companion; print('torch' in sys.modules)"],
         check=True, capture_output=True, text=True,
