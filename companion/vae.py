@@ -1,0 +1,404 @@
+"""The variational auto-encoder (Kingma & Welling 2014; Rezende et al. 2014) and its IWAE bound.
+
+A :class:`VAE` has a standard normal prior ``p(z) = N(0, I)``, a Gaussian posterior
+``q(z|x) = N(mu(x), diag(exp(logvar(x))))`` and a factorised likelihood ``p(x|z)``, one of
+
+* ``"bernoulli"``: ``x`` in ``[0, 1]``; the decoder outputs logits. Grey levels in between
+  are allowed (common practice), but then ``log p(x|z)`` is a cross-entropy, not the log of
+  a normalised density, and the ELBO is not a bound on a likelihood of continuous data;
+* ``"gaussian"``: ``x`` real; the decoder outputs means and a single learned scalar
+  ``log_scale`` (an isotropic standard deviation) is shared by all pixels;
+* ``"logistic"``: ``x`` holds integer **levels** ``0 .. n_levels - 1`` (as a float tensor);
+  the decoder outputs logistic locations in level units, with a single learned scalar
+  ``log_scale`` (in levels); see :func:`companion.likelihoods.discretized_logistic_log_prob`.
+  The encoder sees ``x / (n_levels - 1)``.
+
+It implements the package's density protocol: :meth:`VAE.log_prob` is the importance-weighted
+lower bound (``log_prob_is_bound = True``), :meth:`VAE.sample` draws from the model.
+
+The two objectives are kept apart: the **ELBO** ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` is a
+lower bound on ``log p(x)`` (the number to report), the **training objective**
+``E_q[log p(x|z)] - beta * KL`` is what :meth:`VAE.loss` maximises (``beta = 1`` makes them equal).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+
+from .likelihoods import (
+    bernoulli_log_prob,
+    discretized_logistic_log_prob,
+    gaussian_log_prob,
+    sample_discretized_logistic,
+    standard_normal_log_prob,
+    sum_except_batch,
+)
+from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
+from .train import History, minibatches, train_loop
+
+__all__ = ["ELBOTerms", "LIKELIHOODS", "VAE", "fit_vae", "gaussian_kl"]
+
+#: The likelihoods a :class:`VAE` knows.
+LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
+
+
+class ELBOTerms(NamedTuple):
+    """Per-example terms of the evidence lower bound, each a tensor of shape ``(batch,)``.
+
+    Attributes:
+        elbo: ``reconstruction - kl`` (always ``beta = 1``): a lower bound on ``log p(x)``.
+        objective: ``reconstruction - beta * kl``: what training maximises.
+        reconstruction: a Monte Carlo estimate of ``E_q(z|x)[log p(x|z)]``.
+        kl: ``KL(q(z|x) || p(z))`` in closed form.
+    """
+
+    elbo: torch.Tensor
+    objective: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """``KL(N(mu, diag(exp(logvar))) || N(0, I))`` per row: ``(batch, d) -> (batch,)``.
+
+    The closed form ``1/2 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j)``.
+    """
+    if mu.shape != logvar.shape or mu.dim() != 2:
+        raise ValueError(
+            f"mu and logvar must both have shape (batch, latent_dim); got {tuple(mu.shape)} and {tuple(logvar.shape)}"
+        )
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
+
+
+def _default_networks(
+    shape: Tuple[int, ...],
+    latent_dim: int,
+    architecture: str,
+    hidden: Union[int, Sequence[int]],
+    n_layers: Optional[int],
+    channels: Sequence[int],
+    activation: str,
+) -> Tuple[nn.Module, nn.Module]:
+    """The built-in encoder ``x -> (mu, logvar)`` and decoder ``z -> x``-shaped output."""
+    if architecture == "mlp":
+        n_features = math.prod(shape)
+        encoder = nn.Sequential(nn.Flatten(), MLP(n_features, 2 * latent_dim, hidden, n_layers, activation))
+        decoder = nn.Sequential(MLP(latent_dim, n_features, hidden, n_layers, activation), nn.Unflatten(1, shape))
+        return encoder, decoder
+    encoder = ConvEncoder(shape, 2 * latent_dim, channels, activation)
+    decoder = ConvDecoder(latent_dim, shape, tuple(channels)[::-1], activation=activation)
+    return encoder, decoder
+
+
+class VAE(nn.Module):
+    """A variational auto-encoder with MLP or convolutional encoder and decoder.
+
+    Args:
+        shape: the shape of one example, ``(d,)`` for vectors or ``(C, H, W)`` for images.
+        latent_dim: the dimension of ``z``.
+        likelihood: ``"bernoulli"``, ``"gaussian"`` or ``"logistic"`` (see the module docstring).
+        architecture: ``"mlp"`` (any shape; examples are flattened) or ``"conv"`` (images only;
+            :class:`~companion.nets.ConvEncoder` / :class:`~companion.nets.ConvDecoder`).
+        hidden: MLP hidden width (``"mlp"``).
+        n_layers: MLP hidden layers (``"mlp"``).
+        channels: convolution channels of the encoder; the decoder uses them reversed (``"conv"``).
+        activation: hidden activation.
+        beta: the weight of the KL term in the training objective.
+        n_levels: number of levels of the discretized logistic.
+        init_log_scale: initial value of the learned ``log_scale`` (Gaussian: in data units;
+            logistic: in levels; ignored for Bernoulli).
+        encoder: a custom encoder ``(batch, *shape) -> (batch, 2 * latent_dim)`` (means, then
+            log-variances) to use instead of the built-in one.
+        decoder: a custom decoder ``(batch, latent_dim) -> (batch, *shape)`` (raw outputs, see
+            :meth:`decode`) to use instead of the built-in one.
+
+    Attributes:
+        log_scale: the learned scalar log-scale of the likelihood (``None`` for Bernoulli).
+    """
+
+    log_prob_is_bound = True
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        latent_dim: int = 2,
+        likelihood: str = "bernoulli",
+        architecture: str = "mlp",
+        hidden: Union[int, Sequence[int]] = 256,
+        n_layers: Optional[int] = 2,
+        channels: Sequence[int] = (32, 64),
+        activation: str = "relu",
+        beta: float = 1.0,
+        n_levels: int = 256,
+        init_log_scale: float = 0.0,
+        encoder: Optional[nn.Module] = None,
+        decoder: Optional[nn.Module] = None,
+    ) -> None:
+        super().__init__()
+        self.shape = check_shape(shape)
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive int; got {latent_dim!r}")
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
+        if architecture not in ("mlp", "conv"):
+            raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
+        if architecture == "conv" and len(self.shape) != 3:
+            raise ValueError(f"architecture='conv' needs an image shape (C, H, W); got shape={self.shape}")
+        if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
+            raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
+        self.latent_dim = latent_dim
+        self.likelihood = likelihood
+        self.architecture = architecture
+        self.n_levels = n_levels
+        self.beta = beta  # validated by the property setter
+        self.n_features = math.prod(self.shape)
+        for module, name in ((encoder, "encoder"), (decoder, "decoder")):
+            if module is not None and not isinstance(module, nn.Module):
+                raise TypeError(f"{name} must be an nn.Module; got {type(module).__name__}")
+        if encoder is None or decoder is None:
+            default_encoder, default_decoder = _default_networks(
+                self.shape, latent_dim, architecture, hidden, n_layers, channels, activation
+            )
+            encoder = default_encoder if encoder is None else encoder
+            decoder = default_decoder if decoder is None else decoder
+        self.encoder = encoder
+        self.decoder = decoder
+        if likelihood == "bernoulli":
+            self.register_parameter("log_scale", None)
+        else:
+            self.log_scale = nn.Parameter(torch.tensor(float(init_log_scale)))
+
+    # -- configuration ---------------------------------------------------------------------
+    @property
+    def beta(self) -> float:
+        """The weight of the KL term in the training objective (``>= 0``)."""
+        return self._beta
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or math.isinf(value):
+            raise ValueError(f"beta must be a finite number >= 0; got {value!r}")
+        self._beta = float(value)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_tensor(x):
+            raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+        if x.dim() != len(self.shape) + 1 or tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+        if not torch.isfinite(x).all():
+            raise ValueError("x contains NaN or infinite values")
+        if self.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
+            raise ValueError("x must lie in [0, 1] for a Bernoulli likelihood")
+        if self.likelihood == "logistic" and x.numel():
+            if x.min() < 0 or x.max() > self.n_levels - 1 or not torch.equal(x, torch.round(x)):
+                raise ValueError(f"x must hold integer levels 0..{self.n_levels - 1} for the logistic likelihood")
+        return x
+
+    # -- the two networks ------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The posterior parameters ``(mu, logvar)``, each of shape ``(batch, latent_dim)``."""
+        self._check_x(x)
+        if self.likelihood == "logistic":
+            x = x / (self.n_levels - 1)
+        out = self.encoder(x)
+        if out.dim() != 2 or out.shape[1] != 2 * self.latent_dim:
+            raise ValueError(f"the encoder must output (batch, {2 * self.latent_dim}); got {tuple(out.shape)}")
+        mu, logvar = out.chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The likelihood parameters for latents ``z`` of shape ``(batch, latent_dim)``.
+
+        Returns a tensor of shape ``(batch, *shape)``: Bernoulli logits, Gaussian means, or
+        logistic locations in levels. The scale (Gaussian/logistic) is :attr:`log_scale`.
+        """
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (batch, {self.latent_dim}); got {tuple(z.shape)}")
+        out = self.decoder(z)
+        if tuple(out.shape) != (z.shape[0],) + self.shape:
+            expected = ", ".join(map(str, self.shape))
+            raise ValueError(f"the decoder must output (batch, {expected}); got {tuple(out.shape)}")
+        if self.likelihood == "logistic":
+            # An affine map (no squashing): out = 0 is the middle level, and locations beyond
+            # the range are allowed (the edge bins absorb them).
+            out = (self.n_levels - 1) * (out + 0.5)
+        return out
+
+    def log_likelihood(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
+        """``log p(x|z)`` per example, from decoder output ``params`` of the shape of ``x``."""
+        if self.likelihood == "bernoulli":
+            values = bernoulli_log_prob(x, params)
+        elif self.likelihood == "gaussian":
+            values = gaussian_log_prob(x, params, self.log_scale)
+        else:
+            values = discretized_logistic_log_prob(x, params, self.log_scale, self.n_levels)
+        return sum_except_batch(values)
+
+    def likelihood_mean(self, params: torch.Tensor) -> torch.Tensor:
+        """The "mean image" of ``p(x|z)``: Bernoulli probabilities, Gaussian means, or the
+        logistic locations clipped to ``[0, n_levels - 1]`` (in levels)."""
+        if self.likelihood == "bernoulli":
+            return torch.sigmoid(params)
+        if self.likelihood == "gaussian":
+            return params
+        return params.clamp(0, self.n_levels - 1)
+
+    def likelihood_sample(self, params: torch.Tensor) -> torch.Tensor:
+        """A draw from ``p(x|z)`` given decoder output ``params``."""
+        if self.likelihood == "bernoulli":
+            return torch.bernoulli(torch.sigmoid(params))
+        if self.likelihood == "gaussian":
+            return params + self.log_scale.exp() * torch.randn_like(params)
+        return sample_discretized_logistic(params, self.log_scale.expand_as(params), self.n_levels)
+
+    # -- bounds ----------------------------------------------------------------------------
+    def _posterior_samples(self, mu: torch.Tensor, logvar: torch.Tensor, n: int) -> torch.Tensor:
+        """``n`` reparameterised draws per example: ``(n, batch, latent_dim)``."""
+        eps = torch.randn((n,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def elbo(self, x: torch.Tensor, n_samples: int = 1) -> ELBOTerms:
+        """The ELBO terms per example, with ``n_samples`` posterior draws for the reconstruction.
+
+        The KL term is the closed form :func:`gaussian_kl`; the reconstruction term
+        ``E_q[log p(x|z)]`` is averaged over ``n_samples`` reparameterised draws.
+        """
+        _check_count(n_samples, "n_samples")
+        mu, logvar = self.encode(x)
+        z = self._posterior_samples(mu, logvar, n_samples)
+        params = self.decode(z.reshape(-1, self.latent_dim))
+        x_rep = x.unsqueeze(0).expand(n_samples, *x.shape).reshape(-1, *self.shape)
+        reconstruction = self.log_likelihood(x_rep, params).view(n_samples, -1).mean(dim=0)
+        kl = gaussian_kl(mu, logvar)
+        return ELBOTerms(reconstruction - kl, reconstruction - self.beta * kl, reconstruction, kl)
+
+    def log_prob(self, x: torch.Tensor, n_samples: int = 100, chunk_size: Optional[int] = None) -> torch.Tensor:
+        """The importance-weighted bound (IWAE, Burda et al. 2016) on ``log p(x)``, per example.
+
+        ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``, ``K = n_samples``.
+        It is a lower bound for every ``K``, equals the ELBO in expectation for ``K = 1`` and
+        tightens (in expectation) as ``K`` grows. The ``K`` draws are decoded ``chunk_size``
+        at a time (default: about 8192 decoded examples per chunk) to bound memory; the
+        chunk size does not change the result for a given random state. Wrap the call in
+        ``torch.no_grad()`` for evaluation (with gradients the graph of every chunk is kept).
+        """
+        _check_count(n_samples, "n_samples")
+        mu, logvar = self.encode(x)
+        batch = x.shape[0]
+        if chunk_size is None:
+            chunk_size = max(1, 8192 // max(batch, 1))
+        _check_count(chunk_size, "chunk_size")
+        std = torch.exp(0.5 * logvar)
+        # all the noise at once (small: K x batch x latent_dim), so the chunking changes the
+        # memory use but not the numbers
+        noise = torch.randn((n_samples,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
+        log_weights = []
+        for start in range(0, n_samples, chunk_size):
+            eps = noise[start : start + chunk_size]
+            k = eps.shape[0]
+            z = mu + std * eps
+            params = self.decode(z.reshape(-1, self.latent_dim))
+            x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *self.shape)
+            log_px_z = self.log_likelihood(x_rep, params).view(k, batch)
+            log_pz = standard_normal_log_prob(z).sum(dim=-1)
+            log_qz = (standard_normal_log_prob(eps) - 0.5 * logvar).sum(dim=-1)
+            log_weights.append(log_px_z + log_pz - log_qz)
+        return torch.logsumexp(torch.cat(log_weights, dim=0), dim=0) - math.log(n_samples)
+
+    def loss(self, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
+        """The training loss: minus the batch mean of ``reconstruction - beta * kl``."""
+        return -self.elbo(x, n_samples).objective.mean()
+
+    # -- generation ------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, n: int, mean: bool = False) -> torch.Tensor:
+        """``n`` samples ``x ~ p(x|z), z ~ N(0, I)`` of shape ``(n, *shape)`` (no gradient).
+
+        With ``mean=True`` returns the mean of ``p(x|z)`` instead of a draw (see
+        :meth:`likelihood_mean`): smooth, "blurry" images rather than noisy ones.
+        """
+        _check_count(n, "n")
+        z = torch.randn(n, self.latent_dim, device=self._device())
+        params = self.decode(z)
+        return self.likelihood_mean(params) if mean else self.likelihood_sample(params)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, mean: bool = True) -> torch.Tensor:
+        """Decode the posterior mean of ``x`` (the mean image by default, a draw with ``mean=False``)."""
+        mu, _ = self.encode(x)
+        params = self.decode(mu)
+        return self.likelihood_mean(params) if mean else self.likelihood_sample(params)
+
+
+def _check_count(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return value
+
+
+def fit_vae(
+    vae: VAE,
+    data: torch.Tensor,
+    n_steps: int = 2000,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    n_samples: int = 1,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    log_every: int = 10,
+    desc: str = "VAE",
+    disable_progress: Optional[bool] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callable[[int], None]] = None,
+) -> History:
+    """Train ``vae`` on ``data`` with Adam (or ``optimizer``) for ``n_steps`` minibatch steps.
+
+    Records per step the training ``loss`` (``-(reconstruction - beta kl)``), the ``elbo``
+    (``beta = 1``, a bound on ``log p(x)``), the ``reconstruction`` and the ``kl`` (batch
+    means, in nats per example).
+
+    Args:
+        vae: the model (trained in place; it is put in training mode).
+        data: a tensor ``(N, *vae.shape)``; moved to the model's device.
+        n_steps, batch_size, lr: the usual.
+        n_samples: posterior draws per example for the reconstruction term.
+        optimizer: an optimizer over ``vae``'s parameters (default: ``Adam(lr)``).
+        log_every, desc, disable_progress: see :func:`companion.train.train_loop`.
+        generator: a ``torch.Generator`` for the minibatch order.
+        callback: called as ``callback(step)`` after every step (for schedules, e.g. of ``vae.beta``).
+
+    Returns:
+        The :class:`~companion.train.History`.
+    """
+    if not isinstance(vae, VAE):
+        raise TypeError(f"vae must be a VAE; got {type(vae).__name__}")
+    vae._check_x(data)
+    data = data.to(vae._device())
+    optimizer = torch.optim.Adam(vae.parameters(), lr=lr) if optimizer is None else optimizer
+    batches = minibatches(data, batch_size, generator=generator)
+    vae.train()
+
+    def step(i: int):
+        terms = vae.elbo(next(batches), n_samples)
+        loss = -terms.objective.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if callback is not None:
+            callback(i)
+        return {
+            "loss": loss.detach(),
+            "elbo": terms.elbo.mean().detach(),
+            "reconstruction": terms.reconstruction.mean().detach(),
+            "kl": terms.kl.mean().detach(),
+        }
+
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)

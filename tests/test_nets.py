@@ -1,0 +1,119 @@
+"""Tests of companion.nets: shapes for every image size of the book, gradients, bad inputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from companion.nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape, conv_sizes
+
+
+def test_mlp_layer_structure_and_shapes():
+    net = MLP(3, 5, hidden=[7, 11])
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(3, 7), (7, 11), (11, 5)]
+    assert net(torch.randn(4, 3)).shape == (4, 5)
+    assert net(torch.randn(2, 6, 3)).shape == (2, 6, 5)  # acts on the last dimension
+    repeated = MLP(2, 1, hidden=8, n_layers=3)
+    assert sum(isinstance(m, nn.Linear) for m in repeated) == 4
+    # n_layers=0 is one affine map: check it against its own weights
+    affine = MLP(2, 3, hidden=8, n_layers=0)
+    (layer,) = list(affine)
+    x = torch.randn(5, 2)
+    torch.testing.assert_close(affine(x), x @ layer.weight.T + layer.bias)
+
+
+def test_mlp_zero_last_and_out_activation():
+    net = MLP(4, 3, hidden=16, zero_last=True)
+    assert torch.count_nonzero(net(torch.randn(10, 4))) == 0
+    squashed = MLP(4, 3, hidden=16, out_activation="sigmoid")
+    out = squashed(10 * torch.randn(50, 4))
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_mlp_is_a_universal_enough_regressor():
+    # a small MLP fits sin on [-3, 3]; a linear map cannot (so the hidden layers are wired in)
+    torch.manual_seed(0)
+    x = torch.linspace(-3, 3, 128).unsqueeze(1)
+    y = torch.sin(x)
+    errors = {}
+    for n_layers in (0, 2):
+        net = MLP(1, 1, hidden=32, n_layers=n_layers, activation="tanh")
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for _ in range(300):
+            opt.zero_grad()
+            loss = (net(x) - y).pow(2).mean()
+            loss.backward()
+            opt.step()
+        errors[n_layers] = loss.item()
+    assert errors[2] < 0.01 < errors[0]
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 25, 25), (1, 28, 28), (3, 32, 32), (2, 7, 5)])
+def test_conv_encoder_decoder_shapes(shape):
+    enc = ConvEncoder(shape, 6)
+    dec = ConvDecoder(6, shape)
+    x = torch.rand(3, *shape)
+    features = enc(x)
+    assert features.shape == (3, 6)
+    out = dec(features)
+    assert out.shape == (3, *shape)
+    assert ConvDecoder(6, shape, out_channels=5)(features).shape == (3, 5) + shape[1:]
+    out.sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in enc.parameters())
+
+
+def test_conv_sizes_halve_with_ceiling():
+    assert conv_sizes(25, 3) == [25, 13, 7, 4]
+    assert conv_sizes(32, 2) == [32, 16, 8]
+
+
+def test_conv_autoencoder_can_fit_a_small_batch():
+    # the decoder really reaches every output pixel: an autoencoder overfits 8 faces-sized images
+    torch.manual_seed(0)
+    shape = (1, 25, 25)
+    x = torch.rand(8, *shape).round()
+    enc, dec = ConvEncoder(shape, 16, channels=(16, 32)), ConvDecoder(16, shape, channels=(32, 16))
+    opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=3e-3)
+    first = None
+    for _ in range(150):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(dec(enc(x)), x)
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    assert loss.item() < 0.5 * first
+
+
+def test_activation_layer():
+    assert isinstance(activation_layer("relu"), nn.ReLU)
+    assert isinstance(activation_layer(nn.Tanh), nn.Tanh)
+    leaky = activation_layer("leaky_relu")
+    assert leaky(torch.tensor([-1.0])).item() == pytest.approx(-0.2)
+    with pytest.raises(ValueError, match="activation"):
+        activation_layer("swishy")
+    with pytest.raises(TypeError, match="activation"):
+        activation_layer(3)
+
+
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="in_features"):
+        MLP(0, 3)
+    with pytest.raises(ValueError, match="hidden"):
+        MLP(2, 3, hidden=[4, -1])
+    with pytest.raises(ValueError, match="n_layers"):
+        MLP(2, 3, hidden=[4, 4], n_layers=3)
+    with pytest.raises(ValueError, match="last dimension 3"):
+        MLP(3, 2)(torch.zeros(4, 5))
+    with pytest.raises(ValueError, match=r"\(C, H, W\)"):
+        ConvEncoder((8, 8), 4)
+    with pytest.raises(ValueError, match="channels"):
+        ConvDecoder(4, (1, 8, 8), channels=())
+    with pytest.raises(ValueError, match="shape"):
+        ConvEncoder((1, 8, 8), 4)(torch.zeros(2, 1, 9, 9))
+    with pytest.raises(ValueError, match="batch, 4"):
+        ConvDecoder(4, (1, 8, 8))(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="shape"):
+        check_shape((2, 0))
+    assert check_shape(5) == (5,)
