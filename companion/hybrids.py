@@ -1,0 +1,252 @@
+"""VAE-GAN hybrids that match marginals with classifiers (Rosca et al. 2018, Sec. 4-6, App. F).
+
+All three models have an encoder with a Gaussian posterior q(z|x), a generator G(z) and a
+*code discriminator* C(z) that tells prior samples (real) from codes of the data (fake); the
+encoder fools C, so q(z) is pushed towards p(z) by the density-ratio trick instead of the
+ELBO's per-example KL:
+
+* ``"aae"`` — the adversarial auto-encoder (Makhzani et al.): Bernoulli reconstruction
+  plus the code-adversarial loss; no data discriminator.
+* ``"vgh"`` — a data discriminator D(x) tells data (real) from *reconstructions* (fake),
+  eq. 8; l1 reconstruction with weight ``rec_weight``.
+* ``"vgh++"`` — D also sees *samples* G(z), z ~ p(z), as fake, eq. 9 and Alg. 5, so the
+  generator learns from the prior's codes too.
+
+The adversarial terms are the paper's R(.) = -log D + log(1 - D) = -logit D. GAN losses
+come from :mod:`companion.gan`. The module also holds the paper's evaluation metric for
+models without a likelihood (App. I): :func:`independent_critic_score`, a fresh WGAN-GP
+critic trained on validation data against samples, and :func:`sample_diversity`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wasserstein_critic_loss
+from .nets import MLP, check_shape
+from .train import History, minibatches, train_loop
+
+__all__ = ["HYBRIDS", "VAEGANHybrid", "fit_hybrid", "hybrid_step", "independent_critic_score", "sample_diversity"]
+
+#: The hybrids :class:`VAEGANHybrid` knows.
+HYBRIDS = ("aae", "vgh", "vgh++")
+
+
+class VAEGANHybrid(nn.Module):
+    """An AAE, VGH or VGH++ with MLP networks, for data in [0, 1].
+
+    Args:
+        shape: shape of one example, e.g. ``(1, 8, 8)``.
+        latent_dim: dimension of z (prior N(0, I)).
+        kind: ``"aae"``, ``"vgh"`` or ``"vgh++"``.
+        hidden, n_layers: width and depth of every MLP (encoder, generator, discriminators).
+        rec_weight: the weight lambda of the l1 reconstruction loss (VGH, VGH++).
+
+    Implements the sample-only protocol: :meth:`sample` (no ``log_prob``: these models have
+    no likelihood bound, which is the paper's point).
+    """
+
+    def __init__(self, shape: Sequence[int], latent_dim: int, kind: str = "vgh++", hidden: int = 256,
+                 n_layers: int = 2, rec_weight: float = 10.0) -> None:
+        super().__init__()
+        self.shape = check_shape(shape)
+        if kind not in HYBRIDS:
+            raise ValueError(f"kind must be one of {HYBRIDS}; got {kind!r}")
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be a positive int; got {latent_dim!r}")
+        if not rec_weight > 0:
+            raise ValueError(f"rec_weight must be positive; got {rec_weight!r}")
+        self.kind, self.latent_dim, self.rec_weight = kind, latent_dim, float(rec_weight)
+        n = math.prod(self.shape)
+        self.encoder = MLP(n, 2 * latent_dim, hidden, n_layers)
+        self.generator = MLP(latent_dim, n, hidden, n_layers)  # logits of the pixels
+        self.code_discriminator = MLP(latent_dim, 1, hidden, n_layers, activation="leaky_relu")
+        self.data_discriminator = None if kind == "aae" else MLPDiscriminator(self.shape, hidden, n_layers)
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Posterior mean and log-variance, each ``(batch, latent_dim)``."""
+        if tuple(x.shape[1:]) != self.shape:
+            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
+        mu, logvar = self.encoder(x.flatten(1)).chunk(2, dim=-1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z).view(z.shape[0], *self.shape)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] (the mean of the pixel distribution)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def code_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.code_discriminator(z).squeeze(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` images G(z), z ~ N(0, I)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        return self.decode(torch.randn(n, self.latent_dim, device=self._device()))
+
+
+def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]) -> Dict[str, torch.Tensor]:
+    """One step of Alg. 5 (App. F): encoder, generator, data discriminator, code discriminator.
+
+    Args:
+        model: the hybrid.
+        x: a minibatch in [0, 1].
+        optimizers: ``{"encoder", "generator", "code", "data"}`` (``"data"`` unused by the AAE).
+
+    Returns:
+        The four losses (detached).
+    """
+    mu, logvar = model.encode(x)
+    z_hat = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    z_prior = torch.randn_like(mu)
+    if model.kind == "aae":
+        reconstruction = F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none").flatten(1).sum(1).mean()
+    else:
+        reconstruction = model.rec_weight * (model.decode(z_hat) - x).abs().flatten(1).sum(1).mean()
+
+    # Encoder: reconstruction + R_C(z_hat) = -logit C(z_hat) (fool the code discriminator).
+    encoder_loss = reconstruction - model.code_logits(z_hat).mean()
+    optimizers["encoder"].zero_grad(set_to_none=True)
+    encoder_grads = torch.autograd.grad(encoder_loss, list(model.encoder.parameters()), retain_graph=True)
+
+    # Generator: reconstruction (+ R_D of reconstructions, + R_D of samples for VGH++).
+    generator_loss = reconstruction
+    if model.data_discriminator is not None:
+        x_rec = model.decode(z_hat)
+        generator_loss = generator_loss - model.data_discriminator(x_rec).mean()
+        if model.kind == "vgh++":
+            generator_loss = generator_loss - model.data_discriminator(model.decode(z_prior)).mean()
+    generator_grads = torch.autograd.grad(generator_loss, list(model.generator.parameters()))
+    for p, g in zip(model.encoder.parameters(), encoder_grads):
+        p.grad = g
+    for p, g in zip(model.generator.parameters(), generator_grads):
+        p.grad = g
+    optimizers["encoder"].step()
+    optimizers["generator"].step()
+
+    # Code discriminator: prior codes are real, encoder codes fake.
+    code_loss = discriminator_loss(model.code_logits(z_prior), model.code_logits(z_hat.detach()))
+    optimizers["code"].zero_grad(set_to_none=True)
+    code_loss.backward()
+    optimizers["code"].step()
+
+    data_loss = torch.zeros((), device=x.device)
+    if model.data_discriminator is not None:
+        with torch.no_grad():
+            fakes = [model.decode(z_hat)]
+            if model.kind == "vgh++":
+                fakes.append(model.decode(z_prior))
+        d = model.data_discriminator
+        # Data are real; reconstructions (and samples for VGH++) are fake, as in eq. 9.
+        data_loss = sum(discriminator_loss(d(x), d(f)) for f in fakes) / len(fakes)
+        optimizers["data"].zero_grad(set_to_none=True)
+        data_loss.backward()
+        optimizers["data"].step()
+    return {"reconstruction": reconstruction.detach(), "encoder": encoder_loss.detach(),
+            "code_discriminator": code_loss.detach(), "data_discriminator": data_loss.detach()}
+
+
+def fit_hybrid(model: VAEGANHybrid, data: torch.Tensor, n_steps: int, batch_size: int = 64, lr: float = 5e-4,
+               disc_lr: float = 5e-4, generator: Optional[torch.Generator] = None, desc: Optional[str] = None) -> History:
+    """Train a hybrid with Adam(beta1=0.5, beta2=0.9), the paper's settings (App. K)."""
+    if not torch.is_tensor(data) or tuple(data.shape[1:]) != model.shape:
+        raise ValueError(f"data must be a tensor of shape (N, {', '.join(map(str, model.shape))})")
+    if not bool(torch.isfinite(data).all()) or float(data.min()) < 0 or float(data.max()) > 1:
+        raise ValueError("data must be finite and lie in [0, 1]")
+    data = data.to(model._device())
+    betas = (0.5, 0.9)
+    optimizers = {
+        "encoder": torch.optim.Adam(model.encoder.parameters(), lr=lr, betas=betas),
+        "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas),
+        "code": torch.optim.Adam(model.code_discriminator.parameters(), lr=disc_lr, betas=betas),
+    }
+    if model.data_discriminator is not None:
+        optimizers["data"] = torch.optim.Adam(model.data_discriminator.parameters(), lr=disc_lr, betas=betas)
+    batches = minibatches(data, batch_size, generator=generator)
+    model.train()
+    history = train_loop(lambda _: hybrid_step(model, next(batches), optimizers), n_steps,
+                         desc=desc or model.kind.upper(), log_every=max(1, n_steps // 100))
+    model.eval()
+    return history
+
+
+def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps: int = 500, hidden: int = 128,
+                             lr: float = 1e-4, gp_weight: float = 10.0, batch_size: int = 64, seed: int = 0) -> float:
+    """The independent Wasserstein critic of App. I: higher (closer to 0) is better.
+
+    A fresh WGAN-GP critic is trained to separate *validation* data (real) from model samples
+    (fake) on one half of each; the score is minus its estimate of the Wasserstein distance,
+    -(E C(real) - E C(fake)), on the other halves. Training on validation data means a model
+    that copies its training set is not rewarded (Danihelka et al. 2017).
+
+    Args:
+        samples: model samples ``(M, ...)``; valid: validation data of the same shape.
+        n_steps, hidden, lr, gp_weight, batch_size: the critic (Adam(0.5, 0.9), 5 is not needed:
+            the samples are fixed, so every step is a critic step).
+        seed: seeds the critic's initialisation and the split.
+
+    Returns:
+        The negative Wasserstein estimate, a float.
+    """
+    for name, value in (("samples", samples), ("valid", valid)):
+        if not torch.is_tensor(value) or not value.is_floating_point() or value.dim() < 2 or value.shape[0] < 4:
+            raise ValueError(f"{name} must be a floating-point batch with at least 4 rows")
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if samples.shape[1:] != valid.shape[1:]:
+        raise ValueError(f"samples and valid must have the same example shape; got {tuple(samples.shape[1:])} and {tuple(valid.shape[1:])}")
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    device = valid.device
+    samples = samples.to(device)
+
+    def halves(t: torch.Tensor):
+        order = torch.randperm(t.shape[0], generator=g).to(device)
+        return t[order[: t.shape[0] // 2]], t[order[t.shape[0] // 2:]]
+
+    (real_train, real_test), (fake_train, fake_test) = halves(valid), halves(samples)
+    critic = MLPDiscriminator(tuple(valid.shape[1:]), hidden, 2).to(device)
+    optimizer = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9))
+    real_batches = minibatches(real_train, batch_size, generator=g)
+    fake_batches = minibatches(fake_train, batch_size, generator=g)
+
+    def step(_: int):
+        real, fake = next(real_batches), next(fake_batches)
+        n = min(len(real), len(fake))
+        real, fake = real[:n], fake[:n]
+        loss = wasserstein_critic_loss(critic(real), critic(fake)) + gp_weight * gradient_penalty(critic, real, fake)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"critic_loss": loss.detach()}
+
+    train_loop(step, n_steps, desc="independent critic", log_every=max(1, n_steps // 50))
+    with torch.no_grad():
+        return float(-(critic(real_test).mean() - critic(fake_test).mean()))
+
+
+def sample_diversity(x: torch.Tensor, max_pairs: int = 10_000, seed: int = 0) -> float:
+    """Mean Euclidean distance between random pairs of distinct examples of ``x``.
+
+    Read it against the same number for held-out data: much lower means mode collapse,
+    much higher means noise (the role of 1 - MS-SSIM in the paper's Fig. 7).
+    """
+    if not torch.is_tensor(x) or x.dim() < 2 or x.shape[0] < 2:
+        raise ValueError("x must be a batch with at least 2 examples")
+    g = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    i = torch.randint(n, (max_pairs,), generator=g)
+    j = (i + torch.randint(1, n, (max_pairs,), generator=g)) % n  # j != i
+    flat = x.flatten(1).cpu()
+    return float((flat[i] - flat[j]).norm(dim=1).mean())

@@ -1,0 +1,613 @@
+"""ELBO surgery: how far the aggregate posterior q(z) is from the prior p(z).
+
+Hoffman and Johnson's decomposition of the ELBO's KL term (Rosca et al. 2018, eq. 5),
+
+    E_x KL[q(z|x) || p(z)] = KL[q(z) || p(z)] + I[x; z],    q(z) = (1/N) sum_n q(z|x_n),
+
+splits the penalty a VAE pays into the *marginal KL* (how badly the aggregate posterior
+misses the prior) and the *mutual information* between the data index and the code. This
+module estimates every term from the posterior parameters of a Gaussian encoder, so it works
+for any VAE that returns ``(mu, logvar)``:
+
+* :func:`average_kl` — the left-hand side, in closed form;
+* :func:`aggregate_posterior_log_prob` — log q(z) for the whole data set's mixture, in
+  chunks on the tensors' device;
+* :func:`marginal_kl_mc` — KL[q(z)||p(z)] by Monte Carlo (App. E.1, Alg. 2);
+* :func:`mutual_information` — I[x; z], which can never exceed log N;
+* :func:`linear_gaussian_surgery` — all three terms in closed form for a linear-Gaussian
+  encoder on Gaussian data (the exact case the estimators are checked against);
+* :func:`density_ratio_kl` — the same KL from a classifier's logits (App. E.2, Alg. 3);
+* :func:`density_model_kl` — the same KL from a density model fitted to q(z)
+  (App. E.3, Alg. 4), with :class:`GaussianMixtureDensity` as the simplest such model;
+* :func:`low_posterior_latents` — prior samples where q(z) is smallest (App. A, Alg. 1);
+* :func:`check_aggregate_log_prob` — the auto-check of the chapter's exercise.
+
+The prior is the standard normal N(0, I) throughout, as in the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .train import History, minibatches, train_loop
+
+__all__ = [
+    "GaussianMixtureDensity",
+    "KLFit",
+    "RatioClassifier",
+    "aggregate_posterior_log_prob",
+    "check_aggregate_log_prob",
+    "average_kl",
+    "density_model_kl",
+    "density_ratio_kl",
+    "gaussian_kl",
+    "linear_gaussian_surgery",
+    "low_posterior_latents",
+    "marginal_kl_mc",
+    "mutual_information",
+    "standard_normal_log_prob",
+]
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+# --------------------------------------------------------------------------- input checks
+def _check_matrix(name: str, value: Any) -> None:
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    if not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {value.dtype}")
+    if value.dim() != 2 or value.shape[0] == 0 or value.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (N, latent_dim) with N, latent_dim >= 1; got {tuple(value.shape)}")
+    if not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _check_posteriors(mu: Any, logvar: Any) -> None:
+    _check_matrix("mu", mu)
+    _check_matrix("logvar", logvar)
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape; got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if mu.device != logvar.device:
+        raise ValueError(f"mu and logvar must be on the same device; got {mu.device} and {logvar.device}")
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+
+
+def _check_generator(generator: Any) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+
+
+def _randn(shape: Tuple[int, ...], like: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
+    """Standard normal noise on ``like``'s device, drawn from ``generator`` when given."""
+    if generator is None:
+        return torch.randn(shape, device=like.device, dtype=like.dtype)
+    noise = torch.randn(shape, generator=generator, device=generator.device, dtype=like.dtype)
+    return noise.to(like.device)
+
+
+# --------------------------------------------------------------------------- closed forms
+def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dimension, in nats."""
+    if not torch.is_tensor(z) or z.dim() < 1:
+        raise TypeError("z must be a tensor with a last (latent) dimension")
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL[N(mu, diag(exp(logvar))) || N(0, I)] for each row, in nats (shape ``(N,)``)."""
+    _check_posteriors(mu, logvar)
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+
+
+def average_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The ELBO's KL term averaged over the data: (1/N) sum_n KL[q(z|x_n) || N(0, I)].
+
+    Args:
+        mu, logvar: posterior means and log-variances, shape ``(N, latent_dim)``.
+
+    Returns:
+        A 0-dim tensor in nats: the left-hand side of eq. 5.
+    """
+    return gaussian_kl(mu, logvar).mean()
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+def aggregate_posterior_log_prob(
+    z: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    chunk_size: int = 128,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """log q(z) for q(z) = (1/N) sum_n N(z; mu_n, diag(exp(logvar_n))), for every row of ``z``.
+
+    The N x latent_dim work per latent is done as matrix products, using
+    (z - mu)^2 / s^2 = z^2 / s^2 - 2 z mu / s^2 + mu^2 / s^2, over chunks of ``chunk_size``
+    latents, followed by a logsumexp over all N components. ``dtype`` (float64 by default)
+    keeps the cancellation in that expansion harmless; MPS has no float64, so float32 is
+    used there.
+
+    Args:
+        z: latents, shape ``(M, latent_dim)``.
+        mu, logvar: the N posteriors' parameters, shape ``(N, latent_dim)``.
+        chunk_size: how many latents go through one matrix product (memory is
+            ``chunk_size * N`` numbers).
+        dtype: the floating-point type of the computation.
+
+    Returns:
+        ``(M,)`` tensor of log q(z), in the dtype of ``z``.
+    """
+    _check_posteriors(mu, logvar)
+    _check_matrix("z", z)
+    if z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z has latent_dim {z.shape[1]} but the posteriors have {mu.shape[1]}")
+    _check_positive_int("chunk_size", chunk_size)
+    if mu.device.type == "mps":
+        dtype = torch.float32
+    out_dtype = z.dtype
+    z = z.to(device=mu.device, dtype=dtype)
+    mu, logvar = mu.to(dtype), logvar.to(dtype)
+    precision = torch.exp(-logvar)  # (N, d)
+    weighted_mu = mu * precision  # (N, d)
+    # Everything in log N(z; mu_n, s_n^2) that does not depend on z, one number per n.
+    constant = -0.5 * ((mu * weighted_mu).sum(-1) + logvar.sum(-1) + mu.shape[1] * LOG_2PI)
+    log_n = math.log(mu.shape[0])
+    pieces = []
+    for start in range(0, z.shape[0], chunk_size):
+        zc = z[start : start + chunk_size]
+        # log N(z; mu_n, s_n^2) for the chunk and every n: constant - z^2/(2 s^2) + z mu / s^2.
+        log_components = torch.addmm(constant, zc.pow(2), precision.T, alpha=-0.5)
+        log_components.addmm_(zc, weighted_mu.T)  # (chunk, N)
+        pieces.append(torch.logsumexp(log_components, dim=1) - log_n)
+    return torch.cat(pieces).to(out_dtype)
+
+
+def _sample_posteriors(
+    mu: torch.Tensor, logvar: torch.Tensor, n_z: int, generator: Optional[torch.Generator]
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``n_z`` latents z_i ~ q(z|x_{n_i}), stratified over the data: every posterior gets
+    the same number of samples, up to one. Returns ``(z, n_i)``."""
+    n = mu.shape[0]
+    if generator is None:
+        order = torch.randperm(n)
+    else:
+        order = torch.randperm(n, generator=generator, device=generator.device).cpu()
+    index = order.repeat(n_z // n + 1)[:n_z].to(mu.device)
+    eps = _randn((n_z, mu.shape[1]), mu, generator)
+    return mu[index] + torch.exp(0.5 * logvar[index]) * eps, index
+
+
+def marginal_kl_mc(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    n_z: int,
+    generator: Optional[torch.Generator] = None,
+    chunk_size: int = 128,
+) -> torch.Tensor:
+    """KL[q(z) || N(0, I)] by Monte Carlo over the whole data set (App. E.1, Alg. 2).
+
+    Draws ``n_z`` latents z_i ~ q(z|x_i) (stratified over the N posteriors), evaluates the
+    aggregate posterior log q(z_i) = logsumexp_n log q(z_i|x_n) - log N exactly over all N
+    posteriors, and averages log q(z_i) - log p(z_i). Alg. 2 in the paper omits the
+    ``- log N``; without it the estimate is too large by exactly log N.
+
+    Args:
+        mu, logvar: posterior parameters of the whole data set, shape ``(N, latent_dim)``.
+        n_z: number of Monte Carlo latents.
+        generator: optional ``torch.Generator`` for repeatable samples.
+        chunk_size: see :func:`aggregate_posterior_log_prob`.
+
+    Returns:
+        A 0-dim tensor in nats.
+    """
+    _check_posteriors(mu, logvar)
+    _check_positive_int("n_z", n_z)
+    _check_generator(generator)
+    z, _ = _sample_posteriors(mu, logvar, n_z, generator)
+    log_q = aggregate_posterior_log_prob(z, mu, logvar, chunk_size=chunk_size)
+    return (log_q - standard_normal_log_prob(z)).mean()
+
+
+def mutual_information(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    n_z: int,
+    generator: Optional[torch.Generator] = None,
+    chunk_size: int = 128,
+) -> torch.Tensor:
+    """I[x; z] under q(x, z) = (1/N) q(z|x_n): the second term of eq. 5.
+
+    Estimated from the same kind of samples as :func:`marginal_kl_mc`, term by term:
+    mean_i [log q(z_i|x_{n_i}) - log q(z_i)]. Because the mixture q(z_i) contains the
+    component q(z_i|x_{n_i}) with weight 1/N, every term is at most log N, so the estimate
+    obeys the bound I <= log N exactly, not only on average. (Its expectation equals
+    average KL - marginal KL.) Fed with a minibatch of B posteriors, the same estimator
+    cannot exceed log B, which is why minibatch estimates understate the information.
+
+    Returns:
+        A 0-dim tensor in nats, in [.., log N] (it can dip below 0 by Monte Carlo noise
+        only when the true value is near 0).
+    """
+    _check_posteriors(mu, logvar)
+    _check_positive_int("n_z", n_z)
+    _check_generator(generator)
+    z, index = _sample_posteriors(mu, logvar, n_z, generator)
+    # Both terms in float64, so that rounding cannot push a term past log N.
+    z64, m, lv = z.double(), mu[index].double(), logvar[index].double()
+    log_q_given_x = -0.5 * (((z64 - m) ** 2) * torch.exp(-lv) + lv + LOG_2PI).sum(-1)
+    log_q = aggregate_posterior_log_prob(z64, mu, logvar, chunk_size=chunk_size)
+    return (log_q_given_x - log_q).mean().to(mu.dtype)
+
+
+def linear_gaussian_surgery(
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    posterior_var: torch.Tensor,
+    data_mean: torch.Tensor,
+    data_cov: torch.Tensor,
+) -> Dict[str, float]:
+    """Every term of eq. 5 in closed form for a linear-Gaussian encoder on Gaussian data.
+
+    With data x ~ N(m, C) and encoder q(z|x) = N(W x + b, diag(s2)) (for example the exact
+    posterior of probabilistic PCA), the aggregate posterior is Gaussian,
+    q(z) = N(W m + b, W C W^T + diag(s2)), so that
+
+    * average KL = 0.5 [tr S + |W m + b|^2 + tr(W C W^T) - k - log det S],
+    * marginal KL = KL[N(W m + b, Sigma_q) || N(0, I)],
+    * I[x; z] = 0.5 [log det Sigma_q - log det S]  (continuous data: no log N cap).
+
+    Args:
+        weight: ``(k, D)``; bias: ``(k,)``; posterior_var: ``(k,)`` positive;
+        data_mean: ``(D,)``; data_cov: ``(D, D)`` symmetric positive definite.
+
+    Returns:
+        ``{"average_kl", "marginal_kl", "mutual_information"}`` in nats.
+    """
+    for name, value in (("weight", weight), ("bias", bias), ("posterior_var", posterior_var),
+                        ("data_mean", data_mean), ("data_cov", data_cov)):
+        if not torch.is_tensor(value) or not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor")
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if weight.dim() != 2:
+        raise ValueError(f"weight must have shape (k, D); got {tuple(weight.shape)}")
+    k, d = weight.shape
+    if bias.shape != (k,) or posterior_var.shape != (k,):
+        raise ValueError(f"bias and posterior_var must have shape ({k},)")
+    if data_mean.shape != (d,) or data_cov.shape != (d, d):
+        raise ValueError(f"data_mean must have shape ({d},) and data_cov ({d}, {d})")
+    if bool((posterior_var <= 0).any()):
+        raise ValueError("posterior_var must be positive")
+    w, c, s2 = weight.double(), data_cov.double(), posterior_var.double()
+    mean_q = w @ data_mean.double() + bias.double()
+    spread = w @ c @ w.T  # covariance of the posterior means
+    cov_q = spread + torch.diag(s2)
+    logdet_s = torch.log(s2).sum()
+    logdet_q = torch.linalg.slogdet(cov_q)[1]
+    average = 0.5 * (s2.sum() + mean_q @ mean_q + torch.trace(spread) - k - logdet_s)
+    marginal = 0.5 * (torch.trace(cov_q) + mean_q @ mean_q - k - logdet_q)
+    return {
+        "average_kl": float(average),
+        "marginal_kl": float(marginal),
+        "mutual_information": float(0.5 * (logdet_q - logdet_s)),
+    }
+
+
+# --------------------------------------------------------------------------- estimators that learn
+@dataclass
+class KLFit:
+    """The result of a learned KL estimator.
+
+    Attributes:
+        kl: the estimate, in nats (on held-out samples).
+        model: the trained classifier (density ratio) or density model.
+        history: its training curve (empty when the model fitted itself).
+    """
+
+    kl: float
+    model: Any
+    history: History
+
+
+class RatioClassifier(nn.Module):
+    """An MLP classifier with leaky ReLUs (slope 0.2), optional Gaussian activation noise
+    (training only) and dropout, as the paper's code discriminators."""
+
+    def __init__(self, dim: int, hidden: int, depth: int, activation_noise: float, dropout: float):
+        super().__init__()
+        sizes = [dim] + [hidden] * depth
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.head = nn.Linear(sizes[-1], 1)
+        self.activation_noise = activation_noise
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = z
+        for layer in self.layers:
+            h = nn.functional.leaky_relu(layer(h), 0.2)
+            if self.training and self.activation_noise > 0:
+                h = h + self.activation_noise * torch.randn_like(h)
+            h = self.dropout(h)
+        return self.head(h).squeeze(-1)
+
+
+def _split(samples: torch.Tensor, fraction: float, generator: Optional[torch.Generator]):
+    n_eval = max(1, int(round(fraction * samples.shape[0])))
+    if generator is None:
+        order = torch.randperm(samples.shape[0])
+    else:
+        order = torch.randperm(samples.shape[0], generator=generator, device=generator.device).cpu()
+    order = order.to(samples.device)
+    return samples[order[n_eval:]], samples[order[:n_eval]]
+
+
+def _check_samples(q_samples: Any, p_samples: Any = None) -> None:
+    _check_matrix("q_samples", q_samples)
+    if q_samples.shape[0] < 2:
+        raise ValueError("q_samples needs at least 2 rows (some are held out for evaluation)")
+    if p_samples is not None:
+        _check_matrix("p_samples", p_samples)
+        if p_samples.shape[1] != q_samples.shape[1]:
+            raise ValueError(
+                f"q_samples and p_samples must have the same dimension; got {q_samples.shape[1]} and {p_samples.shape[1]}"
+            )
+
+
+def density_ratio_kl(
+    q_samples: torch.Tensor,
+    p_samples: torch.Tensor,
+    hidden: int = 256,
+    depth: int = 3,
+    n_steps: int = 2000,
+    lr: float = 5e-4,
+    batch_size: int = 256,
+    activation_noise: float = 0.0,
+    dropout: float = 0.0,
+    gradient_penalty: float = 0.0,
+    eval_fraction: float = 0.2,
+    generator: Optional[torch.Generator] = None,
+    classifier: Optional[nn.Module] = None,
+) -> KLFit:
+    """KL[q || p] by the density ratio trick (App. E.2, Alg. 3).
+
+    A classifier C(z) learns to tell ``q_samples`` (label 1) from ``p_samples`` (label 0)
+    with the logistic loss. If it were Bayes-optimal with balanced classes, its logit would be
+    log q(z)/p(z), so the mean logit over held-out q samples estimates KL[q||p]. Real
+    classifiers are not optimal: the estimate is typically far too small, and it moves with
+    the classifier's depth, width and regularisation.
+
+    Args:
+        q_samples: samples of q, shape ``(M, d)``; a fraction ``eval_fraction`` is held out.
+        p_samples: samples of p, shape ``(M', d)`` (for the prior, ``torch.randn``).
+        hidden, depth: width and number of hidden layers of the default classifier.
+        n_steps, lr, batch_size: Adam(beta1=0.5, beta2=0.9) training of the classifier.
+        activation_noise: std of Gaussian noise added to hidden activations in training.
+        dropout: dropout rate after each hidden layer.
+        gradient_penalty: weight of a penalty on the squared norm of the logit's gradient
+            at the training samples (0: none).
+        eval_fraction: fraction of ``q_samples`` held out for the estimate, in (0, 1).
+        generator: optional generator for the split and minibatch order.
+        classifier: your own ``nn.Module`` mapping ``(B, d)`` to ``(B,)`` logits (then
+            ``hidden``, ``depth``, ``activation_noise`` and ``dropout`` are ignored).
+
+    Returns:
+        A :class:`KLFit` with the estimate, the classifier and its loss curve.
+    """
+    _check_samples(q_samples, p_samples)
+    for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
+        _check_positive_int(name, value)
+    if not 0.0 < eval_fraction < 1.0:
+        raise ValueError(f"eval_fraction must lie in (0, 1); got {eval_fraction}")
+    if lr <= 0 or activation_noise < 0 or gradient_penalty < 0 or not 0.0 <= dropout < 1.0:
+        raise ValueError("lr must be > 0, activation_noise and gradient_penalty >= 0, dropout in [0, 1)")
+    _check_generator(generator)
+    q_train, q_eval = _split(q_samples, eval_fraction, generator)
+    p_samples = p_samples.to(q_samples.device)
+    if classifier is None:
+        classifier = RatioClassifier(q_samples.shape[1], hidden, depth, activation_noise, dropout)
+    classifier = classifier.to(q_samples.device)
+    optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(0.5, 0.9))
+    q_batches = minibatches(q_train, batch_size, generator=generator)
+    p_batches = minibatches(p_samples, batch_size, generator=generator)
+    bce = nn.functional.binary_cross_entropy_with_logits
+
+    def step(_: int):
+        zq, zp = next(q_batches), next(p_batches)
+        z = torch.cat([zq, zp]).requires_grad_(gradient_penalty > 0)
+        logits = classifier(z)
+        labels = torch.cat([torch.ones(len(zq)), torch.zeros(len(zp))]).to(logits)
+        loss = bce(logits, labels)
+        if gradient_penalty > 0:
+            (grad,) = torch.autograd.grad(logits.sum(), z, create_graph=True)
+            loss = loss + gradient_penalty * grad.pow(2).sum(-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach()}
+
+    classifier.train()
+    history = train_loop(step, n_steps, desc="density ratio", log_every=max(1, n_steps // 200))
+    classifier.eval()
+    with torch.no_grad():
+        # The logit is the estimated log density ratio; a class imbalance in training would
+        # shift it by log(M_q / M_p), which the balanced minibatches avoid.
+        kl = float(torch.cat([classifier(c) for c in q_eval.split(4096)]).mean())
+    return KLFit(kl, classifier, history)
+
+
+class GaussianMixtureDensity:
+    """A mixture of diagonal Gaussians for q(z) (App. E.3), fitted by EM (scikit-learn).
+
+    Follows the density protocol: ``fit(z)``, ``log_prob(z) -> Tensor[batch]`` (nats),
+    ``sample(n)``.
+    """
+
+    def __init__(self, n_components: int = 10, seed: int = 0, max_iter: int = 200):
+        _check_positive_int("n_components", n_components)
+        self.n_components, self.seed, self.max_iter = n_components, seed, max_iter
+        self._gmm = None
+
+    def fit(self, z: torch.Tensor) -> "GaussianMixtureDensity":
+        """Fit the mixture to samples ``z`` of shape ``(M, d)``."""
+        from sklearn.mixture import GaussianMixture
+
+        _check_matrix("z", z)
+        self._gmm = GaussianMixture(
+            self.n_components, covariance_type="diag", random_state=self.seed, max_iter=self.max_iter, reg_covar=1e-5
+        ).fit(z.detach().cpu().double().numpy())
+        return self
+
+    def _fitted(self):
+        if self._gmm is None:
+            raise RuntimeError("call fit(z) before log_prob or sample")
+        return self._gmm
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log density of each row of ``z``, in nats."""
+        _check_matrix("z", z)
+        values = self._fitted().score_samples(z.detach().cpu().double().numpy())
+        return torch.as_tensor(values, dtype=z.dtype, device=z.device)
+
+    def sample(self, n: int) -> torch.Tensor:
+        _check_positive_int("n", n)
+        return torch.as_tensor(self._fitted().sample(n)[0], dtype=torch.float32)
+
+
+def density_model_kl(
+    q_samples: torch.Tensor,
+    density_model: Any,
+    n_steps: int = 2000,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    eval_fraction: float = 0.2,
+    generator: Optional[torch.Generator] = None,
+    fit: bool = True,
+) -> KLFit:
+    """KL[q || N(0, I)] with a density model t fitted to samples of q (App. E.3, Alg. 4).
+
+    The model is fitted on part of ``q_samples``; the estimate is the mean of
+    log t(z) - log p(z) over the held-out rest. Since E_q[log t] = -H[q] - KL[q || t], its
+    expectation is KL[q||p] - KL[q||t]: a density model that misses q *underestimates* the
+    marginal KL, by exactly how badly it misses.
+
+    Args:
+        q_samples: samples of q(z), shape ``(M, d)``.
+        density_model: any object with ``log_prob(z) -> (B,)``. If it has a ``fit(z)``
+            method, that is called (GMM, the LDE, ...); otherwise it must be an
+            ``nn.Module`` (a Real-NVP, an autoregressive model) and is trained here by
+            maximum likelihood with Adam for ``n_steps`` steps.
+        n_steps, lr, batch_size: the maximum-likelihood training of an ``nn.Module``.
+        eval_fraction: fraction of ``q_samples`` held out, in (0, 1).
+        generator: optional generator for the split and minibatch order.
+        fit: ``False`` uses the model as it is (already fitted) and only evaluates it.
+
+    Returns:
+        A :class:`KLFit`.
+    """
+    _check_samples(q_samples)
+    if not callable(getattr(density_model, "log_prob", None)):
+        raise TypeError("density_model must have a log_prob(z) method")
+    if not 0.0 < eval_fraction < 1.0:
+        raise ValueError(f"eval_fraction must lie in (0, 1); got {eval_fraction}")
+    _check_generator(generator)
+    q_train, q_eval = _split(q_samples, eval_fraction, generator)
+    history = History()
+    if not fit:
+        pass
+    elif callable(getattr(density_model, "fit", None)):
+        density_model.fit(q_train)
+    elif isinstance(density_model, nn.Module):
+        _check_positive_int("n_steps", n_steps)
+        _check_positive_int("batch_size", batch_size)
+        density_model.to(q_samples.device).train()
+        optimizer = torch.optim.Adam(density_model.parameters(), lr=lr)
+        batches = minibatches(q_train, batch_size, generator=generator)
+
+        def step(_: int):
+            loss = -density_model.log_prob(next(batches)).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return {"nll": loss.detach()}
+
+        history = train_loop(step, n_steps, desc="density model", log_every=max(1, n_steps // 200))
+        density_model.eval()
+    else:
+        raise TypeError("density_model must have a fit(z) method or be an nn.Module to train (or pass fit=False)")
+    with torch.no_grad():
+        log_t = torch.cat([density_model.log_prob(c) for c in q_eval.split(4096)])
+        kl = float((log_t - standard_normal_log_prob(q_eval)).mean())
+    return KLFit(kl, density_model, history)
+
+
+# --------------------------------------------------------------------------- where q(z) misses p(z)
+def low_posterior_latents(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    n_candidates: int,
+    n: int,
+    generator: Optional[torch.Generator] = None,
+    chunk_size: int = 128,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Prior samples on which the aggregate posterior is smallest (App. A, Alg. 1).
+
+    Draws ``n_candidates`` latents from N(0, I), scores each by log q(z) over the whole data
+    set, and keeps the ``n`` lowest. Decoding them gives the paper's "low posterior samples":
+    latents the prior proposes but no training example encodes to.
+
+    Returns:
+        ``(z, log_q)``: the ``n`` latents, shape ``(n, d)``, and their log q(z), ascending.
+    """
+    _check_posteriors(mu, logvar)
+    _check_positive_int("n_candidates", n_candidates)
+    _check_positive_int("n", n)
+    if n > n_candidates:
+        raise ValueError(f"n ({n}) cannot exceed n_candidates ({n_candidates})")
+    _check_generator(generator)
+    candidates = _randn((n_candidates, mu.shape[1]), mu, generator)
+    log_q = aggregate_posterior_log_prob(candidates, mu, logvar, chunk_size=chunk_size)
+    lowest = torch.argsort(log_q)[:n]
+    return candidates[lowest], log_q[lowest]
+
+
+# --------------------------------------------------------------------------- exercise check
+def check_aggregate_log_prob(fn: Any, n_trials: int = 3, tol: float = 1e-3) -> bool:
+    """Auto-check for the chapter's exercise: does ``fn(z, mu, logvar)`` compute log q(z)?
+
+    ``fn`` must return, for each row of ``z`` (shape ``(M, d)``), the log density of the
+    mixture (1/N) sum_n N(z; mu_n, diag(exp(logvar_n))) (``mu``, ``logvar``: ``(N, d)``).
+    It is compared with :func:`aggregate_posterior_log_prob` on random inputs, including
+    narrow posteriors far from the origin, where a naive ``log(mean(exp(...)))`` underflows.
+
+    Returns:
+        ``True`` when every trial agrees to ``tol`` nats; otherwise raises ``AssertionError``
+        saying which trial failed and by how much.
+    """
+    if not callable(fn):
+        raise TypeError("fn must be callable as fn(z, mu, logvar)")
+    g = torch.Generator().manual_seed(1234)
+    cases = []
+    for trial in range(n_trials):
+        n, d = 50 + 20 * trial, 2 + trial
+        cases.append((torch.randn(n, d, generator=g), 0.5 * torch.randn(n, d, generator=g)))
+    cases.append((20.0 + torch.randn(40, 3, generator=g), torch.full((40, 3), math.log(1e-5))))  # underflow trap
+    for i, (mu, logvar) in enumerate(cases):
+        z = mu[:7] + 0.1 * torch.randn(7, mu.shape[1], generator=g)
+        expected = aggregate_posterior_log_prob(z, mu, logvar)
+        got = fn(z.clone(), mu.clone(), logvar.clone())
+        if not torch.is_tensor(got) or got.shape != expected.shape:
+            raise AssertionError(f"trial {i}: expected a tensor of shape {tuple(expected.shape)}; got {got!r}")
+        error = float((got.double() - expected.double()).abs().max())
+        if not error <= tol:
+            raise AssertionError(f"trial {i}: largest error {error:.3g} nats (tolerance {tol})")
+    return True
