@@ -1,0 +1,741 @@
+"""Experiments of the chapter on mixed batches and symmetric discriminators (thesis ch. 4).
+
+* ``symmetric_discriminators/optimal_discriminator`` — Prop. 1 checked: a symmetric
+  discriminator trained on fixed 1-D distributions against the exact ``D*``, and the
+  normalisation of ``p_balanced`` / ``p_unbalanced`` on a discrete example.
+* ``symmetric_discriminators/universality`` — the universality theorem illustrated: symmetric
+  targets fitted by stacked equivariant layers, a Deep-Sets network and a permuted MLP.
+* ``symmetric_discriminators/gamma_losses`` — Fig. 4.2: the effect of batch smoothing
+  ``gamma`` on the discriminator and generator losses.
+* ``symmetric_discriminators/mode_coverage`` — Sec. 4.5.1 / Fig. 4.3: GAN vs BGAN vs M-BGAN
+  on ``ring`` and ``grid``, modes covered and high-quality samples over seeds, in the
+  thesis' network configuration and in the PacGAN benchmark's.
+* ``symmetric_discriminators/cifar10`` — Sec. 4.5.2 (paper scale only): CIFAR-10 with a
+  small convolutional generator and an equivariant convolutional discriminator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+import companion
+from companion.config import ExperimentConfig
+from companion.reproduce import register
+from companion.symmetric import (
+    EquivariantLinear,
+    Maxout,
+    SymmetricDiscriminator,
+    batch_log_densities,
+    bernoulli_kl,
+    bgan_step,
+    mix_batches,
+    optimal_discriminator,
+)
+from companion.train import train_loop
+
+
+def _mean_std(values) -> Dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    from companion import plots
+
+    plots.set_style()
+    return plt
+
+
+# ========================================================================================
+# 2. Prop. 1 checked numerically
+# ========================================================================================
+
+
+@dataclass
+class OptimalDiscriminatorConfig(ExperimentConfig):
+    """A symmetric discriminator against the exact optimum on 1-D Gaussians (book scale)."""
+
+    batch_sizes: Tuple[int, ...] = (1, 2, 4, 8)
+    real_mean: float = 0.0
+    fake_mean: float = 1.5
+    fake_std: float = 0.7
+    gamma: float = 0.5
+    hidden: Tuple[int, ...] = (64, 64)
+    n_steps: int = 300
+    sets_per_step: int = 128
+    lr: float = 3e-3
+    n_test_sets: int = 4000
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"batch_sizes": (1, 4), "n_steps": 20, "sets_per_step": 32, "n_test_sets": 300, "hidden": (16,)},
+        "paper": {"batch_sizes": (1, 2, 4, 8, 16), "n_steps": 5000, "hidden": (128, 128, 128), "n_test_sets": 20000},
+    }
+
+
+@dataclass
+class OptimalDiscriminatorResult:
+    batch_sizes: List[int]
+    learned: Dict[int, np.ndarray]  # D(y) of the trained network on test sets
+    optimal: Dict[int, np.ndarray]  # D*(y) on the same sets
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def _normalisation_check() -> Dict[str, float]:
+    """Sum p_balanced and p_unbalanced (and the Beta(2, 3) versions) over every batch of a
+    discrete example: 5 values, B = 3, so 125 batches; the sums must be 1."""
+    p1 = torch.tensor([0.4, 0.3, 0.1, 0.1, 0.1], dtype=torch.float64)
+    p2 = torch.tensor([0.05, 0.15, 0.2, 0.25, 0.35], dtype=torch.float64)
+    grid = torch.cartesian_prod(*[torch.arange(5)] * 3)
+    out = {}
+    for tag, (a, b) in {"uniform": (1.0, 1.0), "beta_2_3": (2.0, 3.0)}.items():
+        log_p, log_q = batch_log_densities(p1.log()[grid], p2.log()[grid], a=a, b=b)
+        out[f"sum_p_balanced_{tag}"] = float(log_p.exp().sum())
+        out[f"sum_p_unbalanced_{tag}"] = float(log_q.exp().sum())
+    return out
+
+
+@register("symmetric_discriminators/optimal_discriminator", config=OptimalDiscriminatorConfig,
+          plot=lambda r: plot_optimal_discriminator(r),
+          description="Prop. 1: a trained symmetric discriminator against the exact optimal one")
+def run_optimal_discriminator(cfg: OptimalDiscriminatorConfig) -> OptimalDiscriminatorResult:
+    from scipy.stats import norm
+
+    dev = companion.device()
+    metrics: Dict[str, float] = _normalisation_check()
+    learned, optimal = {}, {}
+
+    def draw(n_sets: int, set_size: int, gen: torch.Generator):
+        real = cfg.real_mean + torch.randn(n_sets, set_size, 1, generator=gen)
+        fake = cfg.fake_mean + cfg.fake_std * torch.randn(n_sets, set_size, 1, generator=gen)
+        y, beta = mix_batches(real, fake, cfg.gamma, generator=gen, set_dim=1)
+        return y, beta.mean(-1)
+
+    for set_size in cfg.batch_sizes:
+        companion.seed_everything(cfg.seed)
+        gen = torch.Generator().manual_seed(cfg.seed + set_size)
+        disc = SymmetricDiscriminator(1, cfg.hidden, activation="tanh").to(dev)
+        opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr)
+
+        def step(i: int) -> Dict[str, float]:
+            y, t = draw(cfg.sets_per_step, set_size, gen)
+            loss = disc.loss(y.to(dev), t.to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return {"loss": loss}
+
+        train_loop(step, cfg.n_steps, desc=f"D, B={set_size}", log_every=50)
+        y, t = draw(cfg.n_test_sets, set_size, gen)
+        values = y[..., 0].double().numpy()
+        d_star = optimal_discriminator(torch.as_tensor(norm.logpdf(values, cfg.real_mean)),
+                                       torch.as_tensor(norm.logpdf(values, cfg.fake_mean, cfg.fake_std)),
+                                       gamma=cfg.gamma)
+        with torch.no_grad():
+            d_learned = disc.predict_ratio(y.to(dev)).double().cpu()
+        eps = 1e-6
+        t = t.double()
+        metrics[f"B{set_size}_loss_learned"] = float(bernoulli_kl(t, torch.logit(d_learned.clamp(eps, 1 - eps))).mean())
+        metrics[f"B{set_size}_loss_optimal"] = float(bernoulli_kl(t, torch.logit(d_star.clamp(eps, 1 - eps))).mean())
+        metrics[f"B{set_size}_loss_constant"] = float(bernoulli_kl(t, torch.zeros_like(t)).mean())
+        metrics[f"B{set_size}_mean_abs_gap"] = float((d_learned - d_star).abs().mean())
+        learned[set_size], optimal[set_size] = d_learned.numpy(), d_star.numpy()
+    return OptimalDiscriminatorResult(list(cfg.batch_sizes), learned, optimal, metrics)
+
+
+def plot_optimal_discriminator(result: OptimalDiscriminatorResult):
+    plt = _plt()
+    n = len(result.batch_sizes)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    for ax, set_size in zip(axes[0], result.batch_sizes):
+        ax.scatter(result.optimal[set_size], result.learned[set_size], s=3, alpha=0.3, linewidths=0)
+        ax.plot([0, 1], [0, 1], color="black", lw=1)
+        gap = result.metrics[f"B{set_size}_mean_abs_gap"]
+        ax.set_title(f"B = {set_size}: mean |D - D*| = {gap:.3f}")
+        ax.set_xlabel("optimal D*(y)")
+        ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    axes[0, 0].set_ylabel("trained D(y)")
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 3. The universality theorem illustrated
+# ========================================================================================
+
+
+@dataclass
+class UniversalityConfig(ExperimentConfig):
+    """Symmetric targets fitted by three architectures (book scale)."""
+
+    set_size: int = 8
+    dim: int = 2
+    hidden: int = 48
+    n_steps: int = 450
+    sets_per_step: int = 128
+    lr: float = 2e-3
+    n_test_sets: int = 2000
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"n_steps": 20, "hidden": 16, "n_test_sets": 200},
+        "paper": {"n_steps": 20000, "hidden": 128, "n_test_sets": 10000},
+    }
+
+
+TARGET_NAMES = ("mean", "std", "max", "mean pairwise distance", "second largest")
+MODEL_NAMES = ("equivariant stack", "Deep Sets", "permuted MLP")
+
+
+def symmetric_targets(x: torch.Tensor) -> torch.Tensor:
+    """Five symmetric statistics of sets ``x`` of shape ``(S, B, d)``: the mean and std of the
+    first coordinate, the max of the first coordinate, the mean pairwise distance, and the
+    second largest first coordinate (a sorted statistic). Shape ``(S, 5)``."""
+    first = x[..., 0]
+    dist = torch.cdist(x, x)
+    set_size = x.shape[-2]
+    pairwise = dist.sum((-1, -2)) / (set_size * (set_size - 1))
+    second = first.sort(dim=-1, descending=True).values[..., 1]
+    return torch.stack([first.mean(-1), first.std(-1), first.amax(-1), pairwise, second], dim=-1)
+
+
+class EquivariantStack(nn.Module):
+    """Stacked equivariant layers (eq. 4.12), then the set mean (eq. 4.10)."""
+
+    def __init__(self, dim: int, hidden: int, n_out: int, n_layers: int = 3) -> None:
+        super().__init__()
+        widths = [dim] + [hidden] * n_layers
+        layers: List[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [EquivariantLinear(a, b), nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        self.out = EquivariantLinear(hidden, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.body(x)).mean(-2)
+
+
+class DeepSets(nn.Module):
+    """Zaheer et al. (2017): a pointwise network, one set mean, a network on the mean."""
+
+    def __init__(self, dim: int, hidden: int, n_out: int) -> None:
+        super().__init__()
+        self.phi = nn.Sequential(nn.Linear(dim, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, hidden))
+        self.rho = nn.Sequential(nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rho(self.phi(x).mean(-2))
+
+
+class PermutedMLP(nn.Module):
+    """An MLP on the concatenated set, shown random orders in training (not invariant)."""
+
+    def __init__(self, dim: int, set_size: int, hidden: int, n_out: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim * set_size, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(-2))
+
+
+@dataclass
+class UniversalityResult:
+    errors: Dict[str, np.ndarray]  # per model: normalised test MSE per target
+    n_params: Dict[str, int]
+    invariance_error: Dict[str, float]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def _draw_sets(n: int, set_size: int, dim: int, gen: torch.Generator) -> torch.Tensor:
+    # a mixture of two scales, so that the statistics vary from set to set
+    scale = torch.where(torch.rand(n, 1, 1, generator=gen) < 0.5, 0.5, 1.5)
+    return scale * torch.randn(n, set_size, dim, generator=gen) + torch.randn(n, 1, dim, generator=gen)
+
+
+@register("symmetric_discriminators/universality", config=UniversalityConfig,
+          plot=lambda r: plot_universality(r),
+          description="Symmetric targets fitted by equivariant stacks, Deep Sets and a permuted MLP")
+def run_universality(cfg: UniversalityConfig) -> UniversalityResult:
+    dev = companion.device()
+    gen = torch.Generator().manual_seed(cfg.seed)
+    probe = symmetric_targets(_draw_sets(20000, cfg.set_size, cfg.dim, gen))
+    mean, std = probe.mean(0), probe.std(0)
+    test = _draw_sets(cfg.n_test_sets, cfg.set_size, cfg.dim, gen)
+    test_y = (symmetric_targets(test) - mean) / std
+    n_out = len(TARGET_NAMES)
+    errors, n_params, invariance = {}, {}, {}
+    for name in MODEL_NAMES:
+        companion.seed_everything(cfg.seed)
+        if name == "equivariant stack":
+            model = EquivariantStack(cfg.dim, cfg.hidden, n_out)
+        elif name == "Deep Sets":
+            model = DeepSets(cfg.dim, cfg.hidden, n_out)
+        else:
+            model = PermutedMLP(cfg.dim, cfg.set_size, cfg.hidden, n_out)
+        model = model.to(dev)
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.n_steps, 1))
+
+        def step(i: int) -> Dict[str, float]:
+            x = _draw_sets(cfg.sets_per_step, cfg.set_size, cfg.dim, gen)
+            y = (symmetric_targets(x) - mean) / std
+            x = x[:, torch.randperm(cfg.set_size, generator=gen)]  # matters only for the MLP
+            loss = (model(x.to(dev)) - y.to(dev)).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            return {"mse": loss}
+
+        train_loop(step, cfg.n_steps, desc=name, log_every=50)
+        with torch.no_grad():
+            pred = model(test.to(dev)).cpu()
+            shuffled = model(test[:, torch.randperm(cfg.set_size, generator=gen)].to(dev)).cpu()
+        errors[name] = (pred - test_y).pow(2).mean(0).numpy()
+        n_params[name] = sum(p.numel() for p in model.parameters())
+        invariance[name] = float((pred - shuffled).abs().max())
+    metrics: Dict[str, float] = {}
+    for name in MODEL_NAMES:
+        key = name.replace(" ", "_").replace("-", "_").lower()
+        metrics[f"{key}_n_params"] = n_params[name]
+        metrics[f"{key}_invariance_error"] = invariance[name]
+        for target, err in zip(TARGET_NAMES, errors[name]):
+            metrics[f"{key}_nmse_{target.replace(' ', '_')}"] = float(err)
+    return UniversalityResult(errors, n_params, invariance, metrics)
+
+
+def plot_universality(result: UniversalityResult):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    width = 0.8 / len(MODEL_NAMES)
+    xs = np.arange(len(TARGET_NAMES))
+    for i, name in enumerate(MODEL_NAMES):
+        ax.bar(xs + (i - 1) * width, result.errors[name], width,
+               label=f"{name} ({result.n_params[name]:,} parameters)")
+    ax.set_xticks(xs, TARGET_NAMES)
+    ax.set_yscale("log")
+    ax.set_ylabel("test MSE / variance")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# Shared: 2-D GANs in two network configurations
+# ========================================================================================
+
+
+class BatchNormMLPGenerator(nn.Module):
+    """The PacGAN benchmark's generator: ReLU layers with batch normalisation."""
+
+    def __init__(self, latent_dim: int, hidden: int, n_layers: int, out_dim: int = 2) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        layers: List[nn.Module] = []
+        width = latent_dim
+        for _ in range(n_layers):
+            layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, out_dim))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
+
+
+class MaxoutDiscriminator(nn.Module):
+    """The PacGAN benchmark's pointwise discriminator: maxout layers, one logit per sample."""
+
+    def __init__(self, in_dim: int, hidden: int, n_layers: int, pieces: int = 5) -> None:
+        super().__init__()
+        layers: List[nn.Module] = []
+        width = in_dim
+        for _ in range(n_layers):
+            layers += [nn.Linear(width, hidden * pieces), Maxout(pieces)]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+def _networks(setup: str, method: str, cfg) -> Tuple[nn.Module, nn.Module, float, Tuple[float, float], int]:
+    """(generator, discriminator, lr, betas, discriminator steps) of a configuration."""
+    from companion.gan import MLPDiscriminator, MLPGenerator
+
+    if setup == "thesis":
+        gen = MLPGenerator(cfg.latent_dim, (2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
+        if method == "gan":
+            disc = MLPDiscriminator((2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
+        else:
+            disc = SymmetricDiscriminator(2, (cfg.thesis_hidden,) * 3, reduction=method, activation="relu")
+        return gen, disc, cfg.thesis_lr, (0.9, 0.999), cfg.thesis_n_disc
+    if setup == "pacgan":
+        gen = BatchNormMLPGenerator(cfg.latent_dim, cfg.pacgan_g_hidden, 4)
+        if method == "gan":
+            disc = MaxoutDiscriminator(2, cfg.pacgan_d_hidden, 3)
+        else:
+            disc = SymmetricDiscriminator(2, (cfg.pacgan_d_hidden,) * 3, reduction=method, activation="maxout")
+        return gen, disc, cfg.pacgan_lr, (0.8, 0.999), 1
+    raise ValueError(f"setup must be 'thesis' or 'pacgan'; got {setup!r}")
+
+
+def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg, gamma: float,
+               snapshot_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
+    """Train one 2-D GAN; returns its history, final samples and snapshots."""
+    from companion import data
+    from companion.gan import discriminator_loss, generator_loss
+    from companion.train import minibatches
+
+    dev = companion.device()
+    companion.seed_everything(seed)
+    gen, disc, lr, betas, n_disc = _networks(setup, method, cfg)
+    gen, disc = gen.to(dev), disc.to(dev)
+    g_opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
+    d_opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+    train = data.load(dataset).to(dev)
+    batches = minibatches(train, cfg.batch_size, generator=torch.Generator().manual_seed(seed))
+    rng = torch.Generator(device=dev).manual_seed(seed)
+    snapshots: Dict[int, np.ndarray] = {}
+    eval_rng = torch.Generator(device=dev).manual_seed(10_000 + seed)  # snapshots leave training's RNG alone
+
+    def sample(n: int) -> np.ndarray:
+        gen.eval()
+        with torch.no_grad():
+            out = gen(torch.randn(n, cfg.latent_dim, device=dev, generator=eval_rng)).cpu().numpy()
+        gen.train()
+        return out
+
+    def step(i: int) -> Dict[str, float]:
+        real = [next(batches) for _ in range(n_disc)]
+        if method == "gan":
+            for x in real:
+                with torch.no_grad():
+                    fake = gen(torch.randn(x.shape[0], cfg.latent_dim, device=dev))
+                d_loss = discriminator_loss(disc(x), disc(fake))
+                d_opt.zero_grad(set_to_none=True)
+                d_loss.backward()
+                d_opt.step()
+            disc.requires_grad_(False)
+            g_loss = generator_loss(disc(gen(torch.randn(cfg.batch_size, cfg.latent_dim, device=dev))))
+            g_opt.zero_grad(set_to_none=True)
+            g_loss.backward()
+            g_opt.step()
+            disc.requires_grad_(True)
+            out = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}
+        else:
+            out = bgan_step(gen, disc, real, cfg.latent_dim, d_opt, g_opt, gamma=gamma, rng=rng)
+        if i + 1 in snapshot_steps:
+            snapshots[i + 1] = sample(500)
+        return out
+
+    history = train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} s{seed}", log_every=10)
+    return {"history": history, "samples": sample(cfg.n_eval_samples), "snapshots": snapshots}
+
+
+# ========================================================================================
+# 1. Sec. 4.5.1: mode coverage on ring and grid
+# ========================================================================================
+
+
+@dataclass
+class ModeCoverageConfig(ExperimentConfig):
+    """GAN vs BGAN vs M-BGAN on the 2-D toys (book scale: miniature networks, short runs).
+
+    The ``paper`` scale has the published settings: the thesis' 3 x 512 ReLU networks with 5
+    discriminator steps per generator step and Adam's defaults, and the PacGAN benchmark's
+    4 x 400 ReLU + batch-norm generator, 3 x 200 maxout discriminator, Adam(1e-4, beta1 0.8),
+    batch 100. The ``book`` scale runs the PacGAN configuration only (the one with published
+    numbers to compare with), with 5 seeds, shrunk widths (generator 32, 16 maxout units),
+    150 generator steps and a learning rate of 3e-3, so that its 30 runs fit in the chapter's
+    budget on two CPU cores; ``smoke`` exercises both configurations.
+    """
+
+    datasets: Tuple[str, ...] = ("ring", "grid")
+    methods: Tuple[str, ...] = ("gan", "bgan", "mbgan")
+    setups: Tuple[str, ...] = ("pacgan",)
+    seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)
+    gamma: float = 0.5
+    latent_dim: int = 2
+    batch_size: int = 100
+    n_steps: int = 150
+    thesis_hidden: int = 32
+    thesis_n_disc: int = 1
+    thesis_lr: float = 3e-3
+    pacgan_g_hidden: int = 32
+    pacgan_d_hidden: int = 16
+    pacgan_lr: float = 3e-3
+    n_eval_samples: int = 2500
+    snapshot_steps: Tuple[int, ...] = (10, 50, 150)
+    SCALES: ClassVar = {
+        "smoke": {"n_steps": 8, "seeds": (0, 1), "setups": ("thesis", "pacgan"), "thesis_hidden": 16, "pacgan_g_hidden": 16,
+                  "pacgan_d_hidden": 8, "thesis_n_disc": 1, "snapshot_steps": (4, 8), "datasets": ("ring",)},
+        "paper": {"n_steps": 20000, "setups": ("thesis", "pacgan"), "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3,
+                  "pacgan_g_hidden": 400, "pacgan_d_hidden": 200, "pacgan_lr": 1e-4, "seeds": tuple(range(10)),
+                  "snapshot_steps": (10, 100, 1000, 10000, 20000)},
+    }
+
+
+#: PacGAN (Lin et al., 2018), Table 3: modes covered and high-quality samples (%) on 2,500
+#: samples, means over 10 trials, in the benchmark configuration.
+PACGAN_TABLE = {
+    "ring": {"GAN": (6.3, 98.2), "PacGAN2": (7.9, 95.6), "PacGAN3": (7.8, 97.7), "PacGAN4": (7.8, 95.9)},
+    "grid": {"GAN": (17.3, 94.8), "PacGAN2": (23.8, 91.3), "PacGAN3": (24.6, 94.2), "PacGAN4": (24.8, 93.5)},
+}
+
+
+@dataclass
+class ModeCoverageResult:
+    table: Dict[str, Dict[str, Dict[str, Dict[str, float]]]]  # setup -> dataset -> method -> stats
+    samples: Dict[str, np.ndarray]  # "setup/dataset/method" -> seed-0 samples
+    snapshots: Dict[str, Dict[int, np.ndarray]]  # "thesis/dataset/method" -> step -> samples (seed 0)
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("symmetric_discriminators/mode_coverage", config=ModeCoverageConfig,
+          plot=lambda r: plot_mode_coverage(r),
+          description="GAN vs BGAN vs M-BGAN on ring and grid: modes covered over seeds, two configurations")
+def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
+    from companion import data
+    from companion.metrics import mode_coverage
+
+    table: Dict = {}
+    samples: Dict[str, np.ndarray] = {}
+    snapshots: Dict[str, Dict[int, np.ndarray]] = {}
+    metrics: Dict[str, float] = {}
+    start = time.perf_counter()
+    for setup in cfg.setups:
+        for dataset in cfg.datasets:
+            centers, std = data.toy_centers(dataset), data.toy_std(dataset)
+            for method in cfg.methods:
+                modes, quality = [], []
+                for seed in cfg.seeds:
+                    snaps = tuple(cfg.snapshot_steps) if (seed == cfg.seeds[0] and setup == cfg.setups[0]) else ()
+                    run = _train_toy(setup, method, dataset, seed, cfg, cfg.gamma, snaps)
+                    n_modes, hq = mode_coverage(run["samples"], centers, std)
+                    modes.append(n_modes)
+                    quality.append(100 * hq)
+                    if seed == cfg.seeds[0]:
+                        samples[f"{setup}/{dataset}/{method}"] = run["samples"]
+                        if snaps:
+                            snapshots[f"{setup}/{dataset}/{method}"] = run["snapshots"]
+                stats = {"modes": _mean_std(modes), "high_quality_pct": _mean_std(quality)}
+                table.setdefault(setup, {}).setdefault(dataset, {})[method] = stats
+                for what, values in stats.items():
+                    metrics[f"{setup}_{dataset}_{method}_{what}_mean"] = values["mean"]
+                    metrics[f"{setup}_{dataset}_{method}_{what}_std"] = values["std"]
+    metrics["seconds"] = time.perf_counter() - start
+    return ModeCoverageResult(table, samples, snapshots, metrics)
+
+
+def mode_coverage_table(result: ModeCoverageResult):
+    """Our numbers beside PacGAN's (a pandas DataFrame when pandas is installed, else a list)."""
+    rows = []
+    names = {"gan": "GAN", "bgan": "BGAN", "mbgan": "M-BGAN"}
+    for setup, per_dataset in result.table.items():
+        for method in next(iter(per_dataset.values())):
+            row = {"source": f"ours ({setup} config.)", "model": names[method]}
+            for dataset, stats in per_dataset.items():
+                m, q = stats[method]["modes"], stats[method]["high_quality_pct"]
+                row[f"{dataset} modes"] = f"{m['mean']:.1f} ± {m['std']:.1f}"
+                row[f"{dataset} high quality (%)"] = f"{q['mean']:.1f} ± {q['std']:.1f}"
+            rows.append(row)
+    for model in ("GAN", "PacGAN2", "PacGAN3", "PacGAN4"):
+        row = {"source": "PacGAN, Table 3", "model": model}
+        for dataset in ("ring", "grid"):
+            m, q = PACGAN_TABLE[dataset][model]
+            row[f"{dataset} modes"] = f"{m}"
+            row[f"{dataset} high quality (%)"] = f"{q}"
+        rows.append(row)
+    try:
+        import pandas as pd
+
+        return pd.DataFrame(rows).fillna("")
+    except ImportError:  # pragma: no cover
+        return rows
+
+
+def plot_mode_coverage(result: ModeCoverageResult):
+    plt = _plt()
+    from companion import data
+
+    keys = sorted(result.snapshots)
+    steps = sorted({s for k in keys for s in result.snapshots[k]})
+    fig, axes = plt.subplots(len(keys), len(steps) + 0, figsize=(2.3 * len(steps), 2.3 * len(keys)), squeeze=False)
+    for r, key in enumerate(keys):
+        dataset = key.split("/")[1]
+        centers = data.toy_centers(dataset).numpy()
+        lim = 1.5 if dataset == "ring" else 6
+        for c, step in enumerate(steps):
+            ax = axes[r, c]
+            pts = result.snapshots[key].get(step)
+            if pts is not None:
+                ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, linewidths=0)
+            ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="black", linewidths=0.8)
+            ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
+            ax.set_xticks([]), ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"step {step}")
+            if c == 0:
+                ax.set_ylabel(key.replace("/", "\n"), fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 4. Fig. 4.2: the effect of gamma on the losses
+# ========================================================================================
+
+
+@dataclass
+class GammaLossesConfig(ExperimentConfig):
+    """BGAN on a 2-D toy with several batch-smoothing parameters (book scale)."""
+
+    dataset: str = "grid"
+    gammas: Tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
+    latent_dim: int = 2
+    batch_size: int = 100
+    n_steps: int = 300
+    thesis_hidden: int = 32
+    thesis_n_disc: int = 1
+    thesis_lr: float = 3e-3
+    n_eval_samples: int = 2500
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"n_steps": 10, "gammas": (0.0, 0.5), "thesis_hidden": 16},
+        "paper": {"n_steps": 20000, "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3},
+    }
+
+
+@dataclass
+class GammaLossesResult:
+    gammas: List[float]
+    steps: Dict[float, np.ndarray]
+    d_loss: Dict[float, np.ndarray]
+    g_loss: Dict[float, np.ndarray]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("symmetric_discriminators/gamma_losses", config=GammaLossesConfig,
+          plot=lambda r: plot_gamma_losses(r),
+          description="Fig. 4.2: batch smoothing gamma against the discriminator and generator losses")
+def run_gamma_losses(cfg: GammaLossesConfig) -> GammaLossesResult:
+    from companion import data
+    from companion.metrics import mode_coverage
+
+    steps, d_loss, g_loss, metrics = {}, {}, {}, {}
+    for gamma in cfg.gammas:
+        run = _train_toy("thesis", "bgan", cfg.dataset, cfg.seed, cfg, gamma)
+        h = run["history"]
+        steps[gamma] = np.asarray(h.steps("d_loss"))
+        d_loss[gamma], g_loss[gamma] = np.asarray(h["d_loss"]), np.asarray(h["g_loss"])
+        tail = max(1, len(h["d_loss"]) // 4)
+        metrics[f"gamma_{gamma}_d_loss_last_quarter"] = float(np.mean(h["d_loss"][-tail:]))
+        metrics[f"gamma_{gamma}_g_loss_last_quarter"] = float(np.mean(h["g_loss"][-tail:]))
+        n_modes, hq = mode_coverage(run["samples"], data.toy_centers(cfg.dataset), data.toy_std(cfg.dataset))
+        metrics[f"gamma_{gamma}_modes"] = n_modes
+        metrics[f"gamma_{gamma}_high_quality_pct"] = 100 * hq
+    return GammaLossesResult(list(cfg.gammas), steps, d_loss, g_loss, metrics)
+
+
+def _smooth(values: np.ndarray, width: int) -> np.ndarray:
+    width = max(1, min(width, len(values)))
+    return np.convolve(values, np.ones(width) / width, mode="valid")
+
+
+def plot_gamma_losses(result: GammaLossesResult):
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
+    for gamma in result.gammas:
+        width = max(1, len(result.steps[gamma]) // 10)
+        for ax, series in zip(axes, (result.d_loss, result.g_loss)):
+            ys = _smooth(series[gamma], width)
+            ax.plot(result.steps[gamma][width - 1:], ys, label=f"gamma = {gamma}")
+    axes[0].set_title("discriminator loss (Bernoulli KL)")
+    axes[1].set_title("generator loss (-log D)")
+    for ax in axes:
+        ax.set_xlabel("generator step")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 5. Sec. 4.5.2: CIFAR-10 (paper scale only)
+# ========================================================================================
+
+
+@dataclass
+class Cifar10Config(ExperimentConfig):
+    """M-BGAN on CIFAR-10 (needs the download and a GPU; the book does not run it).
+
+    The thesis adapts the SN-GAN "standard CNN" (Miyato et al., 2018) and trains for 400,000
+    iterations (generator plus discriminator steps) with Adam(2e-4, 0.5, 0.999), batch
+    smoothing gamma in [0.2, 0.5] and 1-5 discriminator steps. This configuration keeps a
+    smaller convolutional pair and reports the final losses and a sample grid; Inception
+    Score and FID need an Inception network, which the offline book does not ship.
+    """
+
+    dataset: str = "cifar10"
+    reduction: str = "mbgan"
+    gamma: float = 0.5
+    latent_dim: int = 128
+    batch_size: int = 64
+    n_steps: int = 100_000
+    n_disc: int = 1
+    lr: float = 2e-4
+    channels: Tuple[int, ...] = (64, 128, 256)
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"dataset": "digits", "n_steps": 5, "channels": (8, 16), "latent_dim": 16, "batch_size": 16},
+        "book": {"dataset": "digits", "n_steps": 300, "channels": (16, 32), "latent_dim": 32, "batch_size": 32},
+    }
+
+
+@dataclass
+class Cifar10Result:
+    samples: np.ndarray
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("symmetric_discriminators/cifar10", config=Cifar10Config, plot=lambda r: plot_cifar10(r),
+          description="Sec. 4.5.2: M-BGAN on CIFAR-10 (paper scale; digits at smaller scales)")
+def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
+    from companion import data
+    from companion.gan import ConvGenerator
+    from companion.train import minibatches
+
+    dev = companion.device()
+    companion.seed_everything(cfg.seed)
+    images = data.load(cfg.dataset).to(dev)
+    shape = tuple(images.shape[1:])
+    gen = ConvGenerator(cfg.latent_dim, shape, channels=tuple(reversed(cfg.channels))).to(dev)
+    disc = SymmetricDiscriminator(shape, cfg.channels, reduction=cfg.reduction, activation="leaky_relu").to(dev)
+    g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    batches = minibatches(images, cfg.batch_size)
+
+    def step(i: int) -> Dict[str, float]:
+        return bgan_step(gen, disc, [next(batches) for _ in range(cfg.n_disc)], cfg.latent_dim, d_opt, g_opt,
+                         gamma=cfg.gamma)
+
+    history = train_loop(step, cfg.n_steps, desc="M-BGAN", log_every=10)
+    with torch.no_grad():
+        samples = gen(torch.randn(64, cfg.latent_dim, device=dev)).cpu().numpy()
+    return Cifar10Result(samples, {"d_loss_last": history.last("d_loss", 10), "g_loss_last": history.last("g_loss", 10)})
+
+
+def plot_cifar10(result: Cifar10Result):
+    from companion import plots
+
+    return plots.image_grid(result.samples, nrow=8)
