@@ -5,7 +5,8 @@ prints one line per figure of merit:
 
     RATIO <name> <value> <free text: what the ratio means and its target>
 
-This runner executes each script (with `--quick` unless `--full` is given), collects those
+This runner executes each script (with `--quick`, where a script has it, unless `--full`
+is given), collects those
 lines, and prints them as a table. It exits non-zero when a script fails (a script fails
 when a correctness check inside it fails, not when a speed target is missed: speed depends
 on the machine).
@@ -30,7 +31,8 @@ def main() -> int:
     scripts = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name)
     rows, failed = [], []
     for script in scripts:
-        command = [sys.executable, str(script)] + ([] if args.full else ["--quick"])
+        quick = not args.full and "--quick" in script.read_text()
+        command = [sys.executable, str(script)] + (["--quick"] if quick else [])
         print(f"running {script.name} ...", flush=True)
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
