@@ -1,0 +1,440 @@
+"""Experiments of the chapter on adaptive density estimation (Lucas et al. 2019; thesis ch. 5).
+
+* ``adaptive_density/fig4`` — Fig. 4: where maximum likelihood puts mass and where the
+  adversarial loss removes it. Left, a 1-D mixture fitted by one Gaussian under the two KL
+  directions; right, a 1-D latent variable model with an isotropic Gaussian decoder on the 2-D
+  ``ring`` trained as VAE, GAN and AV-GDE (AV-ADE too at paper scale): densities, samples,
+  modes covered and high-quality samples.
+* ``adaptive_density/ablation`` — Table 1 / Fig. 5 on the 8x8 ``digits`` (17 grey levels): the
+  five models of the ablation over seeds, bits/dim (an upper bound, on held-out digits) and a
+  Fréchet distance in the features of a small digit classifier, with samples.
+* ``adaptive_density/flow_depth`` — Sec. 5.7 / Fig. 5.12: the number of scales and blocks of
+  ``f_psi`` against bits/dim and the Fréchet distance on ``digits`` (V-ADE at book scale,
+  AV-ADE at paper scale).
+
+The models are tiny MLPs so that ``book`` scale runs on a 2-core CPU in minutes; ``paper``
+scale lengthens training and widens the networks but stays on ``digits`` (the CIFAR-10
+networks, IS and FID of the paper need a GPU and the Inception weights).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+import companion
+from companion import data as datasets
+from companion.ade import ADE, MODES, fit_ade
+from companion.config import ExperimentConfig
+from companion.metrics import frechet_distance, mode_coverage
+from companion.nets import MLP
+from companion.reproduce import register
+from companion.train import minibatches, train_loop
+
+#: The paper's Table 1 (CIFAR-10): bits/dim, IS, FID ([7.0] for the GAN is approximate).
+PAPER_TABLE1 = {
+    "gan": {"bpd": 7.0, "IS": 6.8, "FID": 31.4},
+    "vae": {"bpd": 4.4, "IS": 2.0, "FID": 171.0},
+    "v-ade": {"bpd": 3.5, "IS": 3.0, "FID": 112.0},
+    "av-gde": {"bpd": 4.4, "IS": 5.1, "FID": 58.6},
+    "av-ade": {"bpd": 3.9, "IS": 7.1, "FID": 28.0},
+}
+#: Fig. 5.12 (a) of the thesis (AV-ADE on CIFAR-10): (scales, blocks) -> bits/dim, IS, FID.
+PAPER_FLOW_DEPTH = {(1, 2): (3.77, 7.9, 20.1), (2, 2): (3.48, 6.9, 27.7), (2, 4): (3.46, 6.9, 28.9),
+                    (3, 3): (3.49, 6.5, 31.7)}
+
+DIGIT_LEVELS = 17  # the digits hold counts 0..16
+
+
+def _mean_std(values) -> Dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    from companion import plots
+
+    plots.set_style()
+    return plt
+
+
+# ========================================================================================
+# 1. Fig. 4: coverage vs quality
+# ========================================================================================
+
+
+@dataclass
+class Fig4Config(ExperimentConfig):
+    """The two KL directions in 1-D and three latent variable models on the 2-D ring."""
+
+    modes: Tuple[str, ...] = ("vae", "gan", "av-gde")
+    n_steps: int = 500
+    batch_size: int = 128
+    lr: float = 2e-3
+    hidden: int = 64
+    flow_blocks: int = 4
+    flow_hidden: int = 32
+    adv_weight: float = 1.0
+    n_samples: int = 2500
+    n_eval_samples: int = 32
+    resolution: int = 60
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"n_steps": 30, "n_samples": 500, "resolution": 20, "n_eval_samples": 4},
+        "paper": {"n_steps": 5000, "hidden": 128, "modes": ("vae", "gan", "av-gde", "av-ade")},
+    }
+
+
+@dataclass
+class Fig4Result:
+    grid_1d: np.ndarray
+    target_1d: np.ndarray
+    forward_kl_fit: np.ndarray  # the single Gaussian minimising KL(p* || q): MLE
+    reverse_kl_fit: np.ndarray  # the one minimising KL(q || p*): what the optimal GAN generator does
+    data: np.ndarray
+    samples: Dict[str, np.ndarray]
+    log_density: Dict[str, np.ndarray]
+    bounds: Tuple[float, float, float, float]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def _two_kl_fits(grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Dict[str, float]]:
+    """p* = 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) fitted by one Gaussian under both KL directions."""
+    def normal_pdf(x, mean, std):
+        return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+
+    target = 0.5 * normal_pdf(grid, -2, 0.5) + 0.5 * normal_pdf(grid, 2, 0.5)
+    dx = grid[1] - grid[0]
+    # KL(p* || q) is minimised by moment matching: mean 0, variance 0.25 + 4
+    forward = normal_pdf(grid, 0.0, math.sqrt(4.25))
+    # KL(q || p*) has no closed form: search means and scales on a grid (all at once)
+    log_target = np.log(target + 1e-300)
+    means, stds = np.linspace(-3, 3, 121), np.linspace(0.2, 3.0, 57)
+    m, s = means[:, None, None], stds[None, :, None]
+    log_q = -0.5 * ((grid - m) / s) ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)
+    kls = np.sum(np.exp(log_q) * (log_q - log_target), axis=-1) * dx
+    i, j = np.unravel_index(np.argmin(kls), kls.shape)
+    best, best_kl = (float(means[i]), float(stds[j])), float(kls[i, j])
+    reverse = normal_pdf(grid, *best)
+    kl_forward_of_forward = float(np.sum(target * (log_target - np.log(forward + 1e-300))) * dx)
+    kl_forward_of_reverse = float(np.sum(target * (log_target - np.log(reverse + 1e-300))) * dx)
+    return target, forward, reverse, {
+        "reverse_kl_mean": float(best[0]), "reverse_kl_std": float(best[1]), "reverse_kl_value": best_kl,
+        "forward_kl_of_mle_fit": kl_forward_of_forward, "forward_kl_of_reverse_fit": kl_forward_of_reverse,
+    }
+
+
+@register("adaptive_density/fig4", config=Fig4Config, plot=lambda r: plot_fig4(r),
+          description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring with and without f_psi")
+def run_fig4(cfg: Fig4Config) -> Fig4Result:
+    grid = np.linspace(-5, 5, 1001)
+    target, forward, reverse, metrics = _two_kl_fits(grid)
+    dev = companion.device()
+    train = datasets.load("ring", "train").to(dev)
+    test = datasets.load("ring", "test").to(dev)
+    centres, std = datasets.toy_centers("ring"), datasets.toy_std("ring")
+    bounds = (-1.6, 1.6, -1.6, 1.6)
+    xs = torch.linspace(bounds[0], bounds[1], cfg.resolution)
+    ys = torch.linspace(bounds[2], bounds[3], cfg.resolution)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    grid_2d = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(dev)
+    samples, log_density = {}, {}
+    for mode in cfg.modes:
+        companion.seed_everything(cfg.seed)
+        model = ADE((2,), mode=mode, latent_dim=1, hidden=cfg.hidden, flow_blocks=cfg.flow_blocks,
+                    flow_hidden=cfg.flow_hidden, disc_hidden=cfg.hidden, adv_weight=cfg.adv_weight).to(dev)
+        fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, desc=f"ring ({mode})")
+        model.eval()
+        with torch.no_grad():
+            x_s = model.sample(cfg.n_samples)
+            nll = -model.log_prob(test[:1000], n_samples=cfg.n_eval_samples).mean().item()
+            dens = torch.cat([model.log_prob(chunk, n_samples=cfg.n_eval_samples) for chunk in grid_2d.split(1200)])
+        n_modes, quality = mode_coverage(x_s, centres, std)
+        samples[mode] = x_s.cpu().numpy()
+        log_density[mode] = dens.view(cfg.resolution, cfg.resolution).cpu().numpy()
+        metrics.update({f"{mode}_test_nll": nll, f"{mode}_modes": n_modes, f"{mode}_high_quality": quality,
+                        f"{mode}_sigma": model.log_sigma.detach().exp().item()})
+    return Fig4Result(grid, target, forward, reverse, train[:2000].cpu().numpy(), samples, log_density, bounds, metrics)
+
+
+def plot_fig4(result: Fig4Result):
+    plt = _plt()
+    modes = list(result.samples)
+    fig, axes = plt.subplots(1, 1 + len(modes), figsize=(3.4 * (1 + len(modes)), 3.3))
+    ax = axes[0]
+    ax.fill_between(result.grid_1d, result.target_1d, color="0.85", label="data $p^*$")
+    ax.plot(result.grid_1d, result.forward_kl_fit, label=r"MLE: min KL$(p^*\|q)$")
+    ax.plot(result.grid_1d, result.reverse_kl_fit, "--", label=r"GAN: min KL$(q\|p^*)$")
+    ax.set_title("one Gaussian, two divergences")
+    ax.legend(fontsize=7, loc="upper left")
+    for ax, mode in zip(axes[1:], modes):
+        dens = result.log_density[mode]
+        dens = np.clip(dens, np.percentile(dens, 5), None)
+        ax.imshow(dens, origin="lower", extent=result.bounds, cmap="Blues", aspect="equal")
+        s = result.samples[mode][:600]
+        ax.scatter(s[:, 0], s[:, 1], s=2, color="C3", alpha=0.6)
+        ax.set_xlim(result.bounds[:2]), ax.set_ylim(result.bounds[2:])
+        m = result.metrics
+        ax.set_title(f"{mode.upper()}: {m[f'{mode}_modes']} modes, "
+                     f"{100 * m[f'{mode}_high_quality']:.0f}% good", fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.suptitle("log-density (blue) and samples $f^{-1}(\\mu(z))$ (red) of a 1-D latent model on the ring", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 2. Table 1: the ablation on digits
+# ========================================================================================
+
+
+class FeatureNet(nn.Module):
+    """A small digit classifier whose penultimate layer gives the features of the Fréchet distance."""
+
+    def __init__(self, n_features: int = 64, hidden: int = 128, n_classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), MLP(64, n_features, hidden, 1, out_activation="relu"))
+        self.head = nn.Linear(n_features, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.head(self.body(x))
+
+
+def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.device] = None) -> Tuple[FeatureNet, float]:
+    """Train :class:`FeatureNet` on the training digits; returns it and its held-out accuracy."""
+    device = companion.device() if device is None else device
+    companion.seed_everything(seed)
+    x, y = datasets.load("digits", "train").to(device), datasets.load_labels("digits", "train").to(device)
+    net = FeatureNet().to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    batches = minibatches(torch.arange(len(x), device=device), 128)
+
+    def step(i: int):
+        idx = next(batches)
+        # a little pixel noise, so the features do not hinge on exact grey levels
+        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    train_loop(step, n_steps, desc="feature classifier", log_every=50)
+    net.eval()
+    xv, yv = datasets.load("digits", "valid").to(device), datasets.load_labels("digits", "valid").to(device)
+    with torch.no_grad():
+        accuracy = float((net(xv).argmax(1) == yv).float().mean())
+    return net, accuracy
+
+
+def _held_out_digits(device) -> torch.Tensor:
+    return torch.cat([datasets.load("digits", "valid"), datasets.load("digits", "test")]).to(device)
+
+
+def _evaluate(model: ADE, held_out: torch.Tensor, feature_net: FeatureNet, n_eval_samples: int) -> Dict[str, float]:
+    model.eval()
+    with torch.no_grad():
+        bpd = torch.cat([model.bits_per_dim(chunk, n_samples=n_eval_samples) for chunk in held_out.split(250)])
+        samples = model.sample(len(held_out))
+        fd = frechet_distance(feature_net.features(samples), feature_net.features(held_out))
+    return {"bpd": float(bpd.mean()), "fd": fd}
+
+
+@dataclass
+class AblationConfig(ExperimentConfig):
+    """The five models of Table 1 on 8x8 digits with tiny MLPs (book scale: a few minutes on a CPU)."""
+
+    modes: Tuple[str, ...] = MODES
+    seeds: Tuple[int, ...] = (0, 1)
+    n_steps: int = 400
+    n_inference_steps: int = 200
+    batch_size: int = 64
+    lr: float = 2e-3
+    latent_dim: int = 8
+    hidden: int = 128
+    flow_blocks: int = 2
+    flow_scales: int = 1
+    flow_hidden: int = 16
+    flow_layers: int = 1
+    disc_hidden: int = 128
+    adv_weight: Optional[float] = None  # None: the paper's 100 per 3072 dimensions
+    n_eval_samples: int = 32
+    feature_steps: int = 400
+    SCALES: ClassVar = {
+        "smoke": {"modes": ("vae", "av-ade"), "seeds": (0,), "n_steps": 20, "n_inference_steps": 10,
+                  "n_eval_samples": 4, "feature_steps": 30},
+        "paper": {"seeds": (0, 1, 2), "n_steps": 20000, "n_inference_steps": 5000, "hidden": 512,
+                  "latent_dim": 16, "flow_blocks": 3, "flow_hidden": 64, "flow_layers": 2, "disc_hidden": 512,
+                  "n_eval_samples": 500, "feature_steps": 3000},
+    }
+
+
+@dataclass
+class AblationResult:
+    modes: List[str]
+    bpd: Dict[str, List[float]]
+    fd: Dict[str, List[float]]
+    samples: Dict[str, np.ndarray]  # seed 0, in [0, 1]
+    data_samples: np.ndarray
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def _ade_from(cfg, mode: str, flow_scales: Optional[int] = None, flow_blocks: Optional[int] = None) -> ADE:
+    return ADE((1, 8, 8), mode=mode, latent_dim=cfg.latent_dim, n_levels=DIGIT_LEVELS, hidden=cfg.hidden,
+               flow_blocks=cfg.flow_blocks if flow_blocks is None else flow_blocks,
+               flow_scales=cfg.flow_scales if flow_scales is None else flow_scales,
+               flow_hidden=cfg.flow_hidden, flow_layers=cfg.flow_layers, disc_hidden=cfg.disc_hidden,
+               init_log_sigma=-1.0, adv_weight=cfg.adv_weight)
+
+
+@register("adaptive_density/ablation", config=AblationConfig, plot=lambda r: plot_ablation(r),
+          description="Table 1 / Fig. 5 on 8x8 digits: GAN, VAE, V-ADE, AV-GDE, AV-ADE over seeds")
+def run_ablation(cfg: AblationConfig) -> AblationResult:
+    dev = companion.device()
+    train = datasets.load("digits", "train").to(dev)
+    held_out = _held_out_digits(dev)
+    feature_net, accuracy = train_feature_net(cfg.feature_steps, device=dev)
+    with torch.no_grad():
+        data_fd = frechet_distance(feature_net.features(train[: len(held_out)]), feature_net.features(held_out))
+    bpd = {m: [] for m in cfg.modes}
+    fd = {m: [] for m in cfg.modes}
+    samples = {}
+    for seed in cfg.seeds:
+        for mode in cfg.modes:
+            companion.seed_everything(seed)
+            model = _ade_from(cfg, mode).to(dev)
+            fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, n_inference_steps=cfg.n_inference_steps,
+                    desc=f"{mode} (seed {seed})")
+            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples)
+            bpd[mode].append(scores["bpd"])
+            fd[mode].append(scores["fd"])
+            if seed == cfg.seeds[0]:
+                samples[mode] = model.sample(36).cpu().numpy()
+    metrics: Dict[str, float] = {"classifier_accuracy": accuracy, "data_fd": data_fd,
+                                 "uniform_bpd": math.log2(DIGIT_LEVELS)}
+    for mode in cfg.modes:
+        for name, values in (("bpd", bpd[mode]), ("fd", fd[mode])):
+            stats = _mean_std(values)
+            metrics[f"{mode}_{name}_mean"], metrics[f"{mode}_{name}_std"] = stats["mean"], stats["std"]
+    return AblationResult(list(cfg.modes), bpd, fd, samples, train[:36].cpu().numpy(), metrics)
+
+
+def ablation_table(result: AblationResult):
+    """Our numbers beside the paper's Table 1, as a pandas DataFrame."""
+    import pandas as pd
+
+    rows = []
+    for mode in result.modes:
+        m, paper = result.metrics, PAPER_TABLE1[mode]
+        rows.append({
+            "model": mode.upper(),
+            "bits/dim (ours, digits)": f"{m[f'{mode}_bpd_mean']:.2f} ± {m[f'{mode}_bpd_std']:.2f}",
+            "Fréchet (ours, classifier)": f"{m[f'{mode}_fd_mean']:.1f} ± {m[f'{mode}_fd_std']:.1f}",
+            "bits/dim (paper, CIFAR-10)": f"[{paper['bpd']}]" if mode == "gan" else paper["bpd"],
+            "FID (paper)": paper["FID"],
+            "IS (paper)": paper["IS"],
+        })
+    return pd.DataFrame(rows).set_index("model")
+
+
+def plot_ablation(result: AblationResult):
+    from companion.plots import image_grid
+
+    plt = _plt()
+    panels = [("data", result.data_samples)] + [(m, result.samples[m]) for m in result.modes]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6))
+    for ax, (name, images) in zip(axes, panels):
+        image_grid(images, nrow=6, ax=ax)
+        if name == "data":
+            ax.set_title("training digits", fontsize=9)
+        else:
+            m = result.metrics
+            ax.set_title(f"{name.upper()}\n{m[f'{name}_bpd_mean']:.2f} bits/dim, FD {m[f'{name}_fd_mean']:.1f}",
+                         fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 3. Sec. 5.7: scales and blocks of f_psi
+# ========================================================================================
+
+
+@dataclass
+class FlowDepthConfig(AblationConfig):
+    """V-ADE (book) or AV-ADE (paper) on digits with several shapes of ``f_psi`` (one seed at book scale)."""
+
+    mode: str = "v-ade"
+    architectures: Tuple[Tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2))  # (scales, blocks)
+    seeds: Tuple[int, ...] = (0,)
+    SCALES: ClassVar = {
+        "smoke": {"architectures": ((1, 1), (2, 1)), "n_steps": 20, "n_eval_samples": 4, "feature_steps": 30},
+        "paper": dict(AblationConfig.SCALES["paper"], mode="av-ade",
+                      architectures=((1, 2), (2, 2), (2, 4), (3, 3))),
+    }
+
+
+@dataclass
+class FlowDepthResult:
+    mode: str
+    architectures: List[Tuple[int, int]]
+    bpd: Dict[str, List[float]]
+    fd: Dict[str, List[float]]
+    n_params: Dict[str, int]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("adaptive_density/flow_depth", config=FlowDepthConfig, plot=lambda r: plot_flow_depth(r),
+          description="Sec. 5.7: scales and blocks of f_psi against bits/dim and the Fréchet distance")
+def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
+    dev = companion.device()
+    train = datasets.load("digits", "train").to(dev)
+    held_out = _held_out_digits(dev)
+    feature_net, _ = train_feature_net(cfg.feature_steps, device=dev)
+    bpd, fd, n_params = {}, {}, {}
+    for scales, blocks in cfg.architectures:
+        key = f"s{scales}b{blocks}"
+        bpd[key], fd[key] = [], []
+        for seed in cfg.seeds:
+            companion.seed_everything(seed)
+            model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
+            n_params[key] = sum(p.numel() for p in model.flow.parameters())
+            fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, desc=f"{cfg.mode} {key} (seed {seed})")
+            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples)
+            bpd[key].append(scores["bpd"])
+            fd[key].append(scores["fd"])
+    metrics = {}
+    for key in bpd:
+        metrics[f"{key}_bpd_mean"] = _mean_std(bpd[key])["mean"]
+        metrics[f"{key}_fd_mean"] = _mean_std(fd[key])["mean"]
+        metrics[f"{key}_flow_params"] = n_params[key]
+    return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics)
+
+
+def plot_flow_depth(result: FlowDepthResult):
+    plt = _plt()
+    keys = [f"s{s}b{b}" for s, b in result.architectures]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax, values, label in ((axes[0], result.bpd, "bits/dim (held out) ↓"), (axes[1], result.fd, "Fréchet distance ↓")):
+        means = [np.mean(values[k]) for k in keys]
+        ax.bar(range(len(keys)), means, color="C0")
+        for i, k in enumerate(keys):
+            ax.scatter([i] * len(values[k]), values[k], color="k", s=8, zorder=3)
+        ax.set_xticks(range(len(keys)), [f"{s} scale{'s' if s > 1 else ''}\n{b} block{'s' if b > 1 else ''}"
+                                         for s, b in result.architectures], fontsize=8)
+        ax.set_ylabel(label)
+    if all(len(result.bpd[k]) > 0 for k in keys):
+        lo = min(min(result.bpd[k]) for k in keys)
+        axes[0].set_ylim(max(0.0, lo - 0.3), None)
+    fig.suptitle(f"{result.mode.upper()} on digits: the shape of $f_\\psi$", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,232 @@
+"""Tests of adaptive density estimation (companion.ade): identities that can fail."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from companion.ade import ADE, MODES, ade_step, check_bits_per_dim, fit_ade, inference_step
+from companion.flows import RealNVP
+
+
+def _randomise(module: torch.nn.Module, scale: float = 0.3, seed: int = 0) -> None:
+    """Move every parameter away from its (identity-like) initial value."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+
+
+def _levels_data(n: int, shape, n_levels: int, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, n_levels, (n,) + tuple(shape), generator=gen).float() / (n_levels - 1)
+
+
+# -- f_psi --------------------------------------------------------------------------------------
+def test_flow_inverts_and_logdet_matches_autograd_on_small_images():
+    torch.manual_seed(0)
+    model = ADE((1, 4, 4), mode="v-ade", n_levels=4, flow_blocks=2, flow_scales=2, flow_hidden=4).double()
+    model.initialize(_levels_data(32, (1, 4, 4), 4).double())
+    _randomise(model.flow, 0.2)
+    flow: RealNVP = model.flow
+    y = torch.rand(3, 1, 4, 4, dtype=torch.float64)
+    h, logdet = model.features(y)
+    assert torch.allclose(flow.inverse(h), y, atol=1e-9)
+    for i in range(3):
+        jac = torch.autograd.functional.jacobian(lambda v: flow(v.view(1, 1, 4, 4))[0].flatten(), y[i].flatten())
+        sign, logabs = torch.linalg.slogdet(jac)
+        assert sign != 0
+        assert torch.allclose(logdet[i], logabs, atol=1e-8), (logdet[i].item(), logabs.item())
+    assert logdet.abs().max() > 1e-2  # the randomised flow is far from the identity
+
+
+# -- L_C bounds the true NLL ----------------------------------------------------------------------
+def _true_log_density(model: ADE, y: torch.Tensor) -> torch.Tensor:
+    """log p_{theta,psi}(y) of a model with a 1-D latent, by quadrature over z (float64)."""
+    z = torch.linspace(-9.0, 9.0, 6001, dtype=torch.float64).unsqueeze(1)
+    dz = z[1, 0] - z[0, 0]
+    h, logdet = model.features(y)
+    mean = model.vae.decode(z)  # (Z, d)
+    sigma = model.log_sigma.exp()
+    log_lik = torch.distributions.Normal(mean.unsqueeze(0), sigma).log_prob(h.unsqueeze(1)).sum(-1)  # (B, Z)
+    log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z[:, 0])
+    return torch.logsumexp(log_lik + log_prior, dim=1) + torch.log(dz) + logdet
+
+
+@pytest.fixture()
+def tiny_model() -> ADE:
+    torch.manual_seed(1)
+    model = ADE((2,), mode="v-ade", latent_dim=1, hidden=16, flow_blocks=2, flow_hidden=8, init_log_sigma=-0.5).double()
+    model.initialize(torch.randn(64, 2, dtype=torch.float64))
+    _randomise(model.flow, 0.2, seed=1)
+    _randomise(model.vae, 0.1, seed=2)
+    return model
+
+
+def test_coverage_loss_is_at_least_the_true_nll(tiny_model):
+    y = torch.tensor([[0.3, -0.5], [1.2, 0.4], [-0.8, 0.9]], dtype=torch.float64)
+    with torch.no_grad():
+        true_nll = -_true_log_density(tiny_model, y)
+        reps = 4000
+        draws = tiny_model.coverage_loss(y.repeat(reps, 1)).view(reps, 3)
+    mean, se = draws.mean(0), draws.std(0) / math.sqrt(reps)
+    assert torch.all(mean >= true_nll - 4 * se), (mean, true_nll)
+    assert torch.all(mean - true_nll > 1e-3)  # an untrained encoder leaves a real gap
+    with torch.no_grad():
+        iwae = torch.stack([tiny_model.log_density(y, n_samples=2000) for _ in range(5)]).mean(0)
+    # the importance-weighted bound is tighter than L_C and close to the truth
+    assert torch.all(-iwae <= mean)
+    assert torch.all(-iwae >= true_nll - 0.02)
+    assert torch.allclose(-iwae, true_nll, atol=0.2)
+
+
+# -- dequantisation and scaling ------------------------------------------------------------------
+def test_log_prob_bounds_the_discrete_probability():
+    torch.manual_seed(3)
+    n_levels = 4
+    model = ADE((2,), mode="v-ade", latent_dim=1, n_levels=n_levels, hidden=16, flow_blocks=2, flow_hidden=8,
+                init_log_sigma=0.0).double()
+    model.initialize(_levels_data(64, (2,), n_levels).double())
+    _randomise(model.flow, 0.1, seed=4)
+    levels = torch.tensor([[0, 3], [2, 1]], dtype=torch.float64)
+    x = levels / (n_levels - 1)
+    # exact P(level) = integral of the density over the bin [l/4, (l+1)/4)^2, by the midpoint rule
+    m = 24
+    u = (torch.arange(m, dtype=torch.float64) + 0.5) / m
+    grid = torch.cartesian_prod(u, u)
+    with torch.no_grad():
+        log_p_exact = []
+        for row in levels:
+            y = (row + grid) / n_levels
+            log_p_exact.append(torch.logsumexp(_true_log_density(model, y), 0) - math.log(m * m) - 2 * math.log(n_levels))
+        log_p_exact = torch.stack(log_p_exact)
+        reps = 3000
+        bound = model.log_prob(x.repeat(reps, 1), n_samples=64).view(reps, 2)
+    mean, se = bound.mean(0), bound.std(0) / math.sqrt(reps)
+    assert torch.all(mean <= log_p_exact + 4 * se), (mean, log_p_exact)
+    # tight to well under the 2 log 4 = 2.77 nats a forgotten change of units would cost
+    assert torch.all(mean >= log_p_exact - 0.5), (mean, log_p_exact)
+    bpd = model.bits_per_dim(x, n_samples=8)
+    assert bpd.shape == (2,) and torch.all(bpd > 0)
+
+
+def test_check_bits_per_dim(capsys):
+    # a density log p = 150 nats on 64 dequantised dims with 17 levels
+    right = (-150 + 64 * math.log(17)) / (64 * math.log(2))
+    assert check_bits_per_dim(right, 150.0, 64, 17)
+    assert not check_bits_per_dim(-150 / (64 * math.log(2)), 150.0, 64, 17)
+    assert "log(n_levels)" in capsys.readouterr().out
+    # the uniform density on [0, 1)^D is log2(n_levels) bits/dim
+    assert check_bits_per_dim(math.log2(256), 0.0, 3, 256)
+    with pytest.raises(TypeError, match="answer"):
+        check_bits_per_dim("1.0", 0.0, 3, 256)
+
+
+# -- which parameters each mode trains ------------------------------------------------------------
+EXPECTED = {
+    "gan": {"decoder", "discriminator"},
+    "vae": {"encoder", "decoder", "sigma"},
+    "v-ade": {"encoder", "decoder", "sigma", "flow"},
+    "av-gde": {"encoder", "decoder", "sigma", "discriminator"},
+    "av-ade": {"encoder", "decoder", "sigma", "flow", "discriminator"},
+}
+
+
+def _changed(model: ADE, before) -> set:
+    changed = set()
+    for name, params in model.parameter_groups().items():
+        if any(not torch.equal(p, q) for p, q in zip(params, before[name])):
+            changed.add(name)
+    return changed
+
+
+def _snapshot(model: ADE):
+    return {k: [p.detach().clone() for p in v] for k, v in model.parameter_groups().items()}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_each_mode_updates_exactly_its_parameters(mode):
+    torch.manual_seed(0)
+    x = _levels_data(16, (1, 4, 4), 5)
+    model = ADE((1, 4, 4), mode=mode, n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
+    model.initialize(x)
+    gen_opt = torch.optim.Adamax(model.generator_parameters(), lr=1e-2)
+    disc_opt = torch.optim.Adamax(model.discriminator.parameters(), lr=1e-2) if model.discriminator else None
+    before = _snapshot(model)
+    ade_step(model, x, gen_opt, disc_opt)
+    assert _changed(model, before) == EXPECTED[mode]
+    assert (model.flow is not None) == (mode in ("v-ade", "av-ade"))
+    if mode == "gan":  # the inference network around the frozen generator
+        groups = model.parameter_groups()
+        opt = torch.optim.Adamax(groups["encoder"] + groups["sigma"], lr=1e-2)
+        before = _snapshot(model)
+        inference_step(model, x, opt)
+        assert _changed(model, before) == {"encoder", "sigma"}
+
+
+@pytest.mark.parametrize("adversarial_flow", [False, True])
+def test_quality_loss_trains_the_flow_only_when_asked(adversarial_flow):
+    torch.manual_seed(0)
+    x = _levels_data(16, (1, 4, 4), 5)
+    model = ADE((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16,
+                adversarial_flow=adversarial_flow)
+    model.initialize(x)
+    _randomise(model.flow, 0.1)
+    # switch L_C off: only L_Q reaches the generator
+    model.coverage_loss = lambda y: 0.0 * sum(p.sum() for p in model.vae.parameters()) + y.new_zeros(y.shape[0])
+    gen_opt = torch.optim.SGD(model.generator_parameters(), lr=1e-2)
+    disc_opt = torch.optim.SGD(model.discriminator.parameters(), lr=1e-2)
+    before = _snapshot(model)
+    ade_step(model, x, gen_opt, disc_opt)
+    changed = _changed(model, before)
+    assert "decoder" in changed  # L_Q reaches the decoder through f^{-1}
+    assert ("flow" in changed) == adversarial_flow
+
+
+# -- the protocol and the trainer ----------------------------------------------------------------
+def test_protocol_and_short_training_run():
+    torch.manual_seed(0)
+    x = _levels_data(64, (1, 4, 4), 5)
+    model = ADE((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
+    assert ADE.log_prob_is_bound is True
+    history = fit_ade(model, x, n_steps=5, batch_size=16, disable_progress=True, log_every=1)
+    assert set(history.names()) >= {"loss", "L_C", "L_Q", "disc_loss", "sigma"}
+    with torch.no_grad():
+        log_p = model.log_prob(x[:7], n_samples=4)
+    assert log_p.shape == (7,) and torch.isfinite(log_p).all()
+    samples = model.sample(9)
+    assert samples.shape == (9, 1, 4, 4) and samples.min() >= 0 and samples.max() <= 1
+    gan = ADE((1, 4, 4), mode="gan", n_levels=5, latent_dim=3, hidden=16, disc_hidden=16)
+    history = fit_ade(gan, x, n_steps=3, batch_size=16, n_inference_steps=4, disable_progress=True, log_every=1)
+    assert len(history["inference_L_C"]) == 4 and "L_C" not in history
+
+
+# -- bad inputs ----------------------------------------------------------------------------------
+def test_bad_inputs_raise_clear_errors():
+    with pytest.raises(ValueError, match="mode"):
+        ADE((2,), mode="flow-gan")
+    with pytest.raises(ValueError, match="n_levels"):
+        ADE((2,), n_levels=1)
+    with pytest.raises(ValueError, match="adv_weight"):
+        ADE((2,), adv_weight=-1.0)
+    model = ADE((1, 4, 4), mode="av-gde", n_levels=5, latent_dim=2, hidden=8, disc_hidden=8)
+    with pytest.raises(ValueError, match="shape"):
+        model.log_prob(torch.rand(3, 16))
+    with pytest.raises(TypeError, match="floating"):
+        model.log_prob(torch.zeros(3, 1, 4, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="levels"):
+        model.log_prob(torch.full((3, 1, 4, 4), 0.1))  # 0.1 is not k / 4
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.log_prob(torch.full((3, 1, 4, 4), 1.5))
+    with pytest.raises(ValueError, match="NaN"):
+        model.log_prob(torch.full((3, 1, 4, 4), float("nan")))
+    with pytest.raises(TypeError, match="Tensor"):
+        model.log_prob([[0.0]])
+    with pytest.raises(ValueError, match="disc_optimizer"):
+        ade_step(model, torch.zeros(2, 1, 4, 4), torch.optim.SGD(model.generator_parameters(), lr=0.1))
+    with pytest.raises(ValueError, match="n must be"):
+        model.sample(0)
+    with pytest.raises(TypeError, match="ADE"):
+        fit_ade(torch.nn.Linear(2, 2), torch.zeros(2, 2))
