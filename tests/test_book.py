@@ -5,7 +5,8 @@
 * every chapter is in the table of contents, and every entry of the table exists;
 * the Colab install cell of every chapter installs the companion from the repository URL
   of ``_config.yml`` at the book's own version tag, never a moving branch head;
-* Sphinx builds the whole book with ``-W`` (execution off: ``test_notebooks`` executes).
+* Sphinx builds the whole book with ``-W`` (execution off: ``test_notebooks`` executes),
+  and each chapter's Colab button opens its ``.ipynb`` in the repository.
 """
 
 from __future__ import annotations
@@ -97,4 +98,12 @@ def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, f"the book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
-    assert (tmp_path / "_build" / "html" / "intro.html").exists() or (tmp_path / "_build" / "html" / "book" / "intro.html").exists()
+    html = tmp_path / "_build" / "html" / "book"
+    assert (html / "intro.html").exists()
+    # The theme links Colab to the .ipynb only when it sits next to the .md: check each link.
+    repo = config["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
+    for entry in toc_files()[1:]:  # every chapter after the preface
+        stem = Path(entry).name
+        page = (html / f"{stem}.html").read_text()
+        link = f"https://colab.research.google.com/github/{repo}/blob/{config['repository']['branch']}/book/{stem}.ipynb"
+        assert link in page, f"the Colab button of {stem}.html does not open {link}"
