@@ -1,0 +1,193 @@
+"""Tests of companion.pixelcnn: causality, normalisation, sampling, bad inputs."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from companion.pixelcnn import (
+    MaskedConv2d,
+    PixelCNN,
+    discretized_logistic_log_prob,
+    discretized_logistic_mixture_log_prob,
+)
+
+
+def _all_images(shape, n_levels):
+    """Every image of the given shape with values in 0..n_levels-1, as float levels."""
+    n = shape[0] * shape[1] * shape[2]
+    grid = torch.tensor(list(itertools.product(range(n_levels), repeat=n)), dtype=torch.float32)
+    return grid.view(-1, *shape)
+
+
+@pytest.mark.parametrize("mask_type", ["A", "B"])
+def test_masked_conv_is_causal_in_raster_order(mask_type):
+    torch.manual_seed(0)
+    conv = MaskedConv2d(2, 3, 5, mask_type)
+    h, w = 6, 5
+    x = torch.randn(1, 2, h, w, requires_grad=True)
+    out = conv(x)
+    for r, s in itertools.product(range(h), range(w)):
+        (grad,) = torch.autograd.grad(out[0, :, r, s].sum(), x, retain_graph=True)
+        dep = grad.abs().sum(dim=(0, 1))  # (h, w): which input pixels the output at (r, s) sees
+        for rr, ss in itertools.product(range(h), range(w)):
+            later = (rr, ss) > (r, s)
+            current = (rr, ss) == (r, s)
+            if later or (current and mask_type == "A"):
+                assert dep[rr, ss] == 0, f"output {(r, s)} depends on input {(rr, ss)}"
+        # and the mask is not vacuous: the left neighbour (or the pixel itself for B) is seen
+        if mask_type == "B":
+            assert dep[r, s] > 0
+        if s > 0:
+            assert dep[r, s - 1] > 0
+
+
+@pytest.mark.parametrize("kind", ["gated", "residual"])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_pixelcnn_output_at_pixel_depends_only_on_earlier_pixels(kind, conditional):
+    torch.manual_seed(1)
+    shape = (2, 5, 4)
+    model = PixelCNN(shape, n_levels=7, channels=8, n_blocks=3, kind=kind, n_mixtures=2,
+                     cond_channels=1 if conditional else 0)
+    x = torch.randint(0, 7, (1,) + shape).float().requires_grad_(True)
+    cond = torch.randn(1, 1, 5, 4) if conditional else None
+    out = model(x, cond)
+    h, w = shape[1:]
+    for r, s in itertools.product(range(h), range(w)):
+        (grad,) = torch.autograd.grad(out[0, :, r, s].sum(), x, retain_graph=True)
+        dep = grad.abs().sum(dim=(0, 1))
+        order = torch.arange(h * w).view(h, w)
+        i = r * w + s
+        assert dep[order >= i].sum() == 0, f"output at {(r, s)} sees pixel {i} or a later one"
+        if i > 0:
+            assert dep[order < i].sum() > 0, "the model sees no earlier pixel at all"
+
+
+def test_log_prob_of_each_value_depends_on_earlier_values_only():
+    # Whole model, colour coupling included: log p(x_{i,k} | ...) may depend on x_{<i} and on
+    # x_{i,j} for j <= k, never on a later channel of the pixel or a later pixel.
+    torch.manual_seed(2)
+    shape = (3, 3, 3)
+    model = PixelCNN(shape, n_levels=5, channels=8, n_blocks=2, n_mixtures=2)
+    x = torch.randint(1, 4, (1,) + shape).float().requires_grad_(True)  # inner levels: gradient w.r.t. x exists
+    lp = model.log_prob_elements(x)
+    c, h, w = shape
+    rank = (torch.arange(h * w).view(1, h, w) * c + torch.arange(c).view(c, 1, 1))  # raster order of values
+    for k, r, s in itertools.product(range(c), range(h), range(w)):
+        (grad,) = torch.autograd.grad(lp[0, k, r, s], x, retain_graph=True)
+        assert grad[0][rank > rank[k, r, s]].abs().sum() == 0, f"value {(k, r, s)} sees a later value"
+    # the coupling is real: the blue channel's probability depends on the red value of the pixel
+    (grad,) = torch.autograd.grad(lp[0, 2, 1, 1], x, retain_graph=True)
+    assert grad[0, 0, 1, 1] != 0
+
+
+def test_changing_a_pixel_leaves_earlier_conditionals_unchanged():
+    torch.manual_seed(3)
+    shape = (1, 4, 4)
+    model = PixelCNN(shape, n_levels=9, channels=8, n_blocks=2, cond_channels=2)
+    x = torch.randint(0, 9, (2,) + shape).float()
+    cond = torch.randn(2, 2, 4, 4)
+    base = model.log_prob_elements(x, cond).detach()
+    for r, s in [(0, 2), (2, 0), (3, 3)]:
+        y = x.clone()
+        y[:, 0, r, s] = (y[:, 0, r, s] + 4) % 9
+        lp = model.log_prob_elements(y, cond).detach()
+        i = r * 4 + s
+        flat_base, flat_new = base.view(2, -1), lp.view(2, -1)
+        torch.testing.assert_close(flat_new[:, :i], flat_base[:, :i])
+
+
+@pytest.mark.parametrize("shape,n_levels,cond_channels", [((1, 2, 2), 3, 0), ((2, 2, 1), 3, 1), ((3, 1, 1), 4, 2)])
+def test_probabilities_of_all_images_sum_to_one(shape, n_levels, cond_channels):
+    torch.manual_seed(4)
+    model = PixelCNN(shape, n_levels=n_levels, channels=8, n_blocks=2, n_mixtures=3, cond_channels=cond_channels)
+    images = _all_images(shape, n_levels)
+    cond = None
+    if cond_channels:
+        cond = torch.randn(1, cond_channels, *shape[1:]).expand(images.shape[0], -1, -1, -1)
+    total = model.log_prob(images, cond).double().exp().sum()
+    assert abs(total.item() - 1.0) < 1e-4
+
+
+@pytest.mark.parametrize("n_levels", [2, 17, 256])
+def test_discretized_logistic_sums_to_one_for_any_mean_and_scale(n_levels):
+    torch.manual_seed(5)
+    levels = torch.arange(n_levels, dtype=torch.float32).view(-1, 1)
+    mean = torch.tensor([[-50.0, 0.0, n_levels / 3, n_levels - 1.0, 3.0 * n_levels]]).expand(n_levels, -1)
+    for log_scale in (-6.0, -1.0, 0.0, 2.0, 8.0):
+        lp = discretized_logistic_log_prob(levels.expand_as(mean), mean, torch.full_like(mean, log_scale), n_levels)
+        torch.testing.assert_close(lp.double().exp().sum(dim=0), torch.ones(5, dtype=torch.float64), atol=1e-5, rtol=0)
+    logits, means, log_scales = torch.randn(1, 4), torch.randn(1, 4) * n_levels, torch.randn(1, 4)
+    lp = discretized_logistic_mixture_log_prob(levels.squeeze(1), logits, means, log_scales, n_levels)
+    assert abs(lp.double().exp().sum().item() - 1.0) < 1e-5
+
+
+@pytest.mark.parametrize("shape,n_levels,gain", [((2, 1, 2), 2, 20.0), ((3, 1, 1), 3, 5.0), ((1, 2, 2), 3, 5.0)])
+def test_ancestral_samples_follow_the_model_distribution(shape, n_levels, gain):
+    # Two pixels (spatial order), three colour channels (the coupling of a pixel's channels),
+    # four grey pixels: the empirical law of 20,000 samples must match exp(log_prob).
+    torch.manual_seed(6)
+    model = PixelCNN(shape, n_levels=n_levels, channels=8, n_blocks=1, n_mixtures=2)
+    with torch.no_grad():
+        for p in model.head[-1].parameters():
+            p.mul_(gain)  # make the distribution far from uniform
+        images = _all_images(shape, n_levels)
+        probs = model.log_prob(images).exp()
+        samples = model.sample(20000, generator=torch.Generator().manual_seed(0))
+    n_values = images[0].numel()
+    weights = torch.tensor([float(n_levels ** k) for k in reversed(range(n_values))])
+    codes = (samples.view(20000, -1) * weights).sum(1).long()
+    enum_codes = (images.view(images.shape[0], -1) * weights).sum(1).long()
+    freq = torch.bincount(codes, minlength=images.shape[0]).float() / 20000
+    tv = 0.5 * (freq[enum_codes] - probs).abs().sum().item()
+    assert 0.5 * (probs - 1 / images.shape[0]).abs().sum() > 0.1  # not a flat distribution
+    assert tv < 0.03, f"total variation between samples and model: {tv:.3f}"
+
+
+def test_sample_shape_and_range():
+    model = PixelCNN((1, 3, 3), n_levels=17, channels=8, n_blocks=1, cond_channels=1)
+    cond = torch.rand(4, 1, 3, 3)
+    x = model.sample(4, cond)
+    assert x.shape == (4, 1, 3, 3)
+    assert x.min() >= 0 and x.max() <= 16 and torch.equal(x, x.round())
+    assert torch.isfinite(model.log_prob(x, cond)).all()
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = PixelCNN((1, 4, 4), n_levels=17, channels=8, n_blocks=1)
+    good = torch.zeros(2, 1, 4, 4)
+    with pytest.raises(ValueError, match="0..16"):
+        model.log_prob(good + 17)
+    with pytest.raises(ValueError, match="0..16"):
+        model.log_prob(good - 1)
+    with pytest.raises(ValueError, match="non-integer"):
+        model.log_prob(good + 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        model.log_prob(torch.zeros(2, 4, 4))
+    with pytest.raises(ValueError, match="shape"):
+        model.log_prob(torch.zeros(2, 1, 4, 5))
+    with pytest.raises(ValueError, match="NaN"):
+        model.log_prob(good.clone().fill_(float("nan")))
+    with pytest.raises(TypeError):
+        model.log_prob(good.numpy())
+    with pytest.raises(ValueError, match="unconditional"):
+        model.log_prob(good, torch.zeros(2, 1, 4, 4))
+    conditional = PixelCNN((1, 4, 4), n_levels=17, channels=8, n_blocks=1, cond_channels=2)
+    with pytest.raises(ValueError, match="conditional"):
+        conditional.log_prob(good)
+    with pytest.raises(ValueError, match="cond must have shape"):
+        conditional.log_prob(good, torch.zeros(2, 1, 4, 4))
+    with pytest.raises(ValueError, match="mask_type"):
+        MaskedConv2d(1, 1, 3, "C")
+    with pytest.raises(ValueError, match="odd"):
+        MaskedConv2d(1, 1, 4, "A")
+    with pytest.raises(ValueError, match="kind"):
+        PixelCNN((1, 4, 4), kind="dense")
+    with pytest.raises(ValueError, match="n_levels"):
+        PixelCNN((1, 4, 4), n_levels=1)
+    with pytest.raises(ValueError, match="shape"):
+        PixelCNN((4, 4))
+    with pytest.raises(ValueError, match="n"):
+        model.sample(0)
