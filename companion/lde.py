@@ -1,0 +1,655 @@
+"""The latent density estimator (LDE) and incremental latent learning (Yoo, Lee and Kwak).
+
+An autoencoder trained without a prior has codes ``z = f(x)`` whose distribution nobody
+chose. The paper makes it generative in two steps: it *estimates* that distribution with an
+autoregressive density model, the LDE, and it trains the autoencoder so that the codes mean
+something, by letting the active part of the latent vector grow during training (the
+incremental autoencoder, IAE). This module holds:
+
+* :func:`receptive_field_layers` — ``ceil(log_s D)``, the number of dilated layers;
+* :class:`LatentDensityEstimator` — dilated causal 1-D convolutions over the latent
+  dimensions (with the padding vector ``p`` and the mask vector ``m``) and a mixture density
+  network head: ``log_prob(z)`` is exact and ``sample(n)`` runs over the dimensions in turn;
+* :func:`fit_lde` — maximum likelihood with the paper's optimiser (Adam, lr 2e-4, betas (0.5, 0.999));
+* :class:`IncrementalAutoencoder`, :func:`make_autoencoder`, :func:`fit_autoencoder` — a
+  deterministic autoencoder whose masked latent dimensions are zero and get no gradient;
+* :class:`GMMN`, :func:`mmd2`, :func:`fit_gmmn` — the moment-matching generator that the
+  paper compares with in its Fig. 5;
+* :func:`check_receptive_field_formula`, :func:`check_causality` — auto-checks for the
+  chapter's exercises.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
+from .train import History, minibatches, train_loop
+
+__all__ = [
+    "GMMN",
+    "IncrementalAutoencoder",
+    "LatentDensityEstimator",
+    "check_causality",
+    "check_receptive_field_formula",
+    "fit_autoencoder",
+    "fit_gmmn",
+    "fit_lde",
+    "make_autoencoder",
+    "mmd2",
+    "receptive_field_layers",
+]
+
+#: The paper's optimiser settings (Appendix A): Adam with these betas and learning rates.
+PAPER_BETAS = (0.5, 0.999)
+PAPER_LDE_LR = 2e-4
+PAPER_AE_LR = 1e-3
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return int(value)
+
+
+def _check_codes(z: object, dim: int, name: str = "z") -> torch.Tensor:
+    """``z`` must be a finite floating tensor of shape ``(batch, dim)``."""
+    if not torch.is_tensor(z):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, {dim}); got {type(z).__name__}")
+    if not z.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {z.dtype}")
+    if z.dim() != 2 or z.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (batch, {dim}); got {tuple(z.shape)}")
+    if not torch.isfinite(z).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return z
+
+
+def _check_batch(n: object, name: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"{name} must be a non-negative int; got {n!r}")
+    return int(n)
+
+
+# ----------------------------------------------------------------------------- the LDE
+
+
+def receptive_field_layers(dim: int, filter_size: int = 2) -> int:
+    """The number of dilated causal layers, ``ceil(log_s D)``, that let ``h_D`` see all of ``z_<D``.
+
+    Layer ``l = 0, 1, ...`` has filter size ``s`` and dilation ``s**l``; ``L`` such layers see
+    ``1 + sum_l (s - 1) s**l = s**L`` inputs, so ``L`` is the smallest integer with
+    ``s**L >= D``. Computed with integers, so ``D = 8, s = 2`` gives exactly 3.
+
+    >>> receptive_field_layers(4, 2), receptive_field_layers(100, 2), receptive_field_layers(63, 3)
+    (2, 7, 4)
+    """
+    dim = _positive_int(dim, "dim")
+    filter_size = _positive_int(filter_size, "filter_size")
+    if filter_size < 2:
+        raise ValueError(f"filter_size must be >= 2 (a size-1 filter never widens the view); got {filter_size}")
+    layers, seen = 0, 1
+    while seen < dim:
+        seen *= filter_size
+        layers += 1
+    return layers
+
+
+class LatentDensityEstimator(nn.Module):
+    """An autoregressive density ``p(z) = prod_i p(z_i | z_<i)`` with Gaussian-mixture conditionals.
+
+    The conditioner is the paper's Fig. 4: the codes, shifted right behind a zero padding
+    vector ``p`` of length ``P = s**L``, form channel 0 of a 1-D signal of length ``P + D``;
+    channel 1 is the mask vector ``m`` (0 on the padding, 1 on the codes), so a code equal
+    to 0 is not confused with padding. ``L = ceil(log_s D)`` *unpadded* dilated convolutions
+    (filter size ``s``, dilation ``s**l``) shrink the signal by ``s**L - 1``; output ``i`` then
+    sees inputs ``i .. i + P - 1``, which end at ``z_{i-1}``: the feature ``h_i`` depends on
+    ``z_<i`` only and on all of it. A mixture density network (1x1 convolutions) turns ``h_i``
+    into ``K`` logits, means and log standard deviations.
+
+    The codes are standardised with the buffers ``loc`` and ``scale`` (set by :func:`fit_lde`
+    from the training codes); ``log_prob`` includes the Jacobian ``-sum(log scale)``, so it
+    is the density of ``z`` itself.
+
+    Args:
+        dim: the dimension ``D`` of the codes.
+        n_components: the number ``K`` of Gaussians per conditional.
+        filter_size: the filter size ``s`` of the dilated convolutions (>= 2).
+        channels: the width of the dilated layers: an int (every layer) or one int per layer
+            (``L`` of them). The paper's widths ``2**(l+3)`` (:meth:`paper_channels`) reach
+            1024 for ``D = 100``; the default 32 keeps ``log_prob`` fast on a CPU.
+        head_layers: hidden 1x1 convolutions of the mixture density network (the paper: 0,
+            a single 1x1 convolution from ``h_i`` to the mixture parameters).
+        head_channels: their width (default: the last dilated layer's width).
+        min_log_scale: floor of the conditionals' log standard deviations (stability).
+    """
+
+    log_prob_is_bound = False
+
+    def __init__(
+        self,
+        dim: int,
+        n_components: int = 30,
+        filter_size: int = 2,
+        channels: Union[int, Sequence[int]] = 32,
+        head_layers: int = 0,
+        head_channels: Optional[int] = None,
+        min_log_scale: float = -7.0,
+    ) -> None:
+        super().__init__()
+        self.dim = _positive_int(dim, "dim")
+        self.n_components = _positive_int(n_components, "n_components")
+        self.filter_size = _positive_int(filter_size, "filter_size")
+        self.n_layers = receptive_field_layers(self.dim, self.filter_size)
+        self.padding = self.filter_size**self.n_layers  # length of p; equals the receptive field
+        if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 0:
+            raise ValueError(f"head_layers must be a non-negative int; got {head_layers!r}")
+        if not math.isfinite(min_log_scale):
+            raise ValueError(f"min_log_scale must be finite; got {min_log_scale!r}")
+        self.min_log_scale = float(min_log_scale)
+        widths = self._widths(channels)
+        self.dilated = nn.ModuleList(
+            nn.Conv1d(c_in, c_out, kernel_size=self.filter_size, dilation=self.filter_size**layer)
+            for layer, (c_in, c_out) in enumerate(zip([2] + widths[:-1], widths))
+        )
+        width = widths[-1] if widths else 2
+        head_width = width if head_channels is None else _positive_int(head_channels, "head_channels")
+        head: List[nn.Module] = []
+        for _ in range(head_layers):
+            head += [nn.Conv1d(width, head_width, 1), nn.LeakyReLU(0.2)]
+            width = head_width
+        self.head = nn.Sequential(*head)
+        self.mdn = nn.Conv1d(width, 3 * self.n_components, 1)  # logits, means, log std devs
+        self.register_buffer("loc", torch.zeros(self.dim))
+        self.register_buffer("scale", torch.ones(self.dim))
+
+    def _widths(self, channels: Union[int, Sequence[int]]) -> List[int]:
+        if isinstance(channels, int) and not isinstance(channels, bool):
+            return [_positive_int(channels, "channels")] * self.n_layers
+        try:
+            widths = [int(c) for c in channels]
+        except TypeError:
+            raise TypeError(f"channels must be an int or a sequence of ints; got {channels!r}") from None
+        if len(widths) != self.n_layers or any(c < 1 for c in widths):
+            raise ValueError(
+                f"channels must hold {self.n_layers} positive ints (one per dilated layer for dim={self.dim}, "
+                f"filter_size={self.filter_size}); got {list(channels)}"
+            )
+        return widths
+
+    @staticmethod
+    def paper_channels(dim: int, filter_size: int = 2) -> List[int]:
+        """The paper's widths ``2**(l+3)`` for ``l = 1 .. L`` (Appendix A)."""
+        return [2 ** (layer + 3) for layer in range(1, receptive_field_layers(dim, filter_size) + 1)]
+
+    # -- the conditioner ------------------------------------------------------------------
+
+    def features(self, u: torch.Tensor) -> torch.Tensor:
+        """The causal features ``h`` of standardised codes ``u``: ``(batch, channels, D)``; ``h_i`` sees ``u_<i``.
+
+        Equal to :meth:`features_full` (the literal Fig. 4) but cheaper: a layer output whose
+        window lies inside the padding is the same for every sample, so that part is computed
+        once (batch of one) and each layer reads only the last ``(s - 1) * dilation`` of those
+        constants before the codes. Every layer then costs ``D + (s - 1) * dilation`` positions
+        per sample instead of up to ``P + D``.
+        """
+        n = u.shape[0]
+        const = u.new_zeros(1, 2, self.padding)  # channel 0: p; channel 1: m, which is 0 on p
+        vary = torch.stack([u, torch.ones_like(u)], dim=1)  # channel 0: z; channel 1: m = 1 on z
+        for conv in self.dilated:
+            span = conv.dilation[0] * (self.filter_size - 1)
+            window = torch.cat([const[:, :, const.shape[2] - span :].expand(n, -1, -1), vary], dim=2)
+            vary = F.leaky_relu(conv(window), 0.2)
+            const = F.leaky_relu(conv(const), 0.2)
+        # const has length 1 now: it is h_1, which sees only p; vary[:, :, j] sees z_1 .. z_{j+1}.
+        return torch.cat([const.expand(n, -1, -1), vary[:, :, :-1]], dim=2)
+
+    def features_full(self, u: torch.Tensor) -> torch.Tensor:
+        """The same features computed literally as in Fig. 4 (slower; the reference for :meth:`features`).
+
+        The signal is ``[p, z]`` with the mask ``[0, 1]`` in a second channel, length ``P + D``.
+        ``L`` dilated convolutions without padding shrink it by ``s**L - 1 = P - 1``, leaving
+        ``D + 1`` outputs; output ``i`` sees inputs ``i .. i + P - 1``, that is ``z_<i`` (1-based),
+        and the last output, which sees all of ``z``, is dropped.
+        """
+        n = u.shape[0]
+        signal = torch.cat([u.new_zeros(n, self.padding), u], dim=1)  # [p, z]
+        mask = torch.cat([u.new_zeros(self.padding), u.new_ones(self.dim)]).expand(n, -1)  # m
+        h = torch.stack([signal, mask], dim=1)
+        for conv in self.dilated:
+            h = F.leaky_relu(conv(h), 0.2)
+        return h[:, :, : self.dim]
+
+    def conditionals(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mixture parameters of every conditional ``p(z_i | z_<i)`` in the coordinates of ``z``.
+
+        Returns:
+            ``(log_weights, means, log_scales)``, each ``(batch, D, K)``; ``log_weights`` are
+            normalised over ``K``.
+        """
+        z = _check_codes(z, self.dim)
+        log_w, mean, log_sd = self._standard_conditionals((z - self.loc) / self.scale)
+        scale = self.scale[:, None]
+        return log_w, self.loc[:, None] + scale * mean, log_sd + torch.log(scale)
+
+    def _standard_conditionals(self, u: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        params = self.mdn(self.head(self.features(u)))  # (batch, 3K, D)
+        params = params.transpose(1, 2).reshape(u.shape[0], self.dim, 3, self.n_components)
+        logits, mean, log_sd = params.unbind(dim=2)
+        # a soft floor keeps the gradient alive near the floor
+        log_sd = self.min_log_scale + F.softplus(log_sd - self.min_log_scale)
+        return torch.log_softmax(logits, dim=-1), mean, log_sd
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    def conditional_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """``log p(z_i | z_<i)`` for every ``i``: a ``(batch, D)`` tensor (nats)."""
+        z = _check_codes(z, self.dim)
+        u = (z - self.loc) / self.scale
+        log_w, mean, log_sd = self._standard_conditionals(u)
+        x = (u[:, :, None] - mean) * torch.exp(-log_sd)
+        log_normal = -0.5 * (x * x + _LOG_2PI) - log_sd
+        return torch.logsumexp(log_w + log_normal, dim=-1) - torch.log(self.scale)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """The exact log-density ``sum_i log p(z_i | z_<i)`` of codes ``(batch, D)``, in nats."""
+        return self.conditional_log_prob(z).sum(dim=1)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """Draw ``n`` codes: dimension by dimension (``D`` passes), all samples at once."""
+        n = _check_batch(n)
+        u = self.loc.new_zeros(n, self.dim)
+        for i in range(self.dim):
+            log_w, mean, log_sd = self._standard_conditionals(u)
+            k = torch.multinomial(log_w[:, i].exp(), 1).squeeze(1)
+            pick = lambda t: t[:, i].gather(1, k[:, None]).squeeze(1)  # noqa: E731
+            u[:, i] = pick(mean) + pick(log_sd).exp() * torch.randn_like(u[:, i])
+        return self.loc + self.scale * u
+
+    def set_standardization(self, codes: torch.Tensor, eps: float = 1e-6) -> None:
+        """Set ``loc``/``scale`` to the mean and standard deviation of ``codes`` (per dimension)."""
+        codes = _check_codes(codes, self.dim, "codes")
+        if codes.shape[0] < 2:
+            raise ValueError("codes must hold at least 2 rows to estimate a scale")
+        self.loc.copy_(codes.mean(0))
+        self.scale.copy_(codes.std(0).clamp_min(eps))
+
+
+def fit_lde(
+    model: LatentDensityEstimator,
+    codes: torch.Tensor,
+    n_steps: int,
+    batch_size: int = 256,
+    lr: float = PAPER_LDE_LR,
+    betas: Tuple[float, float] = PAPER_BETAS,
+    standardize: bool = True,
+    max_grad_norm: Optional[float] = 10.0,
+    desc: str = "LDE",
+    disable_progress: Optional[bool] = None,
+) -> History:
+    """Fit an LDE by maximum likelihood (the paper's Eq. 4: mean NLL per dimension).
+
+    Args:
+        model: the estimator (trained in place, on the device of its parameters).
+        codes: training codes ``(N, D)``.
+        n_steps: optimiser steps.
+        batch_size: minibatch size.
+        lr, betas: Adam's settings; the defaults are the paper's (2e-4, (0.5, 0.999)).
+        standardize: set the model's ``loc``/``scale`` from ``codes`` first.
+        max_grad_norm: clip the gradient norm (``None``: no clipping).
+
+    Returns:
+        The :class:`~companion.train.History` with ``nll_per_dim`` (nats).
+    """
+    if not isinstance(model, LatentDensityEstimator):
+        raise TypeError(f"model must be a LatentDensityEstimator; got {type(model).__name__}")
+    device = next(model.parameters()).device
+    codes = _check_codes(codes, model.dim, "codes").to(device)
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if standardize:
+        model.set_standardization(codes)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+    batches = minibatches(codes, batch_size)
+
+    def step(_: int):
+        loss = -model.log_prob(next(batches)).mean() / model.dim
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimiser.step()
+        return {"nll_per_dim": loss.detach()}
+
+    model.train()
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    model.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------- the IAE
+
+
+class IncrementalAutoencoder(nn.Module):
+    """A deterministic autoencoder whose latent vector is used from the front, a growing part at a time.
+
+    Only the first ``active_dims`` coordinates of ``z = f(x)`` are used; the others are set
+    to zero with ``torch.where`` (so they get exactly zero gradient and even a non-finite
+    encoder output there cannot leak). With ``incremental=False`` it is the paper's plain AE
+    (all dimensions active from the start).
+
+    Args:
+        encoder: maps a batch of data to ``(batch, latent_dim)``.
+        decoder: maps ``(batch, latent_dim)`` back to data (its output is used as is).
+        latent_dim: the latent dimension ``D``.
+        start_dims: the active dimensions at the start of incremental training.
+        incremental: grow the active part during :func:`fit_autoencoder` (the IAE) or not (the AE).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        latent_dim: int,
+        start_dims: int = 1,
+        incremental: bool = True,
+    ) -> None:
+        super().__init__()
+        if not isinstance(encoder, nn.Module) or not isinstance(decoder, nn.Module):
+            raise TypeError("encoder and decoder must be nn.Modules")
+        self.encoder, self.decoder = encoder, decoder
+        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.start_dims = _positive_int(start_dims, "start_dims")
+        if self.start_dims > self.latent_dim:
+            raise ValueError(f"start_dims must be <= latent_dim={self.latent_dim}; got {start_dims}")
+        self.incremental = bool(incremental)
+        self.register_buffer("active", torch.ones(self.latent_dim, dtype=torch.bool))
+
+    @property
+    def active_dims(self) -> int:
+        """How many leading latent dimensions are in use."""
+        return int(self.active.sum())
+
+    def set_active_dims(self, k: int) -> None:
+        """Use the first ``k`` latent dimensions (``1 <= k <= latent_dim``)."""
+        k = _positive_int(k, "k")
+        if k > self.latent_dim:
+            raise ValueError(f"k must be <= latent_dim={self.latent_dim}; got {k}")
+        self.active.copy_(torch.arange(self.latent_dim, device=self.active.device) < k)
+
+    def active_dims_at(self, step: int, n_steps: int, growth_fraction: float = 0.5) -> int:
+        """The schedule: from ``start_dims`` to ``latent_dim`` in equal stages over the first
+        ``growth_fraction`` of training (always ``latent_dim`` for the plain AE)."""
+        if not self.incremental:
+            return self.latent_dim
+        if not 0 < growth_fraction <= 1:
+            raise ValueError(f"growth_fraction must lie in (0, 1]; got {growth_fraction!r}")
+        n_stages = self.latent_dim - self.start_dims + 1
+        stage = int(n_stages * step / max(1.0, growth_fraction * n_steps))
+        return min(self.latent_dim, self.start_dims + stage)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``(batch, latent_dim)`` with the inactive dimensions exactly zero."""
+        z = self.encoder(x)
+        if z.dim() != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"the encoder must return (batch, {self.latent_dim}); got {tuple(z.shape)}")
+        return torch.where(self.active, z, torch.zeros_like(z))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Data from codes ``(batch, latent_dim)``."""
+        _check_codes(z, self.latent_dim)
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction ``g(f(x))``."""
+        return self.decoder(self.encode(x))
+
+    def loss(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean squared reconstruction error (the paper's ``L_MSE``; no prior term)."""
+        return F.mse_loss(self(x), x)
+
+
+def make_autoencoder(
+    shape: Sequence[int],
+    latent_dim: int,
+    incremental: bool = True,
+    architecture: str = "mlp",
+    hidden: int = 256,
+    start_dims: int = 1,
+) -> IncrementalAutoencoder:
+    """An (incremental) autoencoder for data in ``[0, 1]`` built from :mod:`companion.nets`.
+
+    Args:
+        shape: the data shape without the batch dimension (``(d,)`` or ``(C, H, W)``).
+        latent_dim: the latent dimension.
+        incremental: the IAE (``True``) or the plain AE.
+        architecture: ``"mlp"`` (any shape) or ``"conv"`` (images).
+        hidden: width of the MLP's two hidden layers.
+        start_dims: active dimensions at the start (IAE).
+    """
+    shape = check_shape(shape, "shape")
+    size = math.prod(shape)
+    if architecture == "mlp":
+        encoder = nn.Sequential(nn.Flatten(), MLP(size, latent_dim, hidden=hidden, activation="leaky_relu"))
+        decoder = nn.Sequential(
+            MLP(latent_dim, size, hidden=hidden, activation="leaky_relu", out_activation="sigmoid"),
+            nn.Unflatten(1, shape),
+        )
+    elif architecture == "conv":
+        shape = check_shape(shape, "shape", image=True)
+        encoder = ConvEncoder(shape, latent_dim, activation="leaky_relu")
+        decoder = nn.Sequential(ConvDecoder(latent_dim, shape, activation="leaky_relu"), nn.Sigmoid())
+    else:
+        raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
+    return IncrementalAutoencoder(encoder, decoder, latent_dim, start_dims=start_dims, incremental=incremental)
+
+
+def fit_autoencoder(
+    model: IncrementalAutoencoder,
+    data: torch.Tensor,
+    n_steps: int,
+    batch_size: int = 128,
+    lr: float = PAPER_AE_LR,
+    betas: Tuple[float, float] = PAPER_BETAS,
+    growth_fraction: float = 0.5,
+    desc: str = "autoencoder",
+    disable_progress: Optional[bool] = None,
+) -> History:
+    """Train an (incremental) autoencoder on the MSE with the paper's Adam settings (lr 1e-3, betas (0.5, 0.999)).
+
+    For the IAE the active part grows by :meth:`IncrementalAutoencoder.active_dims_at`; at the
+    end every dimension is active.
+
+    Returns:
+        The history with ``mse`` and ``active_dims``.
+    """
+    if not isinstance(model, IncrementalAutoencoder):
+        raise TypeError(f"model must be an IncrementalAutoencoder; got {type(model).__name__}")
+    if not torch.is_tensor(data) or not data.is_floating_point():
+        raise TypeError("data must be a floating-point tensor")
+    if not torch.isfinite(data).all():
+        raise ValueError("data contains NaN or infinite values")
+    device = next(model.parameters()).device
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+    batches = minibatches(data.to(device), batch_size)
+
+    def step(i: int):
+        k = model.active_dims_at(i, n_steps, growth_fraction)
+        model.set_active_dims(k)
+        loss = model.loss(next(batches))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        return {"mse": loss.detach(), "active_dims": float(k)}
+
+    model.train()
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    model.set_active_dims(model.latent_dim)
+    model.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------- the GMMN
+
+
+def mmd2(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    bandwidths: Sequence[float] = (0.1, 0.3, 1.0, 3.0),
+    unbiased: bool = True,
+) -> torch.Tensor:
+    """The squared maximum mean discrepancy between samples ``x`` and ``y``.
+
+    Uses a sum of Gaussian kernels ``exp(-|a - b|^2 / (2 h^2))`` over ``bandwidths``. The
+    unbiased estimate (default) leaves out the ``k(a, a)`` terms, whose presence would reward
+    a generator for shrinking its spread; the biased one (a V-statistic) is exactly zero when
+    ``x`` and ``y`` are the same sample.
+    """
+    if not (torch.is_tensor(x) and torch.is_tensor(y)) or x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError("x and y must be tensors of shape (n, d) and (m, d) with the same d")
+    if x.shape[0] < 2 or y.shape[0] < 2:
+        raise ValueError("x and y need at least 2 rows each")
+    widths = [float(h) for h in bandwidths]
+    if not widths or any(not (h > 0 and math.isfinite(h)) for h in widths):
+        raise ValueError(f"bandwidths must be positive finite numbers; got {bandwidths!r}")
+    both = torch.cat([x, y])
+    d2 = torch.cdist(both, both).pow(2)
+    k = sum(torch.exp(-d2 / (2 * h * h)) for h in widths)
+    n, m = x.shape[0], y.shape[0]
+    k_xx, k_yy, k_xy = k[:n, :n], k[n:, n:], k[:n, n:]
+    if unbiased:
+        within = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+    else:
+        within = k_xx.mean() + k_yy.mean()
+    return within - 2 * k_xy.mean()
+
+
+class GMMN(nn.Module):
+    """A generative moment matching network: uniform noise through an MLP, trained on the MMD.
+
+    The paper uses it (Li et al., 2015) as the implicit alternative to the LDE. Outputs are
+    made in standardised coordinates and mapped back with the buffers ``loc``/``scale``.
+    """
+
+    def __init__(self, dim: int, noise_dim: int = 8, hidden: int = 128, n_layers: int = 2) -> None:
+        super().__init__()
+        self.dim = _positive_int(dim, "dim")
+        self.noise_dim = _positive_int(noise_dim, "noise_dim")
+        self.generator = MLP(self.noise_dim, self.dim, hidden=hidden, n_layers=n_layers, activation="relu")
+        self.register_buffer("loc", torch.zeros(self.dim))
+        self.register_buffer("scale", torch.ones(self.dim))
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        """Map noise ``(batch, noise_dim)`` to samples ``(batch, dim)``."""
+        return self.loc + self.scale * self.generator(noise)
+
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` samples (noise uniform on ``[-1, 1]**noise_dim``)."""
+        n = _check_batch(n)
+        noise = torch.rand(n, self.noise_dim, device=self.loc.device) * 2 - 1
+        return self(noise)
+
+
+def fit_gmmn(
+    model: GMMN,
+    data: torch.Tensor,
+    n_steps: int,
+    batch_size: int = 512,
+    lr: float = 1e-3,
+    bandwidths: Sequence[float] = (0.05, 0.1, 0.3, 1.0, 3.0),
+    desc: str = "GMMN",
+    disable_progress: Optional[bool] = None,
+) -> History:
+    """Train a :class:`GMMN` to minimise the MMD to ``data`` (bandwidths in standardised units)."""
+    if not isinstance(model, GMMN):
+        raise TypeError(f"model must be a GMMN; got {type(model).__name__}")
+    device = next(model.parameters()).device
+    data = _check_codes(data, model.dim, "data").to(device)
+    model.loc.copy_(data.mean(0))
+    model.scale.copy_(data.std(0).clamp_min(1e-6))
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    batches = minibatches((data - model.loc) / model.scale, batch_size)
+
+    def step(_: int):
+        real = next(batches)
+        noise = torch.rand(real.shape[0], model.noise_dim, device=device) * 2 - 1
+        loss = mmd2(model.generator(noise), real, bandwidths)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        return {"mmd2": loss.detach()}
+
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    model.eval()
+    return history
+
+
+# ----------------------------------------------------------------------------- auto-checks
+
+
+def check_receptive_field_formula(formula: Callable[[int, int], int], max_dim: int = 300) -> bool:
+    """Check a reader's formula for the number of dilated layers ``L(D, s)``.
+
+    ``formula(D, s)`` must give the *smallest* ``L`` whose ``s**L`` inputs cover ``D``
+    positions, for every ``D`` up to ``max_dim`` and ``s`` in 2..5.
+
+    Returns:
+        ``True``; raises ``AssertionError`` naming the first ``(D, s)`` where it is wrong.
+    """
+    for s in range(2, 6):
+        for dim in range(1, max_dim + 1):
+            want = receptive_field_layers(dim, s)
+            got = formula(dim, s)
+            if got != want:
+                raise AssertionError(
+                    f"for D={dim}, s={s} your formula gives {got!r} layers, but {want} are needed "
+                    f"({s}**{want} = {s**want} >= {dim}"
+                    + (f" > {s}**{want - 1} = {s ** (want - 1)})" if want else ")")
+                    + ". Float logs can round the wrong way at exact powers."
+                )
+    return True
+
+
+def check_causality(conditioner: Callable[[torch.Tensor], torch.Tensor], dim: int, n_trials: int = 3) -> bool:
+    """Check that ``conditioner(z)`` (``(batch, dim) -> (batch, dim, ...)``) is autoregressive.
+
+    The parameters of conditional ``i`` (output ``[:, i]``) must not depend on ``z_j`` for
+    ``j >= i``, and (a sanity check that the test has teeth) must depend on some earlier
+    coordinate for at least one ``i > 0``. The check differentiates every output row with
+    respect to the input at random points.
+
+    Returns:
+        ``True``; raises ``AssertionError`` naming an offending ``(i, j)`` pair.
+    """
+    dim = _positive_int(dim, "dim")
+    depends_on_past = False
+    for _ in range(n_trials):
+        z = torch.randn(1, dim)
+        for i in range(dim):
+            z_ = z.clone().requires_grad_(True)
+            out = conditioner(z_)
+            if out.shape[:2] != (1, dim):
+                raise AssertionError(f"conditioner must return (batch, {dim}, ...); got {tuple(out.shape)}")
+            (grad,) = torch.autograd.grad(out[:, i].sum(), z_, allow_unused=True)
+            if grad is None:
+                continue
+            # a coordinate the output does not depend on gets an exactly zero gradient
+            leak = grad[0, i:] != 0
+            if leak.any():
+                j = i + int(torch.nonzero(leak)[0])
+                raise AssertionError(f"the parameters of conditional {i} depend on z_{j} (j >= i): not causal")
+            depends_on_past |= bool((grad[0, :i] != 0).any())
+    if dim > 1 and not depends_on_past:
+        raise AssertionError("no conditional depends on any earlier coordinate: the model is fully factorised")
+    return True

@@ -1,0 +1,301 @@
+"""Tests of companion.lde: the latent density estimator, the incremental autoencoder, the GMMN."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from companion.lde import (
+    GMMN,
+    IncrementalAutoencoder,
+    LatentDensityEstimator,
+    check_causality,
+    check_receptive_field_formula,
+    fit_autoencoder,
+    fit_gmmn,
+    fit_lde,
+    make_autoencoder,
+    mmd2,
+    receptive_field_layers,
+)
+
+
+def sharp_lde(dim: int, seed: int = 0, **kwargs) -> LatentDensityEstimator:
+    """A randomly initialised LDE whose conditionals depend strongly on the past."""
+    torch.manual_seed(seed)
+    model = LatentDensityEstimator(dim, **kwargs)
+    with torch.no_grad():
+        for conv in model.dilated:
+            conv.weight.mul_(3.0)
+        model.loc.copy_(torch.linspace(-0.5, 0.5, dim))
+        model.scale.copy_(torch.linspace(0.8, 1.3, dim))
+    return model.eval()
+
+
+def grid(dim: int, n: int, half_width: float):
+    axis = torch.linspace(-half_width, half_width, n)
+    points = torch.cartesian_prod(*([axis] * dim)).reshape(-1, dim)
+    return points, (axis[1] - axis[0]).item() ** dim
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def test_receptive_field_layers_is_the_smallest_covering_depth():
+    for s in (2, 3, 4):
+        for dim in range(1, 200):
+            L = receptive_field_layers(dim, s)
+            assert s**L >= dim
+            assert L == 0 or s ** (L - 1) < dim
+    assert receptive_field_layers(4, 2) == 2  # the paper's Fig. 4
+    assert receptive_field_layers(125, 5) == 3  # where math.ceil(math.log(125, 5)) gives 4
+
+
+@pytest.mark.parametrize("dim,s", [(1, 2), (2, 2), (5, 2), (8, 2), (9, 3), (30, 2), (63, 4)])
+def test_trimmed_features_equal_the_literal_fig4_computation(dim, s):
+    model = sharp_lde(dim, n_components=3, filter_size=s, channels=6)
+    u = torch.randn(11, dim)
+    assert model.n_layers == receptive_field_layers(dim, s)
+    assert model.features(u).shape == (11, 6 if model.n_layers else 2, dim)
+    torch.testing.assert_close(model.features(u), model.features_full(u), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dim,s", [(2, 2), (7, 2), (10, 3)])
+def test_conditional_i_has_zero_gradient_wrt_z_j_for_j_at_or_after_i(dim, s):
+    model = sharp_lde(dim, n_components=4, filter_size=s, channels=8, head_layers=1)
+    z = torch.randn(1, dim)
+
+    def params(v):
+        return torch.cat(model.conditionals(v.view(1, dim)), dim=-1)[0]  # (D, 3K)
+
+    jac = torch.autograd.functional.jacobian(params, z.view(-1))  # (D, 3K, D)
+    for i in range(dim):
+        assert torch.all(jac[i, :, i:] == 0), f"conditional {i} depends on z_j, j >= {i}"
+        if i > 0:  # and it does use the whole past (the receptive field covers z_<i)
+            assert torch.all(jac[i, :, :i].abs().sum(0) > 0), f"conditional {i} ignores part of z_<{i}"
+    assert check_causality(lambda v: torch.cat(model.conditionals(v), -1), dim)
+
+
+def test_check_causality_rejects_peeking_and_factorised_conditioners():
+    model = sharp_lde(5, n_components=2, channels=8)
+    peeking = lambda v: model.conditionals(torch.roll(v, -1, dims=1))[1]  # noqa: E731 - h_i sees z_i
+    with pytest.raises(AssertionError, match="depend"):
+        check_causality(peeking, 5)
+    with pytest.raises(AssertionError, match="factorised"):
+        check_causality(lambda v: (2 * v)[:, :, None] * 0 + v.sum() * 0, 5)
+
+
+def test_check_receptive_field_formula_accepts_the_right_rule_and_names_a_wrong_one():
+    def integer_rule(dim, s):
+        L = 0
+        while s**L < dim:
+            L += 1
+        return L
+
+    assert check_receptive_field_formula(integer_rule)
+    with pytest.raises(AssertionError, match="D=125, s=5"):
+        check_receptive_field_formula(lambda d, s: math.ceil(math.log(d, s)) if d > 1 else 0)
+    with pytest.raises(AssertionError, match="D=3, s=2"):
+        check_receptive_field_formula(lambda d, s: int(math.log(d, s)))
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+def test_log_prob_integrates_to_one_on_a_2d_grid():
+    model = sharp_lde(2, n_components=5, channels=16, head_layers=1)
+    points, cell = grid(2, 401, 9.0)
+    with torch.no_grad():
+        mass = model.log_prob(points).exp().sum().item() * cell
+    assert mass == pytest.approx(1.0, abs=2e-3)
+
+
+def test_log_prob_integrates_to_one_on_a_3d_grid_and_a_peeking_factor_does_not():
+    model = sharp_lde(3, n_components=4, channels=8)
+    points, cell = grid(3, 81, 7.0)
+    with torch.no_grad():
+        mass = model.log_prob(points).exp().sum().item() * cell
+    assert mass == pytest.approx(1.0, abs=5e-3)
+
+    class Peeking(LatentDensityEstimator):
+        def features(self, u):  # h_i sees z_1 .. z_i: conditional i peeks at its own coordinate
+            return super().features(torch.roll(u, -1, dims=1))
+
+    cheat = Peeking(3, n_components=4, channels=8)
+    cheat.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        cheat_mass = cheat.log_prob(points).exp().sum().item() * cell
+    assert abs(cheat_mass - 1.0) > 0.05
+
+
+def test_sample_moments_agree_with_the_moments_of_log_prob():
+    model = sharp_lde(2, n_components=5, channels=16, head_layers=1, seed=3)
+    points, cell = grid(2, 401, 9.0)
+    with torch.no_grad():
+        weights = model.log_prob(points).exp() * cell
+        weights = weights / weights.sum()
+        mean = (weights[:, None] * points).sum(0)
+        centred = points - mean
+        cov = (weights[:, None, None] * centred[:, :, None] * centred[:, None, :]).sum(0)
+        torch.manual_seed(1)
+        samples = model.sample(100_000)
+    assert samples.shape == (100_000, 2)
+    torch.testing.assert_close(samples.mean(0), mean, atol=0.03, rtol=0)
+    torch.testing.assert_close(torch.cov(samples.T), cov, atol=0.05, rtol=0.03)
+
+
+def test_fit_lde_reaches_the_entropy_of_a_correlated_gaussian():
+    torch.manual_seed(0)
+    cov = torch.tensor([[2.0, 1.2, 0.3], [1.2, 1.5, -0.4], [0.3, -0.4, 0.6]])
+    target = torch.distributions.MultivariateNormal(torch.tensor([1.0, -2.0, 0.5]), cov)
+    train, test = target.sample((4000,)), target.sample((4000,))
+    model = LatentDensityEstimator(3, n_components=3, channels=16, head_layers=1)
+    history = fit_lde(model, train, n_steps=400, batch_size=256, lr=1e-2, disable_progress=True)
+    with torch.no_grad():
+        held_out = model.log_prob(test).mean().item()
+    assert history["nll_per_dim"][-1] < history["nll_per_dim"][0]
+    assert held_out == pytest.approx(-target.entropy().item(), abs=0.08)
+    torch.testing.assert_close(model.loc, train.mean(0))
+
+
+# ----------------------------------------------------------------------------- bad inputs
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = LatentDensityEstimator(4, n_components=2, channels=4)
+    with pytest.raises(ValueError, match=r"shape \(batch, 4\)"):
+        model.log_prob(torch.zeros(3, 5))
+    with pytest.raises(ValueError, match=r"shape \(batch, 4\)"):
+        model.log_prob(torch.zeros(4))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.log_prob(torch.tensor([[0.0, float("nan"), 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.log_prob(torch.tensor([[0.0, float("inf"), 0.0, 0.0]]))
+    with pytest.raises(TypeError, match="floating-point"):
+        model.log_prob(torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(TypeError, match="torch.Tensor"):
+        model.log_prob([[0.0] * 4])
+    with pytest.raises(ValueError, match="n must be"):
+        model.sample(-1)
+    assert model.sample(0).shape == (0, 4)
+    with pytest.raises(ValueError, match="dim"):
+        LatentDensityEstimator(0)
+    with pytest.raises(ValueError, match="n_components"):
+        LatentDensityEstimator(3, n_components=0)
+    with pytest.raises(ValueError, match="filter_size"):
+        LatentDensityEstimator(3, filter_size=1)
+    with pytest.raises(ValueError, match="channels must hold 2"):
+        LatentDensityEstimator(4, channels=[8, 8, 8])
+    with pytest.raises(ValueError, match="codes"):
+        fit_lde(model, torch.zeros(10, 3), n_steps=1)
+    with pytest.raises(TypeError, match="LatentDensityEstimator"):
+        fit_lde(torch.nn.Linear(2, 2), torch.zeros(10, 2), n_steps=1)
+    with pytest.raises(ValueError, match="dim"):
+        receptive_field_layers(0)
+    with pytest.raises(ValueError, match="same d"):
+        mmd2(torch.zeros(3, 2), torch.zeros(3, 3))
+
+
+# ----------------------------------------------------------------------------- the IAE
+
+
+def test_iae_masked_dims_are_zero_and_get_no_gradient():
+    torch.manual_seed(0)
+    model = make_autoencoder((1, 8, 8), latent_dim=6, incremental=True)
+    model.set_active_dims(2)
+    x = torch.rand(16, 1, 8, 8)
+    raw = {}
+
+    def keep(module, inputs, out):
+        out.retain_grad()
+        raw["z"] = out
+
+    model.encoder.register_forward_hook(keep)
+    z = model.encode(x)
+    assert torch.all(z[:, 2:] == 0) and torch.all(z[:, :2] != 0)
+    model.loss(x).backward()
+    assert torch.all(raw["z"].grad[:, 2:] == 0)
+    assert torch.any(raw["z"].grad[:, :2] != 0)
+    first_decoder_layer = model.decoder[0][0]
+    assert torch.all(first_decoder_layer.weight.grad[:, 2:] == 0)
+    assert torch.any(first_decoder_layer.weight.grad[:, :2] != 0)
+
+
+def test_iae_masking_stops_a_non_finite_encoder_output():
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            return torch.cat([x.sum(1, keepdim=True), torch.full((x.shape[0], 2), float("inf"))], dim=1)
+
+    model = IncrementalAutoencoder(Broken(), torch.nn.Linear(3, 4), latent_dim=3)
+    model.set_active_dims(1)
+    x = torch.randn(5, 4)
+    loss = ((model(x) - x) ** 2).mean()
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(model.decoder.weight.grad).all()
+
+
+def test_iae_schedule_grows_and_training_keeps_the_inactive_part_zero():
+    torch.manual_seed(0)
+    model = make_autoencoder((10,), latent_dim=4, incremental=True, hidden=16)
+    n = 100
+    schedule = [model.active_dims_at(t, n, growth_fraction=0.5) for t in range(n)]
+    assert schedule[0] == 1 and schedule[-1] == 4
+    assert all(a <= b for a, b in zip(schedule, schedule[1:]))
+    assert min(t for t, k in enumerate(schedule) if k == 4) <= 50
+    plain = make_autoencoder((10,), latent_dim=4, incremental=False, hidden=16)
+    assert {plain.active_dims_at(t, n) for t in range(n)} == {4}
+
+    data = torch.rand(64, 10)
+    seen = []
+    original = model.encode
+
+    def spying_encode(x):
+        z = original(x)
+        seen.append((model.active_dims, z.detach().clone()))
+        return z
+
+    model.encode = spying_encode
+    history = fit_autoencoder(model, data, n_steps=40, batch_size=16, disable_progress=True)
+    for k, z in seen:
+        assert torch.all(z[:, k:] == 0)
+    assert [k for k, _ in seen][0] == 1 and model.active_dims == 4
+    assert history["mse"][-1] < history["mse"][0]
+
+
+def test_iae_bad_arguments():
+    with pytest.raises(ValueError, match="start_dims"):
+        make_autoencoder((10,), latent_dim=3, start_dims=4)
+    model = make_autoencoder((10,), latent_dim=3)
+    with pytest.raises(ValueError, match="k must be"):
+        model.set_active_dims(4)
+    with pytest.raises(ValueError, match="architecture"):
+        make_autoencoder((10,), latent_dim=3, architecture="rnn")
+    with pytest.raises(ValueError, match="NaN"):
+        fit_autoencoder(model, torch.full((4, 10), float("nan")), n_steps=1)
+
+
+# ----------------------------------------------------------------------------- the GMMN
+
+
+def test_mmd_is_zero_for_equal_samples_and_grows_with_a_shift():
+    torch.manual_seed(0)
+    x, x_again = torch.randn(400, 2), torch.randn(400, 2)
+    assert mmd2(x, x, unbiased=False).item() == pytest.approx(0.0, abs=1e-6)
+    same = mmd2(x, x_again).item()  # unbiased: zero in expectation for one distribution
+    small, large = mmd2(x, x_again + 0.3).item(), mmd2(x, x_again + 1.5).item()
+    assert abs(same) < 0.02 < small < large
+
+
+def test_gmmn_learns_a_shifted_scaled_gaussian():
+    torch.manual_seed(0)
+    data = torch.randn(2000, 2) * torch.tensor([2.0, 0.5]) + torch.tensor([3.0, -1.0])
+    model = GMMN(2, noise_dim=4, hidden=32)
+    fit_gmmn(model, data, n_steps=200, batch_size=256, disable_progress=True)
+    with torch.no_grad():
+        samples = model.sample(4000)
+    assert samples.shape == (4000, 2)
+    sd = data.std(0)
+    assert ((samples.mean(0) - data.mean(0)).abs() / sd).max() < 0.1  # within a tenth of a std
+    assert ((samples.std(0) / sd).log().abs()).max() < 0.2  # an untrained generator is off by ~2
