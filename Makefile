@@ -1,13 +1,15 @@
 # The two commands of the README:
 #   make book   set up .venv from requirements.txt and build the book (chapters executed at book scale)
 #   make test   set up .venv and run the whole test suite (no network needed)
+# and one for coursework:
+#   make student  the same book with the exercise solutions hidden, in _build/student/_build/html
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SCALE  ?= book
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup book test benchmarks clean
+.PHONY: setup book student test benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +22,11 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 book: setup
 	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build .
 	@echo "The book is in _build/html/index.html"
+
+student: setup
+	$(BIN)/python tools/edition_config.py student _build/student_config.yml
+	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build . --config _build/student_config.yml --path-output _build/student
+	@echo "The student edition is in _build/student/_build/html/index.html"
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

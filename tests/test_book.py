@@ -84,21 +84,45 @@ def test_every_chapter_cites_only_known_keys() -> None:
                 assert key.strip() in keys, f"{source.name} cites unknown key {key.strip()!r}"
 
 
-@pytest.mark.build
-def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+def build_edition(edition: str, out: Path) -> Path:
+    """Build the book's ``edition`` (see tools/edition_config.py) into ``out``; return its HTML folder."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from edition_config import edition_config
+    finally:
+        sys.path.pop(0)
+    config = edition_config(edition)
     config["execute"]["execute_notebooks"] = "off"  # test_notebooks executes the chapters
-    config_file = tmp_path / "_config.yml"
+    config_file = out / "_config.yml"
     config_file.write_text(yaml.safe_dump(config))
     jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
     assert jupyter_book, "jupyter-book is not installed next to this Python"
     result = subprocess.run(
-        [jupyter_book, "build", str(ROOT), "--config", str(config_file), "--path-output", str(tmp_path),
+        [jupyter_book, "build", str(ROOT), "--config", str(config_file), "--path-output", str(out),
          "-W", "-n", "--keep-going"],
         capture_output=True, text=True, timeout=900,
     )
-    assert result.returncode == 0, f"the book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
-    html = tmp_path / "_build" / "html" / "book"
+    assert result.returncode == 0, f"the {edition} book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+    return out / "_build" / "html" / "book"
+
+
+def solution_labels():
+    """(chapter stem, first words of the solution) for every solution of the book, gated ones too."""
+    found = []
+    pattern = r"```\{solution(?:-start)?\}[^\n]*\n(?::[^\n]*\n)*\n?(.*?)```"
+    for source in chapters():
+        for body in re.findall(pattern, source.read_text(), re.S):
+            prose = re.sub(r"\$\$.*?\$\$|\$[^$]*\$|`[^`]*`|\\[A-Za-z]+", " ", body, flags=re.S)
+            words = re.findall(r"[A-Za-z]{6,}", prose)
+            if len(words) >= 3:
+                found.append((source.stem, " ".join(words[:3])))
+    return found
+
+
+@pytest.mark.build
+def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
+    html = build_edition("noexec", tmp_path)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert (html / "intro.html").exists()
     # The theme links Colab to the .ipynb only when it sits next to the .md: check each link.
     repo = config["repository"]["url"].rstrip("/").removeprefix("https://github.com/")
@@ -107,3 +131,15 @@ def test_book_builds_with_warnings_as_errors(tmp_path: Path) -> None:
         page = (html / f"{stem}.html").read_text()
         link = f"https://colab.research.google.com/github/{repo}/blob/{config['repository']['branch']}/book/{stem}.ipynb"
         assert link in page, f"the Colab button of {stem}.html does not open {link}"
+
+
+@pytest.mark.build
+def test_student_edition_hides_the_solutions(tmp_path: Path) -> None:
+    solutions = solution_labels()
+    assert solutions, "the book has no exercise solutions to hide"
+    html = build_edition("student", tmp_path)
+    for stem, snippet in solutions:
+        page = (html / f"{stem}.html").read_text()
+        assert 'class="solution' not in page and "solution-title" not in page, f"{stem}.html shows a solution"
+        assert snippet not in " ".join(re.findall(r"[A-Za-z]{6,}", page)), f"{stem}.html still shows {snippet!r}"
+        assert 'class="exercise' in page or "exercise-title" in page, f"{stem}.html lost its exercises"

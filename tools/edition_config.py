@@ -1,0 +1,49 @@
+"""Write a variant of _config.yml for another edition of the book.
+
+    python tools/edition_config.py student OUT.yml   # exercise solutions hidden, for coursework
+    python tools/edition_config.py noexec  OUT.yml   # execution off (the tests' Sphinx build)
+
+The variant shares the execution cache of the main build, so the student edition does not
+execute the chapters again when the book has just been built.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EDITIONS = ("student", "noexec")
+
+
+def edition_config(edition: str) -> dict:
+    """The configuration of ``edition`` (one of ``EDITIONS``)."""
+    if edition not in EDITIONS:
+        raise ValueError(f"edition must be one of {EDITIONS}; got {edition!r}")
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["cache_path"] = str(ROOT / "_build" / ".jupyter_cache")
+    if edition == "student":
+        config["title"] = f"{config['title']} (student edition)"
+        config["sphinx"]["config"]["hide_solutions"] = True
+        # sphinx-exercise leaves gated solutions ({solution-start} ... {solution-end}) visible
+        config["sphinx"]["extra_extensions"].append("sphinx_hide_gated_solutions")
+        config["sphinx"]["local_extensions"] = {"sphinx_hide_gated_solutions": str(ROOT / "tools")}
+    else:
+        config["execute"]["execute_notebooks"] = "off"
+    return config
+
+
+def main(argv: list) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    edition, out = argv
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(yaml.safe_dump(edition_config(edition), sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
