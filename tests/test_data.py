@@ -1,7 +1,7 @@
 """Tests of companion.data: the offline datasets, the toys, grey levels and the downloaders.
 
-The download code runs on small files made here (fake IDX files, a fake CIFAR-10
-archive), through the real parsers, checksum checks and ``urllib`` (``file://`` URLs);
+The download code runs on small files made here (fake IDX files, fake CIFAR-10 and
+BSDS300 archives), through the real parsers, checksum checks and ``urllib`` (``file://`` URLs);
 no test touches the network.
 """
 
@@ -41,7 +41,8 @@ def test_import_and_small_loads_stay_light():
 
 def test_names_lists_every_dataset():
     assert D.names() == D.NAMES
-    expected = {"digits", "faces", "patches", "ring", "grid", "bars", "mnist", "cifar10"}
+    expected = {"digits", "faces", "patches", "ring", "grid", "bars"}
+    expected |= {"mnist", "cifar10", "bsds300"}
     assert set(D.NAMES) == expected
     assert set(D.SPLIT_SIZES) == set(D.NAMES)
 
@@ -343,6 +344,7 @@ def test_data_dir_follows_the_environment(monkeypatch, tmp_path):
     [
         ("mnist", "train-images-idx3-ubyte.gz", "digits"),
         ("cifar10", "cifar-10-binary.tar.gz", "faces"),
+        ("bsds300", "BSDS300-images.tgz", "patches"),
     ],
 )
 def test_offline_download_error_says_what_to_do(cache, name, file, stand_in):
@@ -485,3 +487,160 @@ def test_failing_torchvision_falls_back_to_the_plain_download(cache, monkeypatch
     with pytest.warns(UserWarning, match="torchvision could not provide mnist"):
         with pytest.raises(D.DownloadError, match="could not download"):
             D.load("mnist")
+
+
+# --------------------------------------------------------------------------- BSDS300
+
+
+def _fake_bsds300(path, monkeypatch, n_train=10, n_test=4, extra=()):
+    """A small ``BSDS300-images.tgz`` at ``path``: random grey and colour JPEGs in the
+    official folders (plus ``extra`` member names); the expected counts become these."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for part, n in (("train", n_train), ("test", n_test)):
+            for k in range(n):
+                shape = (20 + k % 3, 24) if k % 2 else (24, 20 + k % 3, 3)  # grey and colour
+                image = Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8))
+                data = io.BytesIO()
+                image.save(data, format="JPEG", quality=95)
+                info = tarfile.TarInfo(f"BSDS300/images/{part}/{1000 + k}.jpg")
+                info.size = len(data.getvalue())
+                tar.addfile(info, io.BytesIO(data.getvalue()))
+        for name in ("BSDS300/iids_train.txt",) + tuple(extra):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"abc"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buffer.getvalue())
+    monkeypatch.setitem(D._BSDS300_COUNTS, "train", n_train)
+    monkeypatch.setitem(D._BSDS300_COUNTS, "test", n_test)
+    monkeypatch.setitem(D.SPLIT_SIZES, "bsds300", {"train": 3000, "valid": 500, "test": 1000})
+
+
+def _grey_images(archive, part):
+    """The grey levels of the JPEGs of ``part`` in ``archive``, decoded independently."""
+    from PIL import Image
+
+    out = {}
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            if member.name.startswith(f"BSDS300/images/{part}/"):
+                with Image.open(tar.extractfile(member)) as image:
+                    rgb = np.asarray(image.convert("RGB"), dtype=np.float64)
+                # ITU-R 601 luma, as Pillow rounds it (to within one grey level)
+                out[member.name] = rgb @ np.array([0.299, 0.587, 0.114])
+    return out
+
+
+def _windows(images):
+    """Which image each 8x8 window (as bytes of rounded grey levels) comes from."""
+    return {
+        np.rint(w).astype(np.uint8).tobytes(): name
+        for name, image in images.items()
+        for w in np.lib.stride_tricks.sliding_window_view(image, (8, 8)).reshape(-1, 64)
+    }
+
+
+@pytest.fixture
+def bsds300(cache, monkeypatch):
+    """A fake BSDS300 archive in the (offline) cache folder, and fresh caches."""
+    D._bsds300_images.cache_clear()
+    D._bsds300_split.cache_clear()
+    _fake_bsds300(cache / "bsds300" / "BSDS300-images.tgz", monkeypatch)
+    yield cache / "bsds300" / "BSDS300-images.tgz"
+    D._bsds300_images.cache_clear()
+    D._bsds300_split.cache_clear()
+
+
+def test_bsds300_shapes_and_preprocessing(bsds300):
+    root = str(D.data_dir())
+    for split in D.SPLITS:
+        x = D.load("bsds300", split).double()
+        assert x.shape == (D.SPLIT_SIZES["bsds300"][split], 63) and torch.isfinite(x).all()
+        full = torch.cat([x, -x.sum(1, keepdim=True)], dim=1)  # the dropped pixel, recovered
+        pixels = torch.from_numpy(D._bsds300_pixels(split, root).astype(np.float64))
+        noise_diff = 256 * (full - full[:, :1]) - (pixels - pixels[:, :1])  # u_i - u_0
+        assert noise_diff.abs().max() < 1 + 1e-3
+        assert abs(noise_diff[:, 1:].var().item() - 1 / 6) < 0.01  # var(U - U') = 1/6
+        assert abs(noise_diff[:, 1:].mean().item()) < 0.01
+        assert (full.max(1).values - full.min(1).values).max() < 1
+        assert torch.allclose(full.mean(1), torch.zeros(len(full), dtype=torch.float64), atol=1e-6)
+
+
+def test_bsds300_patches_come_from_the_right_photographs(bsds300):
+    root = str(D.data_dir())
+    train_windows = _windows(_grey_images(bsds300, "train"))
+    test_windows = _windows(_grey_images(bsds300, "test"))
+    sources = {}
+    for split in D.SPLITS:
+        rows = D._bsds300_pixels(split, root)
+        assert rows.dtype == np.uint8 and rows.shape == (D.SPLIT_SIZES["bsds300"][split], 64)
+        # Pillow rounds 601 luma in fixed point: compare to within one grey level by
+        # looking each patch up with its own values (exact hits are the vast majority).
+        windows = test_windows if split == "test" else train_windows
+        other = train_windows if split == "test" else test_windows
+        hits = [windows.get(r.tobytes()) for r in rows]
+        assert sum(h is not None for h in hits) > 0.9 * len(rows)
+        assert not any(r.tobytes() in other for r in rows)
+        sources[split] = {h for h in hits if h is not None}
+    # 10 training photographs: one held out whole for validation, the other 9 for training
+    assert len(sources["valid"]) == 1 and len(sources["train"]) == 9
+    assert not sources["train"] & sources["valid"]
+    assert len(sources["test"]) == 4
+
+
+def test_bsds300_is_deterministic_and_in_random_order(bsds300):
+    first = {s: D.load("bsds300", s) for s in D.SPLITS}
+    D._bsds300_images.cache_clear()
+    D._bsds300_split.cache_clear()
+    for split in D.SPLITS:
+        assert torch.equal(D.load("bsds300", split), first[split])  # recomputed, not cached
+    # a prefix is a random subset: its patches come from every photograph in proportion
+    root = str(D.data_dir())
+    windows = _windows(_grey_images(bsds300, "test"))
+    prefix = [windows.get(r.tobytes()) for r in D._bsds300_pixels("test", root)[:200]]
+    assert len({h for h in prefix if h is not None}) == 4
+    with pytest.raises(ValueError, match="has no labels"):
+        D.load_labels("bsds300")
+
+
+def test_bsds300_download_through_urllib(tmp_path, monkeypatch):
+    D._bsds300_images.cache_clear()
+    D._bsds300_split.cache_clear()
+    _fake_bsds300(tmp_path / "server" / "BSDS300-images.tgz", monkeypatch)
+    monkeypatch.setenv(D.DATA_ENV, str(tmp_path / "cache"))
+    mirrors = ((tmp_path / "missing").as_uri() + "/", (tmp_path / "server").as_uri() + "/")
+    monkeypatch.setitem(D._MIRRORS, "bsds300", mirrors)
+    assert D.load("bsds300", "valid").shape == (500, 63)
+    assert (tmp_path / "cache" / "bsds300" / "BSDS300-images.tgz").is_file()
+    D._bsds300_images.cache_clear()
+    D._bsds300_split.cache_clear()
+
+
+@pytest.mark.parametrize(
+    "n_train,n_test,extra", [(9, 4, ()), (10, 3, ()), (10, 4, ("BSDS300/images/test/x.jpg",))]
+)
+def test_bsds300_archive_with_the_wrong_structure_is_refused(
+    cache, monkeypatch, n_train, n_test, extra
+):
+    D._bsds300_images.cache_clear()
+    path = cache / "bsds300" / "BSDS300-images.tgz"
+    _fake_bsds300(path, monkeypatch, n_train, n_test, extra)
+    monkeypatch.setitem(D._BSDS300_COUNTS, "train", 10)
+    monkeypatch.setitem(D._BSDS300_COUNTS, "test", 4)
+    wrong = r"not the official BSDS300-images.tgz.*expected (10|4).*Delete it"
+    with pytest.raises(D.DownloadError, match=wrong):
+        D.load("bsds300", "test")
+    assert path.exists()  # put there by hand: left for the user to look at
+
+
+def test_bsds300_archive_that_is_not_a_tgz_is_refused(cache):
+    D._bsds300_images.cache_clear()
+    path = cache / "bsds300" / "BSDS300-images.tgz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"<html>moved</html>")
+    with pytest.raises(D.DownloadError, match="not a readable .tgz archive"):
+        D.load("bsds300")
