@@ -230,3 +230,41 @@ def test_bad_inputs_raise_clear_errors():
         model.sample(0)
     with pytest.raises(TypeError, match="ADE"):
         fit_ade(torch.nn.Linear(2, 2), torch.zeros(2, 2))
+
+
+# -- the paper-scale configuration of the ablation (no download, no training) --------------------
+def test_ablation_paper_config_is_cifar10_with_conv_networks_and_builds():
+    from companion.experiments.adaptive_density import AblationConfig, FlowDepthConfig, _ade_from
+    from companion.gan import ConvDiscriminator
+    from companion.nets import ConvDecoder, ConvEncoder
+
+    for scale in ("smoke", "book"):  # the CPU scales stay on digits with MLPs
+        small = AblationConfig.for_scale(scale)
+        assert (small.dataset, small.architecture, small.n_inception_samples) == ("digits", "mlp", 0)
+        assert _ade_from(small, "av-ade").shape == (1, 8, 8)
+    cfg = AblationConfig.for_scale("paper")
+    assert cfg.dataset == "cifar10" and cfg.architecture == "conv" and cfg.n_inception_samples > 0
+    assert FlowDepthConfig.for_scale("paper").dataset == "cifar10"
+    torch.manual_seed(0)
+    x = _levels_data(2, (3, 32, 32), 256)  # a random (2, 3, 32, 32) batch on the 8-bit grid
+    for mode in MODES:
+        model = _ade_from(cfg, mode)
+        assert model.shape == (3, 32, 32) and model.n_levels == 256
+        assert isinstance(model.vae.encoder, ConvEncoder) and isinstance(model.vae.decoder, ConvDecoder)
+        assert (model.discriminator is None) == (mode not in ("gan", "av-gde", "av-ade"))
+        if model.discriminator is not None:
+            assert isinstance(model.discriminator, ConvDiscriminator)
+            assert model.discriminator(x).shape == (2,)
+        # the swapped networks are the ones ADE trains and evaluates
+        groups = model.parameter_groups()
+        assert {id(p) for p in groups["decoder"]} == {id(p) for p in model.vae.decoder.parameters()}
+        model.initialize(x)
+        loss = model.coverage_loss(model.dequantize(x))
+        assert loss.shape == (2,) and torch.isfinite(loss).all()
+        loss.mean().backward()
+        assert all(p.grad is not None for p in groups["encoder"] + groups["decoder"])
+        with torch.no_grad():
+            samples = model.sample(2)
+            bpd = model.bits_per_dim(x, n_samples=2)
+        assert samples.shape == (2, 3, 32, 32) and 0 <= samples.min() and samples.max() <= 1
+        assert bpd.shape == (2,) and torch.isfinite(bpd).all()

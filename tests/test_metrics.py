@@ -304,3 +304,119 @@ def test_frechet_rejects_bad_input(call, error):
     feats = np.random.default_rng(11).normal(size=(10, 3))
     with pytest.raises(error):
         call(feats)
+
+
+# -- inception_metrics: input checks and the optional backend (nothing is downloaded) ----------
+import sys  # noqa: E402
+import types  # noqa: E402
+import urllib.error  # noqa: E402
+
+from companion.metrics import inception_metrics  # noqa: E402
+
+
+def _rgb(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture
+def no_inception_backend(monkeypatch):
+    """Make both backends fail to import, whether or not they are installed."""
+    for name in ("torchmetrics", "torchmetrics.image", "torchmetrics.image.fid", "torchmetrics.image.inception",
+                 "torch_fidelity"):
+        monkeypatch.setitem(sys.modules, name, None)  # `import name` then raises ImportError
+
+
+@pytest.mark.parametrize(
+    "fake, real, kwargs, error",
+    [
+        (_rgb(20)[:, :1], _rgb(20), {}, ValueError),  # grey images
+        (_rgb(20)[0], _rgb(20), {}, ValueError),  # one image without a batch dimension
+        (_rgb(20) * 2, _rgb(20), {}, ValueError),  # outside [0, 1]
+        (_rgb(20) - 0.5, _rgb(20), {}, ValueError),
+        (_rgb(20).index_fill(0, torch.tensor([3]), float("nan")), _rgb(20), {}, ValueError),
+        (_rgb(5), _rgb(20), {}, ValueError),  # fewer images than the 10 splits of the score
+        (_rgb(20), _rgb(1), {}, ValueError),  # one real image has no covariance
+        (_rgb(20), _rgb(20), {"splits": 0}, ValueError),
+        (_rgb(20), _rgb(20), {"backend": "tensorflow"}, ValueError),
+        ([[0.5]], _rgb(20), {}, TypeError),
+        (_rgb(20) > 0.5, _rgb(20), {}, TypeError),
+    ],
+)
+def test_inception_metrics_rejects_bad_input(no_inception_backend, fake, real, kwargs, error):
+    with pytest.raises(error):
+        inception_metrics(fake, real, **kwargs)
+
+
+@pytest.mark.parametrize("backend", ["auto", "torchmetrics", "torch_fidelity"])
+def test_inception_metrics_says_what_to_install_when_no_backend(no_inception_backend, backend):
+    with pytest.raises(RuntimeError) as info:
+        inception_metrics(_rgb(20), _rgb(20, seed=1), backend=backend)
+    message = str(info.value)
+    assert "pip install torchmetrics[image]" in message and "pip install torch-fidelity" in message
+    assert "first use" in message and "network" in message
+    assert "frechet_distance" in message  # the offline stand-in
+
+
+def _fake_torchmetrics(monkeypatch, fid_init=None):
+    """Install a stand-in ``torchmetrics`` whose metrics record what they are given."""
+    calls = {"fid": [], "is": []}
+
+    class FakeFID:
+        def __init__(self, feature, normalize):
+            if fid_init is not None:
+                fid_init()
+            assert feature == 2048 and normalize is True
+
+        def to(self, device):
+            return self
+
+        def update(self, images, real):
+            calls["fid"].append((images.clone(), real))
+
+        def compute(self):
+            return torch.tensor(12.5)
+
+    class FakeIS:
+        def __init__(self, normalize, splits):
+            calls["splits"] = splits
+
+        def to(self, device):
+            return self
+
+        def update(self, images):
+            calls["is"].append(images.clone())
+
+        def compute(self):
+            return torch.tensor(3.0), torch.tensor(0.25)
+
+    fid_mod, is_mod = types.ModuleType("torchmetrics.image.fid"), types.ModuleType("torchmetrics.image.inception")
+    fid_mod.FrechetInceptionDistance, is_mod.InceptionScore = FakeFID, FakeIS
+    for name, module in (("torchmetrics", types.ModuleType("torchmetrics")),
+                         ("torchmetrics.image", types.ModuleType("torchmetrics.image")),
+                         ("torchmetrics.image.fid", fid_mod), ("torchmetrics.image.inception", is_mod)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+def test_inception_metrics_feeds_real_and_fake_images_to_the_backend(monkeypatch):
+    calls = _fake_torchmetrics(monkeypatch)
+    fake, real = _rgb(25), _rgb(30, seed=1)
+    out = inception_metrics(fake, real, backend="torchmetrics", batch_size=10, device="cpu", splits=5)
+    assert out == {"inception_score": 3.0, "inception_score_std": 0.25, "fid": 12.5, "backend": "torchmetrics"}
+    fed_real = torch.cat([x for x, is_real in calls["fid"] if is_real])
+    fed_fake = torch.cat([x for x, is_real in calls["fid"] if not is_real])
+    assert torch.equal(fed_real, real) and torch.equal(fed_fake, fake)
+    assert torch.equal(torch.cat(calls["is"]), fake)  # the score sees the samples only
+    assert max(len(x) for x, _ in calls["fid"]) == 10 and calls["splits"] == 5
+
+
+def test_inception_metrics_explains_a_failed_weight_download(monkeypatch):
+    def offline():
+        raise urllib.error.URLError("no network")
+
+    _fake_torchmetrics(monkeypatch, fid_init=offline)
+    with pytest.raises(RuntimeError) as info:
+        inception_metrics(_rgb(20), _rgb(20, seed=1), backend="torchmetrics")
+    message = str(info.value)
+    assert "could not load the Inception-v3 weights" in message and "no network" in message
+    assert "pip install torchmetrics[image]" in message

@@ -12,9 +12,16 @@
   ``f_psi`` against bits/dim and the Fréchet distance on ``digits`` (V-ADE at book scale,
   AV-ADE at paper scale).
 
-The models are tiny MLPs so that ``book`` scale runs on a 2-core CPU in minutes; ``paper``
-scale lengthens training and widens the networks but stays on ``digits`` (the CIFAR-10
-networks, IS and FID of the paper need a GPU and the Inception weights).
+The models are tiny MLPs so that ``book`` scale runs on a 2-core CPU in minutes. ``paper``
+scale moves the ablation (and ``flow_depth``, which shares its configuration) to CIFAR-10
+(downloaded by :func:`companion.data.load`) with convolutional networks close to App. A.2:
+an ELU convolutional VAE of SNGAN-like widths, a leaky-ReLU convolutional discriminator and a
+single-scale Real-NVP ``f_psi`` with 3 blocks of 2 layers. :class:`~companion.ade.ADE` builds
+MLPs only, so :func:`_ade_from` swaps in the convolutional VAE and discriminator after
+construction. It reports bits/dim, the Fréchet distance in a small CIFAR-10 classifier's
+features, and the Inception score and FID through :func:`companion.metrics.inception_metrics`
+when its optional backend and weights are available (``pip install torchmetrics[image]``,
+with a network); otherwise the result records why they are missing. It needs a GPU.
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ import companion
 from companion import data as datasets
 from companion.ade import ADE, MODES, fit_ade
 from companion.config import ExperimentConfig
-from companion.metrics import frechet_distance, mode_coverage
-from companion.nets import MLP
+from companion.gan import ConvDiscriminator
+from companion.metrics import frechet_distance, inception_metrics, mode_coverage
+from companion.nets import MLP, ConvEncoder
 from companion.reproduce import register
 from companion.train import minibatches, train_loop
+from companion.vae import VAE
 
 #: The paper's Table 1 (CIFAR-10): bits/dim, IS, FID ([7.0] for the GAN is approximate).
 PAPER_TABLE1 = {
@@ -49,6 +58,8 @@ PAPER_FLOW_DEPTH = {(1, 2): (3.77, 7.9, 20.1), (2, 2): (3.48, 6.9, 27.7), (2, 4)
                     (3, 3): (3.49, 6.5, 31.7)}
 
 DIGIT_LEVELS = 17  # the digits hold counts 0..16
+#: Image shape and grey levels of the data sets the ablation knows.
+DATASETS = {"digits": ((1, 8, 8), DIGIT_LEVELS), "cifar10": ((3, 32, 32), 256)}
 
 
 def _mean_std(values) -> Dict[str, float]:
@@ -210,12 +221,34 @@ class FeatureNet(nn.Module):
         return self.head(self.body(x))
 
 
-def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.device] = None) -> Tuple[FeatureNet, float]:
-    """Train :class:`FeatureNet` on the training digits; returns it and its held-out accuracy."""
+class ConvFeatureNet(nn.Module):
+    """A small convolutional classifier (CIFAR-10 at ``paper`` scale) for the Fréchet distance."""
+
+    def __init__(self, shape: Tuple[int, int, int] = (3, 32, 32), n_features: int = 128,
+                 channels: Tuple[int, ...] = (64, 128, 256), n_classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(ConvEncoder(shape, n_features, channels, "relu"), nn.ReLU())
+        self.head = nn.Linear(n_features, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.head(self.body(x))
+
+
+def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.device] = None,
+                      dataset: str = "digits") -> Tuple[nn.Module, float]:
+    """Train the feature classifier on the training images of ``dataset``; returns it and its validation accuracy.
+
+    :class:`FeatureNet` (an MLP) for ``digits``, :class:`ConvFeatureNet` for ``cifar10``.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
     device = companion.device() if device is None else device
     companion.seed_everything(seed)
-    x, y = datasets.load("digits", "train").to(device), datasets.load_labels("digits", "train").to(device)
-    net = FeatureNet().to(device)
+    x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
+    net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     batches = minibatches(torch.arange(len(x), device=device), 128)
 
@@ -230,7 +263,7 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
 
     train_loop(step, n_steps, desc="feature classifier", log_every=50)
     net.eval()
-    xv, yv = datasets.load("digits", "valid").to(device), datasets.load_labels("digits", "valid").to(device)
+    xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
     with torch.no_grad():
         accuracy = float((net(xv).argmax(1) == yv).float().mean())
     return net, accuracy
@@ -240,13 +273,39 @@ def _held_out_digits(device) -> torch.Tensor:
     return torch.cat([datasets.load("digits", "valid"), datasets.load("digits", "test")]).to(device)
 
 
-def _evaluate(model: ADE, held_out: torch.Tensor, feature_net: FeatureNet, n_eval_samples: int) -> Dict[str, float]:
+def _held_out(dataset: str, device) -> torch.Tensor:
+    """The images bits/dim is measured on: valid + test digits (500), or the CIFAR-10 test set."""
+    return _held_out_digits(device) if dataset == "digits" else datasets.load(dataset, "test").to(device)
+
+
+def _evaluate(model: ADE, held_out: torch.Tensor, feature_net: nn.Module, n_eval_samples: int,
+              eval_batch_size: int = 250) -> Dict[str, float]:
     model.eval()
     with torch.no_grad():
-        bpd = torch.cat([model.bits_per_dim(chunk, n_samples=n_eval_samples) for chunk in held_out.split(250)])
-        samples = model.sample(len(held_out))
-        fd = frechet_distance(feature_net.features(samples), feature_net.features(held_out))
+        bpd = torch.cat([model.bits_per_dim(chunk, n_samples=n_eval_samples)
+                         for chunk in held_out.split(eval_batch_size)])
+        samples = torch.cat([model.sample(len(chunk)) for chunk in held_out.split(1000)])
+        fd = frechet_distance(torch.cat([feature_net.features(c) for c in samples.split(1000)]),
+                              torch.cat([feature_net.features(c) for c in held_out.split(1000)]))
     return {"bpd": float(bpd.mean()), "fd": fd}
+
+
+def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
+    """IS and FID of ``n_samples`` samples against ``real`` (``{}`` when unavailable; ``state`` keeps why)."""
+    if n_samples <= 0 or "unavailable" in state:
+        return {}
+    model.eval()
+    with torch.no_grad():
+        samples = torch.cat([model.sample(min(1000, n_samples - i)) for i in range(0, n_samples, 1000)])
+    real = real[:n_samples]
+    if samples.shape[1] == 1:  # grey images: Inception wants RGB
+        samples, real = samples.repeat(1, 3, 1, 1), real.repeat(1, 3, 1, 1)
+    try:
+        out = inception_metrics(samples.cpu(), real.cpu())
+    except RuntimeError as error:  # no backend or no weights (offline): record why, go on without
+        state["unavailable"] = str(error)
+        return {}
+    return {"IS": out["inception_score"], "FID": out["fid"]}
 
 
 @dataclass
@@ -269,12 +328,21 @@ class AblationConfig(ExperimentConfig):
     adv_weight: Optional[float] = None  # None: the paper's 100 per 3072 dimensions
     n_eval_samples: int = 32
     feature_steps: int = 400
+    # the data and the networks: "digits" with MLPs, or (paper) "cifar10" with convolutions
+    dataset: str = "digits"
+    architecture: str = "mlp"  # "conv": the VAE and discriminator of App. A.2 (approximately)
+    channels: Tuple[int, ...] = (128, 256, 512)  # conv VAE encoder (decoder reversed), SNGAN-like widths
+    disc_channels: Tuple[int, ...] = (64, 128, 256)  # conv discriminator
+    eval_batch_size: int = 250  # held-out images per IWAE chunk (times n_eval_samples in memory)
+    n_inception_samples: int = 0  # samples for IS/FID (0: skip; needs the optional backend)
     SCALES: ClassVar = {
         "smoke": {"modes": ("vae", "av-ade"), "seeds": (0,), "n_steps": 20, "n_inference_steps": 10,
                   "n_eval_samples": 4, "feature_steps": 30},
-        "paper": {"seeds": (0, 1, 2), "n_steps": 20000, "n_inference_steps": 5000, "hidden": 512,
-                  "latent_dim": 16, "flow_blocks": 3, "flow_hidden": 64, "flow_layers": 2, "disc_hidden": 512,
-                  "n_eval_samples": 500, "feature_steps": 3000},
+        # CIFAR-10 as in the paper (App. A.2: Adamax 2e-3, batch 64, GP 100, f_psi 1 scale x 3 blocks x 2 layers)
+        "paper": {"seeds": (0, 1, 2), "n_steps": 100_000, "n_inference_steps": 20_000, "hidden": 512,
+                  "latent_dim": 128, "flow_blocks": 3, "flow_hidden": 64, "flow_layers": 2, "disc_hidden": 512,
+                  "n_eval_samples": 100, "feature_steps": 5000, "dataset": "cifar10", "architecture": "conv",
+                  "eval_batch_size": 20, "n_inception_samples": 10_000},
     }
 
 
@@ -286,27 +354,48 @@ class AblationResult:
     samples: Dict[str, np.ndarray]  # seed 0, in [0, 1]
     data_samples: np.ndarray
     metrics: Dict[str, float] = field(default_factory=dict)
+    dataset: str = "digits"
+    notes: Dict[str, str] = field(default_factory=dict)  # e.g. why IS/FID are missing
 
 
 def _ade_from(cfg, mode: str, flow_scales: Optional[int] = None, flow_blocks: Optional[int] = None) -> ADE:
-    return ADE((1, 8, 8), mode=mode, latent_dim=cfg.latent_dim, n_levels=DIGIT_LEVELS, hidden=cfg.hidden,
-               flow_blocks=cfg.flow_blocks if flow_blocks is None else flow_blocks,
-               flow_scales=cfg.flow_scales if flow_scales is None else flow_scales,
-               flow_hidden=cfg.flow_hidden, flow_layers=cfg.flow_layers, disc_hidden=cfg.disc_hidden,
-               init_log_sigma=-1.0, adv_weight=cfg.adv_weight)
+    """The ADE of ``mode`` for ``cfg`` (MLPs, or with ``cfg.architecture == "conv"`` conv networks)."""
+    dataset = getattr(cfg, "dataset", "digits")
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
+    shape, n_levels = DATASETS[dataset]
+    model = ADE(shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=n_levels, hidden=cfg.hidden,
+                flow_blocks=cfg.flow_blocks if flow_blocks is None else flow_blocks,
+                flow_scales=cfg.flow_scales if flow_scales is None else flow_scales,
+                flow_hidden=cfg.flow_hidden, flow_layers=cfg.flow_layers, disc_hidden=cfg.disc_hidden,
+                init_log_sigma=-1.0, adv_weight=cfg.adv_weight)
+    architecture = getattr(cfg, "architecture", "mlp")
+    if architecture == "conv":
+        # ADE builds MLPs only; its methods use model.vae and model.discriminator, so swapping
+        # them for the convolutional ones of App. A.2 (ELU generator, leaky-ReLU discriminator) is enough.
+        model.vae = VAE(shape, cfg.latent_dim, likelihood="gaussian", architecture="conv",
+                        channels=tuple(cfg.channels), activation="elu", init_log_scale=-1.0)
+        if model.discriminator is not None:
+            model.discriminator = ConvDiscriminator(shape, channels=tuple(cfg.disc_channels))
+    elif architecture != "mlp":
+        raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
+    return model
 
 
 @register("adaptive_density/ablation", config=AblationConfig, plot=lambda r: plot_ablation(r),
           description="Table 1 / Fig. 5 on 8x8 digits: GAN, VAE, V-ADE, AV-GDE, AV-ADE over seeds")
 def run_ablation(cfg: AblationConfig) -> AblationResult:
     dev = companion.device()
-    train = datasets.load("digits", "train").to(dev)
-    held_out = _held_out_digits(dev)
-    feature_net, accuracy = train_feature_net(cfg.feature_steps, device=dev)
+    train = datasets.load(cfg.dataset, "train").to(dev)
+    held_out = _held_out(cfg.dataset, dev)
+    feature_net, accuracy = train_feature_net(cfg.feature_steps, device=dev, dataset=cfg.dataset)
     with torch.no_grad():
-        data_fd = frechet_distance(feature_net.features(train[: len(held_out)]), feature_net.features(held_out))
+        data_fd = frechet_distance(torch.cat([feature_net.features(c) for c in train[: len(held_out)].split(1000)]),
+                                   torch.cat([feature_net.features(c) for c in held_out.split(1000)]))
     bpd = {m: [] for m in cfg.modes}
     fd = {m: [] for m in cfg.modes}
+    inception: Dict[str, Dict[str, List[float]]] = {m: {"IS": [], "FID": []} for m in cfg.modes}
+    inception_state: Dict[str, str] = {}
     samples = {}
     for seed in cfg.seeds:
         for mode in cfg.modes:
@@ -314,18 +403,26 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
             model = _ade_from(cfg, mode).to(dev)
             fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, n_inference_steps=cfg.n_inference_steps,
                     desc=f"{mode} (seed {seed})")
-            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples)
+            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
             bpd[mode].append(scores["bpd"])
             fd[mode].append(scores["fd"])
+            for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():
+                inception[mode][name].append(value)
             if seed == cfg.seeds[0]:
                 samples[mode] = model.sample(36).cpu().numpy()
     metrics: Dict[str, float] = {"classifier_accuracy": accuracy, "data_fd": data_fd,
-                                 "uniform_bpd": math.log2(DIGIT_LEVELS)}
+                                 "uniform_bpd": math.log2(DATASETS[cfg.dataset][1])}
     for mode in cfg.modes:
-        for name, values in (("bpd", bpd[mode]), ("fd", fd[mode])):
+        series = [("bpd", bpd[mode]), ("fd", fd[mode])] + [(k, v) for k, v in inception[mode].items() if v]
+        for name, values in series:
             stats = _mean_std(values)
             metrics[f"{mode}_{name}_mean"], metrics[f"{mode}_{name}_std"] = stats["mean"], stats["std"]
-    return AblationResult(list(cfg.modes), bpd, fd, samples, train[:36].cpu().numpy(), metrics)
+    notes = {}
+    if cfg.n_inception_samples > 0:
+        metrics["inception_available"] = float("unavailable" not in inception_state)
+        if "unavailable" in inception_state:
+            notes["inception"] = "IS/FID unavailable: " + inception_state["unavailable"]
+    return AblationResult(list(cfg.modes), bpd, fd, samples, train[:36].cpu().numpy(), metrics, cfg.dataset, notes)
 
 
 def ablation_table(result: AblationResult):
@@ -333,16 +430,23 @@ def ablation_table(result: AblationResult):
     import pandas as pd
 
     rows = []
+    dataset = getattr(result, "dataset", "digits")
     for mode in result.modes:
         m, paper = result.metrics, PAPER_TABLE1[mode]
-        rows.append({
+        row = {
             "model": mode.upper(),
-            "bits/dim (ours, digits)": f"{m[f'{mode}_bpd_mean']:.2f} ± {m[f'{mode}_bpd_std']:.2f}",
+            f"bits/dim (ours, {dataset})": f"{m[f'{mode}_bpd_mean']:.2f} ± {m[f'{mode}_bpd_std']:.2f}",
             "Fréchet (ours, classifier)": f"{m[f'{mode}_fd_mean']:.1f} ± {m[f'{mode}_fd_std']:.1f}",
+        }
+        if f"{mode}_FID_mean" in m:  # paper scale with the optional Inception backend
+            row["FID (ours)"] = f"{m[f'{mode}_FID_mean']:.1f} ± {m[f'{mode}_FID_std']:.1f}"
+            row["IS (ours)"] = f"{m[f'{mode}_IS_mean']:.2f} ± {m[f'{mode}_IS_std']:.2f}"
+        row.update({
             "bits/dim (paper, CIFAR-10)": f"[{paper['bpd']}]" if mode == "gan" else paper["bpd"],
             "FID (paper)": paper["FID"],
             "IS (paper)": paper["IS"],
         })
+        rows.append(row)
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -355,7 +459,7 @@ def plot_ablation(result: AblationResult):
     for ax, (name, images) in zip(axes, panels):
         image_grid(images, nrow=6, ax=ax)
         if name == "data":
-            ax.set_title("training digits", fontsize=9)
+            ax.set_title(f"training {getattr(result, 'dataset', 'digits')}", fontsize=9)
         else:
             m = result.metrics
             ax.set_title(f"{name.upper()}\n{m[f'{name}_bpd_mean']:.2f} bits/dim, FD {m[f'{name}_fd_mean']:.1f}",
@@ -391,16 +495,18 @@ class FlowDepthResult:
     fd: Dict[str, List[float]]
     n_params: Dict[str, int]
     metrics: Dict[str, float] = field(default_factory=dict)
+    dataset: str = "digits"
 
 
 @register("adaptive_density/flow_depth", config=FlowDepthConfig, plot=lambda r: plot_flow_depth(r),
           description="Sec. 5.7: scales and blocks of f_psi against bits/dim and the Fréchet distance")
 def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
     dev = companion.device()
-    train = datasets.load("digits", "train").to(dev)
-    held_out = _held_out_digits(dev)
-    feature_net, _ = train_feature_net(cfg.feature_steps, device=dev)
-    bpd, fd, n_params = {}, {}, {}
+    train = datasets.load(cfg.dataset, "train").to(dev)
+    held_out = _held_out(cfg.dataset, dev)
+    feature_net, _ = train_feature_net(cfg.feature_steps, device=dev, dataset=cfg.dataset)
+    inception_state: Dict[str, str] = {}
+    bpd, fd, n_params, inception = {}, {}, {}, {}
     for scales, blocks in cfg.architectures:
         key = f"s{scales}b{blocks}"
         bpd[key], fd[key] = [], []
@@ -409,15 +515,19 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
             model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
             n_params[key] = sum(p.numel() for p in model.flow.parameters())
             fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, desc=f"{cfg.mode} {key} (seed {seed})")
-            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples)
+            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
             bpd[key].append(scores["bpd"])
             fd[key].append(scores["fd"])
+            for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():
+                inception.setdefault(f"{key}_{name}", []).append(value)
     metrics = {}
     for key in bpd:
         metrics[f"{key}_bpd_mean"] = _mean_std(bpd[key])["mean"]
         metrics[f"{key}_fd_mean"] = _mean_std(fd[key])["mean"]
         metrics[f"{key}_flow_params"] = n_params[key]
-    return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics)
+    for name, values in inception.items():  # paper scale with the optional Inception backend
+        metrics[f"{name}_mean"] = _mean_std(values)["mean"]
+    return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics, cfg.dataset)
 
 
 def plot_flow_depth(result: FlowDepthResult):
@@ -435,6 +545,6 @@ def plot_flow_depth(result: FlowDepthResult):
     if all(len(result.bpd[k]) > 0 for k in keys):
         lo = min(min(result.bpd[k]) for k in keys)
         axes[0].set_ylim(max(0.0, lo - 0.3), None)
-    fig.suptitle(f"{result.mode.upper()} on digits: the shape of $f_\\psi$", fontsize=10)
+    fig.suptitle(f"{result.mode.upper()} on {getattr(result, 'dataset', 'digits')}: the shape of $f_\\psi$", fontsize=10)
     fig.tight_layout()
     return fig
