@@ -255,3 +255,118 @@ def test_check_aggregate_log_prob_accepts_a_right_answer_and_rejects_a_naive_one
     for wrong in (naive, forgot_log_n):
         with pytest.raises(AssertionError):
             surgery.check_aggregate_log_prob(wrong)
+
+
+# --------------------------------------------------------------------------- flow posteriors
+def _affine_flow(dim: int, bias: torch.Tensor, log_scale: torch.Tensor):
+    """A Real-NVP that is exactly z = (u + bias) * exp(log_scale): one ActNorm, one
+    zero-initialised (identity) coupling."""
+    from companion.flows import ActNorm, RealNVP
+
+    flow = RealNVP((dim,), n_blocks=1)
+    actnorm = next(m for m in flow.modules() if isinstance(m, ActNorm))
+    with torch.no_grad():
+        actnorm.bias.copy_(bias.view(1, -1))
+        actnorm.log_scale.copy_(log_scale.view(1, -1))
+        actnorm.initialized.fill_(True)
+    return flow
+
+
+def _nonlinear_flow(dim: int, seed: int):
+    """A Real-NVP whose couplings are far from the identity (random last layers)."""
+    from companion.flows import RealNVP
+
+    torch.manual_seed(seed)
+    flow = RealNVP((dim,), n_blocks=4, hidden=16, actnorm=False)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return flow
+
+
+def test_flow_estimators_with_the_identity_flow_equal_the_gaussian_ones():
+    from companion.flows import RealNVP
+
+    g = torch.Generator().manual_seed(10)
+    mu, logvar = torch.randn(300, 4, generator=g), 0.5 * torch.randn(300, 4, generator=g)
+    identity = RealNVP((4,), n_blocks=2, actnorm=False)  # zero-initialised couplings: g(u) = u
+    with_flow = surgery.marginal_kl_mc_flow(mu, logvar, identity, 2000, generator=torch.Generator().manual_seed(3))
+    without = surgery.marginal_kl_mc(mu, logvar, 2000, generator=torch.Generator().manual_seed(3))
+    assert float(with_flow) == pytest.approx(float(without), abs=1e-4)
+    average = surgery.average_kl_flow(mu, logvar, identity, 100, generator=g)
+    assert float(average) == pytest.approx(float(surgery.average_kl(mu, logvar)), abs=1e-5)
+
+
+def test_flow_estimators_with_an_affine_flow_hit_the_closed_form():
+    # u | x_n ~ N(x_n, s^2), x_n ~ N(0, a^2), z = (u + b) e^c: q(z) -> N(b e^c, e^{2c} (a^2 + s^2)).
+    g = torch.Generator().manual_seed(11)
+    n, dim, a, s = 5000, 2, 1.3, 0.6
+    b, c = torch.tensor([0.5, -1.0]), torch.tensor([-0.4, 0.3])
+    mu = a * torch.randn(n, dim, generator=g)
+    logvar = torch.full((n, dim), 2 * math.log(s))
+    flow = _affine_flow(dim, b, c)
+    var_q = torch.exp(2 * c) * (a**2 + s**2)
+    mean_q = b * torch.exp(c)
+    expected = float(0.5 * (var_q + mean_q**2 - 1 - torch.log(var_q)).sum())
+    estimate = float(surgery.marginal_kl_mc_flow(mu, logvar, flow, 5000, generator=g))
+    assert estimate == pytest.approx(expected, abs=0.05)
+    # The posteriors themselves are Gaussians N((x_n + b) e^c, s^2 e^{2c}): closed-form KL.
+    mu_z, logvar_z = (mu + b) * torch.exp(c), logvar + 2 * c
+    average = float(surgery.average_kl_flow(mu, logvar, flow, 20_000, generator=g))
+    assert average == pytest.approx(float(surgery.average_kl(mu_z, logvar_z)), abs=0.05)
+    # And with shared noise the marginal KL is that of the transformed Gaussian posteriors.
+    same = surgery.marginal_kl_mc(mu_z, logvar_z, 3000, generator=torch.Generator().manual_seed(5))
+    ours = surgery.marginal_kl_mc_flow(mu, logvar, flow, 3000, generator=torch.Generator().manual_seed(5))
+    assert float(ours) == pytest.approx(float(same), abs=1e-3)
+
+
+def test_flow_posterior_of_one_example_has_marginal_kl_equal_to_its_kl():
+    # N = 1: q(z) = q(z|x_1), so the marginal KL is the KL of the pushed-forward Gaussian,
+    # which the flow's own density (inverse direction, its log-det) gives independently.
+    flow = _nonlinear_flow(3, seed=0)
+    mu, logvar = torch.zeros(1, 3), torch.zeros(1, 3)
+    g = torch.Generator().manual_seed(12)
+    estimate = float(surgery.marginal_kl_mc_flow(mu, logvar, flow, 20_000, generator=g))
+    with torch.no_grad():
+        u = torch.randn(20_000, 3, generator=g)
+        z, _ = flow(u)
+        u_back, logdet_inverse = flow.inverse(z, return_logdet=True)
+        log_q = surgery.standard_normal_log_prob(u_back) + logdet_inverse
+        reference = float((log_q - surgery.standard_normal_log_prob(z)).mean())
+    assert reference > 0.1  # the flow is far from the identity
+    assert estimate == pytest.approx(reference, abs=0.05)
+    average = float(surgery.average_kl_flow(mu, logvar, flow, 20_000, generator=g))
+    assert average == pytest.approx(reference, abs=0.05)
+
+
+def test_decomposition_holds_for_flow_posteriors():
+    # average KL (exact entropy + MC) = marginal KL (MC) + information (flow-invariant).
+    g = torch.Generator().manual_seed(13)
+    n = 400
+    mu, logvar = 1.5 * torch.randn(n, 3, generator=g), torch.full((n, 3), math.log(0.2))
+    flow = _nonlinear_flow(3, seed=1)
+    average = float(surgery.average_kl_flow(mu, logvar, flow, 20_000, generator=g))
+    marginal = float(surgery.marginal_kl_mc_flow(mu, logvar, flow, 20_000, generator=g))
+    info = float(surgery.mutual_information(mu, logvar, 20_000, generator=g))
+    assert 0.0 <= info <= math.log(n)
+    assert marginal > 0
+    assert average == pytest.approx(marginal + info, abs=0.1)
+
+
+def test_flow_estimators_reject_bad_flows():
+    from companion.flows import RealNVP
+
+    mu, logvar = torch.zeros(4, 2), torch.zeros(4, 2)
+    for fn in (surgery.marginal_kl_mc_flow, surgery.average_kl_flow):
+        with pytest.raises(TypeError, match="flow"):
+            fn(mu, logvar, lambda u: (u, u[:, 0]), 10)
+        with pytest.raises(ValueError, match="shape"):
+            fn(mu, logvar, RealNVP((3,), actnorm=False), 10)
+        with pytest.raises(ValueError, match="uninitialised"):
+            fn(mu, logvar, RealNVP((2,)), 10)
+        with pytest.raises(ValueError, match="n_z"):
+            fn(mu, logvar, RealNVP((2,), actnorm=False), 0)
+        with pytest.raises(ValueError, match="same shape"):
+            fn(mu, torch.zeros(4, 3), RealNVP((2,), actnorm=False), 10)
+        with pytest.raises(ValueError, match="NaN"):
+            fn(torch.full((4, 2), float("nan")), logvar, RealNVP((2,), actnorm=False), 10)

@@ -3,7 +3,8 @@
 * ``elbo_surgery/linear_gaussian`` — the exact case: probabilistic PCA, where every term of
   eq. 5 is closed form; the Monte Carlo estimators against it.
 * ``elbo_surgery/marginal_kl`` — Fig. 1: average KL = marginal KL + mutual information for
-  VAEs on ``digits``, ``faces`` and ``patches``; the minibatch estimate beside it.
+  VAEs on ``digits``, ``faces`` and ``patches``, with Gaussian and Real-NVP posteriors; the
+  minibatch estimate beside it.
 * ``elbo_surgery/density_ratio`` — Fig. 3 and Tables 1-2: the density-ratio estimate of the
   marginal KL against the Monte Carlo value and the lower bound, for several classifiers.
 * ``elbo_surgery/density_models`` — Fig. 21: density models of q(z) (GMMs, the LDE).
@@ -38,6 +39,22 @@ from companion.reproduce import register
 LIKELIHOOD = {"digits": "bernoulli", "faces": "bernoulli", "patches": "gaussian", "mnist": "bernoulli"}
 
 
+def _data_and_vae(dataset: str, latent_dim: int, hidden: int, max_examples: int):
+    """The training data on :func:`companion.device` and a fresh VAE for it (seed first)."""
+    from companion.data import load
+    from companion.vae import VAE
+
+    dev = companion.device()
+    x = load(dataset, "train")[:max_examples].to(dev)
+    likelihood = LIKELIHOOD[dataset]
+    # A Gaussian likelihood starts at the data's scale: starting at std 1 on patches whose
+    # pixels vary by a few hundredths makes the KL term win and the posterior collapse.
+    init_log_scale = float(x.std().log()) if likelihood == "gaussian" else 0.0
+    vae = VAE(tuple(x.shape[1:]), latent_dim, likelihood=likelihood, hidden=hidden,
+              init_log_scale=init_log_scale).to(dev)
+    return x, vae
+
+
 @functools.lru_cache(maxsize=8)
 def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int):
     """A VAE trained on (at most ``max_examples`` of) ``dataset``'s training split.
@@ -48,21 +65,86 @@ def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_ex
         ``(vae, x)``: the trained model (eval mode) and the training data it saw, on
         :func:`companion.device`.
     """
-    from companion.data import load
-    from companion.vae import VAE, fit_vae
+    from companion.vae import fit_vae
 
     companion.seed_everything(seed)
-    dev = companion.device()
-    x = load(dataset, "train")[:max_examples].to(dev)
-    likelihood = LIKELIHOOD[dataset]
-    # A Gaussian likelihood starts at the data's scale: starting at std 1 on patches whose
-    # pixels vary by a few hundredths makes the KL term win and the posterior collapse.
-    init_log_scale = float(x.std().log()) if likelihood == "gaussian" else 0.0
-    vae = VAE(tuple(x.shape[1:]), latent_dim, likelihood=likelihood, hidden=hidden,
-              init_log_scale=init_log_scale).to(dev)
+    x, vae = _data_and_vae(dataset, latent_dim, hidden, max_examples)
     fit_vae(vae, x, n_steps=n_steps, batch_size=64, lr=1e-3, desc=f"VAE on {dataset}",
             generator=torch.Generator().manual_seed(seed))
     return vae.eval(), x
+
+
+class FlowPosteriorVAE(torch.nn.Module):
+    """A VAE whose posterior is a Real-NVP shared by all examples applied to the encoder's Gaussian.
+
+    z = g(u), u ~ N(mu(x), diag(exp(logvar(x)))), with ``vae`` supplying the encoder, the
+    decoder and the likelihood, and ``flow`` (a :class:`companion.flows.RealNVP` on
+    ``(latent_dim,)``; its ``forward`` direction is g) the bijection. By the change of
+    variables log q(z|x) = log N(u; mu, s^2) - log|det dg/du|, so the ELBO
+
+        E_q[log p(x|z)] + E_q[log p(z) - log q(z|x)]
+
+    has a single-sample reparameterised estimate. Without ActNorm and with its last layers
+    at zero, a fresh RealNVP is the identity: training starts from a Gaussian-posterior VAE.
+    """
+
+    log_prob_is_bound = True
+
+    def __init__(self, vae, flow) -> None:
+        super().__init__()
+        self.vae, self.flow = vae, flow
+
+    def elbo(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-example ``(elbo, reconstruction, kl)`` from one posterior draw each (the KL by Monte Carlo)."""
+        mu, logvar = self.vae.encode(x)
+        eps = torch.randn_like(mu)
+        u = mu + torch.exp(0.5 * logvar) * eps
+        z, logdet = self.flow(u)
+        log_q = -0.5 * (eps.pow(2) + logvar + surgery.LOG_2PI).sum(-1) - logdet
+        kl = log_q - surgery.standard_normal_log_prob(z)
+        reconstruction = self.vae.log_likelihood(x, self.vae.decode(z))
+        return reconstruction - kl, reconstruction, kl
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """The single-sample ELBO per example (a stochastic lower bound on log p(x))."""
+        return self.elbo(x)[0]
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` samples: prior latents decoded by the VAE (the flow belongs to the posterior only)."""
+        return self.vae.sample(n)
+
+
+@functools.lru_cache(maxsize=8)
+def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int,
+                     flow_blocks: int, flow_hidden: int):
+    """A :class:`FlowPosteriorVAE` trained like :func:`trained_vae` (same data, initial
+    encoder and decoder, minibatch order, optimiser), cached per process.
+
+    Returns:
+        ``(model, x)`` with the model in eval mode.
+    """
+    from companion.flows import RealNVP
+    from companion.train import minibatches, train_loop
+
+    companion.seed_everything(seed)
+    x, vae = _data_and_vae(dataset, latent_dim, hidden, max_examples)
+    # No ActNorm: its data-dependent start would rescale u; without it g starts as the identity.
+    flow = RealNVP((latent_dim,), n_blocks=flow_blocks, hidden=flow_hidden, actnorm=False)
+    model = FlowPosteriorVAE(vae, flow).to(x.device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = minibatches(x, 64, generator=torch.Generator().manual_seed(seed))
+
+    def step(_: int):
+        elbo, _, kl = model.elbo(next(batches))
+        loss = -elbo.mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return {"loss": loss.detach(), "kl": kl.mean().detach()}
+
+    train_loop(step, n_steps, desc=f"VAE with Real-NVP posterior on {dataset}", log_every=10)
+    return model.eval(), x
 
 
 @torch.no_grad()
@@ -193,76 +275,122 @@ def plot_linear_gaussian(result: LinearGaussianResult):
 
 @dataclass
 class MarginalKLConfig(ExperimentConfig):
-    """VAEs on the book's small image sets (the paper: ColorMNIST, CelebA, CIFAR-10, 160 latents)."""
+    """VAEs on the book's small image sets (the paper: ColorMNIST, CelebA, CIFAR-10, 160 latents),
+    each with every posterior family in ``posteriors``: ``"gaussian"`` (diagonal) and
+    ``"realnvp"`` (:class:`FlowPosteriorVAE`, a Real-NVP of ``flow_blocks`` couplings with
+    ``flow_hidden`` units applied to the Gaussian, trained for ``flow_steps`` steps)."""
 
     datasets: Tuple[str, ...] = ("digits", "faces", "patches")
+    posteriors: Tuple[str, ...] = ("gaussian", "realnvp")
     latent_dim: int = 16
     hidden: int = 256
     n_steps: int = 1500
+    flow_steps: int = 1500
+    flow_blocks: int = 4
+    flow_hidden: int = 32
     max_examples: int = 10_000
     n_z: int = 5000
     minibatch_size: int = 64
     seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"n_steps": 150, "n_z": 500, "max_examples": 2000, "latent_dim": 8},
-        "paper": {"datasets": ("mnist", "patches"), "latent_dim": 160, "n_steps": 100_000,
-                  "max_examples": 60_000, "n_z": 100_000},
+        "smoke": {"n_steps": 150, "flow_steps": 150, "n_z": 500, "max_examples": 2000, "latent_dim": 8},
+        "paper": {"datasets": ("mnist", "patches"), "latent_dim": 160, "n_steps": 100_000, "flow_steps": 100_000,
+                  "flow_hidden": 256, "max_examples": 60_000, "n_z": 100_000},
     }
+
+
+#: The posterior families of experiment 2.
+POSTERIORS = ("gaussian", "realnvp")
 
 
 @dataclass
 class MarginalKLResult:
     datasets: List[str]
-    table: Dict[str, Dict[str, float]]
+    posteriors: List[str]
+    table: Dict[str, Dict[str, Dict[str, float]]]  # table[dataset][posterior][quantity]
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
 @register("elbo_surgery/marginal_kl", config=MarginalKLConfig, plot=lambda r: plot_marginal_kl(r),
-          description="Fig. 1: average KL = marginal KL + mutual information for trained VAEs")
+          description="Fig. 1: average KL = marginal KL + mutual information, Gaussian and Real-NVP posteriors")
 def run_marginal_kl(cfg: MarginalKLConfig) -> MarginalKLResult:
-    """Train a VAE per data set and split its KL term with eq. 5 over the whole data set."""
-    table = {}
+    """Train a VAE per data set and posterior family; split its KL term with eq. 5 over the whole data set.
+
+    Gaussian posteriors use the closed-form average KL; Real-NVP posteriors z = g(u) use
+    :func:`companion.surgery.average_kl_flow` and :func:`companion.surgery.marginal_kl_mc_flow`.
+    The information (full data and minibatch) is computed on the base Gaussians u for both:
+    it does not change under the bijection g.
+    """
+    unknown = [p for p in cfg.posteriors if p not in POSTERIORS]
+    if unknown or not cfg.posteriors:
+        raise ValueError(f"posteriors must be a non-empty subset of {POSTERIORS}; got {cfg.posteriors!r}")
+    table: Dict[str, Dict[str, Dict[str, float]]] = {}
     g = torch.Generator().manual_seed(cfg.seed)
     for name in cfg.datasets:
-        vae, x = trained_vae(name, cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, cfg.seed)
-        mu, logvar = posteriors(vae, x)
-        with torch.no_grad():
-            elbo = float(torch.cat([vae.elbo(c).elbo for c in x.split(2048)]).mean())
-        row = {
-            "n": float(x.shape[0]),
-            "log_n": math.log(x.shape[0]),
-            "elbo": elbo,
-            "average_kl": float(surgery.average_kl(mu, logvar)),
-            "marginal_kl": float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g)),
-            "mutual_information": float(surgery.mutual_information(mu, logvar, cfg.n_z, generator=g)),
-            "minibatch_mutual_information": _minibatch_mi(mu, logvar, cfg.minibatch_size, 5, g),
-            "log_batch": math.log(cfg.minibatch_size),
-        }
-        row["sum_residual"] = row["average_kl"] - row["marginal_kl"] - row["mutual_information"]
-        table[name] = row
-    metrics = {f"{d}_{k}": v for d, row in table.items() for k, v in row.items()}
-    return MarginalKLResult(list(cfg.datasets), table, metrics)
+        table[name] = {}
+        for family in cfg.posteriors:
+            if family == "gaussian":
+                vae, x = trained_vae(name, cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, cfg.seed)
+                mu, logvar = posteriors(vae, x)
+                with torch.no_grad():
+                    elbo = float(torch.cat([vae.elbo(c).elbo for c in x.split(2048)]).mean())
+                average = float(surgery.average_kl(mu, logvar))
+                marginal = float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g))
+            else:
+                model, x = trained_flow_vae(name, cfg.latent_dim, cfg.flow_steps, cfg.hidden, cfg.max_examples,
+                                            cfg.seed, cfg.flow_blocks, cfg.flow_hidden)
+                mu, logvar = posteriors(model.vae, x)  # of the base Gaussian u
+                with torch.no_grad():
+                    elbo = float(torch.cat([model.elbo(c)[0] for c in x.split(2048)]).mean())
+                average = float(surgery.average_kl_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
+                marginal = float(surgery.marginal_kl_mc_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
+            row = {
+                "n": float(x.shape[0]),
+                "log_n": math.log(x.shape[0]),
+                "elbo": elbo,
+                "average_kl": average,
+                "marginal_kl": marginal,
+                "mutual_information": float(surgery.mutual_information(mu, logvar, cfg.n_z, generator=g)),
+                "minibatch_mutual_information": _minibatch_mi(mu, logvar, cfg.minibatch_size, 5, g),
+                "log_batch": math.log(cfg.minibatch_size),
+            }
+            row["sum_residual"] = row["average_kl"] - row["marginal_kl"] - row["mutual_information"]
+            table[name][family] = row
+    metrics = {f"{d}_{p}_{k}": v for d, rows in table.items() for p, row in rows.items() for k, v in row.items()}
+    return MarginalKLResult(list(cfg.datasets), list(cfg.posteriors), table, metrics)
 
 
 def plot_marginal_kl(result: MarginalKLResult):
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    names = result.datasets
-    pos = np.arange(len(names))
-    marginal = np.array([result.table[n]["marginal_kl"] for n in names])
-    info = np.array([result.table[n]["mutual_information"] for n in names])
-    ax.bar(pos, marginal, 0.6, label="KL[q(z) || p(z)]", color="C1")
-    ax.bar(pos, info, 0.6, bottom=marginal, label="I[x; z]", color="C2")
-    ax.scatter(pos, [result.table[n]["average_kl"] for n in names], color="k", marker="_", s=600, zorder=3,
-               label="average KL (closed form)")
-    for p, n in zip(pos, names):
-        ax.plot([p - 0.35, p + 0.35], [result.table[n]["log_n"]] * 2, ":", color="grey")
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    names, families = result.datasets, result.posteriors
+    width = 0.8 / len(families)
+    hatches = {"gaussian": "", "realnvp": "//"}
+    for j, family in enumerate(families):
+        pos = np.arange(len(names)) - 0.4 + width * (j + 0.5)
+        rows = [result.table[n][family] for n in names]
+        marginal = np.array([r["marginal_kl"] for r in rows])
+        info = np.array([r["mutual_information"] for r in rows])
+        suffix = f" ({family})" if len(families) > 1 else ""
+        ax.bar(pos, marginal, 0.9 * width, color="C1", hatch=hatches.get(family, ""), edgecolor="white",
+               label="KL[q(z) || p(z)]" + suffix)
+        ax.bar(pos, info, 0.9 * width, bottom=marginal, color="C2", hatch=hatches.get(family, ""), edgecolor="white",
+               label="I[x; z]" + suffix)
+        ax.scatter(pos, [r["average_kl"] for r in rows], color="k", marker="_", s=300 * width, zorder=3,
+                   label="average KL" if j == 0 else None)
+    for p, n in enumerate(names):
+        ax.plot([p - 0.42, p + 0.42], [result.table[n][families[0]]["log_n"]] * 2, ":", color="grey")
     ax.plot([], [], ":", color="grey", label="log N (cap on I)")
-    ax.set_xticks(pos, [f"{n}\n(N={int(result.table[n]['n'])})" for n in names])
+    n_of = {n: int(result.table[n][families[0]]["n"]) for n in names}
+    ax.set_xticks(np.arange(len(names)), [f"{n}\n(N={n_of[n]})" for n in names])
+    if len(families) > 1:
+        ax.set_xlabel("bars, left to right: " + ", ".join(families) + " posteriors")
     ax.set_ylabel("nats")
+    ax.set_ylim(top=1.4 * ax.get_ylim()[1])  # room for the legend
     ax.set_title("The ELBO's KL term, split by eq. 5")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
     return fig
 
 
