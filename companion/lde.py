@@ -37,6 +37,7 @@ __all__ = [
     "LatentDensityEstimator",
     "check_causality",
     "check_receptive_field_formula",
+    "dilated_causal_conv",
     "fit_autoencoder",
     "fit_gmmn",
     "fit_lde",
@@ -103,6 +104,29 @@ def receptive_field_layers(dim: int, filter_size: int = 2) -> int:
         seen *= filter_size
         layers += 1
     return layers
+
+
+def dilated_causal_conv(conv: nn.Conv1d, window: torch.Tensor) -> torch.Tensor:
+    """``leaky_relu(conv(window), 0.2)`` for a signal stored positions first: ``(length, batch, C_in)``.
+
+    ``conv`` is an unpadded ``nn.Conv1d`` with filter size ``s`` and dilation ``d``; the result
+    is ``(length - (s - 1) d, batch, C_out)``, output ``t`` reading inputs ``t, t + d, ...,
+    t + (s - 1) d``.
+
+    Why not ``conv`` itself: on a CPU, ``conv1d`` with dilation runs far below the speed of a
+    matrix product. With positions first, tap ``k`` of every output is the contiguous slice
+    ``window[k d : k d + length_out]``, a ``(length_out * batch, C_in)`` matrix without a copy,
+    so the layer is ``s`` BLAS products with the weight slices ``conv.weight[:, :, k]``.
+    """
+    (dilation,), size = conv.dilation, conv.kernel_size[0]
+    length = window.shape[0] - (size - 1) * dilation
+    rows = length * window.shape[1]
+    out = None
+    for k in range(size):
+        taps = window[k * dilation : k * dilation + length].reshape(rows, conv.in_channels)
+        weight = conv.weight[:, :, k].T
+        out = torch.addmm(conv.bias, taps, weight) if out is None else out.addmm_(taps, weight)
+    return F.leaky_relu(out, 0.2, inplace=True).view(length, window.shape[1], conv.out_channels)
 
 
 class LatentDensityEstimator(nn.Module):
@@ -197,22 +221,25 @@ class LatentDensityEstimator(nn.Module):
     def features(self, u: torch.Tensor) -> torch.Tensor:
         """The causal features ``h`` of standardised codes ``u``: ``(batch, channels, D)``; ``h_i`` sees ``u_<i``.
 
-        Equal to :meth:`features_full` (the literal Fig. 4) but cheaper: a layer output whose
+        Equal to :meth:`features_full` (the literal Fig. 4) but cheaper. A layer output whose
         window lies inside the padding is the same for every sample, so that part is computed
         once (batch of one) and each layer reads only the last ``(s - 1) * dilation`` of those
-        constants before the codes. Every layer then costs ``D + (s - 1) * dilation`` positions
-        per sample instead of up to ``P + D``.
+        constants before the codes. The last code ``z_D`` is seen by no conditional, so only
+        ``z_1 .. z_{D-1}`` enter. Each layer then costs ``D - 1`` positions per sample instead
+        of up to ``P + D``. The signal is kept positions first, ``(length, batch, channels)``,
+        for :func:`dilated_causal_conv`.
         """
         n = u.shape[0]
-        const = u.new_zeros(1, 2, self.padding)  # channel 0: p; channel 1: m, which is 0 on p
-        vary = torch.stack([u, torch.ones_like(u)], dim=1)  # channel 0: z; channel 1: m = 1 on z
+        const = u.new_zeros(self.padding, 1, 2)  # channel 0: p; channel 1: m, which is 0 on p
+        codes = u.T[:-1]  # z_1 .. z_{D-1}
+        vary = torch.stack([codes, torch.ones_like(codes)], dim=2)  # channel 1: m = 1 on z
         for conv in self.dilated:
             span = conv.dilation[0] * (self.filter_size - 1)
-            window = torch.cat([const[:, :, const.shape[2] - span :].expand(n, -1, -1), vary], dim=2)
-            vary = F.leaky_relu(conv(window), 0.2)
-            const = F.leaky_relu(conv(const), 0.2)
-        # const has length 1 now: it is h_1, which sees only p; vary[:, :, j] sees z_1 .. z_{j+1}.
-        return torch.cat([const.expand(n, -1, -1), vary[:, :, :-1]], dim=2)
+            window = torch.cat([const[len(const) - span :].expand(-1, n, -1), vary], dim=0)
+            vary = dilated_causal_conv(conv, window)
+            const = dilated_causal_conv(conv, const)
+        # const has length 1 now: it is h_1, which sees only p; vary[j] is h_{j+2}, it sees z_1 .. z_{j+1}.
+        return torch.cat([const.expand(-1, n, -1), vary], dim=0).permute(1, 2, 0)
 
     def features_full(self, u: torch.Tensor) -> torch.Tensor:
         """The same features computed literally as in Fig. 4 (slower; the reference for :meth:`features`).
@@ -230,6 +257,19 @@ class LatentDensityEstimator(nn.Module):
             h = F.leaky_relu(conv(h), 0.2)
         return h[:, :, : self.dim]
 
+    def _mixture(self, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Unnormalised logits, means and log standard deviations, ``(..., K)`` each, of features ``h`` ``(..., channels)``.
+
+        The 1x1 convolutions of the head act on the last axis as plain linear maps.
+        """
+        for layer in self.head:
+            h = F.linear(h, layer.weight[:, :, 0], layer.bias) if isinstance(layer, nn.Conv1d) else layer(h)
+        params = F.linear(h, self.mdn.weight[:, :, 0], self.mdn.bias)
+        logits, mean, log_sd = params.unflatten(-1, (3, self.n_components)).unbind(dim=-2)
+        # a soft floor, min + softplus(log_sd - min), keeps the gradient alive near the floor
+        log_sd = torch.logaddexp(log_sd, log_sd.new_tensor(self.min_log_scale))
+        return logits, mean, log_sd
+
     def conditionals(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mixture parameters of every conditional ``p(z_i | z_<i)`` in the coordinates of ``z``.
 
@@ -243,11 +283,7 @@ class LatentDensityEstimator(nn.Module):
         return log_w, self.loc[:, None] + scale * mean, log_sd + torch.log(scale)
 
     def _standard_conditionals(self, u: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        params = self.mdn(self.head(self.features(u)))  # (batch, 3K, D)
-        params = params.transpose(1, 2).reshape(u.shape[0], self.dim, 3, self.n_components)
-        logits, mean, log_sd = params.unbind(dim=2)
-        # a soft floor keeps the gradient alive near the floor
-        log_sd = self.min_log_scale + F.softplus(log_sd - self.min_log_scale)
+        logits, mean, log_sd = self._mixture(self.features(u).transpose(1, 2))  # (batch, D, K) each
         return torch.log_softmax(logits, dim=-1), mean, log_sd
 
     # -- the protocol ---------------------------------------------------------------------
@@ -256,10 +292,14 @@ class LatentDensityEstimator(nn.Module):
         """``log p(z_i | z_<i)`` for every ``i``: a ``(batch, D)`` tensor (nats)."""
         z = _check_codes(z, self.dim)
         u = (z - self.loc) / self.scale
-        log_w, mean, log_sd = self._standard_conditionals(u)
-        x = (u[:, :, None] - mean) * torch.exp(-log_sd)
-        log_normal = -0.5 * (x * x + _LOG_2PI) - log_sd
-        return torch.logsumexp(log_w + log_normal, dim=-1) - torch.log(self.scale)
+        # positions first, (D, batch, ...), the layout that features() computes in
+        logits, mean, log_sd = self._mixture(self.features(u).permute(2, 0, 1))
+        x = (u.T[:, :, None] - mean) * torch.exp(-log_sd)
+        # log sum_k w_k N(u; mean_k, sd_k) with w = softmax(logits), in one pass over K:
+        # logsumexp_k(logit_k - log sd_k - x_k^2 / 2) - logsumexp_k(logit_k) - log(2 pi) / 2
+        log_joint = (logits - log_sd).addcmul_(x, x, value=-0.5)
+        log_p = torch.logsumexp(log_joint, dim=-1) - torch.logsumexp(logits, dim=-1)
+        return log_p.T - (0.5 * _LOG_2PI + torch.log(self.scale))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """The exact log-density ``sum_i log p(z_i | z_<i)`` of codes ``(batch, D)``, in nats."""
@@ -271,10 +311,9 @@ class LatentDensityEstimator(nn.Module):
         n = _check_batch(n)
         u = self.loc.new_zeros(n, self.dim)
         for i in range(self.dim):
-            log_w, mean, log_sd = self._standard_conditionals(u)
-            k = torch.multinomial(log_w[:, i].exp(), 1).squeeze(1)
-            pick = lambda t: t[:, i].gather(1, k[:, None]).squeeze(1)  # noqa: E731
-            u[:, i] = pick(mean) + pick(log_sd).exp() * torch.randn_like(u[:, i])
+            logits, mean, log_sd = self._mixture(self.features(u)[:, :, i])  # the head at position i only
+            k = torch.multinomial(torch.softmax(logits, dim=-1), 1)
+            u[:, i] = mean.gather(1, k).squeeze(1) + log_sd.gather(1, k).squeeze(1).exp() * torch.randn_like(u[:, i])
         return self.loc + self.scale * u
 
     def set_standardization(self, codes: torch.Tensor, eps: float = 1e-6) -> None:

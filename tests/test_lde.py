@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from companion.lde import (
     GMMN,
@@ -13,6 +14,7 @@ from companion.lde import (
     LatentDensityEstimator,
     check_causality,
     check_receptive_field_formula,
+    dilated_causal_conv,
     fit_autoencoder,
     fit_gmmn,
     fit_lde,
@@ -60,6 +62,62 @@ def test_trimmed_features_equal_the_literal_fig4_computation(dim, s):
     assert model.n_layers == receptive_field_layers(dim, s)
     assert model.features(u).shape == (11, 6 if model.n_layers else 2, dim)
     torch.testing.assert_close(model.features(u), model.features_full(u), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size,dilation,c_in,c_out", [(2, 1, 2, 5), (2, 8, 3, 4), (3, 3, 4, 2), (4, 2, 1, 3)])
+def test_dilated_causal_conv_equals_conv1d_with_dilation(size, dilation, c_in, c_out):
+    torch.manual_seed(size * 100 + dilation)
+    conv = torch.nn.Conv1d(c_in, c_out, kernel_size=size, dilation=dilation)
+    x = torch.randn(7, c_in, 40)  # (batch, channels, length): conv1d's layout
+    reference = F.leaky_relu(F.conv1d(x, conv.weight, conv.bias, dilation=dilation), 0.2)
+    fast = dilated_causal_conv(conv, x.permute(2, 0, 1).contiguous())  # positions first
+    assert fast.shape == (40 - (size - 1) * dilation, 7, c_out)
+    torch.testing.assert_close(fast.permute(1, 2, 0), reference, atol=1e-5, rtol=1e-5)
+
+
+def reference_conditional_log_prob(model: LatentDensityEstimator, z: torch.Tensor) -> torch.Tensor:
+    """log p(z_i | z_<i) from F.conv1d with dilation on the literal Fig. 4 signal and the textbook mixture."""
+    u = (z - model.loc) / model.scale
+    n, dim = u.shape
+    signal = torch.cat([torch.zeros(n, model.padding), u], dim=1)
+    mask = torch.cat([torch.zeros(model.padding), torch.ones(dim)]).expand(n, -1)
+    h = torch.stack([signal, mask], dim=1)
+    for conv in model.dilated:
+        h = F.leaky_relu(F.conv1d(h, conv.weight, conv.bias, dilation=conv.dilation), 0.2)
+    h = model.head(h[:, :, :dim])
+    params = F.conv1d(h, model.mdn.weight, model.mdn.bias).transpose(1, 2).reshape(n, dim, 3, -1)
+    logits, mean, log_sd = params.unbind(dim=2)
+    log_sd = model.min_log_scale + F.softplus(log_sd - model.min_log_scale)
+    normal = torch.distributions.Normal(mean, log_sd.exp())
+    log_mix = torch.logsumexp(torch.log_softmax(logits, -1) + normal.log_prob(u[:, :, None]), dim=-1)
+    return log_mix - torch.log(model.scale)
+
+
+@pytest.mark.parametrize("dim,s,head_layers", [(1, 2, 0), (6, 2, 0), (13, 2, 1), (10, 3, 0), (20, 4, 2)])
+def test_log_prob_and_its_gradient_equal_a_conv1d_reference_on_random_weights(dim, s, head_layers):
+    model = sharp_lde(dim, seed=dim, n_components=5, filter_size=s, channels=7, head_layers=head_layers)
+    with torch.no_grad():  # random weights everywhere, so no part of the network is trivial
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.5)
+    z = torch.randn(9, dim) * 2
+    fast = model.conditional_log_prob(z)
+    reference = reference_conditional_log_prob(model, z)
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(fast.sum(), list(model.parameters()))
+    ref_grads = torch.autograd.grad(reference.sum(), list(model.parameters()))
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-4, rtol=1e-4)
+    log_w, mean, log_sd = model.conditionals(z)
+    assert log_w.shape == mean.shape == log_sd.shape == (9, dim, 5)
+    torch.testing.assert_close(log_w.exp().sum(-1), torch.ones(9, dim))
+
+
+def test_state_dict_keys_are_those_of_the_conv1d_modules():
+    model = LatentDensityEstimator(10, n_components=3, channels=4, head_layers=1)
+    expected = {f"dilated.{i}.{p}" for i in range(4) for p in ("weight", "bias")}
+    expected |= {"head.0.weight", "head.0.bias", "mdn.weight", "mdn.bias", "loc", "scale"}
+    assert set(model.state_dict()) == expected
+    assert model.dilated[3].weight.shape == (4, 4, 2) and model.mdn.weight.shape == (9, 4, 1)
 
 
 @pytest.mark.parametrize("dim,s", [(2, 2), (7, 2), (10, 3)])
