@@ -210,6 +210,9 @@ def sigmoid_inv_log_derivative(t: torch.Tensor, slope: float = DEFAULT_SLOPE) ->
 
 
 def _check_constants(kind: str, threshold: float, offset: float, slope: float, tol: float) -> bool:
+    for name, value in (("threshold", threshold), ("offset", offset)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
+            raise TypeError(f"{name} must be a finite number; got {value!r}")
     true_t, true_b = tanh_inv_constants(slope) if kind == "tanh" else sigmoid_inv_constants(slope)
     ok_t = abs(float(threshold) - true_t) <= tol * max(1.0, abs(true_t))
     ok_b = abs(float(offset) - true_b) <= tol * max(1.0, abs(true_b))
@@ -236,9 +239,6 @@ def check_tanh_inv_constants(
     Returns:
         ``True`` when both agree with :func:`tanh_inv_constants` to relative ``tol``.
     """
-    for name, value in (("threshold", threshold), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
-            raise TypeError(f"{name} must be a finite number; got {value!r}")
     return _check_constants("tanh", threshold, offset, _check_slope(slope, 1.0, "tanh_inv"), tol)
 
 
@@ -250,9 +250,6 @@ def check_sigmoid_inv_constants(
     Returns:
         ``True`` when both agree with :func:`sigmoid_inv_constants` to relative ``tol``.
     """
-    for name, value in (("threshold", threshold), ("offset", offset)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
-            raise TypeError(f"{name} must be a finite number; got {value!r}")
     return _check_constants("sigmoid", threshold, offset, _check_slope(slope, 0.25, "sigmoid_inv"), tol)
 
 

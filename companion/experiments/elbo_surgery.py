@@ -467,17 +467,24 @@ def _row_label(r: Dict[str, float]) -> str:
 
 
 def plot_density_ratio(result: DensityRatioResult):
+    values = [max(r["kl"], 0.0) for r in result.rows]
+    return _plot_kl_estimates([_row_label(r) for r in result.rows], values, result.monte_carlo, result.lower_bound,
+                              "density ratio (classifier)", "C3",
+                              "The density-ratio trick underestimates the marginal KL", height=3.8)
+
+
+def _plot_kl_estimates(names, values, monte_carlo: float, lower_bound: float, label: str, color: str,
+                       title: str, height: float):
+    """Bars of KL[q(z)||p(z)] estimates against the Monte Carlo value and the eq.-5 lower bound."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    labels = [_row_label(r) for r in result.rows]
-    values = [r["kl"] for r in result.rows]
-    ax.barh(np.arange(len(values)), np.clip(values, 0, None), color="C3", label="density ratio (classifier)")
-    ax.axvline(result.monte_carlo, color="C1", label=f"Monte Carlo: {result.monte_carlo:.1f}")
-    ax.axvline(result.lower_bound, color="k", ls="--", label=f"lower bound avg KL - log N: {result.lower_bound:.1f}")
-    ax.set_yticks(np.arange(len(values)), labels)
+    fig, ax = plt.subplots(figsize=(6.5, height))
+    ax.barh(np.arange(len(values)), values, color=color, label=label)
+    ax.axvline(monte_carlo, color="C1", label=f"Monte Carlo: {monte_carlo:.1f}")
+    ax.axvline(lower_bound, color="k", ls="--", label=f"lower bound avg KL - log N: {lower_bound:.1f}")
+    ax.set_yticks(np.arange(len(values)), names)
     ax.set_xlabel("estimate of KL[q(z) || p(z)] (nats)")
-    ax.set_title("The density-ratio trick underestimates the marginal KL")
+    ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
     return fig
 
@@ -555,18 +562,10 @@ def run_density_models(cfg: DensityModelsConfig) -> DensityModelsResult:
 
 
 def plot_density_models(result: DensityModelsResult):
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
     names = list(result.estimates)
-    ax.barh(np.arange(len(names)), [result.estimates[n] for n in names], color="C4", label="density model of q(z)")
-    ax.axvline(result.monte_carlo, color="C1", label=f"Monte Carlo: {result.monte_carlo:.1f}")
-    ax.axvline(result.lower_bound, color="k", ls="--", label=f"lower bound: {result.lower_bound:.1f}")
-    ax.set_yticks(np.arange(len(names)), names)
-    ax.set_xlabel("estimate of KL[q(z) || p(z)] (nats)")
-    ax.set_title("Density models of q(z) underestimate the marginal KL")
-    ax.legend(fontsize=8, loc="lower right")
-    return fig
+    return _plot_kl_estimates(names, [result.estimates[n] for n in names], result.monte_carlo, result.lower_bound,
+                              "density model of q(z)", "C4",
+                              "Density models of q(z) underestimate the marginal KL", height=3.5)
 
 
 # ========================================================================================
