@@ -1,4 +1,6 @@
-"""Shared test settings: quiet progress bars, one thread, a fixed scale."""
+"""Shared test settings (quiet progress bars, one thread, a fixed scale) and the smoke build of the book."""
+
+from __future__ import annotations
 
 import os
 
@@ -8,14 +10,102 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("COMPANION_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: opens the built book in headless Chromium")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Start the book builds first and open the built book in the browser last.
+
+    Under ``pytest -n 2`` the builds are the longest tests: started first, they run beside
+    the rest of the suite, and the browser tests, which wait for the smoke build, find it done.
+    """
+    def rank(item):
+        if item.get_closest_marker("build"):
+            return 0
+        return 2 if item.get_closest_marker("browser") else 1
+
+    items.sort(key=rank)  # stable: the order within each group is kept
+
+
+def build_book(config: dict, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``jupyter-book build`` on the repository with ``config`` (a parsed _config.yml) into ``out``.
+
+    Sphinx warnings are errors (``-W -n --keep-going``). The HTML lands in ``out/_build/html``.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    config_file = out / "_config.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
+    assert jupyter_book, "jupyter-book is not installed next to this Python"
+    return subprocess.run(
+        [jupyter_book, "build", str(ROOT), "--config", str(config_file), "--path-output", str(out),
+         "-W", "-n", "--keep-going"],
+        capture_output=True, text=True, timeout=1800, env=env,
+    )
+
+
+def _build_smoke_book(out: Path) -> None:
+    """Build the book with every chapter executed at smoke scale; leave 'ok' or the log in out/status."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    # "force" executes every chapter afresh and keeps no cache: a smoke run must never land in
+    # the book-scale cache of `make book`, whose keys do not see COMPANION_SCALE.
+    config["execute"]["execute_notebooks"] = "force"
+    env = dict(os.environ, COMPANION_SCALE="smoke", COMPANION_PROGRESS="0")
+    env.pop("MPLBACKEND", None)  # the kernel's inline backend must draw the figures into the pages
+    try:
+        result = build_book(config, out, env)
+    except subprocess.TimeoutExpired as error:  # written down, so that no other worker tries again
+        (out / "status").write_text(f"the smoke build of the book ran out of time: {error}")
+        return
+    if result.returncode == 0:
+        (out / "status").write_text("ok")
+        return
+    reports = sorted((out / "_build" / "html" / "reports").rglob("*.log"))
+    details = "\n".join(f"--- {r.name}\n{r.read_text()[-3000:]}" for r in reports)
+    (out / "status").write_text(
+        f"the book executed at smoke scale does not build cleanly:\n{result.stdout[-8000:]}\n"
+        f"{result.stderr[-4000:]}\n{details}"
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke_book(tmp_path_factory) -> Path:
+    """The HTML folder of the book built with -W and every chapter executed at smoke scale.
+
+    Built once per test run: pytest-xdist workers share it through a lock on their common
+    temporary folder, so the second worker waits for the first one's build instead of
+    building again.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        out = tmp_path_factory.getbasetemp().parent / "smoke_book"
+    else:
+        out = tmp_path_factory.getbasetemp() / "smoke_book"
+    from filelock import FileLock
+
+    with FileLock(str(out) + ".lock"):
+        if not (out / "status").exists():
+            _build_smoke_book(out)
+    status = (out / "status").read_text()
+    if status != "ok":
+        pytest.fail(status, pytrace=False)
+    return out / "_build" / "html"
 
 
 @pytest.fixture(autouse=True)
 def _close_figures():
     """Close every matplotlib figure a test opened."""
     yield
-    import sys
-
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
