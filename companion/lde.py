@@ -106,27 +106,29 @@ def receptive_field_layers(dim: int, filter_size: int = 2) -> int:
     return layers
 
 
-def dilated_causal_conv(conv: nn.Conv1d, window: torch.Tensor) -> torch.Tensor:
-    """``leaky_relu(conv(window), 0.2)`` for a signal stored positions first: ``(length, batch, C_in)``.
+def dilated_causal_conv(conv: nn.Conv1d, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``leaky_relu`` of a causal dilated convolution of ``x`` ``(length, batch, C_in)``, stored positions first.
 
-    ``conv`` is an unpadded ``nn.Conv1d`` with filter size ``s`` and dilation ``d``; the result
-    is ``(length - (s - 1) d, batch, C_out)``, output ``t`` reading inputs ``t, t + d, ...,
-    t + (s - 1) d``.
+    Output ``t`` is ``bias[t] + sum_k W_k x[t - (s - 1 - k) d]`` for the filter size ``s`` and
+    dilation ``d`` of the unpadded ``nn.Conv1d`` ``conv``; a tap that would read before
+    ``x[0]`` reads zero instead, and ``bias`` ``(length, 1, C_out)``, one row per position,
+    replaces ``conv.bias``. The result has the shape of ``x`` with ``C_out`` channels.
 
-    Why not ``conv`` itself: on a CPU, ``conv1d`` with dilation runs far below the speed of a
-    matrix product. With positions first, tap ``k`` of every output is the contiguous slice
-    ``window[k d : k d + length_out]``, a ``(length_out * batch, C_in)`` matrix without a copy,
-    so the layer is ``s`` BLAS products with the weight slices ``conv.weight[:, :, k]``.
+    Why this form: on a CPU, ``conv1d`` with dilation runs far below the speed of a matrix
+    product. With positions first, the input of tap ``k`` shifted by ``r`` positions is the
+    contiguous slice ``x[: length - r]``, a ``(rows, C_in)`` matrix, and its output is the
+    contiguous slice ``out[r:]``, so each tap is one BLAS product written in place.
     """
     (dilation,), size = conv.dilation, conv.kernel_size[0]
-    length = window.shape[0] - (size - 1) * dilation
-    rows = length * window.shape[1]
-    out = None
-    for k in range(size):
-        taps = window[k * dilation : k * dilation + length].reshape(rows, conv.in_channels)
-        weight = conv.weight[:, :, k].T
-        out = torch.addmm(conv.bias, taps, weight) if out is None else out.addmm_(taps, weight)
-    return F.leaky_relu(out, 0.2, inplace=True).view(length, window.shape[1], conv.out_channels)
+    length, batch, c_in = x.shape
+    # the unshifted tap (k = s - 1) covers every output: it allocates ``out``
+    out = torch.mm(x.reshape(-1, c_in), conv.weight[:, :, size - 1].T).view(length, batch, conv.out_channels)
+    out.add_(bias)
+    for k in range(size - 1):
+        shift = (size - 1 - k) * dilation
+        if shift < length:
+            out[shift:].view(-1, conv.out_channels).addmm_(x[: length - shift].reshape(-1, c_in), conv.weight[:, :, k].T)
+    return F.leaky_relu(out, 0.2, inplace=True)
 
 
 class LatentDensityEstimator(nn.Module):
@@ -156,6 +158,9 @@ class LatentDensityEstimator(nn.Module):
             a single 1x1 convolution from ``h_i`` to the mixture parameters).
         head_channels: their width (default: the last dilated layer's width).
         min_log_scale: floor of the conditionals' log standard deviations (stability).
+        chunk_positions: on a CPU, :meth:`conditional_log_prob` works through the batch in
+            chunks of about this many positions (rows times ``D``) to stay in the cache; the
+            result does not depend on it.
     """
 
     log_prob_is_bound = False
@@ -169,8 +174,10 @@ class LatentDensityEstimator(nn.Module):
         head_layers: int = 0,
         head_channels: Optional[int] = None,
         min_log_scale: float = -7.0,
+        chunk_positions: int = 2**14,
     ) -> None:
         super().__init__()
+        self.chunk_positions = _positive_int(chunk_positions, "chunk_positions")
         self.dim = _positive_int(dim, "dim")
         self.n_components = _positive_int(n_components, "n_components")
         self.filter_size = _positive_int(filter_size, "filter_size")
@@ -218,28 +225,44 @@ class LatentDensityEstimator(nn.Module):
 
     # -- the conditioner ------------------------------------------------------------------
 
-    def features(self, u: torch.Tensor) -> torch.Tensor:
+    def _padding_biases(self) -> List[torch.Tensor]:
+        """Per dilated layer, the part of its pre-activation that comes from the padding: ``(D, 1, C)`` each.
+
+        :meth:`features` runs every layer over ``D`` positions; the padding before them is the
+        same for every sample. A convolution is linear, so a layer's output on ``[padding
+        part, code part]`` is its output on ``[padding part, 0]``, computed here once for a
+        batch of one (conv bias included), plus the bias-free convolution of ``[0, code
+        part]``. The padding part shrinks by ``(s - 1) s**l`` per layer, from ``P - 1`` to 0.
+        """
+        const = self.loc.new_zeros(1, 2, self.padding - 1)  # (batch, channels, length); p = 0 and m = 0
+        biases = []
+        for conv in self.dilated:
+            out = F.conv1d(F.pad(const, (0, self.dim)), conv.weight, conv.bias, dilation=conv.dilation)
+            n_const = out.shape[2] - self.dim  # outputs that read the padding only
+            biases.append(out[0, :, n_const:].T.unsqueeze(1).contiguous())  # contiguous: a fast broadcast add
+            const = F.leaky_relu(out[:, :, :n_const], 0.2)
+        return biases
+
+    def features(self, u: torch.Tensor, biases: Optional[Sequence[torch.Tensor]] = None) -> torch.Tensor:
         """The causal features ``h`` of standardised codes ``u``: ``(batch, channels, D)``; ``h_i`` sees ``u_<i``.
 
-        Equal to :meth:`features_full` (the literal Fig. 4) but cheaper. A layer output whose
-        window lies inside the padding is the same for every sample, so that part is computed
-        once (batch of one) and each layer reads only the last ``(s - 1) * dilation`` of those
-        constants before the codes. The last code ``z_D`` is seen by no conditional, so only
-        ``z_1 .. z_{D-1}`` enter. Each layer then costs ``D - 1`` positions per sample instead
-        of up to ``P + D``. The signal is kept positions first, ``(length, batch, channels)``,
-        for :func:`dilated_causal_conv`.
+        Equal to :meth:`features_full` (the literal Fig. 4) but cheaper. Of Fig. 4's signal,
+        ``P`` padding entries and then ``z``, only the last padding entry and ``z_1 .. z_{D-1}``
+        are kept, as positions ``0 .. D-1`` (``z_D`` is seen by no conditional). Every layer
+        maps these ``D`` positions to ``D`` positions, and output ``j`` of the last layer is
+        ``h_{j+1}``, which sees ``z_1 .. z_j``. The rest of the padding is the same for every
+        sample: it enters through the per-position ``biases`` of :meth:`_padding_biases`
+        (computed here unless the caller passes them), so each layer costs ``D`` positions per
+        sample instead of up to ``P + D``. The layers compute positions first,
+        ``(D, batch, channels)``, for :func:`dilated_causal_conv`; the result is a view of that
+        tensor, and ``.permute(2, 0, 1)`` gives it back without a copy.
         """
-        n = u.shape[0]
-        const = u.new_zeros(self.padding, 1, 2)  # channel 0: p; channel 1: m, which is 0 on p
-        codes = u.T[:-1]  # z_1 .. z_{D-1}
-        vary = torch.stack([codes, torch.ones_like(codes)], dim=2)  # channel 1: m = 1 on z
-        for conv in self.dilated:
-            span = conv.dilation[0] * (self.filter_size - 1)
-            window = torch.cat([const[len(const) - span :].expand(-1, n, -1), vary], dim=0)
-            vary = dilated_causal_conv(conv, window)
-            const = dilated_causal_conv(conv, const)
-        # const has length 1 now: it is h_1, which sees only p; vary[j] is h_{j+2}, it sees z_1 .. z_{j+1}.
-        return torch.cat([const.expand(-1, n, -1), vary], dim=0).permute(1, 2, 0)
+        x = u.new_zeros(self.dim, u.shape[0], 2)  # position 0: the last padding entry, p = 0 and m = 0
+        x[1:, :, 0] = u.T[:-1]
+        x[1:, :, 1] = 1.0  # the mask m is 1 on the codes, so a code equal to 0 is not padding
+        for conv, bias in zip(self.dilated, self._padding_biases() if biases is None else biases):
+            x = dilated_causal_conv(conv, x, bias)
+        return x.permute(1, 2, 0)
 
     def features_full(self, u: torch.Tensor) -> torch.Tensor:
         """The same features computed literally as in Fig. 4 (slower; the reference for :meth:`features`).
@@ -257,18 +280,21 @@ class LatentDensityEstimator(nn.Module):
             h = F.leaky_relu(conv(h), 0.2)
         return h[:, :, : self.dim]
 
-    def _mixture(self, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Unnormalised logits, means and log standard deviations, ``(..., K)`` each, of features ``h`` ``(..., channels)``.
-
-        The 1x1 convolutions of the head act on the last axis as plain linear maps.
-        """
+    def _head(self, h: torch.Tensor) -> torch.Tensor:
+        """The hidden 1x1 convolutions of the head, as plain linear maps on the last axis of ``h``."""
         for layer in self.head:
             h = F.linear(h, layer.weight[:, :, 0], layer.bias) if isinstance(layer, nn.Conv1d) else layer(h)
-        params = F.linear(h, self.mdn.weight[:, :, 0], self.mdn.bias)
+        return h
+
+    def _floored(self, log_sd: torch.Tensor) -> torch.Tensor:
+        """A soft floor, ``min + softplus(log_sd - min)``: it keeps the gradient alive near the floor."""
+        return torch.logaddexp(log_sd, log_sd.new_tensor(self.min_log_scale))
+
+    def _mixture(self, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Unnormalised logits, means and log standard deviations, ``(..., K)`` each, of features ``h`` ``(..., channels)``."""
+        params = F.linear(self._head(h), self.mdn.weight[:, :, 0], self.mdn.bias)
         logits, mean, log_sd = params.unflatten(-1, (3, self.n_components)).unbind(dim=-2)
-        # a soft floor, min + softplus(log_sd - min), keeps the gradient alive near the floor
-        log_sd = torch.logaddexp(log_sd, log_sd.new_tensor(self.min_log_scale))
-        return logits, mean, log_sd
+        return logits, mean, self._floored(log_sd)
 
     def conditionals(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mixture parameters of every conditional ``p(z_i | z_<i)`` in the coordinates of ``z``.
@@ -289,17 +315,36 @@ class LatentDensityEstimator(nn.Module):
     # -- the protocol ---------------------------------------------------------------------
 
     def conditional_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """``log p(z_i | z_<i)`` for every ``i``: a ``(batch, D)`` tensor (nats)."""
+        """``log p(z_i | z_<i)`` for every ``i``: a ``(batch, D)`` tensor (nats).
+
+        On a CPU the batch goes through in chunks of about ``chunk_positions`` positions
+        (rows times ``D``): the mixture parameters of 10,000 codes with ``D = 100`` and
+        ``K = 30`` take 356 MB, those of a chunk (6 MB by default) stay in the cache. A GPU
+        takes the batch whole.
+        """
         z = _check_codes(z, self.dim)
         u = (z - self.loc) / self.scale
-        # positions first, (D, batch, ...), the layout that features() computes in
-        logits, mean, log_sd = self._mixture(self.features(u).permute(2, 0, 1))
-        x = (u.T[:, :, None] - mean) * torch.exp(-log_sd)
+        biases = self._padding_biases()  # the same for all chunks
+        rows = max(1, self.chunk_positions // self.dim) if u.device.type == "cpu" else max(1, len(u))
+        log_p = torch.cat([self._standard_conditional_log_prob(chunk, biases) for chunk in u.split(rows)])
+        return log_p - (0.5 * _LOG_2PI + torch.log(self.scale))
+
+    def _standard_conditional_log_prob(self, u: torch.Tensor, biases: Sequence[torch.Tensor]) -> torch.Tensor:
+        """``log p(u_i | u_<i) + log(2 pi) / 2`` of standardised codes ``u``, ``(batch, D)``."""
+        h = self.features(u, biases).permute(2, 0, 1)  # (D, batch, channels), contiguous
+        h = self._head(h.reshape(-1, h.shape[2]))
+        # the mixture density network transposed: (3K, positions), so that each of the K
+        # logits, means and log sds is a contiguous row and the sums over K below run along
+        # rows, not over 30 numbers at a time
+        params = torch.addmm(self.mdn.bias[:, None], self.mdn.weight[:, :, 0], h.T)
+        logits, mean, log_sd = params.view(3, self.n_components, -1).unbind(0)
+        log_sd = self._floored(log_sd)
+        x = (u.T.reshape(-1) - mean).mul_(torch.exp(-log_sd))  # u positions first, like h
         # log sum_k w_k N(u; mean_k, sd_k) with w = softmax(logits), in one pass over K:
         # logsumexp_k(logit_k - log sd_k - x_k^2 / 2) - logsumexp_k(logit_k) - log(2 pi) / 2
         log_joint = (logits - log_sd).addcmul_(x, x, value=-0.5)
-        log_p = torch.logsumexp(log_joint, dim=-1) - torch.logsumexp(logits, dim=-1)
-        return log_p.T - (0.5 * _LOG_2PI + torch.log(self.scale))
+        log_p = torch.logsumexp(log_joint, dim=0) - torch.logsumexp(logits, dim=0)
+        return log_p.view(self.dim, -1).T
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """The exact log-density ``sum_i log p(z_i | z_<i)`` of codes ``(batch, D)``, in nats."""

@@ -64,14 +64,18 @@ def test_trimmed_features_equal_the_literal_fig4_computation(dim, s):
     torch.testing.assert_close(model.features(u), model.features_full(u), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("size,dilation,c_in,c_out", [(2, 1, 2, 5), (2, 8, 3, 4), (3, 3, 4, 2), (4, 2, 1, 3)])
-def test_dilated_causal_conv_equals_conv1d_with_dilation(size, dilation, c_in, c_out):
+@pytest.mark.parametrize(
+    "size,dilation,c_in,c_out", [(2, 1, 2, 5), (2, 8, 3, 4), (3, 3, 4, 2), (4, 2, 1, 3), (3, 25, 2, 3)]
+)
+def test_dilated_causal_conv_equals_a_left_padded_conv1d_with_a_bias_per_position(size, dilation, c_in, c_out):
     torch.manual_seed(size * 100 + dilation)
     conv = torch.nn.Conv1d(c_in, c_out, kernel_size=size, dilation=dilation)
     x = torch.randn(7, c_in, 40)  # (batch, channels, length): conv1d's layout
-    reference = F.leaky_relu(F.conv1d(x, conv.weight, conv.bias, dilation=dilation), 0.2)
-    fast = dilated_causal_conv(conv, x.permute(2, 0, 1).contiguous())  # positions first
-    assert fast.shape == (40 - (size - 1) * dilation, 7, c_out)
+    bias = torch.randn(c_out, 40)  # one bias per output channel and position
+    padded = F.pad(x, ((size - 1) * dilation, 0))  # zeros before x[0]: output t ends at x[t]
+    reference = F.leaky_relu(F.conv1d(padded, conv.weight, dilation=dilation) + bias, 0.2)
+    fast = dilated_causal_conv(conv, x.permute(2, 0, 1).contiguous(), bias.T[:, None, :])  # positions first
+    assert fast.shape == (40, 7, c_out)
     torch.testing.assert_close(fast.permute(1, 2, 0), reference, atol=1e-5, rtol=1e-5)
 
 
@@ -103,13 +107,34 @@ def test_log_prob_and_its_gradient_equal_a_conv1d_reference_on_random_weights(di
     fast = model.conditional_log_prob(z)
     reference = reference_conditional_log_prob(model, z)
     torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
-    grads = torch.autograd.grad(fast.sum(), list(model.parameters()))
-    ref_grads = torch.autograd.grad(reference.sum(), list(model.parameters()))
+    # the gradients (up to a few hundred here) in float64, where a wrong term cannot hide in
+    # float32 rounding: the two compute the same sums in different orders
+    model, z = model.double(), z.double()
+    grads = torch.autograd.grad(model.conditional_log_prob(z).sum(), list(model.parameters()))
+    ref_grads = torch.autograd.grad(reference_conditional_log_prob(model, z).sum(), list(model.parameters()))
     for g, r in zip(grads, ref_grads):
-        torch.testing.assert_close(g, r, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(g, r, atol=1e-9, rtol=1e-9)
+    model, z = model.float(), z.float()
     log_w, mean, log_sd = model.conditionals(z)
     assert log_w.shape == mean.shape == log_sd.shape == (9, dim, 5)
     torch.testing.assert_close(log_w.exp().sum(-1), torch.ones(9, dim))
+
+
+def test_chunked_log_prob_and_its_gradients_equal_the_unchunked_ones():
+    whole = sharp_lde(12, n_components=4, channels=8, head_layers=1, chunk_positions=10**9)
+    chunked = sharp_lde(12, n_components=4, channels=8, head_layers=1, chunk_positions=12 * 4)  # 4 rows a chunk
+    chunked.load_state_dict(whole.state_dict())
+    z = (torch.randn(11, 12) * 1.5).requires_grad_(True)  # 11 rows: the last chunk is short
+    log_p, log_p_chunked = whole.log_prob(z), chunked.log_prob(z)
+    torch.testing.assert_close(log_p_chunked, log_p, atol=1e-5, rtol=1e-5)
+    # training needs the gradients; they must reach every parameter (and the codes) as without chunks
+    grads = torch.autograd.grad(log_p.sum(), [z, *whole.parameters()])
+    grads_chunked = torch.autograd.grad(log_p_chunked.sum(), [z, *chunked.parameters()])
+    for g, c in zip(grads, grads_chunked):
+        assert torch.isfinite(c).all() and c.abs().sum() > 0
+        torch.testing.assert_close(c, g, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="chunk_positions"):
+        LatentDensityEstimator(4, chunk_positions=0)
 
 
 def test_state_dict_keys_are_those_of_the_conv1d_modules():
@@ -178,8 +203,8 @@ def test_log_prob_integrates_to_one_on_a_3d_grid_and_a_peeking_factor_does_not()
     assert mass == pytest.approx(1.0, abs=5e-3)
 
     class Peeking(LatentDensityEstimator):
-        def features(self, u):  # h_i sees z_1 .. z_i: conditional i peeks at its own coordinate
-            return super().features(torch.roll(u, -1, dims=1))
+        def features(self, u, biases=None):  # h_i sees z_1 .. z_i: conditional i peeks at its own coordinate
+            return super().features(torch.roll(u, -1, dims=1), biases)
 
     cheat = Peeking(3, n_components=4, channels=8)
     cheat.load_state_dict(model.state_dict())
