@@ -1,0 +1,261 @@
+"""Tests of the comparison chapter's experiments (companion/experiments/comparison.py), at smoke scale."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from companion.experiments import comparison as C
+
+
+@pytest.fixture(scope="module")
+def results():
+    """Each registered comparison experiment once, at smoke scale (the slow part of this file)."""
+    return {
+        "images": C.run_images(C.ImagesConfig.for_scale("smoke")),
+        "patches": C.run_patches(C.PatchesConfig.for_scale("smoke")),
+        "toys": C.run_mode_coverage(C.ModeCoverageConfig.for_scale("smoke")),
+    }
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+# ----------------------------------------------------------------------------- the runs
+
+
+@pytest.mark.parametrize("family", ["images", "patches", "toys"])
+def test_every_dataset_and_model_has_an_entry(results, family):
+    result = results[family]
+    likelihood_key = {"images": "bits_per_dim", "patches": "test_ll", "toys": "test_ll"}[family]
+    sample_keys = ("modes", "high_quality") if family == "toys" else ("parzen_ll", "frechet")
+    for dataset in result.datasets:
+        spec = C.dataset_spec(dataset)
+        for model in C.MODELS:
+            m = result.metrics
+            assert f"{dataset}/{model}/{likelihood_key}" in m
+            assert f"{dataset}/{model}/likelihood_is_bound" in m
+            if C.not_applicable_reason(model, spec) is not None:
+                assert result.kinds[dataset][model] == "n/a"
+                assert result.notes[dataset][model]  # the reason is written down
+                assert all(math.isnan(m[f"{dataset}/{model}/{k}"]) for k in sample_keys + ("seconds",))
+                continue
+            for key in sample_keys + ("seconds", "n_params"):
+                assert _finite(m[f"{dataset}/{model}/{key}"]), (dataset, model, key)
+            has_likelihood = C.likelihood_kind(model, spec) != "none"
+            assert _finite(m[f"{dataset}/{model}/{likelihood_key}"]) == has_likelihood, (dataset, model)
+            assert result.samples[dataset][model].shape[1:] == spec.shape
+
+
+def test_agave_is_marked_not_applicable_off_images(results):
+    assert results["patches"].kinds["patches"]["agave"] == "n/a"
+    assert "PixelCNN" in results["patches"].notes["patches"]["agave"]
+    assert results["images"].kinds["digits"]["agave"] == "bound"
+
+
+def test_bound_flags(results):
+    m_img, m_vec = results["images"].metrics, results["patches"].metrics
+    assert m_img["digits/vae/likelihood_is_bound"] == 1.0
+    assert m_img["digits/agave/likelihood_is_bound"] == 1.0
+    assert m_img["digits/av-ade/likelihood_is_bound"] == 1.0
+    # Real-NVP: an exact density; scored on discrete pixels it is a dequantisation bound
+    assert m_vec["patches/real-nvp/likelihood_is_bound"] == 0.0
+    assert m_img["digits/real-nvp/likelihood_is_bound"] == 1.0
+    assert math.isnan(m_img["digits/gan/likelihood_is_bound"])
+    # the flags agree with the classes' own declarations
+    from companion.flows import RealNVP
+    from companion.vae import VAE
+
+    assert VAE.log_prob_is_bound and not RealNVP.log_prob_is_bound
+    assert C.likelihood_kind("vae", C.dataset_spec("patches")) == "bound"
+    assert C.likelihood_kind("real-nvp", C.dataset_spec("ring")) == "exact"
+    assert C.likelihood_kind("iml", C.dataset_spec("digits")) == "none"
+
+
+def test_bits_per_dim_are_positive_and_data_row_is_the_best_sampler(results):
+    r = results["images"]
+    for model in C.MODELS:
+        bpd = r.rows["digits"][model].get("bits_per_dim")
+        if bpd is not None:
+            assert bpd > 0  # the probability of a discrete image is at most 1
+    data = r.rows["digits"]["data"]
+    # at smoke scale no model comes close to the training data's own Fréchet distance
+    assert all(data["frechet"] < r.rows["digits"][m]["frechet"] for m in r.models if "frechet" in r.rows["digits"][m])
+
+
+def test_true_samples_cover_every_mode(results):
+    r = results["toys"]
+    for dataset in r.datasets:
+        assert r.rows[dataset]["data"]["modes"] == len(C.datasets.toy_centers(dataset))
+        assert r.rows[dataset]["data"]["high_quality"] > 0.95
+
+
+def test_tables_and_figures(results):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for result in results.values():
+        for dataset in result.datasets:
+            table = C.comparison_table(result, dataset)
+            assert list(table.index)[1:] == [C.DISPLAY_NAMES[m] for m in result.models]
+        plt.close(C.plot_samples(result))
+        plt.close(C.plot_tradeoffs(result))
+    table = C.comparison_table(results["patches"])
+    assert (table.loc["AGAVE"] == "n/a").sum() >= 4
+    with pytest.raises(ValueError, match="dataset"):
+        C.comparison_table(results["patches"], "digits")
+
+
+def test_reproduce_writes_json_metrics(tmp_path):
+    from companion.reproduce import reproduce
+
+    paths = reproduce("comparison/mode_coverage", scale="smoke", out=tmp_path, models=("vae", "gan", "agave"))
+    payload = json.loads(paths["metrics"].read_text())
+    assert payload["metrics"]["ring/vae/likelihood_is_bound"] == 1.0
+    assert payload["metrics"]["ring/agave/modes"] is None  # NaN (n/a) becomes null in JSON
+    assert paths["figure"].stat().st_size > 0
+
+
+# ----------------------------------------------------------------------------- parameter counts
+
+
+def test_parameter_counts_are_those_of_the_trained_modules():
+    cfg = C.ImagesConfig.for_scale("smoke")
+    spec = C.dataset_spec("digits")
+    train = C.load_split("digits", "train", 128)
+    for model in ("vae", "real-nvp", "m-bgan"):
+        fitted = C.fit_model(model, train, spec, cfg)
+        assert fitted.n_params == sum(p.numel() for p in fitted.modules.parameters())
+        assert fitted.seconds > 0
+    iml = C.fit_model("iml", train, spec, cfg)
+    mixture = iml.modules.base.mixture  # scikit-learn's own count of the GMM's free parameters
+    networks = sum(p.numel() for p in iml.modules.parameters())
+    assert iml.n_params == networks + mixture._n_parameters()
+
+
+# ----------------------------------------------------------------------------- data and features
+
+
+def test_faces_are_quantised_to_eight_bits():
+    x = C.load_split("faces", "train")
+    assert torch.allclose(x * 255, torch.round(x * 255), atol=1e-4)
+    digits = C.load_split("digits", "valid")
+    assert torch.equal(digits, C.datasets.load("digits", "valid"))  # already on its 17-level grid
+
+
+def test_feature_spaces_are_fixed():
+    cfg = C.ImagesConfig.for_scale("smoke")
+    x = C.load_split("digits", "test")
+    a, b = C.feature_space("digits", cfg), C.feature_space("digits", cfg)
+    assert a.name == "classifier"
+    assert torch.equal(a.features(x), b.features(x))
+    faces = C.load_split("faces", "test")
+    p, q = C.feature_space("faces", cfg), C.feature_space("faces", cfg)
+    assert p.name == "pca"
+    assert torch.equal(p.features(faces), q.features(faces))
+
+
+def test_pca_features_are_orthogonal_projections_in_decreasing_variance():
+    cfg = C.PatchesConfig.for_scale("smoke", pca_components=5)
+    train = C.load_split("patches", "train", cfg.n_train)
+    space = C.feature_space("patches", cfg)
+    feats = space.features(train)
+    assert feats.shape == (train.shape[0], 5)
+    variances = feats.var(0)
+    assert torch.all(variances[:-1] >= variances[1:])
+    cov = torch.cov(feats.T)
+    off_diagonal = cov - torch.diag(torch.diag(cov))
+    assert off_diagonal.abs().max() < 1e-6 * variances.max()  # principal components are uncorrelated
+
+
+# ----------------------------------------------------------------------------- Pareto fronts
+
+
+def test_pareto_front():
+    points = {"a": (1.0, 5.0), "b": (2.0, 2.0), "c": (3.0, 1.0), "d": (3.0, 3.0), "e": (2.0, 2.5),
+              "f": (float("nan"), 0.0)}
+    assert C.pareto_front(points) == ["a", "b", "c"]
+    assert C.pareto_front({"x": (1.0, 1.0), "y": (1.0, 1.0)}) == ["x", "y"]  # ties dominate nobody
+    with pytest.raises(ValueError, match="pair"):
+        C.pareto_front({"a": (1.0,)})
+    with pytest.raises(TypeError):
+        C.pareto_front([(1.0, 2.0)])
+
+
+def test_check_pareto_front(results, capsys):
+    r = results["images"]
+    points = C.tradeoff_points(r, "digits", "seconds", "frechet")
+    front = C.pareto_front(points)
+    assert C.check_pareto_front(front, r, "digits")
+    dominated = [m for m in points if m not in front]
+    if dominated:
+        assert not C.check_pareto_front(front + dominated[:1], r, "digits")
+    assert not C.check_pareto_front(front[1:], r, "digits") or len(front) == 0
+    with pytest.raises(TypeError):
+        C.check_pareto_front("gan", r, "digits")
+    with pytest.raises(ValueError, match="unknown"):
+        C.check_pareto_front(["GAN"], r, "digits")
+    with pytest.raises(ValueError, match="metrics"):
+        C.tradeoff_points(r, "digits", "seconds", "modes")
+
+
+# ----------------------------------------------------------------------------- configurations
+
+
+def test_paper_scale_names_the_real_datasets():
+    cfg = C.ImagesConfig.for_scale("paper")
+    assert cfg.datasets == ("mnist", "cifar10")
+    cfg.validate()
+    assert C.dataset_spec("cifar10").shape == (3, 32, 32) and C.dataset_spec("mnist").n_levels == 256
+    patches = C.PatchesConfig.for_scale("paper")
+    assert patches.datasets == ("bsds300",)
+    patches.validate()
+    C.ModeCoverageConfig.for_scale("paper").validate()
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"datasets": ("patches",)}, "families"),
+    ({"datasets": ()}, "at least one"),
+    ({"datasets": ("nope",)}, "dataset must be one of"),
+    ({"models": ("vae", "flow")}, "models must be among"),
+    ({"n_steps": 0}, "n_steps"),
+    ({"n_samples": 2.5}, "n_samples"),
+    ({"n_test": 1}, "n_test"),
+    ({"lr": -1.0}, "lr"),
+    ({"bgan_gamma": 0.7}, "bgan_gamma"),
+])
+def test_bad_configurations_raise(overrides, match):
+    cfg = C.ImagesConfig.for_scale("smoke", **overrides)
+    with pytest.raises(ValueError, match=match):
+        C.run_images(cfg)
+
+
+def test_bad_inputs_raise():
+    cfg = C.PatchesConfig.for_scale("smoke")
+    patches = C.dataset_spec("patches")
+    with pytest.raises(ValueError, match="does not apply"):
+        C.fit_model("agave", C.load_split("patches", "train", 64), patches, cfg)
+    with pytest.raises(ValueError, match="model must be one of"):
+        C.fit_model("pixelcnn", C.load_split("patches", "train", 64), patches, cfg)
+    with pytest.raises(ValueError, match="shape"):
+        C.fit_model("vae", C.load_split("digits", "train", 64), patches, cfg)
+    with pytest.raises(ValueError, match="limit"):
+        C.load_split("digits", "train", 0)
+    with pytest.raises(ValueError, match="dataset must be one of"):
+        C.dataset_spec("celeba")
+
+
+def test_fitted_model_without_likelihood_says_why():
+    cfg = C.ModeCoverageConfig.for_scale("smoke")
+    fitted = C.fit_model("gan", C.load_split("ring", "train", 256), C.dataset_spec("ring"), cfg)
+    with pytest.raises(RuntimeError, match="samples only"):
+        fitted.log_prob(torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="positive int"):
+        fitted.sample(0)
+    assert fitted.sample(5).shape == (5, 2)
