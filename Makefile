@@ -19,12 +19,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -r requirements.txt
 	touch $@
 
+# jupyter-cache keys an executed chapter on its code, not on COMPANION_SCALE, so each scale
+# keeps its own cache: book scale builds into _build/html, another into _build/scale-SCALE/.
+BOOK_OUT = $(if $(filter book,$(SCALE)),.,_build/scale-$(SCALE))
+
 book: setup
-	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build .
-	@echo "The book is in _build/html/index.html"
+	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build . --path-output $(BOOK_OUT)
+	@echo "The book is in $(BOOK_OUT)/_build/html/index.html"
 
 student: setup
-	$(BIN)/python tools/edition_config.py student _build/student_config.yml
+	COMPANION_SCALE=$(SCALE) $(BIN)/python tools/edition_config.py student _build/student_config.yml
 	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build . --config _build/student_config.yml --path-output _build/student
 	@echo "The student edition is in _build/student/_build/html/index.html"
 

@@ -138,3 +138,20 @@ def test_student_edition_hides_the_solutions(tmp_path: Path) -> None:
         assert 'class="solution' not in page and "solution-title" not in page, f"{stem}.html shows a solution"
         assert snippet not in " ".join(re.findall(r"[A-Za-z]{6,}", page)), f"{stem}.html still shows {snippet!r}"
         assert 'class="exercise' in page or "exercise-title" in page, f"{stem}.html lost its exercises"
+
+
+@pytest.mark.parametrize("scale", ["book", "smoke"])
+def test_each_scale_keeps_its_own_execution_cache(scale: str, monkeypatch) -> None:
+    # jupyter-cache keys a chapter on its code only: a smoke run in the book-scale cache would
+    # be served to the next `make book` as if it were the book-scale result
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from edition_config import edition_config
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setenv("COMPANION_SCALE", scale)
+    cache = Path(edition_config("student")["execute"]["cache_path"])
+    book_out = "." if scale == "book" else f"_build/scale-{scale}"
+    assert cache == (ROOT / book_out).resolve() / "_build" / ".jupyter_cache"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "BOOK_OUT = $(if $(filter book,$(SCALE)),.,_build/scale-$(SCALE))" in makefile

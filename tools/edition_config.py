@@ -3,12 +3,14 @@
     python tools/edition_config.py student OUT.yml   # exercise solutions hidden, for coursework
     python tools/edition_config.py noexec  OUT.yml   # execution off (the tests' Sphinx build)
 
-The variant shares the execution cache of the main build, so the student edition does not
-execute the chapters again when the book has just been built.
+The variant shares the execution cache of `make book` at the scale COMPANION_SCALE names
+(default book), so the student edition does not execute the chapters again when the book has
+just been built at that scale.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -23,7 +25,10 @@ def edition_config(edition: str) -> dict:
     if edition not in EDITIONS:
         raise ValueError(f"edition must be one of {EDITIONS}; got {edition!r}")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["execute"]["cache_path"] = str(ROOT / "_build" / ".jupyter_cache")
+    # share the execution cache of `make book` at the same scale (see the Makefile's BOOK_OUT)
+    scale = os.environ.get("COMPANION_SCALE", "book")
+    book_out = ROOT if scale == "book" else ROOT / "_build" / f"scale-{scale}"
+    config["execute"]["cache_path"] = str(book_out / "_build" / ".jupyter_cache")
     if edition == "student":
         config["title"] = f"{config['title']} (student edition)"
         config["sphinx"]["config"]["hide_solutions"] = True
