@@ -770,13 +770,7 @@ def _n_samples(model: str, spec: DatasetSpec, cfg) -> int:
 
 def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg, valid: torch.Tensor, test: torch.Tensor,
               space: Optional[FeatureSpace]) -> Tuple[Dict[str, Optional[float]], np.ndarray]:
-    from companion.metrics import (
-        bits_per_dim,
-        frechet_distance,
-        mode_coverage,
-        parzen_log_likelihood,
-        select_parzen_sigma,
-    )
+    from companion.metrics import bits_per_dim
 
     row: Dict[str, Optional[float]] = {"seconds": fitted.seconds, "n_params": float(fitted.n_params)}
     if fitted.log_prob_fn is not None:
@@ -790,33 +784,27 @@ def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg, valid: torch.Tensor, 
     samples = fitted.sample(_n_samples(fitted.name, spec, cfg))
     if not bool(torch.isfinite(samples).all()):  # a diverged generator: say so instead of crashing a metric
         samples = torch.nan_to_num(samples, nan=0.0, posinf=1e6, neginf=-1e6)
+    row.update(_sample_scores(samples, spec, valid, test, space))
+    return row, samples[: cfg.n_grid].numpy()
+
+
+def _sample_scores(samples: torch.Tensor, spec: DatasetSpec, valid: torch.Tensor, test: torch.Tensor,
+                   space: Optional[FeatureSpace]) -> Dict[str, Optional[float]]:
+    """Modes covered (toys), or Parzen log-likelihood and Fréchet distance to the test split."""
+    from companion.metrics import frechet_distance, mode_coverage, parzen_log_likelihood, select_parzen_sigma
+
     if spec.family == "toys":
         n_modes, quality = mode_coverage(samples, datasets.toy_centers(spec.name), datasets.toy_std(spec.name))
-        row["modes"], row["high_quality"] = float(n_modes), float(quality)
-    else:
-        sigma, _ = select_parzen_sigma(samples, valid, sigmas=PARZEN_GRIDS[spec.family])
-        row["parzen_sigma"] = sigma
-        row["parzen_ll"] = parzen_log_likelihood(samples, test, sigma)
-        row["frechet"] = frechet_distance(space.features(samples), space.features(test))
-    return row, samples[: cfg.n_grid].numpy()
+        return {"modes": float(n_modes), "high_quality": float(quality)}
+    sigma, _ = select_parzen_sigma(samples, valid, sigmas=PARZEN_GRIDS[spec.family])
+    return {"parzen_sigma": sigma, "parzen_ll": parzen_log_likelihood(samples, test, sigma),
+            "frechet": frechet_distance(space.features(samples), space.features(test))}
 
 
 def _data_row(spec: DatasetSpec, cfg, train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
               space: Optional[FeatureSpace]) -> Dict[str, Optional[float]]:
     """The training split scored like a model's samples: what a perfect sampler of the data would get."""
-    from companion.metrics import frechet_distance, mode_coverage, parzen_log_likelihood, select_parzen_sigma
-
-    reference = train[: cfg.n_samples]
-    row: Dict[str, Optional[float]] = {}
-    if spec.family == "toys":
-        n_modes, quality = mode_coverage(reference, datasets.toy_centers(spec.name), datasets.toy_std(spec.name))
-        row["modes"], row["high_quality"] = float(n_modes), float(quality)
-    else:
-        sigma, _ = select_parzen_sigma(reference, valid, sigmas=PARZEN_GRIDS[spec.family])
-        row["parzen_sigma"] = sigma
-        row["parzen_ll"] = parzen_log_likelihood(reference, test, sigma)
-        row["frechet"] = frechet_distance(space.features(reference), space.features(test))
-    return row
+    return _sample_scores(train[: cfg.n_samples], spec, valid, test, space)
 
 
 def _run(cfg: ComparisonConfig) -> ComparisonResult:
