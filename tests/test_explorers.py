@@ -105,7 +105,9 @@ def test_snapshot_stacks_the_renders_and_fills_a_shared_cache():
     fig = snapshot(render, [1, 3], cache=cache, dpi=50)
     assert render.calls == [1, 3] and set(cache) == {1, 3}
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=50)
+    # the whole figure, whatever the house style (savefig.bbox "tight" would add a margin)
+    with plt.rc_context({"savefig.bbox": "standard"}):
+        fig.savefig(buffer, format="png", dpi=50)
     image = png_to_array(buffer.getvalue())
     heights = [png_to_array(cache[v]).shape[0] for v in (1, 3)]
     assert abs(image.shape[0] - sum(heights)) <= 2
