@@ -22,7 +22,7 @@ float64 (its matrices are small and a matrix square root wants double precision)
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,6 +33,7 @@ __all__ = [
     "frechet_distance",
     "frechet_distance_gaussians",
     "inception_metrics",
+    "mean_std",
     "mode_coverage",
     "parzen_log_likelihood",
     "parzen_log_prob",
@@ -369,6 +370,22 @@ def continuous_to_discrete_nll(nll_nats, n_dims: int, n_levels: int = 256, data_
 
 # ----------------------------------------------------------------------------- mode coverage
 
+
+
+def mean_std(values: Sequence[float]) -> Dict[str, float]:
+    """The mean and the sample standard deviation (``ddof=1``) of repeated runs, e.g. over seeds.
+
+    Returns ``{"mean": ..., "std": ...}`` (plain floats, JSON-friendly); one value has std 0.
+
+    >>> mean_std([1.0, 2.0, 3.0])
+    {'mean': 2.0, 'std': 1.0}
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D sequence of numbers; got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"values must be finite; got {arr.tolist()}")
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
 
 def mode_coverage(
     samples: ArrayLike, centers: ArrayLike, std: float, n_std: float = 3.0

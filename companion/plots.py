@@ -24,7 +24,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-__all__ = ["PALETTE", "density_2d", "image_grid", "loss_curves", "scatter_2d", "set_style"]
+__all__ = ["PALETTE", "density_2d", "image_grid", "loss_curves", "pyplot", "scatter_2d", "set_style"]
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
@@ -62,6 +62,17 @@ def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE, rc=_RC)
     _style_applied = True
 
+
+
+def pyplot():
+    """``matplotlib.pyplot``, with the house style applied (for experiment modules that draw).
+
+    Imported here, not at the top of a module, so that importing an experiment stays cheap.
+    """
+    import matplotlib.pyplot as plt
+
+    set_style()
+    return plt
 
 def _ensure_style() -> None:
     # Applied once, so that a reader's own rcParams changes after that are not overwritten.

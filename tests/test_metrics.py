@@ -420,3 +420,14 @@ def test_inception_metrics_explains_a_failed_weight_download(monkeypatch):
     message = str(info.value)
     assert "could not load the Inception-v3 weights" in message and "no network" in message
     assert "pip install torchmetrics[image]" in message
+
+
+def test_mean_std_is_the_sample_statistic_over_runs():
+    from companion.metrics import mean_std
+
+    values = [3.0, 5.0, 10.0]
+    assert mean_std(values) == {"mean": 6.0, "std": pytest.approx(np.std(values, ddof=1))}
+    assert mean_std([2.5]) == {"mean": 2.5, "std": 0.0}
+    for bad in ([], [[1.0, 2.0]], [1.0, float("nan")]):
+        with pytest.raises(ValueError, match="values"):
+            mean_std(bad)

@@ -204,3 +204,12 @@ def test_loss_curves_draws_one_line_per_series():
 def test_loss_curves_rejects_bad_input(history, kwargs, error):
     with pytest.raises(error):
         plots.loss_curves(history, **kwargs)
+
+
+def test_pyplot_applies_the_house_style():
+    import matplotlib
+
+    matplotlib.rcParams["savefig.bbox"] = "standard"
+    plt = plots.pyplot()
+    assert plt is matplotlib.pyplot
+    assert matplotlib.rcParams["savefig.bbox"] == "tight"  # set by the house style

@@ -39,8 +39,9 @@ from companion import data as datasets
 from companion.ade import ADE, MODES, fit_ade
 from companion.config import ExperimentConfig
 from companion.gan import ConvDiscriminator
-from companion.metrics import frechet_distance, inception_metrics, mode_coverage
+from companion.metrics import frechet_distance, inception_metrics, mean_std, mode_coverage
 from companion.nets import MLP, ConvEncoder
+from companion.plots import pyplot
 from companion.reproduce import register
 from companion.train import minibatches, train_loop
 from companion.vae import VAE
@@ -62,18 +63,6 @@ DIGIT_LEVELS = 17  # the digits hold counts 0..16
 DATASETS = {"digits": ((1, 8, 8), DIGIT_LEVELS), "cifar10": ((3, 32, 32), 256)}
 
 
-def _mean_std(values) -> Dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
-
-
-def _plt():
-    import matplotlib.pyplot as plt
-
-    from companion import plots
-
-    plots.set_style()
-    return plt
 
 
 # ========================================================================================
@@ -176,7 +165,7 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
 
 
 def plot_fig4(result: Fig4Result):
-    plt = _plt()
+    plt = pyplot()
     modes = list(result.samples)
     fig, axes = plt.subplots(1, 1 + len(modes), figsize=(3.4 * (1 + len(modes)), 3.3))
     ax = axes[0]
@@ -415,7 +404,7 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
     for mode in cfg.modes:
         series = [("bpd", bpd[mode]), ("fd", fd[mode])] + [(k, v) for k, v in inception[mode].items() if v]
         for name, values in series:
-            stats = _mean_std(values)
+            stats = mean_std(values)
             metrics[f"{mode}_{name}_mean"], metrics[f"{mode}_{name}_std"] = stats["mean"], stats["std"]
     notes = {}
     if cfg.n_inception_samples > 0:
@@ -453,7 +442,7 @@ def ablation_table(result: AblationResult):
 def plot_ablation(result: AblationResult):
     from companion.plots import image_grid
 
-    plt = _plt()
+    plt = pyplot()
     panels = [("data", result.data_samples)] + [(m, result.samples[m]) for m in result.modes]
     fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6))
     for ax, (name, images) in zip(axes, panels):
@@ -522,16 +511,16 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
                 inception.setdefault(f"{key}_{name}", []).append(value)
     metrics = {}
     for key in bpd:
-        metrics[f"{key}_bpd_mean"] = _mean_std(bpd[key])["mean"]
-        metrics[f"{key}_fd_mean"] = _mean_std(fd[key])["mean"]
+        metrics[f"{key}_bpd_mean"] = mean_std(bpd[key])["mean"]
+        metrics[f"{key}_fd_mean"] = mean_std(fd[key])["mean"]
         metrics[f"{key}_flow_params"] = n_params[key]
     for name, values in inception.items():  # paper scale with the optional Inception backend
-        metrics[f"{name}_mean"] = _mean_std(values)["mean"]
+        metrics[f"{name}_mean"] = mean_std(values)["mean"]
     return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics, cfg.dataset)
 
 
 def plot_flow_depth(result: FlowDepthResult):
-    plt = _plt()
+    plt = pyplot()
     keys = [f"s{s}b{b}" for s, b in result.architectures]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
     for ax, values, label in ((axes[0], result.bpd, "bits/dim (held out) ↓"), (axes[1], result.fd, "Fréchet distance ↓")):

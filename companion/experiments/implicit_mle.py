@@ -24,16 +24,13 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.metrics import mean_std
 from companion.reproduce import register
 
 # ========================================================================================
 # Shared helpers
 # ========================================================================================
 
-
-def _mean_std(values: List[float]) -> Dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
 
 
 def _gan_fit(
@@ -218,9 +215,9 @@ def run_two_gaussians(cfg: TwoGaussiansConfig) -> TwoGaussiansResult:
                     keep["data_grid"][name] = model.log_prob(pts.to(dev)).reshape(cfg.grid_size, cfg.grid_size).cpu().numpy()
                     keep["grid_axes"][f"data_{name}"] = np.stack([xs, ys])
     metrics = {
-        "heldout_log_lik": {"fixed": _mean_std(per_seed["ll_fixed"]), "gmm": _mean_std(per_seed["ll_gmm"])},
-        "modes_covered": {m: _mean_std(per_seed[f"modes_{m}"]) for m in ("fixed", "gmm", "gan")},
-        "high_quality_fraction": {m: _mean_std(per_seed[f"hq_{m}"]) for m in ("fixed", "gmm", "gan")},
+        "heldout_log_lik": {"fixed": mean_std(per_seed["ll_fixed"]), "gmm": mean_std(per_seed["ll_gmm"])},
+        "modes_covered": {m: mean_std(per_seed[f"modes_{m}"]) for m in ("fixed", "gmm", "gan")},
+        "high_quality_fraction": {m: mean_std(per_seed[f"hq_{m}"]) for m in ("fixed", "gmm", "gan")},
         "per_seed": per_seed,
         "n_seeds": cfg.n_seeds,
     }
@@ -508,10 +505,10 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
         best = int(np.argmax(means))
         table[m] = {
             "best_latent_dim": int(cfg.latent_dims[best]),
-            "parzen": _mean_std(parzen[m][best].tolist()),
-            "released_convention": _mean_std(released[m][best].tolist()),
-            "parzen_per_latent_dim": {int(k): _mean_std(parzen[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)},
-            "released_per_latent_dim": {int(k): _mean_std(released[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)},
+            "parzen": mean_std(parzen[m][best].tolist()),
+            "released_convention": mean_std(released[m][best].tolist()),
+            "parzen_per_latent_dim": {int(k): mean_std(parzen[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)},
+            "released_per_latent_dim": {int(k): mean_std(released[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)},
         }
     order = sorted(METHODS, key=lambda m: -table[m]["parzen"]["mean"])
     metrics = {

@@ -30,6 +30,8 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.metrics import mean_std
+from companion.plots import pyplot
 from companion.reproduce import register
 from companion.symmetric import (
     EquivariantLinear,
@@ -54,18 +56,6 @@ PAPER_TABLE_4_1 = {
 }
 
 
-def _mean_std(values) -> Dict[str, float]:
-    arr = np.asarray(values, dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0}
-
-
-def _plt():
-    import matplotlib.pyplot as plt
-
-    from companion import plots
-
-    plots.set_style()
-    return plt
 
 
 # ========================================================================================
@@ -165,7 +155,7 @@ def run_optimal_discriminator(cfg: OptimalDiscriminatorConfig) -> OptimalDiscrim
 
 
 def plot_optimal_discriminator(result: OptimalDiscriminatorResult):
-    plt = _plt()
+    plt = pyplot()
     n = len(result.batch_sizes)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
     for ax, set_size in zip(axes[0], result.batch_sizes):
@@ -327,7 +317,7 @@ def run_universality(cfg: UniversalityConfig) -> UniversalityResult:
 
 
 def plot_universality(result: UniversalityResult):
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.4))
     width = 0.8 / len(MODEL_NAMES)
     xs = np.arange(len(TARGET_NAMES))
@@ -542,7 +532,7 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
                         samples[f"{setup}/{dataset}/{method}"] = run["samples"]
                         if snaps:
                             snapshots[f"{setup}/{dataset}/{method}"] = run["snapshots"]
-                stats = {"modes": _mean_std(modes), "high_quality_pct": _mean_std(quality)}
+                stats = {"modes": mean_std(modes), "high_quality_pct": mean_std(quality)}
                 table.setdefault(setup, {}).setdefault(dataset, {})[method] = stats
                 for what, values in stats.items():
                     metrics[f"{setup}_{dataset}_{method}_{what}_mean"] = values["mean"]
@@ -579,7 +569,7 @@ def mode_coverage_table(result: ModeCoverageResult):
 
 
 def plot_mode_coverage(result: ModeCoverageResult):
-    plt = _plt()
+    plt = pyplot()
     from companion import data
 
     keys = sorted(result.snapshots)
@@ -667,7 +657,7 @@ def _smooth(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def plot_gamma_losses(result: GammaLossesResult):
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
     for gamma in result.gammas:
         width = max(1, len(result.steps[gamma]) // 10)
