@@ -39,15 +39,17 @@ units (see there); any other preprocessing (a logit transform, centring) is also
 from __future__ import annotations
 
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .likelihoods import standard_normal_log_prob, sum_except_batch
 from .nets import MLP, activation_layer, check_shape
+from .train import Callback, History, fit_likelihood
 
-__all__ = ["ActNorm", "AffineCoupling", "RealNVP", "squeeze", "uniform_dequantize", "unsqueeze"]
+__all__ = ["ActNorm", "AffineCoupling", "RealNVP", "Standardized", "fit_flow", "squeeze", "uniform_dequantize", "unsqueeze"]
 
 
 def squeeze(x: torch.Tensor) -> torch.Tensor:
@@ -401,3 +403,68 @@ class RealNVP(nn.Module):
                 module.initialized.fill_(False)
         self.forward(x)
         return self
+
+
+class Standardized(nn.Module):
+    """A density model of ``x`` from one of ``(x - loc) / scale``: the change of variables
+    ``log p(x) = log p_model((x - loc) / scale) - sum log scale``.
+
+    Fitting a flow to standardised data this way keeps the reported density on the data's
+    own scale (as the patch baselines of the LDE chapter need).
+
+    Args:
+        model: a density model (:mod:`companion.protocol`) of the standardised data.
+        loc, scale: per-feature shift and (positive) scale, broadcastable to one example.
+    """
+
+    def __init__(self, model: nn.Module, loc: torch.Tensor, scale: torch.Tensor) -> None:
+        super().__init__()
+        if not (torch.is_tensor(loc) and torch.is_tensor(scale)):
+            raise TypeError("loc and scale must be tensors")
+        if not bool((scale > 0).all()):
+            raise ValueError("scale must be positive everywhere")
+        self.model = model
+        self.register_buffer("loc", loc)
+        self.register_buffer("scale", scale)
+        self.log_prob_is_bound = bool(getattr(model, "log_prob_is_bound", False))
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log p(x)`` per example, in nats."""
+        return self.model.log_prob((x - self.loc) / self.scale) - torch.log(self.scale).sum()
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` samples ``loc + scale * s`` with ``s`` a sample of the standardised model."""
+        return self.loc + self.scale * self.model.sample(n)
+
+
+def fit_flow(
+    flow: RealNVP,
+    data: torch.Tensor,
+    *,
+    n_steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    init_size: int = 1024,
+    **options: Any,
+) -> History:
+    """Maximum likelihood for a :class:`RealNVP`: ActNorm initialised on the data, then
+    :func:`companion.train.fit_likelihood` (whose keywords ``options`` are passed on:
+    ``transform``, ``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``).
+
+    The ActNorm layers are initialised on the first ``init_size`` rows of ``data`` (after
+    ``transform``, for example the dequantisation of discrete data), so that every layer
+    starts with zero-mean, unit-variance outputs.
+    """
+    if not isinstance(flow, RealNVP):
+        raise TypeError(f"flow must be a RealNVP; got {type(flow).__name__}")
+    check_positive_int(init_size, "init_size")
+    transform = options.get("transform")
+    first = data[: min(len(data), init_size)]
+    flow.initialize(first if transform is None else transform(first))
+    return fit_likelihood(flow, data, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                          generator=generator, callback=callback, progress=progress, **options)

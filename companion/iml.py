@@ -589,6 +589,7 @@ class GaussianBase:
     """
 
     is_sequential = False
+    log_prob_is_bound = False
 
     def __init__(self) -> None:
         self.dim: Optional[int] = None
@@ -738,6 +739,7 @@ class HMMBase:
     """
 
     is_sequential = True
+    log_prob_is_bound = False
 
     def __init__(
         self,
@@ -854,6 +856,9 @@ class TwoStageModel(nn.Module):
         base: :class:`GaussianBase`, :class:`GMMBase` or :class:`HMMBase` (or anything with
             ``fit``, ``log_prob`` and ``sample``).
     """
+
+    #: the density on the decoder's surface (exact up to the log-determinant's approximation)
+    log_prob_is_bound = False
 
     def __init__(self, autoencoder: nn.Module, base) -> None:
         super().__init__()

@@ -6,7 +6,8 @@
 * :func:`check_finite` — stops a run that met a NaN or an infinity with a clear message;
 * :func:`minibatches` — endless shuffled minibatches of a tensor;
 * :func:`train_loop` — ``n_steps`` calls of a step function, with all of the above;
-* :func:`save_checkpoint` / :func:`load_checkpoint` — atomic saves, ``weights_only`` loads.
+* :func:`save_checkpoint` / :func:`load_checkpoint` — atomic saves, ``weights_only`` loads;
+* :func:`fit_likelihood` — the one maximum-likelihood fit of every density model.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import torch
 __all__ = [
     "History",
     "check_finite",
+    "cosine_schedule",
+    "fit_likelihood",
     "load_checkpoint",
     "minibatches",
     "progress",
@@ -217,3 +220,104 @@ def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, to
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+# -- one way to fit ----------------------------------------------------------------------------
+#: ``callback(step)`` is called after every optimisation step; a mapping it returns (for
+#: example a held-out score computed every 100 steps) is recorded in the history with the loss.
+Callback = Callable[[int], Optional[Mapping[str, Union[float, torch.Tensor]]]]
+
+
+def fit_likelihood(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    *,
+    n_steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    scheduler: Optional[Callable[[torch.optim.Optimizer], Any]] = None,
+    max_grad_norm: Optional[float] = None,
+    scale: float = 1.0,
+    log_every: int = 10,
+    desc: str = "maximum likelihood",
+) -> History:
+    """Maximum likelihood: minimise ``-model.log_prob(batch).mean() / scale`` over minibatches.
+
+    The one fit of every density model of the package (see :mod:`companion.protocol`); each
+    step draws one minibatch from :func:`minibatches` (with ``generator``), applies
+    ``transform`` (for example fresh dequantisation noise), takes one optimizer step
+    (gradients clipped to ``max_grad_norm`` when given), then steps the scheduler and calls
+    ``callback(step)``. The loss is recorded as ``"nll"`` (nats per example, divided by
+    ``scale``: pass the dimension to train on nats per dimension).
+
+    Args:
+        model: an ``nn.Module`` with ``log_prob(x) -> (batch,)`` (trained in place, in train mode).
+        data: the training examples ``(N, ...)``, on the model's device.
+        n_steps, batch_size: optimisation steps and minibatch size.
+        lr: Adam's learning rate (ignored when ``optimizer`` is given).
+        optimizer: an optimizer over the model's parameters (default ``Adam(lr)``).
+        generator: a ``torch.Generator`` for the minibatch order (default: torch's global one).
+        callback: see :data:`Callback`.
+        progress: ``False`` silences the bar; ``None`` follows ``COMPANION_PROGRESS``.
+        transform: applied to each minibatch before ``log_prob``.
+        scheduler: ``scheduler(optimizer)`` builds a learning-rate scheduler stepped every step.
+        max_grad_norm: clip the gradients' norm to this value.
+        scale: the loss is divided by it (``1``: nats per example).
+        log_every, desc: see :func:`train_loop`.
+
+    Returns:
+        The :class:`History` (``"nll"``, plus whatever ``callback`` returns).
+    """
+    if not isinstance(model, torch.nn.Module) or not callable(getattr(model, "log_prob", None)):
+        raise TypeError(f"model must be an nn.Module with a log_prob method; got {type(model).__name__}")
+    if not torch.is_tensor(data):
+        raise TypeError(f"data must be a torch.Tensor; got {type(data).__name__}")
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be positive or None; got {max_grad_norm!r}")
+    if not scale > 0:
+        raise ValueError(f"scale must be positive; got {scale!r}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
+    schedule = None if scheduler is None else scheduler(optimizer)
+    batches = minibatches(data, batch_size, generator=generator)
+    model.train()
+
+    def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
+        batch = next(batches)
+        loss = -model.log_prob(batch if transform is None else transform(batch)).mean() / scale
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        return {"nll": loss.detach(), **_called_back(callback, i)}
+
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=_disabled(progress))
+
+
+def _called_back(callback: Optional[Callback], step: int) -> Dict[str, Union[float, torch.Tensor]]:
+    """What ``callback(step)`` returns, as a dict (empty without a callback or a mapping)."""
+    if callback is None:
+        return {}
+    values = callback(step)
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise TypeError(f"callback must return None or a mapping of scalars; got {type(values).__name__}")
+    return dict(values)
+
+
+def _disabled(progress: Optional[bool]) -> Optional[bool]:
+    """The ``progress`` keyword of the fits (``True`` shows the bar) as ``train_loop``'s ``disable_progress``."""
+    return None if progress is None else not progress
+
+
+def cosine_schedule(n_steps: int) -> Callable[[torch.optim.Optimizer], Any]:
+    """A ``scheduler`` for :func:`fit_likelihood`: cosine annealing of the learning rate over ``n_steps``."""
+    return lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))

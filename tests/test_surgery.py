@@ -370,3 +370,20 @@ def test_flow_estimators_reject_bad_flows():
             fn(mu, torch.zeros(4, 3), RealNVP((2,), actnorm=False), 10)
         with pytest.raises(ValueError, match="NaN"):
             fn(torch.full((4, 2), float("nan")), logvar, RealNVP((2,), actnorm=False), 10)
+
+
+def test_flow_posterior_vae_starts_as_the_gaussian_vae():
+    # A fresh RealNVP without ActNorm is the identity, so the ELBO's KL is the Gaussian KL
+    # up to Monte Carlo noise, and z = u exactly.
+    from companion.flows import RealNVP
+    from companion.surgery import FlowPosteriorVAE
+    from companion.vae import VAE, gaussian_kl
+
+    torch.manual_seed(0)
+    vae = VAE((6,), latent_dim=3, likelihood="gaussian", hidden=16)
+    model = FlowPosteriorVAE(vae, RealNVP((3,), n_blocks=2, actnorm=False))
+    x = torch.randn(2000, 6)
+    with torch.no_grad():
+        _, _, kl = model.elbo(x)
+        mu, logvar = vae.encode(x)
+    assert float(kl.mean()) == pytest.approx(float(gaussian_kl(mu, logvar).mean()), abs=0.1)

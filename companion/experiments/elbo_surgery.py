@@ -74,76 +74,25 @@ def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_ex
     return vae.eval(), x
 
 
-class FlowPosteriorVAE(torch.nn.Module):
-    """A VAE whose posterior is a Real-NVP shared by all examples applied to the encoder's Gaussian.
-
-    z = g(u), u ~ N(mu(x), diag(exp(logvar(x)))), with ``vae`` supplying the encoder, the
-    decoder and the likelihood, and ``flow`` (a :class:`companion.flows.RealNVP` on
-    ``(latent_dim,)``; its ``forward`` direction is g) the bijection. By the change of
-    variables log q(z|x) = log N(u; mu, s^2) - log|det dg/du|, so the ELBO
-
-        E_q[log p(x|z)] + E_q[log p(z) - log q(z|x)]
-
-    has a single-sample reparameterised estimate. Without ActNorm and with its last layers
-    at zero, a fresh RealNVP is the identity: training starts from a Gaussian-posterior VAE.
-    """
-
-    log_prob_is_bound = True
-
-    def __init__(self, vae, flow) -> None:
-        super().__init__()
-        self.vae, self.flow = vae, flow
-
-    def elbo(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-example ``(elbo, reconstruction, kl)`` from one posterior draw each (the KL by Monte Carlo)."""
-        mu, logvar = self.vae.encode(x)
-        eps = torch.randn_like(mu)
-        u = mu + torch.exp(0.5 * logvar) * eps
-        z, logdet = self.flow(u)
-        log_q = -0.5 * (eps.pow(2) + logvar + surgery.LOG_2PI).sum(-1) - logdet
-        kl = log_q - surgery.standard_normal_log_prob(z)
-        reconstruction = self.vae.log_likelihood(x, self.vae.decode(z))
-        return reconstruction - kl, reconstruction, kl
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """The single-sample ELBO per example (a stochastic lower bound on log p(x))."""
-        return self.elbo(x)[0]
-
-    @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        """``n`` samples: prior latents decoded by the VAE (the flow belongs to the posterior only)."""
-        return self.vae.sample(n)
-
-
 @functools.lru_cache(maxsize=8)
 def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int,
                      flow_blocks: int, flow_hidden: int):
-    """A :class:`FlowPosteriorVAE` trained like :func:`trained_vae` (same data, initial
+    """A :class:`companion.surgery.FlowPosteriorVAE` trained like :func:`trained_vae` (same data, initial
     encoder and decoder, minibatch order, optimiser), cached per process.
 
     Returns:
         ``(model, x)`` with the model in eval mode.
     """
     from companion.flows import RealNVP
-    from companion.train import minibatches, train_loop
+    from companion.train import fit_likelihood
 
     companion.seed_everything(seed)
     x, vae = _data_and_vae(dataset, latent_dim, hidden, max_examples)
     # No ActNorm: its data-dependent start would rescale u; without it g starts as the identity.
     flow = RealNVP((latent_dim,), n_blocks=flow_blocks, hidden=flow_hidden, actnorm=False)
-    model = FlowPosteriorVAE(vae, flow).to(x.device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = minibatches(x, 64, generator=torch.Generator().manual_seed(seed))
-
-    def step(_: int):
-        elbo, _, kl = model.elbo(next(batches))
-        loss = -elbo.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.detach(), "kl": kl.mean().detach()}
-
-    train_loop(step, n_steps, desc=f"VAE with Real-NVP posterior on {dataset}", log_every=10)
+    model = surgery.FlowPosteriorVAE(vae, flow).to(x.device)
+    fit_likelihood(model, x, n_steps=n_steps, batch_size=64, lr=1e-3, generator=torch.Generator().manual_seed(seed),
+                   desc=f"VAE with Real-NVP posterior on {dataset}")
     return model.eval(), x
 
 
@@ -277,7 +226,7 @@ def plot_linear_gaussian(result: LinearGaussianResult):
 class MarginalKLConfig(ExperimentConfig):
     """VAEs on the book's small image sets (the paper: ColorMNIST, CelebA, CIFAR-10, 160 latents),
     each with every posterior family in ``posteriors``: ``"gaussian"`` (diagonal) and
-    ``"realnvp"`` (:class:`FlowPosteriorVAE`, a Real-NVP of ``flow_blocks`` couplings with
+    ``"realnvp"`` (:class:`companion.surgery.FlowPosteriorVAE`, a Real-NVP of ``flow_blocks`` couplings with
     ``flow_hidden`` units applied to the Gaussian, trained for ``flow_steps`` steps)."""
 
     datasets: Tuple[str, ...] = ("digits", "faces", "patches")

@@ -1,0 +1,77 @@
+"""Input checks shared by the whole package: one place, one wording of the error messages.
+
+Each check returns the value it accepted (so ``self.n = check_positive_int(n, "n")`` reads as
+one line) and raises ``TypeError``/``ValueError`` naming the argument and what was expected.
+``bool`` is refused where an int is expected (``True`` is an ``int`` in Python, but never a
+meaningful count).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+import torch
+
+__all__ = [
+    "check_nonnegative_int",
+    "check_positive",
+    "check_positive_int",
+    "check_probability",
+    "check_tensor",
+]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_positive_int(value: object, name: str) -> int:
+    """``value`` if it is an int ``>= 1``; otherwise a ``ValueError`` naming ``name``."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return value
+
+
+def check_nonnegative_int(value: object, name: str) -> int:
+    """``value`` if it is an int ``>= 0``; otherwise a ``ValueError`` naming ``name``."""
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int; got {value!r}")
+    return value
+
+
+def check_positive(value: object, name: str) -> float:
+    """``float(value)`` if it is a finite real number ``> 0``; otherwise a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number; got {value!r}")
+    return float(value)
+
+
+def check_probability(value: object, name: str) -> float:
+    """``float(value)`` if it is a real number in ``[0, 1]``; otherwise a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1]; got {value!r}")
+    return float(value)
+
+
+def check_tensor(
+    value: object,
+    name: str,
+    shape: Optional[Sequence[Optional[int]]] = None,
+    finite: bool = True,
+    floating: bool = True,
+) -> torch.Tensor:
+    """``value`` if it is a tensor of ``shape`` (``None`` entries match any size), finite and
+    floating-point as asked; otherwise a ``TypeError`` or ``ValueError`` naming ``name``."""
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
+    if floating and not value.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor; got dtype {value.dtype}")
+    if shape is not None:
+        fits = value.dim() == len(shape) and all(s is None or s == v for s, v in zip(shape, value.shape))
+        if not fits:
+            wanted = ", ".join("*" if s is None else str(s) for s in shape)
+            raise ValueError(f"{name} must have shape ({wanted}); got {tuple(value.shape)}")
+    if finite and value.numel() and not bool(torch.isfinite(value).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return value
