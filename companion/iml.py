@@ -51,6 +51,7 @@ __all__ = [
     "released_kde_score",
     "sigmoid_inv",
     "sigmoid_inv_constants",
+    "left_inverse",
     "sigmoid_inv_inverse",
     "sigmoid_inv_log_derivative",
     "tanh_inv",
@@ -258,7 +259,7 @@ def check_sigmoid_inv_constants(
 # ----------------------------------------------------------------------------------------
 
 
-def _left_inverse(layer: nn.Linear, y: torch.Tensor) -> torch.Tensor:
+def left_inverse(layer: nn.Linear, y: torch.Tensor) -> torch.Tensor:
     """``(W^T W)^{-1} W^T (y - b)`` for a tall linear layer: its exact inverse on its range."""
     w = layer.weight  # (out, in)
     gram = w.T @ w
@@ -337,16 +338,16 @@ class InvertiblePerceptron(nn.Module):
         x = sigmoid_inv(self.second(hidden), self.slope)
         return x.reshape(h.shape[0], *self.data_shape)
 
-    def _inverse_path(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def inverse_path(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pre-activations ``z2``, ``z1`` met on the way back, and the code ``h``."""
         z2 = sigmoid_inv_inverse(self._flatten_data(x), self.slope)
-        z1 = tanh_inv_inverse(_left_inverse(self.second, z2), self.slope)
-        h = _left_inverse(self.first, z1)
+        z1 = tanh_inv_inverse(left_inverse(self.second, z2), self.slope)
+        h = left_inverse(self.first, z1)
         return z2, z1, h
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Map data ``(batch, *data_shape)`` to codes ``(batch, K)`` through the left inverses."""
-        return self._inverse_path(x)[2]
+        return self.inverse_path(x)[2]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The reconstruction ``decode(encode(x))``."""
@@ -370,7 +371,7 @@ class InvertiblePerceptron(nn.Module):
         if method not in ("paper", "exact"):
             raise ValueError(f"method must be 'paper' or 'exact'; got {method!r}")
         chunk_size = _check_positive_int(chunk_size, "chunk_size")
-        z2, z1, h = self._inverse_path(x)
+        z2, z1, h = self.inverse_path(x)
         w1, w2 = self.first.weight, self.second.weight
         if method == "paper":
             log_volume = (

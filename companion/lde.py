@@ -225,7 +225,7 @@ class LatentDensityEstimator(nn.Module):
 
     # -- the conditioner ------------------------------------------------------------------
 
-    def _padding_biases(self) -> List[torch.Tensor]:
+    def padding_biases(self) -> List[torch.Tensor]:
         """Per dilated layer, the part of its pre-activation that comes from the padding: ``(D, 1, C)`` each.
 
         :meth:`features` runs every layer over ``D`` positions; the padding before them is the
@@ -251,7 +251,7 @@ class LatentDensityEstimator(nn.Module):
         are kept, as positions ``0 .. D-1`` (``z_D`` is seen by no conditional). Every layer
         maps these ``D`` positions to ``D`` positions, and output ``j`` of the last layer is
         ``h_{j+1}``, which sees ``z_1 .. z_j``. The rest of the padding is the same for every
-        sample: it enters through the per-position ``biases`` of :meth:`_padding_biases`
+        sample: it enters through the per-position ``biases`` of :meth:`padding_biases`
         (computed here unless the caller passes them), so each layer costs ``D`` positions per
         sample instead of up to ``P + D``. The layers compute positions first,
         ``(D, batch, channels)``, for :func:`dilated_causal_conv`; the result is a view of that
@@ -260,7 +260,7 @@ class LatentDensityEstimator(nn.Module):
         x = u.new_zeros(self.dim, u.shape[0], 2)  # position 0: the last padding entry, p = 0 and m = 0
         x[1:, :, 0] = u.T[:-1]
         x[1:, :, 1] = 1.0  # the mask m is 1 on the codes, so a code equal to 0 is not padding
-        for conv, bias in zip(self.dilated, self._padding_biases() if biases is None else biases):
+        for conv, bias in zip(self.dilated, self.padding_biases() if biases is None else biases):
             x = dilated_causal_conv(conv, x, bias)
         return x.permute(1, 2, 0)
 
@@ -324,7 +324,7 @@ class LatentDensityEstimator(nn.Module):
         """
         z = _check_codes(z, self.dim)
         u = (z - self.loc) / self.scale
-        biases = self._padding_biases()  # the same for all chunks
+        biases = self.padding_biases()  # the same for all chunks
         rows = max(1, self.chunk_positions // self.dim) if u.device.type == "cpu" else max(1, len(u))
         log_p = torch.cat([self._standard_conditional_log_prob(chunk, biases) for chunk in u.split(rows)])
         return log_p - (0.5 * _LOG_2PI + torch.log(self.scale))

@@ -22,7 +22,7 @@ float64 (its matrices are small and a matrix square root wants double precision)
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -36,6 +36,7 @@ __all__ = [
     "mean_std",
     "mode_coverage",
     "parzen_log_likelihood",
+    "pareto_front",
     "parzen_log_prob",
     "select_parzen_sigma",
 ]
@@ -679,3 +680,29 @@ def inception_metrics(
     raise RuntimeError(
         "inception_metrics: no Inception backend is available (tried " + "; ".join(missing) + "). " + _INCEPTION_HELP
     )
+
+
+def pareto_front(points: Mapping[str, Tuple[float, float]]) -> List[str]:
+    """The names whose ``(x, y)`` no other point beats on both (lower is better on both axes).
+
+    A point is *dominated* when another one is at least as good on both coordinates and
+    strictly better on one. Points with a NaN coordinate are left out.
+
+    Args:
+        points: ``name -> (x, y)``.
+
+    Returns:
+        The non-dominated names, sorted by ``x``.
+    """
+    if not isinstance(points, Mapping):
+        raise TypeError(f"points must be a mapping name -> (x, y); got {type(points).__name__}")
+    clean = {}
+    for name, value in points.items():
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            raise ValueError(f"points[{name!r}] must be a pair (x, y); got {value!r}")
+        x, y = float(value[0]), float(value[1])
+        if math.isfinite(x) and math.isfinite(y):
+            clean[name] = (x, y)
+    front = [a for a, (xa, ya) in clean.items()
+             if not any(xb <= xa and yb <= ya and (xb < xa or yb < ya) for b, (xb, yb) in clean.items() if b != a)]
+    return sorted(front, key=lambda name: clean[name])

@@ -54,7 +54,7 @@ import companion
 from companion import data as datasets
 from companion.config import ExperimentConfig
 from companion.reproduce import register
-from companion.train import minibatches, train_loop
+from companion.metrics import pareto_front  # noqa: F401  (the chapter calls it as cmp.pareto_front)
 
 __all__ = [
     "DATASET_SPECS",
@@ -409,30 +409,25 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
 
 
 def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg, reduction: str) -> FittedModel:
-    from companion.symmetric import SymmetricDiscriminator, bgan_step
+    from companion.gan import GAN
+    from companion.symmetric import SymmetricDiscriminator, fit_bgan
 
     name = "bgan" if reduction == "bgan" else "m-bgan"
-    dev = train.device
     # the set discriminator takes vectors: the generator makes flat examples, reshaped when sampled
-    gen = _generator(spec, cfg, flat=True).to(dev)
-    disc = SymmetricDiscriminator(spec.n_dims, (cfg.hidden, cfg.hidden), reduction=reduction,
-                                  activation="leaky_relu").to(dev)
-    g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    batches = minibatches(train.flatten(1), cfg.batch_size)
-    gen.train()
-    train_loop(lambda i: bgan_step(gen, disc, [next(batches)], cfg.latent_dim, d_opt, g_opt, gamma=cfg.bgan_gamma),
-               cfg.n_steps, desc=DISPLAY_NAMES[name], log_every=10)
+    gen = _generator(spec, cfg, flat=True)  # built first: the initialisations draw in this order
+    disc = SymmetricDiscriminator(spec.n_dims, (cfg.hidden, cfg.hidden), reduction=reduction, activation="leaky_relu")
+    gan = GAN(gen, disc, cfg.latent_dim).to(train.device)
+    fit_bgan(gan, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, gamma=cfg.bgan_gamma,
+             desc=DISPLAY_NAMES[name])
 
     def sample(n):
-        return gen(torch.randn(n, cfg.latent_dim, device=dev)).view(n, *spec.shape)
+        return gan.sample(n).view(n, *spec.shape)
 
-    modules = nn.ModuleDict({"generator": gen, "discriminator": disc})
-    return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
+    return FittedModel(name, gan, sample, None, "none", _likelihood_how(name, spec))
 
 
 def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
-    from companion.flows import RealNVP, uniform_dequantize
+    from companion.flows import RealNVP, fit_flow, uniform_dequantize
     from companion.metrics import continuous_to_discrete_nll
 
     dev = train.device
@@ -454,20 +449,8 @@ def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
 
         def prepare(x):
             return x
-    flow.initialize(prepare(levels[:512]))
-    optimiser = torch.optim.Adam(flow.parameters(), lr=cfg.lr)
-    batches = minibatches(levels, cfg.batch_size)
-
-    def step(i: int):
-        loss = -flow.log_prob(prepare(next(batches))).mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(flow.parameters(), 10.0)
-        optimiser.step()
-        return {"nll": loss.detach()}
-
-    flow.train()
-    train_loop(step, cfg.n_steps, desc="Real-NVP", log_every=10)
+    fit_flow(flow, levels, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, init_size=512,
+             transform=prepare, max_grad_norm=10.0, desc="Real-NVP")
     if spec.discrete:
         def log_prob(x):  # log p(y) - D log n_levels: a bound on log P(x) in expectation over u
             log_p = flow.log_prob(prepare(_levels(x, spec)))
@@ -914,32 +897,6 @@ def comparison_table(result: ComparisonResult, dataset: Optional[str] = None):
             entry["likelihood"] = ""
         table.append(entry)
     return pd.DataFrame(table).set_index("model")
-
-
-def pareto_front(points: Mapping[str, Tuple[float, float]]) -> List[str]:
-    """The names whose ``(x, y)`` no other point beats on both (lower is better on both axes).
-
-    A point is *dominated* when another one is at least as good on both coordinates and
-    strictly better on one. Points with a NaN coordinate are left out.
-
-    Args:
-        points: ``name -> (x, y)``.
-
-    Returns:
-        The non-dominated names, sorted by ``x``.
-    """
-    if not isinstance(points, Mapping):
-        raise TypeError(f"points must be a mapping name -> (x, y); got {type(points).__name__}")
-    clean = {}
-    for name, value in points.items():
-        if not (isinstance(value, (tuple, list)) and len(value) == 2):
-            raise ValueError(f"points[{name!r}] must be a pair (x, y); got {value!r}")
-        x, y = float(value[0]), float(value[1])
-        if math.isfinite(x) and math.isfinite(y):
-            clean[name] = (x, y)
-    front = [a for a, (xa, ya) in clean.items()
-             if not any(xb <= xa and yb <= ya and (xb < xa or yb < ya) for b, (xb, yb) in clean.items() if b != a)]
-    return sorted(front, key=lambda name: clean[name])
 
 
 def tradeoff_points(result: ComparisonResult, dataset: str, x: str, y: str) -> Dict[str, Tuple[float, float]]:

@@ -201,35 +201,17 @@ class PatchesResult:
     dataset: str = "patches"  # "bsds300" at paper scale
 
 
-def _fit_by_likelihood(log_prob, params, train: torch.Tensor, n_steps: int, batch_size: int, lr: float, desc: str):
-    """Adam on the mean negative log-likelihood of minibatches (for the flow baselines)."""
-    from companion.train import minibatches, train_loop
+class _Zuko(torch.nn.Module):
+    """zuko's lazy flow behind the book's ``log_prob`` protocol (zuko builds the distribution per call)."""
 
-    optimiser = torch.optim.Adam(params, lr=lr)
-    batches = minibatches(train, batch_size)
+    log_prob_is_bound = False
 
-    def step(_: int):
-        loss = -log_prob(next(batches)).mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
-        optimiser.step()
-        return {"nll": loss.detach()}
-
-    return train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 100))
-
-
-class _ZukoDensity(torch.nn.Module):
-    """zuko's MAF behind the book's ``log_prob`` protocol (data standardised inside)."""
-
-    def __init__(self, flow, loc: torch.Tensor, scale: torch.Tensor) -> None:
+    def __init__(self, flow) -> None:
         super().__init__()
         self.flow = flow
-        self.register_buffer("loc", loc)
-        self.register_buffer("scale", scale)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flow().log_prob((x - self.loc) / self.scale) - torch.log(self.scale).sum()
+        return self.flow().log_prob(x)
 
 
 @register("latent_density/patches", config=PatchesConfig, plot=lambda r: plot_patches(r),
@@ -241,11 +223,13 @@ def run_patches(cfg: PatchesConfig) -> PatchesResult:
     from sklearn.mixture import GaussianMixture
 
     from companion import data
-    from companion.flows import RealNVP
+    from companion.flows import RealNVP, Standardized
     from companion.lde import fit_lde
+    from companion.train import fit_likelihood
 
     device = companion.device()
     train = data.load(cfg.dataset)[: cfg.n_train].to(device)
+    fit = dict(n_steps=cfg.flow_steps, batch_size=cfg.batch_size, lr=cfg.flow_lr)  # both flow baselines
     test = data.load(cfg.dataset, "test")[: cfg.n_test]
     dim = train.shape[1]
     test_ll: Dict[str, List[float]] = {}
@@ -275,19 +259,17 @@ def run_patches(cfg: PatchesConfig) -> PatchesResult:
         loc, scale = train.mean(0), train.std(0)
         nvp = RealNVP((dim,), n_blocks=6, hidden=128).to(device)
         nvp.initialize((train[:1024] - loc) / scale)
-        nvp_log_prob = lambda x: nvp.log_prob((x - loc) / scale) - torch.log(scale).sum()  # noqa: E731
-        _fit_by_likelihood(nvp_log_prob, list(nvp.parameters()), train, cfg.flow_steps, cfg.batch_size,
-                           cfg.flow_lr, "Real-NVP")
-        nvp.eval()
+        standardized = Standardized(nvp, loc, scale)
+        fit_likelihood(standardized, train, max_grad_norm=10.0, desc="Real-NVP", **fit)
+        standardized.eval()
         with torch.no_grad():
-            ll = float(torch.cat([nvp_log_prob(b.to(device)).cpu() for b in torch.split(test, 2048)]).mean())
+            ll = float(torch.cat([standardized.log_prob(b.to(device)).cpu() for b in torch.split(test, 2048)]).mean())
         record("Real-NVP", ll, start)
 
         companion.seed_everything(seed)
         start = time.perf_counter()
-        maf = _ZukoDensity(zuko.flows.MAF(dim, transforms=5, hidden_features=(128, 128)), loc, scale).to(device)
-        _fit_by_likelihood(maf.log_prob, list(maf.parameters()), train, cfg.flow_steps, cfg.batch_size,
-                           cfg.flow_lr, "MAF (zuko)")
+        maf = Standardized(_Zuko(zuko.flows.MAF(dim, transforms=5, hidden_features=(128, 128))), loc, scale)
+        fit_likelihood(maf.to(device), train, max_grad_norm=10.0, desc="MAF (zuko)", **fit)
         record("MAF (zuko)", _mean_log_prob(maf.eval(), test)[0], start)
 
     metrics: Dict[str, float] = {}

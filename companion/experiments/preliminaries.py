@@ -147,26 +147,6 @@ class RealNVPRingResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def _fit_flow(flow, data: torch.Tensor, n_steps: int, batch_size: int, lr: float, desc: str):
-    """Maximum likelihood for a flow: Adam on ``-mean log_prob`` with a cosine learning rate."""
-    from companion.train import minibatches, train_loop
-
-    flow.initialize(data[: min(len(data), 1024)])
-    optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))
-    batches = minibatches(data, batch_size)
-
-    def step(i: int) -> Dict[str, torch.Tensor]:
-        loss = -flow.log_prob(next(batches)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        return {"nll": loss.detach()}
-
-    return train_loop(step, n_steps, desc=desc, log_every=10)
-
-
 def _square(ax) -> None:
     """Show the square [-RING_BOUNDS, RING_BOUNDS]^2 with equal axes."""
     ax.set_aspect("equal", adjustable="box")
@@ -217,13 +197,15 @@ def run_realnvp_ring(cfg: RealNVPRingConfig) -> RealNVPRingResult:
     ``n_samples`` flow samples (``modes_covered`` out of 8, ``high_quality_fraction``).
     """
     from companion.data import load
-    from companion.flows import RealNVP
+    from companion.flows import RealNVP, fit_flow
+    from companion.train import cosine_schedule
 
     companion.seed_everything(cfg.seed)
     dev = companion.device()
     train, test = load("ring", "train").to(dev), load("ring", "test").to(dev)
     flow = RealNVP((2,), n_blocks=cfg.n_blocks, hidden=cfg.hidden, n_layers=cfg.n_layers).to(dev)
-    history = _fit_flow(flow, train, cfg.n_steps, cfg.batch_size, cfg.lr, desc="Real-NVP (ring)")
+    history = fit_flow(flow, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                       scheduler=cosine_schedule(cfg.n_steps), desc="Real-NVP (ring)")
     flow.eval()
     with torch.no_grad():
         test_ll = float(flow.log_prob(test).mean())
