@@ -219,3 +219,21 @@ def test_faces_sized_images_run():
     assert log_p.shape == (4,) and torch.isfinite(log_p).all()
     assert flow.sample(2).shape == (2, 1, 25, 25)
     assert math.isfinite(flow.log_prob(x).mean().item())
+
+
+def test_standardized_is_the_change_of_variables_and_fit_flow_initialises():
+    from companion.flows import RealNVP, Standardized, fit_flow
+
+    torch.manual_seed(0)
+    data = torch.randn(128, 2) * 5 + 3
+    flow = RealNVP((2,), n_blocks=2, hidden=8)
+    fit_flow(flow, (data - 3) / 5, n_steps=3, batch_size=32, progress=False)
+    model = Standardized(flow, torch.full((2,), 3.0), torch.full((2,), 5.0))
+    x = data[:4]
+    expected = flow.log_prob((x - 3) / 5) - 2 * math.log(5.0)
+    torch.testing.assert_close(model.log_prob(x), expected)
+    assert model.sample(5).shape == (5, 2)
+    with pytest.raises(ValueError, match="scale"):
+        Standardized(flow, torch.zeros(2), torch.zeros(2))
+    with pytest.raises(TypeError, match="RealNVP"):
+        fit_flow(torch.nn.Linear(2, 2), data, n_steps=1, batch_size=4)

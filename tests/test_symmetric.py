@@ -456,3 +456,16 @@ def test_cifar10_paper_config_builds_the_sngan_pair_with_spectral_norm():
     torch.testing.assert_close(disc(fake[perm]), logits[perm], rtol=1e-5, atol=1e-5)  # still equivariant
     with pytest.raises(ValueError):
         SNGANGenerator(8, (3, 16, 16))
+
+
+def test_fit_bgan_trains_and_checks_its_gan():
+    from companion.gan import GAN, MLPDiscriminator, MLPGenerator
+    from companion.symmetric import SymmetricDiscriminator, fit_bgan
+
+    torch.manual_seed(0)
+    gan = GAN(MLPGenerator(2, (3,), hidden=8), SymmetricDiscriminator(3, (8, 8)), 2)
+    history = fit_bgan(gan, torch.randn(64, 3), n_steps=4, batch_size=8, n_disc=2, progress=False)
+    assert len(history["d_loss"]) >= 1 and len(history["g_loss"]) >= 1
+    with pytest.raises(TypeError, match="SymmetricDiscriminator"):
+        fit_bgan(GAN(MLPGenerator(2, (3,), hidden=8), MLPDiscriminator((3,), hidden=8)), torch.randn(8, 3),
+                 n_steps=1, batch_size=4)
