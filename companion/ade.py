@@ -53,7 +53,7 @@ from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
 from .metrics import continuous_to_discrete_nll
 from .nets import check_shape
-from .train import History, minibatches, train_loop
+from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
 __all__ = ["ADE", "MODES", "ade_step", "check_bits_per_dim", "fit_ade", "fit_inference_network", "inference_step"]
@@ -365,16 +365,19 @@ def _adamax(params, lr: float) -> torch.optim.Optimizer:
 def fit_ade(
     model: ADE,
     data: torch.Tensor,
+    *,
     n_steps: int = 1000,
     batch_size: int = 64,
     lr: float = 2e-3,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     n_inference_steps: Optional[int] = None,
     log_every: int = 10,
     desc: Optional[str] = None,
-    disable_progress: Optional[bool] = None,
-    generator: Optional[torch.Generator] = None,
 ) -> History:
-    """Train ``model`` on ``data`` with :func:`ade_step` (Adamax, App. A.2) and progress bars.
+    """Train ``model`` on ``data`` with :func:`ade_step` (Adamax, App. A.2) in the package's
+    alternating-update loop (:func:`companion.train.fit_adversarial`).
 
     For ``mode="gan"`` the generator is then frozen and an inference network and ``sigma`` are
     trained around it for ``n_inference_steps`` (default ``n_steps``) steps, so that the GAN
@@ -391,31 +394,35 @@ def fit_ade(
     model.initialize(data[: min(len(data), 512)])
     gen_opt = _adamax(model.generator_parameters(), lr)
     disc_opt = _adamax(model.discriminator.parameters(), lr) if model.discriminator is not None else None
-    batches = minibatches(data, batch_size, generator=generator)
     model.train()
-    history = train_loop(lambda i: ade_step(model, next(batches), gen_opt, disc_opt), n_steps,
-                         desc=desc or f"ADE ({model.mode})", log_every=log_every, disable_progress=disable_progress)
+    history = fit_adversarial(lambda real: ade_step(model, real[0], gen_opt, disc_opt), data, n_steps=n_steps,
+                              batch_size=batch_size, generator=generator, callback=callback, progress=progress,
+                              log_every=log_every, desc=desc or f"ADE ({model.mode})")
     if model.mode == "gan":
         n_inf = n_steps if n_inference_steps is None else n_inference_steps
-        fit_inference_network(model, data, n_inf, batch_size, lr, log_every, disable_progress, generator, history)
+        fit_inference_network(model, data, n_steps=n_inf, batch_size=batch_size, lr=lr, generator=generator,
+                              progress=progress, log_every=log_every, history=history)
     return history
 
 
 def fit_inference_network(
     model: ADE,
     data: torch.Tensor,
+    *,
     n_steps: int,
     batch_size: int = 64,
     lr: float = 2e-3,
-    log_every: int = 10,
-    disable_progress: Optional[bool] = None,
     generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    log_every: int = 10,
     history: Optional[History] = None,
 ) -> History:
     """Train the encoder and ``sigma`` by ``L_C`` around a frozen generator (Sec. 5 of the paper).
 
     This turns a GAN (a decoder ``mu_theta``) into a latent variable model with a density
-    and gives it a bits/dim upper bound. Records ``inference_L_C`` and ``inference_sigma``.
+    and gives it a bits/dim upper bound. Records ``inference_L_C`` and ``inference_sigma``
+    (appended to ``history`` when given).
     """
     if not isinstance(model, ADE):
         raise TypeError(f"model must be an ADE; got {type(model).__name__}")
@@ -425,15 +432,14 @@ def fit_inference_network(
     data = data.to(model._device())
     groups = model.parameter_groups()
     optimizer = _adamax(groups["encoder"] + groups["sigma"], lr)
-    batches = minibatches(data, batch_size, generator=generator)
     model.train()
 
-    def step(i: int) -> Dict[str, torch.Tensor]:
-        values = inference_step(model, next(batches), optimizer)
+    def step(real: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        values = inference_step(model, real[0], optimizer)
         return {f"inference_{k}": v for k, v in values.items()}
 
-    return train_loop(step, n_steps, desc="inference network", log_every=log_every,
-                      disable_progress=disable_progress, history=history)
+    return fit_adversarial(step, data, n_steps=n_steps, batch_size=batch_size, generator=generator, callback=callback,
+                           progress=progress, log_every=log_every, desc="inference network", history=history)
 
 
 # -- the chapter's exercise ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ from torch.nn import functional as F
 from .likelihoods import discretized_logistic_log_prob, standard_normal_log_prob, sum_except_batch
 from .nets import ConvDecoder, ConvEncoder
 from .pixelcnn import PixelCNN, check_levels
-from .train import History, minibatches, train_loop
+from .train import Callback, History, minimize
 from .vae import gaussian_kl
 
 __all__ = ["AGAVE", "AuxiliaryImage", "check_bits_per_dim_answer", "fit_agave"]
@@ -322,16 +322,19 @@ class AGAVE(nn.Module):
 def fit_agave(
     model: AGAVE,
     data: torch.Tensor,
+    *,
     n_steps: int = 1000,
     batch_size: int = 32,
     lr: float = 2e-3,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     log_every: int = 10,
     desc: str = "AGAVE",
-    disable_progress: Optional[bool] = None,
-    generator: Optional[torch.Generator] = None,
-    optimizer: Optional[torch.optim.Optimizer] = None,
 ) -> History:
-    """Train ``model`` on images of levels ``data`` with Adam on :meth:`AGAVE.loss`, jointly.
+    """Train ``model`` on images of levels ``data`` on :meth:`AGAVE.loss`, jointly
+    (:func:`companion.train.minimize`, Adam by default).
 
     Records per step the ``loss``, ``primary_nll``, ``auxiliary_nll``, ``kl`` and ``bound``
     (batch means, nats per image). The current ``model.lam`` and ``model.aux_weight`` are
@@ -341,18 +344,8 @@ def fit_agave(
         raise TypeError(f"model must be an AGAVE; got {type(model).__name__}")
     device = model.aux_log_scale.device
     data = check_levels(data, model.shape, model.n_levels, "data").to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
-    batches = minibatches(data, batch_size, generator=generator)
-    model.train()
-
-    def step(i: int):
-        out = model.loss(next(batches))
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        optimizer.step()
-        return {name: value.detach() for name, value in out.items()}
-
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return minimize(model, data, model.loss, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                    generator=generator, callback=callback, progress=progress, log_every=log_every, desc=desc)
 
 
 def check_bits_per_dim_answer(primary_nll: float, auxiliary_nll: float, kl: float, lam: float, n_dims: int, answer: float) -> bool:

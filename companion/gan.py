@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape
-from .train import History, minibatches, train_loop
+from .train import Callback, History, fit_adversarial
 
 __all__ = [
     "GAN",
@@ -338,37 +338,38 @@ def gan_step(
 def fit_gan(
     gan: GAN,
     data: torch.Tensor,
+    *,
     n_steps: int = 2000,
     batch_size: int = 128,
-    loss: str = "ns",
     lr: Optional[float] = None,
+    d_optimizer: Optional[torch.optim.Optimizer] = None,
+    g_optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    loss: str = "ns",
     betas: Optional[Tuple[float, float]] = None,
     n_critic: int = 1,
     gp_weight: Optional[float] = None,
-    d_optimizer: Optional[torch.optim.Optimizer] = None,
-    g_optimizer: Optional[torch.optim.Optimizer] = None,
     log_every: int = 10,
     desc: str = "GAN",
-    disable_progress: Optional[bool] = None,
-    generator: Optional[torch.Generator] = None,
 ) -> History:
-    """Train ``gan`` on ``data`` for ``n_steps`` generator updates with :func:`gan_step`.
+    """Train ``gan`` on ``data`` for ``n_steps`` generator updates with :func:`gan_step`, in
+    the package's alternating-update loop (:func:`companion.train.fit_adversarial`).
 
     Args:
         gan: the model (trained in place).
         data: real examples ``(N, ...)``; moved to the generator's device.
         n_steps: generator updates (each preceded by ``n_critic`` discriminator updates on
             fresh minibatches).
-        batch_size: real (and fake) examples per update.
-        loss, n_critic, gp_weight: see :func:`gan_step`.
         lr, betas: Adam settings for both players when the optimizers are not given; the
             defaults are ``lr=1e-3, betas=(0.5, 0.999)`` for ``"ns"`` (trains the MLP GAN of
             the 8-Gaussian ring in 2,000 steps, about 20 s on one CPU core) and
             ``lr=1e-4, betas=(0.5, 0.9)`` for ``"wgan-gp"`` (Gulrajani et al. 2017; use
             ``n_critic=5``; it learns the ring more slowly than the non-saturating game).
-        d_optimizer, g_optimizer: optimizers to use instead.
-        log_every, desc, disable_progress: see :func:`companion.train.train_loop`.
-        generator: a ``torch.Generator`` for the minibatch order.
+        d_optimizer, g_optimizer: optimizers to use instead (one per player).
+        loss, n_critic, gp_weight: see :func:`gan_step`.
+        batch_size, generator, callback, progress, log_every, desc: the package's fit keywords.
 
     Returns:
         The :class:`~companion.train.History` of ``d_loss``, ``g_loss`` and ``gp``.
@@ -390,11 +391,8 @@ def fit_gan(
         d_optimizer = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
     if g_optimizer is None:
         g_optimizer = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
-    batches = minibatches(data, batch_size, generator=generator)
     gan.train()
-
-    def step(i: int) -> Dict[str, float]:
-        real = [next(batches) for _ in range(n_critic)]
-        return gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight)
-
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return fit_adversarial(
+        lambda real: gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight),
+        data, n_steps=n_steps, batch_size=batch_size, n_batches=n_critic, generator=generator, callback=callback,
+        progress=progress, log_every=log_every, desc=desc)

@@ -29,7 +29,7 @@ from torch.nn import functional as F
 
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wasserstein_critic_loss
 from .nets import MLP, check_shape
-from .train import History, minibatches, train_loop
+from .train import Callback, History, fit_adversarial, minibatches, train_loop
 
 __all__ = ["HYBRIDS", "VAEGANHybrid", "fit_hybrid", "hybrid_step", "independent_critic_score", "sample_diversity"]
 
@@ -157,9 +157,22 @@ def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torc
             "code_discriminator": code_loss.detach(), "data_discriminator": data_loss.detach()}
 
 
-def fit_hybrid(model: VAEGANHybrid, data: torch.Tensor, n_steps: int, batch_size: int = 64, lr: float = 5e-4,
-               disc_lr: float = 5e-4, generator: Optional[torch.Generator] = None, desc: Optional[str] = None) -> History:
-    """Train a hybrid with Adam(beta1=0.5, beta2=0.9), the paper's settings (App. K)."""
+def fit_hybrid(
+    model: VAEGANHybrid,
+    data: torch.Tensor,
+    *,
+    n_steps: int,
+    batch_size: int = 64,
+    lr: float = 5e-4,
+    disc_lr: float = 5e-4,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    desc: Optional[str] = None,
+) -> History:
+    """Train a hybrid with Adam(beta1=0.5, beta2=0.9), the paper's settings (App. K): ``lr``
+    for the encoder and generator, ``disc_lr`` for the discriminators, in the package's
+    alternating-update loop (:func:`companion.train.fit_adversarial`)."""
     if not torch.is_tensor(data) or tuple(data.shape[1:]) != model.shape:
         raise ValueError(f"data must be a tensor of shape (N, {', '.join(map(str, model.shape))})")
     if not bool(torch.isfinite(data).all()) or float(data.min()) < 0 or float(data.max()) > 1:
@@ -173,10 +186,10 @@ def fit_hybrid(model: VAEGANHybrid, data: torch.Tensor, n_steps: int, batch_size
     }
     if model.data_discriminator is not None:
         optimizers["data"] = torch.optim.Adam(model.data_discriminator.parameters(), lr=disc_lr, betas=betas)
-    batches = minibatches(data, batch_size, generator=generator)
     model.train()
-    history = train_loop(lambda _: hybrid_step(model, next(batches), optimizers), n_steps,
-                         desc=desc or model.kind.upper(), log_every=max(1, n_steps // 100))
+    history = fit_adversarial(lambda real: hybrid_step(model, real[0], optimizers), data, n_steps=n_steps,
+                              batch_size=batch_size, generator=generator, callback=callback, progress=progress,
+                              log_every=max(1, n_steps // 100), desc=desc or model.kind.upper())
     model.eval()
     return history
 

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .train import History, minibatches, train_loop
+from .train import Callback, History, run_callback, progress_disabled, minibatches, minimize, train_loop
 
 __all__ = [
     "DEFAULT_SLOPE",
@@ -487,93 +487,96 @@ class Autoencoder(nn.Module):
 
 def fit_autoencoder(
     autoencoder: nn.Module,
-    x: torch.Tensor,
+    data: torch.Tensor,
+    *,
     n_steps: int = 2000,
     batch_size: int = 64,
     lr: float = 1e-3,
-    disable_progress: Optional[bool] = None,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    desc: str = "stage 1: autoencoder",
 ) -> History:
-    """Stage 1: minimise the squared reconstruction error ``||decode(encode(x)) - x||^2`` with Adam.
+    """Stage 1: minimise the squared reconstruction error ``||decode(encode(x)) - x||^2``
+    (:func:`companion.train.minimize`, Adam by default).
 
     Args:
-        autoencoder: a module with ``encode`` and ``decode``.
-        x: training data ``(N, *data_shape)``, on the autoencoder's device.
-        n_steps: optimisation steps.
-        batch_size: examples per step.
-        lr: Adam's learning rate.
+        autoencoder: a module with ``encode`` and ``decode`` (left in eval mode).
+        data: training data ``(N, *data_shape)``, on the autoencoder's device.
+        n_steps, batch_size, lr, optimizer, generator, callback, progress, desc: the package's
+            fit keywords.
 
     Returns:
         The :class:`~companion.train.History` with the per-example ``reconstruction`` error.
     """
     if not (hasattr(autoencoder, "encode") and hasattr(autoencoder, "decode")):
         raise TypeError("autoencoder must have encode and decode methods")
-    _check_tensor(x, "x", min_dim=2)
+    _check_tensor(data, "data", min_dim=2)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number; got {lr!r}")
-    optimizer = torch.optim.Adam(autoencoder.parameters(), lr=lr)
-    batches = minibatches(x, _check_positive_int(batch_size, "batch_size"))
-    autoencoder.train()
 
-    def step(_: int):
-        batch = next(batches)
+    def reconstruction(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
         recon = autoencoder.decode(autoencoder.encode(batch))
-        loss = (recon - batch).pow(2).flatten(1).sum(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"reconstruction": loss.detach()}
+        return {"reconstruction": (recon - batch).pow(2).flatten(1).sum(1).mean()}
 
-    history = train_loop(
-        step, int(n_steps), desc="stage 1: autoencoder", log_every=10, disable_progress=disable_progress
-    )
+    history = minimize(autoencoder, data, reconstruction, n_steps=int(n_steps),
+                       batch_size=_check_positive_int(batch_size, "batch_size"), lr=lr, optimizer=optimizer,
+                       generator=generator, callback=callback, progress=progress, desc=desc)
     autoencoder.eval()
     return history
 
 
 def fit_exact_mle(
     model: "TwoStageModel",
-    x: torch.Tensor,
+    data: torch.Tensor,
+    *,
     n_steps: int = 1000,
     batch_size: int = 256,
     lr: float = 1e-2,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     refit_base_every: int = 50,
-    disable_progress: Optional[bool] = None,
 ) -> History:
     """Joint maximum likelihood of an invertible map and its base (eq. 7 of the paper).
 
     Adam ascends ``log p_base(encode(x)) + log_det_jacobian(x)`` in the map's parameters;
     every ``refit_base_every`` steps the base is refitted to the current codes (EM for a
     :class:`GMMBase`, nothing to learn for a :class:`GaussianBase`): a coordinate ascent
-    on the same objective, since the Jacobian term does not depend on the base.
+    on the same objective, since the Jacobian term does not depend on the base. (The base
+    is refitted before the step's minibatch is drawn, hence a loop of its own.)
 
     Args:
         model: a :class:`TwoStageModel` whose autoencoder has ``log_det_jacobian`` and whose
             base has a ``log_prob`` differentiable in its input.
-        x: training data on the model's device.
+        data: training data on the model's device.
+        n_steps, batch_size, lr, optimizer, generator, callback, progress: the package's fit keywords.
 
     Returns:
         The :class:`~companion.train.History` of the mean log-likelihood ``log_lik``.
     """
     if not isinstance(model, TwoStageModel) or not hasattr(model.autoencoder, "log_det_jacobian"):
         raise TypeError("model must be a TwoStageModel with an invertible autoencoder (log_det_jacobian)")
-    _check_tensor(x, "x", min_dim=2)
+    _check_tensor(data, "data", min_dim=2)
     refit_base_every = _check_positive_int(refit_base_every, "refit_base_every")
     net = model.autoencoder
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    batches = minibatches(x, _check_positive_int(batch_size, "batch_size"))
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr) if optimizer is None else optimizer
+    batches = minibatches(data, _check_positive_int(batch_size, "batch_size"), generator=generator)
 
     def step(i: int):
         if i % refit_base_every == 0:
-            model.fit_base(x)
+            model.fit_base(data)
         batch = next(batches)
         log_lik = (model.base.log_prob(net.encode(batch)) + net.log_det_jacobian(batch)).mean()
         optimizer.zero_grad(set_to_none=True)
         (-log_lik).backward()
         optimizer.step()
-        return {"log_lik": log_lik.detach()}
+        return {"log_lik": log_lik.detach(), **run_callback(callback, i)}
 
-    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=disable_progress)
-    model.fit_base(x)
+    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=progress_disabled(progress))
+    model.fit_base(data)
     return history
 
 
@@ -889,19 +892,22 @@ class TwoStageModel(nn.Module):
 
     def fit(
         self,
-        x: torch.Tensor,
+        data: torch.Tensor,
+        *,
         n_steps: int = 2000,
         batch_size: int = 64,
         lr: float = 1e-3,
-        disable_progress: Optional[bool] = None,
+        optimizer: Optional[torch.optim.Optimizer] = None,
+        generator: Optional[torch.Generator] = None,
+        callback: Optional[Callback] = None,
+        progress: Optional[bool] = None,
     ) -> History:
-        """Both stages: the autoencoder on ``x`` (chunks, for sequences), then the base on the codes."""
-        self._check_data(x)
-        flat = x.reshape(-1, *x.shape[2:]) if self.sequential else x
-        history = fit_autoencoder(
-            self.autoencoder, flat, n_steps=n_steps, batch_size=batch_size, lr=lr, disable_progress=disable_progress
-        )
-        self.fit_base(x)
+        """Both stages: the autoencoder on ``data`` (chunks, for sequences), then the base on the codes."""
+        self._check_data(data)
+        flat = data.reshape(-1, *data.shape[2:]) if self.sequential else data
+        history = fit_autoencoder(self.autoencoder, flat, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                                  optimizer=optimizer, generator=generator, callback=callback, progress=progress)
+        self.fit_base(data)
         return history
 
     def fit_base(self, x: torch.Tensor):

@@ -11,7 +11,7 @@ incremental autoencoder, IAE). This module holds:
   dimensions (with the padding vector ``p`` and the mask vector ``m``) and a mixture density
   network head: ``log_prob(z)`` is exact and ``sample(n)`` runs over the dimensions in turn;
 * :func:`fit_lde` — maximum likelihood with the paper's optimiser (Adam, lr 2e-4, betas (0.5, 0.999));
-* :class:`IncrementalAutoencoder`, :func:`make_autoencoder`, :func:`fit_autoencoder` — a
+* :class:`IncrementalAutoencoder`, :func:`make_autoencoder`, :func:`fit_incremental_autoencoder` — a
   deterministic autoencoder whose masked latent dimensions are zero and get no gradient;
 * :class:`GMMN`, :func:`mmd2`, :func:`fit_gmmn` — the moment-matching generator that the
   paper compares with in its Fig. 5;
@@ -22,14 +22,14 @@ incremental autoencoder, IAE). This module holds:
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
-from .train import History, minibatches, train_loop
+from .train import Callback, History, fit_likelihood, minibatches, minimize, progress_disabled, run_callback, train_loop
 
 __all__ = [
     "GMMN",
@@ -38,7 +38,7 @@ __all__ = [
     "check_causality",
     "check_receptive_field_formula",
     "dilated_causal_conv",
-    "fit_autoencoder",
+    "fit_incremental_autoencoder",
     "fit_gmmn",
     "fit_lde",
     "make_autoencoder",
@@ -372,26 +372,31 @@ class LatentDensityEstimator(nn.Module):
 
 def fit_lde(
     model: LatentDensityEstimator,
-    codes: torch.Tensor,
+    data: torch.Tensor,
+    *,
     n_steps: int,
     batch_size: int = 256,
     lr: float = PAPER_LDE_LR,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     betas: Tuple[float, float] = PAPER_BETAS,
     standardize: bool = True,
     max_grad_norm: Optional[float] = 10.0,
     desc: str = "LDE",
-    disable_progress: Optional[bool] = None,
 ) -> History:
-    """Fit an LDE by maximum likelihood (the paper's Eq. 4: mean NLL per dimension).
+    """Fit an LDE by maximum likelihood (the paper's Eq. 4: mean NLL per dimension) with
+    :func:`companion.train.fit_likelihood`.
 
     Args:
-        model: the estimator (trained in place, on the device of its parameters).
-        codes: training codes ``(N, D)``.
-        n_steps: optimiser steps.
-        batch_size: minibatch size.
-        lr, betas: Adam's settings; the defaults are the paper's (2e-4, (0.5, 0.999)).
-        standardize: set the model's ``loc``/``scale`` from ``codes`` first.
+        model: the estimator (trained in place, on the device of its parameters; left in eval mode).
+        data: training codes ``(N, D)``.
+        lr, betas: Adam's settings (unless ``optimizer`` is given); the defaults are the
+            paper's (2e-4, (0.5, 0.999)).
+        standardize: set the model's ``loc``/``scale`` from ``data`` first.
         max_grad_norm: clip the gradient norm (``None``: no clipping).
+        n_steps, batch_size, optimizer, generator, callback, progress: the package's fit keywords.
 
     Returns:
         The :class:`~companion.train.History` with ``nll_per_dim`` (nats).
@@ -399,25 +404,17 @@ def fit_lde(
     if not isinstance(model, LatentDensityEstimator):
         raise TypeError(f"model must be a LatentDensityEstimator; got {type(model).__name__}")
     device = next(model.parameters()).device
-    codes = _check_codes(codes, model.dim, "codes").to(device)
+    data = _check_codes(data, model.dim, "data").to(device)
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number; got {lr!r}")
     if standardize:
-        model.set_standardization(codes)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
-    batches = minibatches(codes, batch_size)
-
-    def step(_: int):
-        loss = -model.log_prob(next(batches)).mean() / model.dim
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-        optimiser.step()
-        return {"nll_per_dim": loss.detach()}
-
-    model.train()
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+        model.set_standardization(data)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+    history = fit_likelihood(model, data, n_steps=n_steps, batch_size=batch_size, optimizer=optimizer,
+                             generator=generator, callback=callback, progress=progress, scale=model.dim,
+                             loss_name="nll_per_dim", max_grad_norm=max_grad_norm,
+                             log_every=max(1, n_steps // 200), desc=desc)
     model.eval()
     return history
 
@@ -438,7 +435,7 @@ class IncrementalAutoencoder(nn.Module):
         decoder: maps ``(batch, latent_dim)`` back to data (its output is used as is).
         latent_dim: the latent dimension ``D``.
         start_dims: the active dimensions at the start of incremental training.
-        incremental: grow the active part during :func:`fit_autoencoder` (the IAE) or not (the AE).
+        incremental: grow the active part during :func:`fit_incremental_autoencoder` (the IAE) or not (the AE).
     """
 
     def __init__(
@@ -539,21 +536,27 @@ def make_autoencoder(
     return IncrementalAutoencoder(encoder, decoder, latent_dim, start_dims=start_dims, incremental=incremental)
 
 
-def fit_autoencoder(
+def fit_incremental_autoencoder(
     model: IncrementalAutoencoder,
     data: torch.Tensor,
+    *,
     n_steps: int,
     batch_size: int = 128,
     lr: float = PAPER_AE_LR,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     betas: Tuple[float, float] = PAPER_BETAS,
     growth_fraction: float = 0.5,
     desc: str = "autoencoder",
-    disable_progress: Optional[bool] = None,
 ) -> History:
-    """Train an (incremental) autoencoder on the MSE with the paper's Adam settings (lr 1e-3, betas (0.5, 0.999)).
+    """Train an (incremental) autoencoder on the MSE with the paper's Adam settings (lr 1e-3,
+    betas (0.5, 0.999)). (The plain autoencoder of the IML chapter has its own
+    :func:`companion.iml.fit_autoencoder`: another loss, no growing code.)
 
-    For the IAE the active part grows by :meth:`IncrementalAutoencoder.active_dims_at`; at the
-    end every dimension is active.
+    For the IAE the active part grows by :meth:`IncrementalAutoencoder.active_dims_at`, a
+    function of the step, hence a loop of its own; at the end every dimension is active.
 
     Returns:
         The history with ``mse`` and ``active_dims``.
@@ -565,20 +568,22 @@ def fit_autoencoder(
     if not torch.isfinite(data).all():
         raise ValueError("data contains NaN or infinite values")
     device = next(model.parameters()).device
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
-    batches = minibatches(data.to(device), batch_size)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+    batches = minibatches(data.to(device), batch_size, generator=generator)
 
     def step(i: int):
         k = model.active_dims_at(i, n_steps, growth_fraction)
         model.set_active_dims(k)
         loss = model.loss(next(batches))
-        optimiser.zero_grad(set_to_none=True)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimiser.step()
-        return {"mse": loss.detach(), "active_dims": float(k)}
+        optimizer.step()
+        return {"mse": loss.detach(), "active_dims": float(k), **run_callback(callback, i)}
 
     model.train()
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200),
+                         disable_progress=progress_disabled(progress))
     model.set_active_dims(model.latent_dim)
     model.eval()
     return history
@@ -648,33 +653,33 @@ class GMMN(nn.Module):
 def fit_gmmn(
     model: GMMN,
     data: torch.Tensor,
+    *,
     n_steps: int,
     batch_size: int = 512,
     lr: float = 1e-3,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     bandwidths: Sequence[float] = (0.05, 0.1, 0.3, 1.0, 3.0),
     desc: str = "GMMN",
-    disable_progress: Optional[bool] = None,
 ) -> History:
-    """Train a :class:`GMMN` to minimise the MMD to ``data`` (bandwidths in standardised units)."""
+    """Train a :class:`GMMN` to minimise the MMD to ``data`` (bandwidths in standardised units)
+    with :func:`companion.train.minimize`; records ``mmd2``."""
     if not isinstance(model, GMMN):
         raise TypeError(f"model must be a GMMN; got {type(model).__name__}")
     device = next(model.parameters()).device
     data = _check_codes(data, model.dim, "data").to(device)
     model.loc.copy_(data.mean(0))
     model.scale.copy_(data.std(0).clamp_min(1e-6))
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    batches = minibatches((data - model.loc) / model.scale, batch_size)
 
-    def step(_: int):
-        real = next(batches)
+    def mmd(real: torch.Tensor) -> Dict[str, torch.Tensor]:
         noise = torch.rand(real.shape[0], model.noise_dim, device=device) * 2 - 1
-        loss = mmd2(model.generator(noise), real, bandwidths)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        return {"mmd2": loss.detach()}
+        return {"mmd2": mmd2(model.generator(noise), real, bandwidths)}
 
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    history = minimize(model, (data - model.loc) / model.scale, mmd, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                       optimizer=optimizer, generator=generator, callback=callback, progress=progress,
+                       log_every=max(1, n_steps // 200), desc=desc)
     model.eval()
     return history
 

@@ -44,6 +44,7 @@ from .likelihoods import (
     discretized_logistic_mixture_log_prob,
     sample_discretized_logistic_mixture,
 )
+from .train import Callback, History, fit_likelihood
 
 __all__ = [
     "MaskedConv2d",
@@ -359,36 +360,28 @@ class PixelCNN(nn.Module):
 def fit_pixelcnn(
     model: PixelCNN,
     data: torch.Tensor,
+    *,
     n_steps: int = 1000,
     batch_size: int = 32,
     lr: float = 2e-3,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     log_every: int = 10,
     desc: str = "PixelCNN",
-    disable_progress: Optional[bool] = None,
-    generator: Optional[torch.Generator] = None,
-):
-    """Train an unconditional ``model`` on images of levels ``data`` by maximum likelihood (Adam).
+) -> History:
+    """Train an unconditional ``model`` on images of levels ``data`` by maximum likelihood
+    (:func:`companion.train.fit_likelihood`; the keywords are the package's fit keywords).
 
     Records the training ``nll`` (nats per image, batch mean) in the returned
     :class:`~companion.train.History`.
     """
-    from .train import minibatches, train_loop
-
     if not isinstance(model, PixelCNN):
         raise TypeError(f"model must be a PixelCNN; got {type(model).__name__}")
     if model.cond_channels:
         raise ValueError("fit_pixelcnn trains unconditional models; this one has cond_channels > 0")
     device = next(model.parameters()).device
     data = check_levels(data, model.shape, model.n_levels, "data").to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    batches = minibatches(data, batch_size, generator=generator)
-    model.train()
-
-    def step(i: int):
-        loss = -model.log_prob(next(batches)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"nll": loss.detach()}
-
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return fit_likelihood(model, data, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                          generator=generator, callback=callback, progress=progress, log_every=log_every, desc=desc)

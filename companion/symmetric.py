@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .train import History, minibatches, train_loop
+from .train import Callback, History, fit_adversarial
 
 __all__ = [
     "ACTIVATIONS",
@@ -423,25 +423,26 @@ def fit_bgan(
     n_steps: int,
     batch_size: int,
     lr: float = 2e-4,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
     betas: Tuple[float, float] = (0.5, 0.999),
     gamma: float = 0.5,
     n_disc: int = 1,
-    generator: Optional[torch.Generator] = None,
-    progress: Optional[bool] = None,
     log_every: int = 10,
     desc: str = "BGAN",
 ) -> History:
-    """Train a batch GAN: ``n_steps`` calls of :func:`bgan_step` with Adam on both networks.
+    """Train a batch GAN: ``n_steps`` calls of :func:`bgan_step` with Adam on both networks, in
+    the package's alternating-update loop (:func:`companion.train.fit_adversarial`).
 
     Args:
         gan: a :class:`companion.gan.GAN` whose discriminator is a :class:`SymmetricDiscriminator`
             (its reduction makes it a BGAN or an M-BGAN) and whose generator makes flat vectors.
         data: the training examples, flattened to vectors ``(N, D)`` here.
-        n_steps, batch_size, lr: the usual; ``betas`` are Adam's.
+        betas: Adam's.
         gamma: the mixing parameter of :func:`complementary_mixed_sets`.
         n_disc: discriminator updates (on fresh real batches) per generator update.
-        generator: a ``torch.Generator`` for the minibatch order.
-        progress, log_every, desc: see :func:`companion.train.fit_likelihood`.
+        n_steps, batch_size, lr, generator, callback, progress, log_every, desc: the package's fit keywords.
 
     Returns:
         The :class:`~companion.train.History` of ``d_loss`` and ``g_loss``.
@@ -451,14 +452,11 @@ def fit_bgan(
     _check_int(n_disc, "n_disc")
     g_opt = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
-    batches = minibatches(data.flatten(1), batch_size, generator=generator)
     gan.generator.train()
-
-    def step(_: int) -> Dict[str, float]:
-        real = [next(batches) for _ in range(n_disc)]
-        return bgan_step(gan.generator, gan.discriminator, real, gan.latent_dim, d_opt, g_opt, gamma=gamma)
-
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=None if progress is None else not progress)
+    return fit_adversarial(
+        lambda real: bgan_step(gan.generator, gan.discriminator, real, gan.latent_dim, d_opt, g_opt, gamma=gamma),
+        data.flatten(1), n_steps=n_steps, batch_size=batch_size, n_batches=n_disc, generator=generator,
+        callback=callback, progress=progress, log_every=log_every, desc=desc)
 
 
 def bernoulli_kl(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,9 @@
 * :func:`minibatches` — endless shuffled minibatches of a tensor;
 * :func:`train_loop` — ``n_steps`` calls of a step function, with all of the above;
 * :func:`save_checkpoint` / :func:`load_checkpoint` — atomic saves, ``weights_only`` loads;
-* :func:`fit_likelihood` — the one maximum-likelihood fit of every density model.
+* :func:`minimize` — the one loop of the non-adversarial fits (a loss over minibatches);
+* :func:`fit_likelihood` — the one maximum-likelihood fit of every density model;
+* :func:`fit_adversarial` — the one alternating-update loop of the adversarial fits.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ __all__ = [
     "History",
     "check_finite",
     "cosine_schedule",
+    "fit_adversarial",
     "fit_likelihood",
     "load_checkpoint",
     "minibatches",
+    "minimize",
     "progress",
+    "progress_disabled",
+    "run_callback",
     "save_checkpoint",
     "train_loop",
 ]
@@ -226,6 +232,69 @@ def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, to
 #: ``callback(step)`` is called after every optimisation step; a mapping it returns (for
 #: example a held-out score computed every 100 steps) is recorded in the history with the loss.
 Callback = Callable[[int], Optional[Mapping[str, Union[float, torch.Tensor]]]]
+#: What a loss function returns: the loss, or a mapping whose first value is the loss (the
+#: others are recorded beside it).
+LossValues = Union[torch.Tensor, Mapping[str, torch.Tensor]]
+
+
+def minimize(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor], LossValues],
+    *,
+    n_steps: int,
+    batch_size: int,
+    lr: float = 1e-3,
+    optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    scheduler: Optional[Callable[[torch.optim.Optimizer], Any]] = None,
+    max_grad_norm: Optional[float] = None,
+    log_every: int = 10,
+    desc: str = "training",
+) -> History:
+    """Minimise ``loss_fn(batch)`` over shuffled minibatches of ``data``: the one training loop
+    of every non-adversarial fit (the fits of the method modules call it with their loss).
+
+    Each step draws one minibatch (:func:`minibatches` with ``generator``), takes one optimizer
+    step (gradients clipped to ``max_grad_norm`` when given), steps the scheduler, then calls
+    ``callback(step)``. Runs through :func:`train_loop` (NaN check, progress bar, history).
+
+    Args:
+        model: the module trained (in place, in train mode).
+        data: the training examples ``(N, ...)`` on the model's device.
+        loss_fn: see :data:`LossValues`; a bare tensor is recorded as ``"loss"``.
+        optimizer: default ``Adam(model.parameters(), lr)``.
+        scheduler: ``scheduler(optimizer)`` builds a learning-rate scheduler stepped every step.
+        callback, progress: see :data:`Callback`; ``progress=False`` silences the bar.
+        n_steps, batch_size, lr, generator, max_grad_norm, log_every, desc: as named.
+    """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be an nn.Module; got {type(model).__name__}")
+    if not torch.is_tensor(data):
+        raise TypeError(f"data must be a torch.Tensor; got {type(data).__name__}")
+    if max_grad_norm is not None and not max_grad_norm > 0:
+        raise ValueError(f"max_grad_norm must be positive or None; got {max_grad_norm!r}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
+    schedule = None if scheduler is None else scheduler(optimizer)
+    batches = minibatches(data, batch_size, generator=generator)
+    model.train()
+
+    def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
+        values = loss_fn(next(batches))
+        values = dict(values) if isinstance(values, Mapping) else {"loss": values}
+        loss = next(iter(values.values()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+        return {**{k: v.detach() if torch.is_tensor(v) else v for k, v in values.items()}, **run_callback(callback, i)}
+
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress))
 
 
 def fit_likelihood(
@@ -240,68 +309,75 @@ def fit_likelihood(
     callback: Optional[Callback] = None,
     progress: Optional[bool] = None,
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
-    scheduler: Optional[Callable[[torch.optim.Optimizer], Any]] = None,
-    max_grad_norm: Optional[float] = None,
     scale: float = 1.0,
-    log_every: int = 10,
-    desc: str = "maximum likelihood",
+    loss_name: str = "nll",
+    **options: Any,
 ) -> History:
-    """Maximum likelihood: minimise ``-model.log_prob(batch).mean() / scale`` over minibatches.
+    """Maximum likelihood: :func:`minimize` the mean of ``-model.log_prob(batch) / scale``.
 
-    The one fit of every density model of the package (see :mod:`companion.protocol`); each
-    step draws one minibatch from :func:`minibatches` (with ``generator``), applies
-    ``transform`` (for example fresh dequantisation noise), takes one optimizer step
-    (gradients clipped to ``max_grad_norm`` when given), then steps the scheduler and calls
-    ``callback(step)``. The loss is recorded as ``"nll"`` (nats per example, divided by
-    ``scale``: pass the dimension to train on nats per dimension).
+    The one fit of every density model of the package (see :mod:`companion.protocol`).
 
     Args:
-        model: an ``nn.Module`` with ``log_prob(x) -> (batch,)`` (trained in place, in train mode).
+        model: an ``nn.Module`` with ``log_prob(x) -> (batch,)`` (trained in place).
         data: the training examples ``(N, ...)``, on the model's device.
-        n_steps, batch_size: optimisation steps and minibatch size.
-        lr: Adam's learning rate (ignored when ``optimizer`` is given).
-        optimizer: an optimizer over the model's parameters (default ``Adam(lr)``).
-        generator: a ``torch.Generator`` for the minibatch order (default: torch's global one).
-        callback: see :data:`Callback`.
-        progress: ``False`` silences the bar; ``None`` follows ``COMPANION_PROGRESS``.
-        transform: applied to each minibatch before ``log_prob``.
-        scheduler: ``scheduler(optimizer)`` builds a learning-rate scheduler stepped every step.
-        max_grad_norm: clip the gradients' norm to this value.
-        scale: the loss is divided by it (``1``: nats per example).
-        log_every, desc: see :func:`train_loop`.
+        transform: applied to each minibatch before ``log_prob`` (fresh dequantisation noise).
+        scale: the loss is divided by it (``1``: nats per example; the dimension: per dimension).
+        loss_name: the name under which the loss is recorded.
+        n_steps, batch_size, lr, optimizer, generator, callback, progress, **options
+            (``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``): see :func:`minimize`.
 
     Returns:
-        The :class:`History` (``"nll"``, plus whatever ``callback`` returns).
+        The :class:`History` (``loss_name``, plus whatever ``callback`` returns).
     """
-    if not isinstance(model, torch.nn.Module) or not callable(getattr(model, "log_prob", None)):
-        raise TypeError(f"model must be an nn.Module with a log_prob method; got {type(model).__name__}")
-    if not torch.is_tensor(data):
-        raise TypeError(f"data must be a torch.Tensor; got {type(data).__name__}")
-    if max_grad_norm is not None and not max_grad_norm > 0:
-        raise ValueError(f"max_grad_norm must be positive or None; got {max_grad_norm!r}")
+    if not callable(getattr(model, "log_prob", None)):
+        raise TypeError(f"model must have a log_prob method; got {type(model).__name__}")
     if not scale > 0:
         raise ValueError(f"scale must be positive; got {scale!r}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
-    schedule = None if scheduler is None else scheduler(optimizer)
+
+    def nll(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {loss_name: -model.log_prob(batch if transform is None else transform(batch)).mean() / scale}
+
+    options.setdefault("desc", "maximum likelihood")
+    return minimize(model, data, nll, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                    generator=generator, callback=callback, progress=progress, **options)
+
+
+def fit_adversarial(
+    step_fn: Callable[[List[torch.Tensor]], Mapping[str, Union[float, torch.Tensor]]],
+    data: torch.Tensor,
+    *,
+    n_steps: int,
+    batch_size: int,
+    n_batches: int = 1,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    log_every: int = 10,
+    desc: str = "adversarial training",
+    history: Optional[History] = None,
+) -> History:
+    """The one alternating-update loop of the adversarial fits (GAN, BGAN, M-BGAN, ADE, hybrids).
+
+    Each of the ``n_steps`` steps draws ``n_batches`` fresh real minibatches and calls
+    ``step_fn(real_batches)``, which updates the players in turn (for example ``n_batches``
+    discriminator updates, then one generator update) and returns its losses; then
+    ``callback(step)`` runs. The method's own step function holds the game; this holds the loop.
+    """
+    if not callable(step_fn):
+        raise TypeError("step_fn must be callable")
+    if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 1:
+        raise ValueError(f"n_batches must be a positive int; got {n_batches!r}")
     batches = minibatches(data, batch_size, generator=generator)
-    model.train()
 
     def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
-        batch = next(batches)
-        loss = -model.log_prob(batch if transform is None else transform(batch)).mean() / scale
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-        optimizer.step()
-        if schedule is not None:
-            schedule.step()
-        return {"nll": loss.detach(), **_called_back(callback, i)}
+        values = step_fn([next(batches) for _ in range(n_batches)])
+        return {**values, **run_callback(callback, i)}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=_disabled(progress))
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress),
+                      history=history)
 
 
-def _called_back(callback: Optional[Callback], step: int) -> Dict[str, Union[float, torch.Tensor]]:
+def run_callback(callback: Optional[Callback], step: int) -> Dict[str, Union[float, torch.Tensor]]:
     """What ``callback(step)`` returns, as a dict (empty without a callback or a mapping)."""
     if callback is None:
         return {}
@@ -313,11 +389,11 @@ def _called_back(callback: Optional[Callback], step: int) -> Dict[str, Union[flo
     return dict(values)
 
 
-def _disabled(progress: Optional[bool]) -> Optional[bool]:
+def progress_disabled(progress: Optional[bool]) -> Optional[bool]:
     """The ``progress`` keyword of the fits (``True`` shows the bar) as ``train_loop``'s ``disable_progress``."""
     return None if progress is None else not progress
 
 
 def cosine_schedule(n_steps: int) -> Callable[[torch.optim.Optimizer], Any]:
-    """A ``scheduler`` for :func:`fit_likelihood`: cosine annealing of the learning rate over ``n_steps``."""
+    """A ``scheduler`` for :func:`minimize`: cosine annealing of the learning rate over ``n_steps``."""
     return lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))

@@ -24,7 +24,7 @@ lower bound on ``log p(x)`` (the number to report), the **training objective**
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -38,7 +38,7 @@ from .likelihoods import (
     sum_except_batch,
 )
 from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
-from .train import History, minibatches, train_loop
+from .train import Callback, History, minimize
 
 __all__ = ["ELBOTerms", "LIKELIHOODS", "VAE", "fit_vae", "gaussian_kl"]
 
@@ -348,18 +348,20 @@ def _check_count(value: object, name: str) -> int:
 def fit_vae(
     vae: VAE,
     data: torch.Tensor,
+    *,
     n_steps: int = 2000,
     batch_size: int = 64,
     lr: float = 1e-3,
-    n_samples: int = 1,
     optimizer: Optional[torch.optim.Optimizer] = None,
+    generator: Optional[torch.Generator] = None,
+    callback: Optional[Callback] = None,
+    progress: Optional[bool] = None,
+    n_samples: int = 1,
     log_every: int = 10,
     desc: str = "VAE",
-    disable_progress: Optional[bool] = None,
-    generator: Optional[torch.Generator] = None,
-    callback: Optional[Callable[[int], None]] = None,
 ) -> History:
-    """Train ``vae`` on ``data`` with Adam (or ``optimizer``) for ``n_steps`` minibatch steps.
+    """Train ``vae`` on ``data`` for ``n_steps`` minibatch steps (:func:`companion.train.minimize`,
+    Adam by default).
 
     Records per step the training ``loss`` (``-(reconstruction - beta kl)``), the ``elbo``
     (``beta = 1``, a bound on ``log p(x)``), the ``reconstruction`` and the ``kl`` (batch
@@ -368,12 +370,11 @@ def fit_vae(
     Args:
         vae: the model (trained in place; it is put in training mode).
         data: a tensor ``(N, *vae.shape)``; moved to the model's device.
-        n_steps, batch_size, lr: the usual.
         n_samples: posterior draws per example for the reconstruction term.
-        optimizer: an optimizer over ``vae``'s parameters (default: ``Adam(lr)``).
-        log_every, desc, disable_progress: see :func:`companion.train.train_loop`.
-        generator: a ``torch.Generator`` for the minibatch order.
-        callback: called as ``callback(step)`` after every step (for schedules, e.g. of ``vae.beta``).
+        callback: called as ``callback(step)`` after every step (for schedules, e.g. of
+            ``vae.beta``, or an evaluation; a mapping it returns is recorded).
+        n_steps, batch_size, lr, optimizer, generator, progress, log_every, desc: the
+            package's fit keywords (see :func:`companion.train.minimize`).
 
     Returns:
         The :class:`~companion.train.History`.
@@ -381,24 +382,12 @@ def fit_vae(
     if not isinstance(vae, VAE):
         raise TypeError(f"vae must be a VAE; got {type(vae).__name__}")
     vae._check_x(data)
-    data = data.to(vae._device())
-    optimizer = torch.optim.Adam(vae.parameters(), lr=lr) if optimizer is None else optimizer
-    batches = minibatches(data, batch_size, generator=generator)
-    vae.train()
 
-    def step(i: int):
-        terms = vae.elbo(next(batches), n_samples)
-        loss = -terms.objective.mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if callback is not None:
-            callback(i)
-        return {
-            "loss": loss.detach(),
-            "elbo": terms.elbo.mean().detach(),
-            "reconstruction": terms.reconstruction.mean().detach(),
-            "kl": terms.kl.mean().detach(),
-        }
+    def negative_objective(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
+        terms = vae.elbo(batch, n_samples)
+        return {"loss": -terms.objective.mean(), "elbo": terms.elbo.mean(),
+                "reconstruction": terms.reconstruction.mean(), "kl": terms.kl.mean()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return minimize(vae, data.to(vae._device()), negative_objective, n_steps=n_steps, batch_size=batch_size, lr=lr,
+                    optimizer=optimizer, generator=generator, callback=callback, progress=progress,
+                    log_every=log_every, desc=desc)

@@ -191,7 +191,7 @@ def test_protocol_and_short_training_run():
     x = _levels_data(64, (1, 4, 4), 5)
     model = ADE((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
     assert ADE.log_prob_is_bound is True
-    history = fit_ade(model, x, n_steps=5, batch_size=16, disable_progress=True, log_every=1)
+    history = fit_ade(model, x, n_steps=5, batch_size=16, progress=False, log_every=1)
     assert set(history.names()) >= {"loss", "L_C", "L_Q", "disc_loss", "sigma"}
     with torch.no_grad():
         log_p = model.log_prob(x[:7], n_samples=4)
@@ -199,7 +199,7 @@ def test_protocol_and_short_training_run():
     samples = model.sample(9)
     assert samples.shape == (9, 1, 4, 4) and samples.min() >= 0 and samples.max() <= 1
     gan = ADE((1, 4, 4), mode="gan", n_levels=5, latent_dim=3, hidden=16, disc_hidden=16)
-    history = fit_ade(gan, x, n_steps=3, batch_size=16, n_inference_steps=4, disable_progress=True, log_every=1)
+    history = fit_ade(gan, x, n_steps=3, batch_size=16, n_inference_steps=4, progress=False, log_every=1)
     assert len(history["inference_L_C"]) == 4 and "L_C" not in history
 
 

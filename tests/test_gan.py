@@ -122,7 +122,7 @@ def test_fit_gan_moves_the_samples_to_the_data():
     torch.manual_seed(0)
     data = torch.tensor([2.0, -1.0]) + 0.1 * torch.randn(2000, 2)
     gan = GAN(MLPGenerator(2, (2,), hidden=32, n_layers=2), MLPDiscriminator((2,), hidden=32, n_layers=2))
-    history = fit_gan(gan, data, n_steps=300, batch_size=64, lr=2e-3, disable_progress=True)
+    history = fit_gan(gan, data, n_steps=300, batch_size=64, lr=2e-3, progress=False)
     assert isinstance(history, History) and {"d_loss", "g_loss"} <= set(history.names())
     mean = gan.sample(2000).mean(0)
     assert (mean - torch.tensor([2.0, -1.0])).norm() < 0.3

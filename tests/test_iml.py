@@ -210,7 +210,7 @@ def test_stage_one_reduces_reconstruction_error():
     net = InvertiblePerceptron(2, 6, 10)
     with torch.no_grad():
         before = float((net(x) - x).pow(2).sum(1).mean())
-    history = iml.fit_autoencoder(net, x, n_steps=300, batch_size=64, lr=1e-2, disable_progress=True)
+    history = iml.fit_autoencoder(net, x, n_steps=300, batch_size=64, lr=1e-2, progress=False)
     with torch.no_grad():
         after = float((net(x) - x).pow(2).sum(1).mean())
     assert after < 0.2 * before
@@ -231,7 +231,7 @@ def test_invertible_linear_and_exact_mle_recover_the_gaussian_fit():
     cov = torch.tensor([[1.0, 0.6], [0.6, 0.5]])
     x = torch.randn(4000, 2) @ torch.linalg.cholesky(cov).T + torch.tensor([3.0, -2.0])
     model = TwoStageModel(iml.InvertibleLinear(2), GaussianBase())
-    iml.fit_exact_mle(model, x, n_steps=600, batch_size=500, lr=5e-2, disable_progress=True)
+    iml.fit_exact_mle(model, x, n_steps=600, batch_size=500, lr=5e-2, progress=False)
     w, b = model.autoencoder.weight.detach(), model.autoencoder.bias.detach()
     assert torch.allclose(b, x.mean(0), atol=0.05)
     assert torch.allclose(w @ w.T, torch.cov(x.T), atol=0.06)
@@ -365,7 +365,7 @@ def test_two_stage_model_with_a_gmm_base_beats_a_fixed_gaussian_base():
     for name, base in (("gmm", GMMBase(2)), ("fixed", GaussianBase())):
         torch.manual_seed(6)
         model = TwoStageModel(InvertiblePerceptron(2, 4, 6), base)
-        model.fit(x[:600], n_steps=400, batch_size=100, lr=1e-2, disable_progress=True)
+        model.fit(x[:600], n_steps=400, batch_size=100, lr=1e-2, progress=False)
         results[name] = float(model.log_prob(x[600:]).mean())
         assert model.sample(9).shape == (9, 6)
         assert model.log_prob_base(x[:5]).shape == (5,)
@@ -376,7 +376,7 @@ def test_two_stage_model_with_an_mlp_autoencoder_and_an_hmm():
     torch.manual_seed(7)
     x = torch.rand(6, 10, 1, 4, 4)  # 6 sequences of 10 chunks
     model = TwoStageModel(Autoencoder((1, 4, 4), 2, hidden=(16,)), HMMBase(2, n_iter=5))
-    model.fit(x, n_steps=5, batch_size=8, disable_progress=True)
+    model.fit(x, n_steps=5, batch_size=8, progress=False)
     assert model.encode_data(x).shape == (6, 10, 2)
     assert model.sample(3, length=7).shape == (3, 7, 1, 4, 4)
     assert model.log_prob_base(x).shape == (6,)

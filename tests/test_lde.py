@@ -15,7 +15,7 @@ from companion.lde import (
     check_causality,
     check_receptive_field_formula,
     dilated_causal_conv,
-    fit_autoencoder,
+    fit_incremental_autoencoder,
     fit_gmmn,
     fit_lde,
     make_autoencoder,
@@ -235,7 +235,7 @@ def test_fit_lde_reaches_the_entropy_of_a_correlated_gaussian():
     target = torch.distributions.MultivariateNormal(torch.tensor([1.0, -2.0, 0.5]), cov)
     train, test = target.sample((4000,)), target.sample((4000,))
     model = LatentDensityEstimator(3, n_components=3, channels=16, head_layers=1)
-    history = fit_lde(model, train, n_steps=400, batch_size=256, lr=1e-2, disable_progress=True)
+    history = fit_lde(model, train, n_steps=400, batch_size=256, lr=1e-2, progress=False)
     with torch.no_grad():
         held_out = model.log_prob(test).mean().item()
     assert history["nll_per_dim"][-1] < history["nll_per_dim"][0]
@@ -271,7 +271,7 @@ def test_bad_inputs_raise_clear_errors():
         LatentDensityEstimator(3, filter_size=1)
     with pytest.raises(ValueError, match="channels must hold 2"):
         LatentDensityEstimator(4, channels=[8, 8, 8])
-    with pytest.raises(ValueError, match="codes"):
+    with pytest.raises(ValueError, match="data"):
         fit_lde(model, torch.zeros(10, 3), n_steps=1)
     with pytest.raises(TypeError, match="LatentDensityEstimator"):
         fit_lde(torch.nn.Linear(2, 2), torch.zeros(10, 2), n_steps=1)
@@ -340,7 +340,7 @@ def test_iae_schedule_grows_and_training_keeps_the_inactive_part_zero():
         return z
 
     model.encode = spying_encode
-    history = fit_autoencoder(model, data, n_steps=40, batch_size=16, disable_progress=True)
+    history = fit_incremental_autoencoder(model, data, n_steps=40, batch_size=16, progress=False)
     for k, z in seen:
         assert torch.all(z[:, k:] == 0)
     assert [k for k, _ in seen][0] == 1 and model.active_dims == 4
@@ -356,7 +356,7 @@ def test_iae_bad_arguments():
     with pytest.raises(ValueError, match="architecture"):
         make_autoencoder((10,), latent_dim=3, architecture="rnn")
     with pytest.raises(ValueError, match="NaN"):
-        fit_autoencoder(model, torch.full((4, 10), float("nan")), n_steps=1)
+        fit_incremental_autoencoder(model, torch.full((4, 10), float("nan")), n_steps=1)
 
 
 # ----------------------------------------------------------------------------- the GMMN
@@ -375,7 +375,7 @@ def test_gmmn_learns_a_shifted_scaled_gaussian():
     torch.manual_seed(0)
     data = torch.randn(2000, 2) * torch.tensor([2.0, 0.5]) + torch.tensor([3.0, -1.0])
     model = GMMN(2, noise_dim=4, hidden=32)
-    fit_gmmn(model, data, n_steps=200, batch_size=256, disable_progress=True)
+    fit_gmmn(model, data, n_steps=200, batch_size=256, progress=False)
     with torch.no_grad():
         samples = model.sample(4000)
     assert samples.shape == (4000, 2)

@@ -26,7 +26,7 @@ def trained_vae(digit_levels) -> VAE:
     """A small discretized-logistic VAE trained for a few hundred steps."""
     torch.manual_seed(0)
     vae = VAE((1, 8, 8), latent_dim=4, likelihood="logistic", n_levels=17, hidden=64)
-    fit_vae(vae, digit_levels[:500], n_steps=200, batch_size=64, lr=3e-3, disable_progress=True)
+    fit_vae(vae, digit_levels[:500], n_steps=200, batch_size=64, lr=3e-3, progress=False)
     return vae.eval()
 
 
@@ -153,7 +153,7 @@ def test_fit_vae_trains(digit_levels):
     vae = VAE((1, 8, 8), latent_dim=4, likelihood="bernoulli", architecture="conv", channels=(8, 16))
     with torch.no_grad():
         before = vae.elbo(x).elbo.mean().item()
-    history = fit_vae(vae, x, n_steps=100, batch_size=32, lr=3e-3, log_every=5, disable_progress=True)
+    history = fit_vae(vae, x, n_steps=100, batch_size=32, lr=3e-3, log_every=5, progress=False)
     assert isinstance(history, History)
     assert {"loss", "elbo", "reconstruction", "kl"} <= set(history.names())
     with torch.no_grad():

@@ -150,7 +150,7 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
         companion.seed_everything(cfg.seed)
         model = ADE((2,), mode=mode, latent_dim=1, hidden=cfg.hidden, flow_blocks=cfg.flow_blocks,
                     flow_hidden=cfg.flow_hidden, disc_hidden=cfg.hidden, adv_weight=cfg.adv_weight).to(dev)
-        fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, desc=f"ring ({mode})")
+        fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=f"ring ({mode})")
         model.eval()
         with torch.no_grad():
             x_s = model.sample(cfg.n_samples)
@@ -390,7 +390,7 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
         for mode in cfg.modes:
             companion.seed_everything(seed)
             model = _ade_from(cfg, mode).to(dev)
-            fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, n_inference_steps=cfg.n_inference_steps,
+            fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, n_inference_steps=cfg.n_inference_steps,
                     desc=f"{mode} (seed {seed})")
             scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
             bpd[mode].append(scores["bpd"])
@@ -503,7 +503,7 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
             companion.seed_everything(seed)
             model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
             n_params[key] = sum(p.numel() for p in model.flow.parameters())
-            fit_ade(model, train, cfg.n_steps, cfg.batch_size, cfg.lr, desc=f"{cfg.mode} {key} (seed {seed})")
+            fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=f"{cfg.mode} {key} (seed {seed})")
             scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
             bpd[key].append(scores["bpd"])
             fd[key].append(scores["fd"])

@@ -120,7 +120,7 @@ def trained_agave(cfg: AgaveConfig, n_steps: Optional[int] = None, **overrides: 
     model = _new_agave(cfg, **overrides)
     if key not in _MODEL_CACHE:
         label = ", ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
-        history = fit_agave(model, _levels(cfg, "train"), n_steps, cfg.batch_size, cfg.lr, desc=f"AGAVE {label}")
+        history = fit_agave(model, _levels(cfg, "train"), n_steps=n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=f"AGAVE {label}")
         _MODEL_CACHE[key] = (copy.deepcopy(model.state_dict()), history)
     state, history = _MODEL_CACHE[key]
     model.load_state_dict(state)
@@ -138,7 +138,7 @@ def trained_pixelcnn(cfg: AgaveConfig):
                      n_mixtures=cfg.n_mixtures).to(x.device)
     key = _model_key(cfg, "pixelcnn", {}, cfg.n_steps)
     if key not in _MODEL_CACHE:
-        history = fit_pixelcnn(model, x, cfg.n_steps, cfg.batch_size, cfg.lr)
+        history = fit_pixelcnn(model, x, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr)
         _MODEL_CACHE[key] = (copy.deepcopy(model.state_dict()), history)
     model.load_state_dict(_MODEL_CACHE[key][0])
     return model.eval(), _MODEL_CACHE[key][1]
@@ -154,7 +154,7 @@ def trained_vae(cfg: AgaveConfig):
                 channels=cfg.channels, n_levels=cfg.n_levels).to(x.device)
     key = _model_key(cfg, "vae", {}, cfg.n_steps)
     if key not in _MODEL_CACHE:
-        history = fit_vae(model, x, cfg.n_steps, cfg.batch_size, cfg.lr)
+        history = fit_vae(model, x, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr)
         _MODEL_CACHE[key] = (copy.deepcopy(model.state_dict()), history)
     model.load_state_dict(_MODEL_CACHE[key][0])
     return model.eval(), _MODEL_CACHE[key][1]
@@ -489,7 +489,7 @@ def run_remove_auxiliary(cfg: RemoveAuxiliaryConfig) -> RemoveAuxiliaryResult:
     # Eq. 3.6: the same model, now trained without the auxiliary term and with lambda = 1.
     model.aux_weight, model.lam = 0.0, 1.0
     companion.seed_everything(cfg.seed)
-    history = fit_agave(model, _levels(cfg, "train"), cfg.finetune_steps, cfg.batch_size, cfg.lr,
+    history = fit_agave(model, _levels(cfg, "train"), n_steps=cfg.finetune_steps, batch_size=cfg.batch_size, lr=cfg.lr,
                         desc="AGAVE without auxiliary loss")
     model.eval()
     after = test_terms(model, x)

@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -300,7 +300,7 @@ def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
                     init_log_scale=math.log(float(train.std())))
         x = train
     model = model.to(dev)
-    fit_vae(model, x, cfg.n_steps, cfg.batch_size, cfg.lr, desc="VAE")
+    fit_vae(model, x, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="VAE")
     if spec.discrete:
         def sample(n):
             return model.sample(n) / (spec.n_levels - 1)
@@ -341,16 +341,16 @@ def _autoencoder(spec: DatasetSpec, cfg, incremental: bool) -> nn.Module:
 
 
 def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg, incremental: bool) -> FittedModel:
-    from companion.lde import LatentDensityEstimator, fit_autoencoder, fit_lde
+    from companion.lde import LatentDensityEstimator, fit_incremental_autoencoder, fit_lde
 
     name = "iae+lde" if incremental else "ae+lde"
     ae = _autoencoder(spec, cfg, incremental).to(train.device)
-    fit_autoencoder(ae, train, cfg.n_steps, batch_size=cfg.batch_size, desc=DISPLAY_NAMES[name])
+    fit_incremental_autoencoder(ae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, desc=DISPLAY_NAMES[name])
     with torch.no_grad():
         codes = ae.encode(train)
     lde = LatentDensityEstimator(cfg.latent_dim, n_components=cfg.lde_components, channels=cfg.lde_channels,
                                  head_layers=1).to(train.device)
-    fit_lde(lde, codes, cfg.lde_steps, batch_size=256, lr=3e-3, desc=f"LDE on {DISPLAY_NAMES[name]} codes")
+    fit_lde(lde, codes, n_steps=cfg.lde_steps, batch_size=256, lr=3e-3, desc=f"LDE on {DISPLAY_NAMES[name]} codes")
     modules = nn.ModuleDict({"autoencoder": ae, "lde": lde})
 
     def sample(n):
@@ -365,7 +365,7 @@ def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
     model = AGAVE(spec.shape, n_levels=spec.n_levels, latent_dim=cfg.latent_dim, lam=2.0,
                   channels=tuple(cfg.conv_channels), pixelcnn_channels=cfg.pixelcnn_channels,
                   n_blocks=cfg.pixelcnn_blocks, n_mixtures=2).to(train.device)
-    fit_agave(model, _levels(train, spec), cfg.n_steps, cfg.batch_size, cfg.lr, desc="AGAVE")
+    fit_agave(model, _levels(train, spec), n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="AGAVE")
 
     def sample(n):
         return model.sample(n) / (spec.n_levels - 1)
@@ -384,7 +384,7 @@ def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg, mode: str) -> FittedMo
                 flow_blocks=cfg.ade_flow_blocks, flow_scales=1, flow_hidden=cfg.ade_flow_hidden, flow_layers=1,
                 disc_hidden=cfg.hidden, init_log_sigma=-1.0).to(train.device)
     # the ADE chapter's optimiser (Adamax, App. A.2 of the paper) at its learning rate
-    fit_ade(model, train, cfg.n_steps, cfg.batch_size, lr=2e-3, desc=mode.upper())
+    fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=2e-3, desc=mode.upper())
 
     def log_prob(x):
         return model.log_prob(x, n_samples=cfg.iw_samples)
@@ -404,7 +404,7 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
     from companion.gan import GAN, MLPDiscriminator, fit_gan
 
     gan = GAN(_generator(spec, cfg), MLPDiscriminator(spec.shape, hidden=cfg.hidden, n_layers=2)).to(train.device)
-    fit_gan(gan, train, cfg.n_steps, cfg.batch_size, loss="ns", lr=cfg.lr, desc="GAN")
+    fit_gan(gan, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.lr, desc="GAN")
     return FittedModel("gan", gan, gan.sample, None, "none", _likelihood_how("gan", spec))
 
 

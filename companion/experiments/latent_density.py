@@ -110,12 +110,12 @@ def run_bars(cfg: BarsConfig) -> BarsResult:
     metrics: Dict[str, float] = {}
     for k in cfg.components:
         model = _lde(2, k, cfg.lde_channels, cfg.lde_head_layers)
-        fit_lde(model, train, cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}")
+        fit_lde(model, train, n_steps=cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}")
         name = f"LDE (K={k})"
         metrics[f"test_ll/{name}"] = _mean_log_prob(model, test)[0]
         samples[name] = model.sample(cfg.n_samples).cpu().numpy()
     gmmn = GMMN(2).to(companion.device())
-    fit_gmmn(gmmn, train, cfg.gmmn_steps, batch_size=cfg.batch_size)
+    fit_gmmn(gmmn, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size)
     with torch.no_grad():
         samples["GMMN"] = gmmn.sample(cfg.n_samples).cpu().numpy()
     gmm = GaussianMixture(cfg.gmm_components, covariance_type="full", random_state=cfg.seed).fit(train.numpy())
@@ -245,7 +245,7 @@ def run_patches(cfg: PatchesConfig) -> PatchesResult:
             companion.seed_everything(seed)
             start = time.perf_counter()
             model = _lde(dim, k, cfg.lde_channels, 0)
-            fit_lde(model, train, cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}")
+            fit_lde(model, train, n_steps=cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}")
             record(f"LDE (K={k})", _mean_log_prob(model, test)[0], start)
         start = time.perf_counter()
         gmm = GaussianMixture(cfg.gmm_components, covariance_type="full", random_state=seed, max_iter=cfg.gmm_max_iter)
@@ -319,14 +319,14 @@ def plot_patches(result: PatchesResult):
 
 def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool, cfg, desc: str):
     """An (incremental) autoencoder on ``x``, then an LDE on its training codes."""
-    from companion.lde import fit_autoencoder, fit_lde, make_autoencoder
+    from companion.lde import fit_incremental_autoencoder, fit_lde, make_autoencoder
 
     ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(companion.device())
-    fit_autoencoder(ae, x, cfg.ae_steps, batch_size=cfg.ae_batch_size, desc=desc)
+    fit_incremental_autoencoder(ae, x, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc=desc)
     with torch.no_grad():
         codes = ae.encode(x.to(companion.device()))
     lde = _lde(latent_dim, cfg.lde_components, cfg.lde_channels, 1)
-    fit_lde(lde, codes, cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes")
+    fit_lde(lde, codes, n_steps=cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes")
     return ae, lde
 
 
