@@ -48,6 +48,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
@@ -68,12 +69,6 @@ _LIKELIHOOD = ("vae", "v-ade", "av-gde", "av-ade")
 #: (CIFAR-10, 3 x 32 x 32); ``L_C`` grows with the dimension, so we keep the ratio.
 PAPER_ADV_WEIGHT = 100.0
 PAPER_N_DIMS = 3 * 32 * 32
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
 
 
 def _non_negative(value: object, name: str) -> float:
@@ -237,7 +232,7 @@ class ADE(nn.Module):
 
     def generate(self, n: int) -> torch.Tensor:
         """``n`` samples ``f_psi^{-1}(mu_theta(z))`` on the model's scale, *with* the graph (for ``L_Q``)."""
-        _positive_int(n, "n")
+        check_positive_int(n, "n")
         z = torch.randn(n, self.vae.latent_dim, device=self._device())
         mean = self.vae.decode(z)
         return mean if self.flow is None else self.flow.inverse(mean)
@@ -389,7 +384,7 @@ def fit_ade(
     if not isinstance(model, ADE):
         raise TypeError(f"model must be an ADE; got {type(model).__name__}")
     model.check_data(data)
-    _positive_int(batch_size, "batch_size")
+    check_positive_int(batch_size, "batch_size")
     data = data.to(model._device())
     model.initialize(data[: min(len(data), 512)])
     gen_opt = _adamax(model.generator_parameters(), lr)

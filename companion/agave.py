@@ -33,19 +33,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .likelihoods import discretized_logistic_log_prob, standard_normal_log_prob, sum_except_batch
+from .checks import check_positive_int
+from .likelihoods import discretized_logistic_log_prob, sum_except_batch
 from .nets import ConvDecoder, ConvEncoder
 from .pixelcnn import PixelCNN, check_levels
 from .train import Callback, History, minimize
-from .vae import gaussian_kl
+from .vae import gaussian_kl, importance_weighted_bound
 
 __all__ = ["AGAVE", "AuxiliaryImage", "check_bits_per_dim_answer", "fit_agave"]
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
 
 
 def _non_negative_float(value: object, name: str) -> float:
@@ -85,13 +80,13 @@ class AuxiliaryImage:
     ) -> None:
         if len(tuple(shape)) != 3:
             raise ValueError(f"shape must be (C, H, W); got {tuple(shape)!r}")
-        c, h, w = (_positive_int(s, "shape entries") for s in shape)
+        c, h, w = (check_positive_int(s, "shape entries") for s in shape)
         if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
             raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
         levels = n_levels if levels is None else levels
         if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= n_levels:
             raise ValueError(f"levels must be an int in [2, n_levels={n_levels}]; got {levels!r}")
-        downsample = _positive_int(downsample, "downsample")
+        downsample = check_positive_int(downsample, "downsample")
         if h % downsample or w % downsample:
             raise ValueError(f"downsample={downsample} must divide the image size {h}x{w}")
         if not isinstance(grayscale, bool):
@@ -179,7 +174,7 @@ class AGAVE(nn.Module):
         self.auxiliary_image = AuxiliaryImage(shape, n_levels, aux_levels, aux_downsample, aux_grayscale)
         self.shape = self.auxiliary_image.x_shape
         self.n_levels = n_levels
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         self.lam = lam
         self.aux_weight = aux_weight
         if not isinstance(detach_condition, bool):
@@ -272,23 +267,16 @@ class AGAVE(nn.Module):
         ``K = n_samples``; ``chunk_size`` draws are evaluated at a time. It is at least the
         ELBO in expectation and tightens as ``K`` grows. Wrap in ``torch.no_grad()`` to evaluate.
         """
-        n_samples = _positive_int(n_samples, "n_samples")
-        chunk_size = _positive_int(chunk_size, "chunk_size")
+        n_samples = check_positive_int(n_samples, "n_samples")
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
         x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
         mu, logvar = self.encode(x)
-        std = torch.exp(0.5 * logvar)
-        batch = x.shape[0]
-        log_weights = []
-        for start in range(0, n_samples, chunk_size):
-            k = min(chunk_size, n_samples - start)
-            eps = torch.randn((k,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
-            z = (mu + std * eps).reshape(-1, self.latent_dim)
+
+        def log_px_given_z(z: torch.Tensor, k: int) -> torch.Tensor:
             x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *self.shape)
-            log_px = self.pixelcnn.log_prob(x_rep, self.condition(self.auxiliary_mean(z))).view(k, batch)
-            log_pz = standard_normal_log_prob(z).sum(dim=-1).view(k, batch)
-            log_qz = (standard_normal_log_prob(eps) - 0.5 * logvar).sum(dim=-1)
-            log_weights.append(log_px + log_pz - log_qz)
-        return torch.logsumexp(torch.cat(log_weights), dim=0) - math.log(n_samples)
+            return self.pixelcnn.log_prob(x_rep, self.condition(self.auxiliary_mean(z))).view(k, x.shape[0])
+
+        return importance_weighted_bound(mu, logvar, log_px_given_z, n_samples, chunk_size)
 
     # -- generation ------------------------------------------------------------------------
     @torch.no_grad()
@@ -303,7 +291,7 @@ class AGAVE(nn.Module):
         Returns:
             Float levels ``(n, C, H, W)``, and ``f(z)`` if asked.
         """
-        n = _positive_int(n, "n")
+        n = check_positive_int(n, "n")
         if z is None:
             z = torch.randn(n, self.latent_dim, device=self.aux_log_scale.device)
         elif z.shape[0] != n:
@@ -368,7 +356,7 @@ def check_bits_per_dim_answer(primary_nll: float, auxiliary_nll: float, kl: floa
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number; got {value!r}")
-    n_dims = _positive_int(n_dims, "n_dims")
+    n_dims = check_positive_int(n_dims, "n_dims")
     expected = (primary_nll + kl) / (n_dims * math.log(2))
     ok = abs(answer - expected) <= 1e-4
     if ok:

@@ -33,7 +33,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from .train import Callback, History, run_callback, progress_disabled, minibatches, minimize, train_loop
+from .checks import check_positive_int
+from .train import (
+    Callback,
+    History,
+    minibatches,
+    minimize,
+    progress_disabled,
+    run_callback,
+    train_loop,
+)
 
 __all__ = [
     "DEFAULT_SLOPE",
@@ -83,12 +92,6 @@ def _check_tensor(
     if not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return value
-
-
-def _check_positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
 
 
 def _check_slope(slope: object, upper: float, name: str) -> float:
@@ -298,9 +301,9 @@ class InvertiblePerceptron(nn.Module):
         slope: float = DEFAULT_SLOPE,
     ) -> None:
         super().__init__()
-        latent_dim = _check_positive_int(latent_dim, "latent_dim")
-        hidden_dim = _check_positive_int(hidden_dim, "hidden_dim")
-        data_dim = _check_positive_int(data_dim, "data_dim")
+        latent_dim = check_positive_int(latent_dim, "latent_dim")
+        hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
+        data_dim = check_positive_int(data_dim, "data_dim")
         if not latent_dim <= hidden_dim <= data_dim:
             raise ValueError(
                 "an invertible perceptron needs latent_dim <= hidden_dim <= data_dim; got "
@@ -370,7 +373,7 @@ class InvertiblePerceptron(nn.Module):
         """
         if method not in ("paper", "exact"):
             raise ValueError(f"method must be 'paper' or 'exact'; got {method!r}")
-        chunk_size = _check_positive_int(chunk_size, "chunk_size")
+        chunk_size = check_positive_int(chunk_size, "chunk_size")
         z2, z1, h = self.inverse_path(x)
         w1, w2 = self.first.weight, self.second.weight
         if method == "paper":
@@ -402,7 +405,7 @@ class InvertibleLinear(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.latent_dim = self.data_dim = _check_positive_int(dim, "dim")
+        self.latent_dim = self.data_dim = check_positive_int(dim, "dim")
         self.data_shape = (self.data_dim,)
         self.weight = nn.Parameter(torch.eye(self.data_dim))
         self.bias = nn.Parameter(torch.zeros(self.data_dim))
@@ -454,7 +457,7 @@ class Autoencoder(nn.Module):
         self.data_shape = tuple(int(s) for s in data_shape)
         if not self.data_shape or min(self.data_shape) < 1:
             raise ValueError(f"data_shape must be a non-empty shape of positive sizes; got {data_shape!r}")
-        self.latent_dim = _check_positive_int(latent_dim, "latent_dim")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
         if output not in ("sigmoid", "linear"):
             raise ValueError(f"output must be 'sigmoid' or 'linear'; got {output!r}")
         self.output = output
@@ -521,7 +524,7 @@ def fit_autoencoder(
         return {"reconstruction": (recon - batch).pow(2).flatten(1).sum(1).mean()}
 
     history = minimize(autoencoder, data, reconstruction, n_steps=int(n_steps),
-                       batch_size=_check_positive_int(batch_size, "batch_size"), lr=lr, optimizer=optimizer,
+                       batch_size=check_positive_int(batch_size, "batch_size"), lr=lr, optimizer=optimizer,
                        generator=generator, callback=callback, progress=progress, desc=desc)
     autoencoder.eval()
     return history
@@ -560,10 +563,10 @@ def fit_exact_mle(
     if not isinstance(model, TwoStageModel) or not hasattr(model.autoencoder, "log_det_jacobian"):
         raise TypeError("model must be a TwoStageModel with an invertible autoencoder (log_det_jacobian)")
     _check_tensor(data, "data", min_dim=2)
-    refit_base_every = _check_positive_int(refit_base_every, "refit_base_every")
+    refit_base_every = check_positive_int(refit_base_every, "refit_base_every")
     net = model.autoencoder
     optimizer = torch.optim.Adam(net.parameters(), lr=lr) if optimizer is None else optimizer
-    batches = minibatches(data, _check_positive_int(batch_size, "batch_size"), generator=generator)
+    batches = minibatches(data, check_positive_int(batch_size, "batch_size"), generator=generator)
 
     def step(i: int):
         if i % refit_base_every == 0:
@@ -621,7 +624,7 @@ class GaussianBase:
     def sample(self, n: int) -> torch.Tensor:
         """``n`` draws ``(n, K)``."""
         dim = self._require_fit()
-        return torch.randn(_check_positive_int(n, "n"), dim, device=self.device)
+        return torch.randn(check_positive_int(n, "n"), dim, device=self.device)
 
 
 class GMMBase(GaussianBase):
@@ -650,15 +653,15 @@ class GMMBase(GaussianBase):
         random_state: Optional[int] = 0,
     ) -> None:
         super().__init__()
-        self.n_components = _check_positive_int(n_components, "n_components")
+        self.n_components = check_positive_int(n_components, "n_components")
         if covariance_type not in ("full", "diag", "tied", "spherical"):
             raise ValueError(f"covariance_type must be 'full', 'diag', 'tied' or 'spherical'; got {covariance_type!r}")
         if not (isinstance(reg_covar, (int, float)) and reg_covar >= 0):
             raise ValueError(f"reg_covar must be a non-negative number; got {reg_covar!r}")
         self.covariance_type = covariance_type
         self.reg_covar = float(reg_covar)
-        self.max_iter = _check_positive_int(max_iter, "max_iter")
-        self.n_init = _check_positive_int(n_init, "n_init")
+        self.max_iter = check_positive_int(max_iter, "max_iter")
+        self.n_init = check_positive_int(n_init, "n_init")
         self.random_state = random_state
         self.mixture = None  # the fitted sklearn model
         self.weights: Optional[torch.Tensor] = None
@@ -716,7 +719,7 @@ class GMMBase(GaussianBase):
     def sample(self, n: int, component: Optional[int] = None) -> torch.Tensor:
         """``n`` draws ``(n, K)``, from the whole mixture or from one ``component``."""
         self._require_fit()
-        n = _check_positive_int(n, "n")
+        n = check_positive_int(n, "n")
         if component is None:
             return self.distribution().sample((n,))
         valid = isinstance(component, (int, np.integer)) and not isinstance(component, bool)
@@ -753,11 +756,11 @@ class HMMBase:
         random_state: Optional[int] = 0,
         min_covar: float = 1e-3,
     ) -> None:
-        self.n_states = _check_positive_int(n_states, "n_states")
+        self.n_states = check_positive_int(n_states, "n_states")
         if covariance_type not in ("full", "diag", "tied", "spherical"):
             raise ValueError(f"covariance_type must be 'full', 'diag', 'tied' or 'spherical'; got {covariance_type!r}")
         self.covariance_type = covariance_type
-        self.n_iter = _check_positive_int(n_iter, "n_iter")
+        self.n_iter = check_positive_int(n_iter, "n_iter")
         self.random_state = random_state
         self.min_covar = float(min_covar)
         self.hmm = None
@@ -828,7 +831,7 @@ class HMMBase:
     def sample(self, n: int, length: int = 20, return_states: bool = False):
         """``n`` sequences of ``length`` codes, ``(n, length, K)`` (and their states ``(n, length)``)."""
         self._require_fit()
-        n, length = _check_positive_int(n, "n"), _check_positive_int(length, "length")
+        n, length = check_positive_int(n, "n"), check_positive_int(length, "length")
         xs, zs = [], []
         for _ in range(n):
             seed = int(torch.randint(0, 2**31 - 1, ()).item())  # follows torch's seed

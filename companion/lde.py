@@ -28,8 +28,18 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_nonnegative_int, check_positive_int
 from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
-from .train import Callback, History, fit_likelihood, minibatches, minimize, progress_disabled, run_callback, train_loop
+from .train import (
+    Callback,
+    History,
+    fit_likelihood,
+    minibatches,
+    minimize,
+    progress_disabled,
+    run_callback,
+    train_loop,
+)
 
 __all__ = [
     "GMMN",
@@ -57,12 +67,6 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # ----------------------------------------------------------------------------- checks
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
-
-
 def _check_codes(z: object, dim: int, name: str = "z") -> torch.Tensor:
     """``z`` must be a finite floating tensor of shape ``(batch, dim)``."""
     if not torch.is_tensor(z):
@@ -74,12 +78,6 @@ def _check_codes(z: object, dim: int, name: str = "z") -> torch.Tensor:
     if not torch.isfinite(z).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return z
-
-
-def _check_batch(n: object, name: str = "n") -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"{name} must be a non-negative int; got {n!r}")
-    return int(n)
 
 
 # ----------------------------------------------------------------------------- the LDE
@@ -95,8 +93,8 @@ def receptive_field_layers(dim: int, filter_size: int = 2) -> int:
     >>> receptive_field_layers(4, 2), receptive_field_layers(100, 2), receptive_field_layers(63, 3)
     (2, 7, 4)
     """
-    dim = _positive_int(dim, "dim")
-    filter_size = _positive_int(filter_size, "filter_size")
+    dim = check_positive_int(dim, "dim")
+    filter_size = check_positive_int(filter_size, "filter_size")
     if filter_size < 2:
         raise ValueError(f"filter_size must be >= 2 (a size-1 filter never widens the view); got {filter_size}")
     layers, seen = 0, 1
@@ -177,10 +175,10 @@ class LatentDensityEstimator(nn.Module):
         chunk_positions: int = 2**14,
     ) -> None:
         super().__init__()
-        self.chunk_positions = _positive_int(chunk_positions, "chunk_positions")
-        self.dim = _positive_int(dim, "dim")
-        self.n_components = _positive_int(n_components, "n_components")
-        self.filter_size = _positive_int(filter_size, "filter_size")
+        self.chunk_positions = check_positive_int(chunk_positions, "chunk_positions")
+        self.dim = check_positive_int(dim, "dim")
+        self.n_components = check_positive_int(n_components, "n_components")
+        self.filter_size = check_positive_int(filter_size, "filter_size")
         self.n_layers = receptive_field_layers(self.dim, self.filter_size)
         self.padding = self.filter_size**self.n_layers  # length of p; equals the receptive field
         if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 0:
@@ -194,7 +192,7 @@ class LatentDensityEstimator(nn.Module):
             for layer, (c_in, c_out) in enumerate(zip([2] + widths[:-1], widths))
         )
         width = widths[-1] if widths else 2
-        head_width = width if head_channels is None else _positive_int(head_channels, "head_channels")
+        head_width = width if head_channels is None else check_positive_int(head_channels, "head_channels")
         head: List[nn.Module] = []
         for _ in range(head_layers):
             head += [nn.Conv1d(width, head_width, 1), nn.LeakyReLU(0.2)]
@@ -206,7 +204,7 @@ class LatentDensityEstimator(nn.Module):
 
     def _widths(self, channels: Union[int, Sequence[int]]) -> List[int]:
         if isinstance(channels, int) and not isinstance(channels, bool):
-            return [_positive_int(channels, "channels")] * self.n_layers
+            return [check_positive_int(channels, "channels")] * self.n_layers
         try:
             widths = [int(c) for c in channels]
         except TypeError:
@@ -353,7 +351,7 @@ class LatentDensityEstimator(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """Draw ``n`` codes: dimension by dimension (``D`` passes), all samples at once."""
-        n = _check_batch(n)
+        n = check_nonnegative_int(n, "n")
         u = self.loc.new_zeros(n, self.dim)
         for i in range(self.dim):
             logits, mean, log_sd = self._mixture(self.features(u)[:, :, i])  # the head at position i only
@@ -450,8 +448,8 @@ class IncrementalAutoencoder(nn.Module):
         if not isinstance(encoder, nn.Module) or not isinstance(decoder, nn.Module):
             raise TypeError("encoder and decoder must be nn.Modules")
         self.encoder, self.decoder = encoder, decoder
-        self.latent_dim = _positive_int(latent_dim, "latent_dim")
-        self.start_dims = _positive_int(start_dims, "start_dims")
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        self.start_dims = check_positive_int(start_dims, "start_dims")
         if self.start_dims > self.latent_dim:
             raise ValueError(f"start_dims must be <= latent_dim={self.latent_dim}; got {start_dims}")
         self.incremental = bool(incremental)
@@ -464,7 +462,7 @@ class IncrementalAutoencoder(nn.Module):
 
     def set_active_dims(self, k: int) -> None:
         """Use the first ``k`` latent dimensions (``1 <= k <= latent_dim``)."""
-        k = _positive_int(k, "k")
+        k = check_positive_int(k, "k")
         if k > self.latent_dim:
             raise ValueError(f"k must be <= latent_dim={self.latent_dim}; got {k}")
         self.active.copy_(torch.arange(self.latent_dim, device=self.active.device) < k)
@@ -633,8 +631,8 @@ class GMMN(nn.Module):
 
     def __init__(self, dim: int, noise_dim: int = 8, hidden: int = 128, n_layers: int = 2) -> None:
         super().__init__()
-        self.dim = _positive_int(dim, "dim")
-        self.noise_dim = _positive_int(noise_dim, "noise_dim")
+        self.dim = check_positive_int(dim, "dim")
+        self.noise_dim = check_positive_int(noise_dim, "noise_dim")
         self.generator = MLP(self.noise_dim, self.dim, hidden=hidden, n_layers=n_layers, activation="relu")
         self.register_buffer("loc", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(self.dim))
@@ -645,7 +643,7 @@ class GMMN(nn.Module):
 
     def sample(self, n: int) -> torch.Tensor:
         """``n`` samples (noise uniform on ``[-1, 1]**noise_dim``)."""
-        n = _check_batch(n)
+        n = check_nonnegative_int(n, "n")
         noise = torch.rand(n, self.noise_dim, device=self.loc.device) * 2 - 1
         return self(noise)
 
@@ -721,7 +719,7 @@ def check_causality(conditioner: Callable[[torch.Tensor], torch.Tensor], dim: in
     Returns:
         ``True``; raises ``AssertionError`` naming an offending ``(i, j)`` pair.
     """
-    dim = _positive_int(dim, "dim")
+    dim = check_positive_int(dim, "dim")
     depends_on_past = False
     for _ in range(n_trials):
         z = torch.randn(1, dim)

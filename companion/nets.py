@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_positive_int
+
 __all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation_layer", "check_shape", "conv_sizes"]
 
 ActivationSpec = Union[str, Callable[[], nn.Module]]
@@ -58,12 +60,6 @@ def activation_layer(activation: ActivationSpec) -> nn.Module:
     raise TypeError(f"activation must be a name or a callable returning an nn.Module; got {activation!r}")
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
-
-
 def check_shape(shape: Sequence[int], name: str = "shape", image: bool = False) -> Tuple[int, ...]:
     """Validate a data shape (without the batch dimension) and return it as a tuple.
 
@@ -87,7 +83,7 @@ def check_shape(shape: Sequence[int], name: str = "shape", image: bool = False) 
 
 def _widths(hidden: Union[int, Sequence[int]], n_layers: Optional[int]) -> List[int]:
     if isinstance(hidden, int) and not isinstance(hidden, bool):
-        _positive_int(hidden, "hidden")
+        check_positive_int(hidden, "hidden")
         depth = 2 if n_layers is None else n_layers
         if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
             raise ValueError(f"n_layers must be a non-negative int; got {n_layers!r}")
@@ -136,8 +132,8 @@ class MLP(nn.Sequential):
         out_activation: Optional[ActivationSpec] = None,
         zero_last: bool = False,
     ) -> None:
-        _positive_int(in_features, "in_features")
-        _positive_int(out_features, "out_features")
+        check_positive_int(in_features, "in_features")
+        check_positive_int(out_features, "out_features")
         widths = [in_features] + _widths(hidden, n_layers) + [out_features]
         layers: List[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
@@ -203,7 +199,7 @@ class ConvEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self.shape = check_shape(shape, "shape", image=True)
-        self.out_features = _positive_int(out_features, "out_features")
+        self.out_features = check_positive_int(out_features, "out_features")
         chans = _channels(channels)
         c, h, w = self.shape
         layers: List[nn.Module] = []
@@ -248,10 +244,10 @@ class ConvDecoder(nn.Module):
         activation: ActivationSpec = "relu",
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features")
+        self.in_features = check_positive_int(in_features, "in_features")
         self.shape = check_shape(shape, "shape", image=True)
         c, h, w = self.shape
-        self.out_channels = c if out_channels is None else _positive_int(out_channels, "out_channels")
+        self.out_channels = c if out_channels is None else check_positive_int(out_channels, "out_channels")
         chans = _channels(channels)
         n = len(chans)
         self._sizes = list(zip(conv_sizes(h, n)[::-1], conv_sizes(w, n)[::-1]))  # smallest first

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_positive_int
 from .likelihoods import (
     discretized_logistic_log_prob,
     discretized_logistic_mixture_log_prob,
@@ -98,12 +99,6 @@ def _odd_positive_int(value: object, name: str) -> int:
     return value
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
-
-
 class MaskedConv2d(nn.Conv2d):
     """A 'same'-padded 2-D convolution that only looks at earlier pixels in raster order.
 
@@ -125,8 +120,8 @@ class MaskedConv2d(nn.Conv2d):
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B'; got {mask_type!r}")
         super().__init__(
-            _positive_int(in_channels, "in_channels"),
-            _positive_int(out_channels, "out_channels"),
+            check_positive_int(in_channels, "in_channels"),
+            check_positive_int(out_channels, "out_channels"),
             kernel_size,
             padding=kernel_size // 2,
             bias=bias,
@@ -217,7 +212,7 @@ class PixelCNN(nn.Module):
         super().__init__()
         if len(tuple(shape)) != 3:
             raise ValueError(f"shape must be (C, H, W); got {tuple(shape)!r}")
-        self.shape = tuple(_positive_int(s, "shape entries") for s in shape)
+        self.shape = tuple(check_positive_int(s, "shape entries") for s in shape)
         if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
             raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
         if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
@@ -225,9 +220,9 @@ class PixelCNN(nn.Module):
         if isinstance(cond_channels, bool) or not isinstance(cond_channels, int) or cond_channels < 0:
             raise ValueError(f"cond_channels must be a non-negative int; got {cond_channels!r}")
         self.n_levels = n_levels
-        self.n_mixtures = _positive_int(n_mixtures, "n_mixtures")
+        self.n_mixtures = check_positive_int(n_mixtures, "n_mixtures")
         self.cond_channels = cond_channels
-        channels = _positive_int(channels, "channels")
+        channels = check_positive_int(channels, "channels")
         c = self.shape[0]
         self.input = MaskedConv2d(c, channels, first_kernel, "A")
         self.blocks = nn.ModuleList(
@@ -341,7 +336,7 @@ class PixelCNN(nn.Module):
         Returns:
             Float levels of shape ``(n, C, H, W)``.
         """
-        n = _positive_int(n, "n")
+        n = check_positive_int(n, "n")
         self._check_cond(cond, n)
         param = next(self.parameters())
         c, height, width = self.shape

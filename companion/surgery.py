@@ -37,6 +37,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .train import History, minibatches, train_loop
 
 __all__ = [
@@ -81,11 +82,6 @@ def _check_posteriors(mu: Any, logvar: Any) -> None:
         raise ValueError(f"mu and logvar must have the same shape; got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     if mu.device != logvar.device:
         raise ValueError(f"mu and logvar must be on the same device; got {mu.device} and {logvar.device}")
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
 
 
 def _check_generator(generator: Any) -> None:
@@ -157,7 +153,7 @@ def aggregate_posterior_log_prob(
     _check_matrix("z", z)
     if z.shape[1] != mu.shape[1]:
         raise ValueError(f"z has latent_dim {z.shape[1]} but the posteriors have {mu.shape[1]}")
-    _check_positive_int("chunk_size", chunk_size)
+    check_positive_int(chunk_size, "chunk_size")
     if mu.device.type == "mps":
         dtype = torch.float32
     out_dtype = z.dtype
@@ -217,7 +213,7 @@ def marginal_kl_mc(
         A 0-dim tensor in nats.
     """
     _check_posteriors(mu, logvar)
-    _check_positive_int("n_z", n_z)
+    check_positive_int(n_z, "n_z")
     _check_generator(generator)
     z, _ = _sample_posteriors(mu, logvar, n_z, generator)
     log_q = aggregate_posterior_log_prob(z, mu, logvar, chunk_size=chunk_size)
@@ -245,7 +241,7 @@ def mutual_information(
         only when the true value is near 0).
     """
     _check_posteriors(mu, logvar)
-    _check_positive_int("n_z", n_z)
+    check_positive_int(n_z, "n_z")
     _check_generator(generator)
     z, index = _sample_posteriors(mu, logvar, n_z, generator)
     # Both terms in float64, so that rounding cannot push a term past log N.
@@ -324,7 +320,7 @@ def marginal_kl_mc_flow(
     """
     _check_posteriors(mu, logvar)
     _check_flow(flow, mu.shape[1])
-    _check_positive_int("n_z", n_z)
+    check_positive_int(n_z, "n_z")
     _check_generator(generator)
     u, _ = _sample_posteriors(mu, logvar, n_z, generator)
     z, logdet = _push_through_flow(flow, u)
@@ -362,7 +358,7 @@ def average_kl_flow(
     """
     _check_posteriors(mu, logvar)
     _check_flow(flow, mu.shape[1])
-    _check_positive_int("n_z", n_z)
+    check_positive_int(n_z, "n_z")
     _check_generator(generator)
     u, _ = _sample_posteriors(mu, logvar, n_z, generator)
     z, logdet = _push_through_flow(flow, u)
@@ -527,7 +523,7 @@ def density_ratio_kl(
     """
     _check_samples(q_samples, p_samples)
     for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
-        _check_positive_int(name, value)
+        check_positive_int(value, name)
     if not 0.0 < eval_fraction < 1.0:
         raise ValueError(f"eval_fraction must lie in (0, 1); got {eval_fraction}")
     if lr <= 0 or activation_noise < 0 or gradient_penalty < 0 or not 0.0 <= dropout < 1.0:
@@ -624,7 +620,7 @@ class GaussianMixtureDensity:
     log_prob_is_bound = False
 
     def __init__(self, n_components: int = 10, seed: int = 0, max_iter: int = 200):
-        _check_positive_int("n_components", n_components)
+        check_positive_int(n_components, "n_components")
         self.n_components, self.seed, self.max_iter = n_components, seed, max_iter
         self._gmm = None
 
@@ -650,7 +646,7 @@ class GaussianMixtureDensity:
         return torch.as_tensor(values, dtype=z.dtype, device=z.device)
 
     def sample(self, n: int) -> torch.Tensor:
-        _check_positive_int("n", n)
+        check_positive_int(n, "n")
         return torch.as_tensor(self._fitted().sample(n)[0], dtype=torch.float32)
 
 
@@ -698,8 +694,8 @@ def density_model_kl(
     elif callable(getattr(density_model, "fit", None)):
         density_model.fit(q_train)
     elif isinstance(density_model, nn.Module):
-        _check_positive_int("n_steps", n_steps)
-        _check_positive_int("batch_size", batch_size)
+        check_positive_int(n_steps, "n_steps")
+        check_positive_int(batch_size, "batch_size")
         density_model.to(q_samples.device).train()
         optimizer = torch.optim.Adam(density_model.parameters(), lr=lr)
         batches = minibatches(q_train, batch_size, generator=generator)
@@ -740,8 +736,8 @@ def low_posterior_latents(
         ``(z, log_q)``: the ``n`` latents, shape ``(n, d)``, and their log q(z), ascending.
     """
     _check_posteriors(mu, logvar)
-    _check_positive_int("n_candidates", n_candidates)
-    _check_positive_int("n", n)
+    check_positive_int(n_candidates, "n_candidates")
+    check_positive_int(n, "n")
     if n > n_candidates:
         raise ValueError(f"n ({n}) cannot exceed n_candidates ({n_candidates})")
     _check_generator(generator)

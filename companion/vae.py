@@ -24,11 +24,12 @@ lower bound on ``log p(x)`` (the number to report), the **training objective**
 from __future__ import annotations
 
 import math
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
+from .checks import check_positive_int
 from .likelihoods import (
     bernoulli_log_prob,
     discretized_logistic_log_prob,
@@ -40,7 +41,7 @@ from .likelihoods import (
 from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
 from .train import Callback, History, minimize
 
-__all__ = ["ELBOTerms", "LIKELIHOODS", "VAE", "fit_vae", "gaussian_kl"]
+__all__ = ["ELBOTerms", "LIKELIHOODS", "VAE", "fit_vae", "gaussian_kl", "importance_weighted_bound"]
 
 #: The likelihoods a :class:`VAE` knows.
 LIKELIHOODS = ("bernoulli", "gaussian", "logistic")
@@ -272,7 +273,7 @@ class VAE(nn.Module):
         The KL term is the closed form :func:`gaussian_kl`; the reconstruction term
         ``E_q[log p(x|z)]`` is averaged over ``n_samples`` reparameterised draws.
         """
-        _check_count(n_samples, "n_samples")
+        check_positive_int(n_samples, "n_samples")
         mu, logvar = self.encode(x)
         z = self._posterior_samples(mu, logvar, n_samples)
         params = self.decode(z.reshape(-1, self.latent_dim))
@@ -291,28 +292,21 @@ class VAE(nn.Module):
         chunk size does not change the result for a given random state. Wrap the call in
         ``torch.no_grad()`` for evaluation (with gradients the graph of every chunk is kept).
         """
-        _check_count(n_samples, "n_samples")
+        check_positive_int(n_samples, "n_samples")
         mu, logvar = self.encode(x)
         batch = x.shape[0]
         if chunk_size is None:
             chunk_size = max(1, 8192 // max(batch, 1))
-        _check_count(chunk_size, "chunk_size")
-        std = torch.exp(0.5 * logvar)
+        check_positive_int(chunk_size, "chunk_size")
         # all the noise at once (small: K x batch x latent_dim), so the chunking changes the
         # memory use but not the numbers
         noise = torch.randn((n_samples,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
-        log_weights = []
-        for start in range(0, n_samples, chunk_size):
-            eps = noise[start : start + chunk_size]
-            k = eps.shape[0]
-            z = mu + std * eps
-            params = self.decode(z.reshape(-1, self.latent_dim))
+
+        def log_px_given_z(z: torch.Tensor, k: int) -> torch.Tensor:
             x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *self.shape)
-            log_px_z = self.log_likelihood(x_rep, params).view(k, batch)
-            log_pz = standard_normal_log_prob(z).sum(dim=-1)
-            log_qz = (standard_normal_log_prob(eps) - 0.5 * logvar).sum(dim=-1)
-            log_weights.append(log_px_z + log_pz - log_qz)
-        return torch.logsumexp(torch.cat(log_weights, dim=0), dim=0) - math.log(n_samples)
+            return self.log_likelihood(x_rep, self.decode(z)).view(k, batch)
+
+        return importance_weighted_bound(mu, logvar, log_px_given_z, n_samples, chunk_size, noise=noise)
 
     def loss(self, x: torch.Tensor, n_samples: int = 1) -> torch.Tensor:
         """The training loss: minus the batch mean of ``reconstruction - beta * kl``."""
@@ -326,7 +320,7 @@ class VAE(nn.Module):
         With ``mean=True`` returns the mean of ``p(x|z)`` instead of a draw (see
         :meth:`likelihood_mean`): smooth, "blurry" images rather than noisy ones.
         """
-        _check_count(n, "n")
+        check_positive_int(n, "n")
         z = torch.randn(n, self.latent_dim, device=self._device())
         params = self.decode(z)
         return self.likelihood_mean(params) if mean else self.likelihood_sample(params)
@@ -339,10 +333,42 @@ class VAE(nn.Module):
         return self.likelihood_mean(params) if mean else self.likelihood_sample(params)
 
 
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
+def importance_weighted_bound(
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    log_px_given_z: Callable[[torch.Tensor, int], torch.Tensor],
+    n_samples: int,
+    chunk_size: int,
+    noise: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """The importance-weighted bound (IWAE, Burda et al. 2016) of a model with prior ``N(0, I)``
+    and Gaussian posterior ``N(mu, diag(exp(logvar)))``, per example, in nats:
+    ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``, ``z_k ~ q(z|x)``, ``K = n_samples``.
+
+    The one implementation of the bound, shared by :class:`VAE` and
+    :class:`companion.agave.AGAVE`, which differ only in ``log p(x|z)``.
+
+    Args:
+        mu, logvar: the posterior's parameters, ``(batch, latent_dim)``.
+        log_px_given_z: ``log_px_given_z(z, k)`` with ``z`` of shape ``(k * batch, latent_dim)``
+            (draw-major) returns ``log p(x|z)`` of shape ``(k, batch)``.
+        n_samples, chunk_size: ``K``, and how many draws are decoded at a time (memory).
+        noise: the standard normal draws ``(K, batch, latent_dim)``; given, the result does not
+            depend on ``chunk_size``; ``None`` draws them chunk by chunk.
+    """
+    std = torch.exp(0.5 * logvar)
+    log_weights = []
+    for start in range(0, n_samples, chunk_size):
+        k = min(chunk_size, n_samples - start)
+        if noise is None:
+            eps = torch.randn((k,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
+        else:
+            eps = noise[start : start + k]
+        z = mu + std * eps
+        log_pz = standard_normal_log_prob(z).sum(dim=-1)
+        log_qz = (standard_normal_log_prob(eps) - 0.5 * logvar).sum(dim=-1)
+        log_weights.append(log_px_given_z(z.reshape(-1, mu.shape[-1]), k) + log_pz - log_qz)
+    return torch.logsumexp(torch.cat(log_weights, dim=0), dim=0) - math.log(n_samples)
 
 
 def fit_vae(

@@ -1,0 +1,471 @@
+"""The models of the comparison chapter: the datasets' footing, one builder per model name,
+and :func:`fit_model`, which fits any of them on the same budget (used by
+:mod:`companion.experiments.comparison`, which scores them).
+
+The models (:data:`MODELS`) and what their likelihood number is (:func:`likelihood_kind`):
+
+===========  ===========================================  =======================================
+name         package pieces                               likelihood reported
+===========  ===========================================  =======================================
+vae          :class:`companion.vae.VAE`                   IWAE lower bound (bound)
+iml          :class:`companion.iml.TwoStageModel`, GMM    none: the density lives on the decoder's
+                                                          K-dimensional surface
+ae+lde       :mod:`companion.lde` autoencoder + LDE       none: exact density of the codes only
+iae+lde      the same with the incremental autoencoder    none (same reason)
+agave        :class:`companion.agave.AGAVE`               IWAE lower bound (bound); images only
+v-ade        :class:`companion.ade.ADE` (``v-ade``)       IWAE bound (+ dequantisation on pixels)
+av-ade       :class:`companion.ade.ADE` (``av-ade``)      IWAE bound (+ dequantisation on pixels)
+gan          :class:`companion.gan.GAN` (non-saturating)  none (samples only)
+bgan         :func:`companion.symmetric.bgan_step`        none (samples only)
+m-bgan       the same with the M-BGAN reduction           none (samples only)
+real-nvp     :class:`companion.flows.RealNVP`             exact density; on discrete pixels a
+                                                          dequantisation bound
+===========  ===========================================  =======================================
+
+The budget rule: every network sees ``n_steps`` minibatches of ``batch_size`` examples (the same
+number of passes over the data); adversarial models make one discriminator update per generator
+update; two-stage models spend ``n_steps`` on the autoencoder, then fit their base (EM for the
+GMM, ``lde_steps`` steps for the LDE) on the codes. The wall-clock seconds of all of it are
+reported, so a model that is cheap per step but needs a second stage pays for it there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+import companion
+from companion import data as datasets
+
+#: Every model of the comparison, in the order of the tables.
+MODELS = ("vae", "iml", "ae+lde", "iae+lde", "agave", "v-ade", "av-ade", "gan", "bgan", "m-bgan", "real-nvp")
+
+#: How the tables and figures name them.
+DISPLAY_NAMES = {
+    "vae": "VAE", "iml": "IML (GMM base)", "ae+lde": "AE + LDE", "iae+lde": "IAE + LDE", "agave": "AGAVE",
+    "v-ade": "V-ADE", "av-ade": "AV-ADE", "gan": "GAN", "bgan": "BGAN", "m-bgan": "M-BGAN", "real-nvp": "Real-NVP",
+}
+
+#: The chapter of the book that derives each model (for the text's links).
+CHAPTERS = {
+    "vae": "preliminaries", "iml": "implicit_mle", "ae+lde": "latent_density", "iae+lde": "latent_density",
+    "agave": "agave", "v-ade": "adaptive_density", "av-ade": "adaptive_density", "gan": "preliminaries",
+    "bgan": "symmetric_discriminators", "m-bgan": "symmetric_discriminators", "real-nvp": "preliminaries",
+}
+
+
+# ========================================================================================
+# Datasets: one footing per family
+# ========================================================================================
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the comparison needs to know about a dataset.
+
+    Attributes:
+        name: the name for :func:`companion.data.load`.
+        shape: the shape of one example.
+        n_levels: grey levels of discrete images (likelihoods are of the discrete pixels and
+            reported in bits/dim), or ``None`` for continuous data (nats per example).
+        family: ``"images"``, ``"vectors"`` (patches) or ``"toys"`` (the 2-D mixtures).
+    """
+
+    name: str
+    shape: Tuple[int, ...]
+    n_levels: Optional[int]
+    family: str
+
+    @property
+    def n_dims(self) -> int:
+        """Dimensions of one example."""
+        return math.prod(self.shape)
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the likelihoods are of discrete pixels (bits/dim) or of continuous vectors (nats)."""
+        return self.n_levels is not None
+
+
+#: The datasets the experiments know. ``faces`` are quantised to 8 bits by :func:`load_split`
+#: (the ``lfw_subset`` images hold averaged grey values that lie on no grid of levels).
+DATASET_SPECS = {
+    "digits": DatasetSpec("digits", (1, 8, 8), 17, "images"),
+    "faces": DatasetSpec("faces", (1, 25, 25), 256, "images"),
+    "mnist": DatasetSpec("mnist", (1, 28, 28), 256, "images"),
+    "cifar10": DatasetSpec("cifar10", (3, 32, 32), 256, "images"),
+    "patches": DatasetSpec("patches", (63,), None, "vectors"),
+    "bsds300": DatasetSpec("bsds300", (63,), None, "vectors"),
+    "ring": DatasetSpec("ring", (2,), None, "toys"),
+    "grid": DatasetSpec("grid", (2,), None, "toys"),
+}
+
+#: Parzen bandwidths searched on the validation split, per family (the data's scales differ:
+#: images in [0, 1], patches with a standard deviation of about 0.09, toys with modes of std 0.01-0.05).
+PARZEN_GRIDS = {
+    "images": np.logspace(-2, 0, 13).tolist(),
+    "vectors": np.logspace(-3, -0.5, 13).tolist(),
+    "toys": np.logspace(-3, 0, 13).tolist(),
+}
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The :class:`DatasetSpec` of ``name``; raises ``ValueError`` for a dataset the comparison does not know."""
+    if not isinstance(name, str) or name not in DATASET_SPECS:
+        raise ValueError(f"dataset must be one of {tuple(DATASET_SPECS)}; got {name!r}")
+    return DATASET_SPECS[name]
+
+
+def load_split(name: str, split: str, limit: Optional[int] = None) -> torch.Tensor:
+    """One split of ``name`` on the comparison's footing (on the CPU).
+
+    Discrete images hold ``level / (n_levels - 1)``; ``faces`` are quantised to 256 levels
+    first (``round(255 x) / 255``), so that every image model is scored on the same discrete
+    pixels. ``limit`` keeps the first rows (the splits are already in random order).
+    """
+    spec = dataset_spec(name)
+    x = datasets.load(name, split)
+    if spec.discrete:
+        x = datasets.to_levels(x, spec.n_levels).float() / (spec.n_levels - 1)
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive int or None; got {limit!r}")
+        x = x[:limit]
+    return x
+
+
+def _levels(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
+    """Data in ``[0, 1]`` to float levels ``0 .. n_levels - 1``."""
+    return torch.round(x * (spec.n_levels - 1))
+
+
+def not_applicable_reason(model: str, spec: DatasetSpec) -> Optional[str]:
+    """Why ``model`` does not apply to the dataset of ``spec`` (``None`` when it does)."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+    if model == "agave" and spec.family != "images":
+        return ("AGAVE's decoder is a PixelCNN over discrete pixels on a 2-D grid; these are continuous "
+                "vectors without a grid")
+    return None
+
+
+def likelihood_kind(model: str, spec: DatasetSpec) -> str:
+    """What the likelihood number of ``model`` on ``spec`` is: ``"exact"``, ``"bound"`` or ``"none"``.
+
+    ``bound`` means a lower bound on the log-likelihood (an upper bound on bits/dim): the IWAE
+    bound of the latent variable models, and, for continuous densities scored on discrete
+    pixels, the dequantisation bound of Theis et al. (2016). Real-NVP's density is exact, so on
+    continuous data (patches, toys) its number is exact.
+    """
+    if not_applicable_reason(model, spec) is not None:
+        return "none"
+    if model in ("iml", "ae+lde", "iae+lde", "gan", "bgan", "m-bgan"):
+        return "none"
+    if model == "real-nvp":
+        return "bound" if spec.discrete else "exact"
+    return "bound"
+
+
+_LIKELIHOOD_NOTES = {
+    "iml": "no density of x: the decoder maps a K-dimensional base onto a K-dimensional surface",
+    "ae+lde": "no density of x: the LDE's density is of the codes, the decoder is deterministic",
+    "iae+lde": "no density of x: the LDE's density is of the codes, the decoder is deterministic",
+    "gan": "samples only", "bgan": "samples only", "m-bgan": "samples only",
+}
+
+
+def _likelihood_how(model: str, spec: DatasetSpec) -> str:
+    kind = likelihood_kind(model, spec)
+    if kind == "none":
+        return not_applicable_reason(model, spec) or _LIKELIHOOD_NOTES[model]
+    if model == "real-nvp":
+        return "exact density; on pixels, bounded by one uniform dequantisation" if spec.discrete else "exact density"
+    if model in ("v-ade", "av-ade"):
+        return "IWAE bound" + (" and dequantisation bound" if spec.discrete else "")
+    return "IWAE bound" + (" of the discrete pixels (discretized logistic)" if spec.discrete else "")
+
+
+# ========================================================================================
+# Fitted models: one wrapper for everything the metrics need
+# ========================================================================================
+
+
+@dataclass
+class FittedModel:
+    """A trained model behind one interface.
+
+    Attributes:
+        name: one of :data:`MODELS`.
+        modules: every trained network (for the parameter count and the device).
+        sample_fn: ``n -> (n, *shape)`` samples on the data's scale (the footing of :func:`load_split`).
+        log_prob_fn: ``x -> (batch,)`` log-likelihood in nats on the dataset's footing (of the
+            discrete pixels for images, of the continuous vectors otherwise), or ``None``.
+        kind: ``"exact"``, ``"bound"`` or ``"none"`` (see :func:`likelihood_kind`).
+        how: a few words on what the likelihood number is (or why there is none).
+        seconds: wall-clock seconds of training.
+        extra_params: free parameters outside ``modules`` (a GMM base's weights, means and covariances).
+    """
+
+    name: str
+    modules: nn.Module
+    sample_fn: Callable[[int], torch.Tensor]
+    log_prob_fn: Optional[Callable[[torch.Tensor], torch.Tensor]]
+    kind: str
+    how: str
+    seconds: float = 0.0
+    extra_params: int = 0
+
+    @property
+    def n_params(self) -> int:
+        """Trained parameters: every entry of every network's parameters, plus ``extra_params``."""
+        return sum(p.numel() for p in self.modules.parameters()) + self.extra_params
+
+    @torch.no_grad()
+    def sample(self, n: int, batch_size: int = 1000) -> torch.Tensor:
+        """``n`` samples on the data's scale, on the CPU, drawn ``batch_size`` at a time."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        self.modules.eval()
+        return torch.cat([self.sample_fn(min(batch_size, n - i)).float().cpu() for i in range(0, n, batch_size)])
+
+    @torch.no_grad()
+    def log_prob(self, x: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
+        """Per-example log-likelihood (nats) of ``x`` on the dataset's footing, on the CPU."""
+        if self.log_prob_fn is None:
+            raise RuntimeError(f"{self.name} has no likelihood: {self.how}")
+        self.modules.eval()
+        dev = _device_of(self.modules)
+        return torch.cat([self.log_prob_fn(b.to(dev)).double().cpu() for b in x.split(batch_size)])
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    for p in module.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+# -- one builder per model ---------------------------------------------------------------------
+
+
+def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+    from companion.vae import VAE, fit_vae
+
+    dev = train.device
+    if spec.discrete:
+        # the logistic scale starts at an eighth of the range (in levels), not at one level:
+        # with 256 levels a unit scale makes the first steps' NLL huge
+        model = VAE(spec.shape, cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden, n_levels=spec.n_levels,
+                    init_log_scale=math.log(spec.n_levels / 8))
+        x = _levels(train, spec)
+    else:
+        model = VAE(spec.shape, cfg.latent_dim, likelihood="gaussian", hidden=cfg.hidden,
+                    init_log_scale=math.log(float(train.std())))
+        x = train
+    model = model.to(dev)
+    fit_vae(model, x, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="VAE")
+    if spec.discrete:
+        def sample(n):
+            return model.sample(n) / (spec.n_levels - 1)
+
+        def log_prob(x):
+            return model.log_prob(_levels(x, spec), n_samples=cfg.iw_samples)
+    else:
+        sample = model.sample
+
+        def log_prob(x):
+            return model.log_prob(x, n_samples=cfg.iw_samples)
+    return FittedModel("vae", model, sample, log_prob, likelihood_kind("vae", spec), _likelihood_how("vae", spec))
+
+
+def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+    from companion.iml import Autoencoder, GMMBase, TwoStageModel
+
+    output = "sigmoid" if spec.discrete else "linear"
+    model = TwoStageModel(Autoencoder(spec.shape, cfg.latent_dim, hidden=(cfg.hidden,), output=output),
+                          GMMBase(cfg.gmm_components, random_state=cfg.seed)).to(train.device)
+    model.fit(train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+    k, d = cfg.gmm_components, cfg.latent_dim
+    gmm_params = (k - 1) + k * d + k * d * (d + 1) // 2  # weights, means, full covariances
+    return FittedModel("iml", model, model.sample, None, "none", _likelihood_how("iml", spec), extra_params=gmm_params)
+
+
+def _autoencoder(spec: DatasetSpec, cfg, incremental: bool) -> nn.Module:
+    """The LDE chapter's (incremental) autoencoder; with a linear output for data outside [0, 1]."""
+    from companion.lde import IncrementalAutoencoder, make_autoencoder
+    from companion.nets import MLP
+
+    if spec.discrete:
+        return make_autoencoder(spec.shape, cfg.latent_dim, incremental=incremental, hidden=cfg.hidden)
+    # make_autoencoder ends in a sigmoid (data in [0, 1]); patches and toys need a linear output
+    encoder = MLP(spec.n_dims, cfg.latent_dim, hidden=cfg.hidden, activation="leaky_relu")
+    decoder = MLP(cfg.latent_dim, spec.n_dims, hidden=cfg.hidden, activation="leaky_relu")
+    return IncrementalAutoencoder(encoder, decoder, cfg.latent_dim, incremental=incremental)
+
+
+def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg, incremental: bool) -> FittedModel:
+    from companion.lde import LatentDensityEstimator, fit_incremental_autoencoder, fit_lde
+
+    name = "iae+lde" if incremental else "ae+lde"
+    ae = _autoencoder(spec, cfg, incremental).to(train.device)
+    fit_incremental_autoencoder(ae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, desc=DISPLAY_NAMES[name])
+    with torch.no_grad():
+        codes = ae.encode(train)
+    lde = LatentDensityEstimator(cfg.latent_dim, n_components=cfg.lde_components, channels=cfg.lde_channels,
+                                 head_layers=1).to(train.device)
+    fit_lde(lde, codes, n_steps=cfg.lde_steps, batch_size=256, lr=3e-3, desc=f"LDE on {DISPLAY_NAMES[name]} codes")
+    modules = nn.ModuleDict({"autoencoder": ae, "lde": lde})
+
+    def sample(n):
+        return ae.decode(lde.sample(n))
+
+    return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
+
+
+def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+    from companion.agave import AGAVE, fit_agave
+
+    model = AGAVE(spec.shape, n_levels=spec.n_levels, latent_dim=cfg.latent_dim, lam=2.0,
+                  channels=tuple(cfg.conv_channels), pixelcnn_channels=cfg.pixelcnn_channels,
+                  n_blocks=cfg.pixelcnn_blocks, n_mixtures=2).to(train.device)
+    fit_agave(model, _levels(train, spec), n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="AGAVE")
+
+    def sample(n):
+        return model.sample(n) / (spec.n_levels - 1)
+
+    def log_prob(x):
+        return model.log_prob(_levels(x, spec), n_samples=cfg.iw_samples)
+
+    return FittedModel("agave", model, sample, log_prob, "bound", _likelihood_how("agave", spec))
+
+
+def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg, mode: str) -> FittedModel:
+    from companion.ade import ADE, fit_ade
+
+    # ADE's flow needs H and W divisible by 2 ** (scales - 1); one scale fits every shape here
+    model = ADE(spec.shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=spec.n_levels, hidden=cfg.hidden,
+                flow_blocks=cfg.ade_flow_blocks, flow_scales=1, flow_hidden=cfg.ade_flow_hidden, flow_layers=1,
+                disc_hidden=cfg.hidden, init_log_sigma=-1.0).to(train.device)
+    # the ADE chapter's optimiser (Adamax, App. A.2 of the paper) at its learning rate
+    fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=2e-3, desc=mode.upper())
+
+    def log_prob(x):
+        return model.log_prob(x, n_samples=cfg.iw_samples)
+
+    return FittedModel(mode, model, model.sample, log_prob, "bound", _likelihood_how(mode, spec))
+
+
+def _generator(spec: DatasetSpec, cfg, flat: bool = False) -> nn.Module:
+    from companion.gan import MLPGenerator
+
+    out_activation = "sigmoid" if spec.discrete else None  # images lie in [0, 1]
+    shape = (spec.n_dims,) if flat else spec.shape
+    return MLPGenerator(cfg.latent_dim, shape, hidden=cfg.hidden, n_layers=2, out_activation=out_activation)
+
+
+def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+    from companion.gan import GAN, MLPDiscriminator, fit_gan
+
+    gan = GAN(_generator(spec, cfg), MLPDiscriminator(spec.shape, hidden=cfg.hidden, n_layers=2)).to(train.device)
+    fit_gan(gan, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.lr, desc="GAN")
+    return FittedModel("gan", gan, gan.sample, None, "none", _likelihood_how("gan", spec))
+
+
+def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg, reduction: str) -> FittedModel:
+    from companion.gan import GAN
+    from companion.symmetric import SymmetricDiscriminator, fit_bgan
+
+    name = "bgan" if reduction == "bgan" else "m-bgan"
+    # the set discriminator takes vectors: the generator makes flat examples, reshaped when sampled
+    gen = _generator(spec, cfg, flat=True)  # built first: the initialisations draw in this order
+    disc = SymmetricDiscriminator(spec.n_dims, (cfg.hidden, cfg.hidden), reduction=reduction, activation="leaky_relu")
+    gan = GAN(gen, disc, cfg.latent_dim).to(train.device)
+    fit_bgan(gan, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, gamma=cfg.bgan_gamma,
+             desc=DISPLAY_NAMES[name])
+
+    def sample(n):
+        return gan.sample(n).view(n, *spec.shape)
+
+    return FittedModel(name, gan, sample, None, "none", _likelihood_how(name, spec))
+
+
+def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+    from companion.flows import RealNVP, fit_flow, uniform_dequantize
+    from companion.metrics import continuous_to_discrete_nll
+
+    dev = train.device
+    # Images: the multi-scale architecture's convolutional couplings (one scale fits every size
+    # here). Their weight sharing matters: MLP couplings on the flattened pixels of the 70
+    # training faces memorise them (test bits/dim several times the training ones). Vectors:
+    # MLP couplings of width `hidden`.
+    image = len(spec.shape) == 3
+    shape = spec.shape if image else (spec.n_dims,)
+    hidden = cfg.flow_hidden if image else cfg.hidden
+    flow = RealNVP(shape, n_blocks=cfg.flow_blocks, hidden=hidden, n_layers=cfg.flow_layers).to(dev)
+    if spec.discrete:
+        levels = _levels(train, spec)
+
+        def prepare(x_levels):  # fresh uniform noise each time: (level + u) / n_levels in [0, 1)
+            return uniform_dequantize(x_levels, spec.n_levels)
+    else:
+        levels = train
+
+        def prepare(x):
+            return x
+    fit_flow(flow, levels, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, init_size=512,
+             transform=prepare, max_grad_norm=10.0, desc="Real-NVP")
+    if spec.discrete:
+        def log_prob(x):  # log p(y) - D log n_levels: a bound on log P(x) in expectation over u
+            log_p = flow.log_prob(prepare(_levels(x, spec)))
+            return -continuous_to_discrete_nll(-log_p, spec.n_dims, spec.n_levels)
+
+        def sample(n):  # the bin of (level + u) / n_levels back to level / (n_levels - 1)
+            y = flow.sample(n)
+            return (torch.floor(y * spec.n_levels).clamp(0, spec.n_levels - 1)) / (spec.n_levels - 1)
+    else:
+        log_prob, sample = flow.log_prob, flow.sample
+    return FittedModel("real-nvp", flow, sample, log_prob, likelihood_kind("real-nvp", spec),
+                       _likelihood_how("real-nvp", spec))
+
+
+_BUILDERS: Dict[str, Callable[[torch.Tensor, DatasetSpec, object], FittedModel]] = {
+    "vae": _fit_vae,
+    "iml": _fit_iml,
+    "ae+lde": lambda t, s, c: _fit_ae_lde(t, s, c, incremental=False),
+    "iae+lde": lambda t, s, c: _fit_ae_lde(t, s, c, incremental=True),
+    "agave": _fit_agave,
+    "v-ade": lambda t, s, c: _fit_ade(t, s, c, "v-ade"),
+    "av-ade": lambda t, s, c: _fit_ade(t, s, c, "av-ade"),
+    "gan": _fit_gan,
+    "bgan": lambda t, s, c: _fit_bgan(t, s, c, "bgan"),
+    "m-bgan": lambda t, s, c: _fit_bgan(t, s, c, "mbgan"),
+    "real-nvp": _fit_real_nvp,
+}
+
+
+def fit_model(model: str, train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+    """Train ``model`` on ``train`` (on the footing of :func:`load_split`) with the budget of ``cfg``.
+
+    Seeds with ``cfg.seed`` first and records the wall-clock training time.
+
+    Raises:
+        ValueError: for an unknown model, or one that does not apply to the dataset.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}; got {model!r}")
+    reason = not_applicable_reason(model, spec)
+    if reason is not None:
+        raise ValueError(f"{model} does not apply to {spec.name}: {reason}")
+    if not torch.is_tensor(train) or tuple(train.shape[1:]) != spec.shape:
+        raise ValueError(f"train must be a tensor of shape (N, {', '.join(map(str, spec.shape))}); "
+                         f"got {getattr(train, 'shape', type(train).__name__)}")
+    companion.seed_everything(cfg.seed)
+    start = time.perf_counter()
+    fitted = _BUILDERS[model](train, spec, cfg)
+    fitted.seconds = time.perf_counter() - start
+    return fitted
