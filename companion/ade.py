@@ -57,12 +57,13 @@ from .nets import check_shape
 from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
-__all__ = ["ADE", "MODES", "ade_step", "check_bits_per_dim", "fit_ade", "fit_inference_network", "inference_step"]
+__all__ = ["ADE", "ADVERSARIAL_MODES", "FLOW_MODES", "MODES", "ade_step", "build_ade", "check_bits_per_dim", "fit_ade", "fit_inference_network", "inference_step"]
 
 #: The models of the ablation (Table 1 of the paper).
 MODES = ("gan", "vae", "v-ade", "av-gde", "av-ade")
-_WITH_FLOW = ("v-ade", "av-ade")
-_ADVERSARIAL = ("gan", "av-gde", "av-ade")
+#: The modes with a flow ``f_psi``, and those whose generator ``L_Q`` trains (with a discriminator).
+FLOW_MODES = ("v-ade", "av-ade")
+ADVERSARIAL_MODES = ("gan", "av-gde", "av-ade")
 _LIKELIHOOD = ("vae", "v-ade", "av-gde", "av-ade")
 
 #: The paper's weight of the adversarial loss (App. A.2) and the dimension it was tuned for
@@ -78,19 +79,20 @@ def _non_negative(value: object, name: str) -> float:
 
 
 class ADE(nn.Module):
-    """A VAE in the feature space of a Real-NVP ``f_psi``, with a discriminator (one of :data:`MODES`).
+    """A VAE in the feature space of a Real-NVP ``f_psi``, with a discriminator (one of :data:`MODES`),
+    built from its parts; :func:`build_ade` makes the default MLP parts.
 
     Args:
         shape: the shape of one example, ``(d,)`` or ``(C, H, W)``.
         mode: which model of the ablation (see the module docstring).
-        latent_dim: the dimension of ``z``.
+        vae: the VAE in feature space (:class:`~companion.vae.VAE` with the Gaussian
+            likelihood; its learned ``log_scale`` is ``log sigma``).
+        flow: the Real-NVP ``f_psi`` on ``shape``; required by the modes with a flow
+            (``v-ade``, ``av-ade``), refused by the others.
+        discriminator: a module mapping ``(batch, *shape)`` to logits ``(batch,)``; required by
+            the adversarial modes (``gan``, ``av-gde``, ``av-ade``), refused by the others.
         n_levels: grey levels of discrete data (``x`` holds ``level / (n_levels - 1)``);
             ``None`` for continuous data (no dequantisation).
-        hidden, n_layers: the MLP encoder and decoder of the VAE.
-        flow_blocks, flow_scales, flow_hidden, flow_layers: the Real-NVP ``f_psi``
-            (``n_blocks``, ``n_scales``, ``hidden``, ``n_layers`` of :class:`~companion.flows.RealNVP`).
-        disc_hidden, disc_layers: the MLP discriminator.
-        init_log_sigma: initial ``log sigma`` of the isotropic decoder noise.
         adv_weight: the weight of ``L_Q`` against ``L_C``; ``None`` keeps the paper's 100 per
             3072 dimensions, ``100 * D / 3072``.
         gp_weight: the gradient-penalty coefficient (100 in the paper).
@@ -102,18 +104,11 @@ class ADE(nn.Module):
     def __init__(
         self,
         shape: Sequence[int],
-        mode: str = "av-ade",
-        latent_dim: int = 8,
+        mode: str,
+        vae: VAE,
+        flow: Optional[RealNVP] = None,
+        discriminator: Optional[nn.Module] = None,
         n_levels: Optional[int] = None,
-        hidden: int = 128,
-        n_layers: int = 2,
-        flow_blocks: int = 2,
-        flow_scales: int = 1,
-        flow_hidden: Optional[int] = None,
-        flow_layers: int = 2,
-        disc_hidden: int = 128,
-        disc_layers: int = 2,
-        init_log_sigma: float = -2.0,
         adv_weight: Optional[float] = None,
         gp_weight: float = 100.0,
         adversarial_flow: bool = False,
@@ -124,6 +119,14 @@ class ADE(nn.Module):
             raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
         if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
             raise ValueError(f"n_levels must be None (continuous data) or an int >= 2; got {n_levels!r}")
+        if not isinstance(vae, VAE) or vae.shape != self.shape or vae.likelihood != "gaussian":
+            raise TypeError(f"vae must be a companion.vae.VAE with the Gaussian likelihood on shape {self.shape}")
+        if (flow is not None) != (mode in FLOW_MODES):
+            raise ValueError(f"mode {mode!r} {'needs' if mode in FLOW_MODES else 'takes no'} flow")
+        if flow is not None and (not isinstance(flow, RealNVP) or flow.shape != self.shape):
+            raise TypeError(f"flow must be a companion.flows.RealNVP on shape {self.shape}")
+        if (discriminator is not None) != (mode in ADVERSARIAL_MODES):
+            raise ValueError(f"mode {mode!r} {'needs' if mode in ADVERSARIAL_MODES else 'takes no'} discriminator")
         self.mode = mode
         self.n_levels = n_levels
         self.n_dims = math.prod(self.shape)
@@ -131,21 +134,15 @@ class ADE(nn.Module):
             PAPER_ADV_WEIGHT * self.n_dims / PAPER_N_DIMS if adv_weight is None else adv_weight, "adv_weight")
         self.gp_weight = _non_negative(gp_weight, "gp_weight")
         self.adversarial_flow = bool(adversarial_flow)
-        self.vae = VAE(self.shape, latent_dim, likelihood="gaussian", architecture="mlp", hidden=hidden,
-                       n_layers=n_layers, init_log_scale=float(init_log_sigma))
-        self.flow: Optional[RealNVP] = None
-        if mode in _WITH_FLOW:
-            self.flow = RealNVP(self.shape, n_blocks=flow_blocks, hidden=flow_hidden, n_layers=flow_layers,
-                                n_scales=flow_scales)
-        self.discriminator: Optional[nn.Module] = None
-        if mode in _ADVERSARIAL:
-            self.discriminator = MLPDiscriminator(self.shape, hidden=disc_hidden, n_layers=disc_layers)
+        self.vae = vae
+        self.flow: Optional[RealNVP] = flow
+        self.discriminator: Optional[nn.Module] = discriminator
 
     # -- what the mode means -------------------------------------------------------------------
     @property
     def adversarial(self) -> bool:
         """Whether ``L_Q`` trains the generator."""
-        return self.mode in _ADVERSARIAL
+        return self.mode in ADVERSARIAL_MODES
 
     @property
     def likelihood_trained(self) -> bool:
@@ -280,6 +277,45 @@ class ADE(nn.Module):
         if self.flow is not None:
             self.flow.initialize(self.dequantize(x))
         return self
+
+
+def build_ade(
+    shape: Sequence[int],
+    mode: str = "av-ade",
+    latent_dim: int = 8,
+    n_levels: Optional[int] = None,
+    hidden: int = 128,
+    n_layers: int = 2,
+    flow_blocks: int = 2,
+    flow_scales: int = 1,
+    flow_hidden: Optional[int] = None,
+    flow_layers: int = 2,
+    disc_hidden: int = 128,
+    disc_layers: int = 2,
+    init_log_sigma: float = -2.0,
+    **options: object,
+) -> ADE:
+    """An :class:`ADE` with the default parts: MLP VAE, Real-NVP (for the modes with a flow) and
+    MLP discriminator (for the adversarial modes), built in that order.
+
+    Args:
+        hidden, n_layers: the MLP encoder and decoder of the VAE.
+        flow_blocks, flow_scales, flow_hidden, flow_layers: the Real-NVP ``f_psi``
+            (``n_blocks``, ``n_scales``, ``hidden``, ``n_layers`` of :class:`~companion.flows.RealNVP`).
+        disc_hidden, disc_layers: the MLP discriminator.
+        init_log_sigma: initial ``log sigma`` of the isotropic decoder noise.
+        shape, mode, n_levels, **options (``adv_weight``, ``gp_weight``, ``adversarial_flow``): see :class:`ADE`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    shape = check_shape(shape)
+    vae = VAE(shape, latent_dim, likelihood="gaussian", architecture="mlp", hidden=hidden, n_layers=n_layers,
+              init_log_scale=float(init_log_sigma))
+    flow = None
+    if mode in FLOW_MODES:
+        flow = RealNVP(shape, n_blocks=flow_blocks, hidden=flow_hidden, n_layers=flow_layers, n_scales=flow_scales)
+    discriminator = MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers) if mode in ADVERSARIAL_MODES else None
+    return ADE(shape, mode, vae, flow, discriminator, n_levels=n_levels, **options)
 
 
 # -- training (App. A.3) -----------------------------------------------------------------------

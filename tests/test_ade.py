@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from companion.ade import ADE, MODES, ade_step, check_bits_per_dim, fit_ade, inference_step
+from companion.ade import ADE, MODES, ade_step, build_ade, check_bits_per_dim, fit_ade, inference_step
 from companion.flows import RealNVP
 
 
@@ -27,7 +27,7 @@ def _levels_data(n: int, shape, n_levels: int, seed: int = 0) -> torch.Tensor:
 # -- f_psi --------------------------------------------------------------------------------------
 def test_flow_inverts_and_logdet_matches_autograd_on_small_images():
     torch.manual_seed(0)
-    model = ADE((1, 4, 4), mode="v-ade", n_levels=4, flow_blocks=2, flow_scales=2, flow_hidden=4).double()
+    model = build_ade((1, 4, 4), mode="v-ade", n_levels=4, flow_blocks=2, flow_scales=2, flow_hidden=4).double()
     model.initialize(_levels_data(32, (1, 4, 4), 4).double())
     _randomise(model.flow, 0.2)
     flow: RealNVP = model.flow
@@ -58,7 +58,7 @@ def _true_log_density(model: ADE, y: torch.Tensor) -> torch.Tensor:
 @pytest.fixture()
 def tiny_model() -> ADE:
     torch.manual_seed(1)
-    model = ADE((2,), mode="v-ade", latent_dim=1, hidden=16, flow_blocks=2, flow_hidden=8, init_log_sigma=-0.5).double()
+    model = build_ade((2,), mode="v-ade", latent_dim=1, hidden=16, flow_blocks=2, flow_hidden=8, init_log_sigma=-0.5).double()
     model.initialize(torch.randn(64, 2, dtype=torch.float64))
     _randomise(model.flow, 0.2, seed=1)
     _randomise(model.vae, 0.1, seed=2)
@@ -86,7 +86,7 @@ def test_coverage_loss_is_at_least_the_true_nll(tiny_model):
 def test_log_prob_bounds_the_discrete_probability():
     torch.manual_seed(3)
     n_levels = 4
-    model = ADE((2,), mode="v-ade", latent_dim=1, n_levels=n_levels, hidden=16, flow_blocks=2, flow_hidden=8,
+    model = build_ade((2,), mode="v-ade", latent_dim=1, n_levels=n_levels, hidden=16, flow_blocks=2, flow_hidden=8,
                 init_log_sigma=0.0).double()
     model.initialize(_levels_data(64, (2,), n_levels).double())
     _randomise(model.flow, 0.1, seed=4)
@@ -150,7 +150,7 @@ def _snapshot(model: ADE):
 def test_each_mode_updates_exactly_its_parameters(mode):
     torch.manual_seed(0)
     x = _levels_data(16, (1, 4, 4), 5)
-    model = ADE((1, 4, 4), mode=mode, n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
+    model = build_ade((1, 4, 4), mode=mode, n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
     model.initialize(x)
     gen_opt = torch.optim.Adamax(model.generator_parameters(), lr=1e-2)
     disc_opt = torch.optim.Adamax(model.discriminator.parameters(), lr=1e-2) if model.discriminator else None
@@ -170,7 +170,7 @@ def test_each_mode_updates_exactly_its_parameters(mode):
 def test_quality_loss_trains_the_flow_only_when_asked(adversarial_flow):
     torch.manual_seed(0)
     x = _levels_data(16, (1, 4, 4), 5)
-    model = ADE((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16,
+    model = build_ade((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16,
                 adversarial_flow=adversarial_flow)
     model.initialize(x)
     _randomise(model.flow, 0.1)
@@ -189,7 +189,7 @@ def test_quality_loss_trains_the_flow_only_when_asked(adversarial_flow):
 def test_protocol_and_short_training_run():
     torch.manual_seed(0)
     x = _levels_data(64, (1, 4, 4), 5)
-    model = ADE((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
+    model = build_ade((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
     assert ADE.log_prob_is_bound is True
     history = fit_ade(model, x, n_steps=5, batch_size=16, progress=False, log_every=1)
     assert set(history.names()) >= {"loss", "L_C", "L_Q", "disc_loss", "sigma"}
@@ -198,7 +198,7 @@ def test_protocol_and_short_training_run():
     assert log_p.shape == (7,) and torch.isfinite(log_p).all()
     samples = model.sample(9)
     assert samples.shape == (9, 1, 4, 4) and samples.min() >= 0 and samples.max() <= 1
-    gan = ADE((1, 4, 4), mode="gan", n_levels=5, latent_dim=3, hidden=16, disc_hidden=16)
+    gan = build_ade((1, 4, 4), mode="gan", n_levels=5, latent_dim=3, hidden=16, disc_hidden=16)
     history = fit_ade(gan, x, n_steps=3, batch_size=16, n_inference_steps=4, progress=False, log_every=1)
     assert len(history["inference_L_C"]) == 4 and "L_C" not in history
 
@@ -206,12 +206,12 @@ def test_protocol_and_short_training_run():
 # -- bad inputs ----------------------------------------------------------------------------------
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="mode"):
-        ADE((2,), mode="flow-gan")
+        build_ade((2,), mode="flow-gan")
     with pytest.raises(ValueError, match="n_levels"):
-        ADE((2,), n_levels=1)
+        build_ade((2,), n_levels=1)
     with pytest.raises(ValueError, match="adv_weight"):
-        ADE((2,), adv_weight=-1.0)
-    model = ADE((1, 4, 4), mode="av-gde", n_levels=5, latent_dim=2, hidden=8, disc_hidden=8)
+        build_ade((2,), adv_weight=-1.0)
+    model = build_ade((1, 4, 4), mode="av-gde", n_levels=5, latent_dim=2, hidden=8, disc_hidden=8)
     with pytest.raises(ValueError, match="shape"):
         model.log_prob(torch.rand(3, 16))
     with pytest.raises(TypeError, match="floating"):
@@ -268,3 +268,32 @@ def test_ablation_paper_config_is_cifar10_with_conv_networks_and_builds():
             bpd = model.bits_per_dim(x, n_samples=2)
         assert samples.shape == (2, 3, 32, 32) and 0 <= samples.min() and samples.max() <= 1
         assert bpd.shape == (2,) and torch.isfinite(bpd).all()
+
+
+def test_ade_is_built_from_its_parts():
+    from companion.flows import RealNVP
+    from companion.gan import MLPDiscriminator
+    from companion.vae import VAE
+
+    torch.manual_seed(0)
+    vae = VAE((4,), 2, likelihood="gaussian", hidden=8)
+    flow, disc = RealNVP((4,), n_blocks=2, hidden=8), MLPDiscriminator((4,), hidden=8)
+    model = ADE((4,), "av-ade", vae, flow, disc)
+    assert model.vae is vae and model.flow is flow and model.discriminator is disc
+    assert ADE((4,), "vae", vae).flow is None
+    with pytest.raises(ValueError, match="needs flow"):
+        ADE((4,), "v-ade", vae)
+    with pytest.raises(ValueError, match="takes no discriminator"):
+        ADE((4,), "v-ade", vae, flow, disc)
+    with pytest.raises(TypeError, match="Gaussian likelihood"):
+        ADE((4,), "vae", VAE((4,), 2, likelihood="bernoulli", hidden=8))
+    with pytest.raises(TypeError, match="RealNVP on shape"):
+        ADE((4,), "v-ade", vae, RealNVP((3,), n_blocks=2, hidden=8))
+    # the builder makes the same parts in the same order as before (the same initial weights)
+    torch.manual_seed(0)
+    built = build_ade((4,), "av-ade", latent_dim=2, hidden=8, flow_hidden=8, disc_hidden=8)
+    torch.manual_seed(0)
+    parts = (VAE((4,), 2, likelihood="gaussian", hidden=8, init_log_scale=-2.0), RealNVP((4,), n_blocks=2, hidden=8),
+             MLPDiscriminator((4,), hidden=8, n_layers=2))
+    for a, b in zip(built.parameters(), torch.nn.ModuleList(parts).parameters()):
+        torch.testing.assert_close(a, b)

@@ -66,10 +66,10 @@ def _lde():
 
 
 def _ade(mode: str):
-    from companion.ade import ADE
+    from companion.ade import build_ade
 
     def build():
-        model = ADE((4,), mode=mode, latent_dim=2, hidden=8, flow_blocks=2, flow_hidden=8, disc_hidden=8)
+        model = build_ade((4,), mode=mode, latent_dim=2, hidden=8, flow_blocks=2, flow_hidden=8, disc_hidden=8)
         x = torch.randn(5, 4)
         model.initialize(x)
         return model, x

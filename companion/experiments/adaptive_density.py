@@ -36,7 +36,7 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ADE, MODES, fit_ade
+from companion.ade import ADE, MODES, build_ade, fit_ade
 from companion.config import ExperimentConfig
 from companion.gan import ConvDiscriminator
 from companion.metrics import frechet_distance, inception_metrics, mean_std, mode_coverage
@@ -148,7 +148,7 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
     samples, log_density = {}, {}
     for mode in cfg.modes:
         companion.seed_everything(cfg.seed)
-        model = ADE((2,), mode=mode, latent_dim=1, hidden=cfg.hidden, flow_blocks=cfg.flow_blocks,
+        model = build_ade((2,), mode=mode, latent_dim=1, hidden=cfg.hidden, flow_blocks=cfg.flow_blocks,
                     flow_hidden=cfg.flow_hidden, disc_hidden=cfg.hidden, adv_weight=cfg.adv_weight).to(dev)
         fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=f"ring ({mode})")
         model.eval()
@@ -347,28 +347,31 @@ class AblationResult:
     notes: Dict[str, str] = field(default_factory=dict)  # e.g. why IS/FID are missing
 
 
-def _ade_from(cfg, mode: str, flow_scales: Optional[int] = None, flow_blocks: Optional[int] = None) -> ADE:
+def _ade_from(cfg: AblationConfig, mode: str, flow_scales: Optional[int] = None,
+              flow_blocks: Optional[int] = None) -> ADE:
     """The ADE of ``mode`` for ``cfg`` (MLPs, or with ``cfg.architecture == "conv"`` conv networks)."""
-    dataset = getattr(cfg, "dataset", "digits")
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
-    shape, n_levels = DATASETS[dataset]
-    model = ADE(shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=n_levels, hidden=cfg.hidden,
-                flow_blocks=cfg.flow_blocks if flow_blocks is None else flow_blocks,
-                flow_scales=cfg.flow_scales if flow_scales is None else flow_scales,
-                flow_hidden=cfg.flow_hidden, flow_layers=cfg.flow_layers, disc_hidden=cfg.disc_hidden,
-                init_log_sigma=-1.0, adv_weight=cfg.adv_weight)
-    architecture = getattr(cfg, "architecture", "mlp")
-    if architecture == "conv":
-        # ADE builds MLPs only; its methods use model.vae and model.discriminator, so swapping
-        # them for the convolutional ones of App. A.2 (ELU generator, leaky-ReLU discriminator) is enough.
-        model.vae = VAE(shape, cfg.latent_dim, likelihood="gaussian", architecture="conv",
-                        channels=tuple(cfg.channels), activation="elu", init_log_scale=-1.0)
-        if model.discriminator is not None:
-            model.discriminator = ConvDiscriminator(shape, channels=tuple(cfg.disc_channels))
-    elif architecture != "mlp":
-        raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
-    return model
+    from companion.ade import ADVERSARIAL_MODES, FLOW_MODES
+    from companion.flows import RealNVP
+
+    if cfg.dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {cfg.dataset!r}")
+    shape, n_levels = DATASETS[cfg.dataset]
+    flow_blocks = cfg.flow_blocks if flow_blocks is None else flow_blocks
+    flow_scales = cfg.flow_scales if flow_scales is None else flow_scales
+    if cfg.architecture == "mlp":
+        return build_ade(shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=n_levels, hidden=cfg.hidden,
+                         flow_blocks=flow_blocks, flow_scales=flow_scales, flow_hidden=cfg.flow_hidden,
+                         flow_layers=cfg.flow_layers, disc_hidden=cfg.disc_hidden, init_log_sigma=-1.0,
+                         adv_weight=cfg.adv_weight)
+    if cfg.architecture != "conv":
+        raise ValueError(f"architecture must be 'mlp' or 'conv'; got {cfg.architecture!r}")
+    # the convolutional VAE and discriminator of App. A.2 (ELU generator, leaky-ReLU discriminator)
+    vae = VAE(shape, cfg.latent_dim, likelihood="gaussian", architecture="conv", channels=tuple(cfg.channels),
+              activation="elu", init_log_scale=-1.0)
+    flow = RealNVP(shape, n_blocks=flow_blocks, hidden=cfg.flow_hidden, n_layers=cfg.flow_layers,
+                   n_scales=flow_scales) if mode in FLOW_MODES else None
+    disc = ConvDiscriminator(shape, channels=tuple(cfg.disc_channels)) if mode in ADVERSARIAL_MODES else None
+    return ADE(shape, mode, vae, flow, disc, n_levels=n_levels, adv_weight=cfg.adv_weight)
 
 
 @register("adaptive_density/ablation", config=AblationConfig, plot=lambda r: plot_ablation(r),

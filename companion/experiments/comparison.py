@@ -101,7 +101,7 @@ def _pca_space(dataset: str, n_components: int, train: torch.Tensor) -> FeatureS
     return FeatureSpace("pca", f"the first {k} principal components of the {dataset} training split", features)
 
 
-def feature_space(dataset: str, cfg) -> FeatureSpace:
+def feature_space(dataset: str, cfg: ComparisonConfig) -> FeatureSpace:
     """The fixed feature space of the Fréchet distance on ``dataset``.
 
     ``digits`` and ``cifar10``: the penultimate layer of the small classifier of the ADE
@@ -123,7 +123,7 @@ def feature_space(dataset: str, cfg) -> FeatureSpace:
 
         return FeatureSpace("classifier", f"the penultimate layer (64 units) of a {dataset} classifier "
                             f"trained once with seed 0 (validation accuracy {accuracy:.2f})", features)
-    train = load_split(dataset, "train", getattr(cfg, "n_train", None))
+    train = load_split(dataset, "train", cfg.n_train)
     if spec.family == "toys":
         return FeatureSpace("identity", "the 2-D points themselves", lambda x: x.detach().cpu().flatten(1).double())
     return _pca_space(dataset, cfg.pca_components, train)
@@ -308,12 +308,12 @@ COLUMNS = {
 }
 
 
-def _n_samples(model: str, spec: DatasetSpec, cfg) -> int:
+def _n_samples(model: str, spec: DatasetSpec, cfg: ComparisonConfig) -> int:
     slow = model == "agave" and spec.n_dims > 256  # 625 sequential PixelCNN passes per face
     return cfg.n_samples_slow if slow else cfg.n_samples
 
 
-def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg, valid: torch.Tensor, test: torch.Tensor,
+def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, valid: torch.Tensor, test: torch.Tensor,
               space: Optional[FeatureSpace]) -> Tuple[Dict[str, Optional[float]], np.ndarray]:
     from companion.metrics import bits_per_dim
 
@@ -346,7 +346,7 @@ def _sample_scores(samples: torch.Tensor, spec: DatasetSpec, valid: torch.Tensor
             "frechet": frechet_distance(space.features(samples), space.features(test))}
 
 
-def _data_row(spec: DatasetSpec, cfg, train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
+def _data_row(spec: DatasetSpec, cfg: ComparisonConfig, train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
               space: Optional[FeatureSpace]) -> Dict[str, Optional[float]]:
     """The training split scored like a model's samples: what a perfect sampler of the data would get."""
     return _sample_scores(train[: cfg.n_samples], spec, valid, test, space)

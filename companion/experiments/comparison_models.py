@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ from torch import nn
 
 import companion
 from companion import data as datasets
+
+if TYPE_CHECKING:  # the configurations live with the runs; only the type is needed here
+    from companion.experiments.comparison import ComparisonConfig
 
 #: Every model of the comparison, in the order of the tables.
 MODELS = ("vae", "iml", "ae+lde", "iae+lde", "agave", "v-ade", "av-ade", "gan", "bgan", "m-bgan", "real-nvp")
@@ -253,7 +256,7 @@ def _device_of(module: nn.Module) -> torch.device:
 # -- one builder per model ---------------------------------------------------------------------
 
 
-def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.vae import VAE, fit_vae
 
     dev = train.device
@@ -283,7 +286,7 @@ def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
     return FittedModel("vae", model, sample, log_prob, likelihood_kind("vae", spec), _likelihood_how("vae", spec))
 
 
-def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.iml import Autoencoder, GMMBase, TwoStageModel
 
     output = "sigmoid" if spec.discrete else "linear"
@@ -295,7 +298,7 @@ def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
     return FittedModel("iml", model, model.sample, None, "none", _likelihood_how("iml", spec), extra_params=gmm_params)
 
 
-def _autoencoder(spec: DatasetSpec, cfg, incremental: bool) -> nn.Module:
+def _autoencoder(spec: DatasetSpec, cfg: ComparisonConfig, incremental: bool) -> nn.Module:
     """The LDE chapter's (incremental) autoencoder; with a linear output for data outside [0, 1]."""
     from companion.lde import IncrementalAutoencoder, make_autoencoder
     from companion.nets import MLP
@@ -308,7 +311,7 @@ def _autoencoder(spec: DatasetSpec, cfg, incremental: bool) -> nn.Module:
     return IncrementalAutoencoder(encoder, decoder, cfg.latent_dim, incremental=incremental)
 
 
-def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg, incremental: bool) -> FittedModel:
+def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, incremental: bool) -> FittedModel:
     from companion.lde import LatentDensityEstimator, fit_incremental_autoencoder, fit_lde
 
     name = "iae+lde" if incremental else "ae+lde"
@@ -327,7 +330,7 @@ def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg, incremental: bool) 
     return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
 
 
-def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.agave import AGAVE, fit_agave
 
     model = AGAVE(spec.shape, n_levels=spec.n_levels, latent_dim=cfg.latent_dim, lam=2.0,
@@ -344,11 +347,11 @@ def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
     return FittedModel("agave", model, sample, log_prob, "bound", _likelihood_how("agave", spec))
 
 
-def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg, mode: str) -> FittedModel:
-    from companion.ade import ADE, fit_ade
+def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode: str) -> FittedModel:
+    from companion.ade import build_ade, fit_ade
 
     # ADE's flow needs H and W divisible by 2 ** (scales - 1); one scale fits every shape here
-    model = ADE(spec.shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=spec.n_levels, hidden=cfg.hidden,
+    model = build_ade(spec.shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=spec.n_levels, hidden=cfg.hidden,
                 flow_blocks=cfg.ade_flow_blocks, flow_scales=1, flow_hidden=cfg.ade_flow_hidden, flow_layers=1,
                 disc_hidden=cfg.hidden, init_log_sigma=-1.0).to(train.device)
     # the ADE chapter's optimiser (Adamax, App. A.2 of the paper) at its learning rate
@@ -360,7 +363,7 @@ def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg, mode: str) -> FittedMo
     return FittedModel(mode, model, model.sample, log_prob, "bound", _likelihood_how(mode, spec))
 
 
-def _generator(spec: DatasetSpec, cfg, flat: bool = False) -> nn.Module:
+def _generator(spec: DatasetSpec, cfg: ComparisonConfig, flat: bool = False) -> nn.Module:
     from companion.gan import MLPGenerator
 
     out_activation = "sigmoid" if spec.discrete else None  # images lie in [0, 1]
@@ -368,7 +371,7 @@ def _generator(spec: DatasetSpec, cfg, flat: bool = False) -> nn.Module:
     return MLPGenerator(cfg.latent_dim, shape, hidden=cfg.hidden, n_layers=2, out_activation=out_activation)
 
 
-def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.gan import GAN, MLPDiscriminator, fit_gan
 
     gan = GAN(_generator(spec, cfg), MLPDiscriminator(spec.shape, hidden=cfg.hidden, n_layers=2)).to(train.device)
@@ -376,7 +379,7 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
     return FittedModel("gan", gan, gan.sample, None, "none", _likelihood_how("gan", spec))
 
 
-def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg, reduction: str) -> FittedModel:
+def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, reduction: str) -> FittedModel:
     from companion.gan import GAN
     from companion.symmetric import SymmetricDiscriminator, fit_bgan
 
@@ -394,7 +397,7 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg, reduction: str) -> Fi
     return FittedModel(name, gan, sample, None, "none", _likelihood_how(name, spec))
 
 
-def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.flows import RealNVP, fit_flow, uniform_dequantize
     from companion.metrics import continuous_to_discrete_nll
 
@@ -448,7 +451,7 @@ _BUILDERS: Dict[str, Callable[[torch.Tensor, DatasetSpec, object], FittedModel]]
 }
 
 
-def fit_model(model: str, train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
+def fit_model(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     """Train ``model`` on ``train`` (on the footing of :func:`load_split`) with the budget of ``cfg``.
 
     Seeds with ``cfg.seed`` first and records the wall-clock training time.

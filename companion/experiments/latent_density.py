@@ -17,7 +17,7 @@ import dataclasses
 import math
 import time
 import warnings
-from typing import Dict, List, Tuple
+from typing import Dict, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -317,7 +317,8 @@ def plot_patches(result: PatchesResult):
 # ============================================================================ shared: autoencoders + LDE
 
 
-def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool, cfg, desc: str):
+def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool,
+                      cfg: Union["InterpolationConfig", "ParzenConfig"], desc: str):
     """An (incremental) autoencoder on ``x``, then an LDE on its training codes."""
     from companion.lde import fit_incremental_autoencoder, fit_lde, make_autoencoder
 
