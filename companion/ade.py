@@ -38,6 +38,8 @@ Discrete images (``n_levels`` grey levels, stored as ``level / (n_levels - 1)`` 
 ``u ~ U[0, 1)``; :meth:`ADE.log_prob` then bounds the log-probability of the *discrete* image
 (the ``- D log n_levels`` of the change of units included), see
 :func:`companion.metrics.continuous_to_discrete_nll`.
+
+Chapter: ``book/adaptive_density.md``; its experiments: ``companion/experiments/adaptive_density.py``.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ PixelCNN sees ``f(z)`` as a fixed input. Both are tested; the chapter compares t
 The model follows the density protocol of the book: :meth:`AGAVE.log_prob` is the
 importance-weighted bound on ``log p(x)`` of the PixelCNN path (``log_prob_is_bound = True``),
 :meth:`AGAVE.sample` draws ``z ~ p(z)`` and then ``x`` pixel by pixel.
+
+Chapter: ``book/agave.md``; its experiments: ``companion/experiments/agave.py``.
 """
 
 from __future__ import annotations

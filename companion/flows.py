@@ -34,6 +34,8 @@ divisible by ``2 ** (n_scales - 1)``.
 The flow models *continuous* data. Discrete images must be dequantised outside the flow,
 e.g. with :func:`uniform_dequantize`, and their log-likelihood corrected for the change of
 units (see there); any other preprocessing (a logit transform, centring) is also up to the caller.
+
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the ELBO-surgery, LDE, ADE and comparison chapters).
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ The adversarial terms are the paper's R(.) = -log D + log(1 - D) = -logit D. GAN
 come from :mod:`companion.gan`. The module also holds the paper's evaluation metric for
 models without a likelihood (App. I): :func:`independent_critic_score`, a fresh WGAN-GP
 critic trained on validation data against samples, and :func:`sample_diversity`.
+
+Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery.py``.
 """
 
 from __future__ import annotations

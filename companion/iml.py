@@ -21,6 +21,8 @@ This module holds the pieces:
   needed;
 * the bases :class:`GaussianBase`, :class:`GMMBase` and :class:`HMMBase`;
 * :class:`TwoStageModel`, which ties an autoencoder and a base together.
+
+Chapter: ``book/implicit_mle.md``; its experiments: ``companion/experiments/implicit_mle.py``.
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ incremental autoencoder, IAE). This module holds:
   paper compares with in its Fig. 5;
 * :func:`check_receptive_field_formula`, :func:`check_causality` — auto-checks for the
   chapter's exercises.
+
+Chapter: ``book/latent_density.md``; its experiments: ``companion/experiments/latent_density.py``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,8 @@ original PixelCNN (a few pixels up and to the right fall outside the receptive f
 gated model of van den Oord et al. (2016) removes it with separate vertical and horizontal
 stacks. Causality, which is what makes the probabilities correct, holds either way and is
 tested with gradients.
+
+Chapter: ``book/agave.md``; its experiments: ``companion/experiments/agave.py`` (introduced in the preliminaries; the decoder of AGAVE).
 """
 
 from __future__ import annotations

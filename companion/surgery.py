@@ -26,6 +26,8 @@ for any VAE that returns ``(mu, logvar)``:
 * :func:`check_aggregate_log_prob` — the auto-check of the chapter's exercise.
 
 The prior is the standard normal N(0, I) throughout, as in the paper.
+
+Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery.py``.
 """
 
 from __future__ import annotations

@@ -25,6 +25,8 @@ This module holds the pieces of that idea:
 Shapes. A *set* (the thesis' batch) lies along one axis: dimension ``-2`` for vectors
 ``(..., B, features)`` and dimension ``-4`` for images ``(..., B, C, H, W)``; leading
 dimensions index independent sets, which lets one forward pass treat many small sets.
+
+Chapter: ``book/symmetric_discriminators.md``; its experiments: ``companion/experiments/symmetric_discriminators.py``.
 """
 
 from __future__ import annotations

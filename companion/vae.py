@@ -19,6 +19,8 @@ lower bound (``log_prob_is_bound = True``), :meth:`VAE.sample` draws from the mo
 The two objectives are kept apart: the **ELBO** ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` is a
 lower bound on ``log p(x)`` (the number to report), the **training objective**
 ``E_q[log p(x|z)] - beta * KL`` is what :meth:`VAE.loss` maximises (``beta = 1`` makes them equal).
+
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the ELBO-surgery, AGAVE, ADE and comparison chapters).
 """
 
 from __future__ import annotations
