@@ -364,11 +364,10 @@ def fit_gan(
         data: real examples ``(N, ...)``; moved to the generator's device.
         n_steps: generator updates (each preceded by ``n_critic`` discriminator updates on
             fresh minibatches).
-        lr, betas: Adam settings for both players when the optimizers are not given; the
-            defaults are ``lr=1e-3, betas=(0.5, 0.999)`` for ``"ns"`` (trains the MLP GAN of
-            the 8-Gaussian ring in 2,000 steps, about 20 s on one CPU core) and
-            ``lr=1e-4, betas=(0.5, 0.9)`` for ``"wgan-gp"`` (Gulrajani et al. 2017; use
-            ``n_critic=5``; it learns the ring more slowly than the non-saturating game).
+        lr, betas: Adam settings for both players when the optimizers are not given; default
+            ``lr=1e-3, betas=(0.5, 0.999)`` for ``"ns"`` (the MLP GAN of the ring in 2,000 steps,
+            about 20 s on one CPU core), ``lr=1e-4, betas=(0.5, 0.9)`` for ``"wgan-gp"``
+            (Gulrajani et al. 2017; use ``n_critic=5``; it learns the ring more slowly).
         d_optimizer, g_optimizer: optimizers to use instead (one per player).
         loss, n_critic, gp_weight: see :func:`gan_step`.
         batch_size, generator, callback, progress, log_every, desc: the package's fit keywords.
