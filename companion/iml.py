@@ -917,11 +917,18 @@ class TwoStageModel(nn.Module):
         """``log p_base(encode(x))`` per example (per sequence for a sequential base)."""
         return self.base.log_prob(self.encode_data(x))
 
-    def log_prob(self, x: torch.Tensor, method: str = "paper") -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, method: str = "exact") -> torch.Tensor:
         """``log p_base(encode(x)) + log_det_jacobian(x)``: the implicit model's log-density.
 
         Needs an autoencoder with ``log_det_jacobian`` (:class:`InvertiblePerceptron`) and a
-        non-sequential base. The density lives on the decoder's K-dimensional surface.
+        non-sequential base. The density lives on the decoder's K-dimensional surface: it is
+        a density with respect to the K-dimensional volume on that surface, exact at points
+        of the surface. A point ``x`` off the surface (a test image, say) is scored at its
+        projection ``decode(encode(x))``, so the value is not a density of ``x`` in ``R^D``.
+
+        ``method="exact"`` (the default) uses the volume ``sqrt(det(J^T J))`` of the decoder's
+        Jacobian; ``method="paper"`` multiplies the layers' volume changes as the paper does,
+        which agrees with it only when ``K = H = D``.
         """
         if not hasattr(self.autoencoder, "log_det_jacobian"):
             raise TypeError(

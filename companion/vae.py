@@ -245,7 +245,12 @@ class VAE(nn.Module):
 
     def likelihood_mean(self, params: torch.Tensor) -> torch.Tensor:
         """The "mean image" of ``p(x|z)``: Bernoulli probabilities, Gaussian means, or the
-        logistic locations clipped to ``[0, n_levels - 1]`` (in levels)."""
+        logistic locations clipped to ``[0, n_levels - 1]`` (in levels).
+
+        For the discretized logistic this is the clamped *location*, not the mean of the
+        discretized law: the edge bins, extended to infinity, pull that mean towards the
+        middle of the range by an amount of the order of the scale.
+        """
         if self.likelihood == "bernoulli":
             return torch.sigmoid(params)
         if self.likelihood == "gaussian":

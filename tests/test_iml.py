@@ -185,6 +185,16 @@ def test_linear_change_of_variables_integrates_to_one():
     assert float(torch.trapezoid(density, x[:, 0])) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_two_stage_log_prob_defaults_to_the_exact_volume():
+    torch.manual_seed(0)
+    model = TwoStageModel(InvertiblePerceptron(2, 4, 6).double(), GaussianBase())
+    model.base.fit(torch.zeros(3, 2, dtype=torch.float64))
+    x = model.autoencoder.decode(torch.randn(5, 2, dtype=torch.float64)).detach()
+    exact, paper = model.log_prob(x, method="exact"), model.log_prob(x, method="paper")
+    torch.testing.assert_close(model.log_prob(x), exact)
+    assert not torch.allclose(exact, paper), "with K < D the paper's layer-wise volume differs from the exact one"
+
+
 def test_perceptron_bad_inputs():
     with pytest.raises(ValueError, match="latent_dim <= hidden_dim <= data_dim"):
         InvertiblePerceptron(5, 3, 10)
