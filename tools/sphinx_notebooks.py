@@ -130,7 +130,7 @@ class ChapterWriter:
             self.flush()
             self.markdown.append(self.render(node, depth))
             self.flush()
-        elif name in ("proof_node", "exercise_enumerable_node", "exercise_unenumerable_node",
+        elif name in ("proof_node", "unenumerable_node", "exercise_enumerable_node", "exercise_unenumerable_node",
                       "solution_node") and top:
             self.flush()
             self.markdown.append(self.render(node, depth))
@@ -300,6 +300,9 @@ class ChapterWriter:
         body = self.blocks([c for c in node.children if c is not title_node], depth)
         anchors = "".join(f'<a id="{i}"></a>' for i in node.get("ids", []))
         return f"{anchors}{heading}\n\n{body}"
+
+    def md_unenumerable_node(self, node, depth):  # a {prf:...} block with :nonumber:
+        return self.md_prf(node, depth, node.get("realtype") or node.get("type") or "note")
 
     def md_proof_node(self, node, depth):
         admonition = node.next_node(nodes.Admonition) or node
