@@ -3,13 +3,14 @@
 #   make test   set up .venv and run the whole test suite (no network needed)
 # and one for coursework:
 #   make student  the same book with the exercise solutions hidden, in _build/student/_build/html
+#   make notebooks  the chapters as notebooks for Jupyter and Colab, in book/*.ipynb
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SCALE  ?= book
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup book student test benchmarks clean
+.PHONY: setup book student notebooks test benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -40,3 +41,9 @@ benchmarks: setup
 
 clean:
 	rm -rf _build figures
+
+# The chapters as notebooks for Jupyter and Colab (book/<chapter>.ipynb, committed; the
+# Colab buttons and the README's links open them), built from the .md by Sphinx without
+# executing anything: see tools/build_notebooks.py.
+notebooks: setup
+	$(BIN)/python tools/build_notebooks.py

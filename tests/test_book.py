@@ -1,7 +1,8 @@
 """The book's sources are consistent and the book builds with warnings as errors.
 
-* every chapter's ``.md`` (the source of truth) and its paired ``.ipynb`` (for Colab) hold
-  the same cells, and the ``.ipynb`` carries no outputs;
+* every chapter's ``.ipynb`` (for Jupyter and Colab) is what ``make notebooks`` builds from
+  its ``.md`` (the source of truth), carries no outputs, and starts its code with the
+  chapter's Colab install cell;
 * every chapter is in the table of contents, and every entry of the table exists;
 * the Colab install cell of every chapter installs the companion from the repository URL
   of ``_config.yml`` at the book's own version tag, never a moving branch head;
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -52,11 +54,18 @@ def toc_files():
 
 
 @pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
-def test_pair_is_in_sync_and_has_no_outputs(source: Path) -> None:
-    paired = source.with_suffix(".ipynb")
-    assert paired.exists(), f"{source.name} has no paired {paired.name}: run `jupytext --to ipynb {source}`"
-    assert cells(source) == cells(paired), f"{paired.name} differs from {source.name}: run `jupytext --sync {source}`"
-    assert '"output_type"' not in paired.read_text(), f"{paired.name} carries outputs: strip them"
+def test_committed_notebook_is_what_make_notebooks_builds(source: Path, built_notebooks: Path) -> None:
+    committed = source.with_suffix(".ipynb")
+    assert committed.exists(), f"{source.name} has no notebook {committed.name}: run `make notebooks`"
+    built = built_notebooks / committed.name
+    assert committed.read_text() == built.read_text(), (
+        f"{committed.name} is not what `make notebooks` builds from {source.name}: run `make notebooks`"
+    )
+    assert '"output_type"' not in committed.read_text(), f"{committed.name} carries outputs"
+    first_code = next(c for c in json.loads(committed.read_text())["cells"] if c["cell_type"] == "code")
+    assert first_code["source"] == next(src for kind, src in cells(source) if kind == "code"), (
+        f"the first code cell of {committed.name} must be the Colab install cell of {source.name}"
+    )
 
 
 @pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
