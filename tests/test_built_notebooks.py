@@ -7,7 +7,10 @@ tests/test_book.py checks that the committed ones are the same):
 * the source of every object a chapter literalincludes appears in its notebook;
 * every theorem, lemma, ... and proof of a chapter is there with its bold, numbered title;
 * every exercise is a heading, and every solution is collapsed in ``<details>``;
-* citations read "(Author, year)" and a references list ends the chapter where it cites.
+* citations read "(Author, year)" and a references list ends the chapter where it cites;
+* a glued value (myst-nb's ``{glue:text}`` and the other glue roles and directives) reads
+  "[`key`]", with one note after the title, in a tiny chapter built here both ways (the
+  HTML build still warns about glue keys it cannot find), and in every chapter that glues.
 
 Executing the notebooks is tests/test_notebooks.py's job; rendering one in a browser,
 tests/test_browser.py's.
@@ -17,6 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -24,7 +30,9 @@ from sphinx.pycode import ModuleAnalyzer
 
 ROOT = Path(__file__).resolve().parents[1]
 MYST_SYNTAX = ["```{", ":::{", "{cite}`", "{cite:", "{eq}`", "{prf:", "{doc}`", "{ref}`", "{numref}`",
-               ":pyobject:", "{literalinclude}", "{solution", "{exercise", "{bibliography"]
+               ":pyobject:", "{literalinclude}", "{solution", "{exercise", "{bibliography", "{glue"]
+GLUE_NOTE = "Numbers shown as \\[`name`\\] are computed by this notebook's cells"
+
 
 
 def chapters():
@@ -114,3 +122,105 @@ def test_citations_read_author_year_with_references_at_the_end(source: Path, bui
     anchors = set(re.findall(r'<a id="([\w-]+)"></a>', cells[last_section]))
     for target in re.findall(r"\(\[[A-Z][^\]]*, \d{4}[a-z]?\]\(#([\w-]+)\)", text):
         assert target in anchors, f"{source.stem}.ipynb cites #{target}, which is not in its references"
+
+
+@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
+def test_glued_values_read_as_placeholders_with_one_note(source: Path, built_notebooks: Path) -> None:
+    keys = re.findall(r"\{glue(?::\w+)?\}`(?:[^`:]*::)?([\w.-]+)", source.read_text())
+    if not keys:
+        pytest.skip(f"{source.name} glues nothing")
+    cells = markdown_cells(built_notebooks, source)
+    text = "\n".join(cells)
+    for key in keys:
+        assert f"\\[`{key}`\\]" in text, f"{source.stem}.ipynb does not show the placeholder of {key!r}"
+    assert text.count(GLUE_NOTE) == 1, f"{source.stem}.ipynb should say once what the placeholders are"
+    assert cells[0].startswith("# ") and GLUE_NOTE in cells[0], f"{source.stem}.ipynb: the note is not after the title"
+
+
+GLUE_CHAPTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Glued
+
+```{code-cell} ipython3
+from myst_nb import glue
+glue("loss", 0.1234, display=False)
+glue("table", "| a |", display=False)
+```
+
+The loss is {glue:text}`loss:.2f` nats ({glue}`loss`, {glue:any}`loss`, {glue:md}`table:myst`),
+see {numref}`fig-glued` and {eq}`eq-glued`.
+
+```{glue} loss
+```
+
+```{glue:md} table
+:format: myst
+```
+
+```{glue:figure} loss
+:name: fig-glued
+
+The glued figure.
+```
+
+```{glue:math} loss
+:label: eq-glued
+```
+"""
+
+
+def _build_tiny_book(tmp_path: Path, builder: str) -> tuple[Path, str]:
+    """Build GLUE_CHAPTER with ``builder`` (execution off); return the output folder and the warnings."""
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / "conf.py").write_text(textwrap.dedent(f"""\
+        import sys
+        sys.path.insert(0, {str(ROOT / "tools")!r})
+        extensions = ["myst_nb", "sphinx_notebooks"]
+        nb_execution_mode = "off"
+        myst_enable_extensions = ["dollarmath", "amsmath"]
+        numfig = True
+        root_doc = "glued"
+        """))
+    (src / "glued.md").write_text(GLUE_CHAPTER)
+    out = tmp_path / builder
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-b", builder, "-n", "-q", "-E", str(src), str(out),
+         "-d", str(tmp_path / f"doctrees-{builder}")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stderr
+
+
+def test_a_glued_chapter_becomes_a_notebook_with_placeholders(tmp_path: Path) -> None:
+    out, warnings = _build_tiny_book(tmp_path, "notebooks")
+    assert warnings.strip() == "", f"the notebooks build warned:\n{warnings}"
+    notebook = json.loads((out / "glued.ipynb").read_text())
+    cells = [c["source"] for c in notebook["cells"] if c["cell_type"] == "markdown"]
+    text = "\n".join(cells)
+    assert cells[0].startswith("# Glued\n\n> **Note.** " + GLUE_NOTE), cells[0]
+    assert text.count(GLUE_NOTE) == 1
+    assert "The loss is \\[`loss`\\] nats (\\[`loss`\\], \\[`loss`\\], \\[`table`\\])" in text
+    assert "see Fig. 1 and [(1)](#equation-eq-glued)" in text  # the figure and the math keep their numbers
+    # the {glue}, {glue:md} and {glue:figure} directives, then {glue:math}
+    assert "\n\n\\[`loss`\\]\n\n\\[`table`\\]\n\n\\[`loss`\\]\n\n*The glued figure.*\n\n" in text
+    assert "$$\n[\\mathtt{loss}] \\tag{1}\n$$" in text
+    assert "{glue" not in text and "0.12" not in text
+
+
+def test_the_html_build_keeps_myst_nb_glue_and_its_warnings(tmp_path: Path) -> None:
+    """The placeholders are the notebooks builder's alone: the HTML still says a key is missing."""
+    out, warnings = _build_tiny_book(tmp_path, "html")
+    assert "No key 'loss' found in glue data" in warnings, warnings
+    assert "[`loss`]" not in (out / "glued.html").read_text()

@@ -16,7 +16,11 @@ references and citations are the ones the HTML shows:
 * the bibliography becomes a references list; exercises are headed sections and their
   solutions are collapsed in ``<details>``;
 * the book's MathJax macros (``_config.yml``) are expanded inside the math, so the math
-  renders in Jupyter, Colab and on GitHub without a macro cell.
+  renders in Jupyter, Colab and on GitHub without a macro cell;
+* a number the HTML pastes with myst-nb's glue (``{glue:text}`key:.2f```, ``{glue}``,
+  ``{glue:md}``, the ``{glue:figure}`` ... directives) reads "[`key`]": nothing is executed
+  here, so there is no value to paste; one note after the title says where the value comes
+  from (the chapter's ``glue(...)`` calls).
 
 Cell outputs (figures, tables) are left to execution. ``tools/build_notebooks.py`` runs
 this builder through ``jupyter-book build --builder custom`` (``make notebooks``).
@@ -35,8 +39,10 @@ from docutils import nodes
 from sphinxcontrib.bibtex.plugin import register_plugin
 from sphinxcontrib.bibtex.style.referencing import BracketStyle
 from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
+from myst_nb.ext.glue.directives import PasteFigureDirective, PasteMathDirective
 from sphinx.builders import Builder
 from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +83,21 @@ def _fence(code: str, language: str = "python") -> str:
     return f"{ticks}{language}\n{code.rstrip()}\n{ticks}"
 
 
+def _placeholder_text(key: str) -> str:
+    """The markdown a reader sees in place of a glued value: "[`key`]" (brackets escaped, never a link)."""
+    return f"\\[`{key}`\\]"
+
+
+GLUE_NOTE = (
+    f"> **Note.** Numbers shown as {_placeholder_text('name')} are computed by this notebook's cells "
+    "(the `glue(...)` calls); the HTML book shows them filled in."
+)
+
+
+def _is_glue_placeholder(node) -> bool:
+    return isinstance(node, nodes.Element) and "glue-placeholder" in node.get("classes", [])
+
+
 class ChapterWriter:
     """Turn one resolved doctree into a list of notebook cells (dicts of nbformat 4)."""
 
@@ -92,6 +113,8 @@ class ChapterWriter:
         self.macros = {name: (body[0] if isinstance(body, list) else body) for name, body in macros.items()}
         # ids that some reference of this page points to: only those get an anchor
         self.wanted_ids = {ref["refid"] for ref in doctree.findall(nodes.reference) if "refid" in ref}
+        # a page with glued values says once, after its title, what the placeholders are
+        self.glue_note_pending = next(doctree.findall(_is_glue_placeholder), None) is not None
 
     # ---- cells -------------------------------------------------------------------------
     def flush(self) -> None:
@@ -110,6 +133,8 @@ class ChapterWriter:
         for child in self.doctree.children:
             self.block(child, depth=0, top=True)
         self.flush()
+        if self.glue_note_pending:  # a page without a title: the note opens it
+            self.cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": GLUE_NOTE})
         return self.cells
 
     def block(self, node, depth: int, top: bool = False) -> None:
@@ -120,6 +145,9 @@ class ChapterWriter:
             anchors = self.anchors(node)
             title = node.next_node(nodes.title)
             self.markdown.append(anchors + "#" * (depth + 1) + " " + self.inline(title))
+            if self.glue_note_pending:
+                self.markdown.append(GLUE_NOTE)
+                self.glue_note_pending = False
             for child in node.children:
                 if child is not title:
                     self.block(child, depth + 1, top=True)
@@ -406,6 +434,9 @@ class ChapterWriter:
     def in_target(self, node):
         return ""
 
+    def in_glue_placeholder(self, node):
+        return _placeholder_text(node["key"])
+
     def expand(self, latex: str) -> str:
         """Replace the book's MathJax macros by their definitions."""
         for name, body in self.macros.items():
@@ -494,6 +525,100 @@ class NotebookBuilder(Builder):
         pass
 
 
+# ---- glue: placeholders where the HTML pastes a computed value ------------------------------
+class glue_placeholder(nodes.Inline, nodes.TextElement):
+    """Where the HTML book pastes the value glued under ``key``; the notebook shows the key."""
+
+
+def _glue_key(text: str, formatted: bool) -> str:
+    """The key of a glue role's text: ``[doc::]key[:format]`` (``formatted``: it may end in ``:format``)."""
+    key = text.split("::", 1)[-1]
+    return key.rsplit(":", 1)[0] if formatted and ":" in key else key
+
+
+def _placeholder(rawtext: str, key: str) -> glue_placeholder:
+    return glue_placeholder(rawtext, key, key=key, classes=["glue-placeholder"])
+
+
+def glue_placeholder_role(formatted: bool):
+    """A role for ``{glue}`` / ``{glue:any}`` (``formatted=False``) or ``{glue:text}`` / ``{glue:md}``."""
+
+    def role(name, rawtext, text, lineno, inliner, options=None, content=()):
+        return [_placeholder(rawtext, _glue_key(text, formatted))], []
+
+    return role
+
+
+class GluePlaceholderDirective(SphinxDirective):
+    """``{glue}``, ``{glue:any}``, ``{glue:md}``: a paragraph holding the placeholder."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = False
+    option_spec = {"doc": lambda arg: arg, "format": lambda arg: arg}
+
+    def run(self):
+        paragraph = nodes.paragraph("", "", _placeholder(self.arguments[0], self.arguments[0]))
+        self.set_source_info(paragraph)
+        return [paragraph]
+
+
+class GluePlaceholderFigure(SphinxDirective):
+    """``{glue:figure}``: a figure holding the placeholder, with its caption and name (so ``{numref}`` resolves)."""
+
+    required_arguments = 1
+    final_argument_whitespace = True
+    has_content = True
+    option_spec = PasteFigureDirective.option_spec
+
+    def run(self):
+        key = self.arguments[0]
+        figure = nodes.figure("", nodes.paragraph("", "", _placeholder(key, key)))
+        self.set_source_info(figure)
+        self.add_name(figure)
+        if self.content:
+            holder = nodes.Element()
+            self.state.nested_parse(self.content, self.content_offset, holder)
+            if len(holder) and isinstance(holder[0], nodes.paragraph):
+                figure += nodes.caption(holder[0].rawsource, "", *holder[0].children)
+                holder = holder[1:]
+            if len(holder):
+                figure += nodes.legend("", *holder)
+        return [figure]
+
+
+class GluePlaceholderMath(PasteMathDirective):
+    """``{glue:math}``: a math block showing the key, labelled and numbered as in the HTML."""
+
+    def run(self):
+        key = self.arguments[0]
+        latex = "[\\mathtt{" + key.replace("_", "\\_") + "}]"
+        node = nodes.math_block(latex, latex, nowrap=False, number=None,
+                                label=self.options.get("label", self.options.get("name")),
+                                classes=["pasted-math", "glue-placeholder"])
+        self.add_name(node)
+        self.set_source_info(node)
+        return self.add_target(node)
+
+
+def use_glue_placeholders(app) -> None:
+    """In the notebooks build only, make the glue roles and directives write placeholders.
+
+    Nothing is executed for the notebooks, so myst-nb has no glue data and would warn "No key
+    ... found in glue data". The HTML build keeps myst-nb's own roles (and their warnings).
+    """
+    if app.builder.name != NotebookBuilder.name:
+        return
+    any_role, formatted_role = glue_placeholder_role(False), glue_placeholder_role(True)
+    app.add_role("glue", any_role, override=True)
+    app.add_directive("glue", GluePlaceholderDirective, override=True)
+    domain = app.env.get_domain("glue")  # myst-nb's; its roles and directives are copied per build
+    domain.roles.update({"": any_role, "any": any_role, "text": formatted_role, "md": formatted_role})
+    domain.directives.update({"": GluePlaceholderDirective, "any": GluePlaceholderDirective,
+                              "md": GluePlaceholderDirective, "figure": GluePlaceholderFigure,
+                              "math": GluePlaceholderMath})
+
+
 @dataclass
 class RoundAuthorYearStyle(AuthorYearReferenceStyle):
     """The book's author-year citations in round brackets: "(Lucas, 2020)", "Lucas (2020)"."""
@@ -506,4 +631,5 @@ def setup(app):
     # selected by tools/build_notebooks.py with bibtex_reference_style = "author_year_round"
     register_plugin("sphinxcontrib.bibtex.style.referencing", "author_year_round", RoundAuthorYearStyle)
     app.add_builder(NotebookBuilder)
+    app.connect("builder-inited", use_glue_placeholders)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
