@@ -298,3 +298,6 @@ def test_ablation_reports_the_discretized_logistic_vae_and_network_sizes():
     assert all(0 < b < 20 for b in result.reference_bpd)
     assert result.metrics["logistic_vae_bpd_mean"] == pytest.approx(sum(result.reference_bpd) / 2)
     assert result.metrics["params_vae"] > result.metrics["params_flow"] > 0 < result.metrics["params_discriminator"]
+    from companion.experiments.adaptive_density import ablation_table
+
+    assert "VAE, discretized logistic (reference)" in ablation_table(result).index

@@ -471,6 +471,12 @@ def ablation_table(result: AblationResult):
             "IS (paper)": paper["IS"],
         })
         rows.append(row)
+    if "logistic_vae_bpd_mean" in result.metrics:  # reference row: discrete levels, no flow, not in the paper
+        m = result.metrics
+        reference = {key: "-" for key in rows[0]} if rows else {}
+        reference.update({"model": "VAE, discretized logistic (reference)",
+                          f"bits/dim (ours, {dataset})": f"{m['logistic_vae_bpd_mean']:.2f} ± {m['logistic_vae_bpd_std']:.2f}"})
+        rows.append(reference)
     return pd.DataFrame(rows).set_index("model")
 
 
