@@ -211,7 +211,7 @@ class ADE(nn.Module):
         return (levels + torch.rand_like(levels)) / self.n_levels
 
     def bin_centres(self, x: torch.Tensor) -> torch.Tensor:
-        """Data to the model's scale without noise, ``(level + 1/2) / n_levels`` (what ``D`` sees as real)."""
+        """Data to the model's scale without noise, ``(level + 1/2) / n_levels``."""
         self.check_data(x)
         if self.n_levels is None:
             return x
@@ -296,7 +296,8 @@ def ade_step(
 ) -> Dict[str, torch.Tensor]:
     """One step of coverage- and quality-driven training (Algorithm 1 of App. A.3).
 
-    1. (adversarial modes) one discriminator step on real images (bin centres) against
+    1. (adversarial modes) one discriminator step on real images, dequantised like the
+       ones ``L_C`` sees (bin centres would be a lattice cue: the samples are continuous), against
        samples ``f^{-1}(mu(z))``: cross-entropy plus ``gp_weight`` times the gradient penalty;
     2. one generator step on ``L_C`` (likelihood modes, on dequantised images) plus
        ``adv_weight * L_Q`` (adversarial modes). Unless ``model.adversarial_flow``, the flow's
@@ -312,7 +313,7 @@ def ade_step(
     model.check_data(x)
     out: Dict[str, torch.Tensor] = {}
     if model.adversarial:
-        real = model.bin_centres(x)
+        real = model.dequantize(x)  # continuous, like the samples: the lattice is no cue
         fake = model.generate(x.shape[0])
         disc = model.discriminator
         d_loss = discriminator_loss(disc(real), disc(fake.detach()))
