@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -88,6 +86,22 @@ def build(out: Path = BUILD, student_dir: Path = STUDENT) -> list[Path]:
     return [build_one(source, out, student_dir) for source in sources()]
 
 
+def _kill_tree(pid: int) -> None:
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        family = parent.children(recursive=True) + [parent]
+    except psutil.NoSuchProcess:
+        return
+    for process in family:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(family, timeout=10)
+
+
 def grade_one(notebook: Path, bundle: Path, timeout: float) -> dict:
     """Grade one submitted notebook with ``otter run``; never raises.
 
@@ -99,13 +113,11 @@ def grade_one(notebook: Path, bundle: Path, timeout: float) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         command = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(bundle.resolve()), "-o", tmp,
                    str(notebook.resolve())]
-        # a session of its own, so that a time-out also ends the kernel otter started
-        process = subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   start_new_session=True)
+        process = subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            _kill_tree(process.pid)  # the kernel runs in a session of its own: end it too
             process.communicate()
             row["message"] = f"not graded: it ran longer than {timeout:g} s (an endless loop?)"
             return row
