@@ -56,7 +56,7 @@ from .nets import check_shape
 from .train import History, minibatches, train_loop
 from .vae import VAE
 
-__all__ = ["ADE", "MODES", "ade_step", "check_bits_per_dim", "fit_ade", "fit_inference_network", "inference_step"]
+__all__ = ["ADE", "MODES", "ade_step", "fit_ade", "fit_inference_network", "inference_step"]
 
 #: The models of the ablation (Table 1 of the paper).
 MODES = ("gan", "vae", "v-ade", "av-gde", "av-ade")
@@ -438,29 +438,3 @@ def fit_inference_network(
 
 
 # -- the chapter's exercise ----------------------------------------------------------------------
-def check_bits_per_dim(answer: float, log_density_nats: float, n_dims: int, n_levels: int, tol: float = 1e-3) -> bool:
-    """Check the exercise: bits/dim of discrete data from a density on dequantised data in ``[0, 1)``.
-
-    Args:
-        answer: the reader's bits per dimension.
-        log_density_nats: ``log p(y)`` per example of the continuous density, ``y = (level + u) / n_levels``.
-        n_dims: dimensions per example.
-        n_levels: grey levels.
-        tol: the accepted absolute error.
-
-    Returns:
-        Whether the answer is right; prints a verdict.
-    """
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer):
-        raise TypeError(f"answer must be a finite number; got {answer!r}")
-    nll = continuous_to_discrete_nll(-float(log_density_nats), n_dims, n_levels, data_range=1.0)
-    expected = float(_bits_per_dim(nll, n_dims))
-    ok = abs(float(answer) - expected) <= tol
-    if ok:
-        print("Correct.")
-    elif abs(float(answer) - float(_bits_per_dim(-float(log_density_nats), n_dims))) <= tol:
-        print("Not yet: the density lives on [0, 1)-scaled data; the bins of the discrete data are "
-              "1 / n_levels wide, which costs log(n_levels) nats per dimension.")
-    else:
-        print("Not yet: convert the NLL of the discrete image to bits and divide by the dimensions.")
-    return ok

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from companion.ade import ADE, MODES, ade_step, check_bits_per_dim, fit_ade, inference_step
+from companion.ade import ADE, MODES, ade_step, fit_ade, inference_step
 from companion.flows import RealNVP
 
 
@@ -110,18 +110,6 @@ def test_log_prob_bounds_the_discrete_probability():
     assert torch.all(mean >= log_p_exact - 0.5), (mean, log_p_exact)
     bpd = model.bits_per_dim(x, n_samples=8)
     assert bpd.shape == (2,) and torch.all(bpd > 0)
-
-
-def test_check_bits_per_dim(capsys):
-    # a density log p = 150 nats on 64 dequantised dims with 17 levels
-    right = (-150 + 64 * math.log(17)) / (64 * math.log(2))
-    assert check_bits_per_dim(right, 150.0, 64, 17)
-    assert not check_bits_per_dim(-150 / (64 * math.log(2)), 150.0, 64, 17)
-    assert "log(n_levels)" in capsys.readouterr().out
-    # the uniform density on [0, 1)^D is log2(n_levels) bits/dim
-    assert check_bits_per_dim(math.log2(256), 0.0, 3, 256)
-    with pytest.raises(TypeError, match="answer"):
-        check_bits_per_dim("1.0", 0.0, 3, 256)
 
 
 # -- which parameters each mode trains ------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.agave import AGAVE, AuxiliaryImage, check_bits_per_dim_answer
+from companion.agave import AGAVE, AuxiliaryImage
 
 SHAPE = (1, 4, 4)
 
@@ -174,19 +174,6 @@ def test_bad_inputs_raise_clear_errors():
         model.sample(3, z=torch.zeros(2, 3))
     with pytest.raises(TypeError, match="grayscale"):
         AuxiliaryImage((1, 4, 4), 9, grayscale=1)
-
-
-def test_bits_per_dim_check(capsys):
-    primary, aux, kl, lam, d = 150.0, 300.0, 12.0, 4.0, 64
-    right = (primary + kl) / (d * math.log(2))
-    assert check_bits_per_dim_answer(primary, aux, kl, lam, d, right)
-    assert "correct" in capsys.readouterr().out
-    assert not check_bits_per_dim_answer(primary, aux, kl, lam, d, (primary + lam * kl) / (d * math.log(2)))
-    assert "lambda" in capsys.readouterr().out
-    assert not check_bits_per_dim_answer(primary, aux, kl, lam, d, (primary + aux + kl) / (d * math.log(2)))
-    assert "auxiliary" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="answer"):
-        check_bits_per_dim_answer(primary, aux, kl, lam, d, float("nan"))
 
 
 def test_experiment_configs_at_every_scale_and_the_paper_model_builds():

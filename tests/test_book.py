@@ -162,8 +162,27 @@ def test_each_scale_keeps_its_own_execution_cache(scale: str, monkeypatch) -> No
     finally:
         sys.path.pop(0)
     monkeypatch.setenv("COMPANION_SCALE", scale)
-    cache = Path(edition_config("student")["execute"]["cache_path"])
+    cache = Path(edition_config("student")["execute"]["cache"])
     book_out = "." if scale == "book" else f"_build/scale-{scale}"
     assert cache == (ROOT / book_out).resolve() / "_build" / ".jupyter_cache"
     makefile = (ROOT / "Makefile").read_text()
     assert "BOOK_OUT = $(if $(filter book,$(SCALE)),.,_build/scale-$(SCALE))" in makefile
+
+
+@pytest.mark.parametrize("edition", ["student", "noexec"])
+def test_edition_config_uses_only_keys_jupyter_book_reads(edition: str, monkeypatch) -> None:
+    # `execute.cache_path` was silently ignored, so `make student` executed every chapter again
+    # in its own cache: translate the generated config as jupyter-book does and check the cache
+    from jupyter_book.config import get_validator, yaml_to_sphinx
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from edition_config import edition_config
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setenv("COMPANION_SCALE", "smoke")
+    config = edition_config(edition)
+    known = set(get_validator().schema["properties"]["execute"]["properties"])
+    assert set(config["execute"]) <= known, f"keys jupyter-book does not read: {set(config['execute']) - known}"
+    sphinx = yaml_to_sphinx(config)[0]  # (sphinx config, extra files)
+    assert sphinx["nb_execution_cache_path"] == str(ROOT / "_build" / "scale-smoke" / "_build" / ".jupyter_cache")
