@@ -352,7 +352,8 @@ def fit_agave(
         optimizer.step()
         return {name: value.detach() for name, value in out.items()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": model, "optimizer": optimizer, "batches": batches})
 
 
 def check_bits_per_dim_answer(primary_nll: float, auxiliary_nll: float, kl: float, lam: float, n_dims: int, answer: float) -> bool:

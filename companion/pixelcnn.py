@@ -391,4 +391,5 @@ def fit_pixelcnn(
         optimizer.step()
         return {"nll": loss.detach()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": model, "optimizer": optimizer, "batches": batches})

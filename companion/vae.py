@@ -401,4 +401,5 @@ def fit_vae(
             "kl": terms.kl.mean().detach(),
         }
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": vae, "optimizer": optimizer, "batches": batches})
