@@ -136,13 +136,15 @@ class _MethodAsForward(nn.Module):
         return getattr(self.module, self.method)(*args, **kwargs)
 
 
-def wrap(module: nn.Module, method: Optional[str] = None) -> nn.Module:
+def wrap(module: nn.Module, method: Optional[str] = None, find_unused_parameters: bool = False) -> nn.Module:
     """A model to train through: ``module`` in DistributedDataParallel under ``torchrun``.
 
     Args:
         module: the model (its parameters stay where they are; call it through the result).
         method: train through ``module.<method>`` (for example ``"log_prob"``) instead of
             ``forward``; the result's ``forward`` calls it.
+        find_unused_parameters: passed to DistributedDataParallel: ``True`` when some
+            parameters get no gradient from the loss (it costs a pass over the graph per step).
 
     Returns:
         Outside ``torchrun``: ``module`` itself (or a thin module whose ``forward`` calls
@@ -159,7 +161,8 @@ def wrap(module: nn.Module, method: Optional[str] = None) -> nn.Module:
 
     params = next(module.parameters(), None)
     on_cuda = params is not None and params.is_cuda
-    return DistributedDataParallel(model, device_ids=[params.device] if on_cuda else None)
+    return DistributedDataParallel(model, device_ids=[params.device] if on_cuda else None,
+                                   find_unused_parameters=find_unused_parameters)
 
 
 def all_reduce_mean(value: Union[float, torch.Tensor]) -> Union[float, torch.Tensor]:

@@ -142,11 +142,13 @@ class Minibatches:
     An iterator (``next(batches)``) made by :func:`minibatches`. Its position in the current
     epoch (the shuffled order and the next index) and its generator's state are part of
     :meth:`state_dict`, so a resumed run draws the very batches an uninterrupted one would.
-    Under ``torchrun`` (see :mod:`companion.distributed`) every process draws the same
-    global batch and keeps its own contiguous share of it, so the global batch is unchanged.
+    With ``shard=True``, under ``torchrun`` (see :mod:`companion.distributed`), every process
+    draws the same global batch and keeps its own contiguous share of it, so the global batch
+    is unchanged; the model must then be trained through :func:`companion.distributed.wrap`.
     """
 
-    def __init__(self, data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None) -> None:
+    def __init__(self, data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None,
+                 shard: bool = False) -> None:
         if not torch.is_tensor(data) or data.dim() == 0:
             raise TypeError("data must be a tensor with a batch dimension")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -155,7 +157,9 @@ class Minibatches:
             raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
         if data.shape[0] == 0:
             raise ValueError("data is empty")
-        self.data, self.generator = data, generator
+        if not isinstance(shard, bool):
+            raise TypeError(f"shard must be a bool; got {type(shard).__name__}")
+        self.data, self.generator, self.shard = data, generator, shard
         self.size = min(batch_size, data.shape[0])
         self._order: Optional[torch.Tensor] = None
         self._next = 0
@@ -170,9 +174,11 @@ class Minibatches:
             self._next = 0
         rows = self._order[self._next : self._next + self.size]
         self._next += self.size
-        from .distributed import shard
+        if self.shard:
+            from .distributed import shard
 
-        return self.data[shard(rows).to(self.data.device)]
+            rows = shard(rows)
+        return self.data[rows.to(self.data.device)]
 
     def state_dict(self) -> Dict[str, Any]:
         """The shuffled order of the current epoch, the next index, the generator's state."""
@@ -195,16 +201,17 @@ class Minibatches:
 
 
 def minibatches(
-    data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None
+    data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None, shard: bool = False
 ) -> Minibatches:
     """Yield shuffled minibatches of ``data`` (along dim 0) forever, reshuffling each epoch.
 
     The last incomplete batch of an epoch is dropped, so every batch has ``batch_size`` rows
     (unless the data has fewer rows, in which case every batch is the whole shuffled data).
     The iterator has ``state_dict``/``load_state_dict``: pass it to :func:`train_loop`'s
-    ``state`` to make a run resumable (see :class:`Minibatches`).
+    ``state`` to make a run resumable (see :class:`Minibatches`). ``shard=True``: under
+    ``torchrun``, this process's share of each global batch (see :class:`Minibatches`).
     """
-    return Minibatches(data, batch_size, generator)
+    return Minibatches(data, batch_size, generator, shard)
 
 
 def train_loop(

@@ -155,7 +155,7 @@ def _fit_flow(flow, data: torch.Tensor, n_steps: int, batch_size: int, lr: float
     flow.initialize(data[: min(len(data), 1024)])
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))
-    batches = minibatches(data, batch_size)  # under torchrun: this process's share of each batch
+    batches = minibatches(data, batch_size, shard=True)  # under torchrun: this process's share of each batch
     log_prob = distributed.wrap(flow, method="log_prob")  # under torchrun: DDP averages the gradients
 
     def step(i: int) -> Dict[str, torch.Tensor]:
