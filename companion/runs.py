@@ -33,7 +33,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 import numpy as np
 import torch
 
-__all__ = ["RunCheckpoints", "active_run", "checkpointing", "rng_state", "set_rng_state"]
+__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpointing", "rng_state", "set_rng_state"]
 
 _ACTIVE: Optional["RunCheckpoints"] = None
 
@@ -60,6 +60,24 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     np.random.set_state((n["kind"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
+
+
+class GeneratorState:
+    """A ``torch.Generator`` as something :func:`companion.train.train_loop`'s ``state`` can
+    checkpoint (``state={"sets": GeneratorState(gen), ...}``)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator; got {type(generator).__name__}")
+        self.generator = generator
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """The generator's state."""
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Set the generator's state."""
+        self.generator.set_state(state["state"])
 
 
 class RunCheckpoints:
