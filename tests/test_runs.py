@@ -143,3 +143,13 @@ def test_the_cli_resumes_an_experiment_to_the_same_metrics(tmp_path, monkeypatch
     assert metrics[0] == metrics[1]
     saved = load_checkpoint(tmp_path / "run" / "preliminaries" / "realnvp_ring.checkpoints" / "call-000.pt")
     assert saved["completed"] and saved["step"] == n_steps
+
+
+def test_generator_state_round_trips_and_checks_its_argument():
+    gen = torch.Generator().manual_seed(0)
+    saved = runs.GeneratorState(gen).state_dict()
+    first = torch.rand(3, generator=gen)
+    runs.GeneratorState(gen).load_state_dict(saved)
+    assert torch.equal(torch.rand(3, generator=gen), first)
+    with pytest.raises(TypeError, match="torch.Generator"):
+        runs.GeneratorState(0)
