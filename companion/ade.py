@@ -394,8 +394,12 @@ def fit_ade(
     disc_opt = _adamax(model.discriminator.parameters(), lr) if model.discriminator is not None else None
     batches = minibatches(data, batch_size, generator=generator)
     model.train()
+    state = {"model": model, "gen_opt": gen_opt, "batches": batches}
+    if disc_opt is not None:
+        state["disc_opt"] = disc_opt
     history = train_loop(lambda i: ade_step(model, next(batches), gen_opt, disc_opt), n_steps,
-                         desc=desc or f"ADE ({model.mode})", log_every=log_every, disable_progress=disable_progress)
+                         desc=desc or f"ADE ({model.mode})", log_every=log_every, disable_progress=disable_progress,
+                         state=state)
     if model.mode == "gan":
         n_inf = n_steps if n_inference_steps is None else n_inference_steps
         fit_inference_network(model, data, n_inf, batch_size, lr, log_every, disable_progress, generator, history)
@@ -434,7 +438,8 @@ def fit_inference_network(
         return {f"inference_{k}": v for k, v in values.items()}
 
     return train_loop(step, n_steps, desc="inference network", log_every=log_every,
-                      disable_progress=disable_progress, history=history)
+                      disable_progress=disable_progress, history=history,
+                      state={"model": model, "optimizer": optimizer, "batches": batches})
 
 
 # -- the chapter's exercise ----------------------------------------------------------------------

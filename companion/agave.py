@@ -342,14 +342,20 @@ def fit_agave(
     device = model.aux_log_scale.device
     data = check_levels(data, model.shape, model.n_levels, "data").to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
-    batches = minibatches(data, batch_size, generator=generator)
+    from . import distributed
+
+    batches = minibatches(data, batch_size, generator=generator, shard=True)  # torchrun: this process's share
+    # torchrun: DDP averages the gradients; without the auxiliary loss its decoder gets none
+    loss_fn = distributed.wrap(model, method="loss", find_unused_parameters=not model.aux_weight)
     model.train()
 
     def step(i: int):
-        out = model.loss(next(batches))
+        with distributed.autocast():
+            out = loss_fn(next(batches))
         optimizer.zero_grad(set_to_none=True)
         out["loss"].backward()
         optimizer.step()
         return {name: value.detach() for name, value in out.items()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": model, "optimizer": optimizer, "batches": batches})

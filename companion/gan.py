@@ -397,4 +397,5 @@ def fit_gan(
         real = [next(batches) for _ in range(n_critic)]
         return gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight)
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": gan, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer, "batches": batches})

@@ -176,7 +176,9 @@ def fit_hybrid(model: VAEGANHybrid, data: torch.Tensor, n_steps: int, batch_size
     batches = minibatches(data, batch_size, generator=generator)
     model.train()
     history = train_loop(lambda _: hybrid_step(model, next(batches), optimizers), n_steps,
-                         desc=desc or model.kind.upper(), log_every=max(1, n_steps // 100))
+                         desc=desc or model.kind.upper(), log_every=max(1, n_steps // 100),
+                         state={"model": model, "batches": batches,
+                                **{f"{name}_optimizer": opt for name, opt in optimizers.items()}})
     model.eval()
     return history
 
@@ -231,7 +233,9 @@ def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps
         optimizer.step()
         return {"critic_loss": loss.detach()}
 
-    train_loop(step, n_steps, desc="independent critic", log_every=max(1, n_steps // 50))
+    train_loop(step, n_steps, desc="independent critic", log_every=max(1, n_steps // 50),
+               state={"critic": critic, "optimizer": optimizer, "real_batches": real_batches,
+                      "fake_batches": fake_batches})
     with torch.no_grad():
         return float(-(critic(real_test).mean() - critic(fake_test).mean()))
 

@@ -533,7 +533,8 @@ def fit_autoencoder(
         return {"reconstruction": loss.detach()}
 
     history = train_loop(
-        step, int(n_steps), desc="stage 1: autoencoder", log_every=10, disable_progress=disable_progress
+        step, int(n_steps), desc="stage 1: autoencoder", log_every=10, disable_progress=disable_progress,
+        state={"autoencoder": autoencoder, "optimizer": optimizer, "batches": batches},
     )
     autoencoder.eval()
     return history
@@ -581,7 +582,8 @@ def fit_exact_mle(
         optimizer.step()
         return {"log_lik": log_lik.detach()}
 
-    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=disable_progress)
+    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=disable_progress,
+                         state={"net": net, "optimizer": optimizer, "batches": batches})
     model.fit_base(x)
     return history
 

@@ -417,7 +417,8 @@ def fit_lde(
         return {"nll_per_dim": loss.detach()}
 
     model.train()
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress,
+                         state={"model": model, "optimiser": optimiser, "batches": batches})
     model.eval()
     return history
 
@@ -578,7 +579,8 @@ def fit_autoencoder(
         return {"mse": loss.detach(), "active_dims": float(k)}
 
     model.train()
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress,
+                         state={"model": model, "optimiser": optimiser, "batches": batches})
     model.set_active_dims(model.latent_dim)
     model.eval()
     return history
@@ -674,7 +676,8 @@ def fit_gmmn(
         optimiser.step()
         return {"mmd2": loss.detach()}
 
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress)
+    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200), disable_progress=disable_progress,
+                         state={"model": model, "optimiser": optimiser, "batches": batches})
     model.eval()
     return history
 

@@ -381,14 +381,19 @@ def fit_pixelcnn(
     device = next(model.parameters()).device
     data = check_levels(data, model.shape, model.n_levels, "data").to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    batches = minibatches(data, batch_size, generator=generator)
+    from . import distributed
+
+    batches = minibatches(data, batch_size, generator=generator, shard=True)  # torchrun: this process's share
+    log_prob = distributed.wrap(model, method="log_prob")  # torchrun: DDP averages the gradients
     model.train()
 
     def step(i: int):
-        loss = -model.log_prob(next(batches)).mean()
+        with distributed.autocast():
+            loss = -log_prob(next(batches)).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return {"nll": loss.detach()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": model, "optimizer": optimizer, "batches": batches})

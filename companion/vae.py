@@ -388,11 +388,15 @@ def fit_vae(
     vae._check_x(data)
     data = data.to(vae._device())
     optimizer = torch.optim.Adam(vae.parameters(), lr=lr) if optimizer is None else optimizer
-    batches = minibatches(data, batch_size, generator=generator)
+    from . import distributed
+
+    batches = minibatches(data, batch_size, generator=generator, shard=True)  # torchrun: this process's share
+    elbo = distributed.wrap(vae, method="elbo")  # torchrun: DDP averages the gradients
     vae.train()
 
     def step(i: int):
-        terms = vae.elbo(next(batches), n_samples)
+        with distributed.autocast():
+            terms = elbo(next(batches), n_samples)
         loss = -terms.objective.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -406,4 +410,5 @@ def fit_vae(
             "kl": terms.kl.mean().detach(),
         }
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=disable_progress,
+                      state={"model": vae, "optimizer": optimizer, "batches": batches})

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +98,8 @@ def test_student_notebook_opens_on_colab_with_the_chapters_install_cell(name: st
     notebook = nbformat.read(assignments.STUDENT / name / f"{name}.ipynb", as_version=4)
     first_code = next(cell.source for cell in notebook.cells if cell.cell_type == "code")
     assert "google.colab" in first_code
-    assert f"companion @ git+{config['repository']['url'].rstrip('/')}@v{companion.__version__}" in first_code
+    distribution = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    assert f"{distribution} @ git+{config['repository']['url'].rstrip('/')}@v{companion.__version__}" in first_code
     raw = config["repository"]["url"].replace("https://github.com/", "https://raw.githubusercontent.com/")
     assert f"{raw}/{config['repository']['branch']}/assignments/student/{name}/tests/" in first_code
 

@@ -4,8 +4,9 @@
   its ``.md`` (the source of truth), carries no outputs, and starts its code with the
   chapter's Colab install cell;
 * every chapter is in the table of contents, and every entry of the table exists;
-* the Colab install cell of every chapter installs the companion from the repository URL
-  of ``_config.yml`` at the book's own version tag, never a moving branch head;
+* the Colab install cell of every chapter (and of the chapter template) installs the
+  companion under the distribution name of ``pyproject.toml`` from the repository URL of
+  ``_config.yml`` at the book's own version tag, never a moving branch head;
 * Sphinx builds the whole book with ``-W``, every chapter executed at smoke scale (the
   ``smoke_book`` fixture of conftest.py, shared with ``test_browser``), and each chapter's
   Colab button opens its ``.ipynb`` in the repository;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -68,13 +70,23 @@ def test_committed_notebook_is_what_make_notebooks_builds(source: Path, built_no
     )
 
 
-@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
+def distribution_name() -> str:
+    """The name under which pyproject.toml publishes the package (the import name is ``companion``)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+
+
+@pytest.mark.parametrize("source", chapters() + [BOOK / "_chapter_template.md"], ids=lambda p: p.stem)
 def test_colab_cell_installs_this_version_from_the_repository(source: Path) -> None:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     url = config["repository"]["url"].rstrip("/")
     first_code = next(src for kind, src in cells(source) if kind == "code")
     assert "google.colab" in first_code, f"the first code cell of {source.name} must be the Colab install cell"
-    expected = f"companion @ git+{url}@v{companion.__version__}"
+    installs = re.findall(r'"([A-Za-z0-9_.-]+) @ git\+', first_code)
+    assert installs == [distribution_name()], (
+        f"{source.name} installs {installs} on Colab; pyproject.toml names the distribution "
+        f"{distribution_name()!r}"
+    )
+    expected = f"{distribution_name()} @ git+{url}@v{companion.__version__}"
     assert expected in first_code, f"{source.name} must install {expected!r} on Colab"
 
 

@@ -250,7 +250,8 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
         opt.step()
         return {"loss": loss.detach()}
 
-    train_loop(step, n_steps, desc="feature classifier", log_every=50)
+    train_loop(step, n_steps, desc="feature classifier", log_every=50,
+               state={"net": net, "opt": opt, "batches": batches})
     net.eval()
     xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
     with torch.no_grad():

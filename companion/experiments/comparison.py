@@ -422,7 +422,8 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg, reduction: str) -> Fi
     batches = minibatches(train.flatten(1), cfg.batch_size)
     gen.train()
     train_loop(lambda i: bgan_step(gen, disc, [next(batches)], cfg.latent_dim, d_opt, g_opt, gamma=cfg.bgan_gamma),
-               cfg.n_steps, desc=DISPLAY_NAMES[name], log_every=10)
+               cfg.n_steps, desc=DISPLAY_NAMES[name], log_every=10,
+               state={"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches})
 
     def sample(n):
         return gen(torch.randn(n, cfg.latent_dim, device=dev)).view(n, *spec.shape)
@@ -467,7 +468,8 @@ def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg) -> FittedModel:
         return {"nll": loss.detach()}
 
     flow.train()
-    train_loop(step, cfg.n_steps, desc="Real-NVP", log_every=10)
+    train_loop(step, cfg.n_steps, desc="Real-NVP", log_every=10,
+               state={"flow": flow, "optimiser": optimiser, "batches": batches})
     if spec.discrete:
         def log_prob(x):  # log p(y) - D log n_levels: a bound on log P(x) in expectation over u
             log_p = flow.log_prob(prepare(_levels(x, spec)))

@@ -143,7 +143,8 @@ def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, m
         optimizer.step()
         return {"loss": loss.detach(), "kl": kl.mean().detach()}
 
-    train_loop(step, n_steps, desc=f"VAE with Real-NVP posterior on {dataset}", log_every=10)
+    train_loop(step, n_steps, desc=f"VAE with Real-NVP posterior on {dataset}", log_every=10,
+               state={"model": model, "optimizer": optimizer, "batches": batches})
     return model.eval(), x
 
 

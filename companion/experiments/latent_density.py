@@ -220,7 +220,9 @@ def _fit_by_likelihood(log_prob, params, train: torch.Tensor, n_steps: int, batc
         optimiser.step()
         return {"nll": loss.detach()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 100))
+    # the parameters themselves (not copies) in a module, so that a checkpoint can hold them
+    return train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 100),
+                      state={"params": torch.nn.ParameterList(params), "optimiser": optimiser, "batches": batches})
 
 
 class _ZukoDensity(torch.nn.Module):

@@ -164,22 +164,26 @@ class RealNVPRingResult:
 
 def _fit_flow(flow, data: torch.Tensor, n_steps: int, batch_size: int, lr: float, desc: str):
     """Maximum likelihood for a flow: Adam on ``-mean log_prob`` with a cosine learning rate."""
+    from companion import distributed
     from companion.train import minibatches, train_loop
 
     flow.initialize(data[: min(len(data), 1024)])
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))
-    batches = minibatches(data, batch_size)
+    batches = minibatches(data, batch_size, shard=True)  # under torchrun: this process's share of each batch
+    log_prob = distributed.wrap(flow, method="log_prob")  # under torchrun: DDP averages the gradients
 
     def step(i: int) -> Dict[str, torch.Tensor]:
-        loss = -flow.log_prob(next(batches)).mean()
+        with distributed.autocast():
+            loss = -log_prob(next(batches)).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
         return {"nll": loss.detach()}
 
-    return train_loop(step, n_steps, desc=desc, log_every=10)
+    return train_loop(step, n_steps, desc=desc, log_every=10,
+                      state={"flow": flow, "optimizer": optimizer, "schedule": schedule, "batches": batches})
 
 
 def _square(ax) -> None:
