@@ -1,15 +1,19 @@
 # The two commands of the README:
 #   make book   set up .venv from requirements.txt and build the book (chapters executed at book scale)
 #   make test   set up .venv and run the whole test suite (no network needed)
-# and one for coursework:
+# and, for coursework and Colab:
 #   make student  the same book with the exercise solutions hidden, in _build/student/_build/html
+#   make notebooks  the chapters as notebooks for Jupyter and Colab, in book/*.ipynb
+#   make assignments  the student notebooks (assignments/student/, committed for Colab) and the
+#                 grading bundles with the hidden tests (_build/assignments/), with otter-grader
+#   make grade ASSIGNMENT=agave SUBMISSIONS=folder   scores of every notebook in folder, as a CSV
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SCALE  ?= book
 PYTEST_ARGS ?= -n 2
 
-.PHONY: setup book student test benchmarks clean
+.PHONY: setup book student notebooks assignments grade test benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +36,17 @@ student: setup
 	COMPANION_SCALE=$(SCALE) $(BIN)/jupyter-book build . --config _build/student_config.yml --path-output _build/student
 	@echo "The student edition is in _build/student/_build/html/index.html"
 
+assignments: setup
+	$(BIN)/python tools/assignments.py build
+
+# TIMEOUT: seconds per notebook (an endless loop is stopped and scored 0); JOBS: notebooks at once
+TIMEOUT ?= 60
+JOBS    ?= 2
+grade: setup
+	@test -n "$(ASSIGNMENT)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade ASSIGNMENT=<name> SUBMISSIONS=<folder of .ipynb>"; exit 2; }
+	@test -f _build/assignments/$(ASSIGNMENT)/autograder.zip || $(MAKE) assignments
+	$(BIN)/python tools/assignments.py grade $(ASSIGNMENT) $(SUBMISSIONS) --timeout $(TIMEOUT) --jobs $(JOBS)
+
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -40,3 +55,9 @@ benchmarks: setup
 
 clean:
 	rm -rf _build figures
+
+# The chapters as notebooks for Jupyter and Colab (book/<chapter>.ipynb, committed; the
+# Colab buttons and the README's links open them), built from the .md by Sphinx without
+# executing anything: see tools/build_notebooks.py.
+notebooks: setup
+	$(BIN)/python tools/build_notebooks.py

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ast
+import os
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional, Tuple
 
 from . import SCALES
 
@@ -18,9 +20,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     rep.add_argument("--all", action="store_true", help="run every registered experiment")
     rep.add_argument("--scale", choices=SCALES, default=None, help="default: $COMPANION_SCALE, else book")
     rep.add_argument("--out", default="figures", help="output folder (default: figures)")
+    rep.add_argument("--checkpoint-every", type=float, default=None, metavar="MINUTES",
+                     help="checkpoint the training loops every MINUTES into OUT/<chapter>/<name>.checkpoints "
+                          "(default: 30 at paper scale, none otherwise)")
+    rep.add_argument("--resume", action="store_true",
+                     help="continue from the checkpoints of an interrupted run with the same configuration")
+    rep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override one configuration field, for example --set n_steps=500 (repeatable)")
+    rep.add_argument("--bf16", action="store_true",
+                     help="bf16 autocast on CUDA in the experiments that support it (not measured here: opt-in)")
     args = parser.parse_args(argv)
 
-    from .reproduce import experiments, reproduce_many
+    from .reproduce import experiments, reproduce, reproduce_many
 
     known = experiments()
     if args.command == "list":
@@ -39,9 +50,44 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
         )
         return 2
-    for experiment_id, paths in reproduce_many(ids, scale=args.scale, out=args.out).items():
-        print(f"{experiment_id}: {paths['figure']}  {paths['metrics']}")
+    from . import get_scale
+    from .distributed import init_from_env, is_main, shutdown
+
+    if args.checkpoint_every is not None and args.checkpoint_every < 0:
+        parser.error("--checkpoint-every must be >= 0 minutes")
+    every = args.checkpoint_every
+    if every is None and get_scale(args.scale) == "paper":
+        every = 30.0  # a paper-scale run is long: never lose more than half an hour of it
+    if args.bf16:
+        os.environ["COMPANION_BF16"] = "1"
+    overrides = dict(_parse_setting(parser, text) for text in args.set)
+    if overrides and len(ids) > 1:
+        parser.error("--set applies to one experiment at a time")
+    init_from_env()  # under torchrun: one process per device, rank 0 writes
+    main_process = is_main()
+    try:
+        if overrides:
+            written = {ids[0]: reproduce(ids[0], scale=args.scale, out=args.out, checkpoint_every=every,
+                                         resume=args.resume, **overrides)}
+        else:
+            written = reproduce_many(ids, scale=args.scale, out=args.out, checkpoint_every=every, resume=args.resume)
+    finally:
+        shutdown()
+    if main_process:
+        for experiment_id, paths in written.items():
+            print(f"{experiment_id}: {paths['figure']}  {paths['metrics']}")
     return 0
+
+
+def _parse_setting(parser: argparse.ArgumentParser, text: str) -> Tuple[str, Any]:
+    """``NAME=VALUE`` of ``--set``: VALUE as a Python literal (``40``, ``(0, 1)``, ``'cifar10'``), else a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.isidentifier():
+        parser.error(f"--set expects NAME=VALUE with NAME a configuration field; got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -59,7 +59,7 @@ from .nets import check_shape
 from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
-__all__ = ["ADE", "ADVERSARIAL_MODES", "FLOW_MODES", "MODES", "ade_step", "build_ade", "check_bits_per_dim", "fit_ade", "fit_inference_network", "inference_step"]
+__all__ = ["ADE", "ADVERSARIAL_MODES", "FLOW_MODES", "MODES", "ade_step", "build_ade", "fit_ade", "fit_inference_network", "inference_step"]
 
 #: The models of the ablation (Table 1 of the paper).
 MODES = ("gan", "vae", "v-ade", "av-gde", "av-ade")
@@ -205,7 +205,7 @@ class ADE(nn.Module):
         return (levels + torch.rand_like(levels)) / self.n_levels
 
     def bin_centres(self, x: torch.Tensor) -> torch.Tensor:
-        """Data to the model's scale without noise, ``(level + 1/2) / n_levels`` (what ``D`` sees as real)."""
+        """Data to the model's scale without noise, ``(level + 1/2) / n_levels``."""
         self.check_data(x)
         if self.n_levels is None:
             return x
@@ -329,7 +329,8 @@ def ade_step(
 ) -> Dict[str, torch.Tensor]:
     """One step of coverage- and quality-driven training (Algorithm 1 of App. A.3).
 
-    1. (adversarial modes) one discriminator step on real images (bin centres) against
+    1. (adversarial modes) one discriminator step on real images, dequantised like the
+       ones ``L_C`` sees (bin centres would be a lattice cue: the samples are continuous), against
        samples ``f^{-1}(mu(z))``: cross-entropy plus ``gp_weight`` times the gradient penalty;
     2. one generator step on ``L_C`` (likelihood modes, on dequantised images) plus
        ``adv_weight * L_Q`` (adversarial modes). Unless ``model.adversarial_flow``, the flow's
@@ -345,7 +346,7 @@ def ade_step(
     model.check_data(x)
     out: Dict[str, torch.Tensor] = {}
     if model.adversarial:
-        real = model.bin_centres(x)
+        real = model.dequantize(x)  # continuous, like the samples: the lattice is no cue
         fake = model.generate(x.shape[0])
         disc = model.discriminator
         d_loss = discriminator_loss(disc(real), disc(fake.detach()))
@@ -428,9 +429,12 @@ def fit_ade(
     gen_opt = _adamax(model.generator_parameters(), lr)
     disc_opt = _adamax(model.discriminator.parameters(), lr) if model.discriminator is not None else None
     model.train()
+    state = {"model": model, "gen_opt": gen_opt}
+    if disc_opt is not None:
+        state["disc_opt"] = disc_opt
     history = fit_adversarial(lambda real: ade_step(model, real[0], gen_opt, disc_opt), data, n_steps=n_steps,
                               batch_size=batch_size, generator=generator, callback=callback, progress=progress,
-                              log_every=log_every, desc=desc or f"ADE ({model.mode})")
+                              log_every=log_every, desc=desc or f"ADE ({model.mode})", state=state)
     if model.mode == "gan":
         n_inf = n_steps if n_inference_steps is None else n_inference_steps
         fit_inference_network(model, data, n_steps=n_inf, batch_size=batch_size, lr=lr, generator=generator,
@@ -472,33 +476,5 @@ def fit_inference_network(
         return {f"inference_{k}": v for k, v in values.items()}
 
     return fit_adversarial(step, data, n_steps=n_steps, batch_size=batch_size, generator=generator, callback=callback,
-                           progress=progress, log_every=log_every, desc="inference network", history=history)
-
-
-# -- the chapter's exercise ----------------------------------------------------------------------
-def check_bits_per_dim(answer: float, log_density_nats: float, n_dims: int, n_levels: int, tol: float = 1e-3) -> bool:
-    """Check the exercise: bits/dim of discrete data from a density on dequantised data in ``[0, 1)``.
-
-    Args:
-        answer: the reader's bits per dimension.
-        log_density_nats: ``log p(y)`` per example of the continuous density, ``y = (level + u) / n_levels``.
-        n_dims: dimensions per example.
-        n_levels: grey levels.
-        tol: the accepted absolute error.
-
-    Returns:
-        Whether the answer is right; prints a verdict.
-    """
-    if isinstance(answer, bool) or not isinstance(answer, (int, float)) or not math.isfinite(answer):
-        raise TypeError(f"answer must be a finite number; got {answer!r}")
-    nll = continuous_to_discrete_nll(-float(log_density_nats), n_dims, n_levels, data_range=1.0)
-    expected = float(_bits_per_dim(nll, n_dims))
-    ok = abs(float(answer) - expected) <= tol
-    if ok:
-        print("Correct.")
-    elif abs(float(answer) - float(_bits_per_dim(-float(log_density_nats), n_dims))) <= tol:
-        print("Not yet: the density lives on [0, 1)-scaled data; the bins of the discrete data are "
-              "1 / n_levels wide, which costs log(n_levels) nats per dimension.")
-    else:
-        print("Not yet: convert the NLL of the discrete image to bits and divide by the dimensions.")
-    return ok
+                           progress=progress, log_every=log_every, desc="inference network", history=history,
+                           state={"model": model, "optimizer": optimizer})

@@ -396,4 +396,5 @@ def fit_gan(
     return fit_adversarial(
         lambda real: gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight),
         data, n_steps=n_steps, batch_size=batch_size, n_batches=n_critic, generator=generator, callback=callback,
-        progress=progress, log_every=log_every, desc=desc)
+        progress=progress, log_every=log_every, desc=desc,
+        state={"model": gan, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer})

@@ -191,7 +191,8 @@ def fit_hybrid(
     model.train()
     history = fit_adversarial(lambda real: hybrid_step(model, real[0], optimizers), data, n_steps=n_steps,
                               batch_size=batch_size, generator=generator, callback=callback, progress=progress,
-                              log_every=max(1, n_steps // 100), desc=desc or model.kind.upper())
+                              log_every=max(1, n_steps // 100), desc=desc or model.kind.upper(),
+                              state={"model": model, **{f"{name}_optimizer": opt for name, opt in optimizers.items()}})
     model.eval()
     return history
 
@@ -246,7 +247,9 @@ def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps
         optimizer.step()
         return {"critic_loss": loss.detach()}
 
-    train_loop(step, n_steps, desc="independent critic", log_every=max(1, n_steps // 50))
+    train_loop(step, n_steps, desc="independent critic", log_every=max(1, n_steps // 50),
+               state={"critic": critic, "optimizer": optimizer, "real_batches": real_batches,
+                      "fake_batches": fake_batches})
     with torch.no_grad():
         return float(-(critic(real_test).mean() - critic(fake_test).mean()))
 

@@ -216,23 +216,33 @@ def sigmoid_inv_log_derivative(t: torch.Tensor, slope: float = DEFAULT_SLOPE) ->
 
 
 def _check_constants(kind: str, threshold: float, offset: float, slope: float, tol: float) -> bool:
+    # Check the two defining conditions at the reader's numbers, not a stored answer: the
+    # derivative of the curve equals the slope at the threshold, and the line meets the curve.
     for name, value in (("threshold", threshold), ("offset", offset)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not math.isfinite(value):
             raise TypeError(f"{name} must be a finite number; got {value!r}")
-    true_t, true_b = tanh_inv_constants(slope) if kind == "tanh" else sigmoid_inv_constants(slope)
-    ok_t = abs(float(threshold) - true_t) <= tol * max(1.0, abs(true_t))
-    ok_b = abs(float(offset) - true_b) <= tol * max(1.0, abs(true_b))
+    t, b = float(threshold), float(offset)
+    if kind == "tanh":
+        value, derivative = math.tanh(t), 1.0 - math.tanh(t) ** 2
+        curvature = -2.0 * value * derivative
+    else:
+        value = 1.0 / (1.0 + math.exp(-t))
+        derivative = value * (1.0 - value)
+        curvature = derivative * (1.0 - 2.0 * value)
+    # the derivative's mismatch, as a distance along t (Newton step), so tol is relative to t as before
+    ok_t = t > 0 and abs(derivative - slope) <= tol * max(1.0, t) * abs(curvature)
+    ok_b = abs(slope * t + b - value) <= tol * max(1.0, abs(b))
     if ok_t and ok_b:
-        print(f"Correct: {kind}_inv with slope {slope} has threshold {true_t:.6f} and offset {true_b:.6f}.")
+        print(f"Correct: the derivative of {kind} at the threshold is the slope {slope}, and the line meets the curve.")
     else:
         hints = []
         if not ok_t:
             hints.append(
-                f"the threshold {float(threshold):.6f} is off: at the threshold the derivative "
+                f"the threshold {t:.6f} is off: at the threshold (a positive number) the derivative "
                 f"of {kind} must equal the slope"
             )
         if not ok_b:
-            hints.append(f"the offset {float(offset):.6f} is off: at the threshold the line must meet the curve")
+            hints.append(f"the offset {b:.6f} is off: at the threshold the line must meet the curve")
         print("Not yet: " + "; ".join(hints) + ".")
     return ok_t and ok_b
 
@@ -243,7 +253,7 @@ def check_tanh_inv_constants(
     """Check a reader's threshold ``t0`` and offset ``b`` for :func:`tanh_inv` (prints a verdict).
 
     Returns:
-        ``True`` when both agree with :func:`tanh_inv_constants` to relative ``tol``.
+        ``True`` when ``1 - tanh(t0)**2 = slope`` and ``slope * t0 + b = tanh(t0)``, to relative ``tol``.
     """
     return _check_constants("tanh", threshold, offset, _check_slope(slope, 1.0, "tanh_inv"), tol)
 
@@ -254,7 +264,7 @@ def check_sigmoid_inv_constants(
     """Check a reader's threshold ``t1`` and upper offset ``b`` for :func:`sigmoid_inv`.
 
     Returns:
-        ``True`` when both agree with :func:`sigmoid_inv_constants` to relative ``tol``.
+        ``True`` when ``sigmoid'(t1) = slope`` (``t1 > 0``) and ``slope * t1 + b = sigmoid(t1)``, to relative ``tol``.
     """
     return _check_constants("sigmoid", threshold, offset, _check_slope(slope, 0.25, "sigmoid_inv"), tol)
 
@@ -580,7 +590,8 @@ def fit_exact_mle(
         optimizer.step()
         return {"log_lik": log_lik.detach(), **run_callback(callback, i)}
 
-    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=progress_disabled(progress))
+    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=progress_disabled(progress),
+                         state={"net": net, "optimizer": optimizer, "batches": batches})
     model.fit_base(data)
     return history
 
@@ -934,11 +945,18 @@ class TwoStageModel(nn.Module):
         """``log p_base(encode(x))`` per example (per sequence for a sequential base)."""
         return self.base.log_prob(self.encode_data(x))
 
-    def log_prob(self, x: torch.Tensor, method: str = "paper") -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, method: str = "exact") -> torch.Tensor:
         """``log p_base(encode(x)) + log_det_jacobian(x)``: the implicit model's log-density.
 
         Needs an autoencoder with ``log_det_jacobian`` (:class:`InvertiblePerceptron`) and a
-        non-sequential base. The density lives on the decoder's K-dimensional surface.
+        non-sequential base. The density lives on the decoder's K-dimensional surface: it is
+        a density with respect to the K-dimensional volume on that surface, exact at points
+        of the surface. A point ``x`` off the surface (a test image, say) is scored at its
+        projection ``decode(encode(x))``, so the value is not a density of ``x`` in ``R^D``.
+
+        ``method="exact"`` (the default) uses the volume ``sqrt(det(J^T J))`` of the decoder's
+        Jacobian; ``method="paper"`` multiplies the layers' volume changes as the paper does,
+        which agrees with it only when ``K = H = D``.
         """
         if not hasattr(self.autoencoder, "log_det_jacobian"):
             raise TypeError(
@@ -952,7 +970,11 @@ class TwoStageModel(nn.Module):
 
 
 def released_kde_score(samples: torch.Tensor, x: torch.Tensor, sigma: float = 0.2) -> float:
-    """The KDE score of the authors' released evaluation: a Parzen estimate without ``-log N``.
+    """A KDE score that sums the kernels instead of averaging them: a Parzen estimate without ``-log N``.
+
+    A convention of some evaluation scripts, kept to show how much the convention moves the
+    numbers; it is not a reconstruction of the IML paper's evaluation, whose text averages
+    the kernels.
 
     It equals ``parzen_log_likelihood(samples, x, sigma) + log(len(samples))``; with 1,000
     samples it is ``log 1000 ~= 6.9`` nats above the standard estimate.

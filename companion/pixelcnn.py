@@ -381,4 +381,5 @@ def fit_pixelcnn(
     device = next(model.parameters()).device
     data = check_levels(data, model.shape, model.n_levels, "data").to(device)
     return fit_likelihood(model, data, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                          generator=generator, callback=callback, progress=progress, log_every=log_every, desc=desc)
+                          generator=generator, callback=callback, progress=progress, log_every=log_every, desc=desc,
+                          shard=True)  # torchrun: this process's share of each batch, DDP averages the gradients

@@ -115,6 +115,8 @@ def reproduce(
     experiment_id: str,
     scale: Optional[str] = None,
     out: Union[str, Path] = "figures",
+    checkpoint_every: Optional[float] = None,
+    resume: bool = False,
     **overrides: Any,
 ) -> Dict[str, Path]:
     """Run one registered experiment and write ``<out>/<chapter>/<name>.png`` and ``.json``.
@@ -123,7 +125,15 @@ def reproduce(
         experiment_id: a registered id (see :func:`experiments`).
         scale: ``smoke``, ``book`` or ``paper`` (``None``: ``COMPANION_SCALE``, then book).
         out: the output folder.
+        checkpoint_every: minutes between checkpoints of a running training loop, written to
+            ``<out>/<chapter>/<name>.checkpoints/`` (see :mod:`companion.runs`); ``None``: no
+            checkpoints.
+        resume: continue from the checkpoints of an earlier run with the same configuration
+            (they are written again as the run goes on, every 30 minutes unless
+            ``checkpoint_every`` says otherwise).
         **overrides: configuration fields to override (for example ``seed=1``).
+
+    Under ``torchrun`` every process runs the experiment and only rank 0 writes files.
 
     Returns:
         ``{"figure": png_path, "metrics": json_path}``.
@@ -142,16 +152,30 @@ def reproduce(
             f"unknown experiment {experiment_id!r}. Known experiments: "
             + (", ".join(known) if known else "(none registered)")
         )
+    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, float))
+                                         or not checkpoint_every >= 0):
+        raise ValueError(f"checkpoint_every must be a number of minutes >= 0 or None; got {checkpoint_every!r}")
+    from .distributed import is_main
+    from .runs import checkpointing
+
     exp = known[experiment_id]
     cfg = exp.config.for_scale(scale, **overrides)
-    start = time.perf_counter()
-    result = exp.run(cfg)
-    seconds = time.perf_counter() - start
-    fig = exp.plot(result)
     chapter, name = experiment_id.split("/")
     folder = Path(out) / chapter
-    folder.mkdir(parents=True, exist_ok=True)
     png, js = folder / f"{name}.png", folder / f"{name}.json"
+    start = time.perf_counter()
+    if checkpoint_every is None and not resume:
+        result = exp.run(cfg)
+    else:
+        manifest = {"id": experiment_id, "config": to_jsonable(cfg.to_dict())}
+        every = 30.0 if checkpoint_every is None else checkpoint_every
+        with checkpointing(folder / f"{name}.checkpoints", every, resume=resume, manifest=manifest):
+            result = exp.run(cfg)
+    seconds = time.perf_counter() - start
+    if not is_main():
+        return {"figure": png, "metrics": js}
+    fig = exp.plot(result)
+    folder.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120, bbox_inches="tight")
     plt.close(fig)
     metrics = getattr(result, "metrics", None)
@@ -167,11 +191,13 @@ def reproduce(
     return {"figure": png, "metrics": js}
 
 
-def reproduce_many(ids: List[str], scale: Optional[str] = None, out: Union[str, Path] = "figures") -> Dict[str, Dict[str, Path]]:
-    """Run several experiments in order with an overall progress bar."""
+def reproduce_many(ids: List[str], scale: Optional[str] = None, out: Union[str, Path] = "figures",
+                   checkpoint_every: Optional[float] = None, resume: bool = False) -> Dict[str, Dict[str, Path]]:
+    """Run several experiments in order with an overall progress bar (arguments of :func:`reproduce`)."""
     from .train import progress
 
     written = {}
     for experiment_id in progress(ids, desc="experiments"):
-        written[experiment_id] = reproduce(experiment_id, scale=scale, out=out)
+        written[experiment_id] = reproduce(experiment_id, scale=scale, out=out,
+                                           checkpoint_every=checkpoint_every, resume=resume)
     return written

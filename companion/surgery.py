@@ -556,7 +556,9 @@ def density_ratio_kl(
         return {"loss": loss.detach()}
 
     classifier.train()
-    history = train_loop(step, n_steps, desc="density ratio", log_every=max(1, n_steps // 200))
+    history = train_loop(step, n_steps, desc="density ratio", log_every=max(1, n_steps // 200),
+                         state={"classifier": classifier, "optimizer": optimizer,
+                                "q_batches": q_batches, "p_batches": p_batches})
     classifier.eval()
     with torch.no_grad():
         # The logit is the estimated log density ratio; a class imbalance in training would
@@ -709,7 +711,8 @@ def density_model_kl(
             optimizer.step()
             return {"nll": loss.detach()}
 
-        history = train_loop(step, n_steps, desc="density model", log_every=max(1, n_steps // 200))
+        history = train_loop(step, n_steps, desc="density model", log_every=max(1, n_steps // 200),
+                             state={"density_model": density_model, "optimizer": optimizer, "batches": batches})
         density_model.eval()
     else:
         raise TypeError("density_model must have a fit(z) method or be an nn.Module to train (or pass fit=False)")

@@ -458,7 +458,8 @@ def fit_bgan(
     return fit_adversarial(
         lambda real: bgan_step(gan.generator, gan.discriminator, real, gan.latent_dim, d_opt, g_opt, gamma=gamma),
         data.flatten(1), n_steps=n_steps, batch_size=batch_size, n_batches=n_disc, generator=generator,
-        callback=callback, progress=progress, log_every=log_every, desc=desc)
+        callback=callback, progress=progress, log_every=log_every, desc=desc,
+        state={"model": gan, "g_opt": g_opt, "d_opt": d_opt})
 
 
 def bernoulli_kl(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

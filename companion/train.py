@@ -25,6 +25,7 @@ import torch
 
 __all__ = [
     "History",
+    "Minibatches",
     "check_finite",
     "cosine_schedule",
     "fit_adversarial",
@@ -117,6 +118,18 @@ class History:
         """``{name: {"step": [...], "value": [...]}}``, ready for JSON."""
         return {k: {"step": list(self._steps[k]), "value": list(v)} for k, v in self._values.items()}
 
+    def state_dict(self) -> Dict[str, Dict[str, List[float]]]:
+        """What a checkpoint keeps of the history (the same as :meth:`to_dict`)."""
+        return self.to_dict()
+
+    def load_state_dict(self, state: Mapping[str, Mapping[str, List[float]]]) -> None:
+        """Replace the recorded series by those of :meth:`state_dict`."""
+        self._values.clear()
+        self._steps.clear()
+        for name, series in state.items():
+            self._values[name] = [float(v) for v in series["value"]]
+            self._steps[name] = [int(t) for t in series["step"]]
+
 
 def check_finite(value: Union[float, torch.Tensor], step: int, name: str = "loss") -> None:
     """Stop training when ``value`` is NaN or infinite, saying where and what to try.
@@ -132,26 +145,82 @@ def check_finite(value: Union[float, torch.Tensor], step: int, name: str = "loss
         )
 
 
+class Minibatches:
+    """Endless shuffled minibatches of a tensor, reshuffled each epoch, that can be checkpointed.
+
+    An iterator (``next(batches)``) made by :func:`minibatches`. Its position in the current
+    epoch (the shuffled order and the next index) and its generator's state are part of
+    :meth:`state_dict`, so a resumed run draws the very batches an uninterrupted one would.
+    With ``shard=True``, under ``torchrun`` (see :mod:`companion.distributed`), every process
+    draws the same global batch and keeps its own contiguous share of it, so the global batch
+    is unchanged; the model must then be trained through :func:`companion.distributed.wrap`.
+    """
+
+    def __init__(self, data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None,
+                 shard: bool = False) -> None:
+        if not torch.is_tensor(data) or data.dim() == 0:
+            raise TypeError("data must be a tensor with a batch dimension")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
+        if data.shape[0] == 0:
+            raise ValueError("data is empty")
+        if not isinstance(shard, bool):
+            raise TypeError(f"shard must be a bool; got {type(shard).__name__}")
+        self.data, self.generator, self.shard = data, generator, shard
+        self.size = min(batch_size, data.shape[0])
+        self._order: Optional[torch.Tensor] = None
+        self._next = 0
+
+    def __iter__(self) -> "Minibatches":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        n = self.data.shape[0]
+        if self._order is None or self._next + self.size > n:
+            self._order = torch.randperm(n, generator=self.generator)
+            self._next = 0
+        rows = self._order[self._next : self._next + self.size]
+        self._next += self.size
+        if self.shard:
+            from .distributed import shard
+
+            rows = shard(rows)
+        return self.data[rows.to(self.data.device)]
+
+    def state_dict(self) -> Dict[str, Any]:
+        """The shuffled order of the current epoch, the next index, the generator's state."""
+        return {
+            "order": None if self._order is None else self._order.clone(),
+            "next": self._next,
+            "generator": None if self.generator is None else self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` of an iterator over the same data."""
+        order = state["order"]
+        if order is not None and order.numel() != self.data.shape[0]:
+            raise ValueError(f"the saved order covers {order.numel()} rows; the data has {self.data.shape[0]}")
+        self._order, self._next = (None if order is None else order.clone()), int(state["next"])
+        if state["generator"] is not None:
+            if self.generator is None:
+                raise ValueError("the saved minibatches had a generator; this one has none")
+            self.generator.set_state(state["generator"])
+
+
 def minibatches(
-    data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None
-) -> Iterator[torch.Tensor]:
+    data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None, shard: bool = False
+) -> Minibatches:
     """Yield shuffled minibatches of ``data`` (along dim 0) forever, reshuffling each epoch.
 
     The last incomplete batch of an epoch is dropped, so every batch has ``batch_size`` rows
     (unless the data has fewer rows, in which case every batch is the whole shuffled data).
+    The iterator has ``state_dict``/``load_state_dict``: pass it to :func:`train_loop`'s
+    ``state`` to make a run resumable (see :class:`Minibatches`). ``shard=True``: under
+    ``torchrun``, this process's share of each global batch (see :class:`Minibatches`).
     """
-    if not torch.is_tensor(data) or data.dim() == 0:
-        raise TypeError("data must be a tensor with a batch dimension")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
-    n = data.shape[0]
-    if n == 0:
-        raise ValueError("data is empty")
-    size = min(batch_size, n)
-    while True:
-        order = torch.randperm(n, generator=generator).to(data.device)
-        for start in range(0, n - size + 1, size):
-            yield data[order[start : start + size]]
+    return Minibatches(data, batch_size, generator, shard)
 
 
 def train_loop(
@@ -161,6 +230,7 @@ def train_loop(
     log_every: int = 1,
     disable_progress: Optional[bool] = None,
     history: Optional[History] = None,
+    state: Optional[Mapping[str, Any]] = None,
 ) -> History:
     """Call ``step_fn(step)`` for ``step = 0 .. n_steps - 1`` and record what it returns.
 
@@ -175,6 +245,14 @@ def train_loop(
         log_every: record every ``log_every`` steps (values are still checked every step).
         disable_progress: see :func:`progress`.
         history: a history to append to (a new one by default).
+        state: what the steps change, by name: objects with ``state_dict`` and
+            ``load_state_dict`` (models, optimisers, learning-rate schedules, the
+            :func:`minibatches` iterator). Inside :func:`companion.runs.checkpointing` (the
+            CLI's ``--checkpoint-every``/``--resume``) it is checkpointed and restored, so the
+            loop survives a killed run; otherwise it is not used.
+
+    Under ``torchrun`` (:mod:`companion.distributed`) the values of each step are averaged
+    over the processes before they are checked and recorded.
 
     Returns:
         The :class:`History` of the recorded values.
@@ -183,19 +261,45 @@ def train_loop(
         raise ValueError(f"n_steps must be a non-negative int; got {n_steps!r}")
     if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
         raise ValueError(f"log_every must be a positive int; got {log_every!r}")
+    _check_state(state)
+    from .distributed import all_reduce_mean, is_distributed
+    from .runs import active_run
+
     history = History() if history is None else history
-    bar = progress(n_steps, desc=desc, disable=disable_progress)
+    run = active_run()
+    first_step = run.begin(desc, n_steps, state, history) if run is not None else 0
+    bar = progress(range(first_step, n_steps), desc=desc, disable=disable_progress, total=n_steps,
+                   initial=first_step)
     for step in bar:
         values = step_fn(step)
         if not isinstance(values, Mapping) or not values:
             raise TypeError("step_fn must return a non-empty mapping of scalar values")
+        if is_distributed():
+            values = {name: all_reduce_mean(value) for name, value in values.items()}
         for name, value in values.items():
             check_finite(value, step, name)
         if step % log_every == 0 or step == n_steps - 1:
             history.record(step, **values)
             first = next(iter(values))
             bar.set_postfix({first: f"{_as_float(values[first]):.4g}"}, refresh=False)
+        if run is not None and state is not None and step < n_steps - 1 and run.due():
+            run.save(desc, n_steps, step + 1, state, history)
+    if run is not None and state is not None and first_step < n_steps:
+        run.save(desc, n_steps, n_steps, state, history)  # completed: a resume skips this loop
     return history
+
+
+def _check_state(state: Optional[Mapping[str, Any]]) -> None:
+    """``state`` of :func:`train_loop`: ``None`` or a mapping of names to checkpointable objects."""
+    if state is None:
+        return
+    if not isinstance(state, Mapping) or not state:
+        raise TypeError(f"state must be a non-empty mapping of names to objects; got {type(state).__name__}")
+    for name, obj in state.items():
+        if not isinstance(name, str):
+            raise TypeError(f"state's keys must be strings; got {name!r}")
+        if not (callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))):
+            raise TypeError(f"state[{name!r}] must have state_dict() and load_state_dict(); got {type(obj).__name__}")
 
 
 def save_checkpoint(state: Mapping[str, Any], path: Union[str, Path]) -> Path:
@@ -253,13 +357,16 @@ def minimize(
     max_grad_norm: Optional[float] = None,
     log_every: int = 10,
     desc: str = "training",
+    shard: bool = False,
 ) -> History:
     """Minimise ``loss_fn(batch)`` over shuffled minibatches of ``data``: the one training loop
     of every non-adversarial fit (the fits of the method modules call it with their loss).
 
     Each step draws one minibatch (:func:`minibatches` with ``generator``), takes one optimizer
     step (gradients clipped to ``max_grad_norm`` when given), steps the scheduler, then calls
-    ``callback(step)``. Runs through :func:`train_loop` (NaN check, progress bar, history).
+    ``callback(step)``. Runs through :func:`train_loop` (NaN check, progress bar, history)
+    with the model, the optimizer, the scheduler and the minibatches as its ``state``, so a
+    run under :func:`companion.runs.checkpointing` resumes where it stopped.
 
     Args:
         model: the module trained (in place, in train mode).
@@ -268,6 +375,9 @@ def minimize(
         optimizer: default ``Adam(model.parameters(), lr)``.
         scheduler: ``scheduler(optimizer)`` builds a learning-rate scheduler stepped every step.
         callback, progress: see :data:`Callback`; ``progress=False`` silences the bar.
+        shard: under ``torchrun``, each process draws its share of every global batch (see
+            :class:`Minibatches`); ``loss_fn`` must then call the model through
+            :func:`companion.distributed.wrap` so that DDP averages the gradients.
         n_steps, batch_size, lr, generator, max_grad_norm, log_every, desc: as named.
     """
     if not isinstance(model, torch.nn.Module):
@@ -278,7 +388,7 @@ def minimize(
         raise ValueError(f"max_grad_norm must be positive or None; got {max_grad_norm!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
     schedule = None if scheduler is None else scheduler(optimizer)
-    batches = minibatches(data, batch_size, generator=generator)
+    batches = minibatches(data, batch_size, generator=generator, shard=shard)
     model.train()
 
     def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
@@ -294,7 +404,11 @@ def minimize(
             schedule.step()
         return {**{k: v.detach() if torch.is_tensor(v) else v for k, v in values.items()}, **run_callback(callback, i)}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress))
+    state = {"model": model, "optimizer": optimizer, "batches": batches}
+    if schedule is not None:
+        state["scheduler"] = schedule
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress),
+                      state=state)
 
 
 def fit_likelihood(
@@ -324,7 +438,7 @@ def fit_likelihood(
         scale: the loss is divided by it (``1``: nats per example; the dimension: per dimension).
         loss_name: the name under which the loss is recorded.
         n_steps, batch_size, lr, optimizer, generator, callback, progress, **options
-            (``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``): see :func:`minimize`.
+            (``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``, ``shard``): see :func:`minimize`.
 
     Returns:
         The :class:`History` (``loss_name``, plus whatever ``callback`` returns).
@@ -334,8 +448,14 @@ def fit_likelihood(
     if not scale > 0:
         raise ValueError(f"scale must be positive; got {scale!r}")
 
+    from . import distributed
+
+    # with shard=True (torchrun) the model is called through DDP, which averages the gradients
+    log_prob = distributed.wrap(model, method="log_prob") if options.get("shard") else model.log_prob
+
     def nll(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
-        return {loss_name: -model.log_prob(batch if transform is None else transform(batch)).mean() / scale}
+        with distributed.autocast():  # bf16 on CUDA only when asked for (COMPANION_BF16=1)
+            return {loss_name: -log_prob(batch if transform is None else transform(batch)).mean() / scale}
 
     options.setdefault("desc", "maximum likelihood")
     return minimize(model, data, nll, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
@@ -355,6 +475,8 @@ def fit_adversarial(
     log_every: int = 10,
     desc: str = "adversarial training",
     history: Optional[History] = None,
+    state: Optional[Mapping[str, Any]] = None,
+    shard: bool = False,
 ) -> History:
     """The one alternating-update loop of the adversarial fits (GAN, BGAN, M-BGAN, ADE, hybrids).
 
@@ -362,19 +484,25 @@ def fit_adversarial(
     ``step_fn(real_batches)``, which updates the players in turn (for example ``n_batches``
     discriminator updates, then one generator update) and returns its losses; then
     ``callback(step)`` runs. The method's own step function holds the game; this holds the loop.
+
+    ``state`` names the players and their optimisers (objects with ``state_dict``); with the
+    real minibatches added it is :func:`train_loop`'s ``state``, so the run can resume.
+    ``shard``: as in :func:`minimize`.
     """
     if not callable(step_fn):
         raise TypeError("step_fn must be callable")
     if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 1:
         raise ValueError(f"n_batches must be a positive int; got {n_batches!r}")
-    batches = minibatches(data, batch_size, generator=generator)
+    if state is not None and not isinstance(state, Mapping):
+        raise TypeError(f"state must be a mapping of names to objects or None; got {type(state).__name__}")
+    batches = minibatches(data, batch_size, generator=generator, shard=shard)
 
     def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
         values = step_fn([next(batches) for _ in range(n_batches)])
         return {**values, **run_callback(callback, i)}
 
     return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress),
-                      history=history)
+                      history=history, state={**(state or {}), "batches": batches})
 
 
 def run_callback(callback: Optional[Callback], step: int) -> Dict[str, Union[float, torch.Tensor]]:

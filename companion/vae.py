@@ -248,7 +248,12 @@ class VAE(nn.Module):
 
     def likelihood_mean(self, params: torch.Tensor) -> torch.Tensor:
         """The "mean image" of ``p(x|z)``: Bernoulli probabilities, Gaussian means, or the
-        logistic locations clipped to ``[0, n_levels - 1]`` (in levels)."""
+        logistic locations clipped to ``[0, n_levels - 1]`` (in levels).
+
+        For the discretized logistic this is the clamped *location*, not the mean of the
+        discretized law: the edge bins, extended to infinity, pull that mean towards the
+        middle of the range by an amount of the order of the scale.
+        """
         if self.likelihood == "bernoulli":
             return torch.sigmoid(params)
         if self.likelihood == "gaussian":
@@ -410,12 +415,16 @@ def fit_vae(
     if not isinstance(vae, VAE):
         raise TypeError(f"vae must be a VAE; got {type(vae).__name__}")
     vae._check_x(data)
+    from . import distributed
+
+    elbo = distributed.wrap(vae, method="elbo")  # torchrun: DDP averages the gradients
 
     def negative_objective(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
-        terms = vae.elbo(batch, n_samples)
+        with distributed.autocast():
+            terms = elbo(batch, n_samples)
         return {"loss": -terms.objective.mean(), "elbo": terms.elbo.mean(),
                 "reconstruction": terms.reconstruction.mean(), "kl": terms.kl.mean()}
 
     return minimize(vae, data.to(vae._device()), negative_objective, n_steps=n_steps, batch_size=batch_size, lr=lr,
                     optimizer=optimizer, generator=generator, callback=callback, progress=progress,
-                    log_every=log_every, desc=desc)
+                    log_every=log_every, desc=desc, shard=True)  # torchrun: this process's share of each batch

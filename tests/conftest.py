@@ -109,3 +109,64 @@ def _close_figures():
     yield
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+def _shared_folder(tmp_path_factory, name: str) -> Path:
+    """A folder that every pytest-xdist worker of this run sees under the same name."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.getbasetemp().parent / name
+    return tmp_path_factory.getbasetemp() / name
+
+
+@pytest.fixture(scope="session")
+def built_notebooks(tmp_path_factory) -> Path:
+    """The folder of the chapters' notebooks as ``make notebooks`` builds them now (nothing executed)."""
+    out = _shared_folder(tmp_path_factory, "built_notebooks")
+    from filelock import FileLock
+
+    with FileLock(str(out) + ".lock"):
+        if not (out / "status").exists():
+            sys.path.insert(0, str(ROOT / "tools"))
+            try:
+                from build_notebooks import build
+            finally:
+                sys.path.pop(0)
+            try:
+                build(out)
+                (out / "status").write_text("ok")
+            except RuntimeError as error:
+                (out / "status").write_text(str(error))
+    status = (out / "status").read_text()
+    if status != "ok":
+        pytest.fail(status, pytrace=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def installed_companion(tmp_path_factory) -> Path:
+    """A folder holding the companion installed from this checkout as a reader's Colab has it.
+
+    A regular (non-editable) install of the package alone, with ``pip install --target``:
+    put first on PYTHONPATH, it hides the repository and any editable install, and the rest
+    (torch, numpy, ...) comes from this Python's environment.
+    """
+    out = _shared_folder(tmp_path_factory, "installed_companion")
+    from filelock import FileLock
+
+    with FileLock(str(out) + ".lock"):
+        if not (out / "status").exists():
+            build_dir = out.parent / "installed_companion_build"
+            shutil.rmtree(build_dir, ignore_errors=True)
+            shutil.copytree(ROOT, build_dir, ignore=shutil.ignore_patterns(
+                ".git", ".venv", "_build", "*.egg-info", "build", "__pycache__", ".pytest_cache", "book", "tests"))
+            result = subprocess.run(
+                [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                 "--no-index", "--target", str(out / "site"), str(build_dir)],
+                capture_output=True, text=True, timeout=600,
+            )
+            (out / "status").write_text("ok" if result.returncode == 0 else
+                                        f"pip could not install the companion:\n{result.stdout}\n{result.stderr}")
+    status = (out / "status").read_text()
+    if status != "ok":
+        pytest.fail(status, pytrace=False)
+    return out / "site"

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from companion.ade import ADE, MODES, ade_step, build_ade, check_bits_per_dim, fit_ade, inference_step
+from companion.ade import ADE, MODES, ade_step, build_ade, fit_ade, inference_step
 from companion.flows import RealNVP
 
 
@@ -110,18 +110,6 @@ def test_log_prob_bounds_the_discrete_probability():
     assert torch.all(mean >= log_p_exact - 0.5), (mean, log_p_exact)
     bpd = model.bits_per_dim(x, n_samples=8)
     assert bpd.shape == (2,) and torch.all(bpd > 0)
-
-
-def test_check_bits_per_dim(capsys):
-    # a density log p = 150 nats on 64 dequantised dims with 17 levels
-    right = (-150 + 64 * math.log(17)) / (64 * math.log(2))
-    assert check_bits_per_dim(right, 150.0, 64, 17)
-    assert not check_bits_per_dim(-150 / (64 * math.log(2)), 150.0, 64, 17)
-    assert "log(n_levels)" in capsys.readouterr().out
-    # the uniform density on [0, 1)^D is log2(n_levels) bits/dim
-    assert check_bits_per_dim(math.log2(256), 0.0, 3, 256)
-    with pytest.raises(TypeError, match="answer"):
-        check_bits_per_dim("1.0", 0.0, 3, 256)
 
 
 # -- which parameters each mode trains ------------------------------------------------------------
@@ -297,3 +285,34 @@ def test_ade_is_built_from_its_parts():
              MLPDiscriminator((4,), hidden=8, n_layers=2))
     for a, b in zip(built.parameters(), torch.nn.ModuleList(parts).parameters()):
         torch.testing.assert_close(a, b)
+def test_discriminator_sees_dequantised_reals_not_the_lattice():
+    # Real images at bin centres against continuous samples would let D tell them apart by
+    # the lattice alone; the reals it sees are dequantised like the samples are continuous.
+    torch.manual_seed(0)
+    x = _levels_data(32, (1, 4, 4), 5)
+    model = build_ade((1, 4, 4), "av-gde", n_levels=5, latent_dim=3, hidden=16, disc_hidden=16)
+    model.initialize(x)
+    seen = []
+    model.discriminator.register_forward_hook(lambda module, args, out: seen.append(args[0].detach().clone()))
+    gen_opt = torch.optim.Adamax(model.generator_parameters(), lr=1e-2)
+    disc_opt = torch.optim.Adamax(model.discriminator.parameters(), lr=1e-2)
+    ade_step(model, x, gen_opt, disc_opt)
+    real = seen[0]
+    offsets = real * 5 - torch.floor(real * 5)  # position within the bin; 1/2 for every bin centre
+    assert (offsets - 0.5).abs().max() > 0.1
+    assert torch.equal(torch.floor(real * 5), torch.round(x * 4))  # still in each image's own bin
+
+
+def test_ablation_reports_the_discretized_logistic_vae_and_network_sizes():
+    from companion.experiments.adaptive_density import AblationConfig, run_ablation
+
+    cfg = AblationConfig.for_scale("smoke", modes=("vae",), n_steps=3, n_inference_steps=2, feature_steps=3,
+                                   n_eval_samples=2, seeds=(0, 1))
+    result = run_ablation(cfg)
+    assert len(result.reference_bpd) == 2
+    assert all(0 < b < 20 for b in result.reference_bpd)
+    assert result.metrics["logistic_vae_bpd_mean"] == pytest.approx(sum(result.reference_bpd) / 2)
+    assert result.metrics["params_vae"] > result.metrics["params_flow"] > 0 < result.metrics["params_discriminator"]
+    from companion.experiments.adaptive_density import ablation_table
+
+    assert "VAE, discretized logistic (reference)" in ablation_table(result).index

@@ -1,10 +1,12 @@
 """The book's sources are consistent and the book builds with warnings as errors.
 
-* every chapter's ``.md`` (the source of truth) and its paired ``.ipynb`` (for Colab) hold
-  the same cells, and the ``.ipynb`` carries no outputs;
+* every chapter's ``.ipynb`` (for Jupyter and Colab) is what ``make notebooks`` builds from
+  its ``.md`` (the source of truth), carries no outputs, and starts its code with the
+  chapter's Colab install cell;
 * every chapter is in the table of contents, and every entry of the table exists;
-* the Colab install cell of every chapter installs the companion from the repository URL
-  of ``_config.yml`` at the book's own version tag, never a moving branch head;
+* the Colab install cell of every chapter (and of the chapter template) installs the
+  companion under the distribution name of ``pyproject.toml`` from the repository URL of
+  ``_config.yml`` at the book's own version tag, never a moving branch head;
 * Sphinx builds the whole book with ``-W``, every chapter executed at smoke scale (the
   ``smoke_book`` fixture of conftest.py, shared with ``test_browser``), and each chapter's
   Colab button opens its ``.ipynb`` in the repository;
@@ -13,8 +15,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -52,20 +56,37 @@ def toc_files():
 
 
 @pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
-def test_pair_is_in_sync_and_has_no_outputs(source: Path) -> None:
-    paired = source.with_suffix(".ipynb")
-    assert paired.exists(), f"{source.name} has no paired {paired.name}: run `jupytext --to ipynb {source}`"
-    assert cells(source) == cells(paired), f"{paired.name} differs from {source.name}: run `jupytext --sync {source}`"
-    assert '"output_type"' not in paired.read_text(), f"{paired.name} carries outputs: strip them"
+def test_committed_notebook_is_what_make_notebooks_builds(source: Path, built_notebooks: Path) -> None:
+    committed = source.with_suffix(".ipynb")
+    assert committed.exists(), f"{source.name} has no notebook {committed.name}: run `make notebooks`"
+    built = built_notebooks / committed.name
+    assert committed.read_text() == built.read_text(), (
+        f"{committed.name} is not what `make notebooks` builds from {source.name}: run `make notebooks`"
+    )
+    assert '"output_type"' not in committed.read_text(), f"{committed.name} carries outputs"
+    first_code = next(c for c in json.loads(committed.read_text())["cells"] if c["cell_type"] == "code")
+    assert first_code["source"] == next(src for kind, src in cells(source) if kind == "code"), (
+        f"the first code cell of {committed.name} must be the Colab install cell of {source.name}"
+    )
 
 
-@pytest.mark.parametrize("source", chapters(), ids=lambda p: p.stem)
+def distribution_name() -> str:
+    """The name under which pyproject.toml publishes the package (the import name is ``companion``)."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+
+
+@pytest.mark.parametrize("source", chapters() + [BOOK / "_chapter_template.md"], ids=lambda p: p.stem)
 def test_colab_cell_installs_this_version_from_the_repository(source: Path) -> None:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     url = config["repository"]["url"].rstrip("/")
     first_code = next(src for kind, src in cells(source) if kind == "code")
     assert "google.colab" in first_code, f"the first code cell of {source.name} must be the Colab install cell"
-    expected = f"companion @ git+{url}@v{companion.__version__}"
+    installs = re.findall(r'"([A-Za-z0-9_.-]+) @ git\+', first_code)
+    assert installs == [distribution_name()], (
+        f"{source.name} installs {installs} on Colab; pyproject.toml names the distribution "
+        f"{distribution_name()!r}"
+    )
+    expected = f"{distribution_name()} @ git+{url}@v{companion.__version__}"
     assert expected in first_code, f"{source.name} must install {expected!r} on Colab"
 
 
@@ -94,6 +115,9 @@ def build_edition(edition: str, out: Path) -> Path:
         sys.path.pop(0)
     config = edition_config(edition)
     config["execute"]["execute_notebooks"] = "off"  # the smoke build and test_notebooks execute
+    # Without execution there is no glue data; the smoke build checks the glued numbers.
+    sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
+    sphinx["suppress_warnings"] = list(sphinx.get("suppress_warnings", [])) + ["mystnb.glue"]
     result = build_book(config, out)
     assert result.returncode == 0, f"the {edition} book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
     return out / "_build" / "html" / "book"
@@ -150,8 +174,27 @@ def test_each_scale_keeps_its_own_execution_cache(scale: str, monkeypatch) -> No
     finally:
         sys.path.pop(0)
     monkeypatch.setenv("COMPANION_SCALE", scale)
-    cache = Path(edition_config("student")["execute"]["cache_path"])
+    cache = Path(edition_config("student")["execute"]["cache"])
     book_out = "." if scale == "book" else f"_build/scale-{scale}"
     assert cache == (ROOT / book_out).resolve() / "_build" / ".jupyter_cache"
     makefile = (ROOT / "Makefile").read_text()
     assert "BOOK_OUT = $(if $(filter book,$(SCALE)),.,_build/scale-$(SCALE))" in makefile
+
+
+@pytest.mark.parametrize("edition", ["student", "noexec"])
+def test_edition_config_uses_only_keys_jupyter_book_reads(edition: str, monkeypatch) -> None:
+    # `execute.cache_path` was silently ignored, so `make student` executed every chapter again
+    # in its own cache: translate the generated config as jupyter-book does and check the cache
+    from jupyter_book.config import get_validator, yaml_to_sphinx
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from edition_config import edition_config
+    finally:
+        sys.path.pop(0)
+    monkeypatch.setenv("COMPANION_SCALE", "smoke")
+    config = edition_config(edition)
+    known = set(get_validator().schema["properties"]["execute"]["properties"])
+    assert set(config["execute"]) <= known, f"keys jupyter-book does not read: {set(config['execute']) - known}"
+    sphinx = yaml_to_sphinx(config)[0]  # (sphinx config, extra files)
+    assert sphinx["nb_execution_cache_path"] == str(ROOT / "_build" / "scale-smoke" / "_build" / ".jupyter_cache")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -297,3 +298,76 @@ def test_the_checks_catch_a_broken_page(chromium, tmp_path: Path) -> None:
         assert expected in report, f"the checks missed {expected!r}; they reported:\n{report}"
     assert "#there" not in report, f"a link to an existing id was reported:\n{report}"
     assert "THEBE_JS_URL" not in report, f"an allowed console error was reported:\n{report}"
+
+
+# A chapter of the notebooks that Colab opens, rendered by nbconvert as Jupyter shows it: the
+# one with the most theorems, proofs, equation references and literalincluded code.
+NOTEBOOK_PAGE = "symmetric_discriminators"
+MYST_IN_TEXT = ("```{", "{cite}", "{eq}", "{prf:", "{doc}", ":pyobject:", "{literalinclude}", "{solution")
+
+
+def render_notebook(notebook: Path, folder: Path) -> Path:
+    """``notebook`` as HTML (nbconvert's lab template) in ``folder``, with the book's offline MathJax 3."""
+    import sysconfig
+
+    from nbconvert import HTMLExporter
+
+    # the package's folder has a dash in its name, so it is found as a folder, not imported
+    mathjax = Path(sysconfig.get_paths()["purelib"]) / "sphinx-mathjax-offline" / "static" / "mathjax"
+    shutil.copytree(mathjax, folder / "mathjax")
+    # nbconvert's template configures MathJax 2; MathJax 3 reads window.MathJax before it loads
+    (folder / "load-mathjax.js").write_text(
+        "window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], processEscapes: true},"
+        " startup: {typeset: true}};\n"
+        "const script = document.createElement('script'); script.src = 'mathjax/tex-chtml-full.js';"
+        " document.head.appendChild(script);\n"
+    )
+    html, _ = HTMLExporter(template_name="lab", mathjax_url="load-mathjax.js").from_filename(str(notebook))
+    page = folder / "notebook.html"
+    page.write_text(html)
+    return page
+
+
+def test_a_built_notebook_renders_in_chromium(chromium, tmp_path: Path) -> None:
+    source = (ROOT / "book" / f"{NOTEBOOK_PAGE}.md").read_text()
+    notebook = ROOT / "book" / f"{NOTEBOOK_PAGE}.ipynb"
+    render_notebook(notebook, tmp_path)
+    server = serve(tmp_path)
+    page = chromium.new_page()
+    try:
+        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.url)
+                   else route.abort())  # offline, as in the book's own test
+        page.goto(f"{server.url}/notebook.html")
+        page.wait_for_function("() => document.querySelectorAll('mjx-container').length > 0", timeout=60_000)
+        page.wait_for_timeout(1500)  # let MathJax finish the page
+        found = page.evaluate("""() => {
+            const text = document.body.innerText;
+            const prose = [...document.querySelectorAll('.jp-MarkdownCell')].map(c => {
+                const copy = c.cloneNode(true);
+                copy.querySelectorAll('pre, code, mjx-container').forEach(e => e.remove());
+                return copy.innerText;
+            }).join('\\n');
+            return {
+                text, prose,
+                math: document.querySelectorAll('.jp-MarkdownCell mjx-container').length,
+                errors: document.querySelectorAll('mjx-merror').length,
+                codeCells: document.querySelectorAll('.jp-CodeCell').length,
+                codeBlocks: document.querySelectorAll('.jp-MarkdownCell pre').length,
+                closedSolutions: document.querySelectorAll('.jp-MarkdownCell details:not([open])').length,
+            };
+        }""")
+    finally:
+        page.close()
+        server.shutdown()
+        server.server_close()
+    expected_code = source.count("```{code-cell}")
+    assert found["math"] > 100, f"only {found['math']} formulas typeset in the notebook's markdown"
+    assert found["errors"] == 0, f"{found['errors']} formulas failed to typeset"
+    for raw in ("$$", "\\(", "\\["):
+        assert raw not in found["prose"], f"raw TeX {raw!r} is visible in the notebook's text"
+    for syntax in MYST_IN_TEXT:
+        assert syntax not in found["text"], f"raw MyST {syntax!r} is visible in the rendered notebook"
+    assert found["codeCells"] >= expected_code, f"{found['codeCells']} code cells for {expected_code} in the chapter"
+    assert found["codeBlocks"] >= source.count("```{literalinclude}"), "the literalincluded code is not shown"
+    assert found["closedSolutions"] == len(re.findall(r"^```\{solution", source, re.M)), "solutions are not collapsed"
+    assert "Theorem" in found["text"] and "(Lucas, 2020)" in found["text"]

@@ -25,3 +25,15 @@ def test_marginal_kl_experiment_reports_both_posterior_families():
 def test_marginal_kl_experiment_rejects_unknown_posteriors():
     with pytest.raises(ValueError, match="posteriors"):
         ex.run_marginal_kl(ex.MarginalKLConfig.for_scale("smoke", posteriors=("iaf",)))
+
+
+def test_low_posterior_scores_decoded_means_like_for_like():
+    # The reference for decoded low-posterior images is the decoded means of training
+    # examples, scored by the same ELBO; the raw data's ELBO stays beside it.
+    cfg = ex.LowPosteriorConfig.for_scale("smoke", vae_steps=10, max_examples=200, n_candidates=200, n_show=8)
+    result = ex.run_low_posterior(cfg)
+    assert result.reconstruction_elbo.shape == (4 * cfg.n_show,)
+    assert result.low_elbo.shape == result.ordinary_elbo.shape == (cfg.n_show,)
+    assert result.metrics["mean_elbo_reconstruction"] == pytest.approx(float(result.reconstruction_elbo.mean()))
+    assert math.isfinite(result.metrics["mean_elbo_reconstruction"])
+    ex.plot_low_posterior(result)

@@ -240,3 +240,57 @@ def test_check_bits_per_dim():
         P.check_bits_per_dim(right * math.log(2), nll_nats=-40.0, n_dims=64, n_levels=17)
     with pytest.raises(TypeError, match="answer"):
         P.check_bits_per_dim("3.19", nll_nats=-40.0, n_dims=64, n_levels=17)
+
+
+# ----------------------------------------------------------------------------- thesis Table 2.1 and Fig. 2.5
+
+
+def test_classifier_score_of_confident_balanced_and_of_uniform_predictions():
+    confident = torch.eye(4).repeat(5, 1)  # every class equally often, each with certainty
+    assert P.classifier_score(confident) == pytest.approx(4.0, rel=1e-6)
+    assert P.classifier_score(torch.full((6, 4), 0.25)) == pytest.approx(1.0, rel=1e-6)
+    with pytest.raises(ValueError, match="probs"):
+        P.classifier_score(torch.ones(3, 4))
+
+
+def test_frechet_subsets_full_set_is_zero_and_small_subsets_are_farther():
+    from matplotlib.figure import Figure
+
+    result = P.run_frechet_subsets(P.FrechetSubsetsConfig.for_scale("smoke", sizes=(1297, 80), n_repeats=3))
+    assert result.frechet.shape == (2, 3) and result.frechet[0] == pytest.approx(0.0, abs=1e-6)
+    assert result.frechet[1].min() > 0  # a random subset of 80 is not the whole set
+    # dropping half the classes costs more than any random subset of the same quality
+    assert result.references["training digits 0-4 only"]["frechet"] > result.frechet.max()
+    assert result.references["training digits 0-4 only"]["classifier_score"] < result.classifier_score[0, 0]
+    assert isinstance(P.plot_frechet_subsets(result), Figure)
+
+
+def test_frechet_subsets_rejects_sizes_beyond_the_training_set():
+    with pytest.raises(ValueError, match="sizes"):
+        P.run_frechet_subsets(P.FrechetSubsetsConfig.for_scale("smoke", sizes=(5000,)))
+
+
+def test_flow_grid_maps_the_grid_both_ways_and_inverts(flow_result):
+    from matplotlib.figure import Figure
+
+    grid = P.flow_grid_from(flow_result.flow, flow_result.train, n_lines=5, n_points=20)
+    assert grid.data_lines.shape == grid.data_lines_to_latent.shape == (10, 20, 2)
+    assert grid.latent_lines.shape == grid.latent_lines_to_data.shape == (10, 20, 2)
+    # f^-1(f(x)) = x on the data grid
+    dev = next(flow_result.flow.parameters()).device
+    with torch.no_grad():
+        back = flow_result.flow.inverse(torch.as_tensor(grid.data_lines_to_latent.reshape(-1, 2), device=dev))
+    assert np.allclose(back.cpu().numpy(), grid.data_lines.reshape(-1, 2), atol=1e-3)
+    assert grid.metrics["stretch_ratio"] >= 1.0
+    assert isinstance(P.plot_flow_grid(grid), Figure)
+    with pytest.raises(ValueError, match="n_lines"):
+        P.flow_grid_from(flow_result.flow, flow_result.train, n_lines=1)
+
+
+def test_new_preliminaries_experiments_are_registered():
+    from companion.reproduce import experiments
+
+    known = experiments()
+    assert known["preliminaries/frechet_subsets"].config is P.FrechetSubsetsConfig
+    assert known["preliminaries/flow_grid"].plot is P.plot_flow_grid
+    assert P.FlowGridConfig.for_scale("smoke").n_steps == P.RealNVPRingConfig.for_scale("smoke").n_steps

@@ -185,6 +185,16 @@ def test_linear_change_of_variables_integrates_to_one():
     assert float(torch.trapezoid(density, x[:, 0])) == pytest.approx(1.0, abs=1e-4)
 
 
+def test_two_stage_log_prob_defaults_to_the_exact_volume():
+    torch.manual_seed(0)
+    model = TwoStageModel(InvertiblePerceptron(2, 4, 6).double(), GaussianBase())
+    model.base.fit(torch.zeros(3, 2, dtype=torch.float64))
+    x = model.autoencoder.decode(torch.randn(5, 2, dtype=torch.float64)).detach()
+    exact, paper = model.log_prob(x, method="exact"), model.log_prob(x, method="paper")
+    torch.testing.assert_close(model.log_prob(x), exact)
+    assert not torch.allclose(exact, paper), "with K < D the paper's layer-wise volume differs from the exact one"
+
+
 def test_perceptron_bad_inputs():
     with pytest.raises(ValueError, match="latent_dim <= hidden_dim <= data_dim"):
         InvertiblePerceptron(5, 3, 10)
@@ -438,3 +448,18 @@ def test_markov_melody_follows_its_transitions():
     assert np.abs(audio).max() < 1.0
     empirical = note_transition_matrix(notes[:: cfg.window // 2], len(cfg.pitch_multiples))
     assert np.abs(empirical - MELODY_TRANSITIONS).max() < 0.15
+
+
+def test_paper_ordering_tests_all_four_methods_and_reads_the_spread():
+    from companion.experiments.implicit_mle import paper_ordering
+
+    runs = {"IML": [20.0, 20.2, 19.8], "VAE": [11.0, 11.4, 11.2], "WGAN-GP": [2.3, 2.6, 2.0], "GAN": [1.0, 2.6, 1.8]}
+    holds, verdicts = paper_ordering(runs)
+    assert holds
+    assert verdicts["IML > VAE"] == "holds" and verdicts["VAE > WGAN-GP"] == "holds"
+    assert verdicts["WGAN-GP > GAN"] == "cannot tell at this budget"  # inside the spread
+    runs["WGAN-GP"] = [0.5, 0.6, 0.4]  # WGAN below GAN: the paper's ordering fails
+    holds, verdicts = paper_ordering(runs)
+    assert not holds and verdicts["WGAN-GP > GAN"] == "does not hold"
+    with pytest.raises(ValueError, match="runs"):
+        paper_ordering({"IML": [1.0]})

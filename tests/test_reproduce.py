@@ -84,3 +84,16 @@ def test_cli_lists_and_rejects_unknown_ids(tmp_path):
     assert bad.returncode == 2 and "unknown experiment" in bad.stderr
     empty = subprocess.run([sys.executable, "-m", "companion", "reproduce"], capture_output=True, text=True)
     assert empty.returncode != 0 and "--all" in empty.stderr
+
+
+def test_cli_set_overrides_a_field_and_checks_its_form(registry, tmp_path, capsys):
+    from companion.__main__ import main
+
+    assert main(["reproduce", "test/line", "--scale", "smoke", "--set", "slope=3.0", "--out", str(tmp_path)]) == 0
+    written = json.loads((tmp_path / "test" / "line.json").read_text())
+    assert written["config"]["slope"] == 3.0 and written["metrics"]["last"] == 9.0
+    assert "test/line:" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["reproduce", "test/line", "--set", "slope", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        main(["reproduce", "test/line", "--checkpoint-every", "-1", "--out", str(tmp_path)])

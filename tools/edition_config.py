@@ -28,7 +28,8 @@ def edition_config(edition: str) -> dict:
     # share the execution cache of `make book` at the same scale (see the Makefile's BOOK_OUT)
     scale = os.environ.get("COMPANION_SCALE", "book")
     book_out = ROOT if scale == "book" else ROOT / "_build" / f"scale-{scale}"
-    config["execute"]["cache_path"] = str(book_out / "_build" / ".jupyter_cache")
+    # jupyter-book 1.x reads `execute.cache` (its nb_execution_cache_path); other keys are ignored
+    config["execute"]["cache"] = str(book_out / "_build" / ".jupyter_cache")
     if edition == "student":
         config["title"] = f"{config['title']} (student edition)"
         config["sphinx"]["config"]["hide_solutions"] = True

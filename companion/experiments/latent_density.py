@@ -9,6 +9,10 @@
 * ``latent_density/parzen`` — Table 2: Parzen log-likelihood on the digits test split for
   AE+LDE and IAE+LDE (latent size 8) against a VAE and IML with a GMM base.
 * ``latent_density/beta`` — Fig. 2 / App. D: a VAE's reconstruction-vs-KL trade-off as beta varies.
+* ``latent_density/faces`` — Fig. 1 / Fig. 6 on ``faces``: AE, IAE and AAE reconstructions of
+  test faces, and samples of AE + LDE, IAE + LDE and the AAE.
+* ``latent_density/baselines`` — Table 2 / Figs. 7, 8, 12: the AAE and GMMN + AE rows on
+  digits, with the digits quality bar, AAE samples and interpolations.
 """
 
 from __future__ import annotations
@@ -617,5 +621,234 @@ def plot_beta(result: BetaResult):
     ax.plot(betas, kl, marker="s", label="KL (nats)")
     ax.set_xlabel("beta")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ============================================================================ 6. faces (Fig. 1, Fig. 6)
+
+
+def _fit_aae(x: torch.Tensor, latent_dim: int, hidden: int, n_steps: int, batch_size: int, seed: int):
+    """The adversarial autoencoder of :mod:`companion.hybrids` (Makhzani et al.), the paper's AAE baseline."""
+    from companion.hybrids import VAEGANHybrid, fit_hybrid
+
+    companion.seed_everything(seed)
+    aae = VAEGANHybrid(tuple(x.shape[1:]), latent_dim, kind="aae", hidden=hidden).to(companion.device())
+    fit_hybrid(aae, x.to(companion.device()), n_steps=n_steps, batch_size=batch_size, desc="AAE")
+    return aae
+
+
+@dataclasses.dataclass
+class FacesConfig(ExperimentConfig):
+    """Fig. 1 and Fig. 6 on ``faces`` (70 training faces, 25x25): AE, IAE and AAE
+    reconstructions of test faces, and samples of AE + LDE, IAE + LDE and the AAE."""
+
+    latent_dim: int = 16
+    ae_hidden: int = 256
+    ae_steps: int = 800
+    ae_batch_size: int = 32
+    lde_components: int = 10
+    lde_channels: int = 32
+    lde_steps: int = 300
+    lde_batch_size: int = 64
+    lde_lr: float = 3e-3
+    aae_steps: int = 800
+    n_show: int = 8
+    seed: int = 0
+    SCALES = {
+        "smoke": {"latent_dim": 4, "ae_hidden": 32, "ae_steps": 20, "lde_steps": 10, "lde_components": 3,
+                  "aae_steps": 20, "n_show": 4},
+        "paper": {"latent_dim": 100, "ae_steps": 30_000, "lde_steps": 20_000, "lde_lr": 2e-4, "aae_steps": 30_000},
+    }
+
+
+@dataclasses.dataclass
+class FacesResult:
+    test_faces: np.ndarray  # (n_show, 1, 25, 25)
+    reconstructions: Dict[str, np.ndarray]  # "AE" / "IAE" / "AAE" -> (n_show, 1, 25, 25)
+    samples: Dict[str, np.ndarray]  # "AE + LDE" / "IAE + LDE" / "AAE" -> (2 n_show, 1, 25, 25)
+    metrics: Dict[str, float]
+
+
+@register("latent_density/faces", config=FacesConfig, plot=lambda r: plot_faces(r),
+          description="Fig. 1 / Fig. 6 on faces: AE, IAE, AAE reconstructions and AE+LDE, IAE+LDE, AAE samples")
+def run_faces(cfg: FacesConfig) -> FacesResult:
+    """Train AE and IAE (+ LDE) and an AAE on the training faces; reconstruct test faces, draw samples.
+
+    Metrics: ``test_mse/<model>`` (per pixel) and ``sharpness/<model>``, the mean absolute
+    difference of neighbouring pixels of the reconstructions (blur lowers it), beside that of
+    the test faces themselves (``sharpness/data``).
+    """
+    from companion import data
+    from companion.experiments.preliminaries import total_variation
+
+    companion.seed_everything(cfg.seed)
+    device = companion.device()
+    train, test = data.load("faces", "train"), data.load("faces", "test").to(device)
+    shown = test[: cfg.n_show]
+    recon: Dict[str, np.ndarray] = {}
+    samples: Dict[str, np.ndarray] = {}
+    metrics: Dict[str, float] = {"sharpness/data": total_variation(test)}
+    for name, incremental in (("AE", False), ("IAE", True)):
+        ae, lde = _train_ae_and_lde(train, cfg.latent_dim, incremental, cfg, name)
+        with torch.no_grad():
+            out = ae(test).clamp(0, 1)
+            samples[f"{name} + LDE"] = ae.decode(lde.sample(2 * cfg.n_show)).clamp(0, 1).cpu().numpy()
+        recon[name] = out[: cfg.n_show].cpu().numpy()
+        metrics[f"test_mse/{name}"] = float(F.mse_loss(out, test))
+        metrics[f"sharpness/{name}"] = total_variation(out)
+    aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, cfg.seed)
+    with torch.no_grad():
+        out = aae.decode(aae.encode(test)[0])  # the posterior mean's decoding
+        samples["AAE"] = aae.sample(2 * cfg.n_show).cpu().numpy()
+    recon["AAE"] = out[: cfg.n_show].cpu().numpy()
+    metrics["test_mse/AAE"] = float(F.mse_loss(out, test))
+    metrics["sharpness/AAE"] = total_variation(out)
+    return FacesResult(shown.cpu().numpy(), recon, samples, metrics)
+
+
+def plot_faces(result: FacesResult):
+    """Left: test faces and their AE, IAE, AAE reconstructions (Fig. 6); right: samples per model (Fig. 1)."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    n = len(result.test_faces)
+    fig = plt.figure(figsize=(13, 4.2))
+    grid = fig.add_gridspec(1, 1 + len(result.samples), width_ratios=[2] + [1] * len(result.samples))
+    rows = np.concatenate([result.test_faces] + list(result.reconstructions.values()))
+    m = result.metrics
+    image_grid(rows, nrow=n, ax=fig.add_subplot(grid[0, 0]),
+               title="rows: test faces, " + ", ".join(f"{k} (MSE {m[f'test_mse/{k}']:.4f})" for k in result.reconstructions))
+    for j, (name, images) in enumerate(result.samples.items()):
+        image_grid(images, nrow=4, ax=fig.add_subplot(grid[0, 1 + j]), title=f"samples: {name}")
+    fig.tight_layout()
+    return fig
+
+
+# ============================================================================ 7. AAE and GMMN + AE (Table 2, Figs. 7, 8, 12)
+
+
+@dataclasses.dataclass
+class BaselinesConfig(ParzenConfig):
+    """The Table 2 rows of ``latent_density/parzen`` that it lacks: the AAE and a GMMN on AE codes.
+
+    Same data, latent size, training budget and Parzen protocol as ``latent_density/parzen``
+    (this config extends its fields); a VAE is trained again as the reference of the quality
+    bar (the chapter's digits bar: each class >= ``min_class_share`` of 1,000 samples by the
+    digit classifier, Fréchet distance in its features within twice the VAE's).
+    """
+
+    aae_steps: int = 1200
+    gmmn_steps: int = 600
+    gmmn_batch_size: int = 256
+    n_interpolations: int = 4
+    n_alphas: int = 8
+    min_class_share: float = 0.03
+    n_bar_samples: int = 1000
+    classifier_steps: int = 400
+    SCALES = {
+        "smoke": {"ae_steps": 40, "vae_steps": 40, "aae_steps": 40, "gmmn_steps": 20, "n_parzen_samples": 500,
+                  "n_bar_samples": 200, "classifier_steps": 40, "n_interpolations": 2},
+        "paper": {"ae_steps": 30_000, "vae_steps": 30_000, "aae_steps": 30_000, "gmmn_steps": 10_000},
+    }
+
+
+@dataclasses.dataclass
+class BaselinesResult:
+    samples: Dict[str, np.ndarray]  # "AAE" / "GMMN + AE" -> 16 samples
+    consecutive: np.ndarray  # 16 consecutive AAE samples (Fig. 12)
+    interpolations: np.ndarray  # (n_interpolations, n_alphas + 2, 1, 8, 8): ends are test digits (Fig. 7)
+    metrics: Dict[str, object]
+
+
+@register("latent_density/baselines", config=BaselinesConfig, plot=lambda r: plot_baselines(r),
+          description="Table 2 / Figs. 7, 8, 12: the AAE and GMMN + AE baselines on digits, with the quality bar")
+def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
+    """Train an AAE and a GMMN on autoencoder codes; Parzen as in ``latent_density/parzen``; quality bar."""
+    from companion import data
+    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.implicit_mle import digits_quality_bar
+    from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
+    from companion.metrics import parzen_log_prob, select_parzen_sigma
+    from companion.vae import VAE, fit_vae
+
+    companion.seed_everything(cfg.seed)
+    device = companion.device()
+    train, valid, test = (data.load("digits", s) for s in ("train", "valid", "test"))
+    shape = tuple(train.shape[1:])
+    n = cfg.n_parzen_samples
+    generated: Dict[str, torch.Tensor] = {}
+    aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, cfg.seed)
+    generated["AAE"] = aae.sample(n).cpu()
+    companion.seed_everything(cfg.seed)
+    ae = make_autoencoder(shape, cfg.latent_dim, incremental=False, hidden=cfg.ae_hidden).to(device)
+    fit_incremental_autoencoder(ae, train, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc="AE")
+    with torch.no_grad():
+        codes = ae.encode(train.to(device))
+    gmmn = GMMN(cfg.latent_dim).to(device)
+    fit_gmmn(gmmn, codes, n_steps=cfg.gmmn_steps, batch_size=cfg.gmmn_batch_size)
+    with torch.no_grad():
+        generated["GMMN + AE"] = ae.decode(gmmn.sample(n)).clamp(0, 1).cpu()
+    companion.seed_everything(cfg.seed)
+    vae = VAE(shape, latent_dim=cfg.latent_dim, likelihood="bernoulli").to(device)
+    fit_vae(vae, train, n_steps=cfg.vae_steps, batch_size=cfg.ae_batch_size)
+    vae_samples = vae.sample(cfg.n_bar_samples, mean=True).cpu()
+
+    metrics: Dict[str, object] = {}
+    for name, s in generated.items():
+        sigma, _ = select_parzen_sigma(s, valid)
+        values = parzen_log_prob(s, test, sigma)
+        metrics[f"parzen_ll/{name}"] = float(values.mean())
+        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
+        metrics[f"sigma/{name}"] = float(sigma)
+    net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=device)
+    held_out = torch.cat([valid, test])
+    reference = digits_quality_bar(vae_samples, 1.0, net, held_out, cfg.min_class_share)["frechet"]
+    metrics["frechet/VAE"] = reference
+    for name, s in generated.items():
+        bar = digits_quality_bar(s[: cfg.n_bar_samples], reference, net, held_out, cfg.min_class_share)
+        metrics[f"frechet/{name}"] = bar["frechet"]
+        metrics[f"min_class_share/{name}"] = float(min(bar["class_shares"]))
+        metrics[f"meets_bar/{name}"] = bar["meets_bar"]
+    # Fig. 7: linear interpolation between the posterior means of two test digits
+    g = torch.Generator().manual_seed(cfg.seed)
+    pairs = torch.randperm(len(test), generator=g)[: 2 * cfg.n_interpolations].view(2, -1)
+    a, b = test[pairs[0]].to(device), test[pairs[1]].to(device)
+    with torch.no_grad():
+        za, zb = aae.encode(a)[0], aae.encode(b)[0]
+        path = [aae.decode((1 - t) * za + t * zb) for t in np.linspace(0, 1, cfg.n_alphas)]
+    interpolations = torch.stack([a] + path + [b], 1).cpu().numpy()
+    return BaselinesResult({k: v[:16].numpy() for k, v in generated.items()}, generated["AAE"][16:32].numpy(),
+                           interpolations, metrics)
+
+
+def baselines_rows(result: BaselinesResult) -> str:
+    """The Markdown rows of Table 2 for the AAE and GMMN + AE, beside the paper's MNIST numbers."""
+    rows = ["| method | ours: digits 8x8 (± s.e.) | meets the quality bar | paper: MNIST (± s.e.) |",
+            "| --- | --- | --- | --- |"]
+    for name in ("AAE", "GMMN + AE"):
+        m = result.metrics
+        paper = PAPER_TABLE2_MNIST[name]
+        rows.append(f"| {name} | {m[f'parzen_ll/{name}']:.1f} ± {m[f'std_error/{name}']:.1f} | "
+                    f"{'yes' if m[f'meets_bar/{name}'] else 'no'} | {paper[0]} ± {paper[1]} |")
+    return "\n".join(rows)
+
+
+def plot_baselines(result: BaselinesResult):
+    """AAE and GMMN + AE samples (Fig. 8), consecutive AAE samples (Fig. 12), AAE interpolations (Fig. 7)."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    fig = plt.figure(figsize=(13, 3.6))
+    grid = fig.add_gridspec(1, 4, width_ratios=[1, 1, 1, 2.4])
+    for j, (name, images) in enumerate(result.samples.items()):
+        image_grid(images, nrow=4, ax=fig.add_subplot(grid[0, j]),
+                   title=f"{name}\nParzen LL {result.metrics[f'parzen_ll/{name}']:.1f}")
+    image_grid(result.consecutive, nrow=4, ax=fig.add_subplot(grid[0, 2]), title="AAE, consecutive samples")
+    inter = result.interpolations
+    image_grid(inter.reshape(-1, *inter.shape[2:]), nrow=inter.shape[1], ax=fig.add_subplot(grid[0, 3]),
+               title="AAE: test digit, interpolated codes, test digit")
     fig.tight_layout()
     return fig

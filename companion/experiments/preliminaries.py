@@ -12,6 +12,11 @@
 * ``preliminaries/parzen_bandwidth`` — the Parzen-window estimate of held-out log-likelihood
   on ``digits``: its sensitivity to the bandwidth and to the number of samples, and a model
   that beats the true distribution (k-means centroids; Theis et al. 2016).
+* ``preliminaries/frechet_subsets`` — thesis Table 2.1: the Fréchet distance (and the
+  Inception score's formula) of random subsets of the real digits, in a digit classifier's
+  features, against the subset size.
+* ``preliminaries/flow_grid`` — thesis Fig. 2.5: a regular grid pushed through the ring's
+  Real-NVP, data to latent and latent to data.
 
 The exercise checks of the chapter (:func:`check_optimal_discriminator`,
 :func:`check_bits_per_dim`) live here too: the reader calls them on an answer.
@@ -31,6 +36,16 @@ from companion.config import ExperimentConfig
 from companion.reproduce import register
 
 __all__ = [
+    "FlowGridConfig",
+    "FlowGridResult",
+    "FrechetSubsetsConfig",
+    "FrechetSubsetsResult",
+    "classifier_score",
+    "flow_grid_from",
+    "plot_flow_grid",
+    "plot_frechet_subsets",
+    "run_flow_grid",
+    "run_frechet_subsets",
     "GANRingConfig",
     "GANRingResult",
     "ParzenBandwidthConfig",
@@ -205,7 +220,8 @@ def run_realnvp_ring(cfg: RealNVPRingConfig) -> RealNVPRingResult:
     train, test = load("ring", "train").to(dev), load("ring", "test").to(dev)
     flow = RealNVP((2,), n_blocks=cfg.n_blocks, hidden=cfg.hidden, n_layers=cfg.n_layers).to(dev)
     history = fit_flow(flow, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                       scheduler=cosine_schedule(cfg.n_steps), desc="Real-NVP (ring)")
+                       scheduler=cosine_schedule(cfg.n_steps), desc="Real-NVP (ring)",
+                       shard=True)  # under torchrun: this process's share of each batch, DDP averages the gradients
     flow.eval()
     with torch.no_grad():
         test_ll = float(flow.log_prob(test).mean())
@@ -426,7 +442,7 @@ def plot_vae_digits(result: VAEDigitsResult):
     panels = [
         (result.test_images, "test digits"),
         (result.reconstructions, "reconstructions (decoder mean)"),
-        (result.sample_means, r"prior samples: mean of $p(x\mid z)$"),
+        (result.sample_means, r"prior samples: decoder mean (location)"),
         (result.samples, r"prior samples: draws from $p(x\mid z)$"),
     ]
     for k, (images, title) in enumerate(panels):
@@ -452,7 +468,8 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
     (a bound on) the log-probability of the discrete test images in nats.
 
     Metrics: ``elbo`` (test mean, reconstruction averaged over ``elbo_samples`` draws),
-    ``reconstruction`` and ``kl``, ``iwae_k<K>`` for each ``K`` of ``iwae_ks``, ``iwae`` (the
+    ``reconstruction`` and ``kl``, ``train_elbo`` (the same estimator on the training split)
+    and ``train_minus_test_elbo``, ``n_steps`` and ``latent_dim`` (from the config), ``iwae_k<K>`` for each ``K`` of ``iwae_ks``, ``iwae`` (the
     largest ``K``), ``iwae_minus_elbo``, ``iwae_bits_per_dim``, and the blur statistics
     ``tv_data`` / ``tv_mean`` / ``tv_sample`` (:func:`total_variation`) and
     ``midgrey_data`` / ``midgrey_mean`` / ``midgrey_sample`` (fraction of mid-grey pixels),
@@ -477,6 +494,9 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
     vae.eval()
     with torch.no_grad():
         terms = vae.elbo(test, n_samples=cfg.elbo_samples)
+        # The training ELBO with the same estimator as the test ELBO (all training images,
+        # the same number of posterior draws, eval mode), so that the two compare like with like.
+        train_elbo = float(vae.elbo(train, n_samples=cfg.elbo_samples).elbo.mean())
         bounds = [float(vae.log_prob(test, n_samples=k).mean()) for k in ks]
         shown = test[: cfg.n_show]
         recon = vae.reconstruct(shown) / levels
@@ -501,7 +521,10 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
         "iwae_minus_elbo": bounds[-1] - elbo,
         "elbo_bits_per_dim": float(bits_per_dim(-elbo, 64)),
         "iwae_bits_per_dim": float(bits_per_dim(-bounds[-1], 64)),
-        "train_elbo": history.last("elbo", 20),
+        "train_elbo": train_elbo,
+        "train_minus_test_elbo": train_elbo - elbo,
+        "n_steps": cfg.n_steps,
+        "latent_dim": cfg.latent_dim,
         "decoder_scale_levels": float(vae.log_scale.detach().exp()),
         "tv_data": total_variation(test01),
         "tv_mean": total_variation(means_many),
@@ -754,3 +777,230 @@ def check_bits_per_dim(answer: float, nll_nats: float, n_dims: int, n_levels: in
                              + ("; ".join(hints) if hints else "Hint: bin width 1/n_levels."))
     print(f"Correct: {expected:.4f} bits/dim.")
     return True
+
+
+# ========================================================================================
+# 5. Thesis Table 2.1: the Fréchet distance of random subsets of real data
+# ========================================================================================
+
+
+@dataclass
+class FrechetSubsetsConfig(ExperimentConfig):
+    """Table 2.1 of the thesis on ``digits``: scores of random subsets of the real training set.
+
+    The thesis scores random subsets of CIFAR-10 (50k down to 2.5k images) with the
+    Inception score and FID against the full set. Here the features are those of the small
+    digit classifier of the adaptive-density chapter, and the subsets shrink from the
+    1,297 training digits down to ``min(sizes)``; ``n_repeats`` draws per size give a spread.
+    """
+
+    sizes: Tuple[int, ...] = (1297, 650, 325, 160, 80)
+    n_repeats: int = 10
+    classifier_steps: int = 400
+    seed: int = 0
+    SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
+        "smoke": {"sizes": (1297, 160), "n_repeats": 2, "classifier_steps": 40},
+        "paper": {"n_repeats": 50, "classifier_steps": 2000},
+    }
+
+
+@dataclass
+class FrechetSubsetsResult:
+    sizes: List[int]
+    frechet: np.ndarray  # (n_sizes, n_repeats): Fréchet distance to the full training set
+    classifier_score: np.ndarray  # (n_sizes, n_repeats): the Inception score's formula, digit classifier
+    references: Dict[str, Dict[str, float]]  # "test digits", "digits 0-4 only": their scores
+    metrics: Dict[str, Any] = field(default_factory=dict)
+
+
+def classifier_score(probs: torch.Tensor) -> float:
+    """The Inception score's formula ``exp E_x KL(p(y|x) || p(y))`` for class probabilities ``probs`` (N, C).
+
+    Raises:
+        ValueError: when ``probs`` is not a finite (N, C) matrix of rows that sum to one.
+    """
+    if not torch.is_tensor(probs) or probs.dim() != 2 or probs.shape[0] < 1:
+        raise ValueError(f"probs must be a (N, C) tensor of class probabilities; got {getattr(probs, 'shape', probs)!r}")
+    probs = probs.double()
+    if not bool(torch.isfinite(probs).all()) or float(probs.min()) < 0 or not torch.allclose(
+            probs.sum(1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-4):
+        raise ValueError("probs must hold finite, non-negative rows that sum to one")
+    marginal = probs.mean(0, keepdim=True)
+    kl = (probs * (probs.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1)
+    return float(kl.mean().exp())
+
+
+def plot_frechet_subsets(result: FrechetSubsetsResult):
+    """Fréchet distance and classifier score of random subsets against their size, with the references."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import set_style
+
+    set_style()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    sizes = np.asarray(result.sizes)
+    for ax, values, key, label in ((axes[0], result.frechet, "frechet", "Fréchet distance to all training digits"),
+                                   (axes[1], result.classifier_score, "classifier_score", "classifier score (IS formula)")):
+        ax.errorbar(sizes, values.mean(1), yerr=values.std(1), marker="o", capsize=3, label="random subsets of real digits")
+        for (name, ref), style in zip(result.references.items(), ("--", ":")):
+            ax.axhline(ref[key], color="grey", linestyle=style, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("number of real training digits in the subset")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@register("preliminaries/frechet_subsets", config=FrechetSubsetsConfig, plot=plot_frechet_subsets,
+          description="Thesis Table 2.1: Fréchet distance and classifier score of random subsets of the digits")
+def run_frechet_subsets(cfg: FrechetSubsetsConfig) -> FrechetSubsetsResult:
+    """Score random subsets of the training digits against the full set, in a digit classifier's features.
+
+    References: the 250 test digits (a fresh sample of the same distribution) and the training
+    digits 0 to 4 only (perfect quality, half of the classes dropped).
+    """
+    from companion.data import load, load_labels
+    from companion.experiments.adaptive_density import train_feature_net
+    from companion.metrics import frechet_distance
+
+    if not cfg.sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 2 for n in cfg.sizes):
+        raise ValueError(f"sizes must be integers >= 2; got {cfg.sizes!r}")
+    dev = companion.device()
+    train, labels = load("digits", "train").to(dev), load_labels("digits", "train")
+    if max(cfg.sizes) > len(train):
+        raise ValueError(f"sizes must be at most {len(train)}, the number of training digits; got {cfg.sizes!r}")
+    net, accuracy = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=dev)
+    with torch.no_grad():
+        feats = net.features(train).cpu()
+        probs = torch.softmax(net(train), 1).cpu()
+        test = load("digits", "test").to(dev)
+        test_feats, test_probs = net.features(test).cpu(), torch.softmax(net(test), 1).cpu()
+    generator = torch.Generator().manual_seed(cfg.seed)
+    frechet = np.zeros((len(cfg.sizes), cfg.n_repeats))
+    score = np.zeros_like(frechet)
+    for i, n in enumerate(cfg.sizes):
+        for r in range(cfg.n_repeats):
+            idx = torch.randperm(len(train), generator=generator)[:n]
+            frechet[i, r] = frechet_distance(feats, feats[idx])
+            score[i, r] = classifier_score(probs[idx])
+    half = (labels < 5).cpu()
+    references = {
+        "the 250 test digits": {"frechet": frechet_distance(feats, test_feats), "classifier_score": classifier_score(test_probs)},
+        "training digits 0-4 only": {"frechet": frechet_distance(feats, feats[half]), "classifier_score": classifier_score(probs[half])},
+    }
+    metrics = {
+        "classifier_accuracy": accuracy,
+        "frechet": {int(n): {"mean": float(frechet[i].mean()), "std": float(frechet[i].std())} for i, n in enumerate(cfg.sizes)},
+        "classifier_score": {int(n): {"mean": float(score[i].mean()), "std": float(score[i].std())} for i, n in enumerate(cfg.sizes)},
+        "references": references,
+        "paper_cifar10": {"sizes": [50_000, 10_000, 5_000, 2_500], "fid": [0.0, 2.10, 4.82, 10.48]},
+    }
+    return FrechetSubsetsResult(list(cfg.sizes), frechet, score, references, metrics)
+
+
+# ========================================================================================
+# 6. Thesis Fig. 2.5: the flow distorts the space
+# ========================================================================================
+
+
+@dataclass
+class FlowGridConfig(RealNVPRingConfig):
+    """Fig. 2.5 of the thesis: a regular grid pushed through the Real-NVP of the ring, both ways.
+
+    The flow is the one of ``preliminaries/realnvp_ring`` (same fields, same scales); the
+    grid has ``n_lines`` lines per direction, each drawn with ``n_points`` points.
+    """
+
+    n_lines: int = 17
+    n_points: int = 300
+
+
+@dataclass
+class FlowGridResult:
+    data_lines: np.ndarray  # (2 * n_lines, n_points, 2): a regular grid in data space
+    data_lines_to_latent: np.ndarray  # the same lines mapped by f: data -> latent
+    latent_lines: np.ndarray  # a regular grid in latent space, [-3, 3]^2
+    latent_lines_to_data: np.ndarray  # the same lines mapped by f^-1: latent -> data
+    train: np.ndarray
+    train_to_latent: np.ndarray
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def _grid_lines(half_width: float, n_lines: int, n_points: int) -> torch.Tensor:
+    ticks = torch.linspace(-half_width, half_width, n_lines)
+    along = torch.linspace(-half_width, half_width, n_points)
+    vertical = torch.stack([ticks[:, None].expand(n_lines, n_points), along[None].expand(n_lines, n_points)], -1)
+    return torch.cat([vertical, vertical.flip(-1)])  # (2 * n_lines, n_points, 2)
+
+
+@torch.no_grad()
+def flow_grid_from(flow: Any, train: np.ndarray, n_lines: int = 17, n_points: int = 300) -> FlowGridResult:
+    """Push a regular grid through a trained 2-D flow: data grid -> latent, latent grid -> data.
+
+    Args:
+        flow: a 2-D flow with ``forward(x) -> (y, logdet)`` and ``inverse(y)`` (a
+            :class:`companion.flows.RealNVP` on ``(2,)``).
+        train: the training points (N, 2), also mapped to the latent space.
+        n_lines, n_points: lines per direction and points per line (``>= 2`` each).
+
+    Metrics: ``stretch_ratio``, the ratio of the largest to the smallest local area scale
+    ``|det df/dx|`` over the data grid's points, a number for how unevenly the flow distorts.
+    """
+    if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 2:
+        raise ValueError(f"n_lines must be an int >= 2; got {n_lines!r}")
+    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
+        raise ValueError(f"n_points must be an int >= 2; got {n_points!r}")
+    train = np.asarray(train, dtype=np.float32)
+    if train.ndim != 2 or train.shape[1] != 2:
+        raise ValueError(f"train must be (N, 2) points; got shape {train.shape}")
+    dev = next(flow.parameters()).device
+    data_lines = _grid_lines(RING_BOUNDS, n_lines, n_points)
+    latent_lines = _grid_lines(3.0, n_lines, n_points)
+    flat = data_lines.reshape(-1, 2).to(dev)
+    to_latent, logdet = flow(flat)
+    to_data = flow.inverse(latent_lines.reshape(-1, 2).to(dev))
+    train_latent, _ = flow(torch.as_tensor(train, device=dev))
+    log_area = logdet.double().cpu()
+    metrics = {"stretch_ratio": float((log_area.max() - log_area.min()).exp()),
+               "n_lines": n_lines}
+    return FlowGridResult(data_lines.numpy(), to_latent.reshape(data_lines.shape).cpu().numpy(),
+                          latent_lines.numpy(), to_data.reshape(latent_lines.shape).cpu().numpy(),
+                          train, train_latent.cpu().numpy(), metrics)
+
+
+def plot_flow_grid(result: FlowGridResult):
+    """Top: a data-space grid and its image in latent space; bottom: a latent grid and its image in data space."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import set_style
+
+    set_style()
+    fig, axes = plt.subplots(1, 4, figsize=(15, 4))
+    panels = ((result.data_lines, result.train, "data space x: a regular grid"),
+              (result.data_lines_to_latent, result.train_to_latent, "latent space f(x): the same grid"),
+              (result.latent_lines, result.train_to_latent, "latent space y: a regular grid"),
+              (result.latent_lines_to_data, result.train, "data space f^-1(y): the same grid"))
+    for ax, (lines, points, title) in zip(axes, panels):
+        for line in lines:
+            ax.plot(line[:, 0], line[:, 1], color="C0", linewidth=0.5, alpha=0.7)
+        ax.scatter(points[:1500, 0], points[:1500, 1], s=2, color="C1", alpha=0.5, zorder=3)
+        ax.set_title(title, fontsize=10)
+        ax.set_aspect("equal", adjustable="box")
+        ax.grid(False)
+    for ax in axes[1:3]:
+        ax.set_xlim(-4, 4)
+        ax.set_ylim(-4, 4)
+    for ax in (axes[0], axes[3]):
+        ax.set_xlim(-RING_BOUNDS, RING_BOUNDS)
+        ax.set_ylim(-RING_BOUNDS, RING_BOUNDS)
+    fig.tight_layout()
+    return fig
+
+
+@register("preliminaries/flow_grid", config=FlowGridConfig, plot=plot_flow_grid,
+          description="Thesis Fig. 2.5: a regular grid through the ring's Real-NVP, data -> latent and back")
+def run_flow_grid(cfg: FlowGridConfig) -> FlowGridResult:
+    """Train the ring's Real-NVP (as ``preliminaries/realnvp_ring``) and push grids through it both ways."""
+    fitted = run_realnvp_ring(cfg)
+    return flow_grid_from(fitted.flow, fitted.train, cfg.n_lines, cfg.n_points)

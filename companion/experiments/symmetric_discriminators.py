@@ -43,6 +43,7 @@ from companion.symmetric import (
     mix_batches,
     optimal_discriminator,
 )
+from companion.runs import GeneratorState
 from companion.train import train_loop
 
 #: Table 4.1 of the thesis (CIFAR-10): model -> (IS mean, IS std, FID).
@@ -136,7 +137,8 @@ def run_optimal_discriminator(cfg: OptimalDiscriminatorConfig) -> OptimalDiscrim
             opt.step()
             return {"loss": loss}
 
-        train_loop(step, cfg.n_steps, desc=f"D, B={set_size}", log_every=50)
+        train_loop(step, cfg.n_steps, desc=f"D, B={set_size}", log_every=50,
+                   state={"disc": disc, "opt": opt, "sets": GeneratorState(gen)})
         y, t = draw(cfg.n_test_sets, set_size, gen)
         values = y[..., 0].double().numpy()
         d_star = optimal_discriminator(torch.as_tensor(norm.logpdf(values, cfg.real_mean)),
@@ -299,7 +301,8 @@ def run_universality(cfg: UniversalityConfig) -> UniversalityResult:
             sched.step()
             return {"mse": loss}
 
-        train_loop(step, cfg.n_steps, desc=name, log_every=50)
+        train_loop(step, cfg.n_steps, desc=name, log_every=50,
+                   state={"model": model, "opt": opt, "sched": sched, "sets": GeneratorState(gen)})
         with torch.no_grad():
             pred = model(test.to(dev)).cpu()
             shuffled = model(test[:, torch.randperm(cfg.set_size, generator=gen)].to(dev)).cpu()
@@ -789,7 +792,8 @@ def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
         return bgan_step(gen, disc, [next(batches) for _ in range(cfg.n_disc)], cfg.latent_dim, d_opt, g_opt,
                          gamma=cfg.gamma)
 
-    history = train_loop(step, cfg.n_steps, desc="M-BGAN", log_every=10)
+    history = train_loop(step, cfg.n_steps, desc="M-BGAN", log_every=10,
+                         state={"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches})
     gen.eval()
     with torch.no_grad():
         samples = gen(torch.randn(64, cfg.latent_dim, device=dev)).cpu().numpy()

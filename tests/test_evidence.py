@@ -1,0 +1,104 @@
+"""Known-answer tests of the evidence helpers (bootstrap intervals, verdicts, phrases)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from companion.evidence import (
+    VERDICTS,
+    Summary,
+    bootstrap_difference,
+    compare_phrase,
+    format_spread,
+    summarize,
+    verdict,
+)
+
+
+def test_summarize_matches_numpy():
+    values = [1.0, 4.0, 2.5, 3.0]
+    s = summarize(values)
+    assert s.mean == pytest.approx(np.mean(values))
+    assert s.std == pytest.approx(np.std(values, ddof=1))
+    assert s.n == 4
+    assert summarize([7.0]) == Summary(7.0, 0.0, 1)
+
+
+def test_bootstrap_interval_covers_the_true_difference_at_about_its_level():
+    # Two normal groups with known means 1 and 0: over many repetitions the 90% interval
+    # must contain the true difference roughly 90% of the time (percentile bootstrap with
+    # n = 30 per group is close to nominal).
+    rng = np.random.default_rng(1)
+    hits = 0
+    trials = 200
+    for t in range(trials):
+        a, b = rng.normal(1.0, 1.0, 30), rng.normal(0.0, 1.0, 30)
+        d = bootstrap_difference(a, b, level=0.9, n_resamples=1000, seed=t)
+        hits += d.low <= 1.0 <= d.high
+        assert d.low <= d.estimate <= d.high
+    assert 0.83 <= hits / trials <= 0.96
+
+
+def test_bootstrap_interval_width_shrinks_like_one_over_sqrt_n():
+    rng = np.random.default_rng(2)
+    small = bootstrap_difference(rng.normal(0, 1, 25), rng.normal(0, 1, 25), seed=0)
+    large = bootstrap_difference(rng.normal(0, 1, 400), rng.normal(0, 1, 400), seed=0)
+    ratio = (small.high - small.low) / (large.high - large.low)
+    assert 2.8 < ratio < 5.5  # sqrt(400 / 25) = 4
+
+
+def test_bootstrap_is_repeatable_with_its_seed():
+    a, b = [1.0, 2.0, 3.5, 2.2], [0.5, 1.1, 0.7]
+    assert bootstrap_difference(a, b, seed=3) == bootstrap_difference(a, b, seed=3)
+
+
+def test_verdicts_follow_the_interval_not_the_means():
+    ahead = [10.0, 10.2, 9.9, 10.1, 10.05]
+    behind = [8.0, 8.1, 7.9, 8.05, 8.2]
+    assert verdict(ahead, behind) == "holds"
+    assert verdict(behind, ahead) == "does not hold"
+    # for a loss the same numbers read the other way
+    assert verdict(ahead, behind, higher_is_better=False) == "does not hold"
+    # means differ but the spread swamps it
+    noisy_a, noisy_b = [1.0, 5.0, -3.0, 4.0, 0.0], [0.0, 4.0, -2.0, 3.0, -1.5]
+    assert np.mean(noisy_a) > np.mean(noisy_b)
+    assert verdict(noisy_a, noisy_b) == "cannot tell at this budget"
+    # one run per group gives no verdict, however large the gap
+    assert verdict([100.0], [0.0]) == "cannot tell at this budget"
+    assert set(VERDICTS) == {"holds", "does not hold", "cannot tell at this budget"}
+
+
+def test_format_spread_rounds_the_mean_to_the_spread():
+    assert format_spread(Summary(143.2371, 1.234, 5)) == "143.2 ± 1.2"
+    assert format_spread(Summary(2.07123, 0.0456, 3)) == "2.071 ± 0.046"
+    assert format_spread(Summary(6.0, 2.0, 10)) == "6.0 ± 2.0"
+    assert format_spread(Summary(1.23456, 0.0, 1)) == "1.23"
+
+
+def test_compare_phrase_wording_follows_the_verdict():
+    a = [10.1, 10.3, 10.2]
+    b = [8.0, 8.2, 8.1]
+    assert compare_phrase("IML", a, "the VAE", b).startswith("IML (10.20 ± 0.10) is ahead of the VAE (8.10 ± 0.10)")
+    assert " is behind " in compare_phrase("the VAE", b, "IML", a)
+    assert "within the spread of" in compare_phrase("A", [1.0, 3.0, 2.0], "B", [1.5, 2.5, 2.2])
+    assert "over 3 and 3 seeds" in compare_phrase("IML", a, "the VAE", b)
+
+
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: summarize([]), ValueError),
+        (lambda: summarize([1.0, float("nan")]), ValueError),
+        (lambda: summarize([[1.0, 2.0]]), ValueError),
+        (lambda: summarize(["a"]), TypeError),
+        (lambda: bootstrap_difference([1.0], [2.0], level=1.5), ValueError),
+        (lambda: bootstrap_difference([1.0], [2.0], n_resamples=10), ValueError),
+        (lambda: verdict([1.0, 2.0], [1.0, 2.0], higher_is_better="yes"), TypeError),
+        (lambda: format_spread((1.0, 2.0)), TypeError),
+        (lambda: compare_phrase("", [1.0], "b", [2.0]), TypeError),
+    ],
+)
+def test_bad_input_gets_a_clear_error(call, error):
+    with pytest.raises(error):
+        call()
