@@ -87,6 +87,44 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path, monkeypatch, n_saves
         assert torch.equal(a, b)
 
 
+def _fit_vae_run():
+    """A VAE fitted through train.minimize (the non-adversarial loop)."""
+    from companion.vae import VAE, fit_vae
+
+    companion.seed_everything(1)
+    model = VAE((4,), 2, likelihood="gaussian", hidden=8)
+    history = fit_vae(model, torch.randn(48, 4), n_steps=12, batch_size=8, log_every=1, progress=False)
+    return model, history
+
+
+def _fit_gan_run():
+    """A GAN fitted through train.fit_adversarial (the alternating-update loop), two critic steps."""
+    from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
+
+    companion.seed_everything(1)
+    gan = GAN(MLPGenerator(2, (3,), hidden=8), MLPDiscriminator((3,), hidden=8), latent_dim=2)
+    history = fit_gan(gan, torch.randn(48, 3), n_steps=12, batch_size=8, n_critic=2, log_every=1, progress=False)
+    return gan, history
+
+
+@pytest.mark.parametrize("fit", [_fit_vae_run, _fit_gan_run], ids=["minimize", "fit_adversarial"])
+def test_the_fits_resume_to_the_same_numbers(tmp_path, monkeypatch, fit):
+    """minimize and fit_adversarial hand their model, optimisers and minibatches to train_loop's state."""
+    model, history = fit()
+    kill_after(monkeypatch, 5)
+    with pytest.raises(Killed):
+        with runs.checkpointing(tmp_path, every_minutes=0):
+            fit()
+    monkeypatch.undo()
+    first = record_first_steps(monkeypatch)
+    with runs.checkpointing(tmp_path, every_minutes=0, resume=True):
+        resumed, resumed_history = fit()
+    assert first == [5]
+    assert resumed_history.to_dict() == history.to_dict()
+    for a, b in zip(model.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
 def test_without_resume_a_run_starts_afresh_and_with_another_config_resume_is_refused(tmp_path, monkeypatch):
     with runs.checkpointing(tmp_path, every_minutes=0, manifest={"seed": 0}):
         two_loops()
