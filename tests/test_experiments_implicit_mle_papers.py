@@ -44,18 +44,51 @@ def test_nearest_neighbours_smoke_run_and_quality_bar():
     assert isinstance(E.plot_nearest_neighbours(result), Figure)
 
 
-def test_digits_quality_bar_rejects_a_one_class_generator():
+def test_the_digits_quality_bar_rejects_a_one_class_generator():
+    """The bar in the digit classifier the chapters use: real digits pass, a generator of ones does not."""
     from companion.data import load, load_labels
     from companion.experiments.adaptive_density import train_feature_net
+    from companion.metrics import classifier_frechet, classifier_quality_bar
 
     net, _ = train_feature_net(n_steps=60)
-    x, y = load("digits", "train"), load_labels("digits", "train")
-    real = E.digits_quality_bar(x[:300], 1e3, net, load("digits", "test"))
-    ones = E.digits_quality_bar(x[y == 1][:100], 1e3, net, load("digits", "test"))
+    x, y, held_out = load("digits", "train"), load_labels("digits", "train"), load("digits", "test")
+    reference = classifier_frechet(x[300:600], net, held_out)
+    real = classifier_quality_bar(x[:300], net, held_out, reference)
+    ones = classifier_quality_bar(x[y == 1][:100], net, held_out, reference)
+    assert real["covers_classes"] and real["frechet_ratio"] < 2
     assert min(real["class_shares"]) > min(ones["class_shares"])
-    assert not ones["meets_bar"]
-    with pytest.raises(ValueError, match="reference_fd"):
-        E.digits_quality_bar(x[:10], 0.0, net, x[:10])
+    assert not ones["meets_bar"] and ones["frechet"] > real["frechet"]
+
+
+def test_parzen_sweep_smoke_run_reports_the_quality_bar():
+    cfg = E.ParzenSweepConfig.for_scale("smoke")
+    result = E.run_parzen_sweep(cfg)
+    bar = result.metrics["quality_bar"]
+    k = cfg.latent_dims[0]
+    for m in E.METHODS:
+        entry = bar[m][k]
+        assert 0 <= entry["meets_bar_seeds"] <= cfg.n_seeds and entry["frechet"]["mean"] >= 0
+        assert 0 <= entry["min_class_share"]["mean"] <= 1
+        assert isinstance(result.metrics["meets_bar_at_best_k"][m], bool)
+        assert result.metrics["train_seconds"][m]["mean"] > 0
+    # the VAE is its own reference: a Fréchet ratio of one in every seed
+    assert bar["VAE"][k]["frechet_ratio"]["mean"] == pytest.approx(1.0)
+
+
+def test_gan_sweep_smoke_run_scores_every_setting():
+    from matplotlib.figure import Figure
+
+    cfg = E.GANSweepConfig.for_scale("smoke")
+    result = E.run_gan_sweep(cfg)
+    assert len(result.rows) == len(cfg.gan_settings) + len(cfg.wgan_settings)
+    for row in result.rows:
+        assert row["frechet_ratio"] == pytest.approx(row["frechet"] / result.metrics["vae_frechet"])
+        assert isinstance(row["meets_bar"], bool) and 0 <= row["min_class_share"] <= 1
+    table = E.gan_sweep_table(result)
+    assert list(table.index) == ["GAN"] * len(cfg.gan_settings) + ["WGAN-GP"] * len(cfg.wgan_settings)
+    assert isinstance(E.plot_gan_sweep(result), Figure)
+    with pytest.raises(ValueError, match="digits"):
+        E.run_gan_sweep(E.GANSweepConfig.for_scale("smoke", dataset="faces"))
 
 
 def test_faces_smoke_run():
