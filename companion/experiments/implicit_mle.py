@@ -1435,3 +1435,40 @@ def gan_sweep_table(result: GANSweepResult):
                           "smallest class share (%)": round(100 * r["min_class_share"], 1),
                           "meets the bar": "yes" if r["meets_bar"] else "no", "seconds": round(r["seconds"], 1)}
                          for r in result.rows]).set_index("baseline")
+
+
+def quality_bar_table(quality_bar: Dict[str, Dict], n_seeds: int):
+    """The quality bar per method and latent size as a pandas DataFrame.
+
+    Args:
+        quality_bar: ``{method: {latent size: summary}}`` with the summaries of
+            ``metrics["quality_bar"]`` of ``implicit_mle/parzen_sweep``.
+        n_seeds: the number of seeds behind each summary.
+    """
+    import pandas as pd
+
+    rows = []
+    for m, by_k in quality_bar.items():
+        for k, b in by_k.items():
+            rows.append({"method": m, "K": int(k),
+                         "Fréchet": f"{b['frechet']['mean']:.1f} ± {b['frechet']['std']:.1f}",
+                         "Fréchet / VAE's": f"{b['frechet_ratio']['mean']:.2f}",
+                         "smallest class share (%)": f"{100 * b['min_class_share']['mean']:.1f}",
+                         "meets the bar": f"{b['meets_bar_seeds']}/{n_seeds} seeds"})
+    return pd.DataFrame(rows).set_index(["method", "K"])
+
+
+def bar_phrase(name: str, summary: Dict[str, object], n_seeds: int, latent_dim: int) -> str:
+    """A sentence fragment saying whether a baseline meets the bar, with its numbers.
+
+    ``summary`` is one entry of ``metrics["quality_bar"]`` (see :func:`_bar_summary`), e.g.
+    ``"the GAN meets the bar at K = 16 in 3 of 3 seeds (Fréchet distance 0.30 times the VAE's,
+    smallest class share 5.1%)"``.
+    """
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive int; got {n_seeds!r}")
+    passed = int(summary["meets_bar_seeds"])
+    verb = "meets" if passed == n_seeds else ("fails" if passed == 0 else "meets only partly")
+    return (f"{name} {verb} the bar at K = {latent_dim} ({passed} of {n_seeds} seeds; Fréchet distance "
+            f"{summary['frechet_ratio']['mean']:.2f} times the VAE's, smallest class share "
+            f"{100 * summary['min_class_share']['mean']:.1f}%)")
