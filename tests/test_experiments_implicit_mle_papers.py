@@ -109,3 +109,25 @@ def test_faces_and_neighbours_are_registered():
     known = experiments()
     assert known["implicit_mle/faces"].config is E.FacesConfig
     assert known["implicit_mle/nearest_neighbours"].plot is E.plot_nearest_neighbours
+
+
+def _summary(passed, ratio=0.5, share=0.06):
+    return {"meets_bar_seeds": passed, "covers_classes_seeds": passed, "frechet": {"mean": 10.0, "std": 1.0},
+            "frechet_ratio": {"mean": ratio, "std": 0.1}, "min_class_share": {"mean": share, "std": 0.01}}
+
+
+def test_bar_phrase_says_meets_fails_or_partly_with_the_numbers():
+    assert E.bar_phrase("the GAN", _summary(3), 3, 16).startswith("the GAN meets the bar at K = 16 (3 of 3 seeds")
+    assert "0.50 times the VAE's" in E.bar_phrase("the GAN", _summary(3), 3, 16)
+    assert "6.0%" in E.bar_phrase("the GAN", _summary(3), 3, 16)
+    assert E.bar_phrase("WGAN-GP", _summary(0), 3, 4).startswith("WGAN-GP fails the bar")
+    assert E.bar_phrase("WGAN-GP", _summary(1), 3, 4).startswith("WGAN-GP meets the bar in some seeds only at K = 4 (1 of 3")
+    with pytest.raises(ValueError, match="n_seeds"):
+        E.bar_phrase("the GAN", _summary(1), 0, 4)
+
+
+def test_quality_bar_table_has_one_row_per_method_and_latent_size():
+    table = E.quality_bar_table({"GAN": {4: _summary(0, 2.4, 0.004), 16: _summary(3)}, "VAE": {4: _summary(3, 1.0)}}, 3)
+    assert list(table.index) == [("GAN", 4), ("GAN", 16), ("VAE", 4)]
+    assert table.loc[("GAN", 4), "meets the bar"] == "0/3 seeds"
+    assert table.loc[("GAN", 4), "smallest class share (%)"] == "0.4"

@@ -1468,7 +1468,7 @@ def bar_phrase(name: str, summary: Dict[str, object], n_seeds: int, latent_dim: 
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds must be a positive int; got {n_seeds!r}")
     passed = int(summary["meets_bar_seeds"])
-    verb = "meets" if passed == n_seeds else ("fails" if passed == 0 else "meets only partly")
-    return (f"{name} {verb} the bar at K = {latent_dim} ({passed} of {n_seeds} seeds; Fréchet distance "
+    verb = "meets the bar" if passed == n_seeds else ("fails the bar" if passed == 0 else "meets the bar in some seeds only")
+    return (f"{name} {verb} at K = {latent_dim} ({passed} of {n_seeds} seeds; Fréchet distance "
             f"{summary['frechet_ratio']['mean']:.2f} times the VAE's, smallest class share "
             f"{100 * summary['min_class_share']['mean']:.1f}%)")
