@@ -2,7 +2,7 @@
 
 Two models of the book, each trained for the same number of steps S times:
 
-* the toy GAN of the symmetric-discriminators chapter in PacGAN's setting (width 128/64,
+* the toy GAN of the symmetric-discriminators chapter in PacGAN's setting at book scale (width 64/32,
   batch 100, the ``ring`` data): S sequential calls of the experiment's plain
   ``_train_toy`` against one call of ``_train_toy_replicas`` with S seeds;
 * a VAE on ``digits`` with the networks of the preliminaries' digits VAE (MLPs with two

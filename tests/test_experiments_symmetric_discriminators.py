@@ -62,3 +62,16 @@ def test_paper_scale_is_pacgans_setting_with_ten_seeds():
     book = S.ModeCoverageConfig.for_scale("book")
     assert len(book.seeds) >= 10 and book.batch_size == 100 and book.n_eval_samples == 2500
     assert not math.isnan(S.PACGAN_TABLE["ring"]["GAN"][0])
+
+
+def test_baseline_sweep_smoke_run_and_record():
+    cfg = S.BaselineSweepConfig.for_scale("smoke")
+    result = S.run_baseline_sweep(cfg)
+    assert set(result.curves) == set(cfg.grid_points)
+    for curve in result.curves.values():
+        assert sorted(curve) == [*cfg.eval_steps, cfg.n_steps]
+        assert all(0 <= v <= 8 for v in curve.values())
+    # the recorded book-scale sweep covers the chosen book configuration
+    book = S.ModeCoverageConfig.for_scale("book")
+    assert (book.pacgan_g_hidden, book.pacgan_d_hidden, book.pacgan_lr) in S.BASELINE_SWEEP_RECORD
+    assert S.plot_baseline_sweep(S.BASELINE_SWEEP_RECORD) is not None
