@@ -203,7 +203,8 @@ class Replicas:
         make_module: builds one module; it is called once per seed right after
             ``torch.manual_seed(seed)``, so replica s starts where the plain run with
             ``torch.manual_seed(s); make_module()`` starts.
-        seeds: one seed per replica (ints >= 0).
+        seeds: one seed per replica (ints >= 0). Building the replicas re-seeds torch's
+            global generator (it is left as after building the last replica).
         device: where the stacked parameters live (default: CPU).
         backend: ``"auto"`` (ensemble layers if the module allows it, else the vectorised
             map), ``"ensemble"`` or ``"vmap"``.
