@@ -10,6 +10,9 @@
   mixtures (VEEGAN / PacGAN protocol);
 * :func:`frechet_distance` / :func:`frechet_distance_gaussians` — the Fréchet distance between
   Gaussians fitted to two feature sets (FID when the features come from Inception);
+* :func:`classifier_frechet` / :func:`classifier_quality_bar` — the Fréchet distance in a small
+  classifier's features, and the quality bar a baseline meets before a chapter compares
+  against it (every class covered, a Fréchet distance within twice a reference model's);
 * :func:`inception_metrics` — the Inception score and FID in the standard Inception-v3
   features, through an optional backend (``torchmetrics[image]`` or ``torch-fidelity``) that
   downloads its weights on first use (``paper`` scale, with a network).
@@ -29,6 +32,8 @@ import torch
 
 __all__ = [
     "bits_per_dim",
+    "classifier_frechet",
+    "classifier_quality_bar",
     "continuous_to_discrete_nll",
     "frechet_distance",
     "frechet_distance_gaussians",
@@ -516,6 +521,122 @@ def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike) -> float:
     cov_a = np.atleast_2d(np.cov(a, rowvar=False))
     cov_b = np.atleast_2d(np.cov(b, rowvar=False))
     return frechet_distance_gaussians(a.mean(axis=0), cov_a, b.mean(axis=0), cov_b)
+
+
+# ----------------------------------------------------------------------------- the quality bar of a baseline
+
+
+def _check_classifier(classifier: object) -> torch.nn.Module:
+    if not isinstance(classifier, torch.nn.Module) or not callable(getattr(classifier, "features", None)):
+        raise TypeError(
+            "classifier must be a torch.nn.Module with a features(x) method and class logits from forward(x), "
+            "e.g. companion.experiments.adaptive_density.train_feature_net(...)[0]; "
+            f"got {type(classifier).__name__}"
+        )
+    return classifier
+
+
+def _check_images_batch(images: object, name: str, value_range: Optional[Tuple[float, float]]) -> torch.Tensor:
+    if not torch.is_tensor(images):
+        raise TypeError(f"{name} must be a torch.Tensor of images (N, C, H, W); got {type(images).__name__}")
+    if images.dim() != 4 or images.shape[0] < 2 or not images.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point batch of at least 2 images (N, C, H, W); "
+                         f"got {images.dtype} {tuple(images.shape)}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return images.detach() if value_range is None else images.detach().clamp(*value_range)
+
+
+@torch.no_grad()
+def _classifier_outputs(classifier: torch.nn.Module, images: torch.Tensor, chunk: int = 1000):
+    device = next(classifier.parameters()).device
+    feats, logits = [], []
+    for part in images.split(chunk):
+        part = part.to(device)
+        feats.append(classifier.features(part).cpu())
+        logits.append(classifier(part).cpu())
+    logits = torch.cat(logits)
+    return torch.cat(feats), logits.argmax(1), logits.shape[1]
+
+
+def classifier_frechet(
+    samples: torch.Tensor,
+    classifier: torch.nn.Module,
+    reference: torch.Tensor,
+    value_range: Optional[Tuple[float, float]] = (0.0, 1.0),
+) -> float:
+    """:func:`frechet_distance` between ``samples`` and ``reference`` images in ``classifier.features``.
+
+    The book's offline stand-in for FID: the features of a small classifier trained on the
+    same data (for ``digits``,
+    :func:`companion.experiments.adaptive_density.train_feature_net`) in place of Inception's.
+
+    Args:
+        samples: generated images (N, C, H, W), at least 2.
+        classifier: a module with ``features(x)`` (N, d) and class logits ``classifier(x)``.
+        reference: real images of the same shape (held-out data), at least 2.
+        value_range: samples and reference are clipped to it first (the data's range);
+            ``None`` leaves them as they are.
+    """
+    classifier = _check_classifier(classifier)
+    samples = _check_images_batch(samples, "samples", value_range)
+    reference = _check_images_batch(reference, "reference", value_range)
+    if samples.shape[1:] != reference.shape[1:]:
+        raise ValueError(f"samples and reference must have the same image shape; got {tuple(samples.shape[1:])} "
+                         f"and {tuple(reference.shape[1:])}")
+    return frechet_distance(_classifier_outputs(classifier, samples)[0], _classifier_outputs(classifier, reference)[0])
+
+
+def classifier_quality_bar(
+    samples: torch.Tensor,
+    classifier: torch.nn.Module,
+    reference: torch.Tensor,
+    reference_frechet: float,
+    min_class_share: float = 0.03,
+    max_frechet_ratio: float = 2.0,
+    value_range: Optional[Tuple[float, float]] = (0.0, 1.0),
+) -> Dict[str, object]:
+    """The quality bar a baseline must meet before a chapter compares against it.
+
+    Two conditions, read in a classifier's eyes: the samples **cover every class** (each of
+    the classifier's classes gets at least ``min_class_share`` of the samples' predicted
+    labels), and their :func:`classifier_frechet` to the ``reference`` images is at most
+    ``max_frechet_ratio`` times ``reference_frechet`` (the same distance for a reference model,
+    in the book the VAE). The book's bar for the ``digits`` GANs: 1,000 samples, each digit at
+    least 3%, a Fréchet distance within twice the VAE's.
+
+    Args:
+        samples: generated images (N, C, H, W).
+        classifier: a module with ``features(x)`` and class logits ``classifier(x)``.
+        reference: held-out real images the Fréchet distance is measured against.
+        reference_frechet: the reference model's :func:`classifier_frechet` (positive).
+        min_class_share: the smallest share each class must get, in ``[0, 1]``.
+        max_frechet_ratio: the largest Fréchet distance allowed, as a multiple of
+            ``reference_frechet``.
+        value_range: see :func:`classifier_frechet`.
+
+    Returns:
+        ``{"class_shares": [...], "min_class_share", "frechet", "reference_frechet",
+        "frechet_ratio", "covers_classes", "within_frechet", "meets_bar"}`` (plain Python
+        values, JSON-friendly); ``meets_bar`` is ``covers_classes and within_frechet``.
+    """
+    classifier = _check_classifier(classifier)
+    reference_frechet = _positive_float(reference_frechet, "reference_frechet")
+    max_frechet_ratio = _positive_float(max_frechet_ratio, "max_frechet_ratio")
+    if isinstance(min_class_share, bool) or not isinstance(min_class_share, (int, float)) or not 0 <= min_class_share <= 1:
+        raise ValueError(f"min_class_share must be a number in [0, 1]; got {min_class_share!r}")
+    samples = _check_images_batch(samples, "samples", value_range)
+    reference = _check_images_batch(reference, "reference", value_range)
+    if samples.shape[1:] != reference.shape[1:]:
+        raise ValueError(f"samples and reference must have the same image shape; got {tuple(samples.shape[1:])} "
+                         f"and {tuple(reference.shape[1:])}")
+    feats, labels, n_classes = _classifier_outputs(classifier, samples)
+    shares = np.bincount(labels.numpy(), minlength=n_classes) / len(labels)
+    fd = frechet_distance(feats, _classifier_outputs(classifier, reference)[0])
+    covers, within = bool(shares.min() >= min_class_share), bool(fd <= max_frechet_ratio * reference_frechet)
+    return {"class_shares": shares.tolist(), "min_class_share": float(shares.min()), "frechet": float(fd),
+            "reference_frechet": reference_frechet, "frechet_ratio": float(fd / reference_frechet),
+            "covers_classes": covers, "within_frechet": within, "meets_bar": covers and within}
 
 
 # ----------------------------------------------------------------------------- IS and FID (optional)

@@ -589,7 +589,8 @@ def _log_count_sums(log_p_real: torch.Tensor, log_p_fake: torch.Tensor, method: 
     if method == "enumerate":
         betas = torch.tensor(list(itertools.product((0.0, 1.0), repeat=batch_size)), dtype=torch.float64,
                              device=log_p_real.device)  # (2^B, B)
-        terms = log_p_real.unsqueeze(-2) * betas + log_p_fake.unsqueeze(-2) * (1 - betas)
+        # select, not multiply: a log-density of -inf times a beta of 0 would be NaN
+        terms = torch.where(betas.bool(), log_p_real.unsqueeze(-2), log_p_fake.unsqueeze(-2))
         log_terms = terms.sum(-1)  # (..., 2^B)
         counts = betas.sum(-1).long()
         out = torch.full((*log_p_real.shape[:-1], batch_size + 1), -math.inf, dtype=torch.float64, device=log_p_real.device)

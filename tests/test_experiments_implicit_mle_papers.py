@@ -44,18 +44,51 @@ def test_nearest_neighbours_smoke_run_and_quality_bar():
     assert isinstance(E.plot_nearest_neighbours(result), Figure)
 
 
-def test_digits_quality_bar_rejects_a_one_class_generator():
+def test_the_digits_quality_bar_rejects_a_one_class_generator():
+    """The bar in the digit classifier the chapters use: real digits pass, a generator of ones does not."""
     from companion.data import load, load_labels
     from companion.experiments.adaptive_density import train_feature_net
+    from companion.metrics import classifier_frechet, classifier_quality_bar
 
     net, _ = train_feature_net(n_steps=60)
-    x, y = load("digits", "train"), load_labels("digits", "train")
-    real = E.digits_quality_bar(x[:300], 1e3, net, load("digits", "test"))
-    ones = E.digits_quality_bar(x[y == 1][:100], 1e3, net, load("digits", "test"))
+    x, y, held_out = load("digits", "train"), load_labels("digits", "train"), load("digits", "test")
+    reference = classifier_frechet(x[300:600], net, held_out)
+    real = classifier_quality_bar(x[:300], net, held_out, reference)
+    ones = classifier_quality_bar(x[y == 1][:100], net, held_out, reference)
+    assert real["covers_classes"] and real["frechet_ratio"] < 2
     assert min(real["class_shares"]) > min(ones["class_shares"])
-    assert not ones["meets_bar"]
-    with pytest.raises(ValueError, match="reference_fd"):
-        E.digits_quality_bar(x[:10], 0.0, net, x[:10])
+    assert not ones["meets_bar"] and ones["frechet"] > real["frechet"]
+
+
+def test_parzen_sweep_smoke_run_reports_the_quality_bar():
+    cfg = E.ParzenSweepConfig.for_scale("smoke")
+    result = E.run_parzen_sweep(cfg)
+    bar = result.metrics["quality_bar"]
+    k = cfg.latent_dims[0]
+    for m in E.METHODS:
+        entry = bar[m][k]
+        assert 0 <= entry["meets_bar_seeds"] <= cfg.n_seeds and entry["frechet"]["mean"] >= 0
+        assert 0 <= entry["min_class_share"]["mean"] <= 1
+        assert isinstance(result.metrics["meets_bar_at_best_k"][m], bool)
+        assert result.metrics["train_seconds"][m]["mean"] > 0
+    # the VAE is its own reference: a Fréchet ratio of one in every seed
+    assert bar["VAE"][k]["frechet_ratio"]["mean"] == pytest.approx(1.0)
+
+
+def test_gan_sweep_smoke_run_scores_every_setting():
+    from matplotlib.figure import Figure
+
+    cfg = E.GANSweepConfig.for_scale("smoke")
+    result = E.run_gan_sweep(cfg)
+    assert len(result.rows) == len(cfg.gan_settings) + len(cfg.wgan_settings)
+    for row in result.rows:
+        assert row["frechet_ratio"] == pytest.approx(row["frechet"] / result.metrics["vae_frechet"])
+        assert isinstance(row["meets_bar"], bool) and 0 <= row["min_class_share"] <= 1
+    table = E.gan_sweep_table(result)
+    assert list(table.index) == ["GAN"] * len(cfg.gan_settings) + ["WGAN-GP"] * len(cfg.wgan_settings)
+    assert isinstance(E.plot_gan_sweep(result), Figure)
+    with pytest.raises(ValueError, match="digits"):
+        E.run_gan_sweep(E.GANSweepConfig.for_scale("smoke", dataset="faces"))
 
 
 def test_faces_smoke_run():
@@ -76,3 +109,25 @@ def test_faces_and_neighbours_are_registered():
     known = experiments()
     assert known["implicit_mle/faces"].config is E.FacesConfig
     assert known["implicit_mle/nearest_neighbours"].plot is E.plot_nearest_neighbours
+
+
+def _summary(passed, ratio=0.5, share=0.06):
+    return {"meets_bar_seeds": passed, "covers_classes_seeds": passed, "frechet": {"mean": 10.0, "std": 1.0},
+            "frechet_ratio": {"mean": ratio, "std": 0.1}, "min_class_share": {"mean": share, "std": 0.01}}
+
+
+def test_bar_phrase_says_meets_fails_or_partly_with_the_numbers():
+    assert E.bar_phrase("the GAN", _summary(3), 3, 16).startswith("the GAN meets the bar at K = 16 (3 of 3 seeds")
+    assert "0.50 times the VAE's" in E.bar_phrase("the GAN", _summary(3), 3, 16)
+    assert "6.0%" in E.bar_phrase("the GAN", _summary(3), 3, 16)
+    assert E.bar_phrase("WGAN-GP", _summary(0), 3, 4).startswith("WGAN-GP fails the bar")
+    assert E.bar_phrase("WGAN-GP", _summary(1), 3, 4).startswith("WGAN-GP meets the bar in some seeds only at K = 4 (1 of 3")
+    with pytest.raises(ValueError, match="n_seeds"):
+        E.bar_phrase("the GAN", _summary(1), 0, 4)
+
+
+def test_quality_bar_table_has_one_row_per_method_and_latent_size():
+    table = E.quality_bar_table({"GAN": {4: _summary(0, 2.4, 0.004), 16: _summary(3)}, "VAE": {4: _summary(3, 1.0)}}, 3)
+    assert list(table.index) == [("GAN", 4), ("GAN", 16), ("VAE", 4)]
+    assert table.loc[("GAN", 4), "meets the bar"] == "0/3 seeds"
+    assert table.loc[("GAN", 4), "smallest class share (%)"] == "0.4"

@@ -294,3 +294,22 @@ def test_new_preliminaries_experiments_are_registered():
     assert known["preliminaries/frechet_subsets"].config is P.FrechetSubsetsConfig
     assert known["preliminaries/flow_grid"].plot is P.plot_flow_grid
     assert P.FlowGridConfig.for_scale("smoke").n_steps == P.RealNVPRingConfig.for_scale("smoke").n_steps
+
+
+def test_gan_digits_smoke_run_reports_the_quality_bar():
+    from matplotlib.figure import Figure
+
+    from companion.experiments.preliminaries_extra import GANDigitsConfig, plot_gan_digits, run_gan_digits
+
+    cfg = GANDigitsConfig.for_scale("smoke")
+    result = run_gan_digits(cfg)
+    m = result.metrics
+    assert 0 <= m["meets_bar_seeds"] <= m["covers_classes_seeds"] <= cfg.n_seeds
+    assert len(m["per_seed"]) == cfg.n_seeds
+    for bar in m["per_seed"]:
+        assert bar["frechet_ratio"] == pytest.approx(bar["frechet"] / bar["reference_frechet"])
+        assert bar["meets_bar"] == (bar["covers_classes"] and bar["frechet_ratio"] <= 2.0)
+    assert result.class_shares["GAN"].shape == result.class_shares["VAE"].shape == (cfg.n_seeds, 10)
+    assert np.allclose(result.class_shares["VAE"].sum(1), 1.0)
+    assert result.gan_samples.shape == (cfg.n_show, 1, 8, 8)
+    assert isinstance(plot_gan_digits(result), Figure)

@@ -306,6 +306,83 @@ def test_frechet_rejects_bad_input(call, error):
         call(feats)
 
 
+# -- the quality bar of a baseline: class coverage and a Fréchet distance in a classifier's features
+from companion.metrics import classifier_frechet, classifier_quality_bar  # noqa: E402
+
+
+class _PixelClassifier(torch.nn.Module):
+    """Features: the 10 pixels of a (1, 2, 5) image; class: the brightest pixel (known answers)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * x.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+
+def _images_of_classes(classes, seed: int = 0) -> torch.Tensor:
+    """Images in [0, 0.5] whose brightest pixel is ``classes[i]`` (set to 1)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = 0.5 * torch.rand(len(classes), 10, generator=gen)
+    x[torch.arange(len(classes)), torch.as_tensor(classes)] = 1.0
+    return x.view(-1, 1, 2, 5)
+
+
+def test_classifier_frechet_is_the_frechet_distance_of_the_features():
+    net = _PixelClassifier()
+    a, b = _images_of_classes(np.arange(200) % 10, 1), _images_of_classes(np.arange(300) % 10, 2)
+    assert classifier_frechet(a, net, b) == pytest.approx(frechet_distance(a.flatten(1), b.flatten(1)), rel=1e-6)
+    assert classifier_frechet(a, net, a) == pytest.approx(0.0, abs=1e-6)
+    # samples outside the data's range are clipped to it first (value_range=None keeps them)
+    assert classifier_frechet(a + 5.0, net, b) == classifier_frechet(torch.ones_like(a), net, b)
+    assert classifier_frechet(a + 5.0, net, b, value_range=None) > classifier_frechet(a + 5.0, net, b)
+
+
+def test_classifier_quality_bar_passes_covering_samples_and_fails_a_collapsed_or_far_generator():
+    net = _PixelClassifier()
+    reference = _images_of_classes(np.arange(500) % 10, 0)
+    covering = _images_of_classes(np.arange(1000) % 10, 1)
+    ref_fd = classifier_frechet(covering, net, reference)
+    bar = classifier_quality_bar(covering, net, reference, ref_fd)
+    assert bar["class_shares"] == pytest.approx([0.1] * 10) and bar["min_class_share"] == pytest.approx(0.1)
+    assert bar["frechet"] == pytest.approx(ref_fd) and bar["frechet_ratio"] == pytest.approx(1.0)
+    assert bar["covers_classes"] and bar["within_frechet"] and bar["meets_bar"]
+    # 98% of the samples in class 0: class 9 gets 0.2% < 3%, so the bar fails on coverage
+    collapsed = _images_of_classes([0] * 981 + list(range(1, 10)) * 2 + [1], 3)
+    bar = classifier_quality_bar(collapsed, net, reference, ref_fd)
+    assert not bar["covers_classes"] and not bar["meets_bar"]
+    assert bar["min_class_share"] == pytest.approx(0.002)
+    # every class covered, but a Fréchet distance over twice the reference's fails on quality
+    bar = classifier_quality_bar(covering, net, reference, ref_fd / 3)
+    assert bar["covers_classes"] and not bar["within_frechet"] and not bar["meets_bar"]
+    assert bar["frechet_ratio"] == pytest.approx(3.0)
+    # the thresholds are arguments
+    assert classifier_quality_bar(covering, net, reference, ref_fd / 3, max_frechet_ratio=3.5)["meets_bar"]
+    assert classifier_quality_bar(collapsed, net, reference, ref_fd, min_class_share=0.001)["covers_classes"]
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda x, n: classifier_quality_bar(x, n, x, 0.0), ValueError, "reference_frechet"),
+        (lambda x, n: classifier_quality_bar(x, n, x, 1.0, min_class_share=1.5), ValueError, "min_class_share"),
+        (lambda x, n: classifier_quality_bar(x, n, x, 1.0, max_frechet_ratio=-1), ValueError, "max_frechet_ratio"),
+        (lambda x, n: classifier_quality_bar(x, torch.nn.Linear(10, 10), x, 1.0), TypeError, "classifier"),
+        (lambda x, n: classifier_quality_bar(x.numpy(), n, x, 1.0), TypeError, "samples"),
+        (lambda x, n: classifier_quality_bar(x.flatten(1), n, x, 1.0), ValueError, "samples"),
+        (lambda x, n: classifier_quality_bar(x, n, x.view(-1, 1, 5, 2), 1.0), ValueError, "same image shape"),
+        (lambda x, n: classifier_frechet(x * float("nan"), n, x), ValueError, "NaN"),
+    ],
+)
+def test_classifier_quality_bar_rejects_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call(_images_of_classes(np.arange(20) % 10), _PixelClassifier())
+
+
 # -- inception_metrics: input checks and the optional backend (nothing is downloaded) ----------
 import sys  # noqa: E402
 import types  # noqa: E402

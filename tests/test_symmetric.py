@@ -469,3 +469,24 @@ def test_fit_bgan_trains_and_checks_its_gan():
     with pytest.raises(TypeError, match="SymmetricDiscriminator"):
         fit_bgan(GAN(MLPGenerator(2, (3,), hidden=8), MLPDiscriminator((3,), hidden=8)), torch.randn(8, 3),
                  n_steps=1, batch_size=4)
+
+
+def test_both_methods_agree_when_a_log_density_is_minus_infinity():
+    """An element outside the support of p1 (or p2) has log-density -inf: it cannot be real
+    (or fake); the enumeration used to multiply -inf by 0 and return NaN."""
+    from companion.symmetric import optimal_discriminator
+
+    log_p_real = torch.tensor([[-math.inf, -1.0, -0.5], [-0.3, -1.2, -2.0], [-math.inf, -math.inf, -1.0]],
+                              dtype=torch.float64)
+    log_p_fake = torch.tensor([[-0.7, -math.inf, -1.1], [-0.9, -0.2, -1.5], [-0.4, -0.8, -math.inf]],
+                              dtype=torch.float64)
+    for prior in ({}, {"a": 2.0, "b": 3.0}, {"gamma": 0.3}):
+        enum = optimal_discriminator(log_p_real, log_p_fake, method="enumerate", **prior)
+        recursion = optimal_discriminator(log_p_real, log_p_fake, method="recursion", **prior)
+        assert torch.isfinite(enum).all() and torch.isfinite(recursion).all()
+        torch.testing.assert_close(enum, recursion)
+    # the first set: element 0 is fake and element 1 real for sure, so D* lies in [1/3, 2/3];
+    # the third: every element is determined (fake, fake, real), so D* = 1/3 exactly
+    d = optimal_discriminator(log_p_real, log_p_fake, method="enumerate")
+    assert 1 / 3 <= float(d[0]) <= 2 / 3
+    assert abs(float(d[2]) - 1 / 3) < 1e-12

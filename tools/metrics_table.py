@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -77,8 +78,14 @@ def _relative(a: Any, b: Any) -> float:
     return abs(a - b) / max(abs(a), abs(b), 1e-12)
 
 
-#: metrics that measure the machine, not the model (left out of the comparison)
+#: metrics that measure the machine, not the model (left out of the comparison): a name
+#: part equal to one of these or ending in ``_`` and one of these (``train_seconds.GAN.mean``)
 IGNORED = ("seconds",)
+
+
+def _is_timing(key: str) -> bool:
+    parts = re.split(r"[./\[\]]", key)
+    return any(part in IGNORED or part.endswith(tuple(f"_{name}" for name in IGNORED)) for part in parts)
 
 
 def compare(before: Dict[str, Any], after: Dict[str, Any], tol: float = 1e-6) -> Tuple[List[str], int]:
@@ -94,7 +101,7 @@ def compare(before: Dict[str, Any], after: Dict[str, Any], tol: float = 1e-6) ->
             continue
         a, b = dict(_flatten(old["metrics"])), dict(_flatten(new["metrics"]))
         for key in sorted(set(a) | set(b)):
-            if key.split("/")[-1].split(".")[-1] in IGNORED:
+            if _is_timing(key):
                 continue
             rel = _relative(a.get(key), b.get(key))
             flag = "" if rel <= tol else " !"

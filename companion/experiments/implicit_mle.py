@@ -15,13 +15,16 @@
   the quality bar of the GAN baselines.
 * ``implicit_mle/faces`` — Table 1 (CelebA column) and Fig. 5 on ``faces``: Parzen scores of
   IML, VAE and GAN, nearest neighbours of test faces, GAN samples, IML samples by component.
+* ``implicit_mle/gan_sweep`` — the small sweep that sets the digits GANs' settings: the
+  quality bar (:func:`companion.metrics.classifier_quality_bar`) of each setting.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -29,7 +32,7 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
-from companion.metrics import mean_std
+from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.reproduce import register
 
 # ========================================================================================
@@ -370,31 +373,48 @@ METHODS = ("IML", "VAE", "GAN", "WGAN-GP")
 
 @dataclass
 class ParzenSweepConfig(ExperimentConfig):
-    """Table 1 and Fig. 3 (left). Decoders of every method map K -> hidden -> data."""
+    """Table 1 and Fig. 3 (left). Decoders of every method map K -> hidden -> data.
+
+    The budget is the same for every model: at most ``ae_steps`` (= ``vae_steps`` =
+    ``gan_steps``) training steps of ``batch_size`` images, a step being one update of the
+    decoder or generator. WGAN-GP takes 5 critic updates per generator step, as its algorithm
+    prescribes, and meets the bar in fewer generator steps (``wgan_steps``). The GANs'
+    learning rates and discriminator widths come from ``implicit_mle/gan_sweep``; on
+    ``digits`` every GAN is checked against the quality bar
+    (:func:`companion.metrics.classifier_quality_bar`: on ``n_bar_samples`` samples, each
+    digit class at least ``min_class_share``, and a Fréchet distance in the digit classifier's
+    features within twice the VAE's at the same latent size and seed).
+    """
 
     dataset: str = "digits"
     latent_dims: Tuple[int, ...] = (4, 8, 16)
     hidden: int = 48  # IML's invertible perceptron needs K <= hidden <= data size
     n_components: int = 10
     covariance_type: str = "full"
-    ae_steps: int = 800
-    vae_steps: int = 800
-    gan_steps: int = 800
-    wgan_steps: int = 300  # generator steps; each has 5 critic steps with a gradient penalty
+    ae_steps: int = 1500
+    vae_steps: int = 1500
+    gan_steps: int = 1500
+    wgan_steps: int = 600  # generator steps; each has 5 critic steps with a gradient penalty
     batch_size: int = 64
     lr: float = 2e-3
-    gan_lr: float = 5e-4
+    gan_lr: float = 1e-3
+    gan_disc_hidden: int = 128
+    wgan_lr: float = 1e-3
+    wgan_disc_hidden: int = 48
     n_seeds: int = 3
     n_samples: int = 1000
     released_sigma: float = 0.2
+    n_bar_samples: int = 1000
+    min_class_share: float = 0.03
+    classifier_steps: int = 400
     seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"latent_dims": (4,), "ae_steps": 40, "vae_steps": 40, "gan_steps": 20, "wgan_steps": 10,
-                  "n_seeds": 2, "n_samples": 200, "n_components": 3},
+                  "n_seeds": 2, "n_samples": 200, "n_components": 3, "n_bar_samples": 200, "classifier_steps": 40},
         "paper": {"dataset": "mnist", "latent_dims": (20, 40, 60, 80, 100, 120, 140), "hidden": 600,
                   "n_components": 30, "ae_steps": 30_000, "vae_steps": 30_000, "gan_steps": 30_000,
-                  "wgan_steps": 30_000, "lr": 1e-3, "gan_lr": 2e-4,
-                  "batch_size": 128, "n_seeds": 3, "n_samples": 1000},
+                  "wgan_steps": 30_000, "lr": 1e-3, "gan_lr": 2e-4, "wgan_lr": 2e-4, "gan_disc_hidden": 600,
+                  "wgan_disc_hidden": 600, "batch_size": 128, "n_seeds": 3, "n_samples": 1000},
     }
 
 
@@ -409,12 +429,39 @@ class ParzenSweepResult:
     metrics: Dict = field(default_factory=dict)
 
 
-def _make_gan_nets(latent_dim: int, hidden: int, shape: Tuple[int, ...]):
-    """Generator ``K -> hidden -> data`` (the decoder size of every method) and a mirror discriminator."""
+def _make_gan_nets(latent_dim: int, hidden: int, shape: Tuple[int, ...], disc_hidden: Optional[int] = None):
+    """Generator ``K -> hidden -> data`` (the decoder size of every method) and a one-hidden-layer
+    discriminator ``data -> disc_hidden -> 1`` (default: ``hidden``, the generator's mirror)."""
     from companion.gan import MLPDiscriminator, MLPGenerator
 
     generator = MLPGenerator(latent_dim, shape, hidden=hidden, n_layers=1, out_activation="sigmoid")
-    return generator, MLPDiscriminator(shape, hidden=hidden, n_layers=1)
+    return generator, MLPDiscriminator(shape, hidden=hidden if disc_hidden is None else disc_hidden, n_layers=1)
+
+
+def _digits_bar_tools(dataset: str, classifier_steps: int, seed: int, x_valid: torch.Tensor, x_test: torch.Tensor):
+    """The digit classifier of the adaptive-density chapter and the held-out digits (``None`` off ``digits``)."""
+    if dataset != "digits":
+        return None, None
+    from companion.experiments.adaptive_density import train_feature_net
+
+    return train_feature_net(n_steps=classifier_steps, seed=seed, device=x_valid.device)[0], torch.cat([x_valid, x_test])
+
+
+def _record_bars(bars: Dict[str, Dict], key, samples: Dict[str, torch.Tensor], feature_net: nn.Module,
+                 held_out: torch.Tensor, min_class_share: float) -> None:
+    """Append each method's quality bar, against the VAE's Fréchet distance on the same run, to ``bars[m][key]``."""
+    reference = classifier_frechet(samples["VAE"], feature_net, held_out)
+    for m, smp in samples.items():
+        bars[m][key].append(classifier_quality_bar(smp, feature_net, held_out, reference, min_class_share))
+
+
+def _bar_summary(bars: List[Dict]) -> Dict[str, object]:
+    """Seeds that meet the bar, and mean ± std of the Fréchet distance, its ratio to the VAE's and the smallest class share."""
+    return {"meets_bar_seeds": int(sum(b["meets_bar"] for b in bars)),
+            "covers_classes_seeds": int(sum(b["covers_classes"] for b in bars)),
+            "frechet": mean_std([b["frechet"] for b in bars]),
+            "frechet_ratio": mean_std([b["frechet_ratio"] for b in bars]),
+            "min_class_share": mean_std([b["min_class_share"] for b in bars])}
 
 
 def _parzen_scores(samples: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, released_sigma: float) -> Tuple[float, float, float]:
@@ -476,29 +523,42 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
     # data), the other methods on their samples; its Bernoulli *draws* are scored as well,
     # so that the table can say what the choice is worth.
     vae_draws = np.zeros((nk, ns))
+    feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
+    bars: Dict[str, Dict[int, List[Dict]]] = {m: {int(k): [] for k in cfg.latent_dims} for m in METHODS}
+    seconds: Dict[str, List[float]] = {m: [] for m in METHODS}
     for i, k in enumerate(cfg.latent_dims):
         for j in range(ns):
             seed = cfg.seed + j
             samples = {}
             companion.seed_everything(seed)
+            start = time.perf_counter()
             iml_model = TwoStageModel(InvertiblePerceptron(k, cfg.hidden, d, data_shape=shape),
                                       GMMBase(cfg.n_components, cfg.covariance_type, reg_covar=1e-4, random_state=seed)).to(dev)
             iml_model.fit(x_train, n_steps=cfg.ae_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+            seconds["IML"].append(time.perf_counter() - start)
             samples["IML"] = iml_model.sample(cfg.n_samples)
             companion.seed_everything(seed)
+            start = time.perf_counter()
             vae = VAE(shape, k, likelihood="bernoulli", hidden=cfg.hidden, n_layers=1).to(dev)
             fit_vae(vae, x_train, n_steps=cfg.vae_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+            seconds["VAE"].append(time.perf_counter() - start)
             with torch.no_grad():
                 samples["VAE"] = vae.sample(cfg.n_samples, mean=True)
                 draws = vae.sample(cfg.n_samples, mean=False).reshape(cfg.n_samples, d)
             vae_draws[i, j] = _parzen_scores(draws, x_valid, x_test, cfg.released_sigma)[0]
             for name, wasserstein in (("GAN", False), ("WGAN-GP", True)):
                 companion.seed_everything(seed)
-                gen, disc = _make_gan_nets(k, cfg.hidden, shape)
+                start = time.perf_counter()
+                gen, disc = _make_gan_nets(k, cfg.hidden, shape, cfg.wgan_disc_hidden if wasserstein else cfg.gan_disc_hidden)
                 gen, disc = gen.to(dev), disc.to(dev)
                 steps = cfg.wgan_steps if wasserstein else cfg.gan_steps
-                gan = _gan_fit(gen, disc, x_train, k, steps, cfg.batch_size, cfg.gan_lr, wasserstein, desc=name)
+                gan = _gan_fit(gen, disc, x_train, k, steps, cfg.batch_size, cfg.wgan_lr if wasserstein else cfg.gan_lr,
+                               wasserstein, desc=name)
+                seconds[name].append(time.perf_counter() - start)
                 samples[name] = gan.sample(cfg.n_samples)
+            if feature_net is not None:
+                _record_bars(bars, int(k), {m: samples[m].detach().reshape(cfg.n_samples, *shape)[: cfg.n_bar_samples]
+                                            for m in METHODS}, feature_net, held_out, cfg.min_class_share)
             for m in METHODS:
                 smp = samples[m].detach().reshape(cfg.n_samples, d)
                 parzen[m][i, j], released[m][i, j], sigma[m][i, j] = _parzen_scores(smp, x_valid, x_test, cfg.released_sigma)
@@ -539,7 +599,15 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
         "paper_mnist": {"IML": 143.0, "VAE": 132.0, "GAN": -5.0, "WGAN": 51.0},
         "n_samples": cfg.n_samples,
         "n_seeds": ns,
+        "train_seconds": {m: mean_std(seconds[m]) for m in METHODS},
+        "steps": {"IML": cfg.ae_steps, "VAE": cfg.vae_steps, "GAN": cfg.gan_steps, "WGAN-GP": cfg.wgan_steps},
     }
+    if feature_net is not None:
+        metrics["quality_bar"] = {m: {kk: _bar_summary(b) for kk, b in bars[m].items()} for m in METHODS}
+        # a GAN is a baseline of the table when it meets the bar in every seed at the latent
+        # size its row reports (its best one)
+        metrics["meets_bar_at_best_k"] = {m: metrics["quality_bar"][m][table[m]["best_latent_dim"]]["meets_bar_seeds"] == ns
+                                          for m in METHODS}
     return ParzenSweepResult(list(cfg.latent_dims), parzen, released, sigma, kept, data_reference, metrics)
 
 
@@ -899,10 +967,13 @@ def run_audio_hmm(cfg: AudioHMMConfig) -> AudioHMMResult:
 
 def _fit_generators(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: int, hidden: int,
                     n_components: int, covariance_type: str, steps: Dict[str, int], batch_size: int, lr: float,
-                    gan_lr: float, seed: int) -> Dict[str, object]:
+                    gan_lr: float, seed: int, gan_disc_hidden: Optional[int] = None,
+                    wgan_lr: Optional[float] = None, wgan_disc_hidden: Optional[int] = None) -> Dict[str, object]:
     """The chapter's methods with the decoder ``K -> hidden -> data`` of :func:`run_parzen_sweep`.
 
     Returns ``{method: model}``; every model has ``sample(n)`` (the VAE's is its decoder mean).
+    The GAN's discriminator has ``gan_disc_hidden`` units (default ``hidden``); WGAN-GP uses
+    ``wgan_lr`` (default ``gan_lr``) and ``wgan_disc_hidden`` (default ``hidden``).
     """
     from companion.iml import GMMBase, InvertiblePerceptron, TwoStageModel
     from companion.vae import VAE, fit_vae
@@ -923,9 +994,11 @@ def _fit_generators(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim:
             fit_vae(vae, x_train, n_steps=steps["VAE"], batch_size=batch_size, lr=lr)
             models[name] = _MeanSampler(vae)
         elif name in ("GAN", "WGAN-GP"):
-            gen, disc = _make_gan_nets(latent_dim, hidden, shape)
+            wasserstein = name == "WGAN-GP"
+            gen, disc = _make_gan_nets(latent_dim, hidden, shape, wgan_disc_hidden if wasserstein else gan_disc_hidden)
+            rate = (gan_lr if wgan_lr is None else wgan_lr) if wasserstein else gan_lr
             models[name] = _gan_fit(gen.to(dev), disc.to(dev), x_train, latent_dim, steps[name], batch_size,
-                                    gan_lr, name == "WGAN-GP", desc=name)
+                                    rate, wasserstein, desc=name)
         else:
             raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
     return models
@@ -978,10 +1051,11 @@ class NearestNeighboursConfig(ExperimentConfig):
     """Fig. 4 on ``digits``: nearest generated neighbours of test digits for the four methods,
     random VAE samples, and IML samples grouped by mixture component.
 
-    The methods are those of ``implicit_mle/parzen_sweep`` at one latent size. Every GAN is
-    checked against the quality bar of the chapter's digits baselines: on ``n_bar_samples``
-    samples, the ADE chapter's digit classifier sees every class at least ``min_class_share``
-    of the time, and the Fréchet distance in its features is within twice the VAE's.
+    The methods, their settings and their budget are those of ``implicit_mle/parzen_sweep`` at
+    one latent size. Every GAN is checked against the quality bar of the chapter's digits
+    baselines (:func:`companion.metrics.classifier_quality_bar`): on ``n_bar_samples`` samples,
+    the ADE chapter's digit classifier sees every class at least ``min_class_share`` of the
+    time, and the Fréchet distance in its features is within twice the VAE's.
     """
 
     dataset: str = "digits"
@@ -989,13 +1063,16 @@ class NearestNeighboursConfig(ExperimentConfig):
     hidden: int = 48
     n_components: int = 10
     covariance_type: str = "full"
-    ae_steps: int = 800
-    vae_steps: int = 800
-    gan_steps: int = 800
-    wgan_steps: int = 300
+    ae_steps: int = 1500
+    vae_steps: int = 1500
+    gan_steps: int = 1500
+    wgan_steps: int = 600
     batch_size: int = 64
     lr: float = 2e-3
-    gan_lr: float = 5e-4
+    gan_lr: float = 1e-3
+    gan_disc_hidden: int = 128
+    wgan_lr: float = 1e-3
+    wgan_disc_hidden: int = 48
     n_seeds: int = 2
     n_samples: int = 1000  # the pool the neighbours are searched in
     n_queries: int = 10
@@ -1010,7 +1087,8 @@ class NearestNeighboursConfig(ExperimentConfig):
                   "n_bar_samples": 200, "classifier_steps": 40},
         "paper": {"dataset": "mnist", "latent_dim": 20, "hidden": 600, "n_components": 30, "ae_steps": 30_000,
                   "vae_steps": 30_000, "gan_steps": 30_000, "wgan_steps": 30_000, "lr": 1e-3, "gan_lr": 2e-4,
-                  "batch_size": 128, "n_samples": 10_000},
+                  "wgan_lr": 2e-4, "gan_disc_hidden": 600, "wgan_disc_hidden": 600, "batch_size": 128,
+                  "n_samples": 10_000},
     }
 
 
@@ -1023,35 +1101,6 @@ class NearestNeighboursResult:
     component_weights: np.ndarray
     distances: Dict[str, np.ndarray]  # method -> (n_seeds,) mean nearest-sample distance of the test images
     metrics: Dict = field(default_factory=dict)
-
-
-def digits_quality_bar(samples: torch.Tensor, reference_fd: float, feature_net: nn.Module, held_out: torch.Tensor,
-                       min_class_share: float = 0.03) -> Dict[str, object]:
-    """The quality bar of a digits baseline: class coverage and Fréchet distance in a digit classifier's features.
-
-    Args:
-        samples: (N, 1, 8, 8) generated digits.
-        reference_fd: the Fréchet distance of the reference model (the VAE); the bar is twice it.
-        feature_net: the digit classifier (``features(x)`` and logits ``net(x)``).
-        held_out: real digits the Fréchet distance is measured against.
-        min_class_share: the smallest share of samples each of the 10 classes must get.
-
-    Returns:
-        ``{"class_shares": [...], "frechet": float, "meets_bar": bool}``.
-    """
-    from companion.metrics import frechet_distance
-
-    if not torch.is_tensor(samples) or samples.dim() != 4:
-        raise ValueError(f"samples must be (N, 1, 8, 8) images; got {getattr(samples, 'shape', samples)!r}")
-    if not reference_fd > 0:
-        raise ValueError(f"reference_fd must be positive; got {reference_fd!r}")
-    dev = next(feature_net.parameters()).device
-    with torch.no_grad():
-        x = samples.to(dev).clamp(0, 1)
-        shares = np.bincount(feature_net(x).argmax(1).cpu().numpy(), minlength=10) / len(x)
-        fd = frechet_distance(feature_net.features(x).cpu(), feature_net.features(held_out.to(dev)).cpu())
-    return {"class_shares": shares.tolist(), "frechet": float(fd),
-            "meets_bar": bool(shares.min() >= min_class_share and fd <= 2 * reference_fd)}
 
 
 def plot_nearest_neighbours(result: NearestNeighboursResult):
@@ -1083,22 +1132,21 @@ def plot_nearest_neighbours(result: NearestNeighboursResult):
 def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursResult:
     """Train the four methods at one latent size over seeds; search each test image's nearest sample."""
     from companion.data import load
-    from companion.experiments.adaptive_density import train_feature_net
 
     dev = companion.device()
     x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
     steps = {"IML": cfg.ae_steps, "VAE": cfg.vae_steps, "GAN": cfg.gan_steps, "WGAN-GP": cfg.wgan_steps}
     g = torch.Generator().manual_seed(cfg.seed)
     queries = x_test[torch.randperm(len(x_test), generator=g)[: cfg.n_queries].to(dev)]
-    feature_net = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=dev)[0] if cfg.dataset == "digits" else None
-    held_out = torch.cat([x_valid, x_test])
+    feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
     distances = {m: np.zeros(cfg.n_seeds) for m in METHODS}
-    bars: Dict[str, List[Dict]] = {m: [] for m in METHODS}
+    bars: Dict[str, Dict[int, List[Dict]]] = {m: {0: []} for m in METHODS}
     neighbours: Dict[str, np.ndarray] = {}
     for j in range(cfg.n_seeds):
         seed = cfg.seed + j
         models = _fit_generators(x_train, METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type,
-                                 steps, cfg.batch_size, cfg.lr, cfg.gan_lr, seed)
+                                 steps, cfg.batch_size, cfg.lr, cfg.gan_lr, seed, cfg.gan_disc_hidden, cfg.wgan_lr,
+                                 cfg.wgan_disc_hidden)
         companion.seed_everything(seed)
         with torch.no_grad():
             pools = {m: models[m].sample(cfg.n_samples).detach().reshape(cfg.n_samples, *x_train.shape[1:]).clamp(0, 1)
@@ -1109,10 +1157,8 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
             if j == 0:
                 neighbours[m] = nearest_samples(queries, pools[m])[0].cpu().numpy()
         if feature_net is not None:
-            vae_bar = digits_quality_bar(pools["VAE"][: cfg.n_bar_samples], 1.0, feature_net, held_out, cfg.min_class_share)
-            for m in METHODS:
-                bars[m].append(digits_quality_bar(pools[m][: cfg.n_bar_samples], vae_bar["frechet"], feature_net,
-                                                  held_out, cfg.min_class_share))
+            _record_bars(bars, 0, {m: pools[m][: cfg.n_bar_samples] for m in METHODS}, feature_net, held_out,
+                         cfg.min_class_share)
         if j == 0:
             vae_samples = pools["VAE"][:36].cpu().numpy()
             iml = models["IML"]
@@ -1122,10 +1168,7 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
     metrics = {
         "nearest_distance": {m: mean_std(distances[m].tolist()) for m in METHODS},
         "nearest_distance_per_seed": {m: distances[m].tolist() for m in METHODS},
-        "quality_bar": {m: {"meets_bar_seeds": int(sum(b["meets_bar"] for b in bars[m])),
-                            "frechet": mean_std([b["frechet"] for b in bars[m]]) if bars[m] else None,
-                            "min_class_share": mean_std([min(b["class_shares"]) for b in bars[m]]) if bars[m] else None}
-                        for m in METHODS},
+        "quality_bar": {m: _bar_summary(bars[m][0]) if bars[m][0] else None for m in METHODS},
         "n_seeds": cfg.n_seeds,
         "n_samples": cfg.n_samples,
     }
@@ -1271,3 +1314,161 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
         "n_samples": cfg.n_samples,
     }
     return FacesResult(queries.cpu().numpy(), neighbours, gan_samples, components, parzen, metrics)
+
+
+# ========================================================================================
+# 7. The small sweep that sets the digits GANs (issue: baselines meet a bar before they are compared)
+# ========================================================================================
+
+
+@dataclass
+class GANSweepConfig(ExperimentConfig):
+    """One small sweep per digits GAN baseline, at one latent size and one seed.
+
+    Each setting ``(learning rate, discriminator width, generator steps)`` of the GAN and of
+    WGAN-GP (5 critic updates per generator step) is trained with the generator of
+    ``implicit_mle/parzen_sweep`` (``K -> hidden -> data``) and scored by the quality bar
+    (:func:`companion.metrics.classifier_quality_bar`) against a VAE trained for ``vae_steps``.
+    The steps stay within the chapter's budget of ``ParzenSweepConfig.ae_steps`` steps per model.
+    """
+
+    dataset: str = "digits"
+    latent_dim: int = 16
+    hidden: int = 48
+    batch_size: int = 64
+    lr: float = 2e-3  # the VAE's
+    vae_steps: int = 1500
+    gan_settings: Tuple[Tuple[float, int, int], ...] = ((5e-4, 48, 1500), (1e-3, 48, 1500), (5e-4, 128, 1500),
+                                                        (1e-3, 128, 1500))
+    wgan_settings: Tuple[Tuple[float, int, int], ...] = ((5e-4, 48, 300), (1e-3, 48, 300), (5e-4, 48, 600),
+                                                         (1e-3, 48, 600))
+    n_bar_samples: int = 1000
+    min_class_share: float = 0.03
+    classifier_steps: int = 400
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"latent_dim": 4, "vae_steps": 40, "gan_settings": ((1e-3, 16, 20),), "wgan_settings": ((1e-3, 16, 10),),
+                  "n_bar_samples": 200, "classifier_steps": 40},
+        "paper": {"vae_steps": 5000, "gan_settings": ((2e-4, 48, 5000), (5e-4, 48, 5000), (1e-3, 48, 5000),
+                                                      (2e-4, 128, 5000), (5e-4, 128, 5000), (1e-3, 128, 5000)),
+                  "wgan_settings": ((1e-4, 48, 2000), (5e-4, 48, 2000), (1e-3, 48, 2000), (1e-3, 128, 2000))},
+    }
+
+
+@dataclass
+class GANSweepResult:
+    rows: List[Dict[str, object]]  # one per (baseline, setting): the setting and its quality bar
+    samples: Dict[str, np.ndarray]  # "GAN lr=..., width=..., steps=..." -> 16 samples
+    metrics: Dict = field(default_factory=dict)
+
+
+def plot_gan_sweep(result: GANSweepResult):
+    """Each setting's smallest class share against its Fréchet ratio, with the bar's two thresholds."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import set_style
+
+    set_style()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for baseline, marker in (("GAN", "o"), ("WGAN-GP", "s")):
+        rows = [r for r in result.rows if r["baseline"] == baseline]
+        ax.scatter([r["frechet_ratio"] for r in rows], [100 * r["min_class_share"] for r in rows], marker=marker,
+                   label=baseline)
+        for r in rows:
+            ax.annotate(f"{r['lr']:g}, {r['disc_hidden']}, {r['steps']}", (r["frechet_ratio"], 100 * r["min_class_share"]),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(100 * result.metrics["min_class_share"], color="grey", linestyle="--", linewidth=1)
+    ax.axvline(result.metrics["max_frechet_ratio"], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("Fréchet distance / the VAE's")
+    ax.set_ylabel("smallest class share (%)")
+    ax.set_title("the bar: above the dashed line, left of the dotted one")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@register("implicit_mle/gan_sweep", config=GANSweepConfig, plot=plot_gan_sweep,
+          description="The digits GANs' small sweep (learning rate, discriminator width, steps) against the quality bar")
+def run_gan_sweep(cfg: GANSweepConfig) -> GANSweepResult:
+    """Train every setting of both GAN baselines once; score each with the quality bar against the VAE."""
+    from companion.data import load
+    from companion.vae import VAE, fit_vae
+
+    dev = companion.device()
+    x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
+    shape = tuple(x_train.shape[1:])
+    feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
+    if feature_net is None:
+        raise ValueError(f"the quality bar needs the digit classifier: dataset must be 'digits'; got {cfg.dataset!r}")
+    companion.seed_everything(cfg.seed)
+    vae = VAE(shape, cfg.latent_dim, likelihood="bernoulli", hidden=cfg.hidden, n_layers=1).to(dev)
+    fit_vae(vae, x_train, n_steps=cfg.vae_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+    with torch.no_grad():
+        reference = classifier_frechet(vae.sample(cfg.n_bar_samples, mean=True), feature_net, held_out)
+    rows: List[Dict[str, object]] = []
+    kept: Dict[str, np.ndarray] = {}
+    for baseline, settings in (("GAN", cfg.gan_settings), ("WGAN-GP", cfg.wgan_settings)):
+        for lr, disc_hidden, steps in settings:
+            companion.seed_everything(cfg.seed)
+            start = time.perf_counter()
+            gen, disc = _make_gan_nets(cfg.latent_dim, cfg.hidden, shape, int(disc_hidden))
+            gan = _gan_fit(gen.to(dev), disc.to(dev), x_train, cfg.latent_dim, int(steps), cfg.batch_size, float(lr),
+                           baseline == "WGAN-GP", desc=baseline)
+            seconds = time.perf_counter() - start
+            samples = gan.sample(cfg.n_bar_samples)
+            bar = classifier_quality_bar(samples, feature_net, held_out, reference, cfg.min_class_share)
+            rows.append({"baseline": baseline, "lr": float(lr), "disc_hidden": int(disc_hidden), "steps": int(steps),
+                         "frechet": bar["frechet"], "frechet_ratio": bar["frechet_ratio"],
+                         "min_class_share": bar["min_class_share"], "meets_bar": bar["meets_bar"], "seconds": seconds})
+            kept[f"{baseline} lr={lr:g}, width={disc_hidden}, steps={steps}"] = samples[:16].cpu().numpy()
+    metrics = {"rows": rows, "vae_frechet": reference, "min_class_share": cfg.min_class_share, "max_frechet_ratio": 2.0,
+               "meets_bar": {b: [r["meets_bar"] for r in rows if r["baseline"] == b] for b in ("GAN", "WGAN-GP")}}
+    return GANSweepResult(rows, kept, metrics)
+
+
+def gan_sweep_table(result: GANSweepResult):
+    """The sweep as a pandas DataFrame: one row per setting, its Fréchet ratio, smallest class share, verdict."""
+    import pandas as pd
+
+    return pd.DataFrame([{"baseline": r["baseline"], "learning rate": r["lr"], "discriminator width": r["disc_hidden"],
+                          "generator steps": r["steps"], "Fréchet / VAE's": round(r["frechet_ratio"], 2),
+                          "smallest class share (%)": round(100 * r["min_class_share"], 1),
+                          "meets the bar": "yes" if r["meets_bar"] else "no", "seconds": round(r["seconds"], 1)}
+                         for r in result.rows]).set_index("baseline")
+
+
+def quality_bar_table(quality_bar: Dict[str, Dict], n_seeds: int):
+    """The quality bar per method and latent size as a pandas DataFrame.
+
+    Args:
+        quality_bar: ``{method: {latent size: summary}}`` with the summaries of
+            ``metrics["quality_bar"]`` of ``implicit_mle/parzen_sweep``.
+        n_seeds: the number of seeds behind each summary.
+    """
+    import pandas as pd
+
+    rows = []
+    for m, by_k in quality_bar.items():
+        for k, b in by_k.items():
+            rows.append({"method": m, "K": int(k),
+                         "Fréchet": f"{b['frechet']['mean']:.1f} ± {b['frechet']['std']:.1f}",
+                         "Fréchet / VAE's": f"{b['frechet_ratio']['mean']:.2f}",
+                         "smallest class share (%)": f"{100 * b['min_class_share']['mean']:.1f}",
+                         "meets the bar": f"{b['meets_bar_seeds']}/{n_seeds} seeds"})
+    return pd.DataFrame(rows).set_index(["method", "K"])
+
+
+def bar_phrase(name: str, summary: Dict[str, object], n_seeds: int, latent_dim: int) -> str:
+    """A sentence fragment saying whether a baseline meets the bar, with its numbers.
+
+    ``summary`` is one entry of ``metrics["quality_bar"]`` (see :func:`_bar_summary`), e.g.
+    ``"the GAN meets the bar at K = 16 in 3 of 3 seeds (Fréchet distance 0.30 times the VAE's,
+    smallest class share 5.1%)"``.
+    """
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive int; got {n_seeds!r}")
+    passed = int(summary["meets_bar_seeds"])
+    verb = "meets the bar" if passed == n_seeds else ("fails the bar" if passed == 0 else "meets the bar in some seeds only")
+    return (f"{name} {verb} at K = {latent_dim} ({passed} of {n_seeds} seeds; Fréchet distance "
+            f"{summary['frechet_ratio']['mean']:.2f} times the VAE's, smallest class share "
+            f"{100 * summary['min_class_share']['mean']:.1f}%)")

@@ -768,9 +768,8 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     """Train an AAE and a GMMN on autoencoder codes; Parzen as in ``latent_density/parzen``; quality bar."""
     from companion import data
     from companion.experiments.adaptive_density import train_feature_net
-    from companion.experiments.implicit_mle import digits_quality_bar
     from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
-    from companion.metrics import parzen_log_prob, select_parzen_sigma
+    from companion.metrics import classifier_frechet, classifier_quality_bar, parzen_log_prob, select_parzen_sigma
     from companion.vae import VAE, fit_vae
 
     companion.seed_everything(cfg.seed)
@@ -804,10 +803,10 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
         metrics[f"sigma/{name}"] = float(sigma)
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=device)
     held_out = torch.cat([valid, test])
-    reference = digits_quality_bar(vae_samples, 1.0, net, held_out, cfg.min_class_share)["frechet"]
+    reference = classifier_frechet(vae_samples, net, held_out)
     metrics["frechet/VAE"] = reference
     for name, s in generated.items():
-        bar = digits_quality_bar(s[: cfg.n_bar_samples], reference, net, held_out, cfg.min_class_share)
+        bar = classifier_quality_bar(s[: cfg.n_bar_samples], net, held_out, reference, cfg.min_class_share)
         metrics[f"frechet/{name}"] = bar["frechet"]
         metrics[f"min_class_share/{name}"] = float(min(bar["class_shares"]))
         metrics[f"meets_bar/{name}"] = bar["meets_bar"]

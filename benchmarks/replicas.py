@@ -1,0 +1,155 @@
+"""Benchmark: S seeds trained at once as replicas against S sequential plain runs.
+
+Two models of the book, each trained for the same number of steps S times:
+
+* the toy GAN of the symmetric-discriminators chapter in PacGAN's setting at book scale (width 64/32,
+  batch 100, the ``ring`` data): S sequential calls of the experiment's plain
+  ``_train_toy`` against one call of ``_train_toy_replicas`` with S seeds;
+* a VAE on ``digits`` with the networks of the preliminaries' digits VAE (MLPs with two
+  hidden layers of 256 units, 8 latent dimensions; a Bernoulli likelihood on the grey
+  levels here, to keep the script short), batch 128, Adam(1e-3): S plain loops against
+  one loop over :class:`companion.replicas.Replicas`.
+
+Correctness first: the replicas' first steps must equal the plain runs' (the GAN after two
+steps, the VAE after 20, to 1e-4), else the script fails. Then the speed ratio
+(sequential time / replicas time) is printed per model and device:
+
+    RATIO replicas_toy_gan_cpu 3.1 8 seeds in one run vs 8 sequential runs (target >= 4 on 2 cores)
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/replicas.py            # 2,000 GAN steps, 1,000 VAE steps
+    .venv/bin/python benchmarks/replicas.py --quick                      # 200 and 200 steps
+
+With CUDA present, the same is measured on the GPU as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import List
+
+import numpy as np
+import torch
+
+import companion
+from companion import data
+from companion.likelihoods import bernoulli_log_prob
+from companion.nets import MLP
+from companion.replicas import Replicas, StackedMinibatches, replica_generators, stacked_randn
+from companion.train import minibatches
+
+LATENT, HIDDEN, BATCH = 8, 256, 128
+
+
+def _vae_loss(encoder, decoder, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Minus the ELBO, averaged over the batch; with a leading replica axis, one value per replica."""
+    flat = x.flatten(-3)
+    mu, logvar = encoder(flat).chunk(2, dim=-1)
+    z = mu + torch.exp(0.5 * logvar) * eps
+    reconstruction = bernoulli_log_prob(flat, decoder(z)).sum(-1)
+    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+    return -(reconstruction - kl).mean(-1)
+
+
+def _make_vae() -> torch.nn.ModuleList:
+    return torch.nn.ModuleList([MLP(64, 2 * LATENT, HIDDEN, 2), MLP(LATENT, 64, HIDDEN, 2)])
+
+
+def vae_plain(seed: int, n_steps: int, dev: torch.device, images: torch.Tensor) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    vae = _make_vae().to(dev)
+    opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    batches = minibatches(images, BATCH, generator=torch.Generator().manual_seed(seed))
+    noise = torch.Generator().manual_seed(1000 + seed)
+    for _ in range(n_steps):
+        loss = _vae_loss(vae[0], vae[1], next(batches), torch.randn(BATCH, LATENT, generator=noise).to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return vae
+
+
+def vae_replicas(seeds: List[int], n_steps: int, dev: torch.device, images: torch.Tensor):
+    encoders = Replicas(lambda: _make_vae()[0], seeds, device=dev)
+    decoders = Replicas(lambda: _make_vae()[1], seeds, device=dev)
+    opt = torch.optim.Adam(encoders.parameters() + decoders.parameters(), lr=1e-3)
+    batches = StackedMinibatches(images, BATCH, replica_generators(seeds))
+    noise = replica_generators([1000 + s for s in seeds])
+    for _ in range(n_steps):
+        loss = _vae_loss(encoders, decoders, next(batches), stacked_randn(noise, BATCH, LATENT, device=dev)).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return encoders, decoders
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start
+
+
+def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) -> None:
+    from companion.experiments import symmetric_discriminators as S
+
+    companion.device = lambda: dev  # the experiment's functions place their models with companion.device()
+    seeds = list(range(n_replicas))
+    tag = dev.type
+
+    # -- the toy GAN ----------------------------------------------------------------------------
+    cfg = S.ModeCoverageConfig.for_scale("book", n_steps=2, eval_steps=())
+    if dev.type == "cpu":  # equal to the plain runs in the first steps (the float32 game is chaotic later)
+        reps = S._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
+        for i in (0, 1):
+            gap = float(np.abs(reps["samples"][i] - S._train_toy("pacgan", "gan", "ring", i, cfg, 0.5)["samples"]).max())
+            if gap > 1e-4:
+                raise SystemExit(f"replica {i} of the toy GAN left its plain run: max gap {gap:.2e}")
+    cfg = S.ModeCoverageConfig.for_scale("book", n_steps=gan_steps, eval_steps=())
+    _, sequential = _timed(lambda: [S._train_toy("pacgan", "gan", "ring", s, cfg, 0.5) for s in seeds])
+    _, together = _timed(lambda: S._train_toy_replicas("pacgan", "gan", "ring", tuple(seeds), cfg, 0.5))
+    print(f"toy GAN ({tag}, {gan_steps} steps): {n_replicas} sequential runs {sequential:.1f} s, "
+          f"{n_replicas} replicas {together:.1f} s")
+    print(f"RATIO replicas_toy_gan_{tag} {sequential / together:.2f} {n_replicas} seeds in one run vs "
+          f"{n_replicas} sequential runs (target >= 4 on 2 CPU cores)")
+
+    # -- the digits VAE -------------------------------------------------------------------------
+    images = data.load("digits").to(dev)
+    encoders, decoders = vae_replicas([0, 1], 20, dev, images)
+    for i in (0, 1):
+        plain = vae_plain(i, 20, dev, images)
+        for stacked, module in ((encoders, plain[0]), (decoders, plain[1])):
+            for name, value in module.state_dict().items():
+                gap = float((stacked.module(i).state_dict()[name] - value).abs().max())
+                if gap > 1e-4:
+                    raise SystemExit(f"replica {i} of the VAE left its plain run ({name}: {gap:.2e})")
+    _, sequential = _timed(lambda: [vae_plain(s, vae_steps, dev, images) for s in seeds])
+    _, together = _timed(lambda: vae_replicas(seeds, vae_steps, dev, images))
+    print(f"digits VAE ({tag}, {vae_steps} steps): {n_replicas} sequential runs {sequential:.1f} s, "
+          f"{n_replicas} replicas {together:.1f} s")
+    print(f"RATIO replicas_digits_vae_{tag} {sequential / together:.2f} {n_replicas} seeds in one run vs "
+          f"{n_replicas} sequential runs (target >= 4 on 2 CPU cores)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replicas", type=int, default=8)
+    parser.add_argument("--gan-steps", type=int, default=2000)
+    parser.add_argument("--vae-steps", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="200 GAN and 200 VAE steps")
+    args = parser.parse_args()
+    if args.quick:
+        args.gan_steps, args.vae_steps = 200, 200
+    import os
+
+    os.environ.setdefault("COMPANION_PROGRESS", "0")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    bench(torch.device("cpu"), args.replicas, args.gan_steps, args.vae_steps)
+    if torch.cuda.is_available():
+        print(f"GPU: {torch.cuda.get_device_name()}")
+        bench(torch.device("cuda"), args.replicas, args.gan_steps, args.vae_steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""Replicas: S independent copies of a model trained in one process, for S seeds at once.
+
+A comparison over seeds needs many runs of a small network, and on a CPU (or a GPU) a small
+network leaves the machine mostly idle: each layer is a handful of tiny kernels whose cost
+is the Python and dispatch overhead, not the arithmetic. :class:`Replicas` stacks the
+parameters of S copies of a module along a new leading axis
+(:func:`torch.func.stack_module_state`) and evaluates all copies with one vectorised call
+(:func:`torch.func.vmap` over :func:`torch.func.functional_call`), so each layer is one
+batched kernel for all S copies.
+
+Independence. The copies share no parameter and no statistic; an elementwise optimiser
+(SGD, Adam, AdamW, RMSprop) over the stacked parameters is S independent optimisers as long
+as the loss is the *sum* of the replicas' losses (the gradient of replica s's loss reaches
+only replica s's slice). Randomness is drawn outside the vectorised call, one
+``torch.Generator`` per replica (:func:`replica_generators`, :func:`stacked_randn`,
+:class:`StackedMinibatches`), so replica s sees the data order and the noise of the plain run
+with seed s, and changing one replica's seed changes nothing in the others.
+
+The buffers (batch-norm running statistics) are stacked too and updated in place, per
+replica, by the vectorised call in training mode.
+
+Typical use::
+
+    reps = Replicas(lambda: MLP(2, 1, 64), seeds=range(8))
+    opt = torch.optim.Adam(reps.parameters(), lr=1e-3)
+    gens = replica_generators(range(8))
+    loss = per_replica_loss(reps(x_stacked)).sum()   # (S,) -> scalar
+    opt.zero_grad(); loss.backward(); opt.step()
+    model_3 = reps.module(3)                           # an ordinary nn.Module, replica 3
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from .train import minibatches
+
+__all__ = [
+    "Replicas",
+    "ensemble_container",
+    "StackedMinibatches",
+    "replica_generators",
+    "stacked_randn",
+]
+
+
+def _check_seeds(seeds: Iterable[int]) -> List[int]:
+    try:
+        seeds = list(seeds)
+    except TypeError as err:
+        raise TypeError(f"seeds must be an iterable of ints; got {seeds!r}") from err
+    if not seeds:
+        raise ValueError("seeds must hold at least one seed")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"every seed must be an int >= 0; got {seed!r}")
+    return seeds
+
+
+class _StackedLinear(nn.Module):
+    """S ``nn.Linear`` layers in one: ``x (S, ..., in) -> (S, ..., out)`` with one batched product."""
+
+    def __init__(self, layers: Sequence[nn.Linear]) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))  # (S, out, in)
+        has_bias = layers[0].bias is not None
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if has_bias else None
+
+    def linear(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """``x W^T + b`` per replica, with ``W`` multiplied by ``scale`` first (as EquivariantLinear does)."""
+        n_rep, n_in = self.weight.shape[0], self.weight.shape[2]
+        if x.dim() < 2 or x.shape[0] != n_rep or x.shape[-1] != n_in:
+            raise ValueError(f"expected inputs of shape ({n_rep}, ..., {n_in}); got {tuple(x.shape)}")
+        flat = x.reshape(n_rep, -1, n_in)
+        weight = (self.weight * scale if scale != 1.0 else self.weight).transpose(1, 2)
+        if self.bias is None:
+            out = torch.bmm(flat, weight)
+        else:
+            out = torch.baddbmm(self.bias.unsqueeze(1), flat, weight)
+        return out.view(*x.shape[:-1], out.shape[-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.linear(x)
+
+
+class _StackedBatchNorm1d(nn.Module):
+    """S ``nn.BatchNorm1d`` layers on inputs ``(S, N, C)``: statistics per replica and channel."""
+
+    def __init__(self, layers: Sequence[nn.BatchNorm1d]) -> None:
+        super().__init__()
+        first = layers[0]
+        if not (first.affine and first.track_running_stats and first.momentum is not None):
+            raise _Unsupported("BatchNorm1d needs affine=True, track_running_stats=True and a momentum")
+        self.eps, self.momentum = first.eps, first.momentum
+        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))  # (S, C)
+        self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers]))
+        for name in ("running_mean", "running_var", "num_batches_tracked"):
+            self.register_buffer(name, torch.stack([getattr(m, name).clone() for m in layers]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if x.dim() != 3 or x.shape[0] != self.weight.shape[0] or x.shape[2] != self.weight.shape[1]:
+            raise ValueError(f"expected inputs of shape ({self.weight.shape[0]}, N, {self.weight.shape[1]}); "
+                             f"got {tuple(x.shape)}")
+        if self.training:
+            mean = x.mean(1)
+            var = (x - mean.unsqueeze(1)).pow(2).mean(1)  # faster than x.var over a middle axis
+            with torch.no_grad():
+                n = x.shape[1]
+                unbiased = var * (n / max(n - 1, 1))
+                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)
+                self.num_batches_tracked.add_(1)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        return (x - mean.unsqueeze(1)) * scale.unsqueeze(1) + self.bias.unsqueeze(1)
+
+
+class _StackedEquivariantLinear(nn.Module):
+    """S :class:`~companion.symmetric.EquivariantLinear` layers on sets ``(S, ..., B, in)``."""
+
+    def __init__(self, layers: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.reweight = layers[0].reweight
+        self.own = _StackedLinear([m.own for m in layers])
+        self.mixing = _StackedLinear([m.mixing for m in layers])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        set_size = x.shape[-2]
+        w_own, w_mix = (set_size / (set_size + 1.0), 1.0 / (set_size + 1.0)) if self.reweight else (1.0, 1.0)
+        return self.own.linear(x, w_own) + self.mixing.linear(x.mean(dim=-2, keepdim=True), w_mix)
+
+
+class _Unsupported(Exception):
+    """A module the ensemble layers cannot stack (the vectorised-map path is used instead)."""
+
+
+#: Container modules whose ``forward`` only calls their children and acts on trailing
+#: dimensions, so their children can be swapped for stacked layers (see :func:`ensemble_container`).
+_CONTAINERS: set = set()
+
+
+def ensemble_container(cls: type) -> type:
+    """Declare that ``cls.forward`` calls its children and touches only trailing dimensions.
+
+    Such a container's children can be replaced by stacked layers with a leading replica
+    axis (the fast path of :class:`Replicas`); ``nn.Sequential`` and its subclasses are
+    containers already. Usable as a class decorator.
+    """
+    if not isinstance(cls, type) or not issubclass(cls, nn.Module):
+        raise TypeError(f"cls must be an nn.Module subclass; got {cls!r}")
+    _CONTAINERS.add(cls)
+    return cls
+
+
+def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
+    """One module that runs S same-structure modules on inputs with a leading replica axis."""
+    from .symmetric import EquivariantLinear, SymmetricDiscriminator
+
+    first = modules[0]
+    kind = type(first)
+    if any(type(m) is not kind for m in modules):
+        raise _Unsupported("the replicas differ in structure")
+    if kind is nn.Linear:
+        return _StackedLinear(modules)
+    if kind is nn.BatchNorm1d:
+        return _StackedBatchNorm1d(modules)
+    if kind is EquivariantLinear:
+        return _StackedEquivariantLinear(modules)
+    if next(first.parameters(), None) is None and next(first.buffers(), None) is None:
+        return copy.deepcopy(first)  # stateless (activations, maxout): acts elementwise or on the last axis
+    vector_sets = kind is SymmetricDiscriminator and len(first.in_shape) == 1
+    if isinstance(first, nn.Sequential) or kind in _CONTAINERS or vector_sets:
+        if next(first.parameters(recurse=False), None) is not None or next(first.buffers(recurse=False), None) is not None:
+            raise _Unsupported(f"{kind.__name__} holds parameters of its own")
+        stacked = copy.deepcopy(first)
+        for name, _ in first.named_children():
+            setattr(stacked, name, _stack_layers([getattr(m, name) for m in modules]))
+        return stacked
+    raise _Unsupported(f"no stacked version of {kind.__name__}")
+
+
+class Replicas:
+    """S independent copies of a module with stacked parameters, evaluated in one call.
+
+    Two ways to run the copies, chosen when the replicas are built:
+
+    * ensemble layers (``backend="ensemble"``, the default where possible): every
+      ``nn.Linear`` becomes one batched product (``torch.baddbmm``), every
+      ``nn.BatchNorm1d`` and :class:`~companion.symmetric.EquivariantLinear` a stacked
+      version; this covers the book's MLPs, the PacGAN-style generators and discriminators
+      and the vector :class:`~companion.symmetric.SymmetricDiscriminator`;
+    * a vectorised map (``backend="vmap"``): :func:`torch.func.vmap` over
+      :func:`torch.func.functional_call`, which runs any module (convolutional nets
+      included) but costs more per operation.
+
+    Args:
+        make_module: builds one module; it is called once per seed right after
+            ``torch.manual_seed(seed)``, so replica s starts where the plain run with
+            ``torch.manual_seed(s); make_module()`` starts.
+        seeds: one seed per replica (ints >= 0). Building the replicas re-seeds torch's
+            global generator (it is left as after building the last replica).
+        device: where the stacked parameters live (default: CPU).
+        backend: ``"auto"`` (ensemble layers if the module allows it, else the vectorised
+            map), ``"ensemble"`` or ``"vmap"``.
+
+    Attributes:
+        seeds: the seeds, in replica order.
+        backend: the backend in use.
+        params, buffers: dicts of stacked tensors, shape ``(S, *shape)`` each, named as in
+            the module's ``state_dict``; the parameters are leaves that require grad (give
+            them to one optimiser).
+        rng_states: the CPU random-number state right after building each replica (see
+            :meth:`continuation_generators`).
+    """
+
+    BACKENDS = ("auto", "ensemble", "vmap")
+
+    def __init__(self, make_module: Callable[[], nn.Module], seeds: Iterable[int],
+                 device: Union[str, torch.device, None] = None, backend: str = "auto") -> None:
+        if not callable(make_module):
+            raise TypeError(f"make_module must be callable; got {type(make_module).__name__}")
+        if backend not in self.BACKENDS:
+            raise ValueError(f"backend must be one of {self.BACKENDS}; got {backend!r}")
+        self.seeds = _check_seeds(seeds)
+        device = torch.device("cpu") if device is None else torch.device(device)
+        modules, self.rng_states = [], []
+        for seed in self.seeds:
+            torch.manual_seed(seed)
+            module = make_module()
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"make_module must return an nn.Module; got {type(module).__name__}")
+            self.rng_states.append(torch.get_rng_state())
+            modules.append(module.to(device))
+        self._template = copy.deepcopy(modules[0])  # the structure, for module(s)
+        self._stacked: Optional[nn.Module] = None
+        if backend in ("auto", "ensemble"):
+            try:
+                with torch.no_grad():
+                    self._stacked = _stack_layers(modules).to(device)
+            except _Unsupported as why:
+                if backend == "ensemble":
+                    raise ValueError(f"backend='ensemble' cannot stack this module: {why}") from None
+        if self._stacked is not None:
+            self.backend = "ensemble"
+            self.params: Dict[str, torch.Tensor] = dict(self._stacked.named_parameters())
+            self.buffers: Dict[str, torch.Tensor] = dict(self._stacked.named_buffers())
+        else:
+            self.backend = "vmap"
+            self.params, self.buffers = stack_module_state(modules)
+        self.device = device
+        self.training = modules[0].training
+
+    def __len__(self) -> int:
+        return len(self.seeds)
+
+    def parameters(self) -> List[torch.Tensor]:
+        """The stacked parameters (for an optimiser)."""
+        return list(self.params.values())
+
+    def train(self, mode: bool = True) -> "Replicas":
+        """Training mode for every replica (batch norm uses and updates batch statistics)."""
+        self.training = bool(mode)
+        self._template.train(mode)
+        if self._stacked is not None:
+            self._stacked.train(mode)
+        return self
+
+    def eval(self) -> "Replicas":
+        """Evaluation mode for every replica."""
+        return self.train(False)
+
+    def requires_grad_(self, flag: bool = True) -> "Replicas":
+        """Switch gradients of every stacked parameter on or off (to freeze one player of a game)."""
+        for p in self.params.values():
+            p.requires_grad_(flag)
+        return self
+
+    def _call_one(self, params, buffers, *inputs):
+        return functional_call(self._template, (params, buffers), inputs)
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run every replica on its own slice of the inputs.
+
+        Args:
+            *inputs: tensors whose leading axis has length S (replica s gets ``input[s]``).
+
+        Returns:
+            The stacked outputs, shape ``(S, *output_shape)``.
+        """
+        for x in inputs:
+            if not torch.is_tensor(x):
+                raise TypeError(f"every input must be a torch.Tensor; got {type(x).__name__}")
+            if x.dim() == 0 or x.shape[0] != len(self):
+                raise ValueError(f"every input must have a leading replica axis of length {len(self)}; "
+                                 f"got shape {tuple(x.shape)}")
+        if self._stacked is not None:
+            return self._stacked(*inputs)
+        return vmap(self._call_one)(self.params, self.buffers, *inputs)
+
+    def module(self, index: int) -> nn.Module:
+        """Replica ``index`` as an ordinary module (a copy: training it leaves the replicas alone)."""
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self):
+            raise ValueError(f"index must be an int in [0, {len(self)}); got {index!r}")
+        module = copy.deepcopy(self._template)
+        state = {name: t[index].detach().clone() for name, t in {**self.params, **self.buffers}.items()}
+        module.load_state_dict(state)
+        return module
+
+    def continuation_generators(self) -> List[torch.Generator]:
+        """One CPU generator per replica that continues the global stream of its plain run.
+
+        The plain run with seed s calls ``torch.manual_seed(s)``, builds its module and then
+        draws with the global generator; the generator returned for replica s produces
+        exactly those draws.
+        """
+        gens = []
+        for state in self.rng_states:
+            gen = torch.Generator()
+            gen.set_state(state)
+            gens.append(gen)
+        return gens
+
+
+def replica_generators(seeds: Iterable[int], device: Union[str, torch.device, None] = None) -> List[torch.Generator]:
+    """One ``torch.Generator`` per seed, on ``device`` (default CPU), seeded with it."""
+    device = torch.device("cpu") if device is None else torch.device(device)
+    return [torch.Generator(device=device).manual_seed(seed) for seed in _check_seeds(seeds)]
+
+
+def stacked_randn(generators: Sequence[torch.Generator], *shape: int,
+                  device: Union[str, torch.device, None] = None) -> torch.Tensor:
+    """Standard normal noise of shape ``(S, *shape)``, slice s drawn from ``generators[s]``.
+
+    The draws happen on each generator's device and the result is moved to ``device``
+    (default: the generators' device), so a CPU generator gives the same numbers whatever the
+    device the model runs on.
+    """
+    if not generators:
+        raise ValueError("generators must hold at least one torch.Generator")
+    for g in generators:
+        if not isinstance(g, torch.Generator):
+            raise TypeError(f"every generator must be a torch.Generator; got {type(g).__name__}")
+    out = torch.stack([torch.randn(*shape, generator=g, device=g.device) for g in generators])
+    return out if device is None else out.to(device)
+
+
+class StackedMinibatches:
+    """Minibatches of one data set for S replicas, shape ``(S, batch, ...)``.
+
+    Replica s draws its order from ``generators[s]`` exactly as
+    :func:`companion.train.minibatches` does with that generator, so it sees the minibatches
+    of the plain run.
+    """
+
+    def __init__(self, data: torch.Tensor, batch_size: int, generators: Sequence[torch.Generator]) -> None:
+        if not generators:
+            raise ValueError("generators must hold at least one torch.Generator")
+        self._streams: List[Iterator[torch.Tensor]] = [minibatches(data, batch_size, generator=g)
+                                                       for g in generators]
+
+    def __iter__(self) -> "StackedMinibatches":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        return torch.stack([next(s) for s in self._streams])

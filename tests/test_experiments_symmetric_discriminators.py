@@ -1,0 +1,77 @@
+"""The mode-coverage experiment of the symmetric-discriminators chapter: replicas, bar, verdicts."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from companion import data
+from companion.evidence import VERDICTS
+from companion.experiments import symmetric_discriminators as S
+
+
+@pytest.mark.parametrize("method", ["gan", "bgan", "mbgan"])
+def test_each_replica_follows_the_plain_run_of_its_seed(method, monkeypatch):
+    """Replica s of the toy GAN is the plain run with seed s (same weights, minibatches, noise and
+    mixing vectors). In float64, so that the game's sensitivity to rounding (float32 runs part
+    after a few dozen steps, plain or not) does not hide a difference in what is computed."""
+    load = data.load
+    monkeypatch.setattr(data, "load", lambda *a, **k: load(*a, **k).double())
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=100, n_eval_samples=200, eval_steps=())
+        replicas = S._train_toy_replicas("pacgan", method, "ring", (0, 3), cfg, 0.5)
+        for index, seed in enumerate((0, 3)):
+            plain = S._train_toy("pacgan", method, "ring", seed, cfg, 0.5)
+            assert np.abs(replicas["samples"][index] - plain["samples"]).max() < 1e-4
+        assert np.abs(replicas["samples"][0] - replicas["samples"][1]).max() > 1e-2  # the seeds differ
+    finally:
+        torch.set_default_dtype(default)
+
+
+def test_smoke_run_reports_the_bar_the_comparisons_and_the_curve():
+    cfg = S.ModeCoverageConfig.for_scale("smoke")
+    result = S.run_mode_coverage(cfg)
+    m = result.metrics
+    assert m["ring_gan_bar"] == S.RING_GAN_BAR == 6.0
+    assert 0 <= m["ring_gan_modes"] <= 8 and m["ring_gan_bar_met"] in (0.0, 1.0)
+    assert m["ring_gan_bar_met"] == float(m["ring_gan_modes"] >= 6.0)
+    assert m["n_seeds"] == len(cfg.seeds)
+    for setup in cfg.setups:
+        for dataset in cfg.datasets:
+            for method in cfg.methods:
+                run = result.runs[f"{setup}/{dataset}/{method}"]
+                assert len(run["modes"]) == len(cfg.seeds)
+                assert sorted(result.curves[f"{setup}/{dataset}/{method}"]) == [*cfg.eval_steps, cfg.n_steps]
+    assert len(result.comparisons) == 2 * len(cfg.setups) * len(cfg.datasets)
+    for row in result.comparisons:
+        assert row["verdict"] in VERDICTS and row["low"] <= row["difference"] <= row["high"]
+        assert "seeds" in row["phrase"]
+    table = S.mode_coverage_table(result)
+    assert "PacGAN, Table 3 (10 trials)" in set(table["source"])
+    assert len(S.mode_coverage_comparisons(result)) == len(result.comparisons)
+    assert S.plot_mode_coverage(result) is not None
+
+
+def test_paper_scale_is_pacgans_setting_with_ten_seeds():
+    cfg = S.ModeCoverageConfig.for_scale("paper")
+    assert (cfg.n_steps, len(cfg.seeds), cfg.batch_size, cfg.n_eval_samples) == (20000, 10, 100, 2500)
+    assert (cfg.pacgan_g_hidden, cfg.pacgan_d_hidden, cfg.pacgan_lr) == (400, 200, 1e-4)
+    book = S.ModeCoverageConfig.for_scale("book")
+    assert len(book.seeds) >= 10 and book.batch_size == 100 and book.n_eval_samples == 2500
+    assert not math.isnan(S.PACGAN_TABLE["ring"]["GAN"][0])
+
+
+def test_baseline_sweep_smoke_run_and_record():
+    cfg = S.BaselineSweepConfig.for_scale("smoke")
+    result = S.run_baseline_sweep(cfg)
+    assert set(result.curves) == set(cfg.grid_points)
+    for curve in result.curves.values():
+        assert sorted(curve) == [*cfg.eval_steps, cfg.n_steps]
+        assert all(0 <= v <= 8 for v in curve.values())
+    # the recorded book-scale sweep covers the chosen book configuration
+    book = S.ModeCoverageConfig.for_scale("book")
+    assert (book.pacgan_g_hidden, book.pacgan_d_hidden, book.pacgan_lr) in S.BASELINE_SWEEP_RECORD
+    assert S.plot_baseline_sweep(S.BASELINE_SWEEP_RECORD) is not None

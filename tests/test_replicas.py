@@ -1,0 +1,157 @@
+"""Replicas: S seeds in one run are S independent plain runs."""
+
+import pytest
+import torch
+from torch import nn
+
+from companion.nets import MLP, ConvEncoder
+from companion.replicas import Replicas, StackedMinibatches, replica_generators, stacked_randn
+from companion.symmetric import SymmetricDiscriminator
+from companion.train import minibatches
+
+DATA = torch.randn(300, 3, generator=torch.Generator().manual_seed(123))
+
+
+def _bn_mlp() -> nn.Module:
+    # no bias before the batch norm: its gradient is zero up to rounding, which Adam would
+    # turn into full steps of arbitrary sign (in a plain run as in a replica)
+    return nn.Sequential(nn.Linear(3, 16, bias=False), nn.BatchNorm1d(16), nn.ReLU(), MLP(16, 2, 16, 1))
+
+
+def _loss(out: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """A loss with data and noise, per replica when the inputs carry a replica axis."""
+    return (out - noise).pow(2).mean((-1, -2))
+
+
+def _plain_run(make, seed: int, n_steps: int, batch: int = 20) -> nn.Module:
+    torch.manual_seed(seed)
+    model = make()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    batches = minibatches(DATA, batch, generator=torch.Generator().manual_seed(seed))
+    noise_rng = torch.Generator().manual_seed(1000 + seed)
+    for _ in range(n_steps):
+        loss = _loss(model(next(batches)), torch.randn(batch, 2, generator=noise_rng))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def _replica_run(make, seeds, n_steps: int, batch: int = 20, backend: str = "auto") -> Replicas:
+    reps = Replicas(make, seeds, backend=backend)
+    opt = torch.optim.Adam(reps.parameters(), lr=1e-2)
+    batches = StackedMinibatches(DATA, batch, replica_generators(seeds))
+    noise = replica_generators([1000 + s for s in seeds])
+    for _ in range(n_steps):
+        loss = _loss(reps(next(batches)), stacked_randn(noise, batch, 2)).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return reps
+
+
+def _max_gap(a: nn.Module, b: nn.Module) -> float:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa)
+
+
+@pytest.mark.parametrize("backend", ["ensemble", "vmap"])
+def test_replica_follows_the_plain_run_with_its_seed(backend):
+    seeds = [0, 1, 2]
+    reps = _replica_run(_bn_mlp, seeds, 100, backend=backend)
+    assert reps.backend == backend
+    for index, seed in enumerate(seeds):
+        assert _max_gap(reps.module(index), _plain_run(_bn_mlp, seed, 100)) < 1e-4
+    # and the runs did move: a replica is not its initial state
+    torch.manual_seed(0)
+    assert _max_gap(reps.module(0), _bn_mlp()) > 1e-2
+
+
+@pytest.mark.parametrize("backend", ["ensemble", "vmap"])
+def test_changing_one_seed_leaves_the_others_bit_identical(backend):
+    first = _replica_run(_bn_mlp, [0, 1, 2], 30, backend=backend)
+    second = _replica_run(_bn_mlp, [0, 7, 2], 30, backend=backend)
+    for index in (0, 2):
+        for (name, a), b in zip(first.module(index).state_dict().items(), second.module(index).state_dict().values()):
+            assert torch.equal(a, b), name
+    assert _max_gap(first.module(1), second.module(1)) > 1e-3
+
+
+def test_a_small_conv_net_runs_through_the_vectorised_map():
+    def make():
+        return ConvEncoder((1, 8, 8), 4, (4, 8))
+
+    reps = Replicas(make, [3, 4])
+    assert reps.backend == "vmap"
+    x = torch.rand(2, 5, 1, 8, 8)
+    out = reps(x)
+    assert out.shape == (2, 5, 4)
+    for index, seed in enumerate([3, 4]):
+        torch.manual_seed(seed)
+        assert torch.allclose(out[index], make()(x[index]), atol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["bgan", "mbgan"])
+def test_the_symmetric_discriminator_stacks_as_ensemble_layers(reduction):
+    def make():
+        return SymmetricDiscriminator(2, (8, 8), reduction=reduction, activation="maxout")
+
+    reps = Replicas(make, [0, 1])
+    assert reps.backend == "ensemble"
+    sets = torch.randn(2, 3, 5, 2)  # (replicas, sets, B, features)
+    out = reps(sets)
+    for index, seed in enumerate([0, 1]):
+        torch.manual_seed(seed)
+        assert torch.allclose(out[index], make()(sets[index]), atol=1e-5)
+        assert torch.allclose(reps.module(index)(sets[index]), out[index], atol=1e-5)
+
+
+def test_batch_norm_running_statistics_are_kept_per_replica():
+    reps = Replicas(_bn_mlp, [0, 1])
+    x = torch.stack([torch.zeros(10, 3), torch.ones(10, 3) * 5])
+    reps(x)
+    bn0, bn1 = reps.module(0)[1], reps.module(1)[1]
+    assert not torch.allclose(bn0.running_mean, bn1.running_mean)
+    reps.eval()
+    torch.manual_seed(1)
+    plain = _bn_mlp()
+    plain(x[1])
+    plain.eval()
+    assert torch.allclose(reps(x)[1], plain(x[1]), atol=1e-5)
+
+
+def test_stacked_draws_are_the_plain_draws():
+    gens = replica_generators([4, 5])
+    batches = StackedMinibatches(DATA, 7, replica_generators([4, 5]))
+    first = next(batches)
+    assert torch.equal(first[1], next(minibatches(DATA, 7, generator=torch.Generator().manual_seed(5))))
+    noise = stacked_randn(gens, 3)
+    assert torch.equal(noise[0], torch.randn(3, generator=torch.Generator().manual_seed(4)))
+
+
+def test_continuation_generators_continue_the_global_stream():
+    reps = Replicas(lambda: nn.Linear(2, 2), [6])
+    torch.manual_seed(6)
+    nn.Linear(2, 2)
+    assert torch.equal(torch.randn(4), torch.randn(4, generator=reps.continuation_generators()[0]))
+
+
+def test_bad_input_gets_a_clear_error():
+    with pytest.raises(ValueError, match="seeds"):
+        Replicas(_bn_mlp, [])
+    with pytest.raises(ValueError, match="seed"):
+        Replicas(_bn_mlp, [-1])
+    with pytest.raises(TypeError, match="make_module"):
+        Replicas(3, [0])
+    with pytest.raises(ValueError, match="backend"):
+        Replicas(_bn_mlp, [0], backend="fast")
+    with pytest.raises(ValueError, match="ensemble"):
+        Replicas(lambda: ConvEncoder((1, 8, 8), 4, (4,)), [0], backend="ensemble")
+    reps = Replicas(_bn_mlp, [0, 1])
+    with pytest.raises(ValueError, match="replica axis"):
+        reps(torch.randn(3, 4, 3))
+    with pytest.raises(ValueError, match="index"):
+        reps.module(2)
+    with pytest.raises(ValueError, match="generators"):
+        stacked_randn([], 3)
