@@ -82,7 +82,7 @@ def test_reconstructions_and_samples_on_both_data_sets():
     cfg = ex.ReconstructionsConfig.for_scale("smoke", n_steps=3)
     r = ex.run_reconstructions_and_samples(cfg)
     assert r.reconstructions["faces"]["vgh++"].shape == (cfg.n_show, 1, 25, 25)
-    assert r.samples["digits"]["aae"].shape == (2 * cfg.n_show, 1, 8, 8)
+    assert r.samples["digits"]["aae"].shape == (cfg.n_show, 1, 8, 8)
     ex.plot_reconstructions_and_samples(r)
 
 
@@ -108,3 +108,17 @@ def test_hybrids_run_seeds_and_report_the_gan_quality_bar():
     assert 0 <= r.metrics["gan_runs_meeting_bar"] <= cfg.n_seeds
     assert math.isfinite(r.metrics["vae_mean_frechet"])
     base.plot_hybrids(r)
+
+
+def test_classifier_updates_reuses_the_one_update_run():
+    from companion.experiments import elbo_surgery as base
+
+    cfg = ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1,), estimation_steps=5, learning_steps=10,
+                                               n_samples=300, updates=(1, 2))
+    one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale(
+        "smoke", dims=(1,), estimation_steps=5, learning_steps=10, n_samples=300))
+    r = ex.run_classifier_updates(cfg, reuse=one)
+    assert r.runs[1] is one
+    assert r.runs[2].learning_curves[1][0] == one.learning_curves[1][0]  # same start, same seeds
+    with pytest.raises(ValueError, match="reuse"):
+        ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1, 10)), reuse=one)

@@ -220,6 +220,7 @@ def plot_low_posterior_analysis(result: LowPosteriorAnalysisResult):
     rows = result.by_num_z
     image_grid(rows.reshape(-1, *rows.shape[2:]), nrow=rows.shape[1], ax=axes[1, 2],
                title="Fig. 15, rows: num_z = " + ", ".join(f"{n:,}" for n in result.num_z_values))
+    axes[1, 2].title.set_fontsize(8)
     axes[1, 3].plot(result.num_z_values, [result.metrics[f"mean_log_q_num_z_{n}"] for n in result.num_z_values], "o-")
     axes[1, 3].set_xscale("log")
     axes[1, 3].set_xlabel("num_z (prior draws)")
@@ -437,11 +438,12 @@ class ClassifierUpdatesConfig(ExperimentConfig):
     estimation_steps: int = 500
     learning_steps: int = 500
     n_samples: int = 5000
+    lr_classifier: float = 1e-3
     seed: int = 0
-    SCALES: ClassVar = {
-        "smoke": {"dims": (1, 10), "hidden": 32, "estimation_steps": 30, "learning_steps": 30, "n_samples": 1000},
+    SCALES: ClassVar = {  # the scales of elbo_surgery/synthetic_gaussians, so its run can be reused
+        "smoke": {"dims": (1, 10), "hidden": 32, "estimation_steps": 60, "learning_steps": 60, "n_samples": 2000},
         "paper": {"dims": (1, 10, 100, 1000), "hidden": 5000, "depth": 4, "estimation_steps": 1_000_000,
-                  "learning_steps": 1_000_000, "n_samples": 1_000_000},
+                  "learning_steps": 1_000_000, "n_samples": 1_000_000, "lr_classifier": 1e-4},
     }
 
 
@@ -455,14 +457,31 @@ class ClassifierUpdatesResult:
 @register("elbo_surgery/classifier_updates", config=ClassifierUpdatesConfig,
           plot=lambda r: plot_classifier_updates(r),
           description="Fig. 20: the synthetic Gaussians with five classifier updates per generator update")
-def run_classifier_updates(cfg: ClassifierUpdatesConfig) -> ClassifierUpdatesResult:
+def run_classifier_updates(cfg: ClassifierUpdatesConfig, reuse=None) -> ClassifierUpdatesResult:
+    """Run ``elbo_surgery/synthetic_gaussians`` once per number of classifier updates.
+
+    Args:
+        cfg: the configuration.
+        reuse: an optional result of :func:`companion.experiments.elbo_surgery.run_synthetic_gaussians`
+            made with the same settings and one classifier update (the chapter's experiment 6);
+            it stands in for the one-update run instead of training it again.
+    """
     if not cfg.updates or any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in cfg.updates):
         raise ValueError(f"updates must be positive ints; got {cfg.updates!r}")
     runs = {}
     for u in cfg.updates:
-        runs[u] = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig(
+        run_cfg = base.SyntheticGaussiansConfig(
             dims=cfg.dims, hidden=cfg.hidden, depth=cfg.depth, estimation_steps=cfg.estimation_steps,
-            learning_steps=cfg.learning_steps, n_samples=cfg.n_samples, seed=cfg.seed, classifier_updates=u))
+            learning_steps=cfg.learning_steps, n_samples=cfg.n_samples, lr_classifier=cfg.lr_classifier, seed=cfg.seed,
+            classifier_updates=u)
+        if u == 1 and reuse is not None:
+            if not isinstance(reuse, base.SyntheticGaussiansResult) or list(reuse.dims) != list(cfg.dims):
+                raise ValueError("reuse must be a SyntheticGaussiansResult with the same dims")
+            if any(len(reuse.learning_curves[d]) != len(reuse.learning_curves[cfg.dims[0]]) for d in cfg.dims):
+                raise ValueError("reuse has learning curves of different lengths")
+            runs[u] = reuse
+            continue
+        runs[u] = base.run_synthetic_gaussians(run_cfg)
     metrics = {f"updates{u}_d{d}_kl_after_learning": float(r.learning_curves[d][-1])
                for u, r in runs.items() for d in cfg.dims}
     metrics.update({f"d{d}_true_kl": float(runs[cfg.updates[0]].true_kl[d]) for d in cfg.dims})
@@ -498,12 +517,12 @@ class ManyLatentsConfig(ExperimentConfig):
     """A VAE and an AAE with ``latent_dim`` latents (far more than the data need) per data set."""
 
     datasets: Tuple[str, ...] = ("digits", "faces")
-    latent_dim: int = 256
-    hidden: int = 256
+    latent_dim: int = 200
+    hidden: int = 128
     n_steps: int = 800
     vae_lr: float = 1e-3
     aae_lr: float = 5e-4
-    active_threshold: float = 0.01
+    active_threshold: float = 0.1
     n_show: int = 16
     seed: int = 0
     SCALES: ClassVar = {
@@ -527,8 +546,9 @@ class ManyLatentsResult:
 def run_many_latents(cfg: ManyLatentsConfig) -> ManyLatentsResult:
     """Train both models, then read their posteriors over the training set.
 
-    A latent is *active* (Burda et al. 2016) when the variance over the data of its posterior
-    mean exceeds ``active_threshold``. The VAE pays a KL for every latent it uses, the AAE
+    A latent is *active* when the variance over the data of its posterior mean exceeds
+    ``active_threshold`` (Burda et al. 2016 use 0.01; with hundreds of latents a fresh
+    encoder's random weights already pass that, hence 0.1). The VAE pays a KL for every latent it uses, the AAE
     only for the marginal mismatch, so the paper expects sparse VAE codes and dense AAE codes
     with collapsed posterior variances (its Fig. 5).
     """
@@ -606,13 +626,13 @@ def plot_many_latents(result: ManyLatentsResult):
 
 @dataclass
 class PixelLikelihoodsConfig(ExperimentConfig):
-    """The chapter's digits VAE (Bernoulli, shared with experiment 2) beside the same VAE with
-    a discretised logistic over the 17 grey levels of ``digits`` (the book's stand-in for the
-    paper's quantised normal), trained alike over ``n_seeds`` seeds."""
+    """A Bernoulli VAE on ``digits`` beside the same VAE with a discretised logistic over the
+    17 grey levels of ``digits`` (the book's stand-in for the paper's quantised normal),
+    trained alike over ``n_seeds`` seeds."""
 
     latent_dim: int = 16
-    hidden: int = 256
-    n_steps: int = 1500
+    hidden: int = 128
+    n_steps: int = 800
     max_examples: int = 10_000
     n_levels: int = 17
     n_seeds: int = 3
@@ -761,7 +781,7 @@ def run_reconstructions_and_samples(cfg: ReconstructionsConfig) -> Reconstructio
                 model.eval()
                 with torch.no_grad():
                     rec = model.likelihood_mean(model.decode(model.encode(x)[0]))
-                    sample = model.sample(2 * cfg.n_show, mean=True)
+                    sample = model.sample(cfg.n_show, mean=True)
             else:
                 model = hybrids.VAEGANHybrid(shape, cfg.latent_dim, kind=kind, hidden=cfg.hidden,
                                              rec_weight=cfg.rec_weight).to(dev)
@@ -769,7 +789,7 @@ def run_reconstructions_and_samples(cfg: ReconstructionsConfig) -> Reconstructio
                                    generator=g, desc=f"{kind.upper()} on {name}")
                 with torch.no_grad():
                     rec = model.decode(model.encode(x)[0])
-                    sample = model.sample(2 * cfg.n_show)
+                    sample = model.sample(cfg.n_show)
             recs[name][kind] = _np(rec[: cfg.n_show])
             samples[name][kind] = _np(sample)
             metrics[f"{name}_{kind}_l1_reconstruction"] = float((rec - x).abs().flatten(1).sum(1).mean())
