@@ -247,8 +247,8 @@ class BoundsAlongTrainingConfig(ExperimentConfig):
     learning_rates: Tuple[float, ...] = (5e-4, 1e-3)
     latent_dim: int = 16
     hidden: int = 128
-    n_steps: int = 800
-    eval_every: int = 40
+    n_steps: int = 600
+    eval_every: int = 30
     critic_steps: int = 200
     n_samples: int = 250
     seed: int = 0
