@@ -12,6 +12,12 @@ ELBO's per-example KL:
 * ``"vgh++"`` — D also sees *samples* G(z), z ~ p(z), as fake, eq. 9 and Alg. 5, so the
   generator learns from the prior's codes too.
 
+Two more variational hybrids, for what they report as a bound (the paper's Figs. 4, 23, 24):
+:class:`AdversarialVB` (an implicit encoder and a discriminator of (x, z) pairs standing in
+for log q(z|x) - log p(z)) and :class:`VEEGAN` (a GAN with a reconstructor and a joint
+discriminator); :func:`aae_bound_estimates` sets the AAE's classifier-based report beside
+its true ELBO.
+
 The adversarial terms are the paper's R(.) = -log D + log(1 - D) = -logit D. GAN losses
 come from :mod:`companion.gan`. The module also holds the paper's evaluation metric for
 models without a likelihood (App. I): :func:`independent_critic_score`, a fresh WGAN-GP

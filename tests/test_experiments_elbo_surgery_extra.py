@@ -118,7 +118,17 @@ def test_classifier_updates_reuses_the_one_update_run():
     one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale(
         "smoke", dims=(1,), estimation_steps=5, learning_steps=10, n_samples=300))
     r = ex.run_classifier_updates(cfg, reuse=one)
-    assert r.runs[1] is one
+    assert r.runs[1].learning_curves[1] is one.learning_curves[1]
     assert r.runs[2].learning_curves[1][0] == one.learning_curves[1][0]  # same start, same seeds
     with pytest.raises(ValueError, match="reuse"):
         ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1, 10)), reuse=one)
+
+
+def test_a_run_over_one_dimension_is_part_of_a_run_over_several():
+    # Why reuse may take a subset of dimensions: each dimension is seeded on its own.
+    from companion.experiments import elbo_surgery as base
+
+    kw = dict(estimation_steps=5, learning_steps=6, n_samples=300)
+    both = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", dims=(1, 10), **kw))
+    one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", dims=(10,), **kw))
+    assert np.allclose(both.learning_curves[10], one.learning_curves[10])
