@@ -275,9 +275,10 @@ def plot_refinements(result: RefinementsResult):
 
     plt = pyplot()
     variants = result.variants
-    fig, axes = plt.subplots(1, len(variants), figsize=(2.2 * len(variants), 2.7))
-    axes = np.atleast_1d(axes)
-    for ax, variant in zip(axes, variants):
+    fig, axes = plt.subplots(1, len(variants) + 1, figsize=(2.2 * (len(variants) + 1), 2.7))
+    image_grid(datasets.load("digits", "train")[:36].numpy(), nrow=6, ax=axes[0])
+    axes[0].set_title("training digits", fontsize=8)
+    for ax, variant in zip(axes[1:], variants):
         image_grid(result.samples[variant], nrow=6, ax=ax)
         m = result.metrics
         ax.set_title(f"{variant.upper()}\n{m[f'{variant}_bpd_mean']:.2f} bits/dim, FD {m[f'{variant}_fd_mean']:.0f}",
