@@ -111,3 +111,14 @@ def test_sample_quality_smoke_scores_every_model_the_same_way():
     ex.plot_sample_quality(result)
     with pytest.raises(ValueError, match="models"):
         ex.run_sample_quality(ex.SampleQualityConfig.for_scale("smoke", models=("pixelcnn",)))
+
+
+def test_paper_configs_run_the_rows_book_scale_leaves_out():
+    refinements = ex.RefinementsConfig.for_scale("paper")
+    assert set(refinements.variants) == set(ex.REFINEMENTS) and len(refinements.seeds) >= 5
+    assert "gan (rd)" not in ex.RefinementsConfig.for_scale("book").variants  # below the bar at book scale
+    quality = ex.SampleQualityConfig.for_scale("paper")
+    assert "v-ade" in quality.models and len(quality.seeds) >= 5
+    comparison_cfg = ex._comparison_cfg(quality, seed=3)
+    assert comparison_cfg.datasets == ("digits",) and comparison_cfg.seed == 3
+    assert comparison_cfg.n_steps == quality.n_steps

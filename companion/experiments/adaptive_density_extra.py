@@ -329,8 +329,8 @@ class SampleQualityConfig(ExperimentConfig):
         "smoke": {"models": ("vae", "av-ade", "gan"), "seeds": (0,), "n_steps": 20, "gan_steps": 20,
                   "n_samples": 200, "feature_steps": 30, "classifier_steps": 20, "prd_clusters": 5, "prd_runs": 1,
                   "n_reconstructions": 4},
-        # the comparison chapter's paper networks would need MNIST/CIFAR-10 labels for the classifier; here
-        # digits with ten times the steps and five seeds
+        # the comparison chapter's paper-scale networks, on digits (the classifier needs the digits' labels),
+        # with ten times the steps and five seeds
         "paper": {"models": ("vae", "real-nvp", "v-ade", "av-ade", "gan"), "seeds": (0, 1, 2, 3, 4),
                   "n_steps": 4000, "gan_steps": 20_000, "feature_steps": 2000,
                   "classifier_steps": 2000, "prd_runs": 10},
@@ -350,10 +350,10 @@ class SampleQualityResult:
 
 
 def _comparison_cfg(cfg: SampleQualityConfig, seed: int):
-    """The comparison chapter's book configuration with this experiment's steps and seed."""
+    """The comparison chapter's configuration at the same scale, on digits, with this experiment's steps and seed."""
     from companion.experiments.comparison import ImagesConfig
 
-    base = ImagesConfig.for_scale("smoke" if cfg.n_steps < 50 else "book")
+    base = ImagesConfig.for_scale(cfg.scale if cfg.scale in ("smoke", "book", "paper") else "book")
     return dataclasses.replace(base, datasets=("digits",), n_steps=cfg.n_steps, seed=seed)
 
 
