@@ -12,6 +12,12 @@ ELBO's per-example KL:
 * ``"vgh++"`` — D also sees *samples* G(z), z ~ p(z), as fake, eq. 9 and Alg. 5, so the
   generator learns from the prior's codes too.
 
+Two more variational hybrids, for what they report as a bound (the paper's Figs. 4, 23, 24):
+:class:`AdversarialVB` (an implicit encoder and a discriminator of (x, z) pairs standing in
+for log q(z|x) - log p(z)) and :class:`VEEGAN` (a GAN with a reconstructor and a joint
+discriminator); :func:`aae_bound_estimates` sets the AAE's classifier-based report beside
+its true ELBO.
+
 The adversarial terms are the paper's R(.) = -log D + log(1 - D) = -logit D. GAN losses
 come from :mod:`companion.gan`. The module also holds the paper's evaluation metric for
 models without a likelihood (App. I): :func:`independent_critic_score`, a fresh WGAN-GP
@@ -33,7 +39,8 @@ from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wassers
 from .nets import MLP, check_shape
 from .train import Callback, History, fit_adversarial, minibatches, train_loop
 
-__all__ = ["HYBRIDS", "VAEGANHybrid", "fit_hybrid", "hybrid_step", "independent_critic_score", "sample_diversity"]
+__all__ = ["HYBRIDS", "VAEGANHybrid", "AdversarialVB", "VEEGAN", "aae_bound_estimates", "fit_hybrid", "hybrid_optimizers",
+           "hybrid_step", "independent_critic_score", "sample_diversity"]
 
 #: The hybrids :class:`VAEGANHybrid` knows.
 HYBRIDS = ("aae", "vgh", "vgh++")
@@ -159,6 +166,24 @@ def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torc
             "code_discriminator": code_loss.detach(), "data_discriminator": data_loss.detach()}
 
 
+def hybrid_optimizers(model: VAEGANHybrid, lr: float = 5e-4, disc_lr: float = 5e-4) -> Dict[str, torch.optim.Optimizer]:
+    """The optimizers :func:`hybrid_step` expects: Adam(beta1=0.5, beta2=0.9), the paper's settings (App. K)."""
+    if not isinstance(model, VAEGANHybrid):
+        raise TypeError(f"model must be a VAEGANHybrid; got {type(model).__name__}")
+    for name, value in (("lr", lr), ("disc_lr", disc_lr)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a positive number; got {value!r}")
+    betas = (0.5, 0.9)
+    optimizers = {
+        "encoder": torch.optim.Adam(model.encoder.parameters(), lr=lr, betas=betas),
+        "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas),
+        "code": torch.optim.Adam(model.code_discriminator.parameters(), lr=disc_lr, betas=betas),
+    }
+    if model.data_discriminator is not None:
+        optimizers["data"] = torch.optim.Adam(model.data_discriminator.parameters(), lr=disc_lr, betas=betas)
+    return optimizers
+
+
 def fit_hybrid(
     model: VAEGANHybrid,
     data: torch.Tensor,
@@ -172,22 +197,15 @@ def fit_hybrid(
     progress: Optional[bool] = None,
     desc: Optional[str] = None,
 ) -> History:
-    """Train a hybrid with Adam(beta1=0.5, beta2=0.9), the paper's settings (App. K): ``lr``
-    for the encoder and generator, ``disc_lr`` for the discriminators, in the package's
-    alternating-update loop (:func:`companion.train.fit_adversarial`)."""
+    """Train a hybrid with :func:`hybrid_optimizers` (Adam(beta1=0.5, beta2=0.9), the paper's
+    settings, App. K): ``lr`` for the encoder and generator, ``disc_lr`` for the
+    discriminators, in the package's alternating-update loop (:func:`companion.train.fit_adversarial`)."""
     if not torch.is_tensor(data) or tuple(data.shape[1:]) != model.shape:
         raise ValueError(f"data must be a tensor of shape (N, {', '.join(map(str, model.shape))})")
     if not bool(torch.isfinite(data).all()) or float(data.min()) < 0 or float(data.max()) > 1:
         raise ValueError("data must be finite and lie in [0, 1]")
     data = data.to(model._device())
-    betas = (0.5, 0.9)
-    optimizers = {
-        "encoder": torch.optim.Adam(model.encoder.parameters(), lr=lr, betas=betas),
-        "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas),
-        "code": torch.optim.Adam(model.code_discriminator.parameters(), lr=disc_lr, betas=betas),
-    }
-    if model.data_discriminator is not None:
-        optimizers["data"] = torch.optim.Adam(model.data_discriminator.parameters(), lr=disc_lr, betas=betas)
+    optimizers = hybrid_optimizers(model, lr, disc_lr)
     model.train()
     history = fit_adversarial(lambda real: hybrid_step(model, real[0], optimizers), data, n_steps=n_steps,
                               batch_size=batch_size, generator=generator, callback=callback, progress=progress,
@@ -268,3 +286,213 @@ def sample_diversity(x: torch.Tensor, max_pairs: int = 10_000, seed: int = 0) ->
     j = (i + torch.randint(1, n, (max_pairs,), generator=g)) % n  # j != i
     flat = x.flatten(1).cpu()
     return float((flat[i] - flat[j]).norm(dim=1).mean())
+
+
+# ----------------------------------------------------------------------------------------
+# What the paper's Figs. 4, 23 and 24 track: bound estimates of hybrids along training
+# ----------------------------------------------------------------------------------------
+
+
+def _check_batch(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    if not torch.is_tensor(x) or tuple(x.shape[1:]) != model.shape:
+        raise ValueError(f"x must be a tensor of shape (batch, {', '.join(map(str, model.shape))}); "
+                         f"got {tuple(getattr(x, 'shape', ()))}")
+    return x
+
+
+@torch.no_grad()
+def aae_bound_estimates(model: VAEGANHybrid, x: torch.Tensor) -> Dict[str, float]:
+    """The AAE's "ELBO" as its own classifier reports it, beside the true ELBO of the same model.
+
+    The AAE has a Bernoulli decoder and a Gaussian posterior, so its ELBO
+    ``E_q[log p(x|z)] - KL[q(z|x) || p(z)]`` is computable in closed form. A hybrid that
+    replaces the KL by its code discriminator can only report ``E_q[log p(x|z)] - KL_hat``
+    with ``KL_hat = E_q[-logit C(z)]``, the density-ratio estimate of the *marginal* KL
+    (C labels prior codes real, so ``logit C`` estimates ``log p(z) / q(z)``). Since the
+    average KL is the marginal KL plus the information (eq. 5), and the classifier
+    underestimates even the marginal KL, the reported number sits above the true bound.
+
+    Returns:
+        ``{"reported": ..., "elbo": ..., "reconstruction": ..., "average_kl": ..., "kl_estimate": ...}``
+        (batch means, nats per example).
+    """
+    if not isinstance(model, VAEGANHybrid) or model.kind != "aae":
+        raise ValueError("model must be a VAEGANHybrid of kind 'aae' (the only hybrid with a likelihood)")
+    x = _check_batch(model, x).to(model._device())
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+    reconstruction = -F.binary_cross_entropy_with_logits(model.decode_logits(z), x, reduction="none").flatten(1).sum(1)
+    average_kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
+    kl_estimate = -model.code_logits(z)
+    return {"reported": float((reconstruction - kl_estimate).mean()), "elbo": float((reconstruction - average_kl).mean()),
+            "reconstruction": float(reconstruction.mean()), "average_kl": float(average_kl.mean()),
+            "kl_estimate": float(kl_estimate.mean())}
+
+
+def _check_model_args(shape: Sequence[int], latent_dim: int, hidden: int, n_layers: int) -> Tuple[int, ...]:
+    shape = check_shape(shape)
+    for name, value in (("latent_dim", latent_dim), ("hidden", hidden), ("n_layers", n_layers)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int; got {value!r}")
+    return shape
+
+
+def _adam(params, lr: float) -> torch.optim.Optimizer:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9))
+
+
+class AdversarialVB(nn.Module):
+    """Adversarial variational Bayes (Mescheder et al. 2017) without adaptive contrast.
+
+    The encoder is implicit, ``z = E(x, eps)`` with ``eps ~ N(0, I)``, so ``log q(z|x)`` has
+    no formula; a discriminator ``T(x, z)`` learns to tell ``(x, z ~ q(z|x))`` (label 1) from
+    ``(x, z ~ p(z))`` (label 0), and at its optimum ``T = log q(z|x) - log p(z)``. The ELBO is
+    then *estimated* as ``E_q[log p(x|z) - T(x, z)]``: a number that is a bound only when T is
+    optimal. Bernoulli decoder; data in [0, 1].
+
+    Args:
+        shape: shape of one example; latent_dim: dimension of z; hidden, n_layers: every MLP.
+    """
+
+    def __init__(self, shape: Sequence[int], latent_dim: int, hidden: int = 128, n_layers: int = 2) -> None:
+        super().__init__()
+        self.shape = _check_model_args(shape, latent_dim, hidden, n_layers)
+        self.latent_dim = latent_dim
+        n = math.prod(self.shape)
+        self.encoder = MLP(n + latent_dim, latent_dim, hidden, n_layers)
+        self.decoder = MLP(latent_dim, n, hidden, n_layers)
+        self.discriminator = MLP(n + latent_dim, 1, hidden, n_layers, activation="leaky_relu")
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """One draw ``z ~ q(z|x)`` per row of ``x``."""
+        x = _check_batch(self, x)
+        flat = x.flatten(1)
+        return self.encoder(torch.cat([flat, torch.randn(len(x), self.latent_dim, device=x.device)], 1))
+
+    def log_ratio(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``T(x, z)``, the estimate of ``log q(z|x) - log p(z)``, shape ``(batch,)``."""
+        return self.discriminator(torch.cat([x.flatten(1), z], 1)).squeeze(-1)
+
+    def optimizers(self, lr: float = 5e-4) -> Dict[str, torch.optim.Optimizer]:
+        """Adam(0.5, 0.9) for the encoder-decoder pair and for the discriminator."""
+        return {"model": _adam(list(self.encoder.parameters()) + list(self.decoder.parameters()), lr),
+                "discriminator": _adam(self.discriminator.parameters(), lr)}
+
+    def _terms(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        z = self.encode(x)
+        reconstruction = -F.binary_cross_entropy_with_logits(self.decoder(z), x.flatten(1), reduction="none").sum(1)
+        return z, reconstruction, self.log_ratio(x, z)
+
+    def train_step(self, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]) -> Dict[str, torch.Tensor]:
+        """One step: the encoder and decoder ascend the estimated ELBO, then T takes a logistic step."""
+        _, reconstruction, ratio = self._terms(x)
+        loss = -(reconstruction - ratio).mean()
+        optimizers["model"].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers["model"].step()
+        with torch.no_grad():
+            z_q, z_p = self.encode(x), torch.randn(len(x), self.latent_dim, device=x.device)
+        disc_loss = discriminator_loss(self.log_ratio(x, z_q), self.log_ratio(x, z_p))
+        optimizers["discriminator"].zero_grad(set_to_none=True)
+        disc_loss.backward()
+        optimizers["discriminator"].step()
+        return {"reported_elbo": -loss.detach(), "discriminator": disc_loss.detach()}
+
+    @torch.no_grad()
+    def bound_estimates(self, x: torch.Tensor) -> Dict[str, float]:
+        """``{"reported": E[log p(x|z) - T], "reconstruction": ..., "kl_estimate": E[T]}`` on ``x``."""
+        x = _check_batch(self, x).to(self._device())
+        _, reconstruction, ratio = self._terms(x)
+        return {"reported": float((reconstruction - ratio).mean()), "reconstruction": float(reconstruction.mean()),
+                "kl_estimate": float(ratio.mean())}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` mean images ``sigmoid(decoder(z))``, z ~ N(0, I)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        z = torch.randn(n, self.latent_dim, device=self._device())
+        return torch.sigmoid(self.decoder(z)).view(n, *self.shape)
+
+
+class VEEGAN(nn.Module):
+    """VEEGAN (Srivastava et al. 2017): a GAN with a reconstructor and a joint discriminator.
+
+    A generator ``G(z)`` (images in [0, 1]), a reconstructor ``F(x)`` that maps images back to
+    codes, and a discriminator ``D(z, x)`` that tells the generator's joint ``(z, G(z))``,
+    ``z ~ p(z)`` (label 1), from the reconstructor's ``(F(x), x)``, ``x ~ data`` (label 0).
+    G and F minimise the paper's objective
+
+        O = E_z[logit D(z, G(z))] + E_z ||z - F(G(z))||^2,
+
+    the density-ratio estimate of KL[p(z) p(x|z) || p(x) q(z|x)] plus the code
+    reconstruction (the l2 form, a Gaussian reconstructor); ``-O`` is what the paper's
+    Fig. 23 tracks as VEEGAN's bound along training.
+
+    Args:
+        shape, latent_dim, hidden, n_layers: as for :class:`AdversarialVB`.
+    """
+
+    def __init__(self, shape: Sequence[int], latent_dim: int, hidden: int = 128, n_layers: int = 2) -> None:
+        super().__init__()
+        self.shape = _check_model_args(shape, latent_dim, hidden, n_layers)
+        self.latent_dim = latent_dim
+        n = math.prod(self.shape)
+        self.generator = MLP(latent_dim, n, hidden, n_layers, out_activation="sigmoid")
+        self.reconstructor = MLP(n, latent_dim, hidden, n_layers)
+        self.discriminator = MLP(n + latent_dim, 1, hidden, n_layers, activation="leaky_relu")
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def joint_logits(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``logit D(z, x)``, shape ``(batch,)``."""
+        return self.discriminator(torch.cat([x.flatten(1), z], 1)).squeeze(-1)
+
+    def optimizers(self, lr: float = 5e-4) -> Dict[str, torch.optim.Optimizer]:
+        """Adam(0.5, 0.9) for generator and reconstructor together, and for the discriminator."""
+        return {"model": _adam(list(self.generator.parameters()) + list(self.reconstructor.parameters()), lr),
+                "discriminator": _adam(self.discriminator.parameters(), lr)}
+
+    def _objective(self, n: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        z = torch.randn(n, self.latent_dim, device=self._device())
+        x_fake = self.generator(z)
+        kl_estimate = self.joint_logits(z, x_fake)
+        code_error = (z - self.reconstructor(x_fake)).pow(2).sum(1)
+        return z, x_fake, kl_estimate, code_error
+
+    def train_step(self, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]) -> Dict[str, torch.Tensor]:
+        """One step of Alg. 1 of VEEGAN: G and F descend O, then D takes a logistic step."""
+        x = _check_batch(self, x)
+        z, x_fake, kl_estimate, code_error = self._objective(len(x))
+        objective = (kl_estimate + code_error).mean()
+        optimizers["model"].zero_grad(set_to_none=True)
+        objective.backward()
+        optimizers["model"].step()
+        with torch.no_grad():
+            z_data = self.reconstructor(x.flatten(1))
+        disc_loss = discriminator_loss(self.joint_logits(z, x_fake.detach()), self.joint_logits(z_data, x))
+        optimizers["discriminator"].zero_grad(set_to_none=True)
+        disc_loss.backward()
+        optimizers["discriminator"].step()
+        return {"objective": objective.detach(), "discriminator": disc_loss.detach()}
+
+    @torch.no_grad()
+    def bound_estimates(self, x: torch.Tensor) -> Dict[str, float]:
+        """``{"reported": -O, "kl_estimate": ..., "code_error": ...}`` from ``len(x)`` prior draws."""
+        x = _check_batch(self, x)
+        _, _, kl_estimate, code_error = self._objective(len(x))
+        return {"reported": float(-(kl_estimate + code_error).mean()), "kl_estimate": float(kl_estimate.mean()),
+                "code_error": float(code_error.mean())}
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` images ``G(z)``, z ~ N(0, I)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a positive int; got {n!r}")
+        return self.generator(torch.randn(n, self.latent_dim, device=self._device())).view(n, *self.shape)

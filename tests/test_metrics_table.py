@@ -18,7 +18,9 @@ def test_compare_flags_changes_and_ignores_timings():
     assert n_over == 3 and any("ll" in line and "9.09e-02" in line for line in lines)
     _, n_over = metrics_table.compare(before, {"a/x": {"error": "ValueError: boom"}})
     assert n_over == 1
-    timings = {"a/x": {"metrics": {"train_seconds": {"GAN": {"mean": 0.1}}, "gan_ring_seconds": 0.2, "ll": 1.0}}}
-    slower = {"a/x": {"metrics": {"train_seconds": {"GAN": {"mean": 0.3}}, "gan_ring_seconds": 0.5, "ll": 1.0}}}
+    timings = {"a/x": {"metrics": {"train_seconds": {"GAN": {"mean": 0.1}}, "gan_ring_seconds": 0.2, "ll": 1.0,
+                               "gan_seconds_mean": 1.0}}}
+    slower = {"a/x": {"metrics": {"train_seconds": {"GAN": {"mean": 0.3}}, "gan_ring_seconds": 0.5, "ll": 1.0,
+                              "gan_seconds_mean": 2.0}}}
     lines, n_over = metrics_table.compare(timings, slower)
     assert n_over == 0 and not any("seconds" in line for line in lines[1:])

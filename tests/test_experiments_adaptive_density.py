@@ -1,0 +1,124 @@
+"""Tests of the adaptive-density experiments added for the thesis' Secs. 5.5-5.6 and App. A (smoke scale)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from companion import data as datasets
+from companion.ade import ResidualMLPDiscriminator, build_ade
+from companion.experiments import adaptive_density_extra as ex
+from companion.experiments.adaptive_density import train_feature_net
+
+
+@pytest.fixture(scope="module")
+def feature_net():
+    net, _ = train_feature_net(60, device=torch.device("cpu"))
+    return net
+
+
+def test_reconstruct_goes_through_the_encoder_mean_and_the_inverse_flow():
+    torch.manual_seed(0)
+    model = build_ade((1, 8, 8), "v-ade", latent_dim=3, n_levels=17, hidden=16, flow_blocks=1, flow_hidden=4)
+    x = datasets.load("digits", "train")[:5]
+    model.initialize(x)
+    with torch.no_grad():
+        h, _ = model.flow(model.bin_centres(x))
+        expected = model.to_data_scale(model.flow.inverse(model.vae.decode(model.vae.encode(h)[0])))
+        out = model.reconstruct(x)
+    assert out.shape == x.shape and torch.allclose(out, expected)
+    assert out.min() >= 0 and out.max() <= 1
+    with pytest.raises(ValueError, match="levels"):
+        model.reconstruct(torch.full((2, 1, 8, 8), 0.013))
+
+
+def test_residual_discriminator_is_a_sum_of_blocks():
+    torch.manual_seed(0)
+    disc = ResidualMLPDiscriminator((1, 8, 8), hidden=8, n_blocks=2)
+    x = torch.rand(4, 1, 8, 8)
+    assert disc(x).shape == (4,)
+    for block in disc.blocks:  # blocks that output zero leave the residual stream unchanged
+        torch.nn.init.zeros_(block[-1].weight), torch.nn.init.zeros_(block[-1].bias)
+    with torch.no_grad():
+        assert torch.allclose(disc(x), disc.head(disc.stem(x.flatten(1))).squeeze(1))
+    with pytest.raises(ValueError, match="shape"):
+        disc(torch.rand(4, 64))
+    with pytest.raises(ValueError, match="n_blocks"):
+        ResidualMLPDiscriminator((1, 8, 8), n_blocks=0)
+
+
+def test_digits_quality_bar_passes_real_digits_and_fails_a_collapsed_sampler(feature_net):
+    train, held = datasets.load("digits", "train"), datasets.load("digits", "test")
+    real = ex.digits_quality_bar(train[:1000], reference_fd=10.0, feature_net=feature_net, held_out=held)
+    assert real["meets_bar"] and min(real["class_shares"]) >= 0.03
+    assert sum(real["class_shares"]) == pytest.approx(1.0)
+    collapsed = ex.digits_quality_bar(train[:1].repeat(1000, 1, 1, 1), 10.0, feature_net, held)
+    assert not collapsed["meets_bar"] and max(collapsed["class_shares"]) == 1.0
+    # the Fréchet half of the bar: real digits against a tiny reference distance
+    assert not ex.digits_quality_bar(train[:1000], 1e-6, feature_net, held)["meets_bar"]
+    with pytest.raises(ValueError, match="reference_fd"):
+        ex.digits_quality_bar(train[:10], 0.0, feature_net, held)
+    with pytest.raises(ValueError, match="samples"):
+        ex.digits_quality_bar(train[:10].flatten(1), 1.0, feature_net, held)
+
+
+def test_gan_train_is_high_for_real_digits_and_low_for_one_repeated_digit(feature_net):
+    train = datasets.load("digits", "train")
+    test_x, test_y = datasets.load("digits", "test"), datasets.load_labels("digits", "test")
+    real = ex.gan_train_test(train[:600], feature_net, test_x, test_y, n_steps=150)
+    collapsed = ex.gan_train_test(train[:1].repeat(600, 1, 1, 1), feature_net, test_x, test_y, n_steps=150)
+    assert real["gan_train"] > 0.5 and collapsed["gan_train"] < 0.25
+    assert 0 <= real["gan_test"] <= 1
+    with pytest.raises(ValueError, match="test_y"):
+        ex.gan_train_test(train[:10], feature_net, test_x, test_y[:3])
+
+
+def test_refinements_smoke_reports_every_variant():
+    cfg = ex.RefinementsConfig.for_scale("smoke")
+    result = ex.run_refinements(cfg)
+    assert result.variants == list(cfg.variants)
+    for variant in cfg.variants:
+        assert math.isfinite(result.metrics[f"{variant}_bpd_mean"]) and result.metrics[f"{variant}_fd_mean"] >= 0
+    model = ex.refined_ade(cfg, "av-ade (wg, rd)")
+    assert isinstance(model.discriminator, ResidualMLPDiscriminator)
+    widths = [m.out_features for m in model.vae.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert widths[0] == 2 * cfg.hidden
+    assert ex.refined_ade(cfg, "av-ade (s2)").flow is not None
+    table = ex.refinements_table(result)
+    assert "AV-ADE (IAF, RD)" in table.index  # the row the package cannot run, said so
+    ex.plot_refinements(result)
+    with pytest.raises(ValueError, match="variant"):
+        ex.refined_ade(cfg, "av-ade (iaf)")
+
+
+def test_sample_quality_smoke_scores_every_model_the_same_way():
+    cfg = ex.SampleQualityConfig.for_scale("smoke")
+    result = ex.run_sample_quality(cfg)
+    m = result.metrics
+    for name in cfg.models:
+        for key in ("fd", "gan_train", "gan_test", "prd_recall", "prd_precision", "min_class_share"):
+            assert math.isfinite(m[f"{name}_{key}_mean"])
+        assert 0 <= m[f"{name}_prd_recall_mean"] <= 1
+        precision, recall = result.prd[name]
+        assert precision.shape == recall.shape == (201,)
+    assert "gan_bpd_mean" not in m and "vae_bpd_mean" in m  # no likelihood for the GAN
+    assert "gan_meets_bar_seeds" in m  # the bar is computed and reported
+    assert result.reconstructions.shape == result.originals.shape == (cfg.n_reconstructions, 1, 8, 8)
+    table = ex.sample_quality_table(result)
+    assert list(table.index)[-1] == "training digits"
+    ex.plot_sample_quality(result)
+    with pytest.raises(ValueError, match="models"):
+        ex.run_sample_quality(ex.SampleQualityConfig.for_scale("smoke", models=("pixelcnn",)))
+
+
+def test_paper_configs_run_the_rows_book_scale_leaves_out():
+    refinements = ex.RefinementsConfig.for_scale("paper")
+    assert set(refinements.variants) == set(ex.REFINEMENTS) and len(refinements.seeds) >= 5
+    assert "gan (rd)" not in ex.RefinementsConfig.for_scale("book").variants  # below the bar at book scale
+    quality = ex.SampleQualityConfig.for_scale("paper")
+    assert "v-ade" in quality.models and len(quality.seeds) >= 5
+    comparison_cfg = ex._comparison_cfg(quality, seed=3)
+    assert comparison_cfg.datasets == ("digits",) and comparison_cfg.seed == 3
+    assert comparison_cfg.n_steps == quality.n_steps

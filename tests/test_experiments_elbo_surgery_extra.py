@@ -1,0 +1,134 @@
+"""Smoke-scale tests of the ELBO-surgery appendix experiments (Figs. 4-5, 10-17, 20, 22-28)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from companion.experiments import elbo_surgery_extra as ex
+
+
+def test_low_posterior_analysis_finds_neighbours_in_the_data():
+    cfg = ex.LowPosteriorAnalysisConfig.for_scale("smoke", vae_steps=10, max_examples=200, n_candidates=300,
+                                                  n_show=6, num_z_values=(20, 300), n_per_num_z=3, tsne_prior=40,
+                                                  tsne_perplexity=5.0)
+    r = ex.run_low_posterior_analysis(cfg)
+    assert r.low.shape == r.neighbours.shape == r.random_data.shape == (6, 1, 8, 8)
+    assert r.tsne.shape == (46, 2)
+    assert r.by_num_z.shape == (2, 3, 1, 8, 8)
+    # More prior draws can only find latents of lower (or equal) q(z) among the kept ones.
+    assert r.metrics["mean_log_q_num_z_300"] <= r.metrics["mean_log_q_num_z_20"] + 1e-9
+    assert set(r.kl) == {"data", "neighbours", "low-posterior samples"} and (r.kl["data"] >= 0).all()
+    assert 0.0 <= r.metrics["mean_norm_rank_low"] <= 1.0
+    ex.plot_low_posterior_analysis(r)
+
+
+def test_bounds_along_training_reports_every_model():
+    cfg = ex.BoundsAlongTrainingConfig.for_scale("smoke", n_steps=6, eval_every=3, critic_steps=5, n_samples=40)
+    r = ex.run_bounds_along_training(cfg)
+    assert set(r.reported) == set(ex.BOUND_MODELS)
+    for kind in ex.BOUND_MODELS:
+        curve = r.reported[kind][cfg.learning_rates[0]]
+        assert curve.shape == (3,) and np.isfinite(curve).all()
+    assert set(r.true_elbo) == {"vae", "aae"}
+    # The VAE reports its own ELBO: no gap.
+    assert r.metrics[f"vae_lr{cfg.learning_rates[0]:g}_final_gap"] == 0.0
+    ex.plot_bounds_along_training(r)
+
+
+def test_bounds_along_training_rejects_unknown_models():
+    with pytest.raises(ValueError, match="models"):
+        ex.run_bounds_along_training(ex.BoundsAlongTrainingConfig.for_scale("smoke", models=("iwae",)))
+
+
+def test_classifier_updates_runs_one_curve_per_setting():
+    cfg = ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1,), estimation_steps=5, learning_steps=10,
+                                               n_samples=300)
+    r = ex.run_classifier_updates(cfg)
+    assert r.updates == [1, 5]
+    # Same seeds: both runs start from the same true KL.
+    assert r.runs[1].learning_curves[1][0] == r.runs[5].learning_curves[1][0]
+    assert r.runs[1].learning_curves[1][-1] != r.runs[5].learning_curves[1][-1]
+    ex.plot_classifier_updates(r)
+    with pytest.raises(ValueError, match="updates"):
+        ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", updates=(0,)))
+
+
+def test_many_latents_counts_active_latents():
+    cfg = ex.ManyLatentsConfig.for_scale("smoke", n_steps=5, latent_dim=12)
+    r = ex.run_many_latents(cfg)
+    for name in cfg.datasets:
+        for kind in ("vae", "aae"):
+            assert r.means[name][kind].shape == (cfg.n_show, 12)
+            assert 0 <= r.metrics[f"{name}_{kind}_active_latents"] <= 12
+            assert np.all(np.diff(r.activity[name][kind]) <= 0)  # sorted, descending
+    ex.plot_many_latents(r)
+
+
+def test_pixel_likelihoods_scores_both_likelihoods_per_seed():
+    cfg = ex.PixelLikelihoodsConfig.for_scale("smoke", n_steps=5, max_examples=200, n_samples=60)
+    r = ex.run_pixel_likelihoods(cfg)
+    for name in ("bernoulli", "logistic"):
+        assert len(r.per_seed[name]["average_kl"]) == cfg.n_seeds
+        assert all(math.isfinite(v) for v in r.per_seed[name]["sample_frechet"])
+        assert r.reconstructions[name].min() >= 0 and r.reconstructions[name].max() <= 1.0 + 1e-6
+    ex.plot_pixel_likelihoods(r)
+
+
+def test_reconstructions_and_samples_on_both_data_sets():
+    cfg = ex.ReconstructionsConfig.for_scale("smoke", n_steps=3)
+    r = ex.run_reconstructions_and_samples(cfg)
+    assert r.reconstructions["faces"]["vgh++"].shape == (cfg.n_show, 1, 25, 25)
+    assert r.samples["digits"]["aae"].shape == (cfg.n_show, 1, 8, 8)
+    ex.plot_reconstructions_and_samples(r)
+
+
+def test_digits_quality_bar_fails_a_collapsed_sampler():
+    from companion.data import load
+
+    held_out = load("digits", "valid")
+    collapsed = load("digits", "train")[:1].repeat(200, 1, 1, 1)  # one digit, 200 times
+    bar = ex.digits_quality_bar(collapsed, reference_fd=1.0, held_out=held_out, classifier_steps=40)
+    assert not bar["meets_bar"] and min(bar["class_shares"]) == 0.0
+    with pytest.raises(ValueError, match="samples"):
+        ex.digits_quality_bar(torch.zeros(3, 64), 1.0, held_out)
+
+
+def test_hybrids_run_seeds_and_report_the_gan_quality_bar():
+    from companion.experiments import elbo_surgery as base
+
+    cfg = base.HybridsConfig.for_scale("smoke", models=("vae", "aae", "gan"), n_steps=5, gan_steps=5,
+                                       critic_steps=5, n_samples=40, n_bar_samples=60)
+    r = base.run_hybrids(cfg)
+    assert all(len(v) == cfg.n_seeds * len(cfg.learning_rates) for v in r.scores.values())
+    assert len(r.quality_bar["gan"]) == cfg.n_seeds
+    assert 0 <= r.metrics["gan_runs_meeting_bar"] <= cfg.n_seeds
+    assert math.isfinite(r.metrics["vae_mean_frechet"])
+    base.plot_hybrids(r)
+
+
+def test_classifier_updates_reuses_the_one_update_run():
+    from companion.experiments import elbo_surgery as base
+
+    cfg = ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1,), estimation_steps=5, learning_steps=10,
+                                               n_samples=300, updates=(1, 2))
+    one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale(
+        "smoke", dims=(1,), estimation_steps=5, learning_steps=10, n_samples=300))
+    r = ex.run_classifier_updates(cfg, reuse=one)
+    assert r.runs[1].learning_curves[1] is one.learning_curves[1]
+    assert r.runs[2].learning_curves[1][0] == one.learning_curves[1][0]  # same start, same seeds
+    with pytest.raises(ValueError, match="reuse"):
+        ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1, 10)), reuse=one)
+
+
+def test_a_run_over_one_dimension_is_part_of_a_run_over_several():
+    # Why reuse may take a subset of dimensions: each dimension is seeded on its own.
+    from companion.experiments import elbo_surgery as base
+
+    kw = dict(estimation_steps=5, learning_steps=6, n_samples=300)
+    both = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", dims=(1, 10), **kw))
+    one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", dims=(10,), **kw))
+    assert np.allclose(both.learning_curves[10], one.learning_curves[10])
