@@ -39,10 +39,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .replicas import ensemble_container
+
 __all__ = [
     "ACTIVATIONS",
     "EquivariantConv2d",
     "EquivariantLinear",
+    "L1KernelSum",
     "Maxout",
     "MinibatchDiscrimination",
     "MinibatchDiscriminator",
@@ -681,6 +684,31 @@ def check_layer_merge(
 # ----------------------------------------------------------------------------------------
 
 
+class L1KernelSum(nn.Module):
+    """``m (..., N, kernels * kernel_dim) -> o (..., N, kernels)`` with ``o_{i,b} = sum_j exp(-||m_{i,b} - m_{j,b}||_1)``.
+
+    The parameter-free half of :class:`MinibatchDiscrimination` (the sum runs over dimension
+    ``-2``, ``j = i`` included).
+    """
+
+    def __init__(self, kernels: int, kernel_dim: int) -> None:
+        super().__init__()
+        self.kernels = _check_int(kernels, "kernels")
+        self.kernel_dim = _check_int(kernel_dim, "kernel_dim")
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        _check_tensor(m, "m", 2)
+        if m.shape[-1] != self.kernels * self.kernel_dim:
+            raise ValueError(f"m must have shape (..., N, {self.kernels * self.kernel_dim}); got {tuple(m.shape)}")
+        m = m.unflatten(-1, (self.kernels, self.kernel_dim))  # (..., N, B, C)
+        l1 = (m.unsqueeze(-3) - m.unsqueeze(-4)).abs().sum(-1)  # (..., N, N, B): ||M_i,b - M_j,b||_1
+        return torch.exp(-l1).sum(-2)
+
+    def extra_repr(self) -> str:
+        return f"kernels={self.kernels}, kernel_dim={self.kernel_dim}"
+
+
+@ensemble_container  # forward calls its children and acts on the last two axes, so replicas can stack it
 class MinibatchDiscrimination(nn.Module):
     """The minibatch-discrimination layer of Salimans et al. (2016): batch statistics appended to each sample's features.
 
@@ -705,6 +733,10 @@ class MinibatchDiscrimination(nn.Module):
     Shapes:
         ``(..., N, A) -> (..., N, A + kernels)``: the minibatch lies along dimension ``-2``,
         leading dimensions index independent minibatches.
+
+    ``T`` is stored as the weight of a bias-free linear map (``projection.weight`` is ``T``
+    flattened and transposed, ``(kernels * kernel_dim, A)``), so that
+    :class:`~companion.replicas.Replicas` can stack it as a batched product.
     """
 
     def __init__(self, in_features: int, kernels: int = 16, kernel_dim: int = 4, init_std: float = 0.05) -> None:
@@ -714,7 +746,9 @@ class MinibatchDiscrimination(nn.Module):
         self.kernel_dim = _check_int(kernel_dim, "kernel_dim")
         if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not init_std > 0:
             raise ValueError(f"init_std must be a positive number; got {init_std!r}")
-        self.T = nn.Parameter(torch.randn(self.in_features, self.kernels * self.kernel_dim) * float(init_std))
+        self.projection = nn.Linear(self.in_features, self.kernels * self.kernel_dim, bias=False)
+        nn.init.normal_(self.projection.weight, std=float(init_std))
+        self.kernel = L1KernelSum(self.kernels, self.kernel_dim)
 
     @property
     def out_features(self) -> int:
@@ -725,15 +759,13 @@ class MinibatchDiscrimination(nn.Module):
         _check_tensor(x, "x", 2)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., N, {self.in_features}); got {tuple(x.shape)}")
-        m = (x @ self.T).unflatten(-1, (self.kernels, self.kernel_dim))  # (..., N, B, C)
-        l1 = (m.unsqueeze(-3) - m.unsqueeze(-4)).abs().sum(-1)  # (..., N, N, B): ||M_i,b - M_j,b||_1
-        closeness = torch.exp(-l1).sum(-2)  # (..., N, B): the sum over j
-        return torch.cat([x, closeness], dim=-1)
+        return torch.cat([x, self.kernel(self.projection(x))], dim=-1)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, kernels={self.kernels}, kernel_dim={self.kernel_dim}"
 
 
+@ensemble_container
 class MinibatchDiscriminator(nn.Module):
     """A pointwise discriminator with a minibatch-discrimination layer before its read-out.
 

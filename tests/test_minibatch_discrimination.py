@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from companion.replicas import Replicas
-from companion.symmetric import MinibatchDiscrimination, MinibatchDiscriminator
+from companion.symmetric import L1KernelSum, MinibatchDiscrimination, MinibatchDiscriminator
 
 
 def test_the_layer_computes_the_papers_sum_of_l1_kernels():
@@ -14,7 +14,7 @@ def test_the_layer_computes_the_papers_sum_of_l1_kernels():
     out = layer(x)
     assert out.shape == (5, 3 + 2)
     assert torch.equal(out[:, :3], x)
-    m = (x @ layer.T).reshape(5, 2, 4)
+    m = (x @ layer.projection.weight.T).reshape(5, 2, 4)
     for i in range(5):
         for b in range(2):
             want = sum(torch.exp(-(m[i, b] - m[j, b]).abs().sum()) for j in range(5))
@@ -49,6 +49,7 @@ def test_it_trains_as_replicas_like_a_plain_module():
         return MinibatchDiscriminator(4, hidden=8, kernels=3, kernel_dim=2)
 
     reps = Replicas(make, [0, 1])
+    assert reps.backend == "ensemble"  # stacked as batched products, not the slower vectorised map
     x = torch.randn(2, 5, 4)
     out = reps(x)
     for index, seed in enumerate([0, 1]):
@@ -67,5 +68,7 @@ def test_bad_input_gets_a_clear_error():
         MinibatchDiscrimination(4)(torch.randn(3, 5))
     with pytest.raises(TypeError, match="x"):
         MinibatchDiscriminator(4)(torch.zeros(3, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match="m must have shape"):
+        L1KernelSum(2, 3)(torch.randn(4, 5))
     with pytest.raises(ValueError, match="hidden"):
         MinibatchDiscriminator(4, hidden=0)

@@ -26,7 +26,7 @@ from companion.nets import MLP
 from companion.plots import pyplot
 from companion.replicas import Replicas, StackedMinibatches, stacked_randn
 from companion.reproduce import register
-from companion.symmetric import MinibatchDiscriminator, SymmetricDiscriminator, complementary_mixed_sets
+from companion.symmetric import MinibatchDiscriminator, SymmetricDiscriminator, mix_batches
 from companion.train import train_loop
 
 __all__ = [
@@ -79,6 +79,7 @@ class DigitsDynamicsConfig(ExperimentConfig):
     mbd_kernels: int = 16
     mbd_kernel_dim: int = 4
     batch_size: int = 64
+    set_size: int = 64
     n_steps: int = 600
     lr: float = 1e-3
     eval_every: int = 100
@@ -144,7 +145,7 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
     curve: Dict[int, List[float]] = {}
 
     def mixed_sets(real: torch.Tensor, fake: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        pairs = [complementary_mixed_sets(r, f, gamma, generator=g) for r, f, g in zip(real, fake, mixing)]
+        pairs = [_complementary_sets(r, f, gamma, g, cfg.set_size) for r, f, g in zip(real, fake, mixing)]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
     def fake_batch() -> torch.Tensor:
@@ -186,6 +187,24 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
     if cfg.n_steps not in curve:
         evaluate(cfg.n_steps)
     return {"curve": curve, "gen": gen}
+
+
+def _complementary_sets(real: torch.Tensor, fake: torch.Tensor, gamma: float, rng: torch.Generator,
+                        set_size: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`~companion.symmetric.complementary_mixed_sets` on a batch cut into sets of ``set_size``.
+
+    ``real``, ``fake``: ``(batch, d)`` with ``batch`` a multiple of ``set_size``; returns the
+    sets ``(2 * batch / set_size, set_size, d)`` (the mixed sets, then their complements) and
+    their real fractions. With one set it draws exactly what ``complementary_mixed_sets`` draws.
+    """
+    if real.shape[0] % set_size:
+        raise ValueError(f"the batch ({real.shape[0]}) must be a multiple of set_size={set_size}")
+    shape = (real.shape[0] // set_size, set_size, *real.shape[1:])
+    real, fake = real.reshape(shape), fake.reshape(shape)
+    first, beta = mix_batches(real, fake, gamma, generator=rng, set_dim=1)
+    second = torch.where(beta.bool().reshape(*beta.shape, *([1] * (real.dim() - 2))), fake, real)
+    fraction = beta.mean(-1)
+    return torch.cat([first, second]), torch.cat([fraction, 1 - fraction])
 
 
 def _sample(gen: Replicas, rngs: List[torch.Generator], n: int, latent_dim: int) -> torch.Tensor:
