@@ -92,7 +92,7 @@ class DigitsDynamicsConfig(ExperimentConfig):
     n_show: int = 16
     SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
         "smoke": {"seeds": (0, 1), "latent_dim": 4, "hidden": 16, "disc_hidden": 16, "mbd_kernels": 4,
-                  "batch_size": 16, "n_steps": 6, "eval_every": 3, "n_eval_samples": 100, "n_bar_samples": 200,
+                  "batch_size": 16, "set_size": 8, "n_steps": 6, "eval_every": 3, "n_eval_samples": 100, "n_bar_samples": 200,
                   "vae_steps": 10, "classifier_steps": 40, "n_show": 4},
         "paper": {"seeds": tuple(range(10)), "n_steps": 5000, "eval_every": 250, "vae_steps": 5000,
                   "disc_hidden": 256, "mbd_kernels": 50, "mbd_kernel_dim": 5},
