@@ -700,9 +700,9 @@ class L1KernelSum(nn.Module):
         _check_tensor(m, "m", 2)
         if m.shape[-1] != self.kernels * self.kernel_dim:
             raise ValueError(f"m must have shape (..., N, {self.kernels * self.kernel_dim}); got {tuple(m.shape)}")
-        m = m.unflatten(-1, (self.kernels, self.kernel_dim))  # (..., N, B, C)
-        l1 = (m.unsqueeze(-3) - m.unsqueeze(-4)).abs().sum(-1)  # (..., N, N, B): ||M_i,b - M_j,b||_1
-        return torch.exp(-l1).sum(-2)
+        m = m.unflatten(-1, (self.kernels, self.kernel_dim)).transpose(-2, -3)  # (..., B, N, C)
+        l1 = torch.cdist(m, m, p=1.0)  # (..., B, N, N): ||M_i,b - M_j,b||_1, twice as fast as broadcasting
+        return torch.exp(-l1).sum(-1).transpose(-1, -2)
 
     def extra_repr(self) -> str:
         return f"kernels={self.kernels}, kernel_dim={self.kernel_dim}"
