@@ -22,6 +22,9 @@ def test_smoke_run_records_curves_bars_and_verdicts():
     assert len(result.comparisons) == len(X.DIGITS_CLAIMS)
     for row in result.comparisons:
         assert row["verdict"] in VERDICTS and row["low"] <= row["difference"] <= row["high"]
+        both_meet = all(b["meets_bar"] for m in (row["a"], row["b"]) for b in result.bars[m])
+        assert row["compared"] == both_meet
+        assert row["phrase"].startswith("not compared") != both_meet
     assert len(X.digits_dynamics_table(result)) == len(cfg.methods)
     assert len(X.digits_dynamics_comparisons(result)) == len(X.DIGITS_CLAIMS)
     assert X.plot_digits_dynamics(result) is not None
@@ -43,3 +46,10 @@ def test_one_set_draws_what_complementary_mixed_sets_draws():
 def test_unknown_methods_are_refused():
     with pytest.raises(ValueError, match="methods"):
         X.run_digits_dynamics(X.DigitsDynamicsConfig.for_scale("smoke", methods=("bgan", "wgan")))
+
+
+def test_the_sweep_record_reads_as_a_table():
+    table = X.digits_sweep_table()
+    assert len(table) == len(X.DIGITS_SWEEP_RECORD)
+    assert all(m in X.DIGITS_METHODS for m, _, _ in X.DIGITS_SWEEP_RECORD)
+    assert all(len(v) == 5 and all(0 <= s <= 1 for s in v) for v in X.DIGITS_SWEEP_RECORD.values())
