@@ -79,17 +79,17 @@ class DigitsDynamicsConfig(ExperimentConfig):
     hidden: int = 48
     disc_hidden: int = 128
     disc_layers: int = 1
-    mbd_kernels: int = 16
+    mbd_kernels: int = 8
     mbd_kernel_dim: int = 4
     batch_size: int = 64
     set_size: int = 8
-    n_steps: int = 1000
+    n_steps: int = 1200
     lr: float = 1e-3
     eval_every: int = 200
     n_eval_samples: int = 500
     n_bar_samples: int = 1000
     min_class_share: float = 0.03
-    vae_steps: int = 1000
+    vae_steps: int = 1200
     vae_lr: float = 2e-3
     classifier_steps: int = 400
     n_show: int = 16
@@ -260,7 +260,9 @@ def _compare_frechet(final: Dict[str, List[float]], bars: Dict[str, List[Dict[st
 #: setting as in :class:`DigitsDynamicsConfig`'s defaults at the time: one hidden layer of 128
 #: units, Adam(1e-3), batch 64): (model, the settings that differ, generator steps) -> the
 #: smallest class share of each seed's 1,000 samples, in the digits classifier's eyes. The bar
-#: asks for at least 0.03 in every seed; the BGANs fall short of it in every setting.
+#: asks for at least 0.03 in every seed; the BGANs fall short of it in every setting. (The
+#: ``book`` run itself, at 1,000 steps with sets of 8 and 16 kernels, gave BGAN 3, BGAN without
+#: smoothing 1, M-BGAN 3 and minibatch discrimination 5 seeds of 5 meeting the whole bar.)
 DIGITS_SWEEP_RECORD: Dict[Tuple[str, str, int], Tuple[float, ...]] = {
     ("bgan", "sets of 16", 600): (0.0, 0.004, 0.018, 0.028, 0.003),
     ("bgan", "sets of 64, lr 2e-3", 600): (0.0, 0.0, 0.0, 0.0, 0.0),
@@ -278,7 +280,8 @@ DIGITS_SWEEP_RECORD: Dict[Tuple[str, str, int], Tuple[float, ...]] = {
     ("mbgan", "sets of 16", 600): (0.044, 0.016, 0.033, 0.075, 0.02),
     ("mbgan", "sets of 16", 1200): (0.07, 0.045, 0.072, 0.076, 0.058),
     ("mbgan", "sets of 8", 1200): (0.065, 0.059, 0.055, 0.062, 0.035),
-    ("minibatch", "minibatches of 64", 1200): (0.052, 0.021, 0.033, 0.045, 0.047),
+    ("minibatch", "16 kernels of width 4", 1200): (0.052, 0.021, 0.033, 0.045, 0.047),
+    ("minibatch", "8 kernels of width 4", 1200): (0.045, 0.031, 0.039, 0.056, 0.053),
 }
 
 
@@ -392,6 +395,7 @@ def plot_digits_dynamics(result: DigitsDynamicsResult):
     ax.legend(fontsize=7)
     for ax, method in zip(axes[1:], methods):
         shown = result.samples[method]
-        image_grid(shown, nrow=int(np.ceil(np.sqrt(len(shown)))), ax=ax, title=DIGITS_METHOD_NAMES[method])
+        image_grid(shown, nrow=int(np.ceil(np.sqrt(len(shown)))), ax=ax)
+        ax.set_title(DIGITS_METHOD_NAMES[method], fontsize=9)
     fig.tight_layout()
     return fig
