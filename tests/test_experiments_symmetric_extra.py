@@ -53,3 +53,10 @@ def test_the_sweep_record_reads_as_a_table():
     assert len(table) == len(X.DIGITS_SWEEP_RECORD)
     assert all(m in X.DIGITS_METHODS for m, _, _ in X.DIGITS_SWEEP_RECORD)
     assert all(len(v) == 5 and all(0 <= s <= 1 for s in v) for v in X.DIGITS_SWEEP_RECORD.values())
+
+
+def test_paper_scale_is_longer_with_ten_seeds():
+    book, paper = X.DigitsDynamicsConfig.for_scale("book"), X.DigitsDynamicsConfig.for_scale("paper")
+    assert len(book.seeds) >= 5 and len(paper.seeds) == 10
+    assert paper.n_steps > book.n_steps and paper.vae_steps == paper.n_steps and book.vae_steps == book.n_steps
+    assert book.batch_size % book.set_size == 0 and paper.batch_size % paper.set_size == 0

@@ -66,8 +66,12 @@ class DigitsDynamicsConfig(ExperimentConfig):
     output); the discriminators have one hidden layer of ``disc_hidden`` units: equivariant
     layers (leaky ReLU) with the BGAN or M-BGAN reduction on sets of ``batch_size`` images,
     or a pointwise MLP with a minibatch-discrimination layer of ``mbd_kernels`` kernels of
-    width ``mbd_kernel_dim``. All use Adam(``lr``, betas (0.5, 0.999)), one discriminator
-    step per generator step. Every ``eval_every`` steps each replica's Fréchet distance to the
+    width ``mbd_kernel_dim``. The batch GANs cut each minibatch of ``batch_size`` real and
+    ``batch_size`` generated images into sets of ``set_size`` (mixed and complementary, as
+    in :func:`~companion.symmetric.complementary_mixed_sets`). All use Adam(``lr``, betas
+    (0.5, 0.999)), one discriminator step per generator step. The ``book`` values come from
+    the small sweep of :data:`DIGITS_SWEEP_RECORD`; ``paper`` has 10 seeds, 5,000 steps, wider
+    discriminators and Salimans et al.'s 50 kernels of width 5. Every ``eval_every`` steps each replica's Fréchet distance to the
     held-out digits is measured on ``n_eval_samples`` samples; at the end the digits bar is
     checked on ``n_bar_samples`` samples against a VAE of the same seed trained for
     ``vae_steps`` steps (the primer's reference model).
