@@ -51,9 +51,9 @@ DIGITS_METHODS: Dict[str, Tuple[str, float]] = {
 }
 
 DIGITS_METHOD_NAMES = {
-    "bgan_pure": "BGAN, gamma 0",
-    "bgan": "BGAN, gamma 0.5",
-    "mbgan": "M-BGAN, gamma 0.5",
+    "bgan_pure": "BGAN (γ = 0)",
+    "bgan": "BGAN (γ = 0.5)",
+    "mbgan": "M-BGAN (γ = 0.5)",
     "minibatch": "minibatch discrimination",
 }
 
