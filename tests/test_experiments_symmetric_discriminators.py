@@ -75,3 +75,23 @@ def test_baseline_sweep_smoke_run_and_record():
     book = S.ModeCoverageConfig.for_scale("book")
     assert (book.pacgan_g_hidden, book.pacgan_d_hidden, book.pacgan_lr) in S.BASELINE_SWEEP_RECORD
     assert S.plot_baseline_sweep(S.BASELINE_SWEEP_RECORD) is not None
+
+
+def test_the_mixup_gan_trains_as_replicas_each_seed_on_its_own():
+    """Fig. 4.3's mixup GAN: a pointwise discriminator on mixtures, one Beta stream per seed."""
+    cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=20, n_eval_samples=200, eval_steps=())
+    first = S._train_toy_replicas("pacgan", "mixup", "ring", (0, 1), cfg, 0.5)
+    second = S._train_toy_replicas("pacgan", "mixup", "ring", (0, 2), cfg, 0.5)
+    assert np.isfinite(first["samples"]).all()
+    assert np.abs(first["samples"][0] - second["samples"][0]).max() < 1e-5  # seed 0 ignores its neighbour
+    assert np.abs(first["samples"][1] - second["samples"][1]).max() > 1e-3
+    gan = S._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
+    assert np.abs(first["samples"][0] - gan["samples"][0]).max() > 1e-3  # mixing changes the game
+
+
+def test_mode_coverage_compares_the_mixup_gan_when_asked_and_at_paper_scale():
+    cfg = S.ModeCoverageConfig.for_scale("smoke", methods=("gan", "mixup"), setups=("pacgan",), datasets=("ring",))
+    result = S.run_mode_coverage(cfg)
+    assert [(r["method"], r["dataset"]) for r in result.comparisons] == [("mixup", "ring")]
+    assert "mixup GAN" in set(S.mode_coverage_table(result)["model"])
+    assert "mixup" in S.ModeCoverageConfig.for_scale("paper").methods

@@ -8,7 +8,7 @@
 * ``symmetric_discriminators/gamma_losses`` — Fig. 4.2: the effect of batch smoothing
   ``gamma`` on the discriminator and generator losses.
 * ``symmetric_discriminators/mode_coverage`` — Sec. 4.5.1 / Fig. 4.3: GAN vs BGAN vs M-BGAN
-  on ``ring`` and ``grid``, modes covered and high-quality samples over seeds, in the
+  (and the mixup GAN of Fig. 4.3 at ``paper`` scale) on ``ring`` and ``grid``, modes covered and high-quality samples over seeds, in the
   thesis' network configuration and in the PacGAN benchmark's.
 * ``symmetric_discriminators/cifar10`` — Sec. 4.5.2 (paper scale only): CIFAR-10 with the
   SN-GAN "standard CNN" pair (a DCGAN-style generator and an equivariant convolutional
@@ -381,20 +381,24 @@ class MaxoutDiscriminator(nn.Module):
         return self.net(x).squeeze(-1)
 
 
+#: Methods whose discriminator judges one sample at a time (the GAN and the mixup GAN).
+POINTWISE_METHODS = ("gan", "mixup")
+
+
 def _networks(setup: str, method: str, cfg) -> Tuple[nn.Module, nn.Module, float, Tuple[float, float], int]:
     """(generator, discriminator, lr, betas, discriminator steps) of a configuration."""
     from companion.gan import MLPDiscriminator, MLPGenerator
 
     if setup == "thesis":
         gen = MLPGenerator(cfg.latent_dim, (2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
-        if method == "gan":
+        if method in POINTWISE_METHODS:
             disc = MLPDiscriminator((2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
         else:
             disc = SymmetricDiscriminator(2, (cfg.thesis_hidden,) * 3, reduction=method, activation="relu")
         return gen, disc, cfg.thesis_lr, (0.9, 0.999), cfg.thesis_n_disc
     if setup == "pacgan":
         gen = BatchNormMLPGenerator(cfg.latent_dim, cfg.pacgan_g_hidden, 4)
-        if method == "gan":
+        if method in POINTWISE_METHODS:
             disc = MaxoutDiscriminator(2, cfg.pacgan_d_hidden, 3)
         else:
             disc = SymmetricDiscriminator(2, (cfg.pacgan_d_hidden,) * 3, reduction=method, activation="maxout")
@@ -409,6 +413,8 @@ def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg, gamma: flo
     from companion.gan import discriminator_loss, generator_loss
     from companion.train import minibatches
 
+    if method not in ("gan", "bgan", "mbgan"):
+        raise ValueError(f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}")
     dev = companion.device()
     companion.seed_everything(seed)
     gen, disc, lr, betas, n_disc = _networks(setup, method, cfg)
@@ -495,6 +501,7 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
     train = data.load(dataset).to(dev)
     batches = StackedMinibatches(train, cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
     mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    mixup_rngs = [np.random.default_rng(s) for s in seeds]  # the mixup GAN's Beta draws
     eval_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
     centers, std = data.toy_centers(dataset), data.toy_std(dataset)
     curve: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
@@ -518,6 +525,11 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
                 fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
             if method == "gan":
                 d_loss = (nn.functional.softplus(-disc(real)).mean(-1) + nn.functional.softplus(disc(fake)).mean(-1))
+            elif method == "mixup":  # Zhang et al. (2018): D predicts lambda on lambda x + (1 - lambda) G(z)
+                lam = torch.as_tensor(np.stack([g.beta(cfg.mixup_alpha, cfg.mixup_alpha, real.shape[1])
+                                                for g in mixup_rngs]), dtype=real.dtype, device=dev)
+                mixed = lam.unsqueeze(-1) * real + (1 - lam.unsqueeze(-1)) * fake
+                d_loss = bernoulli_kl(lam, disc(mixed)).mean(-1)
             else:
                 sets, targets = mixed_sets(real, fake)
                 d_loss = _set_losses(disc(sets), targets, method)[0]
@@ -526,7 +538,7 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             d_opt.step()
         disc.requires_grad_(False)
         fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-        if method == "gan":
+        if method in POINTWISE_METHODS:  # the mixup GAN's generator plays the non-saturating game
             g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
         else:
             sets, _ = mixed_sets(real, fake)
@@ -564,8 +576,11 @@ class ModeCoverageConfig(ExperimentConfig):
     at this scale (recorded in the metrics, not asserted); on ``grid`` the coverage curve at
     ``eval_steps`` shows whether it still rises at the end of the budget. The ``paper`` scale
     has the published settings (PacGAN's widths, Adam(1e-4, beta1 0.8), 20,000 steps, 10
-    seeds; the thesis' 3 x 512 ReLU networks with 5 discriminator steps per generator step);
-    ``smoke`` exercises both configurations in seconds.
+    seeds; the thesis' 3 x 512 ReLU networks with 5 discriminator steps per generator step)
+    and adds the mixup GAN of Fig. 4.3 (``"mixup"``: a pointwise discriminator trained to
+    predict ``lambda ~ Beta(mixup_alpha, mixup_alpha)`` on ``lambda x + (1 - lambda) G(z)``,
+    Zhang et al., 2018), which the ``book`` scale leaves out for time (about 17 s of CPU per
+    data set for 10 seeds); ``smoke`` exercises both configurations in seconds.
     """
 
     datasets: Tuple[str, ...] = ("ring", "grid")
@@ -584,10 +599,12 @@ class ModeCoverageConfig(ExperimentConfig):
     pacgan_lr: float = 1e-3
     n_eval_samples: int = 2500
     eval_steps: Tuple[int, ...] = (250, 500, 750, 1000, 1250)
+    mixup_alpha: float = 0.2  # the mixup GAN's Beta(alpha, alpha) (used when "mixup" is among the methods)
     SCALES: ClassVar = {
         "smoke": {"n_steps": 8, "seeds": (0, 1), "setups": ("thesis", "pacgan"), "thesis_hidden": 16, "pacgan_g_hidden": 16,
                   "pacgan_d_hidden": 8, "thesis_n_disc": 1, "eval_steps": (4,), "n_eval_samples": 500},
-        "paper": {"n_steps": 20000, "setups": ("thesis", "pacgan"), "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3,
+        "paper": {"n_steps": 20000, "setups": ("thesis", "pacgan"), "methods": ("gan", "bgan", "mbgan", "mixup"),
+                  "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3,
                   "pacgan_g_hidden": 400, "pacgan_d_hidden": 200, "pacgan_lr": 1e-4, "seeds": tuple(range(10)),
                   "eval_steps": (1000, 2000, 5000, 10000, 15000)},
     }
@@ -604,7 +621,7 @@ PACGAN_TABLE = {
 #: averaged over the seeds (PacGAN's GAN: 6.3 of 8).
 RING_GAN_BAR = 6.0
 
-METHOD_NAMES = {"gan": "GAN", "bgan": "BGAN", "mbgan": "M-BGAN"}
+METHOD_NAMES = {"gan": "GAN", "bgan": "BGAN", "mbgan": "M-BGAN", "mixup": "mixup GAN"}
 
 
 @dataclass
