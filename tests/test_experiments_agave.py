@@ -44,10 +44,9 @@ def test_samples_smoke_reports_the_iaf_vae_bar_and_every_models_scores():
 
 
 def test_models_trained_in_worker_processes_equal_those_trained_here(monkeypatch):
-    # Two AGAVEs trained in two spawned workers (one thread each) against the same two trained
+    # Two AGAVEs trained in two forked workers (one thread each) against the same two trained
     # in this process on one thread: the same weights, so the cache does not depend on where.
     monkeypatch.setenv("COMPANION_WORKERS", "2")
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # so each worker gets one thread
     cfg = ex.AgaveConfig.for_scale("smoke", n_steps=3, seed=123)
     jobs = [ex.agave_job(cfg), ex.agave_job(cfg, lam=1.0)]
     for kind, c, overrides in jobs:

@@ -172,10 +172,14 @@ def _train_in_worker(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_s
 
 
 def parallel_workers() -> int:
-    """How many processes :func:`train_in_parallel` uses: ``COMPANION_WORKERS``, else 2 on a CPU with
-    at least two cores, else 1 (on a GPU the models train one after the other)."""
+    """How many processes :func:`train_in_parallel` uses: ``COMPANION_WORKERS``, else 2 on a Linux CPU
+    with at least two cores, else 1 (on a GPU, or where processes cannot be forked safely, the
+    models train one after the other)."""
     import os
+    import sys
 
+    if not sys.platform.startswith("linux"):
+        return 1  # workers are forked; macOS and Windows do not fork safely
     if "COMPANION_WORKERS" in os.environ:
         value = os.environ["COMPANION_WORKERS"]
         if not value.isdigit() or int(value) < 1:
@@ -193,9 +197,9 @@ def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_ste
     Each job is ``(kind, cfg, overrides)`` as for :func:`_fit_model` (``overrides`` of an
     AGAVE must include ``lam``). The book's networks are small, so one training run keeps
     two CPU threads poorly busy: two processes of one thread each train two models in about
-    the time of one. Workers start with ``spawn`` (safe with any threading state) and
-    return the trained weights; the results are those of training in this process with one
-    thread. With :func:`parallel_workers` at 1, a single missing model, or runs shorter than
+    the time of one. Workers are forked (so no script is imported again) and run one thread
+    each, as PyTorch's data-loader workers do; they return the trained weights, which are
+    those of training in this process with one thread. With :func:`parallel_workers` at 1, a single missing model, or runs shorter than
     ``min_steps`` (starting a worker costs seconds), nothing is started and the callers
     train as usual. Returns the number of models trained here.
     """
@@ -212,8 +216,8 @@ def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_ste
     workers = min(parallel_workers(), len(missing))
     if workers < 2 or max(steps for *_, steps in missing) < min_steps:
         return 0
-    threads = max(1, torch.get_num_threads() // workers)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    threads = 1  # a forked process must not reuse the parent's OpenMP pool; one thread each is the point
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [(key, pool.submit(_train_in_worker, kind, cfg, overrides, steps, threads))
                    for key, kind, cfg, overrides, steps in missing]
         for key, future in futures:
