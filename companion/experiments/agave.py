@@ -696,15 +696,21 @@ class AuxiliaryImagesResult:
     metrics: Dict[str, float] = field(default_factory=dict)
     #: iw_bpd[name]: AGAVE's importance-weighted test bound (bits/dim), one entry per seed.
     iw_bpd: Dict[str, List[float]] = field(default_factory=dict)
+    #: (n_variants, n, ...): samples from the prior, one row per variant (Fig. 3.9).
+    samples: Optional[torch.Tensor] = None
 
 
 def plot_auxiliary_images(result: AuxiliaryImagesResult):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    with_samples = result.samples is not None
+    fig, axes = plt.subplots(1, 3 if with_samples else 2, figsize=(15 if with_samples else 11, 3.6))
     n = result.originals.shape[0]
     rows = torch.cat([result.originals, result.reconstructions.flatten(0, 1)])
     _grid(axes[0], rows, result.n_levels, n, "x, then f(z) for: " + ", ".join(result.names))
+    if with_samples:
+        _grid(axes[2], result.samples.flatten(0, 1), result.n_levels, n,
+              "Fig. 3.9: samples, one row per auxiliary image")
     positions = np.arange(len(result.names))
     axes[1].bar(positions, result.bpd, color="C0")
     for p, v, kl in zip(positions, result.bpd, result.kl_bpd):
@@ -724,7 +730,7 @@ def run_auxiliary_images(cfg: AuxiliaryImagesConfig) -> AuxiliaryImagesResult:
     x = _levels(cfg, "test")
     n_dims = int(np.prod(x.shape[1:]))
     originals = x[: cfg.n_images]
-    names, bpd, kl_bpd, recs, metrics = [], [], [], [], {}
+    names, bpd, kl_bpd, recs, samples, metrics = [], [], [], [], [], {}
     iw: Dict[str, List[float]] = {}
     _check_seeds(cfg.seeds)
     plan = []  # (name, overrides, seeds)
@@ -747,10 +753,12 @@ def run_auxiliary_images(cfg: AuxiliaryImagesConfig) -> AuxiliaryImagesResult:
         bpd.append(_bpd(t["primary_nll"] + t["kl"], n_dims))
         kl_bpd.append(_bpd(t["kl"], n_dims))
         recs.append(_upsample(model.reconstruct(originals), x.shape[1:]).cpu())
+        companion.seed_everything(cfg.seed + 4)
+        samples.append(_samples_given_z(model, cfg.n_images, 1)[1][:, 0].cpu())
         metrics[f"{name}_bpd_bound"] = bpd[-1]
         metrics[f"{name}_kl_nats"] = t["kl"]
     return AuxiliaryImagesResult(names, np.asarray(bpd), np.asarray(kl_bpd), originals.cpu(),
-                                 torch.stack(recs), cfg.n_levels, metrics, iw)
+                                 torch.stack(recs), cfg.n_levels, metrics, iw, torch.stack(samples))
 
 
 # ========================================================================================
