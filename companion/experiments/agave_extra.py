@@ -81,12 +81,11 @@ def endpoint_agreement(samples: torch.Tensor, ends: torch.Tensor) -> float:
 def plot_interpolations(result: InterpolationsResult):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.9 * result.f.shape[0] * 2 + 1.2),
-                             gridspec_kw={"width_ratios": [1, 0.5]})
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.8 * result.f.shape[0] * 2 + 1.2))
     rows = torch.stack([result.f, result.samples], dim=1).flatten(0, 2)  # per pair: f row, then sample row
-    _grid(axes[0], rows, result.n_levels, result.f.shape[1], "Fig. 3.6, AGAVE: f(z_t) (odd rows), PixelCNN given it (even)")
+    _grid(axes[0], rows, result.n_levels, result.f.shape[1], "AGAVE: f(z_t) (odd rows), PixelCNN given it (even rows)")
     _grid(axes[1], result.samples_naive.flatten(0, 1), result.n_levels, result.f.shape[1],
-          "no auxiliary loss: samples along the same kind of path")
+          "no auxiliary loss: PixelCNN along the same paths")
     fig.tight_layout()
     return fig
 
