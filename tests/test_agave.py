@@ -182,7 +182,7 @@ def test_experiment_configs_at_every_scale_and_the_paper_model_builds():
     from companion.reproduce import experiments
 
     ids = [i for i in experiments() if i.startswith("agave/")]
-    assert len(ids) == 6
+    assert len(ids) == 8  # with agave/interpolations and agave/samples (agave_extra)
     for experiment_id in ids:
         config = experiments()[experiment_id].config
         for scale in SCALES:

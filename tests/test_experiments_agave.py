@@ -1,0 +1,75 @@
+"""The AGAVE experiments added for the thesis' Figs. 3.2 and 3.6, and the parallel training of the chapter's models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from companion.experiments import agave as ex
+from companion.experiments import agave_extra as ax
+
+
+def test_endpoint_agreement_counts_samples_nearer_their_own_end():
+    ends = torch.stack([torch.zeros(2, 1, 2, 2), torch.full((2, 1, 2, 2), 4.0)], dim=1)  # (pairs, 2, ...)
+    following = torch.stack([ends[:, 0], ends[:, 0], ends[:, 1]], dim=1)  # first near end 0, last near end 1
+    reversed_ = following.flip(1)
+    assert ax.endpoint_agreement(following, ends) == 1.0
+    assert ax.endpoint_agreement(reversed_, ends) == 0.0
+    with pytest.raises(ValueError, match="do not match"):
+        ax.endpoint_agreement(following, ends[:1])
+
+
+def test_interpolations_smoke():
+    cfg = ax.InterpolationsConfig.for_scale("smoke", n_steps=2, n_test=8)
+    result = ax.run_interpolations(cfg)
+    assert result.f.shape == result.samples.shape == result.samples_naive.shape == (2, 3, 1, 8, 8)
+    assert 0.0 <= result.metrics["agave_endpoint_agreement"] <= 1.0
+    assert 0.0 <= result.metrics["naive_endpoint_agreement"] <= 1.0
+    ax.plot_interpolations(result)
+    with pytest.raises(ValueError, match="n_pairs"):
+        ax.run_interpolations(ax.InterpolationsConfig.for_scale("smoke", n_steps=2, n_test=8, n_pairs=5))
+
+
+def test_samples_smoke_reports_the_iaf_vae_bar_and_every_models_scores():
+    cfg = ax.SamplesConfig.for_scale("smoke", n_steps=2, n_test=16, n_samples=20, n_frechet=16, classifier_steps=5)
+    result = ax.run_samples(cfg)
+    m = result.metrics
+    for key in ("real", "iaf_vae", "vae", "pixelcnn", "agave"):
+        assert 0.0 <= m[f"{key}_min_class_share"] <= 0.1 + 1e-9  # the smallest of ten shares
+        assert m[f"{key}_frechet"] >= 0.0
+    assert m["iaf_vae_meets_bar"] in (0.0, 1.0)
+    assert m["iaf_vae_meets_bar"] == float(m["iaf_vae_iw_bpd"] <= m["vae_iw_bpd"] and m["iaf_vae_min_class_share"] >= 0.03)
+    assert set(result.names) <= set(result.images)
+    ax.plot_samples(result)
+
+
+def test_models_trained_in_worker_processes_equal_those_trained_here(monkeypatch):
+    # Two AGAVEs trained in two forked workers (one thread each) against the same two trained
+    # in this process on one thread: the same weights, so the cache does not depend on where.
+    monkeypatch.setenv("COMPANION_WORKERS", "2")
+    cfg = ex.AgaveConfig.for_scale("smoke", n_steps=3, seed=123)
+    jobs = [ex.agave_job(cfg), ex.agave_job(cfg, lam=1.0)]
+    for kind, c, overrides in jobs:
+        ex._MODEL_CACHE.pop(ex._model_key(c, kind, overrides, c.n_steps), None)
+    assert ex.train_in_parallel(jobs, min_steps=1) == 2
+    assert ex.train_in_parallel(jobs, min_steps=1) == 0  # all cached now
+    parallel = [ex._MODEL_CACHE[ex._model_key(c, k, o, c.n_steps)][0] for k, c, o in jobs]
+    monkeypatch.undo()
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = [ex._fit_model(k, c, o, c.n_steps)[0].state_dict() for k, c, o in jobs]
+    finally:
+        torch.set_num_threads(old)
+    for a, b in zip(parallel, here):
+        assert a.keys() == b.keys()
+        for name in a:
+            assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+def test_parallel_workers_reads_the_environment(monkeypatch):
+    monkeypatch.setenv("COMPANION_WORKERS", "3")
+    assert ex.parallel_workers() == 3
+    monkeypatch.setenv("COMPANION_WORKERS", "zero")
+    with pytest.raises(ValueError, match="COMPANION_WORKERS"):
+        ex.parallel_workers()
