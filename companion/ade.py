@@ -59,7 +59,18 @@ from .nets import check_shape
 from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
-__all__ = ["ADE", "ADVERSARIAL_MODES", "FLOW_MODES", "MODES", "ResidualMLPDiscriminator", "ade_step", "build_ade", "fit_ade", "fit_inference_network", "inference_step"]
+__all__ = [
+    "ADE",
+    "ADVERSARIAL_MODES",
+    "FLOW_MODES",
+    "MODES",
+    "ResidualMLPDiscriminator",
+    "ade_step",
+    "build_ade",
+    "fit_ade",
+    "fit_inference_network",
+    "inference_step",
+]
 
 #: The models of the ablation (Table 1 of the paper).
 MODES = ("gan", "vae", "v-ade", "av-gde", "av-ade")
@@ -189,7 +200,9 @@ class ADE(nn.Module):
             raise ValueError("x contains NaN or infinite values")
         if self.n_levels is not None:
             if x.min() < 0 or x.max() > 1:
-                raise ValueError(f"x must lie in [0, 1] for discrete data; got values in [{x.min():.3g}, {x.max():.3g}]")
+                raise ValueError(
+                    f"x must lie in [0, 1] for discrete data; got values in [{x.min():.3g}, {x.max():.3g}]"
+                )
             scaled = x * (self.n_levels - 1)
             if (scaled - scaled.round()).abs().max() > 1e-3:
                 raise ValueError(f"x must hold the {self.n_levels} levels k / {self.n_levels - 1} "
@@ -329,7 +342,9 @@ def build_ade(
     flow = None
     if mode in FLOW_MODES:
         flow = RealNVP(shape, n_blocks=flow_blocks, hidden=flow_hidden, n_layers=flow_layers, n_scales=flow_scales)
-    discriminator = MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers) if mode in ADVERSARIAL_MODES else None
+    discriminator = (
+        MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers) if mode in ADVERSARIAL_MODES else None
+    )
     return ADE(shape, mode, vae, flow, discriminator, n_levels=n_levels, **options)
 
 

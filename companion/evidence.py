@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -197,7 +197,7 @@ def compare_phrase(
     """A sentence comparing two groups of runs whose wording follows the interval.
 
     >>> compare_phrase("IML", [10.1, 10.3, 10.2], "the VAE", [8.0, 8.2, 8.1])  # doctest: +ELLIPSIS
-    'IML (10.20 ± 0.10) is ahead of the VAE (8.10 ± 0.10): the difference, 2.10, has a 95% interval [...] over 3 and 3 seeds'
+    'IML (10.20 ± 0.10) is ahead of the VAE (8.10 ± 0.10): the difference, 2.10, ... over 3 and 3 seeds'
 
     Args:
         name_a, name_b: how the prose names the two groups.

@@ -35,7 +35,8 @@ The flow models *continuous* data. Discrete images must be dequantised outside t
 e.g. with :func:`uniform_dequantize`, and their log-likelihood corrected for the change of
 units (see there); any other preprocessing (a logit transform, centring) is also up to the caller.
 
-Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the ELBO-surgery, LDE, ADE and comparison chapters).
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py``
+(also used by the ELBO-surgery, LDE, ADE and comparison chapters).
 """
 
 from __future__ import annotations
@@ -51,7 +52,16 @@ from .likelihoods import standard_normal_log_prob, sum_except_batch
 from .nets import MLP, activation_layer, check_shape
 from .train import Callback, History, fit_likelihood
 
-__all__ = ["ActNorm", "AffineCoupling", "RealNVP", "Standardized", "fit_flow", "squeeze", "uniform_dequantize", "unsqueeze"]
+__all__ = [
+    "ActNorm",
+    "AffineCoupling",
+    "RealNVP",
+    "Standardized",
+    "fit_flow",
+    "squeeze",
+    "uniform_dequantize",
+    "unsqueeze",
+]
 
 
 def squeeze(x: torch.Tensor) -> torch.Tensor:

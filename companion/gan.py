@@ -14,7 +14,8 @@ A :class:`GAN` pairs a generator with a discriminator and follows the package's 
 sample-only models: :meth:`GAN.sample` (there is no ``log_prob``). :func:`gan_step` is one
 training step of either game; :func:`fit_gan` runs it with :func:`companion.train.train_loop`.
 
-Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the IML, ELBO-surgery, ADE and comparison chapters).
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py``
+(also used by the IML, ELBO-surgery, ADE and comparison chapters).
 """
 
 from __future__ import annotations

@@ -39,8 +39,18 @@ from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wassers
 from .nets import MLP, check_shape
 from .train import Callback, History, fit_adversarial, minibatches, train_loop
 
-__all__ = ["HYBRIDS", "VAEGANHybrid", "AdversarialVB", "VEEGAN", "aae_bound_estimates", "fit_hybrid", "hybrid_optimizers",
-           "hybrid_step", "independent_critic_score", "sample_diversity"]
+__all__ = [
+    "HYBRIDS",
+    "VAEGANHybrid",
+    "AdversarialVB",
+    "VEEGAN",
+    "aae_bound_estimates",
+    "fit_hybrid",
+    "hybrid_optimizers",
+    "hybrid_step",
+    "independent_critic_score",
+    "sample_diversity",
+]
 
 #: The hybrids :class:`VAEGANHybrid` knows.
 HYBRIDS = ("aae", "vgh", "vgh++")
@@ -105,7 +115,9 @@ class VAEGANHybrid(nn.Module):
         return self.decode(torch.randn(n, self.latent_dim, device=self._device()))
 
 
-def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]) -> Dict[str, torch.Tensor]:
+def hybrid_step(
+    model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]
+) -> Dict[str, torch.Tensor]:
     """One step of Alg. 5 (App. F): encoder, generator, data discriminator, code discriminator.
 
     Args:
@@ -120,7 +132,9 @@ def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torc
     z_hat = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     z_prior = torch.randn_like(mu)
     if model.kind == "aae":
-        reconstruction = F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none").flatten(1).sum(1).mean()
+        reconstruction = (
+            F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none").flatten(1).sum(1).mean()
+        )
     else:
         reconstruction = model.rec_weight * (model.decode(z_hat) - x).abs().flatten(1).sum(1).mean()
 
@@ -239,7 +253,10 @@ def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps
         if not bool(torch.isfinite(value).all()):
             raise ValueError(f"{name} contains NaN or infinite values")
     if samples.shape[1:] != valid.shape[1:]:
-        raise ValueError(f"samples and valid must have the same example shape; got {tuple(samples.shape[1:])} and {tuple(valid.shape[1:])}")
+        raise ValueError(
+            "samples and valid must have the same example shape; "
+            f"got {tuple(samples.shape[1:])} and {tuple(valid.shape[1:])}"
+        )
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     device = valid.device
@@ -324,9 +341,13 @@ def aae_bound_estimates(model: VAEGANHybrid, x: torch.Tensor) -> Dict[str, float
     reconstruction = -F.binary_cross_entropy_with_logits(model.decode_logits(z), x, reduction="none").flatten(1).sum(1)
     average_kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
     kl_estimate = -model.code_logits(z)
-    return {"reported": float((reconstruction - kl_estimate).mean()), "elbo": float((reconstruction - average_kl).mean()),
-            "reconstruction": float(reconstruction.mean()), "average_kl": float(average_kl.mean()),
-            "kl_estimate": float(kl_estimate.mean())}
+    return {
+        "reported": float((reconstruction - kl_estimate).mean()),
+        "elbo": float((reconstruction - average_kl).mean()),
+        "reconstruction": float(reconstruction.mean()),
+        "average_kl": float(average_kl.mean()),
+        "kl_estimate": float(kl_estimate.mean()),
+    }
 
 
 def _check_model_args(shape: Sequence[int], latent_dim: int, hidden: int, n_layers: int) -> Tuple[int, ...]:

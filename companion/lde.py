@@ -127,7 +127,9 @@ def dilated_causal_conv(conv: nn.Conv1d, x: torch.Tensor, bias: torch.Tensor) ->
     for k in range(size - 1):
         shift = (size - 1 - k) * dilation
         if shift < length:
-            out[shift:].view(-1, conv.out_channels).addmm_(x[: length - shift].reshape(-1, c_in), conv.weight[:, :, k].T)
+            out[shift:].view(-1, conv.out_channels).addmm_(
+                x[: length - shift].reshape(-1, c_in), conv.weight[:, :, k].T
+            )
     return F.leaky_relu(out, 0.2, inplace=True)
 
 
@@ -291,7 +293,8 @@ class LatentDensityEstimator(nn.Module):
         return torch.logaddexp(log_sd, log_sd.new_tensor(self.min_log_scale))
 
     def _mixture(self, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Unnormalised logits, means and log standard deviations, ``(..., K)`` each, of features ``h`` ``(..., channels)``."""
+        """Unnormalised logits, means and log standard deviations, ``(..., K)`` each, of features ``h``
+        ``(..., channels)``."""
         params = F.linear(self._head(h), self.mdn.weight[:, :, 0], self.mdn.bias)
         logits, mean, log_sd = params.unflatten(-1, (3, self.n_components)).unbind(dim=-2)
         return logits, mean, self._floored(log_sd)
@@ -619,7 +622,9 @@ def mmd2(
     n, m = x.shape[0], y.shape[0]
     k_xx, k_yy, k_xy = k[:n, :n], k[n:, n:], k[:n, n:]
     if unbiased:
-        within = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+        within = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (
+            m * (m - 1)
+        )
     else:
         within = k_xx.mean() + k_yy.mean()
     return within - 2 * k_xy.mean()

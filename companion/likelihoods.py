@@ -112,7 +112,8 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     _check_finite(x, "x")
     if x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError(
-            f"x must lie in [0, 1] for a Bernoulli likelihood; got values in [{x.min().item():.4g}, {x.max().item():.4g}]"
+            "x must lie in [0, 1] for a Bernoulli likelihood; "
+            f"got values in [{x.min().item():.4g}, {x.max().item():.4g}]"
         )
     _check_broadcast(logits, x, "logits")
     return x * logits - F.softplus(logits)

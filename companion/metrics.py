@@ -628,7 +628,11 @@ def classifier_quality_bar(
     classifier = _check_classifier(classifier)
     reference_frechet = _positive_float(reference_frechet, "reference_frechet")
     max_frechet_ratio = _positive_float(max_frechet_ratio, "max_frechet_ratio")
-    if isinstance(min_class_share, bool) or not isinstance(min_class_share, (int, float)) or not 0 <= min_class_share <= 1:
+    if (
+        isinstance(min_class_share, bool)
+        or not isinstance(min_class_share, (int, float))
+        or not 0 <= min_class_share <= 1
+    ):
         raise ValueError(f"min_class_share must be a number in [0, 1]; got {min_class_share!r}")
     samples = _check_images_batch(samples, "samples", value_range)
     reference = _check_images_batch(reference, "reference", value_range)
@@ -668,7 +672,11 @@ def _check_images(images: ArrayLike, name: str, min_samples: int) -> torch.Tenso
     if images.is_complex() or images.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers; got dtype {images.dtype}")
     if images.dim() != 4 or images.shape[1] != 3:
-        hint = " (repeat grey images to 3 channels: x.repeat(1, 3, 1, 1))" if images.dim() == 4 and images.shape[1] == 1 else ""
+        hint = (
+            " (repeat grey images to 3 channels: x.repeat(1, 3, 1, 1))"
+            if images.dim() == 4 and images.shape[1] == 1
+            else ""
+        )
         raise ValueError(f"{name} must have shape (N, 3, H, W) (RGB images){hint}; got {tuple(images.shape)}")
     if images.shape[2] < 1 or images.shape[3] < 1:
         raise ValueError(f"{name} has an empty image size; got shape {tuple(images.shape)}")
@@ -846,8 +854,11 @@ def _histogram(value: Union[ArrayLike, Sequence[float]], name: str) -> np.ndarra
     return hist / hist.sum()
 
 
-def prd_from_histograms(reference_hist: Union[ArrayLike, Sequence[float]], model_hist: Union[ArrayLike, Sequence[float]],
-                        n_angles: int = 1001) -> Tuple[np.ndarray, np.ndarray]:
+def prd_from_histograms(
+    reference_hist: Union[ArrayLike, Sequence[float]],
+    model_hist: Union[ArrayLike, Sequence[float]],
+    n_angles: int = 1001,
+) -> Tuple[np.ndarray, np.ndarray]:
     r"""The precision-recall curve of Sajjadi et al. (2018) between two discrete distributions.
 
     For a reference (real data) distribution :math:`P` and a model distribution :math:`Q` on

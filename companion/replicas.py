@@ -176,7 +176,10 @@ def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
         return copy.deepcopy(first)  # stateless (activations, maxout): acts elementwise or on the last axis
     vector_sets = kind is SymmetricDiscriminator and len(first.in_shape) == 1
     if isinstance(first, nn.Sequential) or kind in _CONTAINERS or vector_sets:
-        if next(first.parameters(recurse=False), None) is not None or next(first.buffers(recurse=False), None) is not None:
+        if (
+            next(first.parameters(recurse=False), None) is not None
+            or next(first.buffers(recurse=False), None) is not None
+        ):
             raise _Unsupported(f"{kind.__name__} holds parameters of its own")
         stacked = copy.deepcopy(first)
         for name, _ in first.named_children():

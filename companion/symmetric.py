@@ -342,7 +342,9 @@ class SymmetricDiscriminator(nn.Module):
         logits = self(x)
         target = torch.as_tensor(target, dtype=logits.dtype, device=logits.device)
         if target.shape != logits.shape[:-1]:
-            raise ValueError(f"target must have shape {tuple(logits.shape[:-1])} (one ratio per set); got {tuple(target.shape)}")
+            raise ValueError(
+                f"target must have shape {tuple(logits.shape[:-1])} (one ratio per set); got {tuple(target.shape)}"
+            )
         if self.reduction == "bgan":
             return bernoulli_kl(target, logits.mean(dim=-1)).mean()
         return bernoulli_kl(target.unsqueeze(-1).expand_as(logits), logits).mean()
@@ -552,9 +554,16 @@ def mixing_log_prior(
     k = torch.arange(batch_size + 1, dtype=torch.float64)
     if gamma is None:
         for name, value in (("a", a), ("b", b)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not value > 0
+                or not math.isfinite(value)
+            ):
                 raise ValueError(f"{name} must be a positive finite number; got {value!r}")
-        return _log_beta(k + a, batch_size - k + b) - _log_beta(torch.tensor(float(a), dtype=torch.float64), torch.tensor(float(b), dtype=torch.float64))
+        return _log_beta(k + a, batch_size - k + b) - _log_beta(
+            torch.tensor(float(a), dtype=torch.float64), torch.tensor(float(b), dtype=torch.float64)
+        )
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= float(gamma) <= 0.5:
         raise ValueError(f"gamma must be a number in [0, 0.5]; got {gamma!r}")
     if gamma == 0:  # p* is 0 or 1, each with probability 1/2
@@ -599,7 +608,9 @@ def _log_count_sums(log_p_real: torch.Tensor, log_p_fake: torch.Tensor, method: 
         terms = torch.where(betas.bool(), log_p_real.unsqueeze(-2), log_p_fake.unsqueeze(-2))
         log_terms = terms.sum(-1)  # (..., 2^B)
         counts = betas.sum(-1).long()
-        out = torch.full((*log_p_real.shape[:-1], batch_size + 1), -math.inf, dtype=torch.float64, device=log_p_real.device)
+        out = torch.full(
+            (*log_p_real.shape[:-1], batch_size + 1), -math.inf, dtype=torch.float64, device=log_p_real.device
+        )
         for k in range(batch_size + 1):
             out[..., k] = torch.logsumexp(log_terms[..., counts == k], dim=-1)
         return out
@@ -723,7 +734,11 @@ def check_layer_merge(
         got = x @ Lambda + x.mean(-2, keepdim=True) @ Gamma + bias
         error = (want - got.to(want.dtype)).abs().max().item()
     ok = error <= atol
-    print("Correct: the two layers are one equivariant layer." if ok else f"Not yet: the largest difference is {error:.3g}.")
+    print(
+        "Correct: the two layers are one equivariant layer."
+        if ok
+        else f"Not yet: the largest difference is {error:.3g}."
+    )
     return ok
 
 
@@ -733,7 +748,7 @@ def check_layer_merge(
 
 
 class L1KernelSum(nn.Module):
-    """``m (..., N, kernels * kernel_dim) -> o (..., N, kernels)`` with ``o_{i,b} = sum_j exp(-||m_{i,b} - m_{j,b}||_1)``.
+    """``m (..., N, kernels * kernel_dim) -> o (..., N, kernels)``, ``o_{i,b} = sum_j exp(-||m_{i,b} - m_{j,b}||_1)``.
 
     The parameter-free half of :class:`MinibatchDiscrimination` (the sum runs over dimension
     ``-2``, ``j = i`` included).
@@ -758,7 +773,7 @@ class L1KernelSum(nn.Module):
 
 @ensemble_container  # forward calls its children and acts on the last two axes, so replicas can stack it
 class MinibatchDiscrimination(nn.Module):
-    """The minibatch-discrimination layer of Salimans et al. (2016): batch statistics appended to each sample's features.
+    """The minibatch-discrimination layer of Salimans et al. (2016): batch statistics added to each sample's features.
 
     For features ``f_i`` (width ``A``) of the ``N`` samples of a minibatch, a learned tensor
     ``T`` of shape ``(A, kernels, kernel_dim)`` gives ``M_i = f_i T``, the closeness of two

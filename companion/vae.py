@@ -20,7 +20,8 @@ The two objectives are kept apart: the **ELBO** ``E_q[log p(x|z)] - KL(q(z|x) ||
 lower bound on ``log p(x)`` (the number to report), the **training objective**
 ``E_q[log p(x|z)] - beta * KL`` is what :meth:`VAE.loss` maximises (``beta = 1`` makes them equal).
 
-Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the ELBO-surgery, AGAVE, ADE and comparison chapters).
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py``
+(also used by the ELBO-surgery, AGAVE, ADE and comparison chapters).
 """
 
 from __future__ import annotations

@@ -64,7 +64,9 @@ PAPER_TABLE3 = {"av-ade (wg, rd)": (3.8, 8.2, 17.2), "av-ade (s2)": (3.5, 6.9, 2
 
 def _check_images(samples: torch.Tensor, name: str) -> torch.Tensor:
     if not torch.is_tensor(samples) or samples.dim() != 4 or tuple(samples.shape[1:]) != (1, 8, 8):
-        raise ValueError(f"{name} must be a tensor of 8x8 digits (N, 1, 8, 8); got {getattr(samples, 'shape', samples)!r}")
+        raise ValueError(
+            f"{name} must be a tensor of 8x8 digits (N, 1, 8, 8); got {getattr(samples, 'shape', samples)!r}"
+        )
     if not torch.isfinite(samples).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return samples
@@ -213,8 +215,12 @@ class RefinementsResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-@register("adaptive_density/refinements", config=RefinementsConfig, plot=lambda r: plot_refinements(r),
-          description="Table 2 / 5.2 on digits: AV-ADE and GAN with a residual discriminator, wide generator, two scales")
+@register(
+    "adaptive_density/refinements",
+    config=RefinementsConfig,
+    plot=lambda r: plot_refinements(r),
+    description="Table 2 / 5.2 on digits: AV-ADE and GAN with a residual discriminator, wide generator, two scales",
+)
 def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
     for variant in cfg.variants:
         if variant not in REFINEMENTS:
@@ -473,10 +479,19 @@ def sample_quality_table(result: SampleQualityResult):
             "training seconds": cell(name, "seconds", fmt="{:.1f}"),
         })
     m = result.metrics
-    rows.append({"model": "training digits", "bits/dim": "-", "Fréchet": f"{m['data_fd']:.1f}",
-                 "GAN-train (%)": f"{100 * m['data_gan_train']:.1f}", "GAN-test proxy (%)": f"{100 * m['data_gan_test']:.1f}",
-                 "PRD F8 (recall)": "-", "PRD F1/8 (precision)": "-", "smallest class (%)": "-",
-                 "training seconds": "-"})
+    rows.append(
+        {
+            "model": "training digits",
+            "bits/dim": "-",
+            "Fréchet": f"{m['data_fd']:.1f}",
+            "GAN-train (%)": f"{100 * m['data_gan_train']:.1f}",
+            "GAN-test proxy (%)": f"{100 * m['data_gan_test']:.1f}",
+            "PRD F8 (recall)": "-",
+            "PRD F1/8 (precision)": "-",
+            "smallest class (%)": "-",
+            "training seconds": "-",
+        }
+    )
     return pd.DataFrame(rows).set_index("model")
 
 

@@ -57,7 +57,9 @@ PAPER_TABLE2_MNIST = {
 def _lde(dim: int, k: int, channels: int, head_layers: int):
     from companion.lde import LatentDensityEstimator
 
-    return LatentDensityEstimator(dim, n_components=k, channels=channels, head_layers=head_layers).to(companion.device())
+    return LatentDensityEstimator(dim, n_components=k, channels=channels, head_layers=head_layers).to(
+        companion.device()
+    )
 
 
 @torch.no_grad()
@@ -326,12 +328,16 @@ def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool,
     """An (incremental) autoencoder on ``x``, then an LDE on its training codes."""
     from companion.lde import fit_incremental_autoencoder, fit_lde, make_autoencoder
 
-    ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(companion.device())
+    ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(
+        companion.device()
+    )
     fit_incremental_autoencoder(ae, x, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc=desc)
     with torch.no_grad():
         codes = ae.encode(x.to(companion.device()))
     lde = _lde(latent_dim, cfg.lde_components, cfg.lde_channels, 1)
-    fit_lde(lde, codes, n_steps=cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes")
+    fit_lde(
+        lde, codes, n_steps=cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes"
+    )
     return ae, lde
 
 
@@ -718,15 +724,19 @@ def plot_faces(result: FacesResult):
     grid = fig.add_gridspec(1, 1 + len(result.samples), width_ratios=[2] + [1] * len(result.samples))
     rows = np.concatenate([result.test_faces] + list(result.reconstructions.values()))
     m = result.metrics
-    image_grid(rows, nrow=n, ax=fig.add_subplot(grid[0, 0]),
-               title="rows: test faces, " + ", ".join(f"{k} (MSE {m[f'test_mse/{k}']:.4f})" for k in result.reconstructions))
+    image_grid(
+        rows,
+        nrow=n,
+        ax=fig.add_subplot(grid[0, 0]),
+        title="rows: test faces, " + ", ".join(f"{k} (MSE {m[f'test_mse/{k}']:.4f})" for k in result.reconstructions),
+    )
     for j, (name, images) in enumerate(result.samples.items()):
         image_grid(images, nrow=4, ax=fig.add_subplot(grid[0, 1 + j]), title=f"samples: {name}")
     fig.tight_layout()
     return fig
 
 
-# ============================================================================ 7. AAE and GMMN + AE (Table 2, Figs. 7, 8, 12)
+# ========================================================== 7. AAE and GMMN + AE (Table 2, Figs. 7, 8, 12)
 
 
 @dataclasses.dataclass

@@ -8,8 +8,8 @@
 * ``symmetric_discriminators/gamma_losses`` — Fig. 4.2: the effect of batch smoothing
   ``gamma`` on the discriminator and generator losses.
 * ``symmetric_discriminators/mode_coverage`` — Sec. 4.5.1 / Fig. 4.3: GAN vs BGAN vs M-BGAN
-  (and the mixup GAN of Fig. 4.3 at ``paper`` scale) on ``ring`` and ``grid``, modes covered and high-quality samples over seeds, in the
-  thesis' network configuration and in the PacGAN benchmark's.
+  (and the mixup GAN of Fig. 4.3 at ``paper`` scale) on ``ring`` and ``grid``, modes covered and
+  high-quality samples over seeds, in the thesis' network configuration and in the PacGAN benchmark's.
 * ``symmetric_discriminators/cifar10`` — Sec. 4.5.2 (paper scale only): CIFAR-10 with the
   SN-GAN "standard CNN" pair (a DCGAN-style generator and an equivariant convolutional
   discriminator with spectral normalisation), the Inception score and FID through
@@ -19,10 +19,9 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Dict, List, Optional, Tuple
+from typing import ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from companion.metrics import mean_std
 from companion.plots import pyplot
 from companion.replicas import Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.reproduce import register
+from companion.runs import GeneratorState
 from companion.symmetric import (
     EquivariantLinear,
     Maxout,
@@ -45,7 +45,6 @@ from companion.symmetric import (
     mix_batches,
     optimal_discriminator,
 )
-from companion.runs import GeneratorState
 from companion.train import train_loop
 
 #: Table 4.1 of the thesis (CIFAR-10): model -> (IS mean, IS std, FID).
@@ -414,7 +413,9 @@ def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg, gamma: flo
     from companion.train import minibatches
 
     if method not in ("gan", "bgan", "mbgan"):
-        raise ValueError(f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}")
+        raise ValueError(
+            f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}"
+        )
     dev = companion.device()
     companion.seed_everything(seed)
     gen, disc, lr, betas, n_disc = _networks(setup, method, cfg)
@@ -601,12 +602,30 @@ class ModeCoverageConfig(ExperimentConfig):
     eval_steps: Tuple[int, ...] = (250, 500, 750, 1000, 1250)
     mixup_alpha: float = 0.2  # the mixup GAN's Beta(alpha, alpha) (used when "mixup" is among the methods)
     SCALES: ClassVar = {
-        "smoke": {"n_steps": 8, "seeds": (0, 1), "setups": ("thesis", "pacgan"), "thesis_hidden": 16, "pacgan_g_hidden": 16,
-                  "pacgan_d_hidden": 8, "thesis_n_disc": 1, "eval_steps": (4,), "n_eval_samples": 500},
-        "paper": {"n_steps": 20000, "setups": ("thesis", "pacgan"), "methods": ("gan", "bgan", "mbgan", "mixup"),
-                  "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3,
-                  "pacgan_g_hidden": 400, "pacgan_d_hidden": 200, "pacgan_lr": 1e-4, "seeds": tuple(range(10)),
-                  "eval_steps": (1000, 2000, 5000, 10000, 15000)},
+        "smoke": {
+            "n_steps": 8,
+            "seeds": (0, 1),
+            "setups": ("thesis", "pacgan"),
+            "thesis_hidden": 16,
+            "pacgan_g_hidden": 16,
+            "pacgan_d_hidden": 8,
+            "thesis_n_disc": 1,
+            "eval_steps": (4,),
+            "n_eval_samples": 500,
+        },
+        "paper": {
+            "n_steps": 20000,
+            "setups": ("thesis", "pacgan"),
+            "methods": ("gan", "bgan", "mbgan", "mixup"),
+            "thesis_hidden": 512,
+            "thesis_n_disc": 5,
+            "thesis_lr": 1e-3,
+            "pacgan_g_hidden": 400,
+            "pacgan_d_hidden": 200,
+            "pacgan_lr": 1e-4,
+            "seeds": tuple(range(10)),
+            "eval_steps": (1000, 2000, 5000, 10000, 15000),
+        },
     }
 
 
@@ -670,7 +689,10 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
                 runs[key] = {"modes": [float(m) for m in modes], "high_quality_pct": [float(100 * q) for q in quality]}
                 curves[key] = {step: [float(m) for m in v[0]] for step, v in sorted(out["curve"].items())}
                 samples[key] = out["samples"][0]
-                stats = {"modes": mean_std(runs[key]["modes"]), "high_quality_pct": mean_std(runs[key]["high_quality_pct"])}
+                stats = {
+                    "modes": mean_std(runs[key]["modes"]),
+                    "high_quality_pct": mean_std(runs[key]["high_quality_pct"]),
+                }
                 table.setdefault(setup, {}).setdefault(dataset, {})[method] = stats
                 for what, values in stats.items():
                     metrics[f"{setup}_{dataset}_{method}_{what}_mean"] = values["mean"]
@@ -699,6 +721,7 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
 def mode_coverage_table(result: ModeCoverageResult):
     """Our numbers (mean ± std over the seeds) beside PacGAN's Table 3 (a pandas DataFrame)."""
     import pandas as pd
+
     from companion.evidence import format_spread, summarize
 
     rows = []
