@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import nn
 
-from .checks import check_positive_int
+from .checks import check_nonnegative_int, check_positive_int
 from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
@@ -526,8 +526,7 @@ def fit_inference_network(
     """
     if not isinstance(model, ADE):
         raise TypeError(f"model must be an ADE; got {type(model).__name__}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative int; got {n_steps!r}")
+    check_nonnegative_int(n_steps, "n_steps")
     model.check_data(data)
     data = data.to(model._device())
     groups = model.parameter_groups()

@@ -185,8 +185,7 @@ class LatentDensityEstimator(nn.Module):
         self.filter_size = check_positive_int(filter_size, "filter_size")
         self.n_layers = receptive_field_layers(self.dim, self.filter_size)
         self.padding = self.filter_size**self.n_layers  # length of p; equals the receptive field
-        if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 0:
-            raise ValueError(f"head_layers must be a non-negative int; got {head_layers!r}")
+        check_nonnegative_int(head_layers, "head_layers")
         if not math.isfinite(min_log_scale):
             raise ValueError(f"min_log_scale must be finite; got {min_log_scale!r}")
         self.min_log_scale = float(min_log_scale)

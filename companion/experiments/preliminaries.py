@@ -35,6 +35,8 @@ import companion
 from companion.config import ExperimentConfig
 from companion.reproduce import register
 
+from ..checks import check_int
+
 __all__ = [
     "FlowGridConfig",
     "FlowGridResult",
@@ -964,10 +966,8 @@ def flow_grid_from(flow: Any, train: np.ndarray, n_lines: int = 17, n_points: in
     Metrics: ``stretch_ratio``, the ratio of the largest to the smallest local area scale
     ``|det df/dx|`` over the data grid's points, a number for how unevenly the flow distorts.
     """
-    if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 2:
-        raise ValueError(f"n_lines must be an int >= 2; got {n_lines!r}")
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
-        raise ValueError(f"n_points must be an int >= 2; got {n_points!r}")
+    check_int(n_lines, "n_lines", 2)
+    check_int(n_points, "n_points", 2)
     train = np.asarray(train, dtype=np.float32)
     if train.ndim != 2 or train.shape[1] != 2:
         raise ValueError(f"train must be (N, 2) points; got shape {train.shape}")
