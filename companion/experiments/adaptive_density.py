@@ -230,6 +230,27 @@ class ConvFeatureNet(nn.Module):
         return self.head(self.body(x))
 
 
+def fit_classifier(net: nn.Module, x: torch.Tensor, labels: torch.Tensor, n_steps: int, desc: str,
+                   disable_progress: Optional[bool] = None) -> nn.Module:
+    """Train ``net`` to predict ``labels`` from images ``x`` (cross-entropy, Adam at 2e-3, batches of
+    128, the global random state); returns it in eval mode."""
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    batches = minibatches(torch.arange(len(x), device=x.device), 128)
+
+    def step(i: int):
+        idx = next(batches)
+        # a little pixel noise, so the features do not hinge on exact grey levels
+        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    train_loop(step, n_steps, desc=desc, log_every=50, disable_progress=disable_progress,
+               state={"net": net, "opt": opt, "batches": batches})
+    return net.eval()
+
+
 def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.device] = None,
                       dataset: str = "digits") -> Tuple[nn.Module, float]:
     """Train the feature classifier on the training images of ``dataset``; returns it and its validation accuracy.
@@ -242,21 +263,7 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
     companion.seed_everything(seed)
     x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
     net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    batches = minibatches(torch.arange(len(x), device=device), 128)
-
-    def step(i: int):
-        idx = next(batches)
-        # a little pixel noise, so the features do not hinge on exact grey levels
-        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach()}
-
-    train_loop(step, n_steps, desc="feature classifier", log_every=50,
-               state={"net": net, "opt": opt, "batches": batches})
-    net.eval()
+    fit_classifier(net, x, y, n_steps, desc="feature classifier")
     xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
     with torch.no_grad():
         accuracy = float((net(xv).argmax(1) == yv).float().mean())

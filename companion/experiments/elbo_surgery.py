@@ -859,7 +859,8 @@ def _train_sampler(kind: str, x: torch.Tensor, cfg: HybridsConfig, lr: float):
 def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
     from companion import hybrids
     from companion.data import load
-    from companion.experiments.elbo_surgery_extra import digits_quality_bar, frechet_to_held_out
+    from companion.experiments.elbo_surgery_extra import digits_feature_net, frechet_to_held_out
+    from companion.metrics import classifier_quality_bar
 
     dev = companion.device()
     x, valid, test = (load("digits", s).to(dev) for s in ("train", "valid", "test"))
@@ -889,9 +890,9 @@ def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
         # The bar's reference: the VAE's Fréchet distance, averaged over its runs.
         reference = float(np.mean([frechet_to_held_out(s, held_out, cfg.classifier_steps) for s in bar_samples["vae"]]))
         metrics["vae_mean_frechet"] = reference
+        net, _ = digits_feature_net(cfg.classifier_steps)
         for kind, runs in bar_samples.items():
-            quality_bar[kind] = [digits_quality_bar(s, reference, held_out, cfg.min_class_share, cfg.classifier_steps)
-                                 for s in runs]
+            quality_bar[kind] = [classifier_quality_bar(s, net, held_out, reference, cfg.min_class_share) for s in runs]
             if runs:
                 metrics[f"{kind}_runs_meeting_bar"] = sum(b["meets_bar"] for b in quality_bar[kind])
                 metrics[f"{kind}_mean_frechet"] = float(np.mean([b["frechet"] for b in quality_bar[kind]]))

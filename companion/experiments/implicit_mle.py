@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ import companion
 from companion.config import ExperimentConfig
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.reproduce import register
+
+from ..checks import check_positive_int
 
 # ========================================================================================
 # Shared helpers
@@ -1080,6 +1082,14 @@ def nearest_samples(queries: torch.Tensor, samples: torch.Tensor) -> Tuple[torch
     return samples.to(queries.device)[best], dist[torch.arange(len(q)), best].float()
 
 
+def _sample_pools(models: Dict[str, Any], methods: Tuple[str, ...], n: int, shape: Tuple[int, ...],
+                  seed: int) -> Dict[str, torch.Tensor]:
+    """``n`` samples of each method's model after seeding ``seed``, as images of ``shape`` clipped to [0, 1]."""
+    companion.seed_everything(seed)
+    with torch.no_grad():
+        return {m: models[m].sample(n).detach().reshape(n, *shape).clamp(0, 1) for m in methods}
+
+
 def _component_samples(model, n_per_component: int) -> np.ndarray:
     """IML samples grouped by the GMM component they come from: (n_components, n, *shape)."""
     with torch.no_grad():
@@ -1188,10 +1198,7 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
         models = _fit_generators(x_train, METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type,
                                  steps, cfg.batch_size, cfg.lr, cfg.gan_lr, seed, cfg.gan_disc_hidden, cfg.wgan_lr,
                                  cfg.wgan_disc_hidden)
-        companion.seed_everything(seed)
-        with torch.no_grad():
-            pools = {m: models[m].sample(cfg.n_samples).detach().reshape(cfg.n_samples, *x_train.shape[1:]).clamp(0, 1)
-                     for m in METHODS}
+        pools = _sample_pools(models, METHODS, cfg.n_samples, tuple(x_train.shape[1:]), seed)
         for m in METHODS:
             near, dist = nearest_samples(x_test, pools[m])
             distances[m][j] = float(dist.mean())
@@ -1273,8 +1280,7 @@ def pca_frechet(train: torch.Tensor, a: torch.Tensor, b: torch.Tensor, n_compone
     """Fréchet distance between image sets ``a`` and ``b`` in the top principal components of ``train``."""
     from companion.metrics import frechet_distance
 
-    if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
-        raise ValueError(f"n_components must be a positive int; got {n_components!r}")
+    check_positive_int(n_components, "n_components")
     flat = train.flatten(1).double().cpu()
     mean = flat.mean(0)
     _, _, v = torch.linalg.svd(flat - mean, full_matrices=False)
@@ -1326,10 +1332,7 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
         seed = cfg.seed + j
         models = _fit_generators(x_train, FACE_METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components,
                                  cfg.covariance_type, steps, cfg.batch_size, cfg.lr, cfg.gan_lr, seed)
-        companion.seed_everything(seed)
-        with torch.no_grad():
-            pools = {m: models[m].sample(cfg.n_samples).detach().reshape(cfg.n_samples, *x_train.shape[1:]).clamp(0, 1)
-                     for m in FACE_METHODS}
+        pools = _sample_pools(models, FACE_METHODS, cfg.n_samples, tuple(x_train.shape[1:]), seed)
         for m in FACE_METHODS:
             parzen[m][j], released[m][j], _ = _parzen_scores(pools[m].reshape(-1, d), x_valid.reshape(-1, d),
                                                              x_test.reshape(-1, d), cfg.released_sigma)

@@ -470,6 +470,21 @@ class ParzenConfig(ExperimentConfig):
     }
 
 
+def parzen_metrics(generated: Dict[str, torch.Tensor], valid: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
+    """Per model: the Parzen log-likelihood of ``test`` (mean, its standard error) under a window on the
+    model's samples, with the bandwidth chosen on ``valid`` (Table 2's protocol)."""
+    from companion.metrics import parzen_log_prob, select_parzen_sigma
+
+    metrics: Dict[str, float] = {}
+    for name, s in generated.items():
+        sigma, _ = select_parzen_sigma(s, valid)
+        values = parzen_log_prob(s, test, sigma)
+        metrics[f"parzen_ll/{name}"] = float(values.mean())
+        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
+        metrics[f"sigma/{name}"] = float(sigma)
+    return metrics
+
+
 @dataclasses.dataclass
 class ParzenResult:
     samples: Dict[str, np.ndarray]  # a few samples per model, for the figure
@@ -481,7 +496,6 @@ class ParzenResult:
 def run_parzen(cfg: ParzenConfig) -> ParzenResult:
     """Train the four generators; Parzen windows on their samples, bandwidth chosen on validation."""
     from companion import data
-    from companion.metrics import parzen_log_prob, select_parzen_sigma
     from companion.vae import VAE, fit_vae
 
     companion.seed_everything(cfg.seed)
@@ -499,13 +513,7 @@ def run_parzen(cfg: ParzenConfig) -> ParzenResult:
     generated["VAE"] = vae.sample(n, mean=True).cpu()  # Bernoulli means, as in the Parzen literature
     generated[f"IML, GMM base (K={cfg.iml_components})"] = _iml_samples(train, cfg, n)
 
-    metrics: Dict[str, float] = {}
-    for name, s in generated.items():
-        sigma, _ = select_parzen_sigma(s, valid)
-        values = parzen_log_prob(s, test, sigma)
-        metrics[f"parzen_ll/{name}"] = float(values.mean())
-        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
-        metrics[f"sigma/{name}"] = float(sigma)
+    metrics = parzen_metrics(generated, valid, test)
     return ParzenResult({k: v[:16].numpy() for k, v in generated.items()}, metrics)
 
 
@@ -779,7 +787,7 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     from companion import data
     from companion.experiments.adaptive_density import train_feature_net
     from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
-    from companion.metrics import classifier_frechet, classifier_quality_bar, parzen_log_prob, select_parzen_sigma
+    from companion.metrics import classifier_frechet, classifier_quality_bar
     from companion.vae import VAE, fit_vae
 
     companion.seed_everything(cfg.seed)
@@ -804,13 +812,7 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     fit_vae(vae, train, n_steps=cfg.vae_steps, batch_size=cfg.ae_batch_size)
     vae_samples = vae.sample(cfg.n_bar_samples, mean=True).cpu()
 
-    metrics: Dict[str, object] = {}
-    for name, s in generated.items():
-        sigma, _ = select_parzen_sigma(s, valid)
-        values = parzen_log_prob(s, test, sigma)
-        metrics[f"parzen_ll/{name}"] = float(values.mean())
-        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
-        metrics[f"sigma/{name}"] = float(sigma)
+    metrics: Dict[str, object] = dict(parzen_metrics(generated, valid, test))
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=device)
     held_out = torch.cat([valid, test])
     reference = classifier_frechet(vae_samples, net, held_out)

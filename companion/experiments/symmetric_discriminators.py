@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Dict, List, Tuple
+from typing import Callable, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -475,6 +475,27 @@ def _set_losses(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> 
     return d_loss, g_loss
 
 
+def generator_update(disc: nn.Module, g_opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
+                     mix: Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]],
+                     reduction: Optional[str]) -> torch.Tensor:
+    """One generator step of replicated GANs with the discriminator frozen; returns the per-replica losses.
+
+    ``reduction=None``: the non-saturating loss on ``fake``; ``"bgan"``/``"mbgan"``: the batch GAN's
+    generator loss (eq. 4.5) on the sets ``mix(real, fake)``, all of them labelled fake.
+    """
+    disc.requires_grad_(False)
+    if reduction is None:
+        g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
+    else:
+        sets, _ = mix(real, fake)
+        g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=sets.device), reduction)[1]
+    g_opt.zero_grad(set_to_none=True)
+    g_loss.sum().backward()
+    g_opt.step()
+    disc.requires_grad_(True)
+    return g_loss
+
+
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg, gamma: float,
                         eval_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
     """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
@@ -537,17 +558,9 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             d_opt.zero_grad(set_to_none=True)
             d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
             d_opt.step()
-        disc.requires_grad_(False)
         fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-        if method in POINTWISE_METHODS:  # the mixup GAN's generator plays the non-saturating game
-            g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
-        else:
-            sets, _ = mixed_sets(real, fake)
-            g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=dev), method)[1]
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.sum().backward()
-        g_opt.step()
-        disc.requires_grad_(True)
+        # the mixup GAN's generator plays the non-saturating game
+        g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, None if method in POINTWISE_METHODS else method)
         if i + 1 in eval_steps and i + 1 < cfg.n_steps:
             curve[i + 1] = evaluate()[1:]
         return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}

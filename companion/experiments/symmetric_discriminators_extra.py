@@ -156,7 +156,7 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
 
     Returns ``{"curve": {step: Fréchet per seed}, "gen": the generator replicas}``.
     """
-    from companion.experiments.symmetric_discriminators import _set_losses
+    from companion.experiments.symmetric_discriminators import _set_losses, generator_update
 
     dev = train.device
     seeds = tuple(cfg.seeds)
@@ -194,17 +194,7 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
         d_opt.zero_grad(set_to_none=True)
         d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
         d_opt.step()
-        disc.requires_grad_(False)
-        fake = fake_batch()
-        if kind == "minibatch":
-            g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
-        else:
-            sets, _ = mixed_sets(real, fake)
-            g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=dev), kind)[1]
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.sum().backward()
-        g_opt.step()
-        disc.requires_grad_(True)
+        g_loss = generator_update(disc, g_opt, real, fake_batch(), mixed_sets, None if kind == "minibatch" else kind)
         if (i + 1) % cfg.eval_every == 0:
             evaluate(i + 1)
         return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}
