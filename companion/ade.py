@@ -45,7 +45,7 @@ Chapter: ``book/adaptive_density.md``; its experiments: ``companion/experiments/
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -91,6 +91,49 @@ def _non_negative(value: object, name: str) -> float:
     return float(value)
 
 
+def _check_ade_parts(shape: Sequence[int], mode: str, vae: VAE, flow: Optional[RealNVP],
+                     discriminator: Optional[nn.Module], n_levels: Optional[int]) -> Tuple[int, ...]:
+    """The checks of :class:`ADE`'s constructor: the parts fit the mode and the shape; returns the shape."""
+    shape = check_shape(shape)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
+        raise ValueError(f"n_levels must be None (continuous data) or an int >= 2; got {n_levels!r}")
+    if not isinstance(vae, VAE) or vae.shape != shape or vae.likelihood != "gaussian":
+        raise TypeError(f"vae must be a companion.vae.VAE with the Gaussian likelihood on shape {shape}")
+    if (flow is not None) != (mode in FLOW_MODES):
+        raise ValueError(f"mode {mode!r} {'needs' if mode in FLOW_MODES else 'takes no'} flow")
+    if flow is not None and (not isinstance(flow, RealNVP) or flow.shape != shape):
+        raise TypeError(f"flow must be a companion.flows.RealNVP on shape {shape}")
+    if (discriminator is not None) != (mode in ADVERSARIAL_MODES):
+        raise ValueError(f"mode {mode!r} {'needs' if mode in ADVERSARIAL_MODES else 'takes no'} discriminator")
+    return shape
+
+
+def _check_ade_data(x: torch.Tensor, shape: Tuple[int, ...], n_levels: Optional[int]) -> torch.Tensor:
+    """See :meth:`ADE.check_data`."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"x must have shape (batch, {', '.join(map(str, shape))}); got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if n_levels is not None:
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError(
+                f"x must lie in [0, 1] for discrete data; got values in [{x.min():.3g}, {x.max():.3g}]"
+            )
+        scaled = x * (n_levels - 1)
+        if (scaled - scaled.round()).abs().max() > 1e-3:
+            raise ValueError(f"x must hold the {n_levels} levels k / {n_levels - 1} "
+                             "(as companion.data.load returns them); quantise it with companion.data.to_levels")
+    return x
+
+
 class ADE(nn.Module):
     """A VAE in the feature space of a Real-NVP ``f_psi``, with a discriminator (one of :data:`MODES`),
     built from its parts; :func:`build_ade` makes the default MLP parts.
@@ -127,19 +170,7 @@ class ADE(nn.Module):
         adversarial_flow: bool = False,
     ) -> None:
         super().__init__()
-        self.shape = check_shape(shape)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-        if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
-            raise ValueError(f"n_levels must be None (continuous data) or an int >= 2; got {n_levels!r}")
-        if not isinstance(vae, VAE) or vae.shape != self.shape or vae.likelihood != "gaussian":
-            raise TypeError(f"vae must be a companion.vae.VAE with the Gaussian likelihood on shape {self.shape}")
-        if (flow is not None) != (mode in FLOW_MODES):
-            raise ValueError(f"mode {mode!r} {'needs' if mode in FLOW_MODES else 'takes no'} flow")
-        if flow is not None and (not isinstance(flow, RealNVP) or flow.shape != self.shape):
-            raise TypeError(f"flow must be a companion.flows.RealNVP on shape {self.shape}")
-        if (discriminator is not None) != (mode in ADVERSARIAL_MODES):
-            raise ValueError(f"mode {mode!r} {'needs' if mode in ADVERSARIAL_MODES else 'takes no'} discriminator")
+        self.shape = _check_ade_parts(shape, mode, vae, flow, discriminator, n_levels)
         self.mode = mode
         self.n_levels = n_levels
         self.n_dims = math.prod(self.shape)
@@ -188,26 +219,7 @@ class ADE(nn.Module):
     # -- data scales ---------------------------------------------------------------------------
     def check_data(self, x: torch.Tensor) -> torch.Tensor:
         """Validate a batch of data ``(batch, *shape)`` (on the level grid for discrete data)."""
-        if not torch.is_tensor(x):
-            raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
-        if x.dim() != len(self.shape) + 1 or tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ValueError("x is an empty batch")
-        if not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or infinite values")
-        if self.n_levels is not None:
-            if x.min() < 0 or x.max() > 1:
-                raise ValueError(
-                    f"x must lie in [0, 1] for discrete data; got values in [{x.min():.3g}, {x.max():.3g}]"
-                )
-            scaled = x * (self.n_levels - 1)
-            if (scaled - scaled.round()).abs().max() > 1e-3:
-                raise ValueError(f"x must hold the {self.n_levels} levels k / {self.n_levels - 1} "
-                                 "(as companion.data.load returns them); quantise it with companion.data.to_levels")
-        return x
+        return _check_ade_data(x, self.shape, self.n_levels)
 
     def dequantize(self, x: torch.Tensor) -> torch.Tensor:
         """Data to the model's scale: ``(level + u) / n_levels``, ``u ~ U[0, 1)`` (identity if continuous)."""
