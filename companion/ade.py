@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .checks import check_nonnegative_int, check_positive_int
+from .checks import check_nonnegative, check_nonnegative_int, check_positive_int
 from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
@@ -83,12 +83,6 @@ _LIKELIHOOD = ("vae", "v-ade", "av-gde", "av-ade")
 #: (CIFAR-10, 3 x 32 x 32); ``L_C`` grows with the dimension, so we keep the ratio.
 PAPER_ADV_WEIGHT = 100.0
 PAPER_N_DIMS = 3 * 32 * 32
-
-
-def _non_negative(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
 
 
 def _check_ade_parts(shape: Sequence[int], mode: str, vae: VAE, flow: Optional[RealNVP],
@@ -174,9 +168,9 @@ class ADE(nn.Module):
         self.mode = mode
         self.n_levels = n_levels
         self.n_dims = math.prod(self.shape)
-        self.adv_weight = _non_negative(
+        self.adv_weight = check_nonnegative(
             PAPER_ADV_WEIGHT * self.n_dims / PAPER_N_DIMS if adv_weight is None else adv_weight, "adv_weight")
-        self.gp_weight = _non_negative(gp_weight, "gp_weight")
+        self.gp_weight = check_nonnegative(gp_weight, "gp_weight")
         self.adversarial_flow = bool(adversarial_flow)
         self.vae = vae
         self.flow: Optional[RealNVP] = flow

@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "ArgumentTypeError",
     "check_int",
+    "check_nonnegative",
     "check_nonnegative_int",
     "check_positive",
     "check_positive_int",
@@ -74,6 +75,15 @@ def check_positive(value: object, name: str) -> float:
         raise ArgumentTypeError(f"{name} must be a positive number; got {value!r}")
     if not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number; got {value!r}")
+    return float(value)
+
+
+def check_nonnegative(value: object, name: str) -> float:
+    """``float(value)`` if it is a finite real number ``>= 0``; otherwise an error naming ``name``."""
+    if not _is_real(value):
+        raise ArgumentTypeError(f"{name} must be a finite number >= 0; got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(value)
 
 

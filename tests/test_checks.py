@@ -9,6 +9,7 @@ import torch
 from companion.checks import (
     ArgumentTypeError,
     check_int,
+    check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -43,6 +44,10 @@ def test_int_with_a_lower_bound_and_numpy_values():
             check()
     assert issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValueError)
     assert check_positive(np.float32(0.5), "lr") == 0.5
+    assert check_nonnegative(0, "weight") == 0.0
+    for bad in (-1e-9, math.inf, True, "1"):
+        with pytest.raises(ValueError, match="weight must be a finite number >= 0"):
+            check_nonnegative(bad, "weight")
 
 
 def test_numbers():
