@@ -1154,26 +1154,34 @@ class NearestNeighboursResult:
     metrics: Dict = field(default_factory=dict)
 
 
+def _neighbour_panels(fig, grid, queries: np.ndarray, neighbours: Dict[str, np.ndarray], title: str,
+                      samples: np.ndarray, samples_nrow: int, samples_title: str, components: np.ndarray) -> None:
+    """The panels of Figs. 4 and 5: queries over their nearest samples per method (top row of ``grid``),
+    random ``samples`` (bottom left) and IML samples by GMM component (bottom right)."""
+    from companion.plots import image_grid
+
+    rows = np.concatenate([queries[None]] + [neighbours[m][None] for m in neighbours])
+    image_grid(rows.reshape(-1, *queries.shape[1:]), nrow=len(queries), ax=fig.add_subplot(grid[0, :]), title=title)
+    image_grid(np.clip(samples, 0, 1), nrow=samples_nrow, ax=fig.add_subplot(grid[1, 0]), title=samples_title)
+    image_grid(components.reshape(-1, *components.shape[2:]), nrow=components.shape[1],
+               ax=fig.add_subplot(grid[1, 1]), title="IML samples, one row per GMM component")
+
+
 def plot_nearest_neighbours(result: NearestNeighboursResult):
     """Top: test digits and their nearest generated neighbours per method; bottom: VAE samples, IML by component."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid, set_style
+    from companion.plots import set_style
 
     set_style()
     methods = list(result.neighbours)
-    q = len(result.queries)
     fig = plt.figure(figsize=(12, 2.0 + 0.9 * (len(methods) + 1) + 3.2))
     grid = fig.add_gridspec(2, 2, height_ratios=[0.6 * (len(methods) + 1), 3.0])
-    rows = np.concatenate([result.queries[None]] + [result.neighbours[m][None] for m in methods])
-    image_grid(rows.reshape(-1, *result.queries.shape[1:]), nrow=q, ax=fig.add_subplot(grid[0, :]),
-               title="top row: test images; below, their nearest samples: " + ", ".join(
-                   f"{m} ({np.mean(result.distances[m]):.2f})" for m in methods))
-    image_grid(np.clip(result.vae_samples, 0, 1), nrow=int(np.ceil(np.sqrt(len(result.vae_samples)))),
-               ax=fig.add_subplot(grid[1, 0]), title="random VAE samples (decoder means)")
-    comp = result.component_samples
-    image_grid(comp.reshape(-1, *comp.shape[2:]), nrow=comp.shape[1], ax=fig.add_subplot(grid[1, 1]),
-               title="IML samples, one row per GMM component")
+    title = "top row: test images; below, their nearest samples: " + ", ".join(
+        f"{m} ({np.mean(result.distances[m]):.2f})" for m in methods)
+    _neighbour_panels(fig, grid, result.queries, result.neighbours, title, result.vae_samples,
+                      int(np.ceil(np.sqrt(len(result.vae_samples)))), "random VAE samples (decoder means)",
+                      result.component_samples)
     fig.tight_layout()
     return fig
 
@@ -1293,22 +1301,17 @@ def plot_faces(result: FacesResult):
     """Top: test faces and their nearest samples per method; bottom: GAN samples, IML samples by component."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid, set_style
+    from companion.plots import set_style
 
     set_style()
     methods = list(result.neighbours)
-    q = len(result.queries)
     fig = plt.figure(figsize=(12, 8))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1.6])
-    rows = np.concatenate([result.queries[None]] + [result.neighbours[m][None] for m in methods])
     parzen = result.metrics["parzen"]
-    image_grid(rows.reshape(-1, *result.queries.shape[1:]), nrow=q, ax=fig.add_subplot(grid[0, :]),
-               title="top row: test faces; below, their nearest samples: " + ", ".join(
-                   f"{m} (Parzen {parzen[m]['mean']:.0f})" for m in methods))
-    image_grid(np.clip(result.gan_samples, 0, 1), nrow=6, ax=fig.add_subplot(grid[1, 0]), title="random GAN samples")
-    comp = result.component_samples
-    image_grid(comp.reshape(-1, *comp.shape[2:]), nrow=comp.shape[1], ax=fig.add_subplot(grid[1, 1]),
-               title="IML samples, one row per GMM component")
+    title = "top row: test faces; below, their nearest samples: " + ", ".join(
+        f"{m} (Parzen {parzen[m]['mean']:.0f})" for m in methods)
+    _neighbour_panels(fig, grid, result.queries, result.neighbours, title, result.gan_samples, 6,
+                      "random GAN samples", result.component_samples)
     fig.tight_layout()
     return fig
 
