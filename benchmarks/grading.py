@@ -63,7 +63,10 @@ def main(argv: list[str]) -> int:
     mismatches = [r["file"] for r in rows if {q for q, s in r["scores"].items() if s == 0} != expected[r["file"]]]
     print(f"graded {len(rows)} submissions of {args.assignment} with {args.jobs} jobs in {seconds:.0f} s "
           f"({seconds / len(rows):.1f} s per notebook); target: under 300 s")
-    print(f"scores as expected for {len(rows) - len(mismatches)} of {len(rows)}" + (f"; not for {mismatches}" if mismatches else ""))
+    print(
+        f"scores as expected for {len(rows) - len(mismatches)} of {len(rows)}"
+        + (f"; not for {mismatches}" if mismatches else "")
+    )
     return 1 if mismatches else 0
 
 

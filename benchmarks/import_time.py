@@ -34,10 +34,17 @@ def main() -> int:
     companion = wall_time("import companion", repeats)
     full = wall_time("import companion.train", repeats)  # what a chapter pays once torch is needed
     print(f"{'what':<28}{'seconds':>10}{'ratio to bare python':>24}")
-    for name, seconds in [("python -c pass", bare), ("import companion", companion), ("import companion.train (torch)", full)]:
+    for name, seconds in [
+        ("python -c pass", bare),
+        ("import companion", companion),
+        ("import companion.train (torch)", full),
+    ]:
         print(f"{name:<28}{seconds:>10.3f}{seconds / bare:>24.2f}")
     ok = companion < 2.0
-    print(f"RATIO import_companion_vs_bare_python {companion / bare:.2f} target: import under 2 s -> {'met' if ok else 'MISSED'} ({companion:.2f} s)")
+    print(
+        f"RATIO import_companion_vs_bare_python {companion / bare:.2f} "
+        f"target: import under 2 s -> {'met' if ok else 'MISSED'} ({companion:.2f} s)"
+    )
     return 0 if ok else 1
 
 

@@ -102,7 +102,9 @@ def main() -> None:
     print(f"LDE log_prob: n={args.n}, D={args.dim}, K={args.components}, channels={args.channels}, "
           f"layers={model.n_layers}, threads={torch.get_num_threads()}, repeats={args.repeats} (medians)")
     print(f"  new (chunked, matmul layers)       {t_new:8.3f} s   runs {', '.join(f'{t:.2f}' for t in times['new'])}")
-    print(f"  baseline conv1d (before)           {t_old:8.3f} s   runs {', '.join(f'{t:.2f}' for t in times['conv1d'])}")
+    print(
+        f"  baseline conv1d (before)           {t_old:8.3f} s   runs {', '.join(f'{t:.2f}' for t in times['conv1d'])}"
+    )
     print(f"  CPU time (all threads): new {statistics.median(cpu_times['new']):.3f} s, "
           f"baseline {statistics.median(cpu_times['conv1d']):.3f} s (medians)")
     print(f"  max |log p new - log p baseline| = {max_error:.2e} nats (log p ~ {new.abs().mean().item():.0f})")

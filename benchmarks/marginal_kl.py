@@ -57,7 +57,9 @@ def main() -> None:
     mu = (1.5 * torch.randn(args.n, args.dim, generator=g, dtype=torch.float64)).to(dev)
     logvar = (-2.0 + 0.5 * torch.randn(args.n, args.dim, generator=g, dtype=torch.float64)).to(dev)
     index = torch.randint(args.n, (args.n_z,), generator=g).to(dev)
-    z = mu[index] + torch.exp(0.5 * logvar[index]) * torch.randn(args.n_z, args.dim, generator=g, dtype=torch.float64).to(dev)
+    z = mu[index] + torch.exp(0.5 * logvar[index]) * torch.randn(
+        args.n_z, args.dim, generator=g, dtype=torch.float64
+    ).to(dev)
 
     start = time.perf_counter()
     loop_value = marginal_kl_double_loop(z, mu, logvar)
@@ -74,19 +76,27 @@ def main() -> None:
 
     many = 100 * args.n_z
     start = time.perf_counter()
-    estimate = float(surgery.marginal_kl_mc(mu.float(), logvar.float(), many, generator=torch.Generator().manual_seed(1)))
+    estimate = float(
+        surgery.marginal_kl_mc(mu.float(), logvar.float(), many, generator=torch.Generator().manual_seed(1))
+    )
     if dev.type == "cuda":
         torch.cuda.synchronize()
     many_seconds = time.perf_counter() - start
 
-    print(f"device {dev}, torch threads {torch.get_num_threads()}, N = {args.n}, dim = {args.dim}, shared latents = {args.n_z}")
+    print(
+        f"device {dev}, torch threads {torch.get_num_threads()}, "
+        f"N = {args.n}, dim = {args.dim}, shared latents = {args.n_z}"
+    )
     print(f"double loop (Alg. 2):   KL = {loop_value:.10f}   {loop_seconds:9.3f} s")
     print(f"chunked (companion):    KL = {chunked_value:.10f}   {chunked_seconds:9.4f} s")
     print(f"absolute difference:    {abs(loop_value - chunked_value):.2e}")
     print(f"speed ratio:            {loop_seconds / chunked_seconds:,.0f}x   (target >= 20x)")
     print(f"RATIO marginal_kl_speedup {loop_seconds / chunked_seconds:.0f} double loop / chunked time "
           f"(target >= 20); values differ by {abs(loop_value - chunked_value):.1e}")
-    print(f"per latent:             loop {1e3 * loop_seconds / args.n_z:.1f} ms, chunked {1e3 * chunked_seconds / args.n_z:.3f} ms")
+    print(
+        f"per latent:             loop {1e3 * loop_seconds / args.n_z:.1f} ms, "
+        f"chunked {1e3 * chunked_seconds / args.n_z:.3f} ms"
+    )
     print(f"marginal_kl_mc with {many} latents: KL = {estimate:.4f} in {many_seconds:.2f} s")
 
 

@@ -28,7 +28,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from typing import Callable, Dict, List, Tuple
 
@@ -186,7 +185,9 @@ def main() -> int:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: one core)")
     parser.add_argument("--image-batch", type=int, default=8, help="CPU batch of the CIFAR-10 families (default 8)")
-    parser.add_argument("--gpu-factor", type=float, default=1000.0, help="GPU / one CPU core, arithmetic (default 1000)")
+    parser.add_argument(
+        "--gpu-factor", type=float, default=1000.0, help="GPU / one CPU core, arithmetic (default 1000)"
+    )
     parser.add_argument("--gpu-floor-ms", type=float, default=3.0, help="least GPU time per step, ms (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 second per family")
     parser.add_argument("--markdown", action="store_true", help="print the README's table")
@@ -198,7 +199,7 @@ def main() -> int:
 
     per_step: Dict[str, float] = {}
     print(f"{'family':<20}{'s/step measured':>16}{'GPU s/step':>12}{'GPU steps/s':>12}{'peak MB':>9}")
-    print(f"(measured on {'the GPU' if on_gpu else f'one CPU core, in CPU time, at the paper batch'})")
+    print(f"(measured on {'the GPU' if on_gpu else 'one CPU core, in CPU time, at the paper batch'})")
     for name in FAMILIES:
         measured, memory = measure(name, device, seconds, args.image_batch)
         gpu = measured if on_gpu else max(measured / args.gpu_factor, args.gpu_floor_ms / 1000)

@@ -103,7 +103,9 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
     if dev.type == "cpu":  # equal to the plain runs in the first steps (the float32 game is chaotic later)
         reps = S._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
         for i in (0, 1):
-            gap = float(np.abs(reps["samples"][i] - S._train_toy("pacgan", "gan", "ring", i, cfg, 0.5)["samples"]).max())
+            gap = float(
+                np.abs(reps["samples"][i] - S._train_toy("pacgan", "gan", "ring", i, cfg, 0.5)["samples"]).max()
+            )
             if gap > 1e-4:
                 raise SystemExit(f"replica {i} of the toy GAN left its plain run: max gap {gap:.2e}")
     cfg = S.ModeCoverageConfig.for_scale("book", n_steps=gan_steps, eval_steps=())

@@ -45,12 +45,12 @@ Chapter: ``book/adaptive_density.md``; its experiments: ``companion/experiments/
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from .checks import check_positive_int
+from .checks import check_nonnegative, check_nonnegative_int, check_positive_int
 from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
@@ -59,7 +59,18 @@ from .nets import check_shape
 from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
-__all__ = ["ADE", "ADVERSARIAL_MODES", "FLOW_MODES", "MODES", "ResidualMLPDiscriminator", "ade_step", "build_ade", "fit_ade", "fit_inference_network", "inference_step"]
+__all__ = [
+    "ADE",
+    "ADVERSARIAL_MODES",
+    "FLOW_MODES",
+    "MODES",
+    "ResidualMLPDiscriminator",
+    "ade_step",
+    "build_ade",
+    "fit_ade",
+    "fit_inference_network",
+    "inference_step",
+]
 
 #: The models of the ablation (Table 1 of the paper).
 MODES = ("gan", "vae", "v-ade", "av-gde", "av-ade")
@@ -74,10 +85,47 @@ PAPER_ADV_WEIGHT = 100.0
 PAPER_N_DIMS = 3 * 32 * 32
 
 
-def _non_negative(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
+def _check_ade_parts(shape: Sequence[int], mode: str, vae: VAE, flow: Optional[RealNVP],
+                     discriminator: Optional[nn.Module], n_levels: Optional[int]) -> Tuple[int, ...]:
+    """The checks of :class:`ADE`'s constructor: the parts fit the mode and the shape; returns the shape."""
+    shape = check_shape(shape)
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
+        raise ValueError(f"n_levels must be None (continuous data) or an int >= 2; got {n_levels!r}")
+    if not isinstance(vae, VAE) or vae.shape != shape or vae.likelihood != "gaussian":
+        raise TypeError(f"vae must be a companion.vae.VAE with the Gaussian likelihood on shape {shape}")
+    if (flow is not None) != (mode in FLOW_MODES):
+        raise ValueError(f"mode {mode!r} {'needs' if mode in FLOW_MODES else 'takes no'} flow")
+    if flow is not None and (not isinstance(flow, RealNVP) or flow.shape != shape):
+        raise TypeError(f"flow must be a companion.flows.RealNVP on shape {shape}")
+    if (discriminator is not None) != (mode in ADVERSARIAL_MODES):
+        raise ValueError(f"mode {mode!r} {'needs' if mode in ADVERSARIAL_MODES else 'takes no'} discriminator")
+    return shape
+
+
+def _check_ade_data(x: torch.Tensor, shape: Tuple[int, ...], n_levels: Optional[int]) -> torch.Tensor:
+    """See :meth:`ADE.check_data`."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"x must have shape (batch, {', '.join(map(str, shape))}); got {tuple(x.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("x is an empty batch")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if n_levels is not None:
+        if x.min() < 0 or x.max() > 1:
+            raise ValueError(
+                f"x must lie in [0, 1] for discrete data; got values in [{x.min():.3g}, {x.max():.3g}]"
+            )
+        scaled = x * (n_levels - 1)
+        if (scaled - scaled.round()).abs().max() > 1e-3:
+            raise ValueError(f"x must hold the {n_levels} levels k / {n_levels - 1} "
+                             "(as companion.data.load returns them); quantise it with companion.data.to_levels")
+    return x
 
 
 class ADE(nn.Module):
@@ -116,25 +164,13 @@ class ADE(nn.Module):
         adversarial_flow: bool = False,
     ) -> None:
         super().__init__()
-        self.shape = check_shape(shape)
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-        if n_levels is not None and (isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2):
-            raise ValueError(f"n_levels must be None (continuous data) or an int >= 2; got {n_levels!r}")
-        if not isinstance(vae, VAE) or vae.shape != self.shape or vae.likelihood != "gaussian":
-            raise TypeError(f"vae must be a companion.vae.VAE with the Gaussian likelihood on shape {self.shape}")
-        if (flow is not None) != (mode in FLOW_MODES):
-            raise ValueError(f"mode {mode!r} {'needs' if mode in FLOW_MODES else 'takes no'} flow")
-        if flow is not None and (not isinstance(flow, RealNVP) or flow.shape != self.shape):
-            raise TypeError(f"flow must be a companion.flows.RealNVP on shape {self.shape}")
-        if (discriminator is not None) != (mode in ADVERSARIAL_MODES):
-            raise ValueError(f"mode {mode!r} {'needs' if mode in ADVERSARIAL_MODES else 'takes no'} discriminator")
+        self.shape = _check_ade_parts(shape, mode, vae, flow, discriminator, n_levels)
         self.mode = mode
         self.n_levels = n_levels
         self.n_dims = math.prod(self.shape)
-        self.adv_weight = _non_negative(
+        self.adv_weight = check_nonnegative(
             PAPER_ADV_WEIGHT * self.n_dims / PAPER_N_DIMS if adv_weight is None else adv_weight, "adv_weight")
-        self.gp_weight = _non_negative(gp_weight, "gp_weight")
+        self.gp_weight = check_nonnegative(gp_weight, "gp_weight")
         self.adversarial_flow = bool(adversarial_flow)
         self.vae = vae
         self.flow: Optional[RealNVP] = flow
@@ -177,24 +213,7 @@ class ADE(nn.Module):
     # -- data scales ---------------------------------------------------------------------------
     def check_data(self, x: torch.Tensor) -> torch.Tensor:
         """Validate a batch of data ``(batch, *shape)`` (on the level grid for discrete data)."""
-        if not torch.is_tensor(x):
-            raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
-        if x.dim() != len(self.shape) + 1 or tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
-        if x.shape[0] == 0:
-            raise ValueError("x is an empty batch")
-        if not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or infinite values")
-        if self.n_levels is not None:
-            if x.min() < 0 or x.max() > 1:
-                raise ValueError(f"x must lie in [0, 1] for discrete data; got values in [{x.min():.3g}, {x.max():.3g}]")
-            scaled = x * (self.n_levels - 1)
-            if (scaled - scaled.round()).abs().max() > 1e-3:
-                raise ValueError(f"x must hold the {self.n_levels} levels k / {self.n_levels - 1} "
-                                 "(as companion.data.load returns them); quantise it with companion.data.to_levels")
-        return x
+        return _check_ade_data(x, self.shape, self.n_levels)
 
     def dequantize(self, x: torch.Tensor) -> torch.Tensor:
         """Data to the model's scale: ``(level + u) / n_levels``, ``u ~ U[0, 1)`` (identity if continuous)."""
@@ -329,7 +348,9 @@ def build_ade(
     flow = None
     if mode in FLOW_MODES:
         flow = RealNVP(shape, n_blocks=flow_blocks, hidden=flow_hidden, n_layers=flow_layers, n_scales=flow_scales)
-    discriminator = MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers) if mode in ADVERSARIAL_MODES else None
+    discriminator = (
+        MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers) if mode in ADVERSARIAL_MODES else None
+    )
     return ADE(shape, mode, vae, flow, discriminator, n_levels=n_levels, **options)
 
 
@@ -511,8 +532,7 @@ def fit_inference_network(
     """
     if not isinstance(model, ADE):
         raise TypeError(f"model must be an ADE; got {type(model).__name__}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative int; got {n_steps!r}")
+    check_nonnegative_int(n_steps, "n_steps")
     model.check_data(data)
     data = data.to(model._device())
     groups = model.parameter_groups()

@@ -3,7 +3,11 @@
 Each check returns the value it accepted (so ``self.n = check_positive_int(n, "n")`` reads as
 one line) and raises ``TypeError``/``ValueError`` naming the argument and what was expected.
 ``bool`` is refused where an int is expected (``True`` is an ``int`` in Python, but never a
-meaningful count).
+meaningful count); NumPy integers and floats are accepted where Python ones are.
+
+A value of the wrong type raises :class:`ArgumentTypeError`, which is both a ``TypeError``
+(what it is) and a ``ValueError`` (what these checks raised first), so code and tests that
+catch either keep working.
 """
 
 from __future__ import annotations
@@ -11,9 +15,13 @@ from __future__ import annotations
 import math
 from typing import Optional, Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
+    "ArgumentTypeError",
+    "check_int",
+    "check_nonnegative",
     "check_nonnegative_int",
     "check_positive",
     "check_positive_int",
@@ -22,34 +30,68 @@ __all__ = [
 ]
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a ``TypeError`` that ``except ValueError`` also catches)."""
+
+
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """``int(value)`` if it is an int ``>= minimum``; otherwise an error naming ``name``."""
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be an int >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
+    return int(value)
 
 
 def check_positive_int(value: object, name: str) -> int:
-    """``value`` if it is an int ``>= 1``; otherwise a ``ValueError`` naming ``name``."""
-    if not _is_int(value) or value < 1:
+    """``int(value)`` if it is an int ``>= 1``; otherwise an error naming ``name``."""
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be a positive int; got {value!r}")
+    if value < 1:
         raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return value
+    return int(value)
 
 
 def check_nonnegative_int(value: object, name: str) -> int:
-    """``value`` if it is an int ``>= 0``; otherwise a ``ValueError`` naming ``name``."""
-    if not _is_int(value) or value < 0:
+    """``int(value)`` if it is an int ``>= 0``; otherwise an error naming ``name``."""
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be a non-negative int; got {value!r}")
+    if value < 0:
         raise ValueError(f"{name} must be a non-negative int; got {value!r}")
-    return value
+    return int(value)
 
 
 def check_positive(value: object, name: str) -> float:
-    """``float(value)`` if it is a finite real number ``> 0``; otherwise a ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number; got {value!r}")
+    """``float(value)`` if it is a finite real number ``> 0``; otherwise an error naming ``name``."""
+    if not _is_real(value):
+        raise ArgumentTypeError(f"{name} must be a positive number; got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number; got {value!r}")
+    return float(value)
+
+
+def check_nonnegative(value: object, name: str) -> float:
+    """``float(value)`` if it is a finite real number ``>= 0``; otherwise an error naming ``name``."""
+    if not _is_real(value):
+        raise ArgumentTypeError(f"{name} must be a finite number >= 0; got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(value)
 
 
 def check_probability(value: object, name: str) -> float:
-    """``float(value)`` if it is a real number in ``[0, 1]``; otherwise a ``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+    """``float(value)`` if it is a real number in ``[0, 1]``; otherwise an error naming ``name``."""
+    if not _is_real(value):
+        raise ArgumentTypeError(f"{name} must be a probability in [0, 1]; got {value!r}")
+    if not 0 <= value <= 1:
         raise ValueError(f"{name} must be a probability in [0, 1]; got {value!r}")
     return float(value)
 

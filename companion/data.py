@@ -336,8 +336,8 @@ def _tiles(images: Sequence[np.ndarray]) -> np.ndarray:
     for k, image in enumerate(images):
         tops = np.arange(0, image.shape[0] - _TILE + 1, _TILE)
         lefts = np.arange(0, image.shape[1] - _TILE + 1, _TILE)
-        t, l = np.meshgrid(tops, lefts, indexing="ij")
-        rows.append(np.stack([np.full(t.size, k), t.ravel(), l.ravel()], axis=1))
+        top, left = np.meshgrid(tops, lefts, indexing="ij")
+        rows.append(np.stack([np.full(top.size, k), top.ravel(), left.ravel()], axis=1))
     return np.concatenate(rows)
 
 

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
+
+from .checks import check_int, check_positive_int
 
 __all__ = [
     "Difference",
@@ -113,8 +115,7 @@ def bootstrap_difference(
     a_arr, b_arr = _runs(a, "a"), _runs(b, "b")
     if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0.0 < level < 1.0:
         raise ValueError(f"level must be a number in (0, 1); got {level!r}")
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 100:
-        raise ValueError(f"n_resamples must be an int >= 100; got {n_resamples!r}")
+    check_int(n_resamples, "n_resamples", 100)
     rng = np.random.default_rng(seed)
     means_a = a_arr[rng.integers(0, a_arr.size, size=(n_resamples, a_arr.size))].mean(axis=1)
     means_b = b_arr[rng.integers(0, b_arr.size, size=(n_resamples, b_arr.size))].mean(axis=1)
@@ -175,8 +176,7 @@ def format_spread(summary: Summary, digits: int = 2) -> str:
     """
     if not isinstance(summary, Summary):
         raise TypeError(f"summary must be a Summary (see summarize); got {type(summary).__name__}")
-    if isinstance(digits, bool) or not isinstance(digits, int) or digits < 1:
-        raise ValueError(f"digits must be a positive int; got {digits!r}")
+    check_positive_int(digits, "digits")
     if summary.n < 2 or summary.std == 0:
         return _significant_digits(summary.mean, digits + 1)
     spread = _significant_digits(summary.std, digits)
@@ -197,7 +197,7 @@ def compare_phrase(
     """A sentence comparing two groups of runs whose wording follows the interval.
 
     >>> compare_phrase("IML", [10.1, 10.3, 10.2], "the VAE", [8.0, 8.2, 8.1])  # doctest: +ELLIPSIS
-    'IML (10.20 ± 0.10) is ahead of the VAE (8.10 ± 0.10): the difference, 2.10, has a 95% interval [...] over 3 and 3 seeds'
+    'IML (10.20 ± 0.10) is ahead of the VAE (8.10 ± 0.10): the difference, 2.10, ... over 3 and 3 seeds'
 
     Args:
         name_a, name_b: how the prose names the two groups.

@@ -64,7 +64,9 @@ def _check_values(values: object, format_value: Callable[[Any], str]) -> List[An
     if hasattr(values, "tolist") and not isinstance(values, Sequence):  # a NumPy array or a tensor
         values = values.tolist()
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"values must be a sequence (list, tuple or 1-D array) of knob values; got {type(values).__name__}")
+        raise TypeError(
+            f"values must be a sequence (list, tuple or 1-D array) of knob values; got {type(values).__name__}"
+        )
     values = list(values)
     if not values:
         raise ValueError("values must hold at least one knob value; got an empty sequence")

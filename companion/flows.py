@@ -35,7 +35,8 @@ The flow models *continuous* data. Discrete images must be dequantised outside t
 e.g. with :func:`uniform_dequantize`, and their log-likelihood corrected for the change of
 units (see there); any other preprocessing (a logit transform, centring) is also up to the caller.
 
-Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the ELBO-surgery, LDE, ADE and comparison chapters).
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py``
+(also used by the ELBO-surgery, LDE, ADE and comparison chapters).
 """
 
 from __future__ import annotations
@@ -46,14 +47,23 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .checks import check_positive_int
+from .checks import check_int, check_positive_int
 from .likelihoods import standard_normal_log_prob, sum_except_batch
 from .nets import MLP, activation_layer, check_shape
 from .train import Callback, History, fit_likelihood
 
 __all__ = [
-    "ActNorm", "AffineCoupling", "IAFPosterior", "IAFStep", "MaskedLinear", "RealNVP", "Standardized",
-    "fit_flow", "squeeze", "uniform_dequantize", "unsqueeze",
+    "ActNorm",
+    "AffineCoupling",
+    "IAFPosterior",
+    "IAFStep",
+    "MaskedLinear",
+    "RealNVP",
+    "Standardized",
+    "fit_flow",
+    "squeeze",
+    "uniform_dequantize",
+    "unsqueeze",
 ]
 
 
@@ -88,8 +98,7 @@ def uniform_dequantize(
     """
     if not torch.is_tensor(x_levels):
         raise TypeError(f"x_levels must be a torch.Tensor; got {type(x_levels).__name__}")
-    if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-        raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
+    check_int(n_levels, "n_levels", 2)
     x = x_levels.float() if not x_levels.is_floating_point() else x_levels
     if x.numel() and (
         not torch.isfinite(x).all() or x.min() < 0 or x.max() > n_levels - 1 or not torch.equal(x, x.round())
@@ -325,10 +334,9 @@ class RealNVP(nn.Module):
         super().__init__()
         self.shape = check_shape(shape)
         for value, name in ((n_blocks, "n_blocks"), (n_layers, "n_layers"), (n_scales, "n_scales")):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}")
-        if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
-            raise ValueError(f"hidden must be a positive int; got {hidden!r}")
+            check_positive_int(value, name)
+        if hidden is not None:
+            check_positive_int(hidden, "hidden")
         self.n_features = math.prod(self.shape)
         self.n_scales = n_scales
         if len(self.shape) == 1:
@@ -396,8 +404,7 @@ class RealNVP(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """``n`` samples ``f^{-1}(y), y ~ base`` (no gradient; call :meth:`inverse` to back-propagate)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        check_positive_int(n, "n")
         return self.inverse(self.sample_base(n))
 
     @torch.no_grad()
@@ -537,7 +544,8 @@ class IAFStep(nn.Module):
         nn.init.normal_(self.gate.weight, std=1e-3)
 
     def forward(self, z: torch.Tensor, h: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(z', log |det dz'/dz|)`` for ``z`` of shape ``(..., dim)`` and context ``h`` of shape ``(..., context_dim)``."""
+        """``(z', log |det dz'/dz|)`` for ``z`` of shape ``(..., dim)`` and a context ``h`` of shape
+        ``(..., context_dim)``."""
         if not torch.is_tensor(z) or z.shape[-1] != self.dim:
             raise ValueError(f"z must be a tensor of shape (..., {self.dim}); got "
                              f"{tuple(z.shape) if torch.is_tensor(z) else type(z).__name__}")
@@ -554,7 +562,8 @@ class IAFStep(nn.Module):
 
 
 class IAFPosterior(nn.Module):
-    """A Gaussian ``N(mu, diag(exp(logvar)))`` followed by ``n_flows`` :class:`IAFStep`, reversing the order between steps.
+    """A Gaussian ``N(mu, diag(exp(logvar)))`` followed by ``n_flows`` :class:`IAFStep`, reversing
+    the order between steps.
 
     :meth:`forward` turns standard normal noise into posterior draws and returns their exact
     ``log q(z | x)``: the Gaussian's log-density of the first draw minus the steps' log-determinants.

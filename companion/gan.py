@@ -14,7 +14,8 @@ A :class:`GAN` pairs a generator with a discriminator and follows the package's 
 sample-only models: :meth:`GAN.sample` (there is no ``log_prob``). :func:`gan_step` is one
 training step of either game; :func:`fit_gan` runs it with :func:`companion.train.train_loop`.
 
-Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the IML, ELBO-surgery, ADE and comparison chapters).
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py``
+(also used by the IML, ELBO-surgery, ADE and comparison chapters).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_positive_int
 from .nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape
 from .train import Callback, History, fit_adversarial
 
@@ -249,8 +251,7 @@ class GAN(nn.Module):
 
     def sample_latent(self, n: int) -> torch.Tensor:
         """``n`` noise vectors ``z ~ N(0, I)`` on the generator's device."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        check_positive_int(n, "n")
         return torch.randn(n, self.latent_dim, device=self._device())
 
     def generate(self, n: int) -> torch.Tensor:
@@ -301,8 +302,7 @@ def gan_step(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}")
-    if isinstance(n_critic, bool) or not isinstance(n_critic, int) or n_critic < 1:
-        raise ValueError(f"n_critic must be a positive int; got {n_critic!r}")
+    check_positive_int(n_critic, "n_critic")
     weight = _default_gp_weight(loss, gp_weight)
     batches = [real_batch] * n_critic if torch.is_tensor(real_batch) else list(real_batch)
     if len(batches) != n_critic:

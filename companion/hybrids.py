@@ -35,12 +35,23 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_positive, check_positive_int
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wasserstein_critic_loss
 from .nets import MLP, check_shape
 from .train import Callback, History, fit_adversarial, minibatches, train_loop
 
-__all__ = ["HYBRIDS", "VAEGANHybrid", "AdversarialVB", "VEEGAN", "aae_bound_estimates", "fit_hybrid", "hybrid_optimizers",
-           "hybrid_step", "independent_critic_score", "sample_diversity"]
+__all__ = [
+    "HYBRIDS",
+    "VAEGANHybrid",
+    "AdversarialVB",
+    "VEEGAN",
+    "aae_bound_estimates",
+    "fit_hybrid",
+    "hybrid_optimizers",
+    "hybrid_step",
+    "independent_critic_score",
+    "sample_diversity",
+]
 
 #: The hybrids :class:`VAEGANHybrid` knows.
 HYBRIDS = ("aae", "vgh", "vgh++")
@@ -66,8 +77,7 @@ class VAEGANHybrid(nn.Module):
         self.shape = check_shape(shape)
         if kind not in HYBRIDS:
             raise ValueError(f"kind must be one of {HYBRIDS}; got {kind!r}")
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int; got {latent_dim!r}")
+        check_positive_int(latent_dim, "latent_dim")
         if not rec_weight > 0:
             raise ValueError(f"rec_weight must be positive; got {rec_weight!r}")
         self.kind, self.latent_dim, self.rec_weight = kind, latent_dim, float(rec_weight)
@@ -100,12 +110,13 @@ class VAEGANHybrid(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """``n`` images G(z), z ~ N(0, I)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        check_positive_int(n, "n")
         return self.decode(torch.randn(n, self.latent_dim, device=self._device()))
 
 
-def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]) -> Dict[str, torch.Tensor]:
+def hybrid_step(
+    model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]
+) -> Dict[str, torch.Tensor]:
     """One step of Alg. 5 (App. F): encoder, generator, data discriminator, code discriminator.
 
     Args:
@@ -120,7 +131,9 @@ def hybrid_step(model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torc
     z_hat = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     z_prior = torch.randn_like(mu)
     if model.kind == "aae":
-        reconstruction = F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none").flatten(1).sum(1).mean()
+        reconstruction = (
+            F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none").flatten(1).sum(1).mean()
+        )
     else:
         reconstruction = model.rec_weight * (model.decode(z_hat) - x).abs().flatten(1).sum(1).mean()
 
@@ -170,9 +183,7 @@ def hybrid_optimizers(model: VAEGANHybrid, lr: float = 5e-4, disc_lr: float = 5e
     """The optimizers :func:`hybrid_step` expects: Adam(beta1=0.5, beta2=0.9), the paper's settings (App. K)."""
     if not isinstance(model, VAEGANHybrid):
         raise TypeError(f"model must be a VAEGANHybrid; got {type(model).__name__}")
-    for name, value in (("lr", lr), ("disc_lr", disc_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{name} must be a positive number; got {value!r}")
+    check_positive(lr, "lr"), check_positive(disc_lr, "disc_lr")
     betas = (0.5, 0.9)
     optimizers = {
         "encoder": torch.optim.Adam(model.encoder.parameters(), lr=lr, betas=betas),
@@ -239,7 +250,10 @@ def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps
         if not bool(torch.isfinite(value).all()):
             raise ValueError(f"{name} contains NaN or infinite values")
     if samples.shape[1:] != valid.shape[1:]:
-        raise ValueError(f"samples and valid must have the same example shape; got {tuple(samples.shape[1:])} and {tuple(valid.shape[1:])}")
+        raise ValueError(
+            "samples and valid must have the same example shape; "
+            f"got {tuple(samples.shape[1:])} and {tuple(valid.shape[1:])}"
+        )
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     device = valid.device
@@ -324,22 +338,24 @@ def aae_bound_estimates(model: VAEGANHybrid, x: torch.Tensor) -> Dict[str, float
     reconstruction = -F.binary_cross_entropy_with_logits(model.decode_logits(z), x, reduction="none").flatten(1).sum(1)
     average_kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)
     kl_estimate = -model.code_logits(z)
-    return {"reported": float((reconstruction - kl_estimate).mean()), "elbo": float((reconstruction - average_kl).mean()),
-            "reconstruction": float(reconstruction.mean()), "average_kl": float(average_kl.mean()),
-            "kl_estimate": float(kl_estimate.mean())}
+    return {
+        "reported": float((reconstruction - kl_estimate).mean()),
+        "elbo": float((reconstruction - average_kl).mean()),
+        "reconstruction": float(reconstruction.mean()),
+        "average_kl": float(average_kl.mean()),
+        "kl_estimate": float(kl_estimate.mean()),
+    }
 
 
 def _check_model_args(shape: Sequence[int], latent_dim: int, hidden: int, n_layers: int) -> Tuple[int, ...]:
     shape = check_shape(shape)
     for name, value in (("latent_dim", latent_dim), ("hidden", hidden), ("n_layers", n_layers)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int; got {value!r}")
+        check_positive_int(value, name)
     return shape
 
 
 def _adam(params, lr: float) -> torch.optim.Optimizer:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    check_positive(lr, "lr")
     return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9))
 
 
@@ -414,8 +430,7 @@ class AdversarialVB(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """``n`` mean images ``sigmoid(decoder(z))``, z ~ N(0, I)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        check_positive_int(n, "n")
         z = torch.randn(n, self.latent_dim, device=self._device())
         return torch.sigmoid(self.decoder(z)).view(n, *self.shape)
 
@@ -493,6 +508,5 @@ class VEEGAN(nn.Module):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """``n`` images ``G(z)``, z ~ N(0, I)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int; got {n!r}")
+        check_positive_int(n, "n")
         return self.generator(torch.randn(n, self.latent_dim, device=self._device())).view(n, *self.shape)

@@ -18,13 +18,12 @@ import math
 from typing import Optional, Sequence, Tuple
 
 import torch
-from torch import nn
 
+from .checks import check_positive_int
 from .flows import IAFPosterior
 from .likelihoods import standard_normal_log_prob
 from .nets import ConvDecoder, ConvEncoder
-from .checks import check_positive_int
-from .vae import VAE, ELBOTerms
+from .vae import VAE, ELBOTerms, _check_vae_input
 
 __all__ = ["IAFVAE"]
 
@@ -71,7 +70,7 @@ class IAFVAE(VAE):
 
     def encode_all(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """``(mu, logvar, h)``: the Gaussian's parameters and the flow's context (``None`` if ``context_dim = 0``)."""
-        self._check_x(x)
+        _check_vae_input(x, self.shape, self.likelihood, self.n_levels)
         if self.likelihood == "logistic":
             x = x / (self.n_levels - 1)
         out = self.encoder(x)
@@ -104,7 +103,9 @@ class IAFVAE(VAE):
         """The importance-weighted bound on ``log p(x)`` with ``K = n_samples`` draws of the IAF posterior."""
         check_positive_int(n_samples, "n_samples")
         batch = x.shape[0]
-        chunk_size = max(1, 8192 // max(batch, 1)) if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+        chunk_size = (
+            max(1, 8192 // max(batch, 1)) if chunk_size is None else check_positive_int(chunk_size, "chunk_size")
+        )
         mu, logvar, h = self.encode_all(x)
         log_weights = []
         for start in range(0, n_samples, chunk_size):

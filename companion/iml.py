@@ -590,8 +590,14 @@ def fit_exact_mle(
         optimizer.step()
         return {"log_lik": log_lik.detach(), **run_callback(callback, i)}
 
-    history = train_loop(step, int(n_steps), desc="exact MLE", log_every=10, disable_progress=progress_disabled(progress),
-                         state={"net": net, "optimizer": optimizer, "batches": batches})
+    history = train_loop(
+        step,
+        int(n_steps),
+        desc="exact MLE",
+        log_every=10,
+        disable_progress=progress_disabled(progress),
+        state={"net": net, "optimizer": optimizer, "batches": batches},
+    )
     model.fit_base(data)
     return history
 

@@ -127,8 +127,60 @@ def dilated_causal_conv(conv: nn.Conv1d, x: torch.Tensor, bias: torch.Tensor) ->
     for k in range(size - 1):
         shift = (size - 1 - k) * dilation
         if shift < length:
-            out[shift:].view(-1, conv.out_channels).addmm_(x[: length - shift].reshape(-1, c_in), conv.weight[:, :, k].T)
+            out[shift:].view(-1, conv.out_channels).addmm_(
+                x[: length - shift].reshape(-1, c_in), conv.weight[:, :, k].T
+            )
     return F.leaky_relu(out, 0.2, inplace=True)
+
+
+def _layer_widths(channels: Union[int, Sequence[int]], n_layers: int, dim: int, filter_size: int) -> List[int]:
+    """The widths of the ``n_layers`` dilated layers of a :class:`LatentDensityEstimator`."""
+    if isinstance(channels, int) and not isinstance(channels, bool):
+        return [check_positive_int(channels, "channels")] * n_layers
+    try:
+        widths = [int(c) for c in channels]
+    except TypeError:
+        raise TypeError(f"channels must be an int or a sequence of ints; got {channels!r}") from None
+    if len(widths) != n_layers or any(c < 1 for c in widths):
+        raise ValueError(
+            f"channels must hold {n_layers} positive ints (one per dilated layer for dim={dim}, "
+            f"filter_size={filter_size}); got {list(channels)}"
+        )
+    return widths
+
+
+def _mixture_density_network(width: int, head_layers: int, head_channels: Optional[int],
+                             n_components: int) -> Tuple[nn.Sequential, nn.Conv1d]:
+    """The hidden 1x1 convolutions of the head and the last one, to ``K`` logits, means and log std devs."""
+    head_width = width if head_channels is None else check_positive_int(head_channels, "head_channels")
+    head: List[nn.Module] = []
+    for _ in range(head_layers):
+        head += [nn.Conv1d(width, head_width, 1), nn.LeakyReLU(0.2)]
+        width = head_width
+    return nn.Sequential(*head), nn.Conv1d(width, 3 * n_components, 1)
+
+
+def _apply_head(head: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
+    """The hidden 1x1 convolutions of the head, as plain linear maps on the last axis of ``h``."""
+    for layer in head:
+        h = F.linear(h, layer.weight[:, :, 0], layer.bias) if isinstance(layer, nn.Conv1d) else layer(h)
+    return h
+
+
+def _soft_floor(log_sd: torch.Tensor, min_log_scale: float) -> torch.Tensor:
+    """A soft floor, ``min + softplus(log_sd - min)``: it keeps the gradient alive near the floor."""
+    return torch.logaddexp(log_sd, log_sd.new_tensor(min_log_scale))
+
+
+def _mixture_log_density(
+    u: torch.Tensor, logits: torch.Tensor, mean: torch.Tensor, log_sd: torch.Tensor
+) -> torch.Tensor:
+    """``log sum_k w_k N(u; mean_k, sd_k) + log(2 pi) / 2`` with ``w = softmax(logits)``: parameters
+    ``(K, positions)``, ``u`` ``(positions,)``, in one pass over ``K``."""
+    x = (u - mean).mul_(torch.exp(-log_sd))
+    # logsumexp_k(logit_k - log sd_k - x_k^2 / 2) - logsumexp_k(logit_k) - log(2 pi) / 2
+    log_joint = (logits - log_sd).addcmul_(x, x, value=-0.5)
+    return torch.logsumexp(log_joint, dim=0) - torch.logsumexp(logits, dim=0)
 
 
 class LatentDensityEstimator(nn.Module):
@@ -183,40 +235,19 @@ class LatentDensityEstimator(nn.Module):
         self.filter_size = check_positive_int(filter_size, "filter_size")
         self.n_layers = receptive_field_layers(self.dim, self.filter_size)
         self.padding = self.filter_size**self.n_layers  # length of p; equals the receptive field
-        if isinstance(head_layers, bool) or not isinstance(head_layers, int) or head_layers < 0:
-            raise ValueError(f"head_layers must be a non-negative int; got {head_layers!r}")
+        check_nonnegative_int(head_layers, "head_layers")
         if not math.isfinite(min_log_scale):
             raise ValueError(f"min_log_scale must be finite; got {min_log_scale!r}")
         self.min_log_scale = float(min_log_scale)
-        widths = self._widths(channels)
+        widths = _layer_widths(channels, self.n_layers, self.dim, self.filter_size)
         self.dilated = nn.ModuleList(
             nn.Conv1d(c_in, c_out, kernel_size=self.filter_size, dilation=self.filter_size**layer)
             for layer, (c_in, c_out) in enumerate(zip([2] + widths[:-1], widths))
         )
-        width = widths[-1] if widths else 2
-        head_width = width if head_channels is None else check_positive_int(head_channels, "head_channels")
-        head: List[nn.Module] = []
-        for _ in range(head_layers):
-            head += [nn.Conv1d(width, head_width, 1), nn.LeakyReLU(0.2)]
-            width = head_width
-        self.head = nn.Sequential(*head)
-        self.mdn = nn.Conv1d(width, 3 * self.n_components, 1)  # logits, means, log std devs
+        self.head, self.mdn = _mixture_density_network(widths[-1] if widths else 2, head_layers, head_channels,
+                                                       self.n_components)
         self.register_buffer("loc", torch.zeros(self.dim))
         self.register_buffer("scale", torch.ones(self.dim))
-
-    def _widths(self, channels: Union[int, Sequence[int]]) -> List[int]:
-        if isinstance(channels, int) and not isinstance(channels, bool):
-            return [check_positive_int(channels, "channels")] * self.n_layers
-        try:
-            widths = [int(c) for c in channels]
-        except TypeError:
-            raise TypeError(f"channels must be an int or a sequence of ints; got {channels!r}") from None
-        if len(widths) != self.n_layers or any(c < 1 for c in widths):
-            raise ValueError(
-                f"channels must hold {self.n_layers} positive ints (one per dilated layer for dim={self.dim}, "
-                f"filter_size={self.filter_size}); got {list(channels)}"
-            )
-        return widths
 
     @staticmethod
     def paper_channels(dim: int, filter_size: int = 2) -> List[int]:
@@ -280,21 +311,11 @@ class LatentDensityEstimator(nn.Module):
             h = F.leaky_relu(conv(h), 0.2)
         return h[:, :, : self.dim]
 
-    def _head(self, h: torch.Tensor) -> torch.Tensor:
-        """The hidden 1x1 convolutions of the head, as plain linear maps on the last axis of ``h``."""
-        for layer in self.head:
-            h = F.linear(h, layer.weight[:, :, 0], layer.bias) if isinstance(layer, nn.Conv1d) else layer(h)
-        return h
-
-    def _floored(self, log_sd: torch.Tensor) -> torch.Tensor:
-        """A soft floor, ``min + softplus(log_sd - min)``: it keeps the gradient alive near the floor."""
-        return torch.logaddexp(log_sd, log_sd.new_tensor(self.min_log_scale))
-
     def _mixture(self, h: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Unnormalised logits, means and log standard deviations, ``(..., K)`` each, of features ``h`` ``(..., channels)``."""
-        params = F.linear(self._head(h), self.mdn.weight[:, :, 0], self.mdn.bias)
+        """Unnormalised logits, means and floored log sds, ``(..., K)`` each, of features ``h`` ``(..., channels)``."""
+        params = F.linear(_apply_head(self.head, h), self.mdn.weight[:, :, 0], self.mdn.bias)
         logits, mean, log_sd = params.unflatten(-1, (3, self.n_components)).unbind(dim=-2)
-        return logits, mean, self._floored(log_sd)
+        return logits, mean, _soft_floor(log_sd, self.min_log_scale)
 
     def conditionals(self, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mixture parameters of every conditional ``p(z_i | z_<i)`` in the coordinates of ``z``.
@@ -304,13 +325,11 @@ class LatentDensityEstimator(nn.Module):
             normalised over ``K``.
         """
         z = _check_codes(z, self.dim)
-        log_w, mean, log_sd = self._standard_conditionals((z - self.loc) / self.scale)
+        h = self.features((z - self.loc) / self.scale).transpose(1, 2)
+        logits, mean, log_sd = self._mixture(h)  # (batch, D, K) each
+        log_w = torch.log_softmax(logits, dim=-1)
         scale = self.scale[:, None]
         return log_w, self.loc[:, None] + scale * mean, log_sd + torch.log(scale)
-
-    def _standard_conditionals(self, u: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        logits, mean, log_sd = self._mixture(self.features(u).transpose(1, 2))  # (batch, D, K) each
-        return torch.log_softmax(logits, dim=-1), mean, log_sd
 
     # -- the protocol ---------------------------------------------------------------------
 
@@ -332,18 +351,14 @@ class LatentDensityEstimator(nn.Module):
     def _standard_conditional_log_prob(self, u: torch.Tensor, biases: Sequence[torch.Tensor]) -> torch.Tensor:
         """``log p(u_i | u_<i) + log(2 pi) / 2`` of standardised codes ``u``, ``(batch, D)``."""
         h = self.features(u, biases).permute(2, 0, 1)  # (D, batch, channels), contiguous
-        h = self._head(h.reshape(-1, h.shape[2]))
+        h = _apply_head(self.head, h.reshape(-1, h.shape[2]))
         # the mixture density network transposed: (3K, positions), so that each of the K
         # logits, means and log sds is a contiguous row and the sums over K below run along
         # rows, not over 30 numbers at a time
         params = torch.addmm(self.mdn.bias[:, None], self.mdn.weight[:, :, 0], h.T)
         logits, mean, log_sd = params.view(3, self.n_components, -1).unbind(0)
-        log_sd = self._floored(log_sd)
-        x = (u.T.reshape(-1) - mean).mul_(torch.exp(-log_sd))  # u positions first, like h
-        # log sum_k w_k N(u; mean_k, sd_k) with w = softmax(logits), in one pass over K:
-        # logsumexp_k(logit_k - log sd_k - x_k^2 / 2) - logsumexp_k(logit_k) - log(2 pi) / 2
-        log_joint = (logits - log_sd).addcmul_(x, x, value=-0.5)
-        log_p = torch.logsumexp(log_joint, dim=0) - torch.logsumexp(logits, dim=0)
+        log_sd = _soft_floor(log_sd, self.min_log_scale)
+        log_p = _mixture_log_density(u.T.reshape(-1), logits, mean, log_sd)  # u positions first, like h
         return log_p.view(self.dim, -1).T
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
@@ -619,7 +634,9 @@ def mmd2(
     n, m = x.shape[0], y.shape[0]
     k_xx, k_yy, k_xy = k[:n, :n], k[n:, n:], k[:n, n:]
     if unbiased:
-        within = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1))
+        within = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (
+            m * (m - 1)
+        )
     else:
         within = k_xx.mean() + k_yy.mean()
     return within - 2 * k_xy.mean()

@@ -22,6 +22,8 @@ from typing import Optional
 import torch
 from torch.nn import functional as F
 
+from .checks import check_int
+
 __all__ = [
     "bernoulli_log_prob",
     "discretized_logistic_log_prob",
@@ -65,8 +67,7 @@ def _check_broadcast(param: torch.Tensor, x: torch.Tensor, name: str, x_name: st
 
 
 def _check_levels(x: torch.Tensor, n_levels: int, name: str = "x_levels") -> torch.Tensor:
-    if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-        raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
+    check_int(n_levels, "n_levels", 2)
     _check_tensor(x, name)
     if x.is_floating_point():
         _check_finite(x, name)
@@ -112,7 +113,8 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     _check_finite(x, "x")
     if x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError(
-            f"x must lie in [0, 1] for a Bernoulli likelihood; got values in [{x.min().item():.4g}, {x.max().item():.4g}]"
+            "x must lie in [0, 1] for a Bernoulli likelihood; "
+            f"got values in [{x.min().item():.4g}, {x.max().item():.4g}]"
         )
     _check_broadcast(logits, x, "logits")
     return x * logits - F.softplus(logits)
@@ -248,8 +250,7 @@ def sample_discretized_logistic(
     """
     _check_tensor(mean, "mean")
     _check_tensor(log_scale, "log_scale")
-    if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-        raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
+    check_int(n_levels, "n_levels", 2)
     shape = torch.broadcast_shapes(mean.shape, log_scale.shape)
     u = torch.rand(shape, generator=generator, dtype=mean.dtype, device=mean.device)
     u = u.clamp(1e-6, 1 - 1e-6)  # keep logit(u) finite in float32

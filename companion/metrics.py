@@ -32,6 +32,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
+from .checks import check_int, check_positive, check_positive_int, check_probability
+
 __all__ = [
     "bits_per_dim",
     "classifier_frechet",
@@ -105,24 +107,10 @@ def _check_same_dim(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) 
 
 
 def _positive_float(value: object, name: str) -> float:
-    if torch.is_tensor(value) and value.numel() == 1:
+    """A positive number, also given as a one-element tensor or array (a metric's output)."""
+    if (torch.is_tensor(value) and value.numel() == 1) or (isinstance(value, np.ndarray) and value.size == 1):
         value = value.item()
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive number; got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number; got {value}")
-    return value
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int; got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value}")
-    return int(value)
+    return check_positive(value, name)
 
 
 # ----------------------------------------------------------------------------- Parzen window
@@ -228,8 +216,8 @@ def parzen_log_prob(
     x_t = _as_points(x, "x", device=samples_t.device)
     _check_same_dim(samples_t, x_t, "samples", "x")
     sigma = _positive_float(sigma, "sigma")
-    batch_size = _positive_int(batch_size, "batch_size")
-    sample_batch_size = _positive_int(sample_batch_size, "sample_batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    sample_batch_size = check_positive_int(sample_batch_size, "sample_batch_size")
     return _parzen_log_prob_grid(samples_t, x_t, [sigma], batch_size, sample_batch_size)[0]
 
 
@@ -294,8 +282,8 @@ def select_parzen_sigma(
         if len(sigmas) == 0:
             raise ValueError("sigmas must hold at least one bandwidth")
         grid = [_positive_float(s, "every entry of sigmas") for s in sigmas]
-    batch_size = _positive_int(batch_size, "batch_size")
-    sample_batch_size = _positive_int(sample_batch_size, "sample_batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    sample_batch_size = check_positive_int(sample_batch_size, "sample_batch_size")
     mean_ll = _parzen_log_prob_grid(samples_t, valid_t, grid, batch_size, sample_batch_size).mean(dim=1)
     best = int(torch.argmax(mean_ll))
     return float(grid[best]), float(mean_ll[best])
@@ -347,7 +335,7 @@ def bits_per_dim(nll_nats, n_dims: int):
         ValueError: for ``n_dims < 1`` or a NaN likelihood.
     """
     nll = _check_nll(nll_nats, "nll_nats")
-    n_dims = _positive_int(n_dims, "n_dims")
+    n_dims = check_positive_int(n_dims, "n_dims")
     return nll / (n_dims * math.log(2.0))
 
 
@@ -371,8 +359,8 @@ def continuous_to_discrete_nll(nll_nats, n_dims: int, n_levels: int = 256, data_
         data_range: length of the interval the levels were rescaled to (> 0).
     """
     nll = _check_nll(nll_nats, "nll_nats")
-    n_dims = _positive_int(n_dims, "n_dims")
-    n_levels = _positive_int(n_levels, "n_levels")
+    n_dims = check_positive_int(n_dims, "n_dims")
+    n_levels = check_positive_int(n_levels, "n_levels")
     if n_levels < 2:
         raise ValueError(f"n_levels must be >= 2; got {n_levels}")
     data_range = _positive_float(data_range, "data_range")
@@ -628,8 +616,7 @@ def classifier_quality_bar(
     classifier = _check_classifier(classifier)
     reference_frechet = _positive_float(reference_frechet, "reference_frechet")
     max_frechet_ratio = _positive_float(max_frechet_ratio, "max_frechet_ratio")
-    if isinstance(min_class_share, bool) or not isinstance(min_class_share, (int, float)) or not 0 <= min_class_share <= 1:
-        raise ValueError(f"min_class_share must be a number in [0, 1]; got {min_class_share!r}")
+    min_class_share = check_probability(min_class_share, "min_class_share")
     samples = _check_images_batch(samples, "samples", value_range)
     reference = _check_images_batch(reference, "reference", value_range)
     if samples.shape[1:] != reference.shape[1:]:
@@ -668,7 +655,11 @@ def _check_images(images: ArrayLike, name: str, min_samples: int) -> torch.Tenso
     if images.is_complex() or images.dtype == torch.bool:
         raise TypeError(f"{name} must hold real numbers; got dtype {images.dtype}")
     if images.dim() != 4 or images.shape[1] != 3:
-        hint = " (repeat grey images to 3 channels: x.repeat(1, 3, 1, 1))" if images.dim() == 4 and images.shape[1] == 1 else ""
+        hint = (
+            " (repeat grey images to 3 channels: x.repeat(1, 3, 1, 1))"
+            if images.dim() == 4 and images.shape[1] == 1
+            else ""
+        )
         raise ValueError(f"{name} must have shape (N, 3, H, W) (RGB images){hint}; got {tuple(images.shape)}")
     if images.shape[2] < 1 or images.shape[3] < 1:
         raise ValueError(f"{name} has an empty image size; got shape {tuple(images.shape)}")
@@ -780,8 +771,8 @@ def inception_metrics(
     """
     if backend not in INCEPTION_BACKENDS + ("auto",):
         raise ValueError(f"backend must be one of {INCEPTION_BACKENDS + ('auto',)}; got {backend!r}")
-    splits = _positive_int(splits, "splits")
-    batch_size = _positive_int(batch_size, "batch_size")
+    splits = check_positive_int(splits, "splits")
+    batch_size = check_positive_int(batch_size, "batch_size")
     fake = _check_images(fake_images, "fake_images", max(2, splits))
     real = _check_images(real_images, "real_images", 2)
     if device is None:
@@ -846,8 +837,11 @@ def _histogram(value: Union[ArrayLike, Sequence[float]], name: str) -> np.ndarra
     return hist / hist.sum()
 
 
-def prd_from_histograms(reference_hist: Union[ArrayLike, Sequence[float]], model_hist: Union[ArrayLike, Sequence[float]],
-                        n_angles: int = 1001) -> Tuple[np.ndarray, np.ndarray]:
+def prd_from_histograms(
+    reference_hist: Union[ArrayLike, Sequence[float]],
+    model_hist: Union[ArrayLike, Sequence[float]],
+    n_angles: int = 1001,
+) -> Tuple[np.ndarray, np.ndarray]:
     r"""The precision-recall curve of Sajjadi et al. (2018) between two discrete distributions.
 
     For a reference (real data) distribution :math:`P` and a model distribution :math:`Q` on
@@ -875,8 +869,7 @@ def prd_from_histograms(reference_hist: Union[ArrayLike, Sequence[float]], model
     q = _histogram(model_hist, "model_hist")
     if p.shape != q.shape:
         raise ValueError(f"reference_hist and model_hist must have the same bins; got {p.shape} and {q.shape}")
-    if isinstance(n_angles, bool) or not isinstance(n_angles, int) or n_angles < 3:
-        raise ValueError(f"n_angles must be an int >= 3; got {n_angles!r}")
+    check_int(n_angles, "n_angles", 3)
     eps = 1e-10  # the end slopes 0 and infinity are left out
     slopes = np.tan(np.linspace(eps, math.pi / 2 - eps, n_angles))
     precision = np.minimum(slopes[:, None] * p[None, :], q[None, :]).sum(axis=1)
@@ -914,8 +907,7 @@ def prd_curve(real_features: ArrayLike, model_features: ArrayLike, n_clusters: i
         raise ValueError(f"real_features and model_features must have the same number of features; "
                          f"got {real.shape[1]} and {fake.shape[1]}")
     for name, value, low in (("n_clusters", n_clusters, 2), ("n_runs", n_runs, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+        check_int(value, name, low)
     if n_clusters > len(real) + len(fake):
         raise ValueError(f"n_clusters must be at most the number of points ({len(real) + len(fake)}); got {n_clusters}")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -948,8 +940,7 @@ def prd_f_beta(precision: ArrayLike, recall: ArrayLike, beta: float = 8.0) -> Tu
         raise ValueError(f"precision and recall must have the same shape; got {p.shape} and {r.shape}")
     if (p < 0).any() or (p > 1).any() or (r < 0).any() or (r > 1).any():
         raise ValueError("precision and recall must lie in [0, 1]")
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta > 0 or not math.isfinite(beta):
-        raise ValueError(f"beta must be a positive finite number; got {beta!r}")
+    check_positive(beta, "beta")
 
     def f_score(b: float) -> float:
         denominator = b ** 2 * p + r

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_positive_int
+from .checks import check_nonnegative_int, check_positive_int
 
 __all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation_layer", "check_shape", "conv_sizes"]
 
@@ -84,9 +84,7 @@ def check_shape(shape: Sequence[int], name: str = "shape", image: bool = False) 
 def _widths(hidden: Union[int, Sequence[int]], n_layers: Optional[int]) -> List[int]:
     if isinstance(hidden, int) and not isinstance(hidden, bool):
         check_positive_int(hidden, "hidden")
-        depth = 2 if n_layers is None else n_layers
-        if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
-            raise ValueError(f"n_layers must be a non-negative int; got {n_layers!r}")
+        depth = 2 if n_layers is None else check_nonnegative_int(n_layers, "n_layers")
         return [hidden] * depth
     try:
         widths = list(hidden)

@@ -29,7 +29,8 @@ gated model of van den Oord et al. (2016) removes it with separate vertical and 
 stacks. Causality, which is what makes the probabilities correct, holds either way and is
 tested with gradients.
 
-Chapter: ``book/agave.md``; its experiments: ``companion/experiments/agave.py`` (introduced in the preliminaries; the decoder of AGAVE).
+Chapter: ``book/agave.md``; its experiments: ``companion/experiments/agave.py`` (introduced in the
+preliminaries; the decoder of AGAVE).
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ class MaskedConv2d(nn.Conv2d):
         bias: whether to add a bias.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str = "B", bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str = "B", bias: bool = True
+    ) -> None:
         kernel_size = _odd_positive_int(kernel_size, "kernel_size")
         if mask_type not in ("A", "B"):
             raise ValueError(f"mask_type must be 'A' or 'B'; got {mask_type!r}")
@@ -281,8 +284,8 @@ class PixelCNN(nn.Module):
         """
         c = F.relu(self.cond_input(cond))
         terms = [self.cond_first(c)]
-        for l, block in enumerate(self.blocks):
-            c = F.relu(self.cond_stream[l](c))
+        for layer, block in enumerate(self.blocks):
+            c = F.relu(self.cond_stream[layer](c))
             terms.append(block.cond(c))
         return terms
 
@@ -291,8 +294,8 @@ class PixelCNN(nn.Module):
         h = self.input(2 * x / (self.n_levels - 1) - 1)  # levels to [-1, 1]
         if cond_terms is not None:
             h = h + cond_terms[0]
-        for l, block in enumerate(self.blocks):
-            h = block(h, cond_term=None if cond_terms is None else cond_terms[l + 1])
+        for layer, block in enumerate(self.blocks):
+            h = block(h, cond_term=None if cond_terms is None else cond_terms[layer + 1])
         return self.head(h)
 
     def _mixture(self, out: torch.Tensor, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -342,7 +345,9 @@ class PixelCNN(nn.Module):
         return self.log_prob_elements(x_levels, cond).flatten(1).sum(dim=1)
 
     @torch.no_grad()
-    def sample(self, n: int, cond: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def sample(
+        self, n: int, cond: Optional[torch.Tensor] = None, generator: Optional[torch.Generator] = None
+    ) -> torch.Tensor:
         """Draw ``n`` images by ancestral sampling, pixel by pixel (``H * W`` network passes).
 
         Args:

@@ -24,6 +24,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .checks import check_int, check_nonnegative_int, check_positive_int
+
 __all__ = ["PALETTE", "density_2d", "image_grid", "loss_curves", "pyplot", "scatter_2d", "set_style"]
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -161,10 +163,8 @@ def image_grid(
         )
     if array.shape[0] == 0 or array.shape[2] == 0 or array.shape[3] == 0:
         raise ValueError(f"images is empty (shape {tuple(array.shape)})")
-    if isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow < 1:
-        raise ValueError(f"nrow must be a positive int; got {nrow!r}")
-    if isinstance(padding, bool) or not isinstance(padding, (int, np.integer)) or padding < 0:
-        raise ValueError(f"padding must be a non-negative int; got {padding!r}")
+    check_positive_int(nrow, "nrow")
+    check_nonnegative_int(padding, "padding")
     if not 0.0 <= float(pad_value) <= 1.0:
         raise ValueError(f"pad_value must lie in [0, 1]; got {pad_value}")
     channels_last = np.clip(array, 0.0, 1.0).transpose(0, 2, 3, 1)
@@ -292,10 +292,8 @@ def density_2d(
     if not callable(log_prob_fn):
         raise TypeError(f"log_prob_fn must be callable; got {type(log_prob_fn).__name__}")
     xmin, xmax, ymin, ymax = _parse_bounds(bounds)
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
-        raise ValueError(f"resolution must be an int >= 2; got {resolution!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+    check_int(resolution, "resolution", 2)
+    check_positive_int(batch_size, "batch_size")
     device = _infer_device(log_prob_fn) if device is None else torch.device(device)
     xs = torch.linspace(xmin, xmax, resolution)
     ys = torch.linspace(ymin, ymax, resolution)
@@ -367,8 +365,7 @@ def loss_curves(
     missing = [n for n in names if n not in available]
     if missing:
         raise ValueError(f"no series {missing} in the history; it has {available}")
-    if isinstance(smooth, bool) or not isinstance(smooth, (int, np.integer)) or smooth < 1:
-        raise ValueError(f"smooth must be a positive int; got {smooth!r}")
+    check_positive_int(smooth, "smooth")
     fig, ax, created = _figure_and_axes(ax, (6.0, 3.5))
     for name in names:
         steps = np.asarray(history.steps(name), dtype=float)

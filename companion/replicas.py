@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .checks import check_nonnegative_int
 from .train import minibatches
 
 __all__ = [
@@ -57,8 +58,7 @@ def _check_seeds(seeds: Iterable[int]) -> List[int]:
     if not seeds:
         raise ValueError("seeds must hold at least one seed")
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ValueError(f"every seed must be an int >= 0; got {seed!r}")
+        check_nonnegative_int(seed, "every seed")
     return seeds
 
 
@@ -176,7 +176,10 @@ def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
         return copy.deepcopy(first)  # stateless (activations, maxout): acts elementwise or on the last axis
     vector_sets = kind is SymmetricDiscriminator and len(first.in_shape) == 1
     if isinstance(first, nn.Sequential) or kind in _CONTAINERS or vector_sets:
-        if next(first.parameters(recurse=False), None) is not None or next(first.buffers(recurse=False), None) is not None:
+        if (
+            next(first.parameters(recurse=False), None) is not None
+            or next(first.buffers(recurse=False), None) is not None
+        ):
             raise _Unsupported(f"{kind.__name__} holds parameters of its own")
         stacked = copy.deepcopy(first)
         for name, _ in first.named_children():

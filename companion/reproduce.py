@@ -152,8 +152,11 @@ def reproduce(
             f"unknown experiment {experiment_id!r}. Known experiments: "
             + (", ".join(known) if known else "(none registered)")
         )
-    if checkpoint_every is not None and (isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, (int, float))
-                                         or not checkpoint_every >= 0):
+    if checkpoint_every is not None and (
+        isinstance(checkpoint_every, bool)
+        or not isinstance(checkpoint_every, (int, float))
+        or not checkpoint_every >= 0
+    ):
         raise ValueError(f"checkpoint_every must be a number of minutes >= 0 or None; got {checkpoint_every!r}")
     from .distributed import is_main
     from .runs import checkpointing

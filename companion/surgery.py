@@ -259,7 +259,9 @@ def _check_flow(flow: Any, latent_dim: int) -> None:
         raise TypeError(f"flow must be an nn.Module with forward(u) -> (z, logdet); got {type(flow).__name__}")
     shape = getattr(flow, "shape", None)
     if shape is not None and tuple(shape) != (latent_dim,):
-        raise ValueError(f"flow must act on vectors of shape ({latent_dim},) like the posteriors; got shape {tuple(shape)}")
+        raise ValueError(
+            f"flow must act on vectors of shape ({latent_dim},) like the posteriors; got shape {tuple(shape)}"
+        )
     # An ActNorm that has not seen data would initialise itself on the Monte Carlo latents,
     # silently changing the posterior being measured.
     if any(not bool(b) for name, b in flow.named_buffers() if name.split(".")[-1] == "initialized"):
@@ -479,7 +481,8 @@ def _check_samples(q_samples: Any, p_samples: Any = None) -> None:
         _check_matrix("p_samples", p_samples)
         if p_samples.shape[1] != q_samples.shape[1]:
             raise ValueError(
-                f"q_samples and p_samples must have the same dimension; got {q_samples.shape[1]} and {p_samples.shape[1]}"
+                "q_samples and p_samples must have the same dimension; "
+                f"got {q_samples.shape[1]} and {p_samples.shape[1]}"
             )
 
 

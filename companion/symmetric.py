@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_nonnegative_int, check_positive, check_positive_int
 from .replicas import ensemble_container
 from .train import Callback, History, fit_adversarial
 
@@ -65,12 +66,6 @@ __all__ = [
 ]
 
 REDUCTIONS = ("bgan", "mbgan")
-
-
-def _check_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
-    return value
 
 
 def _check_tensor(x, name: str, min_dim: int) -> torch.Tensor:
@@ -104,8 +99,8 @@ class EquivariantLinear(nn.Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, reweight: bool = True) -> None:
         super().__init__()
-        self.in_features = _check_int(in_features, "in_features")
-        self.out_features = _check_int(out_features, "out_features")
+        self.in_features = check_positive_int(in_features, "in_features")
+        self.out_features = check_positive_int(out_features, "out_features")
         self.reweight = bool(reweight)
         self.own = nn.Linear(in_features, out_features, bias=bias)  # Lambda (and c)
         self.mixing = nn.Linear(in_features, out_features, bias=False)  # Gamma
@@ -119,7 +114,7 @@ class EquivariantLinear(nn.Module):
     def effective_weights(self, set_size: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(Lambda, Gamma, c)`` in the row-vector convention ``y_b = x_b Lambda + rho(x) Gamma + c``,
         with the re-weighting for a set of ``set_size`` elements folded in."""
-        w_own, w_mix = self.weights(_check_int(set_size, "set_size"))
+        w_own, w_mix = self.weights(check_positive_int(set_size, "set_size"))
         bias = self.own.bias if self.own.bias is not None else self.own.weight.new_zeros(self.out_features)
         return w_own * self.own.weight.t(), w_mix * self.mixing.weight.t(), bias
 
@@ -171,11 +166,11 @@ class EquivariantConv2d(nn.Module):
         reweight: bool = True,
     ) -> None:
         super().__init__()
-        _check_int(in_channels, "in_channels")
-        _check_int(out_channels, "out_channels")
-        _check_int(kernel_size, "kernel_size")
-        _check_int(stride, "stride")
-        padding = kernel_size // 2 if padding is None else _check_int(padding, "padding", 0)
+        check_positive_int(in_channels, "in_channels")
+        check_positive_int(out_channels, "out_channels")
+        check_positive_int(kernel_size, "kernel_size")
+        check_positive_int(stride, "stride")
+        padding = kernel_size // 2 if padding is None else check_nonnegative_int(padding, "padding")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.reweight = bool(reweight)
         self.own = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
@@ -217,7 +212,7 @@ class Maxout(nn.Module):
 
     def __init__(self, pieces: int) -> None:
         super().__init__()
-        self.pieces = _check_int(pieces, "pieces")
+        self.pieces = check_positive_int(pieces, "pieces")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % self.pieces:
@@ -276,14 +271,14 @@ class SymmetricDiscriminator(nn.Module):
             raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-        pieces = _check_int(maxout_pieces, "maxout_pieces") if activation == "maxout" else 1
+        pieces = check_positive_int(maxout_pieces, "maxout_pieces") if activation == "maxout" else 1
         hidden = tuple(hidden)
         if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
             raise ValueError(f"hidden must be a non-empty sequence of positive ints; got {hidden!r}")
         self.reduction = reduction
         layers = []
         if isinstance(in_shape, int) and not isinstance(in_shape, bool):
-            self.in_shape: Tuple[int, ...] = (_check_int(in_shape, "in_shape"),)
+            self.in_shape: Tuple[int, ...] = (check_positive_int(in_shape, "in_shape"),)
             width = in_shape
             for h in hidden:
                 layers += [EquivariantLinear(width, h * pieces, reweight=reweight), _activation(activation, pieces)]
@@ -293,7 +288,7 @@ class SymmetricDiscriminator(nn.Module):
         elif isinstance(in_shape, Sequence) and len(in_shape) == 3:
             if activation == "maxout":
                 raise ValueError("activation='maxout' is for vector inputs; use another activation for images")
-            self.in_shape = tuple(_check_int(s, "in_shape") for s in in_shape)
+            self.in_shape = tuple(check_positive_int(s, "in_shape") for s in in_shape)
             channels, height, width = self.in_shape
             for h in hidden:
                 layers += [EquivariantConv2d(channels, h, 3, reweight=reweight), _activation(activation),
@@ -342,7 +337,9 @@ class SymmetricDiscriminator(nn.Module):
         logits = self(x)
         target = torch.as_tensor(target, dtype=logits.dtype, device=logits.device)
         if target.shape != logits.shape[:-1]:
-            raise ValueError(f"target must have shape {tuple(logits.shape[:-1])} (one ratio per set); got {tuple(target.shape)}")
+            raise ValueError(
+                f"target must have shape {tuple(logits.shape[:-1])} (one ratio per set); got {tuple(target.shape)}"
+            )
         if self.reduction == "bgan":
             return bernoulli_kl(target, logits.mean(dim=-1)).mean()
         return bernoulli_kl(target.unsqueeze(-1).expand_as(logits), logits).mean()
@@ -457,7 +454,7 @@ def fit_bgan(
     """
     if not isinstance(getattr(gan, "discriminator", None), SymmetricDiscriminator):
         raise TypeError("gan must be a companion.gan.GAN with a SymmetricDiscriminator")
-    _check_int(n_disc, "n_disc")
+    check_positive_int(n_disc, "n_disc")
     g_opt = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
     d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
     gan.generator.train()
@@ -548,13 +545,13 @@ def mixing_log_prior(
     uniform on ``[0, gamma] U [1 - gamma, 1]``) the same integral runs over that set, which
     incomplete beta functions give in closed form. ``gamma = 0.5`` equals ``a = b = 1``.
     """
-    _check_int(batch_size, "batch_size")
+    check_positive_int(batch_size, "batch_size")
     k = torch.arange(batch_size + 1, dtype=torch.float64)
     if gamma is None:
-        for name, value in (("a", a), ("b", b)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or not math.isfinite(value):
-                raise ValueError(f"{name} must be a positive finite number; got {value!r}")
-        return _log_beta(k + a, batch_size - k + b) - _log_beta(torch.tensor(float(a), dtype=torch.float64), torch.tensor(float(b), dtype=torch.float64))
+        check_positive(a, "a"), check_positive(b, "b")
+        return _log_beta(k + a, batch_size - k + b) - _log_beta(
+            torch.tensor(float(a), dtype=torch.float64), torch.tensor(float(b), dtype=torch.float64)
+        )
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0.0 <= float(gamma) <= 0.5:
         raise ValueError(f"gamma must be a number in [0, 0.5]; got {gamma!r}")
     if gamma == 0:  # p* is 0 or 1, each with probability 1/2
@@ -599,7 +596,9 @@ def _log_count_sums(log_p_real: torch.Tensor, log_p_fake: torch.Tensor, method: 
         terms = torch.where(betas.bool(), log_p_real.unsqueeze(-2), log_p_fake.unsqueeze(-2))
         log_terms = terms.sum(-1)  # (..., 2^B)
         counts = betas.sum(-1).long()
-        out = torch.full((*log_p_real.shape[:-1], batch_size + 1), -math.inf, dtype=torch.float64, device=log_p_real.device)
+        out = torch.full(
+            (*log_p_real.shape[:-1], batch_size + 1), -math.inf, dtype=torch.float64, device=log_p_real.device
+        )
         for k in range(batch_size + 1):
             out[..., k] = torch.logsumexp(log_terms[..., counts == k], dim=-1)
         return out
@@ -709,7 +708,7 @@ def check_layer_merge(
         raise TypeError("first and second must be EquivariantLinear layers")
     if first.out_features != second.in_features:
         raise ValueError(f"first has {first.out_features} outputs but second has {second.in_features} inputs")
-    _check_int(set_size, "set_size")
+    check_positive_int(set_size, "set_size")
     shape = (first.in_features, second.out_features)
     for name, value, want in (("Lambda", Lambda, shape), ("Gamma", Gamma, shape), ("bias", bias, shape[1:])):
         _check_tensor(value, name, len(want))
@@ -723,7 +722,11 @@ def check_layer_merge(
         got = x @ Lambda + x.mean(-2, keepdim=True) @ Gamma + bias
         error = (want - got.to(want.dtype)).abs().max().item()
     ok = error <= atol
-    print("Correct: the two layers are one equivariant layer." if ok else f"Not yet: the largest difference is {error:.3g}.")
+    print(
+        "Correct: the two layers are one equivariant layer."
+        if ok
+        else f"Not yet: the largest difference is {error:.3g}."
+    )
     return ok
 
 
@@ -733,7 +736,7 @@ def check_layer_merge(
 
 
 class L1KernelSum(nn.Module):
-    """``m (..., N, kernels * kernel_dim) -> o (..., N, kernels)`` with ``o_{i,b} = sum_j exp(-||m_{i,b} - m_{j,b}||_1)``.
+    """``m (..., N, kernels * kernel_dim) -> o (..., N, kernels)``, ``o_{i,b} = sum_j exp(-||m_{i,b} - m_{j,b}||_1)``.
 
     The parameter-free half of :class:`MinibatchDiscrimination` (the sum runs over dimension
     ``-2``, ``j = i`` included).
@@ -741,8 +744,8 @@ class L1KernelSum(nn.Module):
 
     def __init__(self, kernels: int, kernel_dim: int) -> None:
         super().__init__()
-        self.kernels = _check_int(kernels, "kernels")
-        self.kernel_dim = _check_int(kernel_dim, "kernel_dim")
+        self.kernels = check_positive_int(kernels, "kernels")
+        self.kernel_dim = check_positive_int(kernel_dim, "kernel_dim")
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         _check_tensor(m, "m", 2)
@@ -758,7 +761,7 @@ class L1KernelSum(nn.Module):
 
 @ensemble_container  # forward calls its children and acts on the last two axes, so replicas can stack it
 class MinibatchDiscrimination(nn.Module):
-    """The minibatch-discrimination layer of Salimans et al. (2016): batch statistics appended to each sample's features.
+    """The minibatch-discrimination layer of Salimans et al. (2016): batch statistics added to each sample's features.
 
     For features ``f_i`` (width ``A``) of the ``N`` samples of a minibatch, a learned tensor
     ``T`` of shape ``(A, kernels, kernel_dim)`` gives ``M_i = f_i T``, the closeness of two
@@ -789,11 +792,10 @@ class MinibatchDiscrimination(nn.Module):
 
     def __init__(self, in_features: int, kernels: int = 16, kernel_dim: int = 4, init_std: float = 0.05) -> None:
         super().__init__()
-        self.in_features = _check_int(in_features, "in_features")
-        self.kernels = _check_int(kernels, "kernels")
-        self.kernel_dim = _check_int(kernel_dim, "kernel_dim")
-        if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not init_std > 0:
-            raise ValueError(f"init_std must be a positive number; got {init_std!r}")
+        self.in_features = check_positive_int(in_features, "in_features")
+        self.kernels = check_positive_int(kernels, "kernels")
+        self.kernel_dim = check_positive_int(kernel_dim, "kernel_dim")
+        check_positive(init_std, "init_std")
         self.projection = nn.Linear(self.in_features, self.kernels * self.kernel_dim, bias=False)
         nn.init.normal_(self.projection.weight, std=float(init_std))
         self.kernel = L1KernelSum(self.kernels, self.kernel_dim)
@@ -829,9 +831,9 @@ class MinibatchDiscriminator(nn.Module):
         super().__init__()
         from .nets import MLP
 
-        _check_int(in_features, "in_features")
-        _check_int(hidden, "hidden")
-        _check_int(n_layers, "n_layers")
+        check_positive_int(in_features, "in_features")
+        check_positive_int(hidden, "hidden")
+        check_positive_int(n_layers, "n_layers")
         self.trunk = MLP(in_features, hidden, hidden, n_layers=n_layers - 1, activation="leaky_relu",
                          out_activation="leaky_relu")
         self.minibatch = MinibatchDiscrimination(hidden, kernels, kernel_dim)

@@ -19,9 +19,11 @@ import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
 
 import torch
+
+from .checks import check_nonnegative_int, check_positive_int
 
 __all__ = [
     "History",
@@ -160,8 +162,7 @@ class Minibatches:
                  shard: bool = False) -> None:
         if not torch.is_tensor(data) or data.dim() == 0:
             raise TypeError("data must be a tensor with a batch dimension")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
+        check_positive_int(batch_size, "batch_size")
         if generator is not None and not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
         if data.shape[0] == 0:
@@ -257,10 +258,8 @@ def train_loop(
     Returns:
         The :class:`History` of the recorded values.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
-        raise ValueError(f"n_steps must be a non-negative int; got {n_steps!r}")
-    if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 1:
-        raise ValueError(f"log_every must be a positive int; got {log_every!r}")
+    check_nonnegative_int(n_steps, "n_steps")
+    check_positive_int(log_every, "log_every")
     _check_state(state)
     from .distributed import all_reduce_mean, is_distributed
     from .runs import active_run
@@ -491,8 +490,7 @@ def fit_adversarial(
     """
     if not callable(step_fn):
         raise TypeError("step_fn must be callable")
-    if isinstance(n_batches, bool) or not isinstance(n_batches, int) or n_batches < 1:
-        raise ValueError(f"n_batches must be a positive int; got {n_batches!r}")
+    check_positive_int(n_batches, "n_batches")
     if state is not None and not isinstance(state, Mapping):
         raise TypeError(f"state must be a mapping of names to objects or None; got {type(state).__name__}")
     batches = minibatches(data, batch_size, generator=generator, shard=shard)

@@ -20,7 +20,8 @@ The two objectives are kept apart: the **ELBO** ``E_q[log p(x|z)] - KL(q(z|x) ||
 lower bound on ``log p(x)`` (the number to report), the **training objective**
 ``E_q[log p(x|z)] - beta * KL`` is what :meth:`VAE.loss` maximises (``beta = 1`` makes them equal).
 
-Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py`` (also used by the ELBO-surgery, AGAVE, ADE and comparison chapters).
+Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/preliminaries.py``
+(also used by the ELBO-surgery, AGAVE, ADE and comparison chapters).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from .checks import check_positive_int
+from .checks import check_int, check_positive_int
 from .likelihoods import (
     bernoulli_log_prob,
     discretized_logistic_log_prob,
@@ -97,6 +98,74 @@ def _default_networks(
     return encoder, decoder
 
 
+def _check_vae_arguments(shape: Sequence[int], latent_dim: int, likelihood: str, architecture: str, n_levels: int,
+                         encoder: Optional[nn.Module], decoder: Optional[nn.Module]) -> Tuple[int, ...]:
+    """The checks of :class:`VAE`'s constructor; returns ``shape`` as a tuple."""
+    shape = check_shape(shape)
+    check_positive_int(latent_dim, "latent_dim")
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
+    if architecture not in ("mlp", "conv"):
+        raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
+    if architecture == "conv" and len(shape) != 3:
+        raise ValueError(f"architecture='conv' needs an image shape (C, H, W); got shape={shape}")
+    check_int(n_levels, "n_levels", 2)
+    for module, name in ((encoder, "encoder"), (decoder, "decoder")):
+        if module is not None and not isinstance(module, nn.Module):
+            raise TypeError(f"{name} must be an nn.Module; got {type(module).__name__}")
+    return shape
+
+
+def _check_vae_input(x: torch.Tensor, shape: Tuple[int, ...], likelihood: str, n_levels: int) -> torch.Tensor:
+    """``x`` if it is a finite float batch of ``shape`` on the scale of ``likelihood``."""
+    if not torch.is_tensor(x):
+        raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"x must have shape (batch, {', '.join(map(str, shape))}); got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+    if likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError("x must lie in [0, 1] for a Bernoulli likelihood")
+    if likelihood == "logistic" and x.numel():
+        if x.min() < 0 or x.max() > n_levels - 1 or not torch.equal(x, torch.round(x)):
+            raise ValueError(f"x must hold integer levels 0..{n_levels - 1} for the logistic likelihood")
+    return x
+
+
+# -- the pixel likelihood p(x|z), given the decoder's output ``params`` -----------------------
+def _pixel_log_likelihood(likelihood: str, x: torch.Tensor, params: torch.Tensor, log_scale: Optional[torch.Tensor],
+                         n_levels: int) -> torch.Tensor:
+    """``log p(x|z)`` per example under ``likelihood`` (see :meth:`VAE.log_likelihood`)."""
+    if likelihood == "bernoulli":
+        values = bernoulli_log_prob(x, params)
+    elif likelihood == "gaussian":
+        values = gaussian_log_prob(x, params, log_scale)
+    else:
+        values = discretized_logistic_log_prob(x, params, log_scale, n_levels)
+    return sum_except_batch(values)
+
+
+def _pixel_likelihood_mean(likelihood: str, params: torch.Tensor, n_levels: int) -> torch.Tensor:
+    """The "mean image" of ``p(x|z)`` (see :meth:`VAE.likelihood_mean`)."""
+    if likelihood == "bernoulli":
+        return torch.sigmoid(params)
+    if likelihood == "gaussian":
+        return params
+    return params.clamp(0, n_levels - 1)
+
+
+def _pixel_likelihood_sample(likelihood: str, params: torch.Tensor, log_scale: Optional[torch.Tensor],
+                            n_levels: int) -> torch.Tensor:
+    """A draw from ``p(x|z)`` (see :meth:`VAE.likelihood_sample`)."""
+    if likelihood == "bernoulli":
+        return torch.bernoulli(torch.sigmoid(params))
+    if likelihood == "gaussian":
+        return params + log_scale.exp() * torch.randn_like(params)
+    return sample_discretized_logistic(params, log_scale.expand_as(params), n_levels)
+
+
 class VAE(nn.Module):
     """A variational auto-encoder with MLP or convolutional encoder and decoder.
 
@@ -142,26 +211,13 @@ class VAE(nn.Module):
         decoder: Optional[nn.Module] = None,
     ) -> None:
         super().__init__()
-        self.shape = check_shape(shape)
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be a positive int; got {latent_dim!r}")
-        if likelihood not in LIKELIHOODS:
-            raise ValueError(f"likelihood must be one of {LIKELIHOODS}; got {likelihood!r}")
-        if architecture not in ("mlp", "conv"):
-            raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
-        if architecture == "conv" and len(self.shape) != 3:
-            raise ValueError(f"architecture='conv' needs an image shape (C, H, W); got shape={self.shape}")
-        if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
-            raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
+        self.shape = _check_vae_arguments(shape, latent_dim, likelihood, architecture, n_levels, encoder, decoder)
         self.latent_dim = latent_dim
         self.likelihood = likelihood
         self.architecture = architecture
         self.n_levels = n_levels
         self.beta = beta  # validated by the property setter
         self.n_features = math.prod(self.shape)
-        for module, name in ((encoder, "encoder"), (decoder, "decoder")):
-            if module is not None and not isinstance(module, nn.Module):
-                raise TypeError(f"{name} must be an nn.Module; got {type(module).__name__}")
         if encoder is None or decoder is None:
             default_encoder, default_decoder = _default_networks(
                 self.shape, latent_dim, architecture, hidden, n_layers, channels, activation
@@ -190,26 +246,10 @@ class VAE(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(x):
-            raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
-        if x.dim() != len(self.shape) + 1 or tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
-        if not torch.isfinite(x).all():
-            raise ValueError("x contains NaN or infinite values")
-        if self.likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError("x must lie in [0, 1] for a Bernoulli likelihood")
-        if self.likelihood == "logistic" and x.numel():
-            if x.min() < 0 or x.max() > self.n_levels - 1 or not torch.equal(x, torch.round(x)):
-                raise ValueError(f"x must hold integer levels 0..{self.n_levels - 1} for the logistic likelihood")
-        return x
-
     # -- the two networks ------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The posterior parameters ``(mu, logvar)``, each of shape ``(batch, latent_dim)``."""
-        self._check_x(x)
+        _check_vae_input(x, self.shape, self.likelihood, self.n_levels)
         if self.likelihood == "logistic":
             x = x / (self.n_levels - 1)
         out = self.encoder(x)
@@ -238,13 +278,7 @@ class VAE(nn.Module):
 
     def log_likelihood(self, x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
         """``log p(x|z)`` per example, from decoder output ``params`` of the shape of ``x``."""
-        if self.likelihood == "bernoulli":
-            values = bernoulli_log_prob(x, params)
-        elif self.likelihood == "gaussian":
-            values = gaussian_log_prob(x, params, self.log_scale)
-        else:
-            values = discretized_logistic_log_prob(x, params, self.log_scale, self.n_levels)
-        return sum_except_batch(values)
+        return _pixel_log_likelihood(self.likelihood, x, params, self.log_scale, self.n_levels)
 
     def likelihood_mean(self, params: torch.Tensor) -> torch.Tensor:
         """The "mean image" of ``p(x|z)``: Bernoulli probabilities, Gaussian means, or the
@@ -254,19 +288,11 @@ class VAE(nn.Module):
         discretized law: the edge bins, extended to infinity, pull that mean towards the
         middle of the range by an amount of the order of the scale.
         """
-        if self.likelihood == "bernoulli":
-            return torch.sigmoid(params)
-        if self.likelihood == "gaussian":
-            return params
-        return params.clamp(0, self.n_levels - 1)
+        return _pixel_likelihood_mean(self.likelihood, params, self.n_levels)
 
     def likelihood_sample(self, params: torch.Tensor) -> torch.Tensor:
         """A draw from ``p(x|z)`` given decoder output ``params``."""
-        if self.likelihood == "bernoulli":
-            return torch.bernoulli(torch.sigmoid(params))
-        if self.likelihood == "gaussian":
-            return params + self.log_scale.exp() * torch.randn_like(params)
-        return sample_discretized_logistic(params, self.log_scale.expand_as(params), self.n_levels)
+        return _pixel_likelihood_sample(self.likelihood, params, self.log_scale, self.n_levels)
 
     # -- bounds ----------------------------------------------------------------------------
     def _posterior_samples(self, mu: torch.Tensor, logvar: torch.Tensor, n: int) -> torch.Tensor:
@@ -414,7 +440,7 @@ def fit_vae(
     """
     if not isinstance(vae, VAE):
         raise TypeError(f"vae must be a VAE; got {type(vae).__name__}")
-    vae._check_x(data)
+    _check_vae_input(data, vae.shape, vae.likelihood, vae.n_levels)
     from . import distributed
 
     elbo = distributed.wrap(vae, method="elbo")  # torchrun: DDP averages the gradients

@@ -58,7 +58,9 @@ def _true_log_density(model: ADE, y: torch.Tensor) -> torch.Tensor:
 @pytest.fixture()
 def tiny_model() -> ADE:
     torch.manual_seed(1)
-    model = build_ade((2,), mode="v-ade", latent_dim=1, hidden=16, flow_blocks=2, flow_hidden=8, init_log_sigma=-0.5).double()
+    model = build_ade(
+        (2,), mode="v-ade", latent_dim=1, hidden=16, flow_blocks=2, flow_hidden=8, init_log_sigma=-0.5
+    ).double()
     model.initialize(torch.randn(64, 2, dtype=torch.float64))
     _randomise(model.flow, 0.2, seed=1)
     _randomise(model.vae, 0.1, seed=2)
@@ -100,7 +102,9 @@ def test_log_prob_bounds_the_discrete_probability():
         log_p_exact = []
         for row in levels:
             y = (row + grid) / n_levels
-            log_p_exact.append(torch.logsumexp(_true_log_density(model, y), 0) - math.log(m * m) - 2 * math.log(n_levels))
+            log_p_exact.append(
+                torch.logsumexp(_true_log_density(model, y), 0) - math.log(m * m) - 2 * math.log(n_levels)
+            )
         log_p_exact = torch.stack(log_p_exact)
         reps = 3000
         bound = model.log_prob(x.repeat(reps, 1), n_samples=64).view(reps, 2)

@@ -127,7 +127,9 @@ def test_coarse_bin_probabilities_sum_to_one(levels):
         torch.testing.assert_close(lp, fine)
 
 
-@pytest.mark.parametrize("kwargs", [dict(aux_levels=3), dict(aux_downsample=2), dict(aux_grayscale=True, shape=(3, 4, 4))])
+@pytest.mark.parametrize(
+    "kwargs", [dict(aux_levels=3), dict(aux_downsample=2), dict(aux_grayscale=True, shape=(3, 4, 4))]
+)
 def test_variants_train_and_sample(kwargs):
     torch.manual_seed(0)
     model = small_agave(**kwargs)
@@ -214,7 +216,9 @@ def test_lambda_and_auxiliary_experiments_report_iw_bounds_per_seed():
         "smoke", variants=(("17 levels", None, 1), ("4 levels", 4, 1)), n_images=2, **tiny))
     assert set(aux.iw_bpd) == {"17 levels", "4 levels"} and all(len(v) == 2 for v in aux.iw_bpd.values())
     with pytest.raises(ValueError, match="seeds"):
-        ex.run_lambda(ex.LambdaConfig.for_scale("smoke", lams=(1.0,), seeds=(), **{k: v for k, v in tiny.items() if k != "seeds"}))
+        ex.run_lambda(
+            ex.LambdaConfig.for_scale("smoke", lams=(1.0,), seeds=(), **{k: v for k, v in tiny.items() if k != "seeds"})
+        )
 
 
 def test_posterior_collapse_reports_the_baseline_that_ignores_u():

@@ -19,7 +19,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import tomllib
-
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,11 +81,15 @@ def test_student_notebooks_hold_no_solution_and_no_hidden_test(built: Path, name
             if line.endswith("# SOLUTION"):  # `x = answer  # SOLUTION`: the answer after the `=` is gone
                 body = body.split(" = ", 1)[1]
             if body and "SOLUTION" not in body and not body.startswith("def "):
-                assert json.dumps(body)[1:-1] not in text and body not in text, f"{name}: the solution line {body!r} leaked"
+                assert json.dumps(body)[1:-1] not in text and body not in text, (
+                    f"{name}: the solution line {body!r} leaked"
+                )
     for test in hidden_tests(name):
         for line in test.strip().splitlines():
             if len(line.strip()) > 25:  # long enough not to be a common line such as `import torch`
-                assert line.strip() not in text and json.dumps(line.strip())[1:-1] not in text, f"{name}: hidden test line {line!r} leaked"
+                assert line.strip() not in text and json.dumps(line.strip())[1:-1] not in text, (
+                    f"{name}: hidden test line {line!r} leaked"
+                )
     assert "hidden': True" not in text and '"hidden": true' not in text
 
 
@@ -111,11 +114,12 @@ def break_one_answer(notebook, name: str):
     for cell in broken.cells:
         if cell.cell_type == "code" and cell.source.startswith(first_solution):
             # run the right answer, then spoil every number or tensor it defined
-            cell.source += ("\nfor _name in [k for k in dir() if not k.startswith('_')]:\n"
-                            "    if _name in {%s}:\n"
-                            "        globals()[_name] = (lambda f: (lambda *a, **k: f(*a, **k) * 1.5 + 0.1))(globals()[_name]) "
-                            "if callable(globals()[_name]) else globals()[_name] * 1.5 + 0.1\n") % ", ".join(
-                repr(v) for v in defined_names(first_solution, cell.source))
+            cell.source += (
+                "\nfor _name in [k for k in dir() if not k.startswith('_')]:\n"
+                "    if _name in {%s}:\n"
+                "        globals()[_name] = (lambda f: (lambda *a, **k: f(*a, **k) * 1.5 + 0.1))(globals()[_name]) "
+                "if callable(globals()[_name]) else globals()[_name] * 1.5 + 0.1\n"
+            ) % ", ".join(repr(v) for v in defined_names(first_solution, cell.source))
             return broken
     raise AssertionError(f"{name}: no answer cell starts with {first_solution!r}")
 
@@ -134,7 +138,9 @@ def graded(built: Path, tmp_path_factory) -> dict:
         folder = tmp_path_factory.mktemp(f"submissions_{name}")
         reference = nbformat.read(built / "bundles" / name / "solution.ipynb", as_version=4)
         nbformat.write(reference, folder / "reference.ipynb")
-        nbformat.write(nbformat.read(built / "student" / name / f"{name}.ipynb", as_version=4), folder / "untouched.ipynb")
+        nbformat.write(
+            nbformat.read(built / "student" / name / f"{name}.ipynb", as_version=4), folder / "untouched.ipynb"
+        )
         nbformat.write(break_one_answer(reference, name), folder / "one_wrong.ipynb")
         rows = assignments.grade(built / "bundles" / name / "autograder.zip", folder, folder / "scores.csv",
                                  timeout=TIMEOUT, jobs=2)
@@ -150,7 +156,9 @@ def max_points(built: Path, name: str) -> dict:
     with zipfile.ZipFile(built / "bundles" / name / "autograder.zip") as archive:
         for member in archive.namelist():
             if member.startswith("tests/") and member.endswith(".py"):
-                points[Path(member).stem] = float(re.search(r"'points': ([\d.]+)", archive.read(member).decode()).group(1))
+                points[Path(member).stem] = float(
+                    re.search(r"'points': ([\d.]+)", archive.read(member).decode()).group(1)
+                )
     return points
 
 
@@ -185,7 +193,9 @@ def test_a_raising_or_endless_notebook_is_graded_with_a_message_and_stops_nothin
     reference = nbformat.read(built / "bundles" / name / "solution.ipynb", as_version=4)
     for kind, code in [("raises", "raise RuntimeError('a bug of the student')"), ("loops", "while True:\n    pass")]:
         notebook = copy.deepcopy(reference)
-        answer = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "digits_bits_per_dim" in c.source)
+        answer = next(
+            i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and "digits_bits_per_dim" in c.source
+        )
         notebook.cells.insert(answer + 1, nbformat.v4.new_code_cell(code))
         nbformat.write(notebook, tmp_path / f"{kind}.ipynb")
     deleted = copy.deepcopy(reference)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 from conftest import build_book
 
@@ -107,7 +107,8 @@ def test_every_chapter_cites_only_known_keys() -> None:
 
 
 def build_edition(edition: str, out: Path) -> Path:
-    """Build the book's ``edition`` (see tools/edition_config.py) with execution off into ``out``; return its HTML folder."""
+    """Build the book's ``edition`` (see tools/edition_config.py) with execution off into ``out``; return its HTML
+    folder."""
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         from edition_config import edition_config
@@ -119,7 +120,9 @@ def build_edition(edition: str, out: Path) -> Path:
     sphinx = config.setdefault("sphinx", {}).setdefault("config", {})
     sphinx["suppress_warnings"] = list(sphinx.get("suppress_warnings", [])) + ["mystnb.glue"]
     result = build_book(config, out)
-    assert result.returncode == 0, f"the {edition} book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"the {edition} book does not build cleanly:\n{result.stdout[-8000:]}\n{result.stderr[-4000:]}"
+    )
     return out / "_build" / "html" / "book"
 
 

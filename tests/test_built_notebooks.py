@@ -103,7 +103,9 @@ def test_exercises_are_headed_and_solutions_collapsed(source: Path, built_notebo
     solutions = len(re.findall(r"^```\{solution(?:-start)?\}", text, re.M))
     cells = markdown_cells(built_notebooks, source)
     headed = [c for c in cells if re.search(r"^#+ Exercise \d+", c, re.M)]
-    collapsed = [c for c in cells if c.startswith("<details>\n<summary>Solution to Exercise") and c.endswith("</details>")]
+    collapsed = [
+        c for c in cells if c.startswith("<details>\n<summary>Solution to Exercise") and c.endswith("</details>")
+    ]
     assert len(headed) == exercises, f"{source.stem}.ipynb heads {len(headed)} of {exercises} exercises"
     assert len(collapsed) == solutions, f"{source.stem}.ipynb collapses {len(collapsed)} of {solutions} solutions"
 
@@ -114,7 +116,9 @@ def test_citations_read_author_year_with_references_at_the_end(source: Path, bui
         pytest.skip(f"{source.name} cites nothing")
     cells = markdown_cells(built_notebooks, source)
     text = "\n".join(cells)
-    assert re.search(r"\(\[[A-Z][^\]]*, \d{4}[a-z]?\]\(#[\w-]+\)", text), f"{source.stem}.ipynb has no '(Author, year)' citation"
+    assert re.search(r"\(\[[A-Z][^\]]*, \d{4}[a-z]?\]\(#[\w-]+\)", text), (
+        f"{source.stem}.ipynb has no '(Author, year)' citation"
+    )
     last_section = max(i for i, c in enumerate(cells) if c.lstrip().startswith("#"))
     assert cells[last_section].startswith("## References"), f"{source.stem}.ipynb does not end with its references"
     assert re.search(r"\d{4}", cells[last_section]), f"the references of {source.stem}.ipynb are empty"

@@ -2,10 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from companion.checks import (
+    ArgumentTypeError,
+    check_int,
+    check_nonnegative,
     check_nonnegative_int,
     check_positive,
     check_positive_int,
@@ -22,6 +26,28 @@ def test_ints():
     for bad in (-1, False, 1.5):
         with pytest.raises(ValueError, match="k must be a non-negative int"):
             check_nonnegative_int(bad, "k")
+
+
+def test_int_with_a_lower_bound_and_numpy_values():
+    assert check_int(2, "n_levels", 2) == 2 and type(check_positive_int(np.int64(3), "n")) is int
+    with pytest.raises(ValueError, match=r"n_levels must be an int >= 2; got 1"):
+        check_int(1, "n_levels", 2)
+    # a wrong type is a TypeError, and a ValueError for callers written against the first checks
+    for check in (
+        lambda: check_int(2.0, "k", 0),
+        lambda: check_positive_int("3", "n"),
+        lambda: check_positive(None, "lr"),
+    ):
+        with pytest.raises(TypeError):
+            check()
+        with pytest.raises(ValueError):
+            check()
+    assert issubclass(ArgumentTypeError, TypeError) and issubclass(ArgumentTypeError, ValueError)
+    assert check_positive(np.float32(0.5), "lr") == 0.5
+    assert check_nonnegative(0, "weight") == 0.0
+    for bad in (-1e-9, math.inf, True, "1"):
+        with pytest.raises(ValueError, match="weight must be a finite number >= 0"):
+            check_nonnegative(bad, "weight")
 
 
 def test_numbers():

@@ -49,19 +49,17 @@ def test_residual_discriminator_is_a_sum_of_blocks():
         ResidualMLPDiscriminator((1, 8, 8), n_blocks=0)
 
 
-def test_digits_quality_bar_passes_real_digits_and_fails_a_collapsed_sampler(feature_net):
+def test_the_digits_quality_bar_passes_real_digits_and_fails_a_collapsed_sampler(feature_net):
+    from companion.metrics import classifier_quality_bar
+
     train, held = datasets.load("digits", "train"), datasets.load("digits", "test")
-    real = ex.digits_quality_bar(train[:1000], reference_fd=10.0, feature_net=feature_net, held_out=held)
+    real = classifier_quality_bar(train[:1000], feature_net, held, reference_frechet=10.0)
     assert real["meets_bar"] and min(real["class_shares"]) >= 0.03
     assert sum(real["class_shares"]) == pytest.approx(1.0)
-    collapsed = ex.digits_quality_bar(train[:1].repeat(1000, 1, 1, 1), 10.0, feature_net, held)
+    collapsed = classifier_quality_bar(train[:1].repeat(1000, 1, 1, 1), feature_net, held, 10.0)
     assert not collapsed["meets_bar"] and max(collapsed["class_shares"]) == 1.0
     # the Fréchet half of the bar: real digits against a tiny reference distance
-    assert not ex.digits_quality_bar(train[:1000], 1e-6, feature_net, held)["meets_bar"]
-    with pytest.raises(ValueError, match="reference_fd"):
-        ex.digits_quality_bar(train[:10], 0.0, feature_net, held)
-    with pytest.raises(ValueError, match="samples"):
-        ex.digits_quality_bar(train[:10].flatten(1), 1.0, feature_net, held)
+    assert not classifier_quality_bar(train[:1000], feature_net, held, 1e-6)["meets_bar"]
 
 
 def test_gan_train_is_high_for_real_digits_and_low_for_one_repeated_digit(feature_net):

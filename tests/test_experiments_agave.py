@@ -38,7 +38,9 @@ def test_samples_smoke_reports_the_iaf_vae_bar_and_every_models_scores():
         assert 0.0 <= m[f"{key}_min_class_share"] <= 0.1 + 1e-9  # the smallest of ten shares
         assert m[f"{key}_frechet"] >= 0.0
     assert m["iaf_vae_meets_bar"] in (0.0, 1.0)
-    assert m["iaf_vae_meets_bar"] == float(m["iaf_vae_iw_bpd"] <= m["vae_iw_bpd"] and m["iaf_vae_min_class_share"] >= 0.03)
+    assert m["iaf_vae_meets_bar"] == float(
+        m["iaf_vae_iw_bpd"] <= m["vae_iw_bpd"] and m["iaf_vae_min_class_share"] >= 0.03
+    )
     assert set(result.names) <= set(result.images)
     ax.plot_samples(result)
 

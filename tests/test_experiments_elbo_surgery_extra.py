@@ -86,15 +86,15 @@ def test_reconstructions_and_samples_on_both_data_sets():
     ex.plot_reconstructions_and_samples(r)
 
 
-def test_digits_quality_bar_fails_a_collapsed_sampler():
+def test_frechet_to_held_out_is_small_for_real_digits_and_large_for_a_collapsed_sampler():
     from companion.data import load
 
-    held_out = load("digits", "valid")
-    collapsed = load("digits", "train")[:1].repeat(200, 1, 1, 1)  # one digit, 200 times
-    bar = ex.digits_quality_bar(collapsed, reference_fd=1.0, held_out=held_out, classifier_steps=40)
-    assert not bar["meets_bar"] and min(bar["class_shares"]) == 0.0
+    held_out, train = load("digits", "valid"), load("digits", "train")
+    collapsed = train[:1].repeat(200, 1, 1, 1)  # one digit, 200 times
+    real = ex.frechet_to_held_out(train[:200], held_out, classifier_steps=40)
+    assert 0 <= real < ex.frechet_to_held_out(collapsed, held_out, classifier_steps=40)
     with pytest.raises(ValueError, match="samples"):
-        ex.digits_quality_bar(torch.zeros(3, 64), 1.0, held_out)
+        ex.frechet_to_held_out(torch.zeros(3, 64), held_out, classifier_steps=40)
 
 
 def test_hybrids_run_seeds_and_report_the_gan_quality_bar():

@@ -121,7 +121,9 @@ def test_bar_phrase_says_meets_fails_or_partly_with_the_numbers():
     assert "0.50 times the VAE's" in E.bar_phrase("the GAN", _summary(3), 3, 16)
     assert "6.0%" in E.bar_phrase("the GAN", _summary(3), 3, 16)
     assert E.bar_phrase("WGAN-GP", _summary(0), 3, 4).startswith("WGAN-GP fails the bar")
-    assert E.bar_phrase("WGAN-GP", _summary(1), 3, 4).startswith("WGAN-GP meets the bar in some seeds only at K = 4 (1 of 3")
+    assert E.bar_phrase("WGAN-GP", _summary(1), 3, 4).startswith(
+        "WGAN-GP meets the bar in some seeds only at K = 4 (1 of 3"
+    )
     with pytest.raises(ValueError, match="n_seeds"):
         E.bar_phrase("the GAN", _summary(1), 0, 4)
 

@@ -10,7 +10,6 @@ import torch
 
 from companion.experiments import preliminaries as P
 
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -108,7 +107,9 @@ def test_realnvp_test_log_likelihood_is_the_flows_own(flow_result):
     from companion.data import load
 
     with torch.no_grad():
-        again = float(flow_result.flow.log_prob(load("ring", "test").to(next(flow_result.flow.parameters()).device)).mean())
+        again = float(
+            flow_result.flow.log_prob(load("ring", "test").to(next(flow_result.flow.parameters()).device)).mean()
+        )
     assert again == pytest.approx(flow_result.metrics["test_log_likelihood"], rel=1e-5)
 
 

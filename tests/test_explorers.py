@@ -197,7 +197,9 @@ def test_bad_arguments_raise_clear_errors():
 
 
 def test_import_is_cheap():
-    code = "import sys, companion.explorers; print(any(m in sys.modules for m in ('ipywidgets', 'matplotlib', 'torch')))"
+    code = (
+        "import sys, companion.explorers; print(any(m in sys.modules for m in ('ipywidgets', 'matplotlib', 'torch')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -440,7 +440,12 @@ def test_note_transition_matrix_counts_changes_between_different_notes():
 
 
 def test_markov_melody_follows_its_transitions():
-    from companion.experiments.implicit_mle import MELODY_TRANSITIONS, AudioHMMConfig, markov_melody, note_transition_matrix
+    from companion.experiments.implicit_mle import (
+        MELODY_TRANSITIONS,
+        AudioHMMConfig,
+        markov_melody,
+        note_transition_matrix,
+    )
 
     cfg = AudioHMMConfig.for_scale("smoke")
     audio, notes = markov_melody(60.0, cfg, np.random.default_rng(0))

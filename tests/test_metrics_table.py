@@ -3,7 +3,9 @@
 import importlib.util
 from pathlib import Path
 
-spec = importlib.util.spec_from_file_location("metrics_table", Path(__file__).resolve().parents[1] / "tools" / "metrics_table.py")
+spec = importlib.util.spec_from_file_location(
+    "metrics_table", Path(__file__).resolve().parents[1] / "tools" / "metrics_table.py"
+)
 metrics_table = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(metrics_table)
 

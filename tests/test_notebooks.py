@@ -46,7 +46,9 @@ def test_the_installed_companion_is_not_the_checkout(installed_companion: Path, 
     )
     assert result.returncode == 0, result.stderr
     location = Path(result.stdout.strip()).resolve()
-    assert location.is_relative_to(installed_companion.resolve()), f"the kernel imports {location}, not the installed package"
+    assert location.is_relative_to(installed_companion.resolve()), (
+        f"the kernel imports {location}, not the installed package"
+    )
 
 
 @pytest.mark.notebook

@@ -52,7 +52,12 @@ def test_reproduce_writes_figure_and_metrics(registry, tmp_path):
     payload = json.loads(paths["metrics"].read_text())
     assert payload["config"] == {"scale": "smoke", "slope": 1.0}
     assert payload["metrics"] == {"last": 3.0, "nan": None, "arr": [0.0, 1.0, 2.0, 3.0]}
-    assert json.loads(rep.reproduce("test/line", scale="book", out=tmp_path, slope=5.0)["metrics"].read_text())["metrics"]["last"] == 15.0
+    assert (
+        json.loads(rep.reproduce("test/line", scale="book", out=tmp_path, slope=5.0)["metrics"].read_text())["metrics"][
+            "last"
+        ]
+        == 15.0
+    )
 
 
 def test_unknown_ids_are_reported_with_the_known_ones(registry, tmp_path):

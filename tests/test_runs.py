@@ -12,7 +12,7 @@ import torch
 
 import companion
 from companion import runs
-from companion.reproduce import experiments, reproduce
+from companion.reproduce import reproduce
 from companion.train import History, load_checkpoint, minibatches, train_loop
 
 

@@ -241,7 +241,9 @@ def test_bad_arguments_raise_clear_errors():
 
 def test_check_aggregate_log_prob_accepts_a_right_answer_and_rejects_a_naive_one():
     def stable(z, mu, logvar):
-        comp = torch.distributions.Independent(torch.distributions.Normal(mu.double(), torch.exp(0.5 * logvar.double())), 1)
+        comp = torch.distributions.Independent(
+            torch.distributions.Normal(mu.double(), torch.exp(0.5 * logvar.double())), 1
+        )
         return torch.logsumexp(comp.log_prob(z.double()[:, None, :]), 1) - math.log(mu.shape[0])
 
     def naive(z, mu, logvar):  # log of a mean of densities: underflows for narrow posteriors

@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch import distributions as D
 
-from companion.likelihoods import discretized_logistic_log_prob
 from companion.train import History
 from companion.vae import VAE, ELBOTerms, fit_vae, gaussian_kl
 

@@ -106,7 +106,8 @@ def compare(before: Dict[str, Any], after: Dict[str, Any], tol: float = 1e-6) ->
             flag = "" if rel <= tol else " !"
             n_over += bool(flag)
             shown = f"{rel:.2e}"
-            lines.append(f"{(experiment_id + ' ' + key)[:70]:<70} {_short(a.get(key)):>14} {_short(b.get(key)):>14} {shown:>10}{flag}")
+            label = (experiment_id + " " + key)[:70]
+            lines.append(f"{label:<70} {_short(a.get(key)):>14} {_short(b.get(key)):>14} {shown:>10}{flag}")
     return lines, n_over
 
 

@@ -31,18 +31,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dataclasses import dataclass, field
-
 from docutils import nodes
-from sphinxcontrib.bibtex.plugin import register_plugin
-from sphinxcontrib.bibtex.style.referencing import BracketStyle
-from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 from myst_nb.ext.glue.directives import PasteFigureDirective, PasteMathDirective
 from sphinx.builders import Builder
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+from sphinxcontrib.bibtex.plugin import register_plugin
+from sphinxcontrib.bibtex.style.referencing import BracketStyle
+from sphinxcontrib.bibtex.style.referencing.author_year import AuthorYearReferenceStyle
 
 logger = logging.getLogger(__name__)
 
@@ -334,7 +333,11 @@ class ChapterWriter:
 
     def md_proof_node(self, node, depth):
         admonition = node.next_node(nodes.Admonition) or node
-        title_node = admonition.next_node(nodes.title) if admonition.children and isinstance(admonition[0], nodes.title) else None
+        title_node = (
+            admonition.next_node(nodes.title)
+            if admonition.children and isinstance(admonition[0], nodes.title)
+            else None
+        )
         title = self.inline(title_node).strip() if title_node is not None else "Proof"
         body = self.blocks([c for c in admonition.children if c is not title_node], depth)
         # sphinx-proof starts the first paragraph with "Proof. "; the title carries it here

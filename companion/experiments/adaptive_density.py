@@ -131,8 +131,12 @@ def _two_kl_fits(grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, 
     }
 
 
-@register("adaptive_density/fig4", config=Fig4Config, plot=lambda r: plot_fig4(r),
-          description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring with and without f_psi")
+@register(
+    "adaptive_density/fig4",
+    config=Fig4Config,
+    plot=lambda r: plot_fig4(r),
+    description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring with and without f_psi",
+)
 def run_fig4(cfg: Fig4Config) -> Fig4Result:
     grid = np.linspace(-5, 5, 1001)
     target, forward, reverse, metrics = _two_kl_fits(grid)
@@ -226,6 +230,27 @@ class ConvFeatureNet(nn.Module):
         return self.head(self.body(x))
 
 
+def fit_classifier(net: nn.Module, x: torch.Tensor, labels: torch.Tensor, n_steps: int, desc: str,
+                   disable_progress: Optional[bool] = None) -> nn.Module:
+    """Train ``net`` to predict ``labels`` from images ``x`` (cross-entropy, Adam at 2e-3, batches of
+    128, the global random state); returns it in eval mode."""
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    batches = minibatches(torch.arange(len(x), device=x.device), 128)
+
+    def step(i: int):
+        idx = next(batches)
+        # a little pixel noise, so the features do not hinge on exact grey levels
+        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), labels[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": loss.detach()}
+
+    train_loop(step, n_steps, desc=desc, log_every=50, disable_progress=disable_progress,
+               state={"net": net, "opt": opt, "batches": batches})
+    return net.eval()
+
+
 def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.device] = None,
                       dataset: str = "digits") -> Tuple[nn.Module, float]:
     """Train the feature classifier on the training images of ``dataset``; returns it and its validation accuracy.
@@ -238,21 +263,7 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
     companion.seed_everything(seed)
     x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
     net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    batches = minibatches(torch.arange(len(x), device=device), 128)
-
-    def step(i: int):
-        idx = next(batches)
-        # a little pixel noise, so the features do not hinge on exact grey levels
-        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach()}
-
-    train_loop(step, n_steps, desc="feature classifier", log_every=50,
-               state={"net": net, "opt": opt, "batches": batches})
-    net.eval()
+    fit_classifier(net, x, y, n_steps, desc="feature classifier")
     xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
     with torch.no_grad():
         accuracy = float((net(xv).argmax(1) == yv).float().mean())
@@ -399,8 +410,15 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
         for mode in cfg.modes:
             companion.seed_everything(seed)
             model = _ade_from(cfg, mode).to(dev)
-            fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, n_inference_steps=cfg.n_inference_steps,
-                    desc=f"{mode} (seed {seed})")
+            fit_ade(
+                model,
+                train,
+                n_steps=cfg.n_steps,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                n_inference_steps=cfg.n_inference_steps,
+                desc=f"{mode} (seed {seed})",
+            )
             scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
             bpd[mode].append(scores["bpd"])
             fd[mode].append(scores["fd"])
@@ -489,8 +507,12 @@ def ablation_table(result: AblationResult):
     if "logistic_vae_bpd_mean" in result.metrics:  # reference row: discrete levels, no flow, not in the paper
         m = result.metrics
         reference = {key: "-" for key in rows[0]} if rows else {}
-        reference.update({"model": "VAE, discretized logistic (reference)",
-                          f"bits/dim (ours, {dataset})": f"{m['logistic_vae_bpd_mean']:.2f} ± {m['logistic_vae_bpd_std']:.2f}"})
+        reference.update(
+            {
+                "model": "VAE, discretized logistic (reference)",
+                f"bits/dim (ours, {dataset})": f"{m['logistic_vae_bpd_mean']:.2f} ± {m['logistic_vae_bpd_std']:.2f}",
+            }
+        )
         rows.append(reference)
     return pd.DataFrame(rows).set_index("model")
 
@@ -559,7 +581,14 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
             companion.seed_everything(seed)
             model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
             n_params[key] = sum(p.numel() for p in model.flow.parameters())
-            fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=f"{cfg.mode} {key} (seed {seed})")
+            fit_ade(
+                model,
+                train,
+                n_steps=cfg.n_steps,
+                batch_size=cfg.batch_size,
+                lr=cfg.lr,
+                desc=f"{cfg.mode} {key} (seed {seed})",
+            )
             scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
             bpd[key].append(scores["bpd"])
             fd[key].append(scores["fd"])
@@ -579,7 +608,10 @@ def plot_flow_depth(result: FlowDepthResult):
     plt = pyplot()
     keys = [f"s{s}b{b}" for s, b in result.architectures]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, values, label in ((axes[0], result.bpd, "bits/dim (held out) ↓"), (axes[1], result.fd, "Fréchet distance ↓")):
+    for ax, values, label in (
+        (axes[0], result.bpd, "bits/dim (held out) ↓"),
+        (axes[1], result.fd, "Fréchet distance ↓"),
+    ):
         means = [np.mean(values[k]) for k in keys]
         ax.bar(range(len(keys)), means, color="C0")
         for i, k in enumerate(keys):
@@ -590,6 +622,8 @@ def plot_flow_depth(result: FlowDepthResult):
     if all(len(result.bpd[k]) > 0 for k in keys):
         lo = min(min(result.bpd[k]) for k in keys)
         axes[0].set_ylim(max(0.0, lo - 0.3), None)
-    fig.suptitle(f"{result.mode.upper()} on {getattr(result, 'dataset', 'digits')}: the shape of $f_\\psi$", fontsize=10)
+    fig.suptitle(
+        f"{result.mode.upper()} on {getattr(result, 'dataset', 'digits')}: the shape of $f_\\psi$", fontsize=10
+    )
     fig.tight_layout()
     return fig

@@ -12,7 +12,7 @@
   GAN-test proxy (Shmelkov et al. 2018), precision-recall curves (Sajjadi et al. 2018, with
   :func:`companion.metrics.prd_curve`) and AV-ADE reconstructions.
 
-The digits quality bar (:func:`digits_quality_bar`): on 1,000 samples every class of the digit
+The digits quality bar (:func:`companion.metrics.classifier_quality_bar`): on 1,000 samples every class of the digit
 classifier gets at least 3%, and the Fréchet distance is within twice the VAE's.
 """
 
@@ -36,13 +36,15 @@ from companion.experiments.adaptive_density import (
     FeatureNet,
     _ade_from,
     _held_out_digits,
+    fit_classifier,
     train_feature_net,
 )
 from companion.metrics import frechet_distance, mean_std, prd_curve, prd_f_beta
 from companion.plots import pyplot
 from companion.reproduce import register
-from companion.train import minibatches, train_loop
 from companion.vae import VAE
+
+from ..checks import check_positive_int
 
 #: Table 5.2 of the thesis (CIFAR-10): bits/dim ([] from an inference network), IS, FID.
 PAPER_TABLE2 = {
@@ -64,40 +66,12 @@ PAPER_TABLE3 = {"av-ade (wg, rd)": (3.8, 8.2, 17.2), "av-ade (s2)": (3.5, 6.9, 2
 
 def _check_images(samples: torch.Tensor, name: str) -> torch.Tensor:
     if not torch.is_tensor(samples) or samples.dim() != 4 or tuple(samples.shape[1:]) != (1, 8, 8):
-        raise ValueError(f"{name} must be a tensor of 8x8 digits (N, 1, 8, 8); got {getattr(samples, 'shape', samples)!r}")
+        raise ValueError(
+            f"{name} must be a tensor of 8x8 digits (N, 1, 8, 8); got {getattr(samples, 'shape', samples)!r}"
+        )
     if not torch.isfinite(samples).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return samples
-
-
-def digits_quality_bar(samples: torch.Tensor, reference_fd: float, feature_net: nn.Module, held_out: torch.Tensor,
-                       min_class_share: float = 0.03) -> Dict[str, object]:
-    """The quality bar of a digits baseline: class coverage and Fréchet distance in the classifier's features.
-
-    Args:
-        samples: generated digits, ``(N, 1, 8, 8)`` (1,000 for the bar).
-        reference_fd: the Fréchet distance of the reference model (the VAE); the bar is twice it.
-        feature_net: the digit classifier (:class:`FeatureNet`: ``features(x)`` and logits ``net(x)``).
-        held_out: real digits the Fréchet distance is measured against.
-        min_class_share: the smallest share of the samples each of the 10 classes must get.
-
-    Returns:
-        ``{"class_shares": [10 floats], "frechet": float, "meets_bar": bool}``.
-    """
-    _check_images(samples, "samples")
-    _check_images(held_out, "held_out")
-    if isinstance(reference_fd, bool) or not isinstance(reference_fd, (int, float)) or not reference_fd > 0:
-        raise ValueError(f"reference_fd must be a positive number; got {reference_fd!r}")
-    if not 0 <= min_class_share <= 0.1:
-        raise ValueError(f"min_class_share must lie in [0, 0.1] (10 classes); got {min_class_share!r}")
-    dev = next(feature_net.parameters()).device
-    feature_net.eval()
-    with torch.no_grad():
-        x = samples.to(dev).clamp(0, 1)
-        shares = np.bincount(feature_net(x).argmax(1).cpu().numpy(), minlength=10) / len(x)
-        fd = frechet_distance(feature_net.features(x).cpu(), feature_net.features(held_out.to(dev)).cpu())
-    return {"class_shares": shares.tolist(), "frechet": float(fd),
-            "meets_bar": bool(shares.min() >= min_class_share and fd <= 2 * reference_fd)}
 
 
 def gan_train_test(samples: torch.Tensor, feature_net: nn.Module, test_x: torch.Tensor, test_y: torch.Tensor,
@@ -121,8 +95,7 @@ def gan_train_test(samples: torch.Tensor, feature_net: nn.Module, test_x: torch.
     _check_images(test_x, "test_x")
     if not torch.is_tensor(test_y) or test_y.shape != (len(test_x),):
         raise ValueError(f"test_y must be a tensor of {len(test_x)} labels; got {getattr(test_y, 'shape', test_y)!r}")
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise ValueError(f"n_steps must be a positive int; got {n_steps!r}")
+    check_positive_int(n_steps, "n_steps")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}")
     dev = next(feature_net.parameters()).device
@@ -132,20 +105,7 @@ def gan_train_test(samples: torch.Tensor, feature_net: nn.Module, test_x: torch.
         probs = feature_net(x).softmax(1)
     labels = probs.argmax(1)
     companion.seed_everything(seed)
-    net = FeatureNet().to(dev)
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    batches = minibatches(torch.arange(len(x), device=dev), 128)
-
-    def step(i: int):
-        idx = next(batches)
-        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach()}
-
-    train_loop(step, n_steps, desc="GAN-train classifier", log_every=50, disable_progress=True)
-    net.eval()
+    net = fit_classifier(FeatureNet().to(dev), x, labels, n_steps, desc="GAN-train classifier", disable_progress=True)
     with torch.no_grad():
         accuracy = float((net(test_x.to(dev)).argmax(1) == test_y.to(dev)).float().mean())
     return {"gan_train": accuracy, "gan_test": float((probs.max(1).values >= confidence).float().mean())}
@@ -213,8 +173,12 @@ class RefinementsResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-@register("adaptive_density/refinements", config=RefinementsConfig, plot=lambda r: plot_refinements(r),
-          description="Table 2 / 5.2 on digits: AV-ADE and GAN with a residual discriminator, wide generator, two scales")
+@register(
+    "adaptive_density/refinements",
+    config=RefinementsConfig,
+    plot=lambda r: plot_refinements(r),
+    description="Table 2 / 5.2 on digits: AV-ADE and GAN with a residual discriminator, wide generator, two scales",
+)
 def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
     for variant in cfg.variants:
         if variant not in REFINEMENTS:
@@ -307,7 +271,7 @@ class SampleQualityConfig(ExperimentConfig):
     The likelihood models and the ADEs are built by the comparison chapter's
     :func:`~companion.experiments.comparison.fit_model` with its book-scale settings and
     ``n_steps`` steps each. The GAN is the one recipe of a small sweep that met the digits bar
-    (:func:`digits_quality_bar`): the package's MLP GAN with a 32-dimensional noise, width 256,
+    (:func:`companion.metrics.classifier_quality_bar`): the package's MLP GAN with a 32-dimensional noise, width 256,
     one hidden generator layer, Adam at ``gan_lr`` for ``gan_steps`` steps. A GAN step costs
     far less than an ADE step, so its budget in seconds stays below AV-ADE's.
     """
@@ -473,10 +437,19 @@ def sample_quality_table(result: SampleQualityResult):
             "training seconds": cell(name, "seconds", fmt="{:.1f}"),
         })
     m = result.metrics
-    rows.append({"model": "training digits", "bits/dim": "-", "Fréchet": f"{m['data_fd']:.1f}",
-                 "GAN-train (%)": f"{100 * m['data_gan_train']:.1f}", "GAN-test proxy (%)": f"{100 * m['data_gan_test']:.1f}",
-                 "PRD F8 (recall)": "-", "PRD F1/8 (precision)": "-", "smallest class (%)": "-",
-                 "training seconds": "-"})
+    rows.append(
+        {
+            "model": "training digits",
+            "bits/dim": "-",
+            "Fréchet": f"{m['data_fd']:.1f}",
+            "GAN-train (%)": f"{100 * m['data_gan_train']:.1f}",
+            "GAN-test proxy (%)": f"{100 * m['data_gan_test']:.1f}",
+            "PRD F8 (recall)": "-",
+            "PRD F1/8 (precision)": "-",
+            "smallest class (%)": "-",
+            "training seconds": "-",
+        }
+    )
     return pd.DataFrame(rows).set_index("model")
 
 

@@ -129,7 +129,8 @@ def _new_model(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any]):
 
 
 def _fit_model(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int):
-    """Build the model of ``kind`` (see :func:`_new_model`) seeded by ``cfg.seed``, train it, return ``(model, history)``.
+    """Build the model of ``kind`` (see :func:`_new_model`) seeded by ``cfg.seed``, train it, and
+    return ``(model, history)``.
 
     The same function trains in this process and in the workers of :func:`train_in_parallel`,
     so a model is the same wherever it was trained (up to the floating-point effects of the
@@ -147,7 +148,9 @@ def _fit_model(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: 
         return model, fit_agave(model, x, n_steps=n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=f"AGAVE {label}")
     if kind == "pixelcnn":
         return model, fit_pixelcnn(model, x, n_steps=n_steps, batch_size=cfg.batch_size, lr=cfg.lr)
-    return model, fit_vae(model, x, n_steps=n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=kind.replace("_", "-").upper())
+    return model, fit_vae(
+        model, x, n_steps=n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc=kind.replace("_", "-").upper()
+    )
 
 
 def _trained(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int):
@@ -199,7 +202,8 @@ def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_ste
     two CPU threads poorly busy: two processes of one thread each train two models in about
     the time of one. Workers are forked (so no script is imported again) and run one thread
     each, as PyTorch's data-loader workers do; they return the trained weights, which are
-    those of training in this process with one thread. With :func:`parallel_workers` at 1, a single missing model, or runs shorter than
+    those of training in this process with one thread. With :func:`parallel_workers` at 1, a
+    single missing model, or runs shorter than
     ``min_steps`` (starting a worker costs seconds), nothing is started and the callers
     train as usual. Returns the number of models trained here.
     """

@@ -19,8 +19,19 @@ import numpy as np
 import torch
 
 import companion
-from companion.experiments.agave import AgaveConfig, _bpd, _grid, _levels, _trained, _upsample, mean_log_prob, \
-    train_in_parallel, trained_agave, trained_pixelcnn, trained_vae
+from companion.experiments.agave import (
+    AgaveConfig,
+    _bpd,
+    _grid,
+    _levels,
+    _trained,
+    _upsample,
+    mean_log_prob,
+    train_in_parallel,
+    trained_agave,
+    trained_pixelcnn,
+    trained_vae,
+)
 from companion.reproduce import register
 
 # ========================================================================================

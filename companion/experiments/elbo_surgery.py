@@ -107,7 +107,9 @@ def posteriors(vae, x: torch.Tensor, batch: int = 4096) -> Tuple[torch.Tensor, t
 
 
 @torch.no_grad()
-def posterior_samples(mu: torch.Tensor, logvar: torch.Tensor, per_example: int, generator: torch.Generator) -> torch.Tensor:
+def posterior_samples(
+    mu: torch.Tensor, logvar: torch.Tensor, per_example: int, generator: torch.Generator
+) -> torch.Tensor:
     """``per_example`` draws of q(z|x_n) for every n, stacked: samples of q(z)."""
     mu, logvar = mu.repeat(per_example, 1), logvar.repeat(per_example, 1)
     eps = torch.randn(mu.shape, generator=generator).to(mu)
@@ -198,8 +200,14 @@ def run_linear_gaussian(cfg: LinearGaussianConfig) -> LinearGaussianResult:
     exact_np = {k: np.array(v) for k, v in exact.items()}
     est_np = {k: np.array(v) for k, v in estimated.items()}
     metrics = {f"max_abs_error_{k}": float(np.abs(exact_np[k] - est_np[k]).max()) for k in names}
-    metrics["identity_residual"] = float(np.abs(exact_np["average_kl"] - exact_np["marginal_kl"] - exact_np["mutual_information"]).max())
-    metrics["marginal_kl_at_exact_posterior"] = float(exact_np["marginal_kl"][list(cfg.variance_scales).index(1.0)]) if 1.0 in cfg.variance_scales else float("nan")
+    metrics["identity_residual"] = float(
+        np.abs(exact_np["average_kl"] - exact_np["marginal_kl"] - exact_np["mutual_information"]).max()
+    )
+    metrics["marginal_kl_at_exact_posterior"] = (
+        float(exact_np["marginal_kl"][list(cfg.variance_scales).index(1.0)])
+        if 1.0 in cfg.variance_scales
+        else float("nan")
+    )
     return LinearGaussianResult(np.array(cfg.variance_scales), exact_np, est_np, math.log(cfg.n_data), metrics)
 
 
@@ -403,9 +411,18 @@ def run_density_ratio(cfg: DensityRatioConfig) -> DensityRatioResult:
         torch.manual_seed(cfg.seed)
         fit = surgery.density_ratio_kl(q, p, hidden=width, depth=depth, n_steps=cfg.classifier_steps, lr=cfg.lr,
                                        activation_noise=noise, gradient_penalty=penalty, generator=g)
-        rows.append({"depth": depth, "width": width, "activation_noise": noise, "gradient_penalty": penalty, "kl": fit.kl})
-    metrics = {"monte_carlo": monte_carlo, "lower_bound": lower, "average_kl": average,
-               **{f"ratio_{r['depth']}x{r['width']}_noise{r['activation_noise']}_gp{r['gradient_penalty']}": r["kl"] for r in rows}}
+        rows.append(
+            {"depth": depth, "width": width, "activation_noise": noise, "gradient_penalty": penalty, "kl": fit.kl}
+        )
+    metrics = {
+        "monte_carlo": monte_carlo,
+        "lower_bound": lower,
+        "average_kl": average,
+        **{
+            f"ratio_{r['depth']}x{r['width']}_noise{r['activation_noise']}_gp{r['gradient_penalty']}": r["kl"]
+            for r in rows
+        },
+    }
     return DensityRatioResult(rows, monte_carlo, lower, average, metrics)
 
 
@@ -488,7 +505,9 @@ def run_density_models(cfg: DensityModelsConfig) -> DensityModelsResult:
     q = posterior_samples(mu, logvar, cfg.samples_per_example, g)
     estimates = {}
     for k in cfg.gmm_components:
-        estimates[f"GMM ({k})"] = surgery.density_model_kl(q, surgery.GaussianMixtureDensity(k, seed=cfg.seed), generator=g).kl
+        estimates[f"GMM ({k})"] = surgery.density_model_kl(
+            q, surgery.GaussianMixtureDensity(k, seed=cfg.seed), generator=g
+        ).kl
     try:  # the LDE of the latent-density chapter: an autoregressive model of q(z)
         from companion.lde import LatentDensityEstimator
 
@@ -584,10 +603,15 @@ def run_low_posterior(cfg: LowPosteriorConfig) -> LowPosteriorResult:
         reconstructed = vae.likelihood_mean(vae.decode(vae.encode(x[: 4 * cfg.n_show])[0]))
         reconstruction_elbo = vae.elbo(reconstructed).elbo
     metrics = {
-        "mean_log_q_low": float(log_q_low.mean()), "mean_log_q_ordinary": float(log_q_ord.mean()),
-        "mean_elbo_low": float(low_elbo.mean()), "mean_elbo_ordinary": float(ordinary_elbo.mean()),
-        "mean_elbo_data": float(data_elbo.mean()), "mean_elbo_reconstruction": float(reconstruction_elbo.mean()),
-        "mean_ink_low": float(low.mean()), "mean_ink_ordinary": float(ordinary.mean()), "mean_ink_data": float(x.mean()),
+        "mean_log_q_low": float(log_q_low.mean()),
+        "mean_log_q_ordinary": float(log_q_ord.mean()),
+        "mean_elbo_low": float(low_elbo.mean()),
+        "mean_elbo_ordinary": float(ordinary_elbo.mean()),
+        "mean_elbo_data": float(data_elbo.mean()),
+        "mean_elbo_reconstruction": float(reconstruction_elbo.mean()),
+        "mean_ink_low": float(low.mean()),
+        "mean_ink_ordinary": float(ordinary.mean()),
+        "mean_ink_data": float(x.mean()),
     }
     c = lambda t: t.detach().cpu().numpy()  # noqa: E731
     return LowPosteriorResult(c(low), c(ordinary), c(log_q_low), c(log_q_ord), c(low_elbo), c(ordinary_elbo),
@@ -691,8 +715,16 @@ def run_synthetic_gaussians(cfg: SyntheticGaussiansConfig) -> SyntheticGaussians
         torch.manual_seed(cfg.seed)
         with torch.no_grad():
             q, p = model(cfg.n_samples), target(cfg.n_samples)
-        estimated_kl[d] = surgery.density_ratio_kl(q, p, hidden=cfg.hidden, depth=cfg.depth, n_steps=cfg.estimation_steps,
-                                                   lr=cfg.lr_classifier, batch_size=cfg.batch_size, generator=g).kl
+        estimated_kl[d] = surgery.density_ratio_kl(
+            q,
+            p,
+            hidden=cfg.hidden,
+            depth=cfg.depth,
+            n_steps=cfg.estimation_steps,
+            lr=cfg.lr_classifier,
+            batch_size=cfg.batch_size,
+            generator=g,
+        ).kl
         # (b) Learning: the model minimises the classifier's estimate of KL[model || target]
         # (the reverse-KL generator loss -log D/(1-D)), classifier and model in alternation.
         torch.manual_seed(cfg.seed)
@@ -827,7 +859,8 @@ def _train_sampler(kind: str, x: torch.Tensor, cfg: HybridsConfig, lr: float):
 def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
     from companion import hybrids
     from companion.data import load
-    from companion.experiments.elbo_surgery_extra import digits_quality_bar, frechet_to_held_out
+    from companion.experiments.elbo_surgery_extra import digits_feature_net, frechet_to_held_out
+    from companion.metrics import classifier_quality_bar
 
     dev = companion.device()
     x, valid, test = (load("digits", s).to(dev) for s in ("train", "valid", "test"))
@@ -857,9 +890,9 @@ def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
         # The bar's reference: the VAE's Fréchet distance, averaged over its runs.
         reference = float(np.mean([frechet_to_held_out(s, held_out, cfg.classifier_steps) for s in bar_samples["vae"]]))
         metrics["vae_mean_frechet"] = reference
+        net, _ = digits_feature_net(cfg.classifier_steps)
         for kind, runs in bar_samples.items():
-            quality_bar[kind] = [digits_quality_bar(s, reference, held_out, cfg.min_class_share, cfg.classifier_steps)
-                                 for s in runs]
+            quality_bar[kind] = [classifier_quality_bar(s, net, held_out, reference, cfg.min_class_share) for s in runs]
             if runs:
                 metrics[f"{kind}_runs_meeting_bar"] = sum(b["meets_bar"] for b in quality_bar[kind])
                 metrics[f"{kind}_mean_frechet"] = float(np.mean([b["frechet"] for b in quality_bar[kind]]))

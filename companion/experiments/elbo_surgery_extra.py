@@ -32,6 +32,7 @@ import companion
 from companion import surgery
 from companion.config import ExperimentConfig
 from companion.experiments import elbo_surgery as base
+from companion.metrics import classifier_frechet
 from companion.reproduce import register
 
 
@@ -47,42 +48,11 @@ def digits_feature_net(n_steps: int = 400, seed: int = 0):
     return train_feature_net(n_steps=n_steps, seed=seed, device=companion.device())
 
 
-def digits_quality_bar(samples: torch.Tensor, reference_fd: float, held_out: torch.Tensor,
-                       min_class_share: float = 0.03, classifier_steps: int = 400) -> Dict[str, object]:
-    """The book's quality bar for a digits baseline (issue 15): class coverage and Fréchet distance.
-
-    The digit classifier of the adaptive-density chapter labels the samples: every class must
-    get at least ``min_class_share`` of them, and the Fréchet distance in the classifier's
-    features to ``held_out`` must be within twice ``reference_fd`` (the VAE's).
-
-    Returns:
-        ``{"class_shares": [...], "frechet": float, "meets_bar": bool}``.
-    """
-    from companion.metrics import frechet_distance
-
-    if not torch.is_tensor(samples) or samples.dim() != 4 or tuple(samples.shape[1:]) != (1, 8, 8):
-        raise ValueError(f"samples must be (N, 1, 8, 8) digits; got {tuple(getattr(samples, 'shape', ()))}")
-    if not reference_fd > 0:
-        raise ValueError(f"reference_fd must be positive; got {reference_fd!r}")
-    net, _ = digits_feature_net(classifier_steps)
-    dev = next(net.parameters()).device
-    with torch.no_grad():
-        x = samples.to(dev).clamp(0, 1)
-        shares = np.bincount(net(x).argmax(1).cpu().numpy(), minlength=10) / len(x)
-        fd = frechet_distance(net.features(x).cpu(), net.features(held_out.to(dev)).cpu())
-    return {"class_shares": shares.tolist(), "frechet": float(fd),
-            "meets_bar": bool(shares.min() >= min_class_share and fd <= 2 * reference_fd)}
-
-
 def frechet_to_held_out(samples: torch.Tensor, held_out: torch.Tensor, classifier_steps: int = 400) -> float:
-    """Fréchet distance of digit ``samples`` to ``held_out`` in the digit classifier's features."""
-    from companion.metrics import frechet_distance
-
+    """:func:`companion.metrics.classifier_frechet` of digit ``samples`` to ``held_out`` in the
+    features of the cached digit classifier (:func:`digits_feature_net`)."""
     net, _ = digits_feature_net(classifier_steps)
-    dev = next(net.parameters()).device
-    with torch.no_grad():
-        return float(frechet_distance(net.features(samples.to(dev).clamp(0, 1)).cpu(),
-                                      net.features(held_out.to(dev)).cpu()))
+    return classifier_frechet(samples, net, held_out)
 
 
 # ========================================================================================

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Tuple
+from typing import Any, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ import companion
 from companion.config import ExperimentConfig
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.reproduce import register
+
+from ..checks import check_positive_int
 
 # ========================================================================================
 # Shared helpers
@@ -117,7 +119,9 @@ class TwoGaussiansResult:
     metrics: Dict = field(default_factory=dict)
 
 
-def two_gaussians(n: int, separation: float, std: float, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
+def two_gaussians(
+    n: int, separation: float, std: float, generator: torch.Generator
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """``n`` points of an equal mixture of two isotropic Gaussians on a tilted axis, and the centres."""
     direction = torch.tensor([math.cos(0.5), math.sin(0.5)])
     centers = torch.stack([-0.5 * separation * direction, 0.5 * separation * direction])
@@ -139,7 +143,11 @@ def plot_two_gaussians(result: TwoGaussiansResult):
     from companion.plots import set_style
 
     set_style()
-    titles = {"fixed": "(a) MLE, fixed N(0, I) base", "gmm": "(b) MLE, learned GMM base", "gan": "(c) GAN, fixed N(0, I) base"}
+    titles = {
+        "fixed": "(a) MLE, fixed N(0, I) base",
+        "gmm": "(b) MLE, learned GMM base",
+        "gan": "(c) GAN, fixed N(0, I) base",
+    }
     fig, axes = plt.subplots(2, 3, figsize=(12, 7.5))
     for j, name in enumerate(("fixed", "gmm", "gan")):
         top, bottom = axes[0, j], axes[1, j]
@@ -169,14 +177,21 @@ def plot_two_gaussians(result: TwoGaussiansResult):
           description="Fig. 1: fixed base vs learned GMM base vs GAN through an invertible linear map")
 def run_two_gaussians(cfg: TwoGaussiansConfig) -> TwoGaussiansResult:
     """Fit the 2-D mixture three ways over ``n_seeds`` seeds; keep the first seed's fits for the figure."""
-    from companion.iml import GaussianBase, GMMBase, InvertibleLinear, TwoStageModel, fit_exact_mle
     from companion.gan import MLPDiscriminator
+    from companion.iml import GaussianBase, GMMBase, InvertibleLinear, TwoStageModel, fit_exact_mle
     from companion.metrics import mode_coverage
 
     dev = companion.device()
     per_seed: Dict[str, List] = {k: [] for k in (
         "ll_fixed", "ll_gmm", "modes_fixed", "modes_gmm", "modes_gan", "hq_fixed", "hq_gmm", "hq_gan")}
-    keep: Dict[str, Dict] = {"codes": {}, "base_samples": {}, "data_samples": {}, "base_grid": {}, "data_grid": {}, "grid_axes": {}}
+    keep: Dict[str, Dict] = {
+        "codes": {},
+        "base_samples": {},
+        "data_samples": {},
+        "base_grid": {},
+        "data_grid": {},
+        "grid_axes": {},
+    }
     first_x = first_centers = None
     for s in range(cfg.n_seeds):
         seed = cfg.seed + s
@@ -194,7 +209,9 @@ def run_two_gaussians(cfg: TwoGaussiansConfig) -> TwoGaussiansResult:
             fits[name] = model
         generator = _LinearGenerator(2).to(dev)
         discriminator = MLPDiscriminator((2,), hidden=64, n_layers=2).to(dev)
-        gan = _gan_fit(generator, discriminator, x_train, 2, cfg.gan_steps, cfg.batch_size, cfg.gan_lr, wasserstein=False)
+        gan = _gan_fit(
+            generator, discriminator, x_train, 2, cfg.gan_steps, cfg.batch_size, cfg.gan_lr, wasserstein=False
+        )
         with torch.no_grad():
             samples = {name: m.sample(cfg.n_eval_samples) for name, m in fits.items()}
             samples["gan"] = gan.sample(cfg.n_eval_samples)
@@ -216,11 +233,15 @@ def run_two_gaussians(cfg: TwoGaussiansConfig) -> TwoGaussiansResult:
                     c = keep["codes"][name]
                     lo, hi = c.min(0) - 1.0, c.max(0) + 1.0
                     pts, xs, ys = _grid((lo[0], hi[0], lo[1], hi[1]), cfg.grid_size)
-                    keep["base_grid"][name] = model.base.log_prob(pts.to(dev)).reshape(cfg.grid_size, cfg.grid_size).cpu().numpy()
+                    keep["base_grid"][name] = (
+                        model.base.log_prob(pts.to(dev)).reshape(cfg.grid_size, cfg.grid_size).cpu().numpy()
+                    )
                     keep["grid_axes"][f"base_{name}"] = np.stack([xs, ys])
                     lo, hi = first_x.min(0) - 1.0, first_x.max(0) + 1.0
                     pts, xs, ys = _grid((lo[0], hi[0], lo[1], hi[1]), cfg.grid_size)
-                    keep["data_grid"][name] = model.log_prob(pts.to(dev)).reshape(cfg.grid_size, cfg.grid_size).cpu().numpy()
+                    keep["data_grid"][name] = (
+                        model.log_prob(pts.to(dev)).reshape(cfg.grid_size, cfg.grid_size).cpu().numpy()
+                    )
                     keep["grid_axes"][f"data_{name}"] = np.stack([xs, ys])
     metrics = {
         "heldout_log_lik": {"fixed": mean_std(per_seed["ll_fixed"]), "gmm": mean_std(per_seed["ll_gmm"])},
@@ -444,7 +465,9 @@ def _digits_bar_tools(dataset: str, classifier_steps: int, seed: int, x_valid: t
         return None, None
     from companion.experiments.adaptive_density import train_feature_net
 
-    return train_feature_net(n_steps=classifier_steps, seed=seed, device=x_valid.device)[0], torch.cat([x_valid, x_test])
+    return train_feature_net(n_steps=classifier_steps, seed=seed, device=x_valid.device)[0], torch.cat(
+        [x_valid, x_test]
+    )
 
 
 def _record_bars(bars: Dict[str, Dict], key, samples: Dict[str, torch.Tensor], feature_net: nn.Module,
@@ -456,7 +479,8 @@ def _record_bars(bars: Dict[str, Dict], key, samples: Dict[str, torch.Tensor], f
 
 
 def _bar_summary(bars: List[Dict]) -> Dict[str, object]:
-    """Seeds that meet the bar, and mean ± std of the Fréchet distance, its ratio to the VAE's and the smallest class share."""
+    """Seeds that meet the bar, and mean ± std of the Fréchet distance, its ratio to the VAE's and the smallest
+    class share."""
     return {"meets_bar_seeds": int(sum(b["meets_bar"] for b in bars)),
             "covers_classes_seeds": int(sum(b["covers_classes"] for b in bars)),
             "frechet": mean_std([b["frechet"] for b in bars]),
@@ -464,7 +488,9 @@ def _bar_summary(bars: List[Dict]) -> Dict[str, object]:
             "min_class_share": mean_std([b["min_class_share"] for b in bars])}
 
 
-def _parzen_scores(samples: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, released_sigma: float) -> Tuple[float, float, float]:
+def _parzen_scores(
+    samples: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, released_sigma: float
+) -> Tuple[float, float, float]:
     from companion.iml import released_kde_score
     from companion.metrics import parzen_log_likelihood, select_parzen_sigma
 
@@ -532,8 +558,10 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
             samples = {}
             companion.seed_everything(seed)
             start = time.perf_counter()
-            iml_model = TwoStageModel(InvertiblePerceptron(k, cfg.hidden, d, data_shape=shape),
-                                      GMMBase(cfg.n_components, cfg.covariance_type, reg_covar=1e-4, random_state=seed)).to(dev)
+            iml_model = TwoStageModel(
+                InvertiblePerceptron(k, cfg.hidden, d, data_shape=shape),
+                GMMBase(cfg.n_components, cfg.covariance_type, reg_covar=1e-4, random_state=seed),
+            ).to(dev)
             iml_model.fit(x_train, n_steps=cfg.ae_steps, batch_size=cfg.batch_size, lr=cfg.lr)
             seconds["IML"].append(time.perf_counter() - start)
             samples["IML"] = iml_model.sample(cfg.n_samples)
@@ -549,7 +577,9 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
             for name, wasserstein in (("GAN", False), ("WGAN-GP", True)):
                 companion.seed_everything(seed)
                 start = time.perf_counter()
-                gen, disc = _make_gan_nets(k, cfg.hidden, shape, cfg.wgan_disc_hidden if wasserstein else cfg.gan_disc_hidden)
+                gen, disc = _make_gan_nets(
+                    k, cfg.hidden, shape, cfg.wgan_disc_hidden if wasserstein else cfg.gan_disc_hidden
+                )
                 gen, disc = gen.to(dev), disc.to(dev)
                 steps = cfg.wgan_steps if wasserstein else cfg.gan_steps
                 gan = _gan_fit(gen, disc, x_train, k, steps, cfg.batch_size, cfg.wgan_lr if wasserstein else cfg.gan_lr,
@@ -561,7 +591,9 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
                                             for m in METHODS}, feature_net, held_out, cfg.min_class_share)
             for m in METHODS:
                 smp = samples[m].detach().reshape(cfg.n_samples, d)
-                parzen[m][i, j], released[m][i, j], sigma[m][i, j] = _parzen_scores(smp, x_valid, x_test, cfg.released_sigma)
+                parzen[m][i, j], released[m][i, j], sigma[m][i, j] = _parzen_scores(
+                    smp, x_valid, x_test, cfg.released_sigma
+                )
                 if i == nk - 1 and j == 0:
                     kept[m] = samples[m][:32].detach().cpu().numpy()
     # reference: the training data themselves used as "samples"
@@ -579,7 +611,9 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
             "parzen": mean_std(parzen[m][best].tolist()),
             "released_convention": mean_std(released[m][best].tolist()),
             "parzen_per_latent_dim": {int(k): mean_std(parzen[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)},
-            "released_per_latent_dim": {int(k): mean_std(released[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)},
+            "released_per_latent_dim": {
+                int(k): mean_std(released[m][i].tolist()) for i, k in enumerate(cfg.latent_dims)
+            },
         }
     order = sorted(METHODS, key=lambda m: -table[m]["parzen"]["mean"])
     # The paper's ordering IML > VAE > WGAN > GAN, pair by pair, read from the per-seed scores
@@ -606,8 +640,9 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
         metrics["quality_bar"] = {m: {kk: _bar_summary(b) for kk, b in bars[m].items()} for m in METHODS}
         # a GAN is a baseline of the table when it meets the bar in every seed at the latent
         # size its row reports (its best one)
-        metrics["meets_bar_at_best_k"] = {m: metrics["quality_bar"][m][table[m]["best_latent_dim"]]["meets_bar_seeds"] == ns
-                                          for m in METHODS}
+        metrics["meets_bar_at_best_k"] = {
+            m: metrics["quality_bar"][m][table[m]["best_latent_dim"]]["meets_bar_seeds"] == ns for m in METHODS
+        }
     return ParzenSweepResult(list(cfg.latent_dims), parzen, released, sigma, kept, data_reference, metrics)
 
 
@@ -644,13 +679,17 @@ def parzen_table(result: ParzenSweepResult):
     for m in METHODS:
         t = result.metrics["table"][m]
         paper = result.metrics["paper_mnist"].get("WGAN" if m == "WGAN-GP" else m)
-        rows.append({
-            "method": m,
-            "best K": t["best_latent_dim"],
-            "Parzen (ours, nats)": f"{t['parzen']['mean']:.1f} ± {t['parzen']['std']:.1f}",
-            "released convention (ours)": f"{t['released_convention']['mean']:.1f} ± {t['released_convention']['std']:.1f}",
-            "paper, MNIST": paper,
-        })
+        rows.append(
+            {
+                "method": m,
+                "best K": t["best_latent_dim"],
+                "Parzen (ours, nats)": f"{t['parzen']['mean']:.1f} ± {t['parzen']['std']:.1f}",
+                "released convention (ours)": (
+                    f"{t['released_convention']['mean']:.1f} ± {t['released_convention']['std']:.1f}"
+                ),
+                "paper, MNIST": paper,
+            }
+        )
     draws = result.metrics["vae_draws_parzen"]
     rows.append({"method": "VAE, Bernoulli draws", "best K": result.metrics["table"]["VAE"]["best_latent_dim"],
                  "Parzen (ours, nats)": f"{draws['mean']:.1f} ± {draws['std']:.1f}",
@@ -913,7 +952,9 @@ def run_audio_hmm(cfg: AudioHMMConfig) -> AudioHMMResult:
     frames = _frames(train_audio, cfg.window)
     frame_notes = train_notes[np.arange(len(frames)) * hop + cfg.window // 2]
     n_seq = len(frames) // cfg.seq_len
-    x = torch.tensor(frames[: n_seq * cfg.seq_len], dtype=torch.float32, device=dev).reshape(n_seq, cfg.seq_len, cfg.window)
+    x = torch.tensor(frames[: n_seq * cfg.seq_len], dtype=torch.float32, device=dev).reshape(
+        n_seq, cfg.seq_len, cfg.window
+    )
     test_frames = _frames(test_audio, cfg.window)
     x_test = torch.tensor(test_frames, dtype=torch.float32, device=dev)[None]  # one long test sequence
 
@@ -954,7 +995,7 @@ def run_audio_hmm(cfg: AudioHMMConfig) -> AudioHMMResult:
         "mean_note_length_frames": runs,
         "test_code_log_lik_per_frame": {"HMM": ll_hmm, "GMM": ll_gmm},
         "note_classifier_accuracy_on_training_frames": float((data_notes == frame_notes).mean()),
-        "test_reconstruction_snr_db": float(10 * np.log10((test_frames ** 2).sum() / ((recon - test_frames) ** 2).sum())),
+        "test_reconstruction_snr_db": float(10 * np.log10((test_frames**2).sum() / ((recon - test_frames) ** 2).sum())),
         "true_transitions": MELODY_TRANSITIONS.tolist(),
     }
     return AudioHMMResult(cfg.sample_rate, train_audio[: len(generated["HMM"])], generated, transitions, metrics)
@@ -1029,7 +1070,9 @@ def nearest_samples(queries: torch.Tensor, samples: torch.Tensor) -> Tuple[torch
     if not torch.is_tensor(queries) or not torch.is_tensor(samples):
         raise TypeError("queries and samples must be tensors")
     if queries.dim() < 2 or samples.dim() < 2 or len(queries) == 0 or len(samples) == 0:
-        raise ValueError(f"queries and samples must be non-empty batches; got {tuple(queries.shape)}, {tuple(samples.shape)}")
+        raise ValueError(
+            f"queries and samples must be non-empty batches; got {tuple(queries.shape)}, {tuple(samples.shape)}"
+        )
     if queries.shape[1:] != samples.shape[1:]:
         raise ValueError(f"queries and samples must have the same image shape; got {tuple(queries.shape[1:])} "
                          f"and {tuple(samples.shape[1:])}")
@@ -1037,6 +1080,14 @@ def nearest_samples(queries: torch.Tensor, samples: torch.Tensor) -> Tuple[torch
     dist = torch.cdist(q, s)
     best = dist.argmin(1)
     return samples.to(queries.device)[best], dist[torch.arange(len(q)), best].float()
+
+
+def _sample_pools(models: Dict[str, Any], methods: Tuple[str, ...], n: int, shape: Tuple[int, ...],
+                  seed: int) -> Dict[str, torch.Tensor]:
+    """``n`` samples of each method's model after seeding ``seed``, as images of ``shape`` clipped to [0, 1]."""
+    companion.seed_everything(seed)
+    with torch.no_grad():
+        return {m: models[m].sample(n).detach().reshape(n, *shape).clamp(0, 1) for m in methods}
 
 
 def _component_samples(model, n_per_component: int) -> np.ndarray:
@@ -1103,26 +1154,34 @@ class NearestNeighboursResult:
     metrics: Dict = field(default_factory=dict)
 
 
+def _neighbour_panels(fig, grid, queries: np.ndarray, neighbours: Dict[str, np.ndarray], title: str,
+                      samples: np.ndarray, samples_nrow: int, samples_title: str, components: np.ndarray) -> None:
+    """The panels of Figs. 4 and 5: queries over their nearest samples per method (top row of ``grid``),
+    random ``samples`` (bottom left) and IML samples by GMM component (bottom right)."""
+    from companion.plots import image_grid
+
+    rows = np.concatenate([queries[None]] + [neighbours[m][None] for m in neighbours])
+    image_grid(rows.reshape(-1, *queries.shape[1:]), nrow=len(queries), ax=fig.add_subplot(grid[0, :]), title=title)
+    image_grid(np.clip(samples, 0, 1), nrow=samples_nrow, ax=fig.add_subplot(grid[1, 0]), title=samples_title)
+    image_grid(components.reshape(-1, *components.shape[2:]), nrow=components.shape[1],
+               ax=fig.add_subplot(grid[1, 1]), title="IML samples, one row per GMM component")
+
+
 def plot_nearest_neighbours(result: NearestNeighboursResult):
     """Top: test digits and their nearest generated neighbours per method; bottom: VAE samples, IML by component."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid, set_style
+    from companion.plots import set_style
 
     set_style()
     methods = list(result.neighbours)
-    q = len(result.queries)
     fig = plt.figure(figsize=(12, 2.0 + 0.9 * (len(methods) + 1) + 3.2))
     grid = fig.add_gridspec(2, 2, height_ratios=[0.6 * (len(methods) + 1), 3.0])
-    rows = np.concatenate([result.queries[None]] + [result.neighbours[m][None] for m in methods])
-    image_grid(rows.reshape(-1, *result.queries.shape[1:]), nrow=q, ax=fig.add_subplot(grid[0, :]),
-               title="top row: test images; below, their nearest samples: " + ", ".join(
-                   f"{m} ({np.mean(result.distances[m]):.2f})" for m in methods))
-    image_grid(np.clip(result.vae_samples, 0, 1), nrow=int(np.ceil(np.sqrt(len(result.vae_samples)))),
-               ax=fig.add_subplot(grid[1, 0]), title="random VAE samples (decoder means)")
-    comp = result.component_samples
-    image_grid(comp.reshape(-1, *comp.shape[2:]), nrow=comp.shape[1], ax=fig.add_subplot(grid[1, 1]),
-               title="IML samples, one row per GMM component")
+    title = "top row: test images; below, their nearest samples: " + ", ".join(
+        f"{m} ({np.mean(result.distances[m]):.2f})" for m in methods)
+    _neighbour_panels(fig, grid, result.queries, result.neighbours, title, result.vae_samples,
+                      int(np.ceil(np.sqrt(len(result.vae_samples)))), "random VAE samples (decoder means)",
+                      result.component_samples)
     fig.tight_layout()
     return fig
 
@@ -1147,10 +1206,7 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
         models = _fit_generators(x_train, METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type,
                                  steps, cfg.batch_size, cfg.lr, cfg.gan_lr, seed, cfg.gan_disc_hidden, cfg.wgan_lr,
                                  cfg.wgan_disc_hidden)
-        companion.seed_everything(seed)
-        with torch.no_grad():
-            pools = {m: models[m].sample(cfg.n_samples).detach().reshape(cfg.n_samples, *x_train.shape[1:]).clamp(0, 1)
-                     for m in METHODS}
+        pools = _sample_pools(models, METHODS, cfg.n_samples, tuple(x_train.shape[1:]), seed)
         for m in METHODS:
             near, dist = nearest_samples(x_test, pools[m])
             distances[m][j] = float(dist.mean())
@@ -1172,7 +1228,9 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
         "n_seeds": cfg.n_seeds,
         "n_samples": cfg.n_samples,
     }
-    return NearestNeighboursResult(queries.cpu().numpy(), neighbours, vae_samples, components, weights, distances, metrics)
+    return NearestNeighboursResult(
+        queries.cpu().numpy(), neighbours, vae_samples, components, weights, distances, metrics
+    )
 
 
 @dataclass
@@ -1230,8 +1288,7 @@ def pca_frechet(train: torch.Tensor, a: torch.Tensor, b: torch.Tensor, n_compone
     """Fréchet distance between image sets ``a`` and ``b`` in the top principal components of ``train``."""
     from companion.metrics import frechet_distance
 
-    if isinstance(n_components, bool) or not isinstance(n_components, int) or n_components < 1:
-        raise ValueError(f"n_components must be a positive int; got {n_components!r}")
+    check_positive_int(n_components, "n_components")
     flat = train.flatten(1).double().cpu()
     mean = flat.mean(0)
     _, _, v = torch.linalg.svd(flat - mean, full_matrices=False)
@@ -1244,22 +1301,17 @@ def plot_faces(result: FacesResult):
     """Top: test faces and their nearest samples per method; bottom: GAN samples, IML samples by component."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid, set_style
+    from companion.plots import set_style
 
     set_style()
     methods = list(result.neighbours)
-    q = len(result.queries)
     fig = plt.figure(figsize=(12, 8))
     grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1.6])
-    rows = np.concatenate([result.queries[None]] + [result.neighbours[m][None] for m in methods])
     parzen = result.metrics["parzen"]
-    image_grid(rows.reshape(-1, *result.queries.shape[1:]), nrow=q, ax=fig.add_subplot(grid[0, :]),
-               title="top row: test faces; below, their nearest samples: " + ", ".join(
-                   f"{m} (Parzen {parzen[m]['mean']:.0f})" for m in methods))
-    image_grid(np.clip(result.gan_samples, 0, 1), nrow=6, ax=fig.add_subplot(grid[1, 0]), title="random GAN samples")
-    comp = result.component_samples
-    image_grid(comp.reshape(-1, *comp.shape[2:]), nrow=comp.shape[1], ax=fig.add_subplot(grid[1, 1]),
-               title="IML samples, one row per GMM component")
+    title = "top row: test faces; below, their nearest samples: " + ", ".join(
+        f"{m} (Parzen {parzen[m]['mean']:.0f})" for m in methods)
+    _neighbour_panels(fig, grid, result.queries, result.neighbours, title, result.gan_samples, 6,
+                      "random GAN samples", result.component_samples)
     fig.tight_layout()
     return fig
 
@@ -1283,10 +1335,7 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
         seed = cfg.seed + j
         models = _fit_generators(x_train, FACE_METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components,
                                  cfg.covariance_type, steps, cfg.batch_size, cfg.lr, cfg.gan_lr, seed)
-        companion.seed_everything(seed)
-        with torch.no_grad():
-            pools = {m: models[m].sample(cfg.n_samples).detach().reshape(cfg.n_samples, *x_train.shape[1:]).clamp(0, 1)
-                     for m in FACE_METHODS}
+        pools = _sample_pools(models, FACE_METHODS, cfg.n_samples, tuple(x_train.shape[1:]), seed)
         for m in FACE_METHODS:
             parzen[m][j], released[m][j], _ = _parzen_scores(pools[m].reshape(-1, d), x_valid.reshape(-1, d),
                                                              x_test.reshape(-1, d), cfg.released_sigma)
@@ -1347,11 +1396,26 @@ class GANSweepConfig(ExperimentConfig):
     classifier_steps: int = 400
     seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"latent_dim": 4, "vae_steps": 40, "gan_settings": ((1e-3, 16, 20),), "wgan_settings": ((1e-3, 16, 10),),
-                  "n_bar_samples": 200, "classifier_steps": 40},
-        "paper": {"vae_steps": 5000, "gan_settings": ((2e-4, 48, 5000), (5e-4, 48, 5000), (1e-3, 48, 5000),
-                                                      (2e-4, 128, 5000), (5e-4, 128, 5000), (1e-3, 128, 5000)),
-                  "wgan_settings": ((1e-4, 48, 2000), (5e-4, 48, 2000), (1e-3, 48, 2000), (1e-3, 128, 2000))},
+        "smoke": {
+            "latent_dim": 4,
+            "vae_steps": 40,
+            "gan_settings": ((1e-3, 16, 20),),
+            "wgan_settings": ((1e-3, 16, 10),),
+            "n_bar_samples": 200,
+            "classifier_steps": 40,
+        },
+        "paper": {
+            "vae_steps": 5000,
+            "gan_settings": (
+                (2e-4, 48, 5000),
+                (5e-4, 48, 5000),
+                (1e-3, 48, 5000),
+                (2e-4, 128, 5000),
+                (5e-4, 128, 5000),
+                (1e-3, 128, 5000),
+            ),
+            "wgan_settings": ((1e-4, 48, 2000), (5e-4, 48, 2000), (1e-3, 48, 2000), (1e-3, 128, 2000)),
+        },
     }
 
 
@@ -1375,8 +1439,13 @@ def plot_gan_sweep(result: GANSweepResult):
         ax.scatter([r["frechet_ratio"] for r in rows], [100 * r["min_class_share"] for r in rows], marker=marker,
                    label=baseline)
         for r in rows:
-            ax.annotate(f"{r['lr']:g}, {r['disc_hidden']}, {r['steps']}", (r["frechet_ratio"], 100 * r["min_class_share"]),
-                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                f"{r['lr']:g}, {r['disc_hidden']}, {r['steps']}",
+                (r["frechet_ratio"], 100 * r["min_class_share"]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     ax.axhline(100 * result.metrics["min_class_share"], color="grey", linestyle="--", linewidth=1)
     ax.axvline(result.metrics["max_frechet_ratio"], color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("Fréchet distance / the VAE's")
@@ -1387,8 +1456,12 @@ def plot_gan_sweep(result: GANSweepResult):
     return fig
 
 
-@register("implicit_mle/gan_sweep", config=GANSweepConfig, plot=plot_gan_sweep,
-          description="The digits GANs' small sweep (learning rate, discriminator width, steps) against the quality bar")
+@register(
+    "implicit_mle/gan_sweep",
+    config=GANSweepConfig,
+    plot=plot_gan_sweep,
+    description="The digits GANs' small sweep (learning rate, discriminator width, steps) against the quality bar",
+)
 def run_gan_sweep(cfg: GANSweepConfig) -> GANSweepResult:
     """Train every setting of both GAN baselines once; score each with the quality bar against the VAE."""
     from companion.data import load
@@ -1468,7 +1541,11 @@ def bar_phrase(name: str, summary: Dict[str, object], n_seeds: int, latent_dim: 
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds must be a positive int; got {n_seeds!r}")
     passed = int(summary["meets_bar_seeds"])
-    verb = "meets the bar" if passed == n_seeds else ("fails the bar" if passed == 0 else "meets the bar in some seeds only")
+    verb = (
+        "meets the bar"
+        if passed == n_seeds
+        else ("fails the bar" if passed == 0 else "meets the bar in some seeds only")
+    )
     return (f"{name} {verb} at K = {latent_dim} ({passed} of {n_seeds} seeds; Fréchet distance "
             f"{summary['frechet_ratio']['mean']:.2f} times the VAE's, smallest class share "
             f"{100 * summary['min_class_share']['mean']:.1f}%)")

@@ -57,7 +57,9 @@ PAPER_TABLE2_MNIST = {
 def _lde(dim: int, k: int, channels: int, head_layers: int):
     from companion.lde import LatentDensityEstimator
 
-    return LatentDensityEstimator(dim, n_components=k, channels=channels, head_layers=head_layers).to(companion.device())
+    return LatentDensityEstimator(dim, n_components=k, channels=channels, head_layers=head_layers).to(
+        companion.device()
+    )
 
 
 @torch.no_grad()
@@ -326,12 +328,16 @@ def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool,
     """An (incremental) autoencoder on ``x``, then an LDE on its training codes."""
     from companion.lde import fit_incremental_autoencoder, fit_lde, make_autoencoder
 
-    ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(companion.device())
+    ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(
+        companion.device()
+    )
     fit_incremental_autoencoder(ae, x, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc=desc)
     with torch.no_grad():
         codes = ae.encode(x.to(companion.device()))
     lde = _lde(latent_dim, cfg.lde_components, cfg.lde_channels, 1)
-    fit_lde(lde, codes, n_steps=cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes")
+    fit_lde(
+        lde, codes, n_steps=cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes"
+    )
     return ae, lde
 
 
@@ -464,6 +470,21 @@ class ParzenConfig(ExperimentConfig):
     }
 
 
+def parzen_metrics(generated: Dict[str, torch.Tensor], valid: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
+    """Per model: the Parzen log-likelihood of ``test`` (mean, its standard error) under a window on the
+    model's samples, with the bandwidth chosen on ``valid`` (Table 2's protocol)."""
+    from companion.metrics import parzen_log_prob, select_parzen_sigma
+
+    metrics: Dict[str, float] = {}
+    for name, s in generated.items():
+        sigma, _ = select_parzen_sigma(s, valid)
+        values = parzen_log_prob(s, test, sigma)
+        metrics[f"parzen_ll/{name}"] = float(values.mean())
+        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
+        metrics[f"sigma/{name}"] = float(sigma)
+    return metrics
+
+
 @dataclasses.dataclass
 class ParzenResult:
     samples: Dict[str, np.ndarray]  # a few samples per model, for the figure
@@ -475,7 +496,6 @@ class ParzenResult:
 def run_parzen(cfg: ParzenConfig) -> ParzenResult:
     """Train the four generators; Parzen windows on their samples, bandwidth chosen on validation."""
     from companion import data
-    from companion.metrics import parzen_log_prob, select_parzen_sigma
     from companion.vae import VAE, fit_vae
 
     companion.seed_everything(cfg.seed)
@@ -493,13 +513,7 @@ def run_parzen(cfg: ParzenConfig) -> ParzenResult:
     generated["VAE"] = vae.sample(n, mean=True).cpu()  # Bernoulli means, as in the Parzen literature
     generated[f"IML, GMM base (K={cfg.iml_components})"] = _iml_samples(train, cfg, n)
 
-    metrics: Dict[str, float] = {}
-    for name, s in generated.items():
-        sigma, _ = select_parzen_sigma(s, valid)
-        values = parzen_log_prob(s, test, sigma)
-        metrics[f"parzen_ll/{name}"] = float(values.mean())
-        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
-        metrics[f"sigma/{name}"] = float(sigma)
+    metrics = parzen_metrics(generated, valid, test)
     return ParzenResult({k: v[:16].numpy() for k, v in generated.items()}, metrics)
 
 
@@ -718,15 +732,19 @@ def plot_faces(result: FacesResult):
     grid = fig.add_gridspec(1, 1 + len(result.samples), width_ratios=[2] + [1] * len(result.samples))
     rows = np.concatenate([result.test_faces] + list(result.reconstructions.values()))
     m = result.metrics
-    image_grid(rows, nrow=n, ax=fig.add_subplot(grid[0, 0]),
-               title="rows: test faces, " + ", ".join(f"{k} (MSE {m[f'test_mse/{k}']:.4f})" for k in result.reconstructions))
+    image_grid(
+        rows,
+        nrow=n,
+        ax=fig.add_subplot(grid[0, 0]),
+        title="rows: test faces, " + ", ".join(f"{k} (MSE {m[f'test_mse/{k}']:.4f})" for k in result.reconstructions),
+    )
     for j, (name, images) in enumerate(result.samples.items()):
         image_grid(images, nrow=4, ax=fig.add_subplot(grid[0, 1 + j]), title=f"samples: {name}")
     fig.tight_layout()
     return fig
 
 
-# ============================================================================ 7. AAE and GMMN + AE (Table 2, Figs. 7, 8, 12)
+# ========================================================== 7. AAE and GMMN + AE (Table 2, Figs. 7, 8, 12)
 
 
 @dataclasses.dataclass
@@ -769,7 +787,7 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     from companion import data
     from companion.experiments.adaptive_density import train_feature_net
     from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
-    from companion.metrics import classifier_frechet, classifier_quality_bar, parzen_log_prob, select_parzen_sigma
+    from companion.metrics import classifier_frechet, classifier_quality_bar
     from companion.vae import VAE, fit_vae
 
     companion.seed_everything(cfg.seed)
@@ -794,13 +812,7 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     fit_vae(vae, train, n_steps=cfg.vae_steps, batch_size=cfg.ae_batch_size)
     vae_samples = vae.sample(cfg.n_bar_samples, mean=True).cpu()
 
-    metrics: Dict[str, object] = {}
-    for name, s in generated.items():
-        sigma, _ = select_parzen_sigma(s, valid)
-        values = parzen_log_prob(s, test, sigma)
-        metrics[f"parzen_ll/{name}"] = float(values.mean())
-        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
-        metrics[f"sigma/{name}"] = float(sigma)
+    metrics: Dict[str, object] = dict(parzen_metrics(generated, valid, test))
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=device)
     held_out = torch.cat([valid, test])
     reference = classifier_frechet(vae_samples, net, held_out)

@@ -35,6 +35,8 @@ import companion
 from companion.config import ExperimentConfig
 from companion.reproduce import register
 
+from ..checks import check_int
+
 __all__ = [
     "FlowGridConfig",
     "FlowGridResult",
@@ -469,8 +471,9 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
 
     Metrics: ``elbo`` (test mean, reconstruction averaged over ``elbo_samples`` draws),
     ``reconstruction`` and ``kl``, ``train_elbo`` (the same estimator on the training split)
-    and ``train_minus_test_elbo``, ``n_steps`` and ``latent_dim`` (from the config), ``iwae_k<K>`` for each ``K`` of ``iwae_ks``, ``iwae`` (the
-    largest ``K``), ``iwae_minus_elbo``, ``iwae_bits_per_dim``, and the blur statistics
+    and ``train_minus_test_elbo``, ``n_steps`` and ``latent_dim`` (from the config), ``iwae_k<K>``
+    for each ``K`` of ``iwae_ks``, ``iwae`` (the largest ``K``), ``iwae_minus_elbo``, ``iwae_bits_per_dim``,
+    and the blur statistics
     ``tv_data`` / ``tv_mean`` / ``tv_sample`` (:func:`total_variation`) and
     ``midgrey_data`` / ``midgrey_mean`` / ``midgrey_sample`` (fraction of mid-grey pixels),
     and ``decoder_scale_levels``, the learned logistic scale in grey levels.
@@ -820,7 +823,9 @@ def classifier_score(probs: torch.Tensor) -> float:
         ValueError: when ``probs`` is not a finite (N, C) matrix of rows that sum to one.
     """
     if not torch.is_tensor(probs) or probs.dim() != 2 or probs.shape[0] < 1:
-        raise ValueError(f"probs must be a (N, C) tensor of class probabilities; got {getattr(probs, 'shape', probs)!r}")
+        raise ValueError(
+            f"probs must be a (N, C) tensor of class probabilities; got {getattr(probs, 'shape', probs)!r}"
+        )
     probs = probs.double()
     if not bool(torch.isfinite(probs).all()) or float(probs.min()) < 0 or not torch.allclose(
             probs.sum(1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-4):
@@ -839,9 +844,13 @@ def plot_frechet_subsets(result: FrechetSubsetsResult):
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     sizes = np.asarray(result.sizes)
-    for ax, values, key, label in ((axes[0], result.frechet, "frechet", "Fréchet distance to all training digits"),
-                                   (axes[1], result.classifier_score, "classifier_score", "classifier score (IS formula)")):
-        ax.errorbar(sizes, values.mean(1), yerr=values.std(1), marker="o", capsize=3, label="random subsets of real digits")
+    for ax, values, key, label in (
+        (axes[0], result.frechet, "frechet", "Fréchet distance to all training digits"),
+        (axes[1], result.classifier_score, "classifier_score", "classifier score (IS formula)"),
+    ):
+        ax.errorbar(
+            sizes, values.mean(1), yerr=values.std(1), marker="o", capsize=3, label="random subsets of real digits"
+        )
         for (name, ref), style in zip(result.references.items(), ("--", ":")):
             ax.axhline(ref[key], color="grey", linestyle=style, label=name)
         ax.set_xscale("log")
@@ -886,13 +895,23 @@ def run_frechet_subsets(cfg: FrechetSubsetsConfig) -> FrechetSubsetsResult:
             score[i, r] = classifier_score(probs[idx])
     half = (labels < 5).cpu()
     references = {
-        "the 250 test digits": {"frechet": frechet_distance(feats, test_feats), "classifier_score": classifier_score(test_probs)},
-        "training digits 0-4 only": {"frechet": frechet_distance(feats, feats[half]), "classifier_score": classifier_score(probs[half])},
+        "the 250 test digits": {
+            "frechet": frechet_distance(feats, test_feats),
+            "classifier_score": classifier_score(test_probs),
+        },
+        "training digits 0-4 only": {
+            "frechet": frechet_distance(feats, feats[half]),
+            "classifier_score": classifier_score(probs[half]),
+        },
     }
     metrics = {
         "classifier_accuracy": accuracy,
-        "frechet": {int(n): {"mean": float(frechet[i].mean()), "std": float(frechet[i].std())} for i, n in enumerate(cfg.sizes)},
-        "classifier_score": {int(n): {"mean": float(score[i].mean()), "std": float(score[i].std())} for i, n in enumerate(cfg.sizes)},
+        "frechet": {
+            int(n): {"mean": float(frechet[i].mean()), "std": float(frechet[i].std())} for i, n in enumerate(cfg.sizes)
+        },
+        "classifier_score": {
+            int(n): {"mean": float(score[i].mean()), "std": float(score[i].std())} for i, n in enumerate(cfg.sizes)
+        },
         "references": references,
         "paper_cifar10": {"sizes": [50_000, 10_000, 5_000, 2_500], "fid": [0.0, 2.10, 4.82, 10.48]},
     }
@@ -947,10 +966,8 @@ def flow_grid_from(flow: Any, train: np.ndarray, n_lines: int = 17, n_points: in
     Metrics: ``stretch_ratio``, the ratio of the largest to the smallest local area scale
     ``|det df/dx|`` over the data grid's points, a number for how unevenly the flow distorts.
     """
-    if isinstance(n_lines, bool) or not isinstance(n_lines, int) or n_lines < 2:
-        raise ValueError(f"n_lines must be an int >= 2; got {n_lines!r}")
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
-        raise ValueError(f"n_points must be an int >= 2; got {n_points!r}")
+    check_int(n_lines, "n_lines", 2)
+    check_int(n_points, "n_points", 2)
     train = np.asarray(train, dtype=np.float32)
     if train.ndim != 2 or train.shape[1] != 2:
         raise ValueError(f"train must be (N, 2) points; got shape {train.shape}")

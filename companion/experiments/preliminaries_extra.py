@@ -125,7 +125,9 @@ def run_gan_digits(cfg: GANDigitsConfig) -> GANDigitsResult:
             gan_samples = gan.sample(cfg.n_bar_samples)
         reference = classifier_frechet(vae_samples, net, held_out)
         bars.append(classifier_quality_bar(gan_samples, net, held_out, reference, cfg.min_class_share))
-        vae_shares.append(classifier_quality_bar(vae_samples, net, held_out, reference, cfg.min_class_share)["class_shares"])
+        vae_shares.append(
+            classifier_quality_bar(vae_samples, net, held_out, reference, cfg.min_class_share)["class_shares"]
+        )
         if j == 0:
             shown = (gan_samples[: cfg.n_show].cpu().numpy(), vae_samples[: cfg.n_show].cpu().numpy())
     metrics = {

@@ -8,8 +8,8 @@
 * ``symmetric_discriminators/gamma_losses`` — Fig. 4.2: the effect of batch smoothing
   ``gamma`` on the discriminator and generator losses.
 * ``symmetric_discriminators/mode_coverage`` — Sec. 4.5.1 / Fig. 4.3: GAN vs BGAN vs M-BGAN
-  (and the mixup GAN of Fig. 4.3 at ``paper`` scale) on ``ring`` and ``grid``, modes covered and high-quality samples over seeds, in the
-  thesis' network configuration and in the PacGAN benchmark's.
+  (and the mixup GAN of Fig. 4.3 at ``paper`` scale) on ``ring`` and ``grid``, modes covered and
+  high-quality samples over seeds, in the thesis' network configuration and in the PacGAN benchmark's.
 * ``symmetric_discriminators/cifar10`` — Sec. 4.5.2 (paper scale only): CIFAR-10 with the
   SN-GAN "standard CNN" pair (a DCGAN-style generator and an equivariant convolutional
   discriminator with spectral normalisation), the Inception score and FID through
@@ -19,10 +19,9 @@
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Dict, List, Optional, Tuple
+from typing import Callable, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from companion.metrics import mean_std
 from companion.plots import pyplot
 from companion.replicas import Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.reproduce import register
+from companion.runs import GeneratorState
 from companion.symmetric import (
     EquivariantLinear,
     Maxout,
@@ -45,7 +45,6 @@ from companion.symmetric import (
     mix_batches,
     optimal_discriminator,
 )
-from companion.runs import GeneratorState
 from companion.train import train_loop
 
 #: Table 4.1 of the thesis (CIFAR-10): model -> (IS mean, IS std, FID).
@@ -414,7 +413,9 @@ def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg, gamma: flo
     from companion.train import minibatches
 
     if method not in ("gan", "bgan", "mbgan"):
-        raise ValueError(f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}")
+        raise ValueError(
+            f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}"
+        )
     dev = companion.device()
     companion.seed_everything(seed)
     gen, disc, lr, betas, n_disc = _networks(setup, method, cfg)
@@ -472,6 +473,27 @@ def _set_losses(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> 
         d_loss = bernoulli_kl(targets.unsqueeze(-1).expand_as(logits), logits).mean((-1, -2))
         g_loss = nn.functional.softplus(-logits).mean((-1, -2))
     return d_loss, g_loss
+
+
+def generator_update(disc: nn.Module, g_opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
+                     mix: Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]],
+                     reduction: Optional[str]) -> torch.Tensor:
+    """One generator step of replicated GANs with the discriminator frozen; returns the per-replica losses.
+
+    ``reduction=None``: the non-saturating loss on ``fake``; ``"bgan"``/``"mbgan"``: the batch GAN's
+    generator loss (eq. 4.5) on the sets ``mix(real, fake)``, all of them labelled fake.
+    """
+    disc.requires_grad_(False)
+    if reduction is None:
+        g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
+    else:
+        sets, _ = mix(real, fake)
+        g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=sets.device), reduction)[1]
+    g_opt.zero_grad(set_to_none=True)
+    g_loss.sum().backward()
+    g_opt.step()
+    disc.requires_grad_(True)
+    return g_loss
 
 
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg, gamma: float,
@@ -536,17 +558,9 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             d_opt.zero_grad(set_to_none=True)
             d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
             d_opt.step()
-        disc.requires_grad_(False)
         fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-        if method in POINTWISE_METHODS:  # the mixup GAN's generator plays the non-saturating game
-            g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
-        else:
-            sets, _ = mixed_sets(real, fake)
-            g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=dev), method)[1]
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.sum().backward()
-        g_opt.step()
-        disc.requires_grad_(True)
+        # the mixup GAN's generator plays the non-saturating game
+        g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, None if method in POINTWISE_METHODS else method)
         if i + 1 in eval_steps and i + 1 < cfg.n_steps:
             curve[i + 1] = evaluate()[1:]
         return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
@@ -601,12 +615,30 @@ class ModeCoverageConfig(ExperimentConfig):
     eval_steps: Tuple[int, ...] = (250, 500, 750, 1000, 1250)
     mixup_alpha: float = 0.2  # the mixup GAN's Beta(alpha, alpha) (used when "mixup" is among the methods)
     SCALES: ClassVar = {
-        "smoke": {"n_steps": 8, "seeds": (0, 1), "setups": ("thesis", "pacgan"), "thesis_hidden": 16, "pacgan_g_hidden": 16,
-                  "pacgan_d_hidden": 8, "thesis_n_disc": 1, "eval_steps": (4,), "n_eval_samples": 500},
-        "paper": {"n_steps": 20000, "setups": ("thesis", "pacgan"), "methods": ("gan", "bgan", "mbgan", "mixup"),
-                  "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3,
-                  "pacgan_g_hidden": 400, "pacgan_d_hidden": 200, "pacgan_lr": 1e-4, "seeds": tuple(range(10)),
-                  "eval_steps": (1000, 2000, 5000, 10000, 15000)},
+        "smoke": {
+            "n_steps": 8,
+            "seeds": (0, 1),
+            "setups": ("thesis", "pacgan"),
+            "thesis_hidden": 16,
+            "pacgan_g_hidden": 16,
+            "pacgan_d_hidden": 8,
+            "thesis_n_disc": 1,
+            "eval_steps": (4,),
+            "n_eval_samples": 500,
+        },
+        "paper": {
+            "n_steps": 20000,
+            "setups": ("thesis", "pacgan"),
+            "methods": ("gan", "bgan", "mbgan", "mixup"),
+            "thesis_hidden": 512,
+            "thesis_n_disc": 5,
+            "thesis_lr": 1e-3,
+            "pacgan_g_hidden": 400,
+            "pacgan_d_hidden": 200,
+            "pacgan_lr": 1e-4,
+            "seeds": tuple(range(10)),
+            "eval_steps": (1000, 2000, 5000, 10000, 15000),
+        },
     }
 
 
@@ -670,7 +702,10 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
                 runs[key] = {"modes": [float(m) for m in modes], "high_quality_pct": [float(100 * q) for q in quality]}
                 curves[key] = {step: [float(m) for m in v[0]] for step, v in sorted(out["curve"].items())}
                 samples[key] = out["samples"][0]
-                stats = {"modes": mean_std(runs[key]["modes"]), "high_quality_pct": mean_std(runs[key]["high_quality_pct"])}
+                stats = {
+                    "modes": mean_std(runs[key]["modes"]),
+                    "high_quality_pct": mean_std(runs[key]["high_quality_pct"]),
+                }
                 table.setdefault(setup, {}).setdefault(dataset, {})[method] = stats
                 for what, values in stats.items():
                     metrics[f"{setup}_{dataset}_{method}_{what}_mean"] = values["mean"]
@@ -699,6 +734,7 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
 def mode_coverage_table(result: ModeCoverageResult):
     """Our numbers (mean ± std over the seeds) beside PacGAN's Table 3 (a pandas DataFrame)."""
     import pandas as pd
+
     from companion.evidence import format_spread, summarize
 
     rows = []

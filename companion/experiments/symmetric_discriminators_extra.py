@@ -71,9 +71,9 @@ class DigitsDynamicsConfig(ExperimentConfig):
     in :func:`~companion.symmetric.complementary_mixed_sets`). All use Adam(``lr``, betas
     (0.5, 0.999)), one discriminator step per generator step. The ``book`` values come from
     the small sweep of :data:`DIGITS_SWEEP_RECORD`; ``paper`` has 10 seeds, 5,000 steps, wider
-    discriminators and Salimans et al.'s 50 kernels of width 5. Every ``eval_every`` steps each replica's Fréchet distance to the
-    held-out digits is measured on ``n_eval_samples`` samples; at the end the digits bar is
-    checked on ``n_bar_samples`` samples against a VAE of the same seed trained for
+    discriminators and Salimans et al.'s 50 kernels of width 5. Every ``eval_every`` steps each
+    replica's Fréchet distance to the held-out digits is measured on ``n_eval_samples`` samples; at the end
+    the digits bar is checked on ``n_bar_samples`` samples against a VAE of the same seed trained for
     ``vae_steps`` steps (the primer's reference model).
     """
 
@@ -98,11 +98,31 @@ class DigitsDynamicsConfig(ExperimentConfig):
     classifier_steps: int = 400
     n_show: int = 16
     SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
-        "smoke": {"seeds": (0, 1), "latent_dim": 4, "hidden": 16, "disc_hidden": 16, "mbd_kernels": 4,
-                  "batch_size": 16, "set_size": 8, "n_steps": 6, "eval_every": 3, "n_eval_samples": 100, "n_bar_samples": 200,
-                  "vae_steps": 10, "classifier_steps": 40, "n_show": 4},
-        "paper": {"seeds": tuple(range(10)), "n_steps": 5000, "eval_every": 250, "vae_steps": 5000,
-                  "disc_hidden": 256, "mbd_kernels": 50, "mbd_kernel_dim": 5},
+        "smoke": {
+            "seeds": (0, 1),
+            "latent_dim": 4,
+            "hidden": 16,
+            "disc_hidden": 16,
+            "mbd_kernels": 4,
+            "batch_size": 16,
+            "set_size": 8,
+            "n_steps": 6,
+            "eval_every": 3,
+            "n_eval_samples": 100,
+            "n_bar_samples": 200,
+            "vae_steps": 10,
+            "classifier_steps": 40,
+            "n_show": 4,
+        },
+        "paper": {
+            "seeds": tuple(range(10)),
+            "n_steps": 5000,
+            "eval_every": 250,
+            "vae_steps": 5000,
+            "disc_hidden": 256,
+            "mbd_kernels": 50,
+            "mbd_kernel_dim": 5,
+        },
     }
 
 
@@ -136,7 +156,7 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
 
     Returns ``{"curve": {step: Fréchet per seed}, "gen": the generator replicas}``.
     """
-    from companion.experiments.symmetric_discriminators import _set_losses
+    from companion.experiments.symmetric_discriminators import _set_losses, generator_update
 
     dev = train.device
     seeds = tuple(cfg.seeds)
@@ -174,17 +194,7 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
         d_opt.zero_grad(set_to_none=True)
         d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
         d_opt.step()
-        disc.requires_grad_(False)
-        fake = fake_batch()
-        if kind == "minibatch":
-            g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
-        else:
-            sets, _ = mixed_sets(real, fake)
-            g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=dev), kind)[1]
-        g_opt.zero_grad(set_to_none=True)
-        g_loss.sum().backward()
-        g_opt.step()
-        disc.requires_grad_(True)
+        g_loss = generator_update(disc, g_opt, real, fake_batch(), mixed_sets, None if kind == "minibatch" else kind)
         if (i + 1) % cfg.eval_every == 0:
             evaluate(i + 1)
         return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}
@@ -353,6 +363,7 @@ def run_digits_dynamics(cfg: DigitsDynamicsConfig) -> DigitsDynamicsResult:
 def digits_dynamics_table(result: DigitsDynamicsResult):
     """Per model: final Fréchet distance (mean ± std over seeds), ratio to the VAE, seeds meeting the bar."""
     import pandas as pd
+
     from companion.evidence import format_spread, summarize
 
     rows = []
