@@ -230,7 +230,10 @@ def inspect_page(browser, url: str, folder: Path, colab: str | None = None, scre
     problems += [f"raw TeX in the text: {text!r}" for text in found["rawTex"]]
     problems += [f"image does not load: {src}" for src in found["brokenImages"]]
 
-    colab_links = sorted({link for link in found["links"] if link.startswith("https://colab.research.google.com")})
+    # The launch button opens a chapter's notebook (book/*.ipynb); links in the text to the
+    # coursework's student notebooks (assignments/student/...) are content, checked elsewhere.
+    colab_links = sorted({link for link in found["links"] if link.startswith("https://colab.research.google.com")
+                          and "/assignments/student/" not in link})
     if colab is not None and colab_links != [colab]:
         problems.append(f"the Colab button opens {colab_links or 'nothing'}, not {colab}")
     if colab is None and colab_links:
