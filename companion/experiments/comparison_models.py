@@ -23,7 +23,9 @@ real-nvp     :class:`companion.flows.RealNVP`             exact density; on disc
 ===========  ===========================================  =======================================
 
 The budget rule: every network sees ``n_steps`` minibatches of ``batch_size`` examples (the same
-number of passes over the data); adversarial models make one discriminator update per generator
+number of passes over the data), except the GANs, which train with the recipe that meets the
+book's bar on digits (``gan_steps`` and the other ``gan_*`` settings of the configuration, from
+``preliminaries/gan_digits``); adversarial models make one discriminator update per generator
 update; two-stage models spend ``n_steps`` on the autoencoder, then fit their base (EM for the
 GMM, ``lde_steps`` steps for the LDE) on the codes. The wall-clock seconds of all of it are
 reported, so a model that is cheap per step but needs a second stage pays for it there.
@@ -258,6 +260,76 @@ def _device_of(module: nn.Module) -> torch.device:
     for p in module.parameters():
         return p.device
     return torch.device("cpu")
+
+
+# ========================================================================================
+# The fixed feature spaces of the Fréchet distance
+# ========================================================================================
+
+
+@dataclass
+class FeatureSpace:
+    """A fixed map from examples to features, and what it is.
+
+    Attributes:
+        name: ``"classifier"`` or ``"pca"``.
+        description: a sentence for the text.
+        features: ``(N, *shape) -> (N, k)`` on the CPU.
+        classifier: the classifier whose penultimate layer the features are (for the GAN bar), or ``None``.
+    """
+
+    name: str
+    description: str
+    features: Callable[[torch.Tensor], torch.Tensor]
+    classifier: Optional[torch.nn.Module] = None
+
+
+def _pca_space(dataset: str, n_components: int, train: torch.Tensor, n_reference: int) -> FeatureSpace:
+    flat = train.flatten(1).double()
+    # at most half as many components as reference (test) examples: a Gaussian fitted to n points
+    # in k >= n dimensions has a singular covariance, and its Fréchet distance is mostly noise
+    k = min(n_components, flat.shape[0] - 1, flat.shape[1], n_reference // 2)
+    mean = flat.mean(0)
+    # the right singular vectors of the centred training split (deterministic: no randomness)
+    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+    # fix each component's sign (an SVD's signs are arbitrary): its largest entry is positive
+    signs = torch.sign(vh[:k].gather(1, vh[:k].abs().argmax(1, keepdim=True)))
+    basis = (vh[:k] * signs).T.contiguous()
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return (x.detach().cpu().flatten(1).double() - mean) @ basis
+
+    return FeatureSpace("pca", f"the first {k} principal components of the {dataset} training split", features)
+
+
+def feature_space(dataset: str, cfg: "ComparisonConfig") -> FeatureSpace:
+    """The fixed feature space of the Fréchet distance on ``dataset``.
+
+    ``digits`` and ``cifar10``: the penultimate layer of the small classifier of the ADE
+    chapter (:func:`companion.experiments.adaptive_density.train_feature_net`), trained once
+    on the training labels with seed 0 for ``cfg.feature_steps`` steps. Every other dataset (no
+    labels, or none used): the first ``cfg.pca_components`` principal components of its
+    training split, and at most half as many as there are test examples (7 for the 15 test
+    faces), so that the test features' covariance has full rank. Both are fixed before any
+    model is trained and shared by all models and seeds.
+    """
+    spec = dataset_spec(dataset)
+    if dataset in ("digits", "cifar10"):
+        from companion.experiments.adaptive_density import train_feature_net
+
+        net, accuracy = train_feature_net(cfg.feature_steps, seed=0, device=torch.device("cpu"), dataset=dataset)
+        net.eval()
+
+        def features(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.cat([net.features(b.float()) for b in x.detach().cpu().split(1000)]).double()
+
+        return FeatureSpace("classifier", f"the penultimate layer (64 units) of a {dataset} classifier "
+                            f"trained once with seed 0 (validation accuracy {accuracy:.2f})", features, net)
+    train = load_split(dataset, "train", cfg.n_train)
+    if spec.family == "toys":
+        return FeatureSpace("identity", "the 2-D points themselves", lambda x: x.detach().cpu().flatten(1).double())
+    return _pca_space(dataset, cfg.pca_components, train, len(load_split(dataset, "test", cfg.n_test)))
 
 
 # -- one builder per model ---------------------------------------------------------------------
