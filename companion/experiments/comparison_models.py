@@ -405,7 +405,15 @@ def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, i
     modules = nn.ModuleDict({"autoencoder": ae, "lde": lde})
 
     def sample(n):
-        return ae.decode(lde.sample(n))
+        # the LDE's sampler can return a non-finite code (seen: 1 in 1,000 on patches at book
+        # scale, seed 1); redraw those rather than lose the model's whole row to one code
+        codes = lde.sample(n)
+        for _ in range(10):
+            bad = ~torch.isfinite(codes).all(1)
+            if not bool(bad.any()):
+                break
+            codes[bad] = lde.sample(int(bad.sum()))
+        return ae.decode(codes)
 
     return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
 
