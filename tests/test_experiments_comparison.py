@@ -259,3 +259,50 @@ def test_fitted_model_without_likelihood_says_why():
     with pytest.raises(ValueError, match="positive int"):
         fitted.sample(0)
     assert fitted.sample(5).shape == (5, 2)
+
+
+# ----------------------------------------------------------------------------- seeds, footing, GAN bar
+
+
+def test_every_model_runs_every_seed_and_the_table_shows_the_spread(results):
+    r = results["images"]
+    assert r.n_seeds == 2
+    for model in r.models:
+        assert len(r.runs["digits"][model]["frechet"]) == r.n_seeds
+        assert r.rows["digits"][model]["frechet"] == pytest.approx(sum(r.runs["digits"][model]["frechet"]) / 2)
+        assert math.isfinite(r.metrics[f"digits/{model}/frechet_std"])
+    table = C.comparison_table(r)
+    assert "±" in table.loc["VAE", "Fréchet, draws ↓"]
+    spreads = C.tradeoff_spreads(r, "digits", "seconds", "frechet")
+    assert set(spreads) == set(C.tradeoff_points(r, "digits", "seconds", "frechet"))
+
+
+def test_draws_for_every_model_and_means_where_a_decoder_adds_noise(results):
+    rows = results["images"].rows["digits"]
+    for model in ("vae", "v-ade", "av-ade"):
+        assert rows[model]["frechet_means"] is not None
+        assert rows[model]["frechet_means"] != rows[model]["frechet"]  # draws are not the means
+    for model in ("gan", "iml", "real-nvp", "agave"):
+        assert rows[model]["frechet_means"] is None
+
+
+def test_gan_bar_is_computed_and_reported(results):
+    r = results["images"]
+    for model in C.GAN_MODELS:
+        bar = r.runs["digits"][model]["meets_bar"]
+        assert len(bar) == r.n_seeds and all(v in (0.0, 1.0) for v in bar)
+        assert "min_class_share" in r.runs["digits"][model]
+        assert C.meets_bar(r, "digits", model) == all(v == 1.0 for v in bar)
+        assert C.comparison_table(r).loc[C.DISPLAY_NAMES[model], "GAN bar"].endswith(f"/{r.n_seeds} seeds")
+    assert C.meets_bar(r, "digits", "vae") is None
+    toys = results["toys"]
+    assert toys.runs["ring"]["gan"]["meets_bar"] == [float(m >= 6) for m in toys.runs["ring"]["gan"]["modes"]]
+
+
+def test_faces_frechet_has_fewer_dimensions_than_test_images_and_equal_sample_counts():
+    cfg = C.ImagesConfig.for_scale("book")
+    test = C.load_split("faces", "test", cfg.n_test)
+    space = C.feature_space("faces", cfg)
+    assert space.features(test).shape[1] <= len(test) // 2
+    n_train = len(C.load_split("faces", "train", cfg.n_train))
+    assert C._n_samples("vae", C.dataset_spec("faces"), cfg, n_train) == n_train  # as many as the data row

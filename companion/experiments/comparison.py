@@ -37,8 +37,10 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
     MODELS,
     PARZEN_GRIDS,
     DatasetSpec,
+    FeatureSpace,
     FittedModel,
     dataset_spec,
+    feature_space,
     fit_model,
     likelihood_kind,
     load_split,
@@ -60,74 +62,12 @@ __all__ = [
     "fit_model",
     "likelihood_kind",
     "load_split",
+    "meets_bar",
     "not_applicable_reason",
     "pareto_front",
     "plot_tradeoffs",
+    "tradeoff_spreads",
 ]
-
-# ========================================================================================
-# The fixed feature spaces of the Fréchet distance
-# ========================================================================================
-
-
-@dataclass
-class FeatureSpace:
-    """A fixed map from examples to features, and what it is.
-
-    Attributes:
-        name: ``"classifier"`` or ``"pca"``.
-        description: a sentence for the text.
-        features: ``(N, *shape) -> (N, k)`` on the CPU.
-    """
-
-    name: str
-    description: str
-    features: Callable[[torch.Tensor], torch.Tensor]
-
-
-def _pca_space(dataset: str, n_components: int, train: torch.Tensor) -> FeatureSpace:
-    flat = train.flatten(1).double()
-    k = min(n_components, flat.shape[0] - 1, flat.shape[1])
-    mean = flat.mean(0)
-    # the right singular vectors of the centred training split (deterministic: no randomness)
-    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
-    # fix each component's sign (an SVD's signs are arbitrary): its largest entry is positive
-    signs = torch.sign(vh[:k].gather(1, vh[:k].abs().argmax(1, keepdim=True)))
-    basis = (vh[:k] * signs).T.contiguous()
-
-    def features(x: torch.Tensor) -> torch.Tensor:
-        return (x.detach().cpu().flatten(1).double() - mean) @ basis
-
-    return FeatureSpace("pca", f"the first {k} principal components of the {dataset} training split", features)
-
-
-def feature_space(dataset: str, cfg: ComparisonConfig) -> FeatureSpace:
-    """The fixed feature space of the Fréchet distance on ``dataset``.
-
-    ``digits`` and ``cifar10``: the penultimate layer of the small classifier of the ADE
-    chapter (:func:`companion.experiments.adaptive_density.train_feature_net`), trained once
-    on the training labels with seed 0 for ``cfg.feature_steps`` steps. Every other dataset (no
-    labels, or none used): the first ``cfg.pca_components`` principal components of its
-    training split. Both are fixed before any model is trained and shared by all models.
-    """
-    spec = dataset_spec(dataset)
-    if dataset in ("digits", "cifar10"):
-        from companion.experiments.adaptive_density import train_feature_net
-
-        net, accuracy = train_feature_net(cfg.feature_steps, seed=0, device=torch.device("cpu"), dataset=dataset)
-        net.eval()
-
-        def features(x: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return torch.cat([net.features(b.float()) for b in x.detach().cpu().split(1000)]).double()
-
-        return FeatureSpace("classifier", f"the penultimate layer (64 units) of a {dataset} classifier "
-                            f"trained once with seed 0 (validation accuracy {accuracy:.2f})", features)
-    train = load_split(dataset, "train", cfg.n_train)
-    if spec.family == "toys":
-        return FeatureSpace("identity", "the 2-D points themselves", lambda x: x.detach().cpu().flatten(1).double())
-    return _pca_space(dataset, cfg.pca_components, train)
-
 
 # ========================================================================================
 # Configurations
@@ -158,6 +98,15 @@ class ComparisonConfig(ExperimentConfig):
     ade_flow_blocks: int = 2
     ade_flow_hidden: int = 16
     bgan_gamma: float = 0.5
+    # the GANs' recipe (preliminaries/gan_digits, the one that meets the book's bar on digits)
+    gan_latent_dim: int = 16
+    gan_hidden: int = 48
+    gan_disc_hidden: int = 128
+    gan_layers: int = 1
+    gan_steps: int = 1500
+    gan_lr: float = 1e-3
+    gan_bar_modes: Tuple[Tuple[str, int], ...] = ()  # toys: (dataset, modes a GAN must cover), e.g. ring 6 of 8
+    n_seeds: int = 3
     iw_samples: int = 10
     n_train: Optional[int] = None  # None: the whole training split
     n_test: Optional[int] = None  # None: the whole test split (and validation split)
@@ -187,6 +136,7 @@ class ComparisonConfig(ExperimentConfig):
         for name in ("n_steps", "batch_size", "latent_dim", "hidden", "gmm_components", "lde_components",
                      "lde_channels", "lde_steps", "pixelcnn_channels", "pixelcnn_blocks", "flow_blocks",
                      "flow_hidden", "flow_layers", "ade_flow_blocks", "ade_flow_hidden", "iw_samples", "n_samples",
+                     "gan_latent_dim", "gan_hidden", "gan_disc_hidden", "gan_layers", "gan_steps", "n_seeds",
                      "n_samples_slow", "feature_steps", "pca_components", "n_grid"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -198,8 +148,10 @@ class ComparisonConfig(ExperimentConfig):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
                 raise ValueError(f"{name} must be None or an int >= 2; got {value!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}")
+        for name in ("lr", "gan_lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0):
+                raise ValueError(f"{name} must be a positive number; got {value!r}")
         if not (isinstance(self.bgan_gamma, (int, float)) and 0 <= self.bgan_gamma <= 0.5):
             raise ValueError(f"bgan_gamma must lie in [0, 0.5]; got {self.bgan_gamma!r}")
 
@@ -207,7 +159,8 @@ class ComparisonConfig(ExperimentConfig):
 _SMOKE = {"n_steps": 6, "lde_steps": 4, "hidden": 16, "latent_dim": 2, "gmm_components": 2, "lde_components": 2,
           "lde_channels": 4, "conv_channels": (4,), "pixelcnn_channels": 4, "pixelcnn_blocks": 1, "flow_blocks": 2,
           "flow_hidden": 4, "ade_flow_blocks": 1, "ade_flow_hidden": 4, "iw_samples": 2, "n_samples": 100,
-          "n_samples_slow": 20, "feature_steps": 20, "pca_components": 4, "n_grid": 16}
+          "n_samples_slow": 20, "feature_steps": 20, "pca_components": 4, "n_grid": 16, "gan_latent_dim": 2,
+          "gan_hidden": 16, "gan_disc_hidden": 16, "gan_steps": 6, "n_seeds": 2}
 
 
 @dataclass
@@ -227,7 +180,8 @@ class ImagesConfig(ComparisonConfig):
                   "lde_steps": 20_000, "conv_channels": (64, 128, 256), "pixelcnn_channels": 128,
                   "pixelcnn_blocks": 10, "flow_blocks": 8, "flow_hidden": 64, "flow_layers": 2, "ade_flow_blocks": 3,
                   "ade_flow_hidden": 64, "iw_samples": 100, "n_samples": 10_000, "n_samples_slow": 10_000,
-                  "feature_steps": 5000, "pca_components": 64},
+                  "feature_steps": 5000, "pca_components": 64, "gan_latent_dim": 64, "gan_hidden": 1024,
+                  "gan_disc_hidden": 1024, "gan_layers": 2, "gan_steps": 50_000, "n_seeds": 5},
     }
 
 
@@ -236,6 +190,10 @@ class PatchesConfig(ComparisonConfig):
     """``comparison/patches``: 63-dimensional natural-image patches (BSDS300 itself at paper scale)."""
 
     datasets: Tuple[str, ...] = ("patches",)
+    gan_latent_dim: int = 8  # the shared MLP settings: the digits recipe has not been tuned on patches
+    gan_hidden: int = 128
+    gan_layers: int = 2
+    gan_steps: int = 300
     n_train: Optional[int] = 20_000
     n_test: Optional[int] = 2000
     FAMILIES: ClassVar[Tuple[str, ...]] = ("vectors",)
@@ -245,7 +203,8 @@ class PatchesConfig(ComparisonConfig):
                   "batch_size": 256, "latent_dim": 32, "hidden": 512, "gmm_components": 30, "lde_components": 30,
                   "lde_channels": 64, "lde_steps": 20_000, "flow_blocks": 10, "flow_layers": 2,
                   "ade_flow_blocks": 4, "ade_flow_hidden": 128, "iw_samples": 100, "n_samples": 10_000,
-                  "pca_components": 32},
+                  "pca_components": 32, "gan_latent_dim": 32, "gan_hidden": 512, "gan_disc_hidden": 512,
+                  "gan_steps": 100_000, "n_seeds": 5},
     }
 
 
@@ -257,12 +216,19 @@ class ModeCoverageConfig(ComparisonConfig):
     latent_dim: int = 2
     hidden: int = 64
     n_steps: int = 500  # 2-D steps are cheap: more of them than for the images, the same for every model
+    gan_latent_dim: int = 2
+    gan_hidden: int = 64
+    gan_disc_hidden: int = 64
+    gan_layers: int = 2
+    gan_steps: int = 500
+    gan_bar_modes: Tuple[Tuple[str, int], ...] = (("ring", 6),)  # PacGAN's GAN: 6.3 of 8
     n_test: Optional[int] = 1000
     n_samples: int = 2500
     FAMILIES: ClassVar[Tuple[str, ...]] = ("toys",)
     SCALES: ClassVar = {
         "smoke": dict(_SMOKE, datasets=("ring",), n_test=100, n_samples=200),
-        "paper": {"n_steps": 20_000, "hidden": 256, "n_test": 2500, "iw_samples": 100, "lde_steps": 5000},
+        "paper": {"n_steps": 20_000, "hidden": 256, "n_test": 2500, "iw_samples": 100, "lde_steps": 5000,
+                  "gan_steps": 20_000, "gan_hidden": 256, "gan_disc_hidden": 256, "n_seeds": 10},
     }
 
 
@@ -277,12 +243,15 @@ class ComparisonResult:
 
     Attributes:
         datasets, models: what ran, in order.
-        rows: ``dataset -> model -> {metric: value}``; a metric that is not defined holds ``None``.
+        rows: ``dataset -> model -> {metric: mean over seeds}``; a metric that is not defined holds ``None``.
+        runs: ``dataset -> model -> {metric: [one value per seed]}`` (the ``data`` row: one value).
         kinds: ``dataset -> model -> "exact" | "bound" | "none" | "n/a" | "skipped"``.
         notes: ``dataset -> model -> text``: what the likelihood is, or why the model is n/a.
-        samples: ``dataset -> model -> (n_grid, *shape)`` samples on the data's scale (and ``"data"``).
+        samples: ``dataset -> model -> (n_grid, *shape)`` draws of the first seed on the data's scale (and ``"data"``).
         feature_spaces: ``dataset -> description`` of the Fréchet features.
-        metrics: flat JSON numbers ``"<dataset>/<model>/<metric>"`` (NaN where not defined).
+        metrics: flat JSON numbers ``"<dataset>/<model>/<metric>"`` (NaN where not defined): the
+            mean over seeds, and ``.../<metric>_std`` their standard deviation.
+        n_seeds: seeds per model.
     """
 
     datasets: List[str]
@@ -294,28 +263,70 @@ class ComparisonResult:
     feature_spaces: Dict[str, str]
     metrics: Dict[str, float] = field(default_factory=dict)
     family: str = "images"
+    runs: Dict[str, Dict[str, Dict[str, List[float]]]] = field(default_factory=dict)
+    n_seeds: int = 1
 
 
 #: The metric columns, per family: (key, header, lower is better?).
 COLUMNS = {
     "images": (("bits_per_dim", "bits/dim ↓", True), ("parzen_ll", "Parzen LL (nats) ↑", False),
-               ("frechet", "Fréchet ↓", True), ("seconds", "train time (s)", True), ("n_params", "parameters", True)),
+               ("frechet", "Fréchet, draws ↓", True), ("frechet_means", "Fréchet, means ↓", True),
+               ("seconds", "train time (s)", True), ("n_params", "parameters", True)),
     "vectors": (("test_ll", "test LL (nats) ↑", False), ("parzen_ll", "Parzen LL (nats) ↑", False),
-                ("frechet", "Fréchet ↓", True), ("seconds", "train time (s)", True), ("n_params", "parameters", True)),
+                ("frechet", "Fréchet, draws ↓", True), ("frechet_means", "Fréchet, means ↓", True),
+                ("seconds", "train time (s)", True), ("n_params", "parameters", True)),
     "toys": (("modes", "modes covered ↑", False), ("high_quality", "high-quality samples ↑", False),
              ("test_ll", "test LL (nats) ↑", False), ("seconds", "train time (s)", True),
              ("n_params", "parameters", True)),
 }
 
+#: The models held to the GAN bar before they are ranked.
+GAN_MODELS = ("gan", "bgan", "m-bgan")
 
-def _n_samples(model: str, spec: DatasetSpec, cfg: ComparisonConfig) -> int:
+
+def _n_samples(model: str, spec: DatasetSpec, cfg: ComparisonConfig, n_train: int) -> int:
+    """Samples per model: ``n_samples``, never more than the training split, so the data row has as many."""
     slow = model == "agave" and spec.n_dims > 256  # 625 sequential PixelCNN passes per face
-    return cfg.n_samples_slow if slow else cfg.n_samples
+    return min(cfg.n_samples_slow if slow else cfg.n_samples, n_train)
 
 
-def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, valid: torch.Tensor, test: torch.Tensor,
-              space: Optional[FeatureSpace]) -> Tuple[Dict[str, Optional[float]], np.ndarray]:
-    from companion.metrics import bits_per_dim
+def _finite(samples: torch.Tensor) -> torch.Tensor:
+    if not bool(torch.isfinite(samples).all()):  # a diverged generator: say so instead of crashing a metric
+        samples = torch.nan_to_num(samples, nan=0.0, posinf=1e6, neginf=-1e6)
+    return samples
+
+
+def _gan_bar(model: str, row: Dict[str, Optional[float]], samples: torch.Tensor, spec: DatasetSpec,
+             cfg: ComparisonConfig, test: torch.Tensor, space: Optional[FeatureSpace],
+             vae_row: Optional[Dict[str, Optional[float]]]) -> Dict[str, Optional[float]]:
+    """Whether a GAN meets the book's bar (issue 15, item 2) in this seed: 1.0, 0.0, or ``None`` without a bar.
+
+    Images: a Fréchet distance within twice the VAE's of the same seed (the better of its draws
+    and its decoder means) and,
+    where the features are a classifier's (digits), every class at least 3% of the samples
+    (:func:`companion.metrics.classifier_quality_bar`). Toys: at least the modes of ``cfg.gan_bar_modes``.
+    """
+    from companion.metrics import classifier_quality_bar
+
+    if model not in GAN_MODELS:
+        return {}
+    if spec.family == "toys":
+        needed = dict(cfg.gan_bar_modes).get(spec.name)
+        return {"meets_bar": None if needed is None else float(row["modes"] >= needed)}
+    if vae_row is None or not vae_row.get("frechet_means"):
+        return {"meets_bar": None}
+    # the VAE's better number of the two kinds of sample: the stricter bar
+    reference = min(float(vae_row["frechet"]), float(vae_row["frechet_means"]))
+    if space is not None and space.classifier is not None:
+        bar = classifier_quality_bar(samples.clamp(0, 1), space.classifier, test, reference)
+        return {"meets_bar": float(bar["meets_bar"]), "min_class_share": float(bar["min_class_share"])}
+    return {"meets_bar": float(row["frechet"] <= 2.0 * reference)}
+
+
+def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, n_train: int, valid: torch.Tensor,
+              test: torch.Tensor, space: Optional[FeatureSpace],
+              vae_row: Optional[Dict[str, Optional[float]]]) -> Tuple[Dict[str, Optional[float]], np.ndarray]:
+    from companion.metrics import bits_per_dim, frechet_distance
 
     row: Dict[str, Optional[float]] = {"seconds": fitted.seconds, "n_params": float(fitted.n_params)}
     if fitted.log_prob_fn is not None:
@@ -326,10 +337,14 @@ def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, val
             row["test_ll"] = mean_ll
     else:
         row["bits_per_dim" if spec.discrete else "test_ll"] = None
-    samples = fitted.sample(_n_samples(fitted.name, spec, cfg))
-    if not bool(torch.isfinite(samples).all()):  # a diverged generator: say so instead of crashing a metric
-        samples = torch.nan_to_num(samples, nan=0.0, posinf=1e6, neginf=-1e6)
+    n = _n_samples(fitted.name, spec, cfg, n_train)
+    samples = _finite(fitted.sample(n))
     row.update(_sample_scores(samples, spec, valid, test, space))
+    if spec.family != "toys":  # the decoder's means beside the draws, where they differ
+        means = None if fitted.mean_fn is None else _finite(fitted.sample(n, mean=True))
+        row["frechet_means"] = None if means is None else frechet_distance(space.features(means),
+                                                                           space.features(test))
+    row.update(_gan_bar(fitted.name, row, samples, spec, cfg, test, space, vae_row))
     return row, samples[: cfg.n_grid].numpy()
 
 
@@ -348,8 +363,31 @@ def _sample_scores(samples: torch.Tensor, spec: DatasetSpec, valid: torch.Tensor
 
 def _data_row(spec: DatasetSpec, cfg: ComparisonConfig, train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
               space: Optional[FeatureSpace]) -> Dict[str, Optional[float]]:
-    """The training split scored like a model's samples: what a perfect sampler of the data would get."""
-    return _sample_scores(train[: cfg.n_samples], spec, valid, test, space)
+    """The training split scored like a model's samples, as many of them: what a perfect sampler would get."""
+    return _sample_scores(train[: _n_samples("data", spec, cfg, len(train))], spec, valid, test, space)
+
+
+def _mean_row(runs: Dict[str, List[Optional[float]]]) -> Dict[str, Optional[float]]:
+    """The mean over seeds of each metric (``None`` where a seed has no value)."""
+    return {key: None if any(v is None for v in values) else float(np.mean(values)) for key, values in runs.items()}
+
+
+def _fit_seeds(model: str, spec: DatasetSpec, cfg: ComparisonConfig, train: torch.Tensor, valid: torch.Tensor,
+               test: torch.Tensor, space: Optional[FeatureSpace],
+               vae_runs: Optional[Dict[str, List[Optional[float]]]]) -> Tuple[Dict[str, List], np.ndarray, FittedModel]:
+    """Fit and score ``model`` with seeds ``cfg.seed .. cfg.seed + n_seeds - 1``: each metric's values, first draws."""
+    import dataclasses
+
+    runs: Dict[str, List[Optional[float]]] = {}
+    grid, fitted = None, None
+    for j in range(cfg.n_seeds):
+        vae_row = None if vae_runs is None else {k: v[j] for k, v in vae_runs.items()}
+        fitted = fit_model(model, train, spec, dataclasses.replace(cfg, seed=cfg.seed + j))
+        row, draws = _evaluate(fitted, spec, cfg, len(train), valid, test, space, vae_row)
+        grid = draws if grid is None else grid
+        for key, value in row.items():
+            runs.setdefault(key, []).append(value)
+    return runs, grid, fitted
 
 
 def _run(cfg: ComparisonConfig) -> ComparisonResult:
@@ -357,6 +395,7 @@ def _run(cfg: ComparisonConfig) -> ComparisonResult:
     dev = companion.device()
     family = dataset_spec(cfg.datasets[0]).family
     rows: Dict[str, Dict[str, Dict[str, Optional[float]]]] = {}
+    runs: Dict[str, Dict[str, Dict[str, List]]] = {}
     kinds: Dict[str, Dict[str, str]] = {}
     notes: Dict[str, Dict[str, str]] = {}
     grids: Dict[str, Dict[str, np.ndarray]] = {}
@@ -369,31 +408,58 @@ def _run(cfg: ComparisonConfig) -> ComparisonResult:
         space = None if spec.family == "toys" else feature_space(name, cfg)
         if space is not None:
             spaces[name] = space.description
-        rows[name], kinds[name], notes[name] = {"data": _data_row(spec, cfg, train, valid, test, space)}, {}, {}
+        data_row = _data_row(spec, cfg, train, valid, test, space)
+        rows[name], runs[name], kinds[name], notes[name] = {"data": data_row}, {"data": {k: [v] for k, v in
+                                                                                          data_row.items()}}, {}, {}
         grids[name] = {"data": train[: cfg.n_grid].numpy()}
         for model in cfg.models:
             reason, kind = not_applicable_reason(model, spec), "n/a"
             if reason is None and f"{name}/{model}" in cfg.skip:
                 reason, kind = f"skipped at {cfg.scale} scale to keep the chapter inside its time budget", "skipped"
             if reason is not None:
-                rows[name][model], kinds[name][model], notes[name][model] = {}, kind, reason
+                rows[name][model], runs[name][model], kinds[name][model], notes[name][model] = {}, {}, kind, reason
                 continue
-            fitted = fit_model(model, train.to(dev), spec, cfg)
-            rows[name][model], grids[name][model] = _evaluate(fitted, spec, cfg, valid, test, space)
+            runs[name][model], grids[name][model], fitted = _fit_seeds(
+                model, spec, cfg, train.to(dev), valid, test, space, runs[name].get("vae"))
+            rows[name][model] = _mean_row(runs[name][model])
             kinds[name][model], notes[name][model] = fitted.kind, fitted.how
+    result = ComparisonResult(list(cfg.datasets), list(cfg.models), rows, kinds, notes, grids, spaces, {}, family,
+                              runs, cfg.n_seeds)
+    result.metrics = _flat_metrics(result)
+    return result
+
+
+def _flat_metrics(result: ComparisonResult) -> Dict[str, float]:
+    """``"<dataset>/<model>/<metric>"`` -> mean over seeds (and ``..._std``), NaN where not defined."""
+    keys = [key for key, _, _ in COLUMNS[result.family]]
+    keys += ["meets_bar"] + (["parzen_sigma"] if result.family != "toys" else [])
     metrics: Dict[str, float] = {}
-    keys = [key for key, _, _ in COLUMNS[family]] + (["parzen_sigma"] if family != "toys" else [])
-    for name in cfg.datasets:
-        for model in ["data"] + list(cfg.models):
+    for name in result.datasets:
+        for model in ["data"] + result.models:
             for key in keys:
-                if model == "data" and key in ("bits_per_dim", "test_ll", "seconds", "n_params"):
+                if model == "data" and key in ("bits_per_dim", "test_ll", "seconds", "n_params", "frechet_means",
+                                               "meets_bar"):
                     continue
-                value = rows[name][model].get(key)
-                metrics[f"{name}/{model}/{key}"] = float("nan") if value is None else float(value)
+                if key == "meets_bar" and model not in GAN_MODELS:
+                    continue
+                values = result.runs[name][model].get(key)
+                ok = values is not None and all(v is not None for v in values)
+                metrics[f"{name}/{model}/{key}"] = float(np.mean(values)) if ok else float("nan")
+                if model != "data" and key not in ("n_params", "meets_bar"):
+                    metrics[f"{name}/{model}/{key}_std"] = float(np.std(values, ddof=1)) if ok and len(values) > 1 \
+                        else float("nan")
             if model != "data":
                 metrics[f"{name}/{model}/likelihood_is_bound"] = {"bound": 1.0, "exact": 0.0}.get(
-                    kinds[name][model], float("nan"))
-    return ComparisonResult(list(cfg.datasets), list(cfg.models), rows, kinds, notes, grids, spaces, metrics, family)
+                    result.kinds[name][model], float("nan"))
+    return metrics
+
+
+def meets_bar(result: ComparisonResult, dataset: str, model: str) -> Optional[bool]:
+    """Whether ``model`` met its bar on ``dataset`` in every seed (``None``: no bar for it there)."""
+    values = result.runs[dataset].get(model, {}).get("meets_bar")
+    if not values or any(v is None for v in values):
+        return None
+    return all(v == 1.0 for v in values)
 
 
 @register("comparison/images", config=ImagesConfig, plot=lambda r: plot_samples(r),
@@ -422,11 +488,25 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ComparisonResult:
 # ========================================================================================
 
 
+def _cell(key: str, values: Sequence[float]) -> str:
+    """One table cell: ``mean ± std`` over seeds (a single value alone)."""
+    from companion.evidence import format_spread, summarize
+
+    if key == "n_params":
+        return f"{int(values[0]):,}"
+    if key == "high_quality":
+        values = [100 * v for v in values]
+    text = format_spread(summarize(values)) if len(values) > 1 else f"{values[0]:.2f}"
+    return text + ("%" if key == "high_quality" else "")
+
+
 def comparison_table(result: ComparisonResult, dataset: Optional[str] = None):
     """A pandas DataFrame of one dataset's results (the first by default), models as rows.
 
-    Undefined numbers read ``n/a``; the likelihood column says whether its number is exact or
-    a bound. The ``data`` row scores the training split as if it were a model's samples.
+    Each cell is the mean ± standard deviation over the seeds. Undefined numbers read ``n/a``;
+    the likelihood column says whether its number is exact or a bound; the ``GAN bar`` column
+    counts the seeds in which a GAN met the book's bar (see :func:`meets_bar`). The ``data`` row
+    scores as many training examples as each model has samples, as if they were a model's.
     """
     import pandas as pd
 
@@ -435,28 +515,20 @@ def comparison_table(result: ComparisonResult, dataset: Optional[str] = None):
         raise ValueError(f"dataset must be one of {result.datasets}; got {dataset!r}")
     table = []
     for model in ["data"] + result.models:
-        row = result.rows[dataset][model]
+        runs = result.runs[dataset][model]
         entry = {"model": "data (training split)" if model == "data" else DISPLAY_NAMES[model]}
         for key, header, _ in COLUMNS[result.family]:
-            value = row.get(key)
-            if model == "data" and key in ("bits_per_dim", "test_ll", "seconds", "n_params"):
+            values = runs.get(key)
+            if model == "data" and key in ("bits_per_dim", "test_ll", "seconds", "n_params", "frechet_means"):
                 entry[header] = ""
-            elif value is None or (isinstance(value, float) and not math.isfinite(value)):
+            elif not values or any(v is None or not math.isfinite(v) for v in values):
                 entry[header] = "n/a"
-            elif key == "n_params":
-                entry[header] = f"{int(value):,}"
-            elif key == "modes":
-                entry[header] = f"{int(value)}"
-            elif key == "high_quality":
-                entry[header] = f"{100 * value:.0f}%"
-            elif key == "seconds":
-                entry[header] = f"{value:.1f}"
             else:
-                entry[header] = f"{value:.2f}"
-        if model != "data":
-            entry["likelihood"] = result.kinds[dataset][model]
-        else:
-            entry["likelihood"] = ""
+                entry[header] = _cell(key, values)
+        entry["likelihood"] = "" if model == "data" else result.kinds[dataset][model]
+        bar = runs.get("meets_bar")
+        entry["GAN bar"] = (f"{int(sum(bar))}/{len(bar)} seeds" if bar and None not in bar else
+                            "no bar" if model in GAN_MODELS and runs else "")
         table.append(entry)
     return pd.DataFrame(table).set_index("model")
 
@@ -479,6 +551,15 @@ def tradeoff_points(result: ComparisonResult, dataset: str, x: str, y: str) -> D
         if row.get(x) is None or row.get(y) is None:
             continue
         out[model] = tuple(float(row[k]) if lower[k] else -float(row[k]) for k in (x, y))
+    return out
+
+
+def tradeoff_spreads(result: ComparisonResult, dataset: str, x: str, y: str) -> Dict[str, Tuple[float, float]]:
+    """``model -> (std of x, std of y)`` over seeds, for the models of :func:`tradeoff_points`."""
+    out = {}
+    for model in tradeoff_points(result, dataset, x, y):
+        runs = result.runs[dataset][model]
+        out[model] = tuple(float(np.std(runs[k], ddof=1)) if len(runs[k]) > 1 else 0.0 for k in (x, y))
     return out
 
 
@@ -562,7 +643,7 @@ def plot_samples(result: ComparisonResult):
                 plots.image_grid(np.clip(images[: side * side], 0, 1), nrow=side, ax=ax)
             if spec.family == "toys" and model != "data":
                 row = result.rows[dataset][model]
-                label += f"\n{int(row['modes'])} modes"
+                label += f"\n{row['modes']:.3g} modes (mean)"
             ax.set_title(label, fontsize=8)
         axes[r, 0].set_ylabel(dataset, fontsize=9)
     fig.tight_layout()
@@ -592,7 +673,10 @@ def plot_tradeoffs(result: ComparisonResult, pairs: Optional[Sequence[Tuple[str,
         lower = {key: low for key, _, low in COLUMNS[result.family]}
         sign = {k: 1.0 if lower[k] else -1.0 for k in (x, y)}
         front = pareto_front(points)
+        spreads = tradeoff_spreads(result, dataset, x, y)
         for i, (model, (px, py)) in enumerate(points.items()):
+            ax.errorbar(sign[x] * px, sign[y] * py, xerr=spreads[model][0], yerr=spreads[model][1], fmt="none",
+                        ecolor=f"C{i % 10}", elinewidth=1, capsize=2, zorder=2)
             ax.scatter(sign[x] * px, sign[y] * py, s=40 if model in front else 18, color=f"C{i % 10}",
                        edgecolor="k" if model in front else "none", zorder=3)
             ax.annotate(DISPLAY_NAMES[model], (sign[x] * px, sign[y] * py), fontsize=7, xytext=(3, 3),
@@ -608,6 +692,7 @@ def plot_tradeoffs(result: ComparisonResult, pairs: Optional[Sequence[Tuple[str,
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(headers[x])
         ax.set_ylabel(headers[y])
-        ax.set_title(f"{dataset}: {len(points)} models, front dashed", fontsize=9)
+        ax.set_title(f"{dataset}: {len(points)} models, mean ± std over {result.n_seeds} seeds, front dashed",
+                     fontsize=8)
     fig.tight_layout()
     return fig

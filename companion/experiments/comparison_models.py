@@ -23,7 +23,9 @@ real-nvp     :class:`companion.flows.RealNVP`             exact density; on disc
 ===========  ===========================================  =======================================
 
 The budget rule: every network sees ``n_steps`` minibatches of ``batch_size`` examples (the same
-number of passes over the data); adversarial models make one discriminator update per generator
+number of passes over the data), except the GANs, which train with the recipe that meets the
+book's bar on digits (``gan_steps`` and the other ``gan_*`` settings of the configuration, from
+``preliminaries/gan_digits``); adversarial models make one discriminator update per generator
 update; two-stage models spend ``n_steps`` on the autoencoder, then fit their base (EM for the
 GMM, ``lde_steps`` steps for the LDE) on the codes. The wall-clock seconds of all of it are
 reported, so a model that is cheap per step but needs a second stage pays for it there.
@@ -206,13 +208,16 @@ class FittedModel:
     Attributes:
         name: one of :data:`MODELS`.
         modules: every trained network (for the parameter count and the device).
-        sample_fn: ``n -> (n, *shape)`` samples on the data's scale (the footing of :func:`load_split`).
+        sample_fn: ``n -> (n, *shape)`` draws from the model on the data's scale (the footing of
+            :func:`load_split`): with the decoder's noise where the model has one.
         log_prob_fn: ``x -> (batch,)`` log-likelihood in nats on the dataset's footing (of the
             discrete pixels for images, of the continuous vectors otherwise), or ``None``.
         kind: ``"exact"``, ``"bound"`` or ``"none"`` (see :func:`likelihood_kind`).
         how: a few words on what the likelihood number is (or why there is none).
         seconds: wall-clock seconds of training.
         extra_params: free parameters outside ``modules`` (a GMM base's weights, means and covariances).
+        mean_fn: ``n -> (n, *shape)`` the decoder's means instead of draws, for the models whose
+            samples add a decoder's noise to a mean (the VAE, V-ADE, AV-ADE); ``None`` otherwise.
     """
 
     name: str
@@ -223,6 +228,7 @@ class FittedModel:
     how: str
     seconds: float = 0.0
     extra_params: int = 0
+    mean_fn: Optional[Callable[[int], torch.Tensor]] = None
 
     @property
     def n_params(self) -> int:
@@ -230,12 +236,15 @@ class FittedModel:
         return sum(p.numel() for p in self.modules.parameters()) + self.extra_params
 
     @torch.no_grad()
-    def sample(self, n: int, batch_size: int = 1000) -> torch.Tensor:
-        """``n`` samples on the data's scale, on the CPU, drawn ``batch_size`` at a time."""
+    def sample(self, n: int, batch_size: int = 1000, mean: bool = False) -> torch.Tensor:
+        """``n`` draws on the data's scale, on the CPU, ``batch_size`` at a time (decoder means with ``mean=True``)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a positive int; got {n!r}")
+        if mean and self.mean_fn is None:
+            raise ValueError(f"{self.name} has no decoder mean apart from its draws")
+        fn = self.mean_fn if mean else self.sample_fn
         self.modules.eval()
-        return torch.cat([self.sample_fn(min(batch_size, n - i)).float().cpu() for i in range(0, n, batch_size)])
+        return torch.cat([fn(min(batch_size, n - i)).float().cpu() for i in range(0, n, batch_size)])
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor, batch_size: int = 250) -> torch.Tensor:
@@ -251,6 +260,76 @@ def _device_of(module: nn.Module) -> torch.device:
     for p in module.parameters():
         return p.device
     return torch.device("cpu")
+
+
+# ========================================================================================
+# The fixed feature spaces of the Fréchet distance
+# ========================================================================================
+
+
+@dataclass
+class FeatureSpace:
+    """A fixed map from examples to features, and what it is.
+
+    Attributes:
+        name: ``"classifier"`` or ``"pca"``.
+        description: a sentence for the text.
+        features: ``(N, *shape) -> (N, k)`` on the CPU.
+        classifier: the classifier whose penultimate layer the features are (for the GAN bar), or ``None``.
+    """
+
+    name: str
+    description: str
+    features: Callable[[torch.Tensor], torch.Tensor]
+    classifier: Optional[torch.nn.Module] = None
+
+
+def _pca_space(dataset: str, n_components: int, train: torch.Tensor, n_reference: int) -> FeatureSpace:
+    flat = train.flatten(1).double()
+    # at most half as many components as reference (test) examples: a Gaussian fitted to n points
+    # in k >= n dimensions has a singular covariance, and its Fréchet distance is mostly noise
+    k = min(n_components, flat.shape[0] - 1, flat.shape[1], n_reference // 2)
+    mean = flat.mean(0)
+    # the right singular vectors of the centred training split (deterministic: no randomness)
+    _, _, vh = torch.linalg.svd(flat - mean, full_matrices=False)
+    # fix each component's sign (an SVD's signs are arbitrary): its largest entry is positive
+    signs = torch.sign(vh[:k].gather(1, vh[:k].abs().argmax(1, keepdim=True)))
+    basis = (vh[:k] * signs).T.contiguous()
+
+    def features(x: torch.Tensor) -> torch.Tensor:
+        return (x.detach().cpu().flatten(1).double() - mean) @ basis
+
+    return FeatureSpace("pca", f"the first {k} principal components of the {dataset} training split", features)
+
+
+def feature_space(dataset: str, cfg: "ComparisonConfig") -> FeatureSpace:
+    """The fixed feature space of the Fréchet distance on ``dataset``.
+
+    ``digits`` and ``cifar10``: the penultimate layer of the small classifier of the ADE
+    chapter (:func:`companion.experiments.adaptive_density.train_feature_net`), trained once
+    on the training labels with seed 0 for ``cfg.feature_steps`` steps. Every other dataset (no
+    labels, or none used): the first ``cfg.pca_components`` principal components of its
+    training split, and at most half as many as there are test examples (7 for the 15 test
+    faces), so that the test features' covariance has full rank. Both are fixed before any
+    model is trained and shared by all models and seeds.
+    """
+    spec = dataset_spec(dataset)
+    if dataset in ("digits", "cifar10"):
+        from companion.experiments.adaptive_density import train_feature_net
+
+        net, accuracy = train_feature_net(cfg.feature_steps, seed=0, device=torch.device("cpu"), dataset=dataset)
+        net.eval()
+
+        def features(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return torch.cat([net.features(b.float()) for b in x.detach().cpu().split(1000)]).double()
+
+        return FeatureSpace("classifier", f"the penultimate layer (64 units) of a {dataset} classifier "
+                            f"trained once with seed 0 (validation accuracy {accuracy:.2f})", features, net)
+    train = load_split(dataset, "train", cfg.n_train)
+    if spec.family == "toys":
+        return FeatureSpace("identity", "the 2-D points themselves", lambda x: x.detach().cpu().flatten(1).double())
+    return _pca_space(dataset, cfg.pca_components, train, len(load_split(dataset, "test", cfg.n_test)))
 
 
 # -- one builder per model ---------------------------------------------------------------------
@@ -272,18 +351,19 @@ def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
         x = train
     model = model.to(dev)
     fit_vae(model, x, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="VAE")
-    if spec.discrete:
-        def sample(n):
-            return model.sample(n) / (spec.n_levels - 1)
+    scale = 1.0 / (spec.n_levels - 1) if spec.discrete else 1.0
 
-        def log_prob(x):
-            return model.log_prob(_levels(x, spec), n_samples=cfg.iw_samples)
-    else:
-        sample = model.sample
+    def sample(n):
+        return model.sample(n) * scale
 
-        def log_prob(x):
-            return model.log_prob(x, n_samples=cfg.iw_samples)
-    return FittedModel("vae", model, sample, log_prob, likelihood_kind("vae", spec), _likelihood_how("vae", spec))
+    def means(n):
+        return model.sample(n, mean=True) * scale
+
+    def log_prob(x):
+        return model.log_prob(_levels(x, spec) if spec.discrete else x, n_samples=cfg.iw_samples)
+
+    return FittedModel("vae", model, sample, log_prob, likelihood_kind("vae", spec), _likelihood_how("vae", spec),
+                       mean_fn=means)
 
 
 def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
@@ -325,7 +405,23 @@ def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, i
     modules = nn.ModuleDict({"autoencoder": ae, "lde": lde})
 
     def sample(n):
-        return ae.decode(lde.sample(n))
+        # The LDE's autoregressive sampler can, rarely, hit a non-finite value (seen on patches at
+        # book scale: about one code in a thousand), which poisons the later dimensions of that
+        # draw or stops torch.multinomial. Draw in chunks of 50 and redraw a failed chunk.
+        chunks = []
+        for start in range(0, n, 50):
+            size = min(50, n - start)
+            for attempt in range(20):
+                try:
+                    codes = lde.sample(size)
+                except RuntimeError:
+                    continue
+                if bool(torch.isfinite(codes).all()):
+                    break
+            else:
+                raise RuntimeError(f"{DISPLAY_NAMES[name]}: the LDE gave non-finite codes 20 times in a row")
+            chunks.append(codes)
+        return ae.decode(torch.cat(chunks))
 
     return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
 
@@ -360,7 +456,11 @@ def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode
     def log_prob(x):
         return model.log_prob(x, n_samples=cfg.iw_samples)
 
-    return FittedModel(mode, model, model.sample, log_prob, "bound", _likelihood_how(mode, spec))
+    def sample(n):  # a draw of the VAE on the flow's features, with its noise, mapped back through the flow
+        features = model.vae.sample(n)
+        return model.to_data_scale(features if model.flow is None else model.flow.inverse(features))
+
+    return FittedModel(mode, model, sample, log_prob, "bound", _likelihood_how(mode, spec), mean_fn=model.sample)
 
 
 def _generator(spec: DatasetSpec, cfg: ComparisonConfig, flat: bool = False) -> nn.Module:
@@ -368,14 +468,18 @@ def _generator(spec: DatasetSpec, cfg: ComparisonConfig, flat: bool = False) -> 
 
     out_activation = "sigmoid" if spec.discrete else None  # images lie in [0, 1]
     shape = (spec.n_dims,) if flat else spec.shape
-    return MLPGenerator(cfg.latent_dim, shape, hidden=cfg.hidden, n_layers=2, out_activation=out_activation)
+    return MLPGenerator(cfg.gan_latent_dim, shape, hidden=cfg.gan_hidden, n_layers=cfg.gan_layers,
+                        out_activation=out_activation)
 
 
 def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.gan import GAN, MLPDiscriminator, fit_gan
 
-    gan = GAN(_generator(spec, cfg), MLPDiscriminator(spec.shape, hidden=cfg.hidden, n_layers=2)).to(train.device)
-    fit_gan(gan, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.lr, desc="GAN")
+    # the GANs train with the recipe that meets the book's bar on digits (preliminaries/gan_digits):
+    # their own latent size, widths, steps and learning rate (``gan_*`` of the configuration)
+    disc = MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden, n_layers=cfg.gan_layers)
+    gan = GAN(_generator(spec, cfg), disc).to(train.device)
+    fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr, desc="GAN")
     return FittedModel("gan", gan, gan.sample, None, "none", _likelihood_how("gan", spec))
 
 
@@ -386,9 +490,10 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, red
     name = "bgan" if reduction == "bgan" else "m-bgan"
     # the set discriminator takes vectors: the generator makes flat examples, reshaped when sampled
     gen = _generator(spec, cfg, flat=True)  # built first: the initialisations draw in this order
-    disc = SymmetricDiscriminator(spec.n_dims, (cfg.hidden, cfg.hidden), reduction=reduction, activation="leaky_relu")
-    gan = GAN(gen, disc, cfg.latent_dim).to(train.device)
-    fit_bgan(gan, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, gamma=cfg.bgan_gamma,
+    disc = SymmetricDiscriminator(spec.n_dims, (cfg.gan_disc_hidden,) * cfg.gan_layers, reduction=reduction,
+                                  activation="leaky_relu")
+    gan = GAN(gen, disc, cfg.gan_latent_dim).to(train.device)
+    fit_bgan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, lr=cfg.gan_lr, gamma=cfg.bgan_gamma,
              desc=DISPLAY_NAMES[name])
 
     def sample(n):
