@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import ClassVar, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -29,7 +29,6 @@ import torch
 import companion
 from companion import data as datasets
 from companion.config import ExperimentConfig
-from companion.reproduce import register
 from companion.experiments.comparison_models import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
     CHAPTERS,
     DATASET_SPECS,
@@ -47,6 +46,7 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
     not_applicable_reason,
 )
 from companion.metrics import pareto_front  # noqa: F401  (the chapter calls it as cmp.pareto_front)
+from companion.reproduce import register
 
 __all__ = [
     "DATASET_SPECS",
