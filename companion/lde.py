@@ -167,9 +167,16 @@ def _apply_head(head: nn.Sequential, h: torch.Tensor) -> torch.Tensor:
     return h
 
 
+#: The largest log standard deviation of a component, in standardised units (a scale of 100).
+#: Fitted on standardised codes the network never comes near it, but when sampling wanders
+#: where it was never trained, an unbounded log sd overflowed ``exp`` and made the codes inf/NaN.
+MAX_LOG_SCALE = math.log(100.0)
+
+
 def _soft_floor(log_sd: torch.Tensor, min_log_scale: float) -> torch.Tensor:
-    """A soft floor, ``min + softplus(log_sd - min)``: it keeps the gradient alive near the floor."""
-    return torch.logaddexp(log_sd, log_sd.new_tensor(min_log_scale))
+    """A soft floor, ``min + softplus(log_sd - min)`` (it keeps the gradient alive near the floor),
+    and the hard ceiling :data:`MAX_LOG_SCALE`."""
+    return torch.logaddexp(log_sd, log_sd.new_tensor(min_log_scale)).clamp(max=MAX_LOG_SCALE)
 
 
 def _mixture_log_density(

@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from companion.lde import (
     GMMN,
+    MAX_LOG_SCALE,
     IncrementalAutoencoder,
     LatentDensityEstimator,
     check_causality,
@@ -91,7 +92,7 @@ def reference_conditional_log_prob(model: LatentDensityEstimator, z: torch.Tenso
     h = model.head(h[:, :, :dim])
     params = F.conv1d(h, model.mdn.weight, model.mdn.bias).transpose(1, 2).reshape(n, dim, 3, -1)
     logits, mean, log_sd = params.unbind(dim=2)
-    log_sd = model.min_log_scale + F.softplus(log_sd - model.min_log_scale)
+    log_sd = (model.min_log_scale + F.softplus(log_sd - model.min_log_scale)).clamp(max=MAX_LOG_SCALE)
     normal = torch.distributions.Normal(mean, log_sd.exp())
     log_mix = torch.logsumexp(torch.log_softmax(logits, -1) + normal.log_prob(u[:, :, None]), dim=-1)
     return log_mix - torch.log(model.scale)
@@ -382,3 +383,15 @@ def test_gmmn_learns_a_shifted_scaled_gaussian():
     sd = data.std(0)
     assert ((samples.mean(0) - data.mean(0)).abs() / sd).max() < 0.1  # within a tenth of a std
     assert ((samples.std(0) / sd).log().abs()).max() < 0.2  # an untrained generator is off by ~2
+
+
+def test_samples_stay_finite_where_the_network_asks_for_huge_scales():
+    # Sampling can wander where the estimator was never fitted; there an unbounded log sd
+    # overflowed exp and turned codes into inf/NaN (seen on patches). The scale is capped.
+    torch.manual_seed(0)
+    model = LatentDensityEstimator(6, n_components=3, channels=4, head_layers=1)
+    with torch.no_grad():
+        model.mdn.bias[2 * 3:].fill_(1000.0)  # the log sds: (logits, means, log sds) x K
+    codes = model.sample(200)
+    assert torch.isfinite(codes).all()
+    assert torch.isfinite(model.log_prob(codes)).all()
