@@ -405,23 +405,7 @@ def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, i
     modules = nn.ModuleDict({"autoencoder": ae, "lde": lde})
 
     def sample(n):
-        # The LDE's autoregressive sampler can, rarely, hit a non-finite value (seen on patches at
-        # book scale: about one code in a thousand), which poisons the later dimensions of that
-        # draw or stops torch.multinomial. Draw in chunks of 50 and redraw a failed chunk.
-        chunks = []
-        for start in range(0, n, 50):
-            size = min(50, n - start)
-            for attempt in range(20):
-                try:
-                    codes = lde.sample(size)
-                except RuntimeError:
-                    continue
-                if bool(torch.isfinite(codes).all()):
-                    break
-            else:
-                raise RuntimeError(f"{DISPLAY_NAMES[name]}: the LDE gave non-finite codes 20 times in a row")
-            chunks.append(codes)
-        return ae.decode(torch.cat(chunks))
+        return ae.decode(lde.sample(n))
 
     return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
 
