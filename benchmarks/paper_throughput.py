@@ -85,7 +85,7 @@ def pixelcnn_cifar(device: torch.device, batch: int) -> Callable[[], None]:
     from companion.pixelcnn import PixelCNN
 
     model = PixelCNN(CIFAR, n_levels=256, channels=160, n_blocks=15, n_mixtures=10).to(device)
-    x = torch.randint(0, 256, (batch, *CIFAR), device=device)
+    x = torch.randint(0, 256, (batch, *CIFAR), device=device) / 255  # images in [0, 1], 256 levels
     return _adam_step(model, lambda: -model.log_prob(x).mean())
 
 
@@ -95,7 +95,7 @@ def agave_cifar(device: torch.device, batch: int) -> Callable[[], None]:
 
     model = AGAVE(CIFAR, n_levels=256, latent_dim=64, lam=12.0, channels=(64, 128, 256),
                   pixelcnn_channels=160, n_blocks=15, n_mixtures=10).to(device)
-    x = torch.randint(0, 256, (batch, *CIFAR), device=device)
+    x = torch.randint(0, 256, (batch, *CIFAR), device=device) / 255  # images in [0, 1], 256 levels
     return _adam_step(model, lambda: model.loss(x)["loss"])
 
 

@@ -21,7 +21,9 @@ PixelCNN sees ``f(z)`` as a fixed input. Both are tested; the chapter compares t
 
 The model follows the density protocol of the book: :meth:`AGAVE.log_prob` is the
 importance-weighted bound on ``log p(x)`` of the PixelCNN path (``log_prob_is_bound = True``),
-:meth:`AGAVE.sample` draws ``z ~ p(z)`` and then ``x`` pixel by pixel.
+:meth:`AGAVE.sample` draws ``z ~ p(z)`` and then ``x`` pixel by pixel. Images go in and come
+out in ``[0, 1]`` on the lattice ``k / (n_levels - 1)`` (the package's one image scale); the
+likelihoods inside, :class:`AuxiliaryImage` included, work in levels.
 
 Chapter: ``book/agave.md``; its experiments: ``companion/experiments/agave.py``.
 """
@@ -38,7 +40,7 @@ from torch.nn import functional as F
 from .checks import check_positive_int
 from .likelihoods import discretized_logistic_log_prob, sum_except_batch
 from .nets import ConvDecoder, ConvEncoder
-from .pixelcnn import PixelCNN, check_levels
+from .pixelcnn import PixelCNN, image_levels
 from .train import Callback, History, minimize
 from .vae import gaussian_kl, importance_weighted_bound
 
@@ -109,9 +111,10 @@ class AuxiliaryImage:
         """Whether ``y = x``."""
         return self.shape == self.x_shape and self.levels == self.n_levels
 
-    def __call__(self, x_levels: torch.Tensor) -> torch.Tensor:
-        """``y`` for images ``x`` of levels ``(batch, C, H, W)``: float levels ``0 .. levels - 1``."""
-        y = check_levels(x_levels, self.x_shape, self.n_levels, "x_levels")
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``y`` for images ``x`` in ``[0, 1]`` ``(batch, C, H, W)``: float levels ``0 .. levels - 1``
+        (the scale of :meth:`log_prob`)."""
+        y = image_levels(x, self.x_shape, self.n_levels)
         if self.grayscale:
             y = torch.round(y.mean(dim=1, keepdim=True))
         if self.downsample > 1:
@@ -210,10 +213,10 @@ class AGAVE(nn.Module):
         self._aux_weight = _non_negative_float(value, "aux_weight")
 
     # -- the networks ----------------------------------------------------------------------
-    def encode(self, x_levels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(mu, logvar)`` of ``q(z|x)``, each ``(batch, latent_dim)``."""
-        x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
-        mu, logvar = self.encoder(x / (self.n_levels - 1)).chunk(2, dim=1)
+    def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(mu, logvar)`` of ``q(z|x)``, each ``(batch, latent_dim)``, for images ``x`` in ``[0, 1]``."""
+        levels = image_levels(x, self.shape, self.n_levels)
+        mu, logvar = self.encoder(levels / (self.n_levels - 1)).chunk(2, dim=1)  # the lattice exactly
         return mu, logvar
 
     def auxiliary_mean(self, z: torch.Tensor) -> torch.Tensor:
@@ -230,13 +233,12 @@ class AGAVE(nn.Module):
         return cond.detach() if self.detach_condition else cond
 
     # -- the objective ---------------------------------------------------------------------
-    def terms(self, x_levels: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def terms(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The three terms of eq. 3.13 per example (nats, shape ``(batch,)``), one draw ``z ~ q(z|x)``.
 
         Returns:
             ``{"primary_nll": -log p(x | f(z)), "auxiliary_nll": -log p(y | f(z)), "kl": KL(q(z|x) || p(z))}``.
         """
-        x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
         mu, logvar = self.encode(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
         f = self.auxiliary_mean(z)
@@ -245,33 +247,33 @@ class AGAVE(nn.Module):
         primary = self.pixelcnn.log_prob(x, self.condition(f))
         return {"primary_nll": -primary, "auxiliary_nll": -auxiliary, "kl": gaussian_kl(mu, logvar)}
 
-    def loss(self, x_levels: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def loss(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """The training loss, minus eq. 3.13, and its three terms (batch means, nats per image).
 
         ``loss = primary_nll + aux_weight * auxiliary_nll + lam * kl``. Also returns
         ``bound = primary_nll + kl``, minus the ELBO of ``x`` under the PixelCNN path
         (a bound whatever ``lam`` is), which is what bits/dim are computed from.
         """
-        t = {name: value.mean() for name, value in self.terms(x_levels).items()}
+        t = {name: value.mean() for name, value in self.terms(x).items()}
         t["loss"] = t["primary_nll"] + self.aux_weight * t["auxiliary_nll"] + self.lam * t["kl"]
         t["bound"] = t["primary_nll"] + t["kl"]
         return {"loss": t.pop("loss"), **t}
 
-    def elbo(self, x_levels: torch.Tensor) -> torch.Tensor:
+    def elbo(self, x: torch.Tensor) -> torch.Tensor:
         """The ELBO of ``x`` (eq. 3.6 with this decoder), one draw per example: ``(batch,)``."""
-        t = self.terms(x_levels)
+        t = self.terms(x)
         return -(t["primary_nll"] + t["kl"])
 
-    def log_prob(self, x_levels: torch.Tensor, n_samples: int = 100, chunk_size: int = 16) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, n_samples: int = 100, chunk_size: int = 16) -> torch.Tensor:
         """The importance-weighted bound on ``log p(x)`` (Burda et al. 2016), per example, in nats.
 
         ``log (1/K) sum_k p(x | f(z_k)) p(z_k) / q(z_k | x)`` with ``z_k ~ q(z|x)`` and
         ``K = n_samples``; ``chunk_size`` draws are evaluated at a time. It is at least the
         ELBO in expectation and tightens as ``K`` grows. Wrap in ``torch.no_grad()`` to evaluate.
+        ``x``: images in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``.
         """
         n_samples = check_positive_int(n_samples, "n_samples")
         chunk_size = check_positive_int(chunk_size, "chunk_size")
-        x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
         mu, logvar = self.encode(x)
 
         def log_px_given_z(z: torch.Tensor, k: int) -> torch.Tensor:
@@ -288,10 +290,10 @@ class AGAVE(nn.Module):
         Args:
             n: the number of images (``z.shape[0]`` when ``z`` is given).
             z: optional latents ``(n, latent_dim)``; repeat rows to get several ``x`` per ``f(z)``.
-            return_auxiliary: also return ``f(z)`` (clipped to the levels of ``x``).
+            return_auxiliary: also return ``f(z)`` as an image (clipped to ``[0, 1]``).
 
         Returns:
-            Float levels ``(n, C, H, W)``, and ``f(z)`` if asked.
+            Images ``(n, C, H, W)`` in ``[0, 1]`` on the lattice of ``x``, and ``f(z)`` if asked.
         """
         n = check_positive_int(n, "n")
         if z is None:
@@ -300,13 +302,17 @@ class AGAVE(nn.Module):
             raise ValueError(f"z has {z.shape[0]} rows but n={n}")
         f = self.auxiliary_mean(z)
         x = self.pixelcnn.sample(n, self.condition(f))
-        return (x, f.clamp(0, self.n_levels - 1)) if return_auxiliary else x
+        return (x, self._as_image(f)) if return_auxiliary else x
 
     @torch.no_grad()
-    def reconstruct(self, x_levels: torch.Tensor) -> torch.Tensor:
-        """``f(mu(x))``: the VAE decoder's reconstruction of ``y`` at the posterior mean, in levels of ``x``."""
-        mu, _ = self.encode(x_levels)
-        return self.auxiliary_mean(mu).clamp(0, self.n_levels - 1)
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """``f(mu(x))``: the VAE decoder's reconstruction of ``y`` at the posterior mean, as an image in ``[0, 1]``."""
+        mu, _ = self.encode(x)
+        return self._as_image(self.auxiliary_mean(mu))
+
+    def _as_image(self, f: torch.Tensor) -> torch.Tensor:
+        """``f(z)`` (logistic means in levels of ``x``) on the image scale, clipped to ``[0, 1]``."""
+        return f.clamp(0, self.n_levels - 1) / (self.n_levels - 1)
 
 
 def fit_agave(
@@ -323,7 +329,7 @@ def fit_agave(
     log_every: int = 10,
     desc: str = "AGAVE",
 ) -> History:
-    """Train ``model`` on images of levels ``data`` on :meth:`AGAVE.loss`, jointly
+    """Train ``model`` on images ``data`` in ``[0, 1]`` on :meth:`AGAVE.loss`, jointly
     (:func:`companion.train.minimize`, Adam by default).
 
     Records per step the ``loss``, ``primary_nll``, ``auxiliary_nll``, ``kl`` and ``bound``
@@ -333,7 +339,8 @@ def fit_agave(
     if not isinstance(model, AGAVE):
         raise TypeError(f"model must be an AGAVE; got {type(model).__name__}")
     device = model.aux_log_scale.device
-    data = check_levels(data, model.shape, model.n_levels, "data").to(device)
+    image_levels(data, model.shape, model.n_levels, "data")  # checked once here, converted per batch
+    data = data.to(device)
     from . import distributed
 
     # torchrun: DDP averages the gradients; without the auxiliary loss its decoder gets none

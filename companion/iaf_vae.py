@@ -23,7 +23,7 @@ from .checks import check_positive_int
 from .flows import IAFPosterior
 from .likelihoods import standard_normal_log_prob
 from .nets import ConvDecoder, ConvEncoder
-from .vae import VAE, ELBOTerms, _check_vae_input
+from .vae import VAE, ELBOTerms, _check_vae_input, _encoder_input
 
 __all__ = ["IAFVAE"]
 
@@ -34,7 +34,7 @@ class IAFVAE(VAE):
     Args:
         shape: the image shape ``(C, H, W)``.
         latent_dim: the dimension of ``z``.
-        likelihood: as for :class:`~companion.vae.VAE` (``"logistic"`` for levels).
+        likelihood: as for :class:`~companion.vae.VAE` (``"logistic"`` for discrete images in ``[0, 1]``).
         channels: the encoder's convolution channels (the decoder uses them reversed).
         n_levels: levels of the discretized logistic.
         n_flows: the number of IAF steps (0 gives a plain Gaussian posterior).
@@ -71,9 +71,7 @@ class IAFVAE(VAE):
     def encode_all(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
         """``(mu, logvar, h)``: the Gaussian's parameters and the flow's context (``None`` if ``context_dim = 0``)."""
         _check_vae_input(x, self.shape, self.likelihood, self.n_levels)
-        if self.likelihood == "logistic":
-            x = x / (self.n_levels - 1)
-        out = self.encoder(x)
+        out = self.encoder(_encoder_input(x, self.likelihood, self.n_levels))
         d = self.latent_dim
         return out[:, :d], out[:, d:2 * d], (out[:, 2 * d:] if self.context_dim else None)
 

@@ -12,6 +12,11 @@ are in the same units (levels). The discretized logistic puts on level ``k`` the
 logistic density on the bin ``[k - 1/2, k + 1/2]``; the two edge bins absorb the tails
 (``(-inf, 1/2]`` and ``[n_levels - 3/2, inf)``), so the probabilities over the levels sum to
 one for every mean and scale (Kingma et al. 2016; Salimans et al. 2017).
+
+The *models* of discrete images (the PixelCNN, AGAVE, the VAE with this likelihood) take
+images on the package's one scale, floats in ``[0, 1]`` with level ``k`` at
+``k / (n_levels - 1)`` (:data:`companion.protocol.IMAGE_SCALE`), and turn them into levels at
+their edge with :func:`unit_to_levels`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ __all__ = [
     "sample_discretized_logistic_mixture",
     "standard_normal_log_prob",
     "sum_except_batch",
+    "unit_to_levels",
 ]
 
 #: Log-scales of the discretized logistic are clamped to ``[MIN_LOG_SCALE, MAX_LOG_SCALE]`` so
@@ -80,6 +86,47 @@ def _check_levels(x: torch.Tensor, n_levels: int, name: str = "x_levels") -> tor
             f"{name} must lie in 0..{n_levels - 1}; got values in [{x.min().item()}, {x.max().item()}]"
         )
     return x
+
+
+#: How far (in levels) ``x * (n_levels - 1)`` may lie from an integer and still count as on
+#: the lattice: float32 rounding of ``k / (n_levels - 1)`` is far below it, a real grey value
+#: between two levels far above it.
+LATTICE_TOLERANCE = 1e-3
+
+
+def unit_to_levels(x: torch.Tensor, n_levels: int, name: str = "x") -> torch.Tensor:
+    """The levels ``0 .. n_levels - 1`` (a float tensor) of images in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``.
+
+    This is the edge of every model of discrete images: ``companion.data.load`` returns
+    level ``k`` as ``k / (n_levels - 1)``, and ``round(x (n_levels - 1))`` gives ``k`` back.
+
+    Args:
+        x: a real floating-point tensor with values ``k / (n_levels - 1)``.
+        n_levels: the number of levels (>= 2).
+        name: the argument's name, for the error messages.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point tensor (integer levels included).
+        ValueError: for non-finite values, values outside ``[0, 1]`` (levels ``0 .. n_levels - 1``
+            given where ``[0, 1]`` is expected, say) or values off the lattice.
+    """
+    check_int(n_levels, "n_levels", 2)
+    _check_tensor(x, name)
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor in [0, 1] (level k at k / {n_levels - 1}); "
+                        f"got dtype {x.dtype}")
+    _check_finite(x, name)
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1] (level k of {n_levels} at k / {n_levels - 1}); got values in "
+                         f"[{x.min().item():g}, {x.max().item():g}]: divide levels by {n_levels - 1}")
+    scaled = x * (n_levels - 1)
+    offset = torch.round(scaled) - scaled  # exact in floating point: the two are within 1e-3
+    if x.numel() and offset.abs().max() > LATTICE_TOLERANCE:
+        raise ValueError(f"{name} must lie on the lattice k / {n_levels - 1} of {n_levels} levels; it has values "
+                         "between levels (quantise it with companion.data.to_levels first)")
+    # exactly the integers k, with the gradient of x * (n_levels - 1): the book checks a
+    # PixelCNN's causality by differentiating its output with respect to its input
+    return scaled + offset.detach()
 
 
 def sum_except_batch(values: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,7 @@ from .likelihoods import (
     discretized_logistic_log_prob,
     discretized_logistic_mixture_log_prob,
     sample_discretized_logistic_mixture,
+    unit_to_levels,
 )
 from .train import Callback, History, fit_likelihood
 
@@ -54,10 +55,10 @@ __all__ = [
     "MaskedConv2d",
     "PixelCNN",
     "PixelCNNBlock",
-    "check_levels",
     "discretized_logistic_log_prob",
     "discretized_logistic_mixture_log_prob",
     "fit_pixelcnn",
+    "image_levels",
 ]
 
 # The discretized logistic's log-scale (in levels) is kept above this: a scale of e^-5
@@ -65,35 +66,25 @@ __all__ = [
 MIN_LOG_SCALE = -5.0
 
 
-def check_levels(x: torch.Tensor, shape: Sequence[int], n_levels: int, name: str = "x") -> torch.Tensor:
-    """Check that ``x`` is a batch of images of ``shape`` holding integer levels; return it as float.
+def image_levels(x: torch.Tensor, shape: Sequence[int], n_levels: int, name: str = "x") -> torch.Tensor:
+    """Check that ``x`` is a batch of images of ``shape`` in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``;
+    return its levels ``0 .. n_levels - 1`` as a float tensor (the edge of the PixelCNN family).
 
     Args:
-        x: a tensor ``(batch, C, H, W)`` of integers ``0 .. n_levels - 1`` (any real dtype).
+        x: a float tensor ``(batch, C, H, W)``, as :func:`companion.data.load` returns images.
         shape: the expected ``(C, H, W)``.
         n_levels: the number of levels.
         name: the argument's name, for the error message.
 
     Raises:
-        TypeError: if ``x`` is not a real tensor.
-        ValueError: for a wrong shape, non-integer or out-of-range values.
+        TypeError: if ``x`` is not a floating-point tensor.
+        ValueError: for a wrong shape, values outside ``[0, 1]`` (integer levels, say) or between levels.
     """
     if not torch.is_tensor(x):
-        raise TypeError(f"{name} must be a torch.Tensor of levels; got {type(x).__name__}")
-    if x.dtype == torch.bool or x.is_complex():
-        raise TypeError(f"{name} must be a real tensor of integer levels; got dtype {x.dtype}")
+        raise TypeError(f"{name} must be a torch.Tensor of images in [0, 1]; got {type(x).__name__}")
     if x.dim() != 4 or tuple(x.shape[1:]) != tuple(shape):
         raise ValueError(f"{name} must have shape (batch, {', '.join(map(str, shape))}); got {tuple(x.shape)}")
-    if x.is_floating_point():
-        if not torch.isfinite(x).all():
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if not torch.equal(x, torch.round(x)):
-            raise ValueError(f"{name} must hold integer levels 0..{n_levels - 1}; it has non-integer values")
-    if x.numel() and (x.min() < 0 or x.max() > n_levels - 1):
-        raise ValueError(
-            f"{name} must hold levels in 0..{n_levels - 1}; got values in [{x.min().item()}, {x.max().item()}]"
-        )
-    return x.float() if not x.is_floating_point() else x
+    return unit_to_levels(x, n_levels, name)
 
 
 def _odd_positive_int(value: object, name: str) -> int:
@@ -184,7 +175,11 @@ class PixelCNNBlock(nn.Module):
 
 
 class PixelCNN(nn.Module):
-    """A PixelCNN over images of integer levels with a discretized-logistic mixture output.
+    """A PixelCNN over discrete images with a discretized-logistic mixture output.
+
+    It takes and returns images in ``[0, 1]`` on the lattice ``k / (n_levels - 1)`` (the
+    package's one image scale, :data:`companion.protocol.IMAGE_SCALE`) and works in levels
+    inside (:func:`image_levels`).
 
     Args:
         shape: the image shape ``(C, H, W)``.
@@ -199,7 +194,7 @@ class PixelCNN(nn.Module):
             The conditioning must have the image's height and width (upsample it first).
 
     The model follows the book's density protocol: :meth:`log_prob` is exact (in nats, of the
-    discrete image) and :meth:`sample` draws images of levels.
+    discrete image) and :meth:`sample` draws images on the same lattice.
     """
 
     log_prob_is_bound = False
@@ -268,14 +263,16 @@ class PixelCNN(nn.Module):
             raise ValueError("cond contains NaN or infinite values")
         return cond
 
-    def forward(self, x_levels: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """The raw output ``(batch, K * (3C + C(C-1)/2), H, W)`` for images of levels.
+    def forward(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The raw output ``(batch, K * (3C + C(C-1)/2), H, W)`` for images ``x`` in ``[0, 1]``.
 
         The output at pixel ``i`` depends on ``x`` only through pixels ``< i``.
         """
-        x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
-        cond = self._check_cond(cond, x.shape[0])
-        return self.masked_stack(x, None if cond is None else self.conditioning_terms(cond))
+        return self._output(image_levels(x, self.shape, self.n_levels), cond)
+
+    def _output(self, x_levels: torch.Tensor, cond: Optional[torch.Tensor]) -> torch.Tensor:
+        cond = self._check_cond(cond, x_levels.shape[0])
+        return self.masked_stack(x_levels, None if cond is None else self.conditioning_terms(cond))
 
     def conditioning_terms(self, cond: torch.Tensor) -> List[torch.Tensor]:
         """What the conditioning adds to each layer of the masked stack (the input layer, then each block).
@@ -325,24 +322,24 @@ class PixelCNN(nn.Module):
         return logits, means, log_scales
 
     # -- the density protocol ----------------------------------------------------------
-    def log_prob_elements(self, x_levels: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def log_prob_elements(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Per-value ``log p(x_{i,k} | x_{<i}, x_{i,<k}, cond)`` in nats, shape ``(B, C, H, W)``."""
-        x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
-        logits, means, log_scales = self._mixture(self(x, cond), x)
-        return discretized_logistic_mixture_log_prob(x, logits, means, log_scales, self.n_levels)
+        levels = image_levels(x, self.shape, self.n_levels)
+        logits, means, log_scales = self._mixture(self._output(levels, cond), levels)
+        return discretized_logistic_mixture_log_prob(levels, logits, means, log_scales, self.n_levels)
 
-    def log_prob(self, x_levels: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, cond: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Exact ``log p(x | cond)`` of each image, in nats, shape ``(batch,)``.
 
         Args:
-            x_levels: ``(batch, C, H, W)`` integer levels ``0 .. n_levels - 1``.
+            x: ``(batch, C, H, W)`` images in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``.
             cond: ``(batch, cond_channels, H, W)`` if the model is conditional, else ``None``.
 
         Raises:
-            ValueError: for levels out of range or non-integer, wrong shapes, a missing or
-                unexpected ``cond``.
+            ValueError: for values outside ``[0, 1]`` or between levels, wrong shapes, a missing
+                or unexpected ``cond``.
         """
-        return self.log_prob_elements(x_levels, cond).flatten(1).sum(dim=1)
+        return self.log_prob_elements(x, cond).flatten(1).sum(dim=1)
 
     @torch.no_grad()
     def sample(
@@ -356,7 +353,7 @@ class PixelCNN(nn.Module):
             generator: an optional torch generator for repeatable draws.
 
         Returns:
-            Float levels of shape ``(n, C, H, W)``.
+            Images ``(n, C, H, W)`` in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``.
         """
         n = check_positive_int(n, "n")
         self._check_cond(cond, n)
@@ -375,7 +372,7 @@ class PixelCNN(nn.Module):
                     x[:, ch, r, s] = sample_discretized_logistic_mixture(
                         logits[:, ch, 0, 0], means[:, ch, 0, 0], log_scales[:, ch, 0, 0], self.n_levels, generator
                     )
-        return x
+        return x / (self.n_levels - 1)
 
 
 def fit_pixelcnn(
@@ -392,7 +389,7 @@ def fit_pixelcnn(
     log_every: int = 10,
     desc: str = "PixelCNN",
 ) -> History:
-    """Train an unconditional ``model`` on images of levels ``data`` by maximum likelihood
+    """Train an unconditional ``model`` on images ``data`` in ``[0, 1]`` by maximum likelihood
     (:func:`companion.train.fit_likelihood`; the keywords are the package's fit keywords).
 
     Records the training ``nll`` (nats per image, batch mean) in the returned
@@ -403,7 +400,8 @@ def fit_pixelcnn(
     if model.cond_channels:
         raise ValueError("fit_pixelcnn trains unconditional models; this one has cond_channels > 0")
     device = next(model.parameters()).device
-    data = check_levels(data, model.shape, model.n_levels, "data").to(device)
+    image_levels(data, model.shape, model.n_levels, "data")  # checked once here, converted per batch
+    data = data.to(device)
     return fit_likelihood(model, data, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
                           generator=generator, callback=callback, progress=progress, log_every=log_every, desc=desc,
                           shard=True)  # torchrun: this process's share of each batch, DDP averages the gradients

@@ -20,10 +20,15 @@ The protocol in words:
 * ``sample(n)`` returns ``n`` draws, shape ``(n, *event_shape)``, without gradient.
 * ``log_prob_is_bound`` is a class attribute.
 
-**Input scale.** Vectors are real tensors ``(batch, d)`` on the data's own scale. Images
-given as floats are ``(batch, C, H, W)``; a model of discrete images documents its input
-on the constructor (see :data:`IMAGE_SCALES`), and ``log_prob`` and ``sample`` use the same
-scale, so ``model.log_prob(model.sample(n))`` is always defined.
+**Input scale.** Vectors are real tensors ``(batch, d)`` on the data's own scale. Images are
+``(batch, C, H, W)`` floats in ``[0, 1]``, as :func:`companion.data.load` returns them: the one
+scale of every image model (:data:`IMAGE_SCALE`). A model of discrete images takes them on
+the lattice ``k / (n_levels - 1)`` and rejects integer levels and values between levels with
+a ``ValueError``: the PixelCNN, AGAVE and the VAE with the discretized logistic turn them
+into levels inside ``log_prob``/``forward``/their fit
+(:func:`companion.likelihoods.unit_to_levels`), ADE with ``n_levels`` dequantises them. Each
+returns its samples on the same lattice, so
+``model.log_prob(model.sample(n))`` is always defined.
 
 Names follow ``torch.distributions`` (``log_prob``, ``sample``) where they fit.
 """
@@ -34,13 +39,12 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["IMAGE_SCALES", "DensityModel", "Sampler", "is_density_model"]
+__all__ = ["IMAGE_SCALE", "DensityModel", "Sampler", "is_density_model"]
 
-#: The input scales of image models: ``"unit"`` floats in ``[0, 1]`` (level ``k`` of
-#: ``n_levels`` is ``k / (n_levels - 1)``: the book's datasets as ``companion.data.load``
-#: returns them), ``"levels"`` integer levels ``0 .. n_levels - 1`` held in a float tensor
-#: (the PixelCNN family, whose likelihood is over levels).
-IMAGE_SCALES = ("unit", "levels")
+#: The one input scale of image models: ``"unit"``, floats in ``[0, 1]`` with level ``k`` of
+#: ``n_levels`` at ``k / (n_levels - 1)`` (the book's datasets as ``companion.data.load``
+#: returns them). Models whose likelihood is over levels convert at their own edge.
+IMAGE_SCALE = "unit"
 
 
 @runtime_checkable

@@ -8,10 +8,12 @@ A :class:`VAE` has a standard normal prior ``p(z) = N(0, I)``, a Gaussian poster
   a normalised density, and the ELBO is not a bound on a likelihood of continuous data;
 * ``"gaussian"``: ``x`` real; the decoder outputs means and a single learned scalar
   ``log_scale`` (an isotropic standard deviation) is shared by all pixels;
-* ``"logistic"``: ``x`` holds integer **levels** ``0 .. n_levels - 1`` (as a float tensor);
-  the decoder outputs logistic locations in level units, with a single learned scalar
+* ``"logistic"``: ``x`` holds discrete images in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``
+  (the package's one image scale, as :func:`companion.data.load` returns them), turned into
+  levels ``k`` at the model's edge (:func:`companion.likelihoods.unit_to_levels`); the
+  decoder outputs logistic locations in level units, with a single learned scalar
   ``log_scale`` (in levels); see :func:`companion.likelihoods.discretized_logistic_log_prob`.
-  The encoder sees ``x / (n_levels - 1)``.
+  Means and draws come back on the lattice in ``[0, 1]``.
 
 It implements the package's density protocol: :meth:`VAE.log_prob` is the importance-weighted
 lower bound (``log_prob_is_bound = True``), :meth:`VAE.sample` draws from the model.
@@ -40,6 +42,7 @@ from .likelihoods import (
     sample_discretized_logistic,
     standard_normal_log_prob,
     sum_except_batch,
+    unit_to_levels,
 )
 from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
 from .train import Callback, History, minimize
@@ -128,10 +131,15 @@ def _check_vae_input(x: torch.Tensor, shape: Tuple[int, ...], likelihood: str, n
         raise ValueError("x contains NaN or infinite values")
     if likelihood == "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError("x must lie in [0, 1] for a Bernoulli likelihood")
-    if likelihood == "logistic" and x.numel():
-        if x.min() < 0 or x.max() > n_levels - 1 or not torch.equal(x, torch.round(x)):
-            raise ValueError(f"x must hold integer levels 0..{n_levels - 1} for the logistic likelihood")
+    if likelihood == "logistic":
+        unit_to_levels(x, n_levels)  # on the lattice k / (n_levels - 1) of [0, 1]
     return x
+
+
+def _encoder_input(x: torch.Tensor, likelihood: str, n_levels: int) -> torch.Tensor:
+    """What the encoder sees: ``x``, or for the logistic likelihood its levels over ``n_levels - 1``
+    (the lattice exactly, whatever the float rounding of ``x``)."""
+    return unit_to_levels(x, n_levels) / (n_levels - 1) if likelihood == "logistic" else x
 
 
 # -- the pixel likelihood p(x|z), given the decoder's output ``params`` -----------------------
@@ -143,7 +151,7 @@ def _pixel_log_likelihood(likelihood: str, x: torch.Tensor, params: torch.Tensor
     elif likelihood == "gaussian":
         values = gaussian_log_prob(x, params, log_scale)
     else:
-        values = discretized_logistic_log_prob(x, params, log_scale, n_levels)
+        values = discretized_logistic_log_prob(unit_to_levels(x, n_levels), params, log_scale, n_levels)
     return sum_except_batch(values)
 
 
@@ -153,7 +161,7 @@ def _pixel_likelihood_mean(likelihood: str, params: torch.Tensor, n_levels: int)
         return torch.sigmoid(params)
     if likelihood == "gaussian":
         return params
-    return params.clamp(0, n_levels - 1)
+    return params.clamp(0, n_levels - 1) / (n_levels - 1)
 
 
 def _pixel_likelihood_sample(likelihood: str, params: torch.Tensor, log_scale: Optional[torch.Tensor],
@@ -163,7 +171,7 @@ def _pixel_likelihood_sample(likelihood: str, params: torch.Tensor, log_scale: O
         return torch.bernoulli(torch.sigmoid(params))
     if likelihood == "gaussian":
         return params + log_scale.exp() * torch.randn_like(params)
-    return sample_discretized_logistic(params, log_scale.expand_as(params), n_levels)
+    return sample_discretized_logistic(params, log_scale.expand_as(params), n_levels) / (n_levels - 1)
 
 
 class VAE(nn.Module):
@@ -250,9 +258,7 @@ class VAE(nn.Module):
     def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """The posterior parameters ``(mu, logvar)``, each of shape ``(batch, latent_dim)``."""
         _check_vae_input(x, self.shape, self.likelihood, self.n_levels)
-        if self.likelihood == "logistic":
-            x = x / (self.n_levels - 1)
-        out = self.encoder(x)
+        out = self.encoder(_encoder_input(x, self.likelihood, self.n_levels))
         if out.dim() != 2 or out.shape[1] != 2 * self.latent_dim:
             raise ValueError(f"the encoder must output (batch, {2 * self.latent_dim}); got {tuple(out.shape)}")
         mu, logvar = out.chunk(2, dim=1)
@@ -282,7 +288,7 @@ class VAE(nn.Module):
 
     def likelihood_mean(self, params: torch.Tensor) -> torch.Tensor:
         """The "mean image" of ``p(x|z)``: Bernoulli probabilities, Gaussian means, or the
-        logistic locations clipped to ``[0, n_levels - 1]`` (in levels).
+        logistic locations clipped to ``[0, n_levels - 1]`` and divided by ``n_levels - 1`` (in ``[0, 1]``).
 
         For the discretized logistic this is the clamped *location*, not the mean of the
         discretized law: the edge bins, extended to infinity, pull that mean towards the

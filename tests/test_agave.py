@@ -20,7 +20,9 @@ def small_agave(**kwargs):
 
 
 def images(n=6, n_levels=9, shape=SHAPE, seed=0):
-    return torch.randint(0, n_levels, (n,) + shape, generator=torch.Generator().manual_seed(seed)).float()
+    """Images in [0, 1] with ``n_levels`` levels, as the models take them."""
+    levels = torch.randint(0, n_levels, (n,) + shape, generator=torch.Generator().manual_seed(seed))
+    return levels / (n_levels - 1)
 
 
 def test_loss_is_primary_plus_auxiliary_plus_lambda_kl():
@@ -95,21 +97,21 @@ def test_primary_gradient_reaches_the_vae_decoder_unless_detached():
 
 
 def test_auxiliary_images():
-    x = torch.tensor([[[[0.0, 16.0, 8.0, 8.0], [4.0, 4.0, 3.0, 1.0]]]])  # (1, 1, 2, 4), 17 levels
+    x = torch.tensor([[[[0.0, 16.0, 8.0, 8.0], [4.0, 4.0, 3.0, 1.0]]]])  # (1, 1, 2, 4), levels of 17
     ident = AuxiliaryImage((1, 2, 4), 17)
-    assert ident.is_identity and torch.equal(ident(x), x)
+    assert ident.is_identity and torch.equal(ident(x / 16), x)  # takes [0, 1], gives the levels of y
     coarse = AuxiliaryImage((1, 2, 4), 17, levels=4)
-    y = coarse(x)
+    y = coarse(x / 16)
     # y = floor((x + 1/2) * 4 / 17): the 17 levels split into bins of about 4.25 levels
     assert y.tolist() == [[[[0.0, 3.0, 2.0, 2.0], [1.0, 1.0, 0.0, 0.0]]]]
     small = AuxiliaryImage((1, 2, 4), 17, downsample=2)
     assert small.shape == (1, 1, 2)
-    assert small(x).tolist() == [[[[6.0, 5.0]]]]  # round(mean of each 2x2 block): 6.0, 5.0
+    assert small(x / 16).tolist() == [[[[6.0, 5.0]]]]  # round(mean of each 2x2 block): 6.0, 5.0
     rgb = torch.stack([x[:, 0], x[:, 0] * 0, x[:, 0] * 0 + 16], dim=1)
     gray = AuxiliaryImage((3, 2, 4), 17, grayscale=True, levels=16)
     assert gray.shape == (1, 2, 4)
     expected = torch.floor((torch.round((x + 16) / 3) + 0.5) * 16 / 17)
-    assert torch.equal(gray(rgb), expected)
+    assert torch.equal(gray(rgb / 16), expected)
 
 
 @pytest.mark.parametrize("levels", [2, 5, 17])
@@ -140,7 +142,9 @@ def test_variants_train_and_sample(kwargs):
     samples, f = model.sample(3, return_auxiliary=True)
     assert samples.shape == (3,) + model.shape
     assert f.shape == (3,) + model.auxiliary_image.shape
-    assert samples.min() >= 0 and samples.max() <= 8
+    assert samples.min() >= 0 and samples.max() <= 1 and torch.equal(samples * 8, (samples * 8).round())
+    assert f.min() >= 0 and f.max() <= 1
+    assert torch.isfinite(model.log_prob(samples, n_samples=2)).all()  # its own samples are valid input
 
 
 def test_samples_with_a_shared_z_share_f():
@@ -154,10 +158,12 @@ def test_samples_with_a_shared_z_share_f():
 
 def test_bad_inputs_raise_clear_errors():
     model = small_agave()
-    with pytest.raises(ValueError, match="0..8"):
-        model.loss(images() + 9)
-    with pytest.raises(ValueError, match="non-integer"):
-        model.loss(images() + 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.loss(images() * 8)  # integer levels where images in [0, 1] are expected
+    with pytest.raises(ValueError, match="lattice"):
+        model.loss(images() * 0.99)
+    with pytest.raises(TypeError, match="floating-point"):
+        model.loss((images() * 8).long())
     with pytest.raises(ValueError, match="shape"):
         model.loss(torch.zeros(2, 1, 4, 5))
     with pytest.raises(ValueError, match="lam"):
@@ -193,7 +199,7 @@ def test_experiment_configs_at_every_scale_and_the_paper_model_builds():
     paper = ex.AuxiliaryImagesConfig.for_scale("paper")
     assert paper.dataset == "cifar10" and paper.n_levels == 256 and paper.lam == 12.0
     torch.manual_seed(0)
-    x = torch.randint(0, 256, (1, 3, 32, 32)).float()
+    x = torch.randint(0, 256, (1, 3, 32, 32)) / 255
     for name, levels, downsample, *grey in paper.variants[-2:]:  # 8x8 auxiliary images; grey ones
         model = AGAVE((3, 32, 32), n_levels=256, latent_dim=paper.latent_dim, lam=paper.lam,
                       aux_levels=levels, aux_downsample=downsample, aux_grayscale=bool(grey and grey[0]),

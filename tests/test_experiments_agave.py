@@ -7,6 +7,7 @@ import torch
 
 from companion.experiments import agave as ex
 from companion.experiments import agave_extra as ax
+from companion.experiments import agave_models as am
 
 
 def test_endpoint_agreement_counts_samples_nearer_their_own_end():
@@ -17,6 +18,22 @@ def test_endpoint_agreement_counts_samples_nearer_their_own_end():
     assert ax.endpoint_agreement(reversed_, ends) == 0.0
     with pytest.raises(ValueError, match="do not match"):
         ax.endpoint_agreement(following, ends[:1])
+
+
+def test_prior_samples_smoke_are_images_and_distances_in_grey_levels():
+    cfg = ax.PriorSamplesConfig.for_scale("smoke", n_steps=2, n_test=8)
+    result = ax.run_prior_samples(cfg)
+    assert result.samples.shape == (2, 3, 1, 8, 8) and result.f.shape == (2, 1, 8, 8)
+    assert 0 <= result.samples.min() and result.samples.max() <= 1 and result.f.max() <= 1  # images in [0, 1]
+    assert result.metrics["distance_to_own_f"] > 1.0  # in grey levels: on the [0, 1] scale it could not pass 1
+    ax.plot_prior_samples(result)
+
+
+def test_the_shared_module_is_the_chapters_footing():
+    assert ex.AgaveConfig is am.AgaveConfig and ex.trained_agave is am.trained_agave
+    assert am.agave_scales(smoke={"n_z": 1}, paper={})["smoke"]["n_z"] == 1
+    x = am.images(am.AgaveConfig.for_scale("smoke"), "test")
+    assert x.shape == (32, 1, 8, 8) and 0 <= x.min() and x.max() == 1  # n_test images in [0, 1]
 
 
 def test_interpolations_smoke():
@@ -50,17 +67,17 @@ def test_models_trained_in_worker_processes_equal_those_trained_here(monkeypatch
     # in this process on one thread: the same weights, so the cache does not depend on where.
     monkeypatch.setenv("COMPANION_WORKERS", "2")
     cfg = ex.AgaveConfig.for_scale("smoke", n_steps=3, seed=123)
-    jobs = [ex.agave_job(cfg), ex.agave_job(cfg, lam=1.0)]
+    jobs = [am.agave_job(cfg), am.agave_job(cfg, lam=1.0)]
     for kind, c, overrides in jobs:
-        ex._MODEL_CACHE.pop(ex._model_key(c, kind, overrides, c.n_steps), None)
-    assert ex.train_in_parallel(jobs, min_steps=1) == 2
-    assert ex.train_in_parallel(jobs, min_steps=1) == 0  # all cached now
-    parallel = [ex._MODEL_CACHE[ex._model_key(c, k, o, c.n_steps)][0] for k, c, o in jobs]
+        am._MODEL_CACHE.pop(am._model_key(c, kind, overrides, c.n_steps), None)
+    assert am.train_in_parallel(jobs, min_steps=1) == 2
+    assert am.train_in_parallel(jobs, min_steps=1) == 0  # all cached now
+    parallel = [am._MODEL_CACHE[am._model_key(c, k, o, c.n_steps)][0] for k, c, o in jobs]
     monkeypatch.undo()
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        here = [ex._fit_model(k, c, o, c.n_steps)[0].state_dict() for k, c, o in jobs]
+        here = [am._fit_model(k, c, o, c.n_steps)[0].state_dict() for k, c, o in jobs]
     finally:
         torch.set_num_threads(old)
     for a, b in zip(parallel, here):
@@ -71,7 +88,7 @@ def test_models_trained_in_worker_processes_equal_those_trained_here(monkeypatch
 
 def test_parallel_workers_reads_the_environment(monkeypatch):
     monkeypatch.setenv("COMPANION_WORKERS", "3")
-    assert ex.parallel_workers() == 3
+    assert am.parallel_workers() == 3
     monkeypatch.setenv("COMPANION_WORKERS", "zero")
     with pytest.raises(ValueError, match="COMPANION_WORKERS"):
-        ex.parallel_workers()
+        am.parallel_workers()

@@ -16,10 +16,10 @@ from companion.pixelcnn import (
 
 
 def _all_images(shape, n_levels):
-    """Every image of the given shape with values in 0..n_levels-1, as float levels."""
+    """Every image of the given shape with n_levels levels, in [0, 1] (level k at k / (n_levels - 1))."""
     n = shape[0] * shape[1] * shape[2]
     grid = torch.tensor(list(itertools.product(range(n_levels), repeat=n)), dtype=torch.float32)
-    return grid.view(-1, *shape)
+    return grid.view(-1, *shape) / (n_levels - 1)
 
 
 @pytest.mark.parametrize("mask_type", ["A", "B"])
@@ -51,7 +51,7 @@ def test_pixelcnn_output_at_pixel_depends_only_on_earlier_pixels(kind, condition
     shape = (2, 5, 4)
     model = PixelCNN(shape, n_levels=7, channels=8, n_blocks=3, kind=kind, n_mixtures=2,
                      cond_channels=1 if conditional else 0)
-    x = torch.randint(0, 7, (1,) + shape).float().requires_grad_(True)
+    x = (torch.randint(0, 7, (1,) + shape) / 6).requires_grad_(True)
     cond = torch.randn(1, 1, 5, 4) if conditional else None
     out = model(x, cond)
     h, w = shape[1:]
@@ -71,7 +71,7 @@ def test_log_prob_of_each_value_depends_on_earlier_values_only():
     torch.manual_seed(2)
     shape = (3, 3, 3)
     model = PixelCNN(shape, n_levels=5, channels=8, n_blocks=2, n_mixtures=2)
-    x = torch.randint(1, 4, (1,) + shape).float().requires_grad_(True)  # inner levels: gradient w.r.t. x exists
+    x = (torch.randint(1, 4, (1,) + shape) / 4).requires_grad_(True)  # inner levels: gradient w.r.t. x exists
     lp = model.log_prob_elements(x)
     c, h, w = shape
     rank = (torch.arange(h * w).view(1, h, w) * c + torch.arange(c).view(c, 1, 1))  # raster order of values
@@ -87,12 +87,12 @@ def test_changing_a_pixel_leaves_earlier_conditionals_unchanged():
     torch.manual_seed(3)
     shape = (1, 4, 4)
     model = PixelCNN(shape, n_levels=9, channels=8, n_blocks=2, cond_channels=2)
-    x = torch.randint(0, 9, (2,) + shape).float()
+    x = torch.randint(0, 9, (2,) + shape) / 8
     cond = torch.randn(2, 2, 4, 4)
     base = model.log_prob_elements(x, cond).detach()
     for r, s in [(0, 2), (2, 0), (3, 3)]:
         y = x.clone()
-        y[:, 0, r, s] = (y[:, 0, r, s] + 4) % 9
+        y[:, 0, r, s] = (y[:, 0, r, s] * 8 + 4) % 9 / 8
         lp = model.log_prob_elements(y, cond).detach()
         i = r * 4 + s
         flat_base, flat_new = base.view(2, -1), lp.view(2, -1)
@@ -138,8 +138,8 @@ def test_ancestral_samples_follow_the_model_distribution(shape, n_levels, gain):
         samples = model.sample(20000, generator=torch.Generator().manual_seed(0))
     n_values = images[0].numel()
     weights = torch.tensor([float(n_levels ** k) for k in reversed(range(n_values))])
-    codes = (samples.view(20000, -1) * weights).sum(1).long()
-    enum_codes = (images.view(images.shape[0], -1) * weights).sum(1).long()
+    codes = (torch.round(samples.view(20000, -1) * (n_levels - 1)) * weights).sum(1).long()
+    enum_codes = (torch.round(images.view(images.shape[0], -1) * (n_levels - 1)) * weights).sum(1).long()
     freq = torch.bincount(codes, minlength=images.shape[0]).float() / 20000
     tv = 0.5 * (freq[enum_codes] - probs).abs().sum().item()
     assert 0.5 * (probs - 1 / images.shape[0]).abs().sum() > 0.1  # not a flat distribution
@@ -151,19 +151,21 @@ def test_sample_shape_and_range():
     cond = torch.rand(4, 1, 3, 3)
     x = model.sample(4, cond)
     assert x.shape == (4, 1, 3, 3)
-    assert x.min() >= 0 and x.max() <= 16 and torch.equal(x, x.round())
+    assert x.min() >= 0 and x.max() <= 1 and torch.equal(x * 16, (x * 16).round())  # on the lattice k / 16
     assert torch.isfinite(model.log_prob(x, cond)).all()
 
 
 def test_bad_inputs_raise_clear_errors():
     model = PixelCNN((1, 4, 4), n_levels=17, channels=8, n_blocks=1)
     good = torch.zeros(2, 1, 4, 4)
-    with pytest.raises(ValueError, match="0..16"):
-        model.log_prob(good + 17)
-    with pytest.raises(ValueError, match="0..16"):
-        model.log_prob(good - 1)
-    with pytest.raises(ValueError, match="non-integer"):
-        model.log_prob(good + 0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.log_prob(good + 3)  # integer levels where images in [0, 1] are expected
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.log_prob(good - 1 / 16)
+    with pytest.raises(ValueError, match="lattice"):
+        model.log_prob(good + 0.01)
+    with pytest.raises(TypeError, match="floating-point"):
+        model.log_prob(good.long())
     with pytest.raises(ValueError, match="shape"):
         model.log_prob(torch.zeros(2, 4, 4))
     with pytest.raises(ValueError, match="shape"):
@@ -198,16 +200,16 @@ def _reference_sample(model, n, cond, generator):
     from companion.likelihoods import sample_discretized_logistic_mixture
 
     c, height, width = model.shape
-    x = torch.zeros(n, c, height, width)
+    x = torch.zeros(n, c, height, width)  # levels
     with torch.no_grad():
         for r in range(height):
             for s in range(width):
-                out = model(x, cond)[:, :, r:r + 1, s:s + 1]
+                out = model(x / (model.n_levels - 1), cond)[:, :, r:r + 1, s:s + 1]
                 for ch in range(c):
                     logits, means, log_scales = model._mixture(out, x[:, :, r:r + 1, s:s + 1])
                     x[:, ch, r, s] = sample_discretized_logistic_mixture(
                         logits[:, ch, 0, 0], means[:, ch, 0, 0], log_scales[:, ch, 0, 0], model.n_levels, generator)
-    return x
+    return x / (model.n_levels - 1)
 
 
 @pytest.mark.parametrize("shape, cond_channels", [((1, 6, 5), 2), ((3, 4, 4), 0)])
@@ -223,5 +225,5 @@ def test_fast_sampling_equals_the_full_network_at_every_pixel(shape, cond_channe
     with torch.no_grad():  # and the cropped stack gives the full network's outputs on its rows
         full = model(fast, cond)
         terms = None if cond is None else model.conditioning_terms(cond)
-        cropped = model.masked_stack(fast[:, :, :3], None if terms is None else [t[:, :, :3] for t in terms])
+        cropped = model.masked_stack(fast[:, :, :3] * 8, None if terms is None else [t[:, :, :3] for t in terms])
     assert torch.allclose(cropped, full[:, :, :3], atol=1e-5)

@@ -3,7 +3,10 @@
 Each case builds a small model and a batch of valid input on the model's documented scale;
 the same checks then run over all of them: the protocol's members, shapes, finite values,
 ``log_prob`` of the model's own samples, gradients, a ``state_dict`` round trip, a move to
-the CPU, and a clear error for input of the wrong shape.
+the CPU, and a clear error for input of the wrong shape. Models of discrete images take
+images on the package's one scale, floats in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``
+(``companion.protocol.IMAGE_SCALE``), return their samples on it, and refuse integer levels
+and values between levels.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class Case:
     build: Callable[[], Tuple[object, torch.Tensor]]  # (model, a valid batch of 5 examples)
     differentiable: bool = True  # log_prob has a graph to the model's parameters
     sequential: bool = False  # examples are sequences: samples have a length of their own
+    n_levels: int = 0  # a model of discrete images with this many levels (0: not one)
 
 
 def _vae(likelihood: str):
@@ -30,8 +34,7 @@ def _vae(likelihood: str):
 
     def build():
         model = VAE((1, 4, 4), latent_dim=2, likelihood=likelihood, hidden=8, n_levels=4)
-        x = torch.randint(0, 4, (5, 1, 4, 4)).float()
-        return model, x if likelihood == "logistic" else x / 3
+        return model, torch.randint(0, 4, (5, 1, 4, 4)) / 3  # images in [0, 1], 4 levels
     return build
 
 
@@ -49,14 +52,14 @@ def _real_nvp(shape):
 def _pixelcnn():
     from companion.pixelcnn import PixelCNN
 
-    return PixelCNN((1, 4, 4), n_levels=4, channels=4, n_blocks=1), torch.randint(0, 4, (5, 1, 4, 4)).float()
+    return PixelCNN((1, 4, 4), n_levels=4, channels=4, n_blocks=1), torch.randint(0, 4, (5, 1, 4, 4)) / 3
 
 
 def _agave():
     from companion.agave import AGAVE
 
     model = AGAVE((1, 4, 4), n_levels=4, latent_dim=2, channels=(4, 4), pixelcnn_channels=4, n_blocks=1)
-    return model, torch.randint(0, 4, (5, 1, 4, 4)).float()
+    return model, torch.randint(0, 4, (5, 1, 4, 4)) / 3
 
 
 def _lde():
@@ -119,11 +122,11 @@ def _flow_posterior_vae():
 
 DENSITY_MODELS = {
     "vae-bernoulli": Case(_vae("bernoulli")),
-    "vae-logistic": Case(_vae("logistic")),
+    "vae-logistic": Case(_vae("logistic"), n_levels=4),
     "real-nvp-vector": Case(_real_nvp((2,))),
     "real-nvp-image": Case(_real_nvp((1, 4, 4))),
-    "pixelcnn": Case(_pixelcnn),
-    "agave": Case(_agave),
+    "pixelcnn": Case(_pixelcnn, n_levels=4),
+    "agave": Case(_agave, n_levels=4),
     "lde": Case(_lde),
     "ade-v": Case(_ade("v-ade")),
     "ade-av": Case(_ade("av-ade")),
@@ -231,6 +234,37 @@ def test_bad_input_raises(density_case):
         model.log_prob(wrong)
     with pytest.raises((ValueError, TypeError)):
         model.sample(-1)
+
+
+DISCRETE_IMAGE_MODELS = sorted(name for name, case in DENSITY_MODELS.items() if case.n_levels)
+
+
+def test_the_image_scale_is_one():
+    from companion.protocol import IMAGE_SCALE
+
+    assert IMAGE_SCALE == "unit"
+    assert DISCRETE_IMAGE_MODELS == ["agave", "pixelcnn", "vae-logistic"]
+
+
+@pytest.mark.parametrize("name", DISCRETE_IMAGE_MODELS)
+def test_image_models_take_unit_floats_and_refuse_levels(name):
+    torch.manual_seed(0)
+    case = DENSITY_MODELS[name]
+    model, x = case.build()
+    model.eval()
+    top = case.n_levels - 1
+    assert x.is_floating_point() and 0 <= x.min() and x.max() <= 1 and x.max() > 0
+    with torch.no_grad():
+        assert torch.isfinite(model.log_prob(x)).all()
+        samples = model.sample(4)
+    assert samples.min() >= 0 and samples.max() <= 1  # samples come back on the same scale
+    torch.testing.assert_close(samples * top, torch.round(samples * top), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        model.log_prob(x * top)  # the integer levels of the same images
+    with pytest.raises(ValueError, match="lattice"):
+        model.log_prob(x * 0.9 + 0.05)  # inside [0, 1], between levels
+    with pytest.raises(TypeError):
+        model.log_prob(torch.round(x * top).long())
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))

@@ -13,19 +13,19 @@ from companion.vae import VAE, ELBOTerms, fit_vae, gaussian_kl
 
 
 @pytest.fixture(scope="module")
-def digit_levels() -> torch.Tensor:
-    """The real 8x8 digits as integer levels 0..16 (sklearn ships them; no network needed)."""
+def digit_images() -> torch.Tensor:
+    """The real 8x8 digits in [0, 1], level k of 17 at k / 16 (sklearn ships them; no network needed)."""
     from sklearn.datasets import load_digits
 
-    return torch.tensor(load_digits().images[:600], dtype=torch.float32).unsqueeze(1)
+    return torch.tensor(load_digits().images[:600], dtype=torch.float32).unsqueeze(1) / 16
 
 
 @pytest.fixture(scope="module")
-def trained_vae(digit_levels) -> VAE:
+def trained_vae(digit_images) -> VAE:
     """A small discretized-logistic VAE trained for a few hundred steps."""
     torch.manual_seed(0)
     vae = VAE((1, 8, 8), latent_dim=4, likelihood="logistic", n_levels=17, hidden=64)
-    fit_vae(vae, digit_levels[:500], n_steps=200, batch_size=64, lr=3e-3, progress=False)
+    fit_vae(vae, digit_images[:500], n_steps=200, batch_size=64, lr=3e-3, progress=False)
     return vae.eval()
 
 
@@ -42,8 +42,8 @@ def test_gaussian_kl_matches_monte_carlo():
     torch.testing.assert_close(closed, D.kl_divergence(q, p).sum(-1))
 
 
-def test_elbo_terms_and_beta(trained_vae, digit_levels):
-    x = digit_levels[500:540]
+def test_elbo_terms_and_beta(trained_vae, digit_images):
+    x = digit_images[500:540]
     trained_vae.beta = 0.25
     torch.manual_seed(1)
     terms = trained_vae.elbo(x, n_samples=3)
@@ -58,8 +58,8 @@ def test_elbo_terms_and_beta(trained_vae, digit_levels):
     trained_vae.beta = 1.0
 
 
-def test_iwae_is_above_the_elbo_and_tightens_with_k(trained_vae, digit_levels):
-    x = digit_levels[500:600]
+def test_iwae_is_above_the_elbo_and_tightens_with_k(trained_vae, digit_images):
+    x = digit_images[500:600]
     torch.manual_seed(0)
     with torch.no_grad():
         elbo = trained_vae.elbo(x, n_samples=200).elbo.mean().item()
@@ -71,8 +71,8 @@ def test_iwae_is_above_the_elbo_and_tightens_with_k(trained_vae, digit_levels):
     assert trained_vae.log_prob_is_bound is True
 
 
-def test_iwae_with_one_sample_equals_the_elbo_in_expectation(trained_vae, digit_levels):
-    x = digit_levels[500:502]
+def test_iwae_with_one_sample_equals_the_elbo_in_expectation(trained_vae, digit_images):
+    x = digit_images[500:502]
     n = 4000
     torch.manual_seed(0)
     with torch.no_grad():
@@ -82,8 +82,8 @@ def test_iwae_with_one_sample_equals_the_elbo_in_expectation(trained_vae, digit_
     assert ((mean - elbo).abs() < 4 * se + 0.05).all()
 
 
-def test_iwae_chunking_does_not_change_the_bound(trained_vae, digit_levels):
-    x = digit_levels[500:520]
+def test_iwae_chunking_does_not_change_the_bound(trained_vae, digit_images):
+    x = digit_images[500:520]
     with torch.no_grad():
         torch.manual_seed(0)
         whole = trained_vae.log_prob(x, n_samples=50, chunk_size=50)
@@ -104,12 +104,13 @@ def test_log_likelihood_matches_reference(likelihood):
         x = torch.randn(4, 3)
         expected = D.Normal(params, math.exp(-0.3)).log_prob(x).sum(1)
     else:
-        x = torch.randint(0, 5, (4, 3)).float()
+        k = torch.randint(0, 5, (4, 3)).float()  # levels; the model takes k / 4 and params in levels
         s = math.exp(-0.3)
         sig = torch.sigmoid
-        upper = torch.where(x == 4, torch.ones(()), sig((x + 0.5 - params) / s))
-        lower = torch.where(x == 0, torch.zeros(()), sig((x - 0.5 - params) / s))
+        upper = torch.where(k == 4, torch.ones(()), sig((k + 0.5 - params) / s))
+        lower = torch.where(k == 0, torch.zeros(()), sig((k - 0.5 - params) / s))
         expected = (upper - lower).log().sum(1)
+        x = k / 4
     torch.testing.assert_close(vae.log_likelihood(x, params), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -128,8 +129,8 @@ def test_samples_have_the_right_shape_and_support(likelihood, architecture, shap
     if likelihood == "bernoulli":
         assert set(draws.unique().tolist()) <= {0.0, 1.0} and 0 <= means.min() and means.max() <= 1
     if likelihood == "logistic":
-        assert torch.equal(draws, draws.round()) and draws.min() >= 0 and draws.max() <= 16
-        assert means.min() >= 0 and means.max() <= 16
+        assert torch.equal(draws * 16, (draws * 16).round()) and draws.min() >= 0 and draws.max() <= 1
+        assert means.min() >= 0 and means.max() <= 1
     # the samples are valid inputs: log_prob accepts them
     if likelihood != "gaussian":
         assert torch.isfinite(vae.log_prob(draws, n_samples=2)).all()
@@ -146,9 +147,9 @@ def test_sample_mean_is_the_average_of_draws():
     torch.testing.assert_close(draws.mean(0), vae.likelihood_mean(params), atol=0.03, rtol=0)
 
 
-def test_fit_vae_trains(digit_levels):
+def test_fit_vae_trains(digit_images):
     torch.manual_seed(0)
-    x = digit_levels[:300] / 16
+    x = digit_images[:300]
     vae = VAE((1, 8, 8), latent_dim=4, likelihood="bernoulli", architecture="conv", channels=(8, 16))
     with torch.no_grad():
         before = vae.elbo(x).elbo.mean().item()
@@ -166,10 +167,10 @@ def test_bad_inputs_raise_clear_errors():
         vae.elbo(torch.zeros(3, 16))
     with pytest.raises(ValueError, match="NaN"):
         vae.elbo(torch.full((2, 1, 4, 4), float("nan")))
-    with pytest.raises(ValueError, match="integer levels"):
-        vae.elbo(torch.full((2, 1, 4, 4), 0.5))
-    with pytest.raises(ValueError, match="integer levels"):
-        vae.elbo(torch.full((2, 1, 4, 4), 4.0))
+    with pytest.raises(ValueError, match="lattice"):
+        vae.elbo(torch.full((2, 1, 4, 4), 0.5))  # between the levels 1/3 and 2/3
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        vae.elbo(torch.full((2, 1, 4, 4), 3.0))  # integer levels where images in [0, 1] are expected
     with pytest.raises(TypeError, match="floating"):
         vae.elbo(torch.zeros(2, 1, 4, 4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):

@@ -469,15 +469,14 @@ def logistic_vae_reference(cfg: AblationConfig, train: torch.Tensor, held_out: t
     repairs. Its importance-weighted bound uses ``cfg.n_eval_samples`` draws.
     """
     n_levels = DATASETS[cfg.dataset][1]
-    to_levels = lambda x: torch.round(x * (n_levels - 1))  # noqa: E731  ([0, 1] with levels at k/(L-1))
     companion.seed_everything(seed)
     vae = VAE(tuple(train.shape[1:]), cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden,
-              n_levels=n_levels).to(train.device)
-    fit_vae(vae, to_levels(train), n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=1e-3,
+              n_levels=n_levels).to(train.device)  # takes [0, 1] with level k at k / (n_levels - 1), as train is
+    fit_vae(vae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=1e-3,
             desc=f"discretized-logistic VAE (seed {seed})")
     vae.eval()
     with torch.no_grad():
-        log_p = torch.cat([vae.log_prob(to_levels(c), n_samples=cfg.n_eval_samples)
+        log_p = torch.cat([vae.log_prob(c, n_samples=cfg.n_eval_samples)
                            for c in held_out.split(cfg.eval_batch_size)])
     return float(-log_p.mean() / (held_out[0].numel() * math.log(2)))
 

@@ -1,5 +1,7 @@
-"""More experiments of the AGAVE chapter (thesis ch. 3), sharing the trained models of :mod:`.agave`.
+"""The AGAVE chapter's samples (thesis ch. 3), from the trained models of :mod:`.agave_models`.
 
+* ``agave/prior_samples`` — Fig. 3.5: ``f(z)`` for ``z`` from the prior, each with several
+  PixelCNN samples.
 * ``agave/interpolations`` — Fig. 3.6: two test images are encoded, their posterior means
   interpolated; each point is decoded to ``f(z)`` and completed by the PixelCNN. The same
   path through the plain PixelCNN-decoder VAE (experiment 1's, which ignores ``z``) is the
@@ -19,20 +21,71 @@ import numpy as np
 import torch
 
 import companion
-from companion.experiments.agave import (
+from companion.experiments.agave_models import (
     AgaveConfig,
-    _bpd,
-    _grid,
-    _levels,
-    _trained,
-    _upsample,
+    agave_job,
+    agave_scales,
+    bpd,
     mean_log_prob,
+    samples_given_z,
+    show_images,
+    test_split,
     train_in_parallel,
+    trained,
     trained_agave,
     trained_pixelcnn,
     trained_vae,
+    upsample,
 )
 from companion.reproduce import register
+
+# ========================================================================================
+# Fig. 3.5: f(z) from the prior with several PixelCNN samples each (Fig. 3.5)
+# ========================================================================================
+
+
+@dataclass
+class PriorSamplesConfig(AgaveConfig):
+    """``n_z`` latents from the prior, ``n_per_z`` PixelCNN samples given each ``f(z)``."""
+
+    n_z: int = 8
+    n_per_z: int = 8
+    SCALES: ClassVar[Dict[str, Dict[str, Any]]] = agave_scales(smoke={"n_z": 2, "n_per_z": 3},
+                                                               paper={"n_z": 8, "n_per_z": 10})
+
+
+@dataclass
+class PriorSamplesResult:
+    f: torch.Tensor
+    samples: torch.Tensor  # (n_z, n_per_z, C, H, W)
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def plot_prior_samples(result: PriorSamplesResult):
+    rows = torch.cat([upsample(result.f, result.samples.shape[2:])[:, None], result.samples], dim=1)
+    from companion.plots import image_grid
+
+    fig = image_grid(rows.flatten(0, 1).float().clamp(0, 1), nrow=rows.shape[1],
+                     title="Fig. 3.5: f(z), z ~ p(z) (first column), then PixelCNN samples given f(z)")
+    return fig
+
+
+@register("agave/prior_samples", config=PriorSamplesConfig, plot=plot_prior_samples,
+          description="Fig. 3.5: f(z) from the prior with several PixelCNN samples each")
+def run_prior_samples(cfg: PriorSamplesConfig) -> PriorSamplesResult:
+    model, _ = trained_agave(cfg)
+    companion.seed_everything(cfg.seed + 1)
+    f, x = samples_given_z(model, cfg.n_z, cfg.n_per_z)
+    # Do samples resemble their own f(z) more than the other rows' f(z)? Mean absolute
+    # difference in grey levels, own row against the average over other rows.
+    f_up = upsample(f, x.shape[2:])
+    dist = (x[:, :, None] - f_up[None, None]).abs().mean(dim=(-3, -2, -1)) * (cfg.n_levels - 1)  # (row, sample, f)
+    own = dist.diagonal(dim1=0, dim2=2).mean()
+    others = (dist.sum(dim=2) - dist.diagonal(dim1=0, dim2=2).T).mean() / max(cfg.n_z - 1, 1)
+    metrics = {"distance_to_own_f": float(own), "distance_to_other_f": float(others)}
+    return PriorSamplesResult(f.cpu(), x.cpu(), metrics)
+
+
 
 # ========================================================================================
 # Fig. 3.6: interpolations between latent variables
@@ -45,19 +98,16 @@ class InterpolationsConfig(AgaveConfig):
 
     n_pairs: int = 6
     n_points: int = 8
-    SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
-        "smoke": {**AgaveConfig.SCALES["smoke"], "n_pairs": 2, "n_points": 3},
-        "paper": {**AgaveConfig.SCALES["paper"], "n_pairs": 8, "n_points": 10},
-    }
+    SCALES: ClassVar[Dict[str, Dict[str, Any]]] = agave_scales(smoke={"n_pairs": 2, "n_points": 3},
+                                                               paper={"n_pairs": 8, "n_points": 10})
 
 
 @dataclass
 class InterpolationsResult:
     ends: torch.Tensor  # (n_pairs, 2, C, H, W): the two test images of each path
-    f: torch.Tensor  # (n_pairs, n_points, C, H, W): f(z_t), in levels
+    f: torch.Tensor  # (n_pairs, n_points, C, H, W): f(z_t) as images in [0, 1]
     samples: torch.Tensor  # (n_pairs, n_points, C, H, W): AGAVE's PixelCNN given f(z_t)
     samples_naive: torch.Tensor  # the same paths through the plain PixelCNN-decoder VAE
-    n_levels: int
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
@@ -71,7 +121,7 @@ def _interpolate(model, ends: torch.Tensor, n_points: int) -> Tuple[torch.Tensor
         z = (1 - t) * mu[:, :1] + t * mu[:, 1:]  # (n_pairs, n_points, latent_dim)
         x, f = model.sample(n_pairs * n_points, z=z.flatten(0, 1), return_auxiliary=True)
     shape = (n_pairs, n_points) + tuple(x.shape[1:])
-    return _upsample(f, tuple(x.shape[1:])).view(shape), x.view(shape)
+    return upsample(f, tuple(x.shape[1:])).view(shape), x.view(shape)
 
 
 def endpoint_agreement(samples: torch.Tensor, ends: torch.Tensor) -> float:
@@ -94,9 +144,9 @@ def plot_interpolations(result: InterpolationsResult):
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.8 * result.f.shape[0] * 2 + 1.2))
     rows = torch.stack([result.f, result.samples], dim=1).flatten(0, 2)  # per pair: f row, then sample row
-    _grid(axes[0], rows, result.n_levels, result.f.shape[1], "AGAVE: f(z_t) (odd rows), PixelCNN given it (even rows)")
-    _grid(axes[1], result.samples_naive.flatten(0, 1), result.n_levels, result.f.shape[1],
-          "no auxiliary loss: PixelCNN along the same paths")
+    show_images(axes[0], rows, result.f.shape[1], "AGAVE: f(z_t) (odd rows), PixelCNN given it (even rows)")
+    show_images(axes[1], result.samples_naive.flatten(0, 1), result.f.shape[1],
+                "no auxiliary loss: PixelCNN along the same paths")
     fig.tight_layout()
     return fig
 
@@ -104,11 +154,11 @@ def plot_interpolations(result: InterpolationsResult):
 @register("agave/interpolations", config=InterpolationsConfig, plot=plot_interpolations,
           description="Fig. 3.6: interpolations between the latents of two test images")
 def run_interpolations(cfg: InterpolationsConfig) -> InterpolationsResult:
-    x = _levels(cfg, "test")
+    x, _ = test_split(cfg)
     if 2 * cfg.n_pairs > x.shape[0]:
         raise ValueError(f"n_pairs={cfg.n_pairs} needs {2 * cfg.n_pairs} test images; n_test is {x.shape[0]}")
     ends = x[: 2 * cfg.n_pairs].view(cfg.n_pairs, 2, *x.shape[1:])
-    train_in_parallel([("agave", cfg, {"lam": cfg.lam}), ("agave", cfg, {"aux_weight": 0.0, "lam": 1.0})])
+    train_in_parallel([agave_job(cfg), agave_job(cfg, aux_weight=0.0, lam=1.0)])
     agave, _ = trained_agave(cfg)
     naive, _ = trained_agave(cfg, aux_weight=0.0, lam=1.0)  # experiment 1's plain hybrid (cached)
     companion.seed_everything(cfg.seed + 2)
@@ -117,7 +167,7 @@ def run_interpolations(cfg: InterpolationsConfig) -> InterpolationsResult:
     metrics = {"agave_endpoint_agreement": endpoint_agreement(samples, ends),
                "naive_endpoint_agreement": endpoint_agreement(samples_naive, ends),
                "n_paths": float(cfg.n_pairs)}
-    return InterpolationsResult(ends.cpu(), f.cpu(), samples.cpu(), samples_naive.cpu(), cfg.n_levels, metrics)
+    return InterpolationsResult(ends.cpu(), f.cpu(), samples.cpu(), samples_naive.cpu(), metrics)
 
 
 # ========================================================================================
@@ -150,9 +200,8 @@ class SamplesConfig(AgaveConfig):
 @dataclass
 class SamplesResult:
     names: List[str]
-    images: Dict[str, torch.Tensor]  # name -> (n_show, C, H, W) in levels
+    images: Dict[str, torch.Tensor]  # name -> (n_show, C, H, W) in [0, 1]
     f_agave: torch.Tensor  # AGAVE's f(z) of its shown samples
-    n_levels: int
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
@@ -162,7 +211,7 @@ def _iaf_overrides(cfg: SamplesConfig) -> Dict[str, Any]:
 
 def trained_iaf_vae(cfg: SamplesConfig):
     """The IAF-VAE (the shared VAE's networks with an IAF posterior), trained like the VAE and cached."""
-    return _trained("iaf_vae", cfg, _iaf_overrides(cfg), cfg.n_steps)
+    return trained("iaf_vae", cfg, _iaf_overrides(cfg), cfg.n_steps)
 
 
 def class_shares(classifier: torch.nn.Module, images01: torch.Tensor, n_classes: int = 10) -> np.ndarray:
@@ -179,9 +228,9 @@ def plot_samples(result: SamplesResult):
     fig, axes = plt.subplots(1, len(names) + 1, figsize=(2.6 * (len(names) + 1), 3.2))
     nrow = int(np.ceil(np.sqrt(result.f_agave.shape[0])))
     for ax, name in zip(axes, names[:-1]):
-        _grid(ax, result.images[name], result.n_levels, nrow, name)
-    _grid(axes[-2], result.f_agave, result.n_levels, nrow, "AGAVE: f(z)")
-    _grid(axes[-1], result.images[names[-1]], result.n_levels, nrow, "AGAVE: PixelCNN given f(z)")
+        show_images(ax, result.images[name], nrow, name)
+    show_images(axes[-2], result.f_agave, nrow, "AGAVE: f(z)")
+    show_images(axes[-1], result.images[names[-1]], nrow, "AGAVE: PixelCNN given f(z)")
     fig.suptitle("Fig. 3.2 at this scale: random samples")
     fig.tight_layout()
     return fig
@@ -194,11 +243,9 @@ def run_samples(cfg: SamplesConfig) -> SamplesResult:
     from companion.experiments.adaptive_density import train_feature_net
     from companion.metrics import frechet_distance
 
-    x_test = _levels(cfg, "test")
-    n_dims = int(np.prod(x_test.shape[1:]))
+    x_test, n_dims = test_split(cfg)
     top = cfg.n_levels - 1
-    train_in_parallel([("iaf_vae", cfg, _iaf_overrides(cfg)), ("vae", cfg, {}), ("pixelcnn", cfg, {}),
-                       ("agave", cfg, {"lam": cfg.lam})])
+    train_in_parallel([("iaf_vae", cfg, _iaf_overrides(cfg)), ("vae", cfg, {}), ("pixelcnn", cfg, {}), agave_job(cfg)])
     iaf, _ = trained_iaf_vae(cfg)
     vae, _ = trained_vae(cfg)
     pixelcnn, _ = trained_pixelcnn(cfg)
@@ -206,7 +253,7 @@ def run_samples(cfg: SamplesConfig) -> SamplesResult:
     metrics: Dict[str, float] = {}
     companion.seed_everything(cfg.seed)
     for name, model in (("iaf_vae", iaf), ("vae", vae)):
-        metrics[f"{name}_iw_bpd"] = _bpd(-mean_log_prob(lambda b: model.log_prob(b, n_samples=cfg.iw_samples),
+        metrics[f"{name}_iw_bpd"] = bpd(-mean_log_prob(lambda b: model.log_prob(b, n_samples=cfg.iw_samples),
                                                         x_test), n_dims)
     classifier, accuracy = train_feature_net(cfg.classifier_steps, seed=cfg.seed, device=x_test.device)
     metrics["classifier_accuracy"] = accuracy
@@ -222,14 +269,13 @@ def run_samples(cfg: SamplesConfig) -> SamplesResult:
         draws["AGAVE"], f_agave = agave.sample(cfg.n_samples, return_auxiliary=True)
     reference = load(cfg.dataset, "valid").to(x_test.device)[: cfg.n_frechet]
     reference = torch.round(reference * top) / top  # the levels the models see
-    real = x_test[: cfg.n_frechet] / top
     with torch.no_grad():
         ref_features = classifier.features(reference)
         for name, images in {"real (test)": x_test, **draws}.items():
             key = name.split(" ")[0].lower().replace("-", "_")
-            shares = class_shares(classifier, images / top)
+            shares = class_shares(classifier, images)
             metrics[f"{key}_min_class_share"] = float(shares.min())
-            feats = classifier.features(real if name == "real (test)" else images[: cfg.n_frechet] / top)
+            feats = classifier.features(images[: cfg.n_frechet])
             metrics[f"{key}_frechet"] = frechet_distance(feats, ref_features)
     # The IAF-VAE's bar: at least as good a bound as the plain VAE with the same networks and
     # steps, and samples covering every digit class (each >= 3% per the classifier).
@@ -238,4 +284,4 @@ def run_samples(cfg: SamplesConfig) -> SamplesResult:
     names = ["real (test)", "IAF-VAE", "PixelCNN alone", "AGAVE"]
     n = cfg.n_show
     images = {"real (test)": x_test[:n].cpu(), **{k: v[:n].cpu() for k, v in draws.items()}}
-    return SamplesResult(names, images, f_agave[:n].cpu(), cfg.n_levels, metrics)
+    return SamplesResult(names, images, f_agave[:n].cpu(), metrics)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
 
 import numpy as np
@@ -143,11 +144,6 @@ def load_split(name: str, split: str, limit: Optional[int] = None) -> torch.Tens
             raise ValueError(f"limit must be a positive int or None; got {limit!r}")
         x = x[:limit]
     return x
-
-
-def _levels(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
-    """Data in ``[0, 1]`` to float levels ``0 .. n_levels - 1``."""
-    return torch.round(x * (spec.n_levels - 1))
 
 
 def not_applicable_reason(model: str, spec: DatasetSpec) -> Optional[str]:
@@ -338,32 +334,20 @@ def feature_space(dataset: str, cfg: "ComparisonConfig") -> FeatureSpace:
 def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     from companion.vae import VAE, fit_vae
 
-    dev = train.device
     if spec.discrete:
         # the logistic scale starts at an eighth of the range (in levels), not at one level:
         # with 256 levels a unit scale makes the first steps' NLL huge
         model = VAE(spec.shape, cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden, n_levels=spec.n_levels,
                     init_log_scale=math.log(spec.n_levels / 8))
-        x = _levels(train, spec)
     else:
         model = VAE(spec.shape, cfg.latent_dim, likelihood="gaussian", hidden=cfg.hidden,
                     init_log_scale=math.log(float(train.std())))
-        x = train
-    model = model.to(dev)
-    fit_vae(model, x, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="VAE")
-    scale = 1.0 / (spec.n_levels - 1) if spec.discrete else 1.0
-
-    def sample(n):
-        return model.sample(n) * scale
-
-    def means(n):
-        return model.sample(n, mean=True) * scale
-
-    def log_prob(x):
-        return model.log_prob(_levels(x, spec) if spec.discrete else x, n_samples=cfg.iw_samples)
-
-    return FittedModel("vae", model, sample, log_prob, likelihood_kind("vae", spec), _likelihood_how("vae", spec),
-                       mean_fn=means)
+    model = model.to(train.device)
+    fit_vae(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="VAE")
+    # the model takes and returns the data's scale: its own methods, no conversion
+    return FittedModel("vae", model, model.sample, partial(model.log_prob, n_samples=cfg.iw_samples),
+                       likelihood_kind("vae", spec), _likelihood_how("vae", spec),
+                       mean_fn=partial(model.sample, mean=True))
 
 
 def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
@@ -416,15 +400,9 @@ def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) ->
     model = AGAVE(spec.shape, n_levels=spec.n_levels, latent_dim=cfg.latent_dim, lam=2.0,
                   channels=tuple(cfg.conv_channels), pixelcnn_channels=cfg.pixelcnn_channels,
                   n_blocks=cfg.pixelcnn_blocks, n_mixtures=2).to(train.device)
-    fit_agave(model, _levels(train, spec), n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="AGAVE")
-
-    def sample(n):
-        return model.sample(n) / (spec.n_levels - 1)
-
-    def log_prob(x):
-        return model.log_prob(_levels(x, spec), n_samples=cfg.iw_samples)
-
-    return FittedModel("agave", model, sample, log_prob, "bound", _likelihood_how("agave", spec))
+    fit_agave(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, desc="AGAVE")
+    return FittedModel("agave", model, model.sample, partial(model.log_prob, n_samples=cfg.iw_samples), "bound",
+                       _likelihood_how("agave", spec))
 
 
 def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode: str) -> FittedModel:
@@ -500,7 +478,7 @@ def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig)
     hidden = cfg.flow_hidden if image else cfg.hidden
     flow = RealNVP(shape, n_blocks=cfg.flow_blocks, hidden=hidden, n_layers=cfg.flow_layers).to(dev)
     if spec.discrete:
-        levels = _levels(train, spec)
+        levels = datasets.to_levels(train, spec.n_levels).float()  # uniform_dequantize takes integer levels
 
         def prepare(x_levels):  # fresh uniform noise each time: (level + u) / n_levels in [0, 1)
             return uniform_dequantize(x_levels, spec.n_levels)
@@ -513,7 +491,7 @@ def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig)
              transform=prepare, max_grad_norm=10.0, desc="Real-NVP")
     if spec.discrete:
         def log_prob(x):  # log p(y) - D log n_levels: a bound on log P(x) in expectation over u
-            log_p = flow.log_prob(prepare(_levels(x, spec)))
+            log_p = flow.log_prob(prepare(datasets.to_levels(x, spec.n_levels).float()))
             return -continuous_to_discrete_nll(-log_p, spec.n_dims, spec.n_levels)
 
         def sample(n):  # the bin of (level + u) / n_levels back to level / (n_levels - 1)

@@ -633,14 +633,13 @@ def run_pixel_likelihoods(cfg: PixelLikelihoodsConfig) -> PixelLikelihoodsResult
     """Per seed and likelihood: the KL term, the reconstruction error of the decoded posterior
     means (mean squared, pixels in [0, 1]) and the Fréchet distance of decoded prior samples
     (mean images) to held-out digits in the digit classifier's features."""
-    from companion.data import load
+    from companion.data import load, to_levels
     from companion.vae import VAE, fit_vae
 
     dev = companion.device()
     held_out = torch.cat([load("digits", "valid"), load("digits", "test")]).to(dev)
     per_seed: Dict[str, Dict[str, List[float]]] = {"bernoulli": {}, "logistic": {}}
     reconstructions, samples = {}, {}
-    top = cfg.n_levels - 1
     x_show = None
     for s in range(cfg.n_seeds):
         seed = cfg.seed + s
@@ -648,17 +647,18 @@ def run_pixel_likelihoods(cfg: PixelLikelihoodsConfig) -> PixelLikelihoodsResult
         companion.seed_everything(seed)
         vae_l = VAE(tuple(x.shape[1:]), cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden,
                     n_levels=cfg.n_levels).to(dev)
-        fit_vae(vae_l, torch.round(x * top), n_steps=cfg.n_steps, batch_size=64, lr=1e-3,
+        # digits on the logistic's lattice k / (n_levels - 1): x itself at 17 levels, re-quantised at 256
+        x_l = to_levels(x, cfg.n_levels).float() / (cfg.n_levels - 1)
+        fit_vae(vae_l, x_l, n_steps=cfg.n_steps, batch_size=64, lr=1e-3,
                 desc="VAE with discretised pixels", generator=torch.Generator().manual_seed(seed))
         vae_l.eval()
         x_show = x[: cfg.n_show]
-        for name, vae, scale in (("bernoulli", vae_b, 1.0), ("logistic", vae_l, float(top))):
-            inputs = x if name == "bernoulli" else torch.round(x * top)
-            with torch.no_grad():
+        for name, vae, inputs in (("bernoulli", vae_b, x), ("logistic", vae_l, x_l)):
+            with torch.no_grad():  # both take and return images in [0, 1]
                 mu, logvar = base.posteriors(vae, inputs)
-                rec = vae.likelihood_mean(vae.decode(mu)) / scale
+                rec = vae.likelihood_mean(vae.decode(mu))
                 draws = torch.cat([vae.likelihood_mean(vae.decode(torch.randn(len(c), cfg.latent_dim, device=dev)))
-                                   for c in torch.arange(cfg.n_samples).split(1000)]) / scale
+                                   for c in torch.arange(cfg.n_samples).split(1000)])
             row = per_seed[name]
             row.setdefault("average_kl", []).append(float(surgery.average_kl(mu, logvar)))
             row.setdefault("reconstruction_mse", []).append(float((rec - x).pow(2).flatten(1).sum(1).mean()))

@@ -478,7 +478,7 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
     ``midgrey_data`` / ``midgrey_mean`` / ``midgrey_sample`` (fraction of mid-grey pixels),
     and ``decoder_scale_levels``, the learned logistic scale in grey levels.
     """
-    from companion.data import load, to_levels
+    from companion.data import load
     from companion.metrics import bits_per_dim
     from companion.vae import VAE, fit_vae
 
@@ -487,9 +487,8 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
         raise ValueError(f"iwae_ks must hold positive ints; got {cfg.iwae_ks!r}")
     companion.seed_everything(cfg.seed)
     dev = companion.device()
-    levels = cfg.n_levels - 1
-    train = to_levels(load("digits", "train"), cfg.n_levels).float().to(dev)
-    test = to_levels(load("digits", "test"), cfg.n_levels).float().to(dev)
+    train = load("digits", "train").to(dev)  # in [0, 1], level k at k / 16: the VAE takes it as it is
+    test = load("digits", "test").to(dev)
     vae = VAE((1, 8, 8), latent_dim=cfg.latent_dim, likelihood="logistic", n_levels=cfg.n_levels,
               hidden=cfg.hidden, n_layers=cfg.n_layers).to(dev)
     history = fit_vae(vae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
@@ -502,17 +501,17 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
         train_elbo = float(vae.elbo(train, n_samples=cfg.elbo_samples).elbo.mean())
         bounds = [float(vae.log_prob(test, n_samples=k).mean()) for k in ks]
         shown = test[: cfg.n_show]
-        recon = vae.reconstruct(shown) / levels
+        recon = vae.reconstruct(shown)
         z = torch.randn(cfg.n_show, cfg.latent_dim, device=dev)
         params = vae.decode(z)
-        means = vae.likelihood_mean(params) / levels
-        draws = vae.likelihood_sample(params) / levels
+        means = vae.likelihood_mean(params)
+        draws = vae.likelihood_sample(params)
         # blur statistics on a larger batch than the one shown
         z_many = torch.randn(len(test), cfg.latent_dim, device=dev)
         params_many = vae.decode(z_many)
-        means_many = vae.likelihood_mean(params_many) / levels
-        draws_many = vae.likelihood_sample(params_many) / levels
-    test01 = test / levels
+        means_many = vae.likelihood_mean(params_many)
+        draws_many = vae.likelihood_sample(params_many)
+    test01 = test
     elbo = float(terms.elbo.mean())
     metrics: Dict[str, float] = {
         "elbo": elbo,
@@ -537,7 +536,7 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
         "midgrey_sample": _mid_grey_fraction(draws_many),
     }
     to_np = lambda t: t.clamp(0, 1).cpu().numpy()  # noqa: E731
-    return VAEDigitsResult(vae=vae, test_images=to_np(shown / levels), reconstructions=to_np(recon),
+    return VAEDigitsResult(vae=vae, test_images=to_np(shown), reconstructions=to_np(recon),
                            sample_means=to_np(means), samples=to_np(draws), iwae_ks=ks, iwae=bounds,
                            history=history, metrics=metrics)
 
