@@ -14,11 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```\{literalinclude\}\s+(\S+)\s*\n((?::[^\n]*\n)*)")
 
 #: Targets still to move out of an experiment module, each with the reason (empty when done).
-KNOWN_EXCEPTIONS = {
-    # the comparison chapter's dispatcher over model names; it goes once comparison.py
-    # iterates over protocol models (issue 16, item 1)
-    ("comparison.md", "companion/experiments/comparison_models.py", "fit_model"),
-}
+KNOWN_EXCEPTIONS: set = set()  # none left: the comparison chapter shows companion.protocol.DensityModel
 
 
 def _targets():
