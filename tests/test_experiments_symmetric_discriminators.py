@@ -9,6 +9,7 @@ import torch
 from companion import data
 from companion.evidence import VERDICTS
 from companion.experiments import symmetric_discriminators as S
+from companion.experiments import symmetric_toys as T
 
 
 @pytest.mark.parametrize("method", ["gan", "bgan", "mbgan"])
@@ -22,9 +23,9 @@ def test_each_replica_follows_the_plain_run_of_its_seed(method, monkeypatch):
     torch.set_default_dtype(torch.float64)
     try:
         cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=100, n_eval_samples=200, eval_steps=())
-        replicas = S._train_toy_replicas("pacgan", method, "ring", (0, 3), cfg, 0.5)
+        replicas = T._train_toy_replicas("pacgan", method, "ring", (0, 3), cfg, 0.5)
         for index, seed in enumerate((0, 3)):
-            plain = S._train_toy("pacgan", method, "ring", seed, cfg, 0.5)
+            plain = T._train_toy("pacgan", method, "ring", seed, cfg, 0.5)
             assert np.abs(replicas["samples"][index] - plain["samples"]).max() < 1e-4
         assert np.abs(replicas["samples"][0] - replicas["samples"][1]).max() > 1e-2  # the seeds differ
     finally:
@@ -80,12 +81,12 @@ def test_baseline_sweep_smoke_run_and_record():
 def test_the_mixup_gan_trains_as_replicas_each_seed_on_its_own():
     """Fig. 4.3's mixup GAN: a pointwise discriminator on mixtures, one Beta stream per seed."""
     cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=20, n_eval_samples=200, eval_steps=())
-    first = S._train_toy_replicas("pacgan", "mixup", "ring", (0, 1), cfg, 0.5)
-    second = S._train_toy_replicas("pacgan", "mixup", "ring", (0, 2), cfg, 0.5)
+    first = T._train_toy_replicas("pacgan", "mixup", "ring", (0, 1), cfg, 0.5)
+    second = T._train_toy_replicas("pacgan", "mixup", "ring", (0, 2), cfg, 0.5)
     assert np.isfinite(first["samples"]).all()
     assert np.abs(first["samples"][0] - second["samples"][0]).max() < 1e-5  # seed 0 ignores its neighbour
     assert np.abs(first["samples"][1] - second["samples"][1]).max() > 1e-3
-    gan = S._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
+    gan = T._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
     assert np.abs(first["samples"][0] - gan["samples"][0]).max() > 1e-3  # mixing changes the game
 
 
