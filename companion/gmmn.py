@@ -11,13 +11,12 @@ everything here).
 
 from __future__ import annotations
 
-import math
 from typing import Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
-from .checks import check_nonnegative_int, check_positive_int, check_tensor
+from .checks import check_nonnegative_int, check_positive, check_positive_int, check_tensor
 from .nets import MLP
 from .train import Callback, History, minimize
 
@@ -37,13 +36,13 @@ def mmd2(
     a generator for shrinking its spread; the biased one (a V-statistic) is exactly zero when
     ``x`` and ``y`` are the same sample.
     """
-    if not (torch.is_tensor(x) and torch.is_tensor(y)) or x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError("x and y must be tensors of shape (n, d) and (m, d) with the same d")
+    check_tensor(x, "x", shape=(None, None), finite=False)
+    check_tensor(y, "y", shape=(None, x.shape[1]), finite=False)  # the same d as x
     if x.shape[0] < 2 or y.shape[0] < 2:
         raise ValueError("x and y need at least 2 rows each")
-    widths = [float(h) for h in bandwidths]
-    if not widths or any(not (h > 0 and math.isfinite(h)) for h in widths):
-        raise ValueError(f"bandwidths must be positive finite numbers; got {bandwidths!r}")
+    widths = [check_positive(h, "bandwidths") for h in bandwidths]
+    if not widths:
+        raise ValueError("bandwidths must hold at least one positive number")
     both = torch.cat([x, y])
     d2 = torch.cdist(both, both).pow(2)
     k = sum(torch.exp(-d2 / (2 * h * h)) for h in widths)

@@ -122,10 +122,10 @@ def _layer_widths(channels: Union[int, Sequence[int]], n_layers: int, dim: int, 
     if isinstance(channels, int) and not isinstance(channels, bool):
         return [check_positive_int(channels, "channels")] * n_layers
     try:
-        widths = [int(c) for c in channels]
+        widths = [check_positive_int(c, "channels") for c in channels]
     except TypeError:
-        raise TypeError(f"channels must be an int or a sequence of ints; got {channels!r}") from None
-    if len(widths) != n_layers or any(c < 1 for c in widths):
+        raise TypeError(f"channels must be an int or a sequence of positive ints; got {channels!r}") from None
+    if len(widths) != n_layers:
         raise ValueError(
             f"channels must hold {n_layers} positive ints (one per dilated layer for dim={dim}, "
             f"filter_size={filter_size}); got {list(channels)}"

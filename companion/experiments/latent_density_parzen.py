@@ -230,12 +230,10 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     """Train an AAE and a GMMN on autoencoder codes; Parzen as in ``latent_density/parzen``; quality bar."""
     companion.seed_everything(cfg.seed)
     train, valid, test = _digits_splits()
-    n = cfg.n_parzen_samples
-    generated: Dict[str, torch.Tensor] = {}
     aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, cfg.seed)
-    generated["AAE"] = aae.sample(n).cpu()
+    aae_samples = aae.sample(cfg.n_parzen_samples).cpu()
     companion.seed_everything(cfg.seed)
-    generated["GMMN + AE"] = _gmmn_on_ae_codes(train, cfg, n)
+    generated = {"AAE": aae_samples, "GMMN + AE": _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples)}
     companion.seed_everything(cfg.seed)
     vae_samples = _bernoulli_vae(train, cfg).sample(cfg.n_bar_samples, mean=True).cpu()
     metrics: Dict[str, object] = dict(parzen_metrics(generated, valid, test))
