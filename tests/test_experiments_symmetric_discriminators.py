@@ -96,3 +96,21 @@ def test_mode_coverage_compares_the_mixup_gan_when_asked_and_at_paper_scale():
     assert [(r["method"], r["dataset"]) for r in result.comparisons] == [("mixup", "ring")]
     assert "mixup GAN" in set(S.mode_coverage_table(result)["model"])
     assert "mixup" in S.ModeCoverageConfig.for_scale("paper").methods
+
+
+def test_toy_gan_experiments_share_one_config_with_their_book_values():
+    """mode_coverage, baseline_sweep and gamma_losses take the 2-D GAN fields from ToyGANConfig;
+    optimal_discriminator and universality their training fields from SetFitConfig."""
+    fields = ("latent_dim", "batch_size", "n_steps", "thesis_hidden", "thesis_n_disc", "thesis_lr", "n_eval_samples")
+    book = {S.ModeCoverageConfig: (2, 100, 1500, 32, 1, 3e-3, 2500),
+            S.GammaLossesConfig: (2, 100, 300, 32, 1, 3e-3, 2500)}
+    for config, values in book.items():
+        assert issubclass(config, T.ToyGANConfig)
+        assert tuple(getattr(config.for_scale("book"), f) for f in fields) == values, config.__name__
+    coverage = S.ModeCoverageConfig.for_scale("book")
+    assert (coverage.pacgan_g_hidden, coverage.pacgan_d_hidden, coverage.pacgan_lr) == (64, 32, 1e-3)
+    fit_fields = ("n_steps", "sets_per_step", "lr", "n_test_sets", "seed")
+    optimal, universality = S.OptimalDiscriminatorConfig.for_scale("book"), S.UniversalityConfig.for_scale("book")
+    assert tuple(getattr(optimal, f) for f in fit_fields) == (300, 128, 3e-3, 4000, 0)
+    assert tuple(getattr(universality, f) for f in fit_fields) == (450, 128, 2e-3, 2000, 0)
+    assert issubclass(S.UniversalityConfig, S.SetFitConfig) and issubclass(S.OptimalDiscriminatorConfig, S.SetFitConfig)

@@ -1,4 +1,4 @@
-"""More experiments of the chapter on symmetric discriminators; the first module is full.
+"""Fig. 4.6 of the chapter on symmetric discriminators: batch GANs against minibatch discrimination on digits.
 
 * ``symmetric_discriminators/digits_dynamics`` — Fig. 4.6 on ``digits``: sample quality along
   training of BGAN without batch smoothing, BGAN and M-BGAN with ``gamma = 0.5``, and a GAN
