@@ -93,6 +93,7 @@ def _timed(fn):
 
 def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) -> None:
     from companion.experiments import symmetric_discriminators as S
+    from companion.experiments import symmetric_toys as T
 
     companion.device = lambda: dev  # the experiment's functions place their models with companion.device()
     seeds = list(range(n_replicas))
@@ -101,16 +102,16 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
     # -- the toy GAN ----------------------------------------------------------------------------
     cfg = S.ModeCoverageConfig.for_scale("book", n_steps=2, eval_steps=())
     if dev.type == "cpu":  # equal to the plain runs in the first steps (the float32 game is chaotic later)
-        reps = S._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
+        reps = T._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
         for i in (0, 1):
             gap = float(
-                np.abs(reps["samples"][i] - S._train_toy("pacgan", "gan", "ring", i, cfg, 0.5)["samples"]).max()
+                np.abs(reps["samples"][i] - T._train_toy("pacgan", "gan", "ring", i, cfg, 0.5)["samples"]).max()
             )
             if gap > 1e-4:
                 raise SystemExit(f"replica {i} of the toy GAN left its plain run: max gap {gap:.2e}")
     cfg = S.ModeCoverageConfig.for_scale("book", n_steps=gan_steps, eval_steps=())
-    _, sequential = _timed(lambda: [S._train_toy("pacgan", "gan", "ring", s, cfg, 0.5) for s in seeds])
-    _, together = _timed(lambda: S._train_toy_replicas("pacgan", "gan", "ring", tuple(seeds), cfg, 0.5))
+    _, sequential = _timed(lambda: [T._train_toy("pacgan", "gan", "ring", s, cfg, 0.5) for s in seeds])
+    _, together = _timed(lambda: T._train_toy_replicas("pacgan", "gan", "ring", tuple(seeds), cfg, 0.5))
     print(f"toy GAN ({tag}, {gan_steps} steps): {n_replicas} sequential runs {sequential:.1f} s, "
           f"{n_replicas} replicas {together:.1f} s")
     print(f"RATIO replicas_toy_gan_{tag} {sequential / together:.2f} {n_replicas} seeds in one run vs "

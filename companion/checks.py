@@ -20,6 +20,7 @@ import torch
 
 __all__ = [
     "ArgumentTypeError",
+    "check_in_interval",
     "check_int",
     "check_nonnegative",
     "check_nonnegative_int",
@@ -96,19 +97,32 @@ def check_probability(value: object, name: str) -> float:
     return float(value)
 
 
+def check_in_interval(value: object, name: str, low: float, high: float) -> float:
+    """``float(value)`` if it is a real number in ``[low, high]``; otherwise an error naming ``name``."""
+    if not _is_real(value):
+        raise ArgumentTypeError(f"{name} must be a number in [{low:g}, {high:g}]; got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]; got {value!r}")
+    return float(value)
+
+
 def check_tensor(
     value: object,
     name: str,
     shape: Optional[Sequence[Optional[int]]] = None,
     finite: bool = True,
     floating: bool = True,
+    min_dim: int = 0,
 ) -> torch.Tensor:
-    """``value`` if it is a tensor of ``shape`` (``None`` entries match any size), finite and
-    floating-point as asked; otherwise a ``TypeError`` or ``ValueError`` naming ``name``."""
+    """``value`` if it is a tensor of ``shape`` (``None`` entries match any size) with at least
+    ``min_dim`` dimensions, finite and floating-point as asked; otherwise a ``TypeError`` or
+    ``ValueError`` naming ``name``."""
     if not torch.is_tensor(value):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
     if floating and not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor; got dtype {value.dtype}")
+    if value.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions; got shape {tuple(value.shape)}")
     if shape is not None:
         fits = value.dim() == len(shape) and all(s is None or s == v for s, v in zip(shape, value.shape))
         if not fits:

@@ -12,9 +12,10 @@ incremental autoencoder, IAE). This module holds:
   network head: ``log_prob(z)`` is exact and ``sample(n)`` runs over the dimensions in turn;
 * :func:`fit_lde` — maximum likelihood with the paper's optimiser (Adam, lr 2e-4, betas (0.5, 0.999));
 * :class:`IncrementalAutoencoder`, :func:`make_autoencoder`, :func:`fit_incremental_autoencoder` — a
-  deterministic autoencoder whose masked latent dimensions are zero and get no gradient;
+  deterministic autoencoder whose masked latent dimensions are zero and get no gradient (in
+  :mod:`companion.incremental_autoencoder`, re-exported here);
 * :class:`GMMN`, :func:`mmd2`, :func:`fit_gmmn` — the moment-matching generator that the
-  paper compares with in its Fig. 5;
+  paper compares with in its Fig. 5 (in :mod:`companion.gmmn`, re-exported here);
 * :func:`check_receptive_field_formula`, :func:`check_causality` — auto-checks for the
   chapter's exercises.
 
@@ -24,29 +25,30 @@ Chapter: ``book/latent_density.md``; its experiments: ``companion/experiments/la
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_nonnegative_int, check_positive_int
-from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
-from .train import (
-    Callback,
-    History,
-    fit_likelihood,
-    minibatches,
-    minimize,
-    progress_disabled,
-    run_callback,
-    train_loop,
+from .checks import check_nonnegative_int, check_positive, check_positive_int, check_tensor
+from .gmmn import GMMN, fit_gmmn, mmd2
+from .incremental_autoencoder import (
+    PAPER_AE_LR,
+    PAPER_BETAS,
+    IncrementalAutoencoder,
+    fit_incremental_autoencoder,
+    make_autoencoder,
 )
+from .train import Callback, History, fit_likelihood
 
 __all__ = [
     "GMMN",
     "IncrementalAutoencoder",
     "LatentDensityEstimator",
+    "PAPER_AE_LR",
+    "PAPER_BETAS",
+    "PAPER_LDE_LR",
     "check_causality",
     "check_receptive_field_formula",
     "dilated_causal_conv",
@@ -58,28 +60,10 @@ __all__ = [
     "receptive_field_layers",
 ]
 
-#: The paper's optimiser settings (Appendix A): Adam with these betas and learning rates.
-PAPER_BETAS = (0.5, 0.999)
+#: The paper's learning rate of the LDE (Appendix A: Adam with betas ``PAPER_BETAS``).
 PAPER_LDE_LR = 2e-4
-PAPER_AE_LR = 1e-3
 
 _LOG_2PI = math.log(2.0 * math.pi)
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_codes(z: object, dim: int, name: str = "z") -> torch.Tensor:
-    """``z`` must be a finite floating tensor of shape ``(batch, dim)``."""
-    if not torch.is_tensor(z):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (batch, {dim}); got {type(z).__name__}")
-    if not z.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor; got dtype {z.dtype}")
-    if z.dim() != 2 or z.shape[1] != dim:
-        raise ValueError(f"{name} must have shape (batch, {dim}); got {tuple(z.shape)}")
-    if not torch.isfinite(z).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return z
 
 
 # ----------------------------------------------------------------------------- the LDE
@@ -138,10 +122,10 @@ def _layer_widths(channels: Union[int, Sequence[int]], n_layers: int, dim: int, 
     if isinstance(channels, int) and not isinstance(channels, bool):
         return [check_positive_int(channels, "channels")] * n_layers
     try:
-        widths = [int(c) for c in channels]
+        widths = [check_positive_int(c, "channels") for c in channels]
     except TypeError:
-        raise TypeError(f"channels must be an int or a sequence of ints; got {channels!r}") from None
-    if len(widths) != n_layers or any(c < 1 for c in widths):
+        raise TypeError(f"channels must be an int or a sequence of positive ints; got {channels!r}") from None
+    if len(widths) != n_layers:
         raise ValueError(
             f"channels must hold {n_layers} positive ints (one per dilated layer for dim={dim}, "
             f"filter_size={filter_size}); got {list(channels)}"
@@ -331,7 +315,7 @@ class LatentDensityEstimator(nn.Module):
             ``(log_weights, means, log_scales)``, each ``(batch, D, K)``; ``log_weights`` are
             normalised over ``K``.
         """
-        z = _check_codes(z, self.dim)
+        z = check_tensor(z, "z", shape=(None, self.dim))
         h = self.features((z - self.loc) / self.scale).transpose(1, 2)
         logits, mean, log_sd = self._mixture(h)  # (batch, D, K) each
         log_w = torch.log_softmax(logits, dim=-1)
@@ -348,7 +332,7 @@ class LatentDensityEstimator(nn.Module):
         ``K = 30`` take 356 MB, those of a chunk (6 MB by default) stay in the cache. A GPU
         takes the batch whole.
         """
-        z = _check_codes(z, self.dim)
+        z = check_tensor(z, "z", shape=(None, self.dim))
         u = (z - self.loc) / self.scale
         biases = self.padding_biases()  # the same for all chunks
         rows = max(1, self.chunk_positions // self.dim) if u.device.type == "cpu" else max(1, len(u))
@@ -385,7 +369,7 @@ class LatentDensityEstimator(nn.Module):
 
     def set_standardization(self, codes: torch.Tensor, eps: float = 1e-6) -> None:
         """Set ``loc``/``scale`` to the mean and standard deviation of ``codes`` (per dimension)."""
-        codes = _check_codes(codes, self.dim, "codes")
+        codes = check_tensor(codes, "codes", shape=(None, self.dim))
         if codes.shape[0] < 2:
             raise ValueError("codes must hold at least 2 rows to estimate a scale")
         self.loc.copy_(codes.mean(0))
@@ -426,9 +410,8 @@ def fit_lde(
     if not isinstance(model, LatentDensityEstimator):
         raise TypeError(f"model must be a LatentDensityEstimator; got {type(model).__name__}")
     device = next(model.parameters()).device
-    data = _check_codes(data, model.dim, "data").to(device)
-    if not (isinstance(lr, (int, float)) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    data = check_tensor(data, "data", shape=(None, model.dim)).to(device)
+    check_positive(lr, "lr")
     if standardize:
         model.set_standardization(data)
     if optimizer is None:
@@ -437,274 +420,6 @@ def fit_lde(
                              generator=generator, callback=callback, progress=progress, scale=model.dim,
                              loss_name="nll_per_dim", max_grad_norm=max_grad_norm,
                              log_every=max(1, n_steps // 200), desc=desc)
-    model.eval()
-    return history
-
-
-# ----------------------------------------------------------------------------- the IAE
-
-
-class IncrementalAutoencoder(nn.Module):
-    """A deterministic autoencoder whose latent vector is used from the front, a growing part at a time.
-
-    Only the first ``active_dims`` coordinates of ``z = f(x)`` are used; the others are set
-    to zero with ``torch.where`` (so they get exactly zero gradient and even a non-finite
-    encoder output there cannot leak). With ``incremental=False`` it is the paper's plain AE
-    (all dimensions active from the start).
-
-    Args:
-        encoder: maps a batch of data to ``(batch, latent_dim)``.
-        decoder: maps ``(batch, latent_dim)`` back to data (its output is used as is).
-        latent_dim: the latent dimension ``D``.
-        start_dims: the active dimensions at the start of incremental training.
-        incremental: grow the active part during :func:`fit_incremental_autoencoder` (the IAE) or not (the AE).
-    """
-
-    def __init__(
-        self,
-        encoder: nn.Module,
-        decoder: nn.Module,
-        latent_dim: int,
-        start_dims: int = 1,
-        incremental: bool = True,
-    ) -> None:
-        super().__init__()
-        if not isinstance(encoder, nn.Module) or not isinstance(decoder, nn.Module):
-            raise TypeError("encoder and decoder must be nn.Modules")
-        self.encoder, self.decoder = encoder, decoder
-        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
-        self.start_dims = check_positive_int(start_dims, "start_dims")
-        if self.start_dims > self.latent_dim:
-            raise ValueError(f"start_dims must be <= latent_dim={self.latent_dim}; got {start_dims}")
-        self.incremental = bool(incremental)
-        self.register_buffer("active", torch.ones(self.latent_dim, dtype=torch.bool))
-
-    @property
-    def active_dims(self) -> int:
-        """How many leading latent dimensions are in use."""
-        return int(self.active.sum())
-
-    def set_active_dims(self, k: int) -> None:
-        """Use the first ``k`` latent dimensions (``1 <= k <= latent_dim``)."""
-        k = check_positive_int(k, "k")
-        if k > self.latent_dim:
-            raise ValueError(f"k must be <= latent_dim={self.latent_dim}; got {k}")
-        self.active.copy_(torch.arange(self.latent_dim, device=self.active.device) < k)
-
-    def active_dims_at(self, step: int, n_steps: int, growth_fraction: float = 0.5) -> int:
-        """The schedule: from ``start_dims`` to ``latent_dim`` in equal stages over the first
-        ``growth_fraction`` of training (always ``latent_dim`` for the plain AE)."""
-        if not self.incremental:
-            return self.latent_dim
-        if not 0 < growth_fraction <= 1:
-            raise ValueError(f"growth_fraction must lie in (0, 1]; got {growth_fraction!r}")
-        n_stages = self.latent_dim - self.start_dims + 1
-        stage = int(n_stages * step / max(1.0, growth_fraction * n_steps))
-        return min(self.latent_dim, self.start_dims + stage)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """Codes ``(batch, latent_dim)`` with the inactive dimensions exactly zero."""
-        z = self.encoder(x)
-        if z.dim() != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"the encoder must return (batch, {self.latent_dim}); got {tuple(z.shape)}")
-        return torch.where(self.active, z, torch.zeros_like(z))
-
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Data from codes ``(batch, latent_dim)``."""
-        _check_codes(z, self.latent_dim)
-        return self.decoder(z)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The reconstruction ``g(f(x))``."""
-        return self.decoder(self.encode(x))
-
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
-        """Mean squared reconstruction error (the paper's ``L_MSE``; no prior term)."""
-        return F.mse_loss(self(x), x)
-
-
-def make_autoencoder(
-    shape: Sequence[int],
-    latent_dim: int,
-    incremental: bool = True,
-    architecture: str = "mlp",
-    hidden: int = 256,
-    start_dims: int = 1,
-) -> IncrementalAutoencoder:
-    """An (incremental) autoencoder for data in ``[0, 1]`` built from :mod:`companion.nets`.
-
-    Args:
-        shape: the data shape without the batch dimension (``(d,)`` or ``(C, H, W)``).
-        latent_dim: the latent dimension.
-        incremental: the IAE (``True``) or the plain AE.
-        architecture: ``"mlp"`` (any shape) or ``"conv"`` (images).
-        hidden: width of the MLP's two hidden layers.
-        start_dims: active dimensions at the start (IAE).
-    """
-    shape = check_shape(shape, "shape")
-    size = math.prod(shape)
-    if architecture == "mlp":
-        encoder = nn.Sequential(nn.Flatten(), MLP(size, latent_dim, hidden=hidden, activation="leaky_relu"))
-        decoder = nn.Sequential(
-            MLP(latent_dim, size, hidden=hidden, activation="leaky_relu", out_activation="sigmoid"),
-            nn.Unflatten(1, shape),
-        )
-    elif architecture == "conv":
-        shape = check_shape(shape, "shape", image=True)
-        encoder = ConvEncoder(shape, latent_dim, activation="leaky_relu")
-        decoder = nn.Sequential(ConvDecoder(latent_dim, shape, activation="leaky_relu"), nn.Sigmoid())
-    else:
-        raise ValueError(f"architecture must be 'mlp' or 'conv'; got {architecture!r}")
-    return IncrementalAutoencoder(encoder, decoder, latent_dim, start_dims=start_dims, incremental=incremental)
-
-
-def fit_incremental_autoencoder(
-    model: IncrementalAutoencoder,
-    data: torch.Tensor,
-    *,
-    n_steps: int,
-    batch_size: int = 128,
-    lr: float = PAPER_AE_LR,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    generator: Optional[torch.Generator] = None,
-    callback: Optional[Callback] = None,
-    progress: Optional[bool] = None,
-    betas: Tuple[float, float] = PAPER_BETAS,
-    growth_fraction: float = 0.5,
-    desc: str = "autoencoder",
-) -> History:
-    """Train an (incremental) autoencoder on the MSE with the paper's Adam settings (lr 1e-3,
-    betas (0.5, 0.999)). (The plain autoencoder of the IML chapter has its own
-    :func:`companion.iml.fit_autoencoder`: another loss, no growing code.)
-
-    For the IAE the active part grows by :meth:`IncrementalAutoencoder.active_dims_at`, a
-    function of the step, hence a loop of its own; at the end every dimension is active.
-
-    Returns:
-        The history with ``mse`` and ``active_dims``.
-    """
-    if not isinstance(model, IncrementalAutoencoder):
-        raise TypeError(f"model must be an IncrementalAutoencoder; got {type(model).__name__}")
-    if not torch.is_tensor(data) or not data.is_floating_point():
-        raise TypeError("data must be a floating-point tensor")
-    if not torch.isfinite(data).all():
-        raise ValueError("data contains NaN or infinite values")
-    device = next(model.parameters()).device
-    if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
-    batches = minibatches(data.to(device), batch_size, generator=generator)
-
-    def step(i: int):
-        k = model.active_dims_at(i, n_steps, growth_fraction)
-        model.set_active_dims(k)
-        loss = model.loss(next(batches))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return {"mse": loss.detach(), "active_dims": float(k), **run_callback(callback, i)}
-
-    model.train()
-    history = train_loop(step, n_steps, desc=desc, log_every=max(1, n_steps // 200),
-                         disable_progress=progress_disabled(progress),
-                         state={"model": model, "optimizer": optimizer, "batches": batches})
-    model.set_active_dims(model.latent_dim)
-    model.eval()
-    return history
-
-
-# ----------------------------------------------------------------------------- the GMMN
-
-
-def mmd2(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    bandwidths: Sequence[float] = (0.1, 0.3, 1.0, 3.0),
-    unbiased: bool = True,
-) -> torch.Tensor:
-    """The squared maximum mean discrepancy between samples ``x`` and ``y``.
-
-    Uses a sum of Gaussian kernels ``exp(-|a - b|^2 / (2 h^2))`` over ``bandwidths``. The
-    unbiased estimate (default) leaves out the ``k(a, a)`` terms, whose presence would reward
-    a generator for shrinking its spread; the biased one (a V-statistic) is exactly zero when
-    ``x`` and ``y`` are the same sample.
-    """
-    if not (torch.is_tensor(x) and torch.is_tensor(y)) or x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError("x and y must be tensors of shape (n, d) and (m, d) with the same d")
-    if x.shape[0] < 2 or y.shape[0] < 2:
-        raise ValueError("x and y need at least 2 rows each")
-    widths = [float(h) for h in bandwidths]
-    if not widths or any(not (h > 0 and math.isfinite(h)) for h in widths):
-        raise ValueError(f"bandwidths must be positive finite numbers; got {bandwidths!r}")
-    both = torch.cat([x, y])
-    d2 = torch.cdist(both, both).pow(2)
-    k = sum(torch.exp(-d2 / (2 * h * h)) for h in widths)
-    n, m = x.shape[0], y.shape[0]
-    k_xx, k_yy, k_xy = k[:n, :n], k[n:, n:], k[:n, n:]
-    if unbiased:
-        within = (k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (
-            m * (m - 1)
-        )
-    else:
-        within = k_xx.mean() + k_yy.mean()
-    return within - 2 * k_xy.mean()
-
-
-class GMMN(nn.Module):
-    """A generative moment matching network: uniform noise through an MLP, trained on the MMD.
-
-    The paper uses it (Li et al., 2015) as the implicit alternative to the LDE. Outputs are
-    made in standardised coordinates and mapped back with the buffers ``loc``/``scale``.
-    """
-
-    def __init__(self, dim: int, noise_dim: int = 8, hidden: int = 128, n_layers: int = 2) -> None:
-        super().__init__()
-        self.dim = check_positive_int(dim, "dim")
-        self.noise_dim = check_positive_int(noise_dim, "noise_dim")
-        self.generator = MLP(self.noise_dim, self.dim, hidden=hidden, n_layers=n_layers, activation="relu")
-        self.register_buffer("loc", torch.zeros(self.dim))
-        self.register_buffer("scale", torch.ones(self.dim))
-
-    def forward(self, noise: torch.Tensor) -> torch.Tensor:
-        """Map noise ``(batch, noise_dim)`` to samples ``(batch, dim)``."""
-        return self.loc + self.scale * self.generator(noise)
-
-    def sample(self, n: int) -> torch.Tensor:
-        """``n`` samples (noise uniform on ``[-1, 1]**noise_dim``)."""
-        n = check_nonnegative_int(n, "n")
-        noise = torch.rand(n, self.noise_dim, device=self.loc.device) * 2 - 1
-        return self(noise)
-
-
-def fit_gmmn(
-    model: GMMN,
-    data: torch.Tensor,
-    *,
-    n_steps: int,
-    batch_size: int = 512,
-    lr: float = 1e-3,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    generator: Optional[torch.Generator] = None,
-    callback: Optional[Callback] = None,
-    progress: Optional[bool] = None,
-    bandwidths: Sequence[float] = (0.05, 0.1, 0.3, 1.0, 3.0),
-    desc: str = "GMMN",
-) -> History:
-    """Train a :class:`GMMN` to minimise the MMD to ``data`` (bandwidths in standardised units)
-    with :func:`companion.train.minimize`; records ``mmd2``."""
-    if not isinstance(model, GMMN):
-        raise TypeError(f"model must be a GMMN; got {type(model).__name__}")
-    device = next(model.parameters()).device
-    data = _check_codes(data, model.dim, "data").to(device)
-    model.loc.copy_(data.mean(0))
-    model.scale.copy_(data.std(0).clamp_min(1e-6))
-
-    def mmd(real: torch.Tensor) -> Dict[str, torch.Tensor]:
-        noise = torch.rand(real.shape[0], model.noise_dim, device=device) * 2 - 1
-        return {"mmd2": mmd2(model.generator(noise), real, bandwidths)}
-
-    history = minimize(model, (data - model.loc) / model.scale, mmd, n_steps=n_steps, batch_size=batch_size, lr=lr,
-                       optimizer=optimizer, generator=generator, callback=callback, progress=progress,
-                       log_every=max(1, n_steps // 200), desc=desc)
     model.eval()
     return history
 

@@ -8,6 +8,7 @@ import torch
 
 from companion.checks import (
     ArgumentTypeError,
+    check_in_interval,
     check_int,
     check_nonnegative,
     check_nonnegative_int,
@@ -71,3 +72,16 @@ def test_tensor():
         check_tensor(torch.tensor([math.nan]), "x")
     with pytest.raises(TypeError, match="torch.Tensor"):
         check_tensor([1.0], "x")
+
+
+def test_interval_and_minimum_dimensions():
+    assert check_in_interval(0.5, "gamma", 0, 0.5) == 0.5 and check_in_interval(np.float64(0), "gamma", 0, 0.5) == 0.0
+    for bad in (-0.1, 0.6, math.nan, True, "0.2"):
+        with pytest.raises(ValueError, match=r"gamma must be a number in \[0, 0.5\]"):
+            check_in_interval(bad, "gamma", 0, 0.5)
+    with pytest.raises(TypeError):
+        check_in_interval(None, "gamma", 0, 0.5)
+    x = torch.zeros(3, 2)
+    assert check_tensor(x, "x", min_dim=2) is x
+    with pytest.raises(ValueError, match=r"x must have at least 3 dimensions; got shape \(3, 2\)"):
+        check_tensor(x, "x", min_dim=3)

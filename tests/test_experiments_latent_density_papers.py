@@ -47,3 +47,22 @@ def test_baselines_share_the_parzen_protocol():
     known = experiments()
     assert known["latent_density/baselines"].config is L.BaselinesConfig
     assert known["latent_density/faces"].config is L.FacesConfig
+
+
+def test_autoencoder_lde_experiments_share_one_config_with_their_book_values():
+    """interpolation, faces, parzen and baselines take the autoencoder + LDE fields from one
+    sub-config; each keeps the book-scale values it had before they were shared."""
+    from companion.experiments.latent_density import AutoencoderLDEConfig, InterpolationConfig
+
+    fields = ("latent_dim", "ae_hidden", "ae_steps", "ae_batch_size", "lde_components", "lde_channels", "lde_steps",
+              "lde_batch_size", "lde_lr", "seed")
+    book = {
+        InterpolationConfig: (16, 256, 1200, 128, 30, 32, 400, 256, 3e-3, 0),
+        L.FacesConfig: (16, 256, 800, 32, 10, 32, 300, 64, 3e-3, 0),
+        L.ParzenConfig: (8, 256, 1200, 128, 30, 32, 400, 256, 3e-3, 0),
+        L.BaselinesConfig: (8, 256, 1200, 128, 30, 32, 400, 256, 3e-3, 0),
+    }
+    for config, values in book.items():
+        assert issubclass(config, AutoencoderLDEConfig)
+        cfg = config.for_scale("book")
+        assert tuple(getattr(cfg, f) for f in fields) == values, config.__name__

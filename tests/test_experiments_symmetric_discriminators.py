@@ -9,6 +9,7 @@ import torch
 from companion import data
 from companion.evidence import VERDICTS
 from companion.experiments import symmetric_discriminators as S
+from companion.experiments import symmetric_toys as T
 
 
 @pytest.mark.parametrize("method", ["gan", "bgan", "mbgan"])
@@ -22,9 +23,9 @@ def test_each_replica_follows_the_plain_run_of_its_seed(method, monkeypatch):
     torch.set_default_dtype(torch.float64)
     try:
         cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=100, n_eval_samples=200, eval_steps=())
-        replicas = S._train_toy_replicas("pacgan", method, "ring", (0, 3), cfg, 0.5)
+        replicas = T._train_toy_replicas("pacgan", method, "ring", (0, 3), cfg, 0.5)
         for index, seed in enumerate((0, 3)):
-            plain = S._train_toy("pacgan", method, "ring", seed, cfg, 0.5)
+            plain = T._train_toy("pacgan", method, "ring", seed, cfg, 0.5)
             assert np.abs(replicas["samples"][index] - plain["samples"]).max() < 1e-4
         assert np.abs(replicas["samples"][0] - replicas["samples"][1]).max() > 1e-2  # the seeds differ
     finally:
@@ -80,12 +81,12 @@ def test_baseline_sweep_smoke_run_and_record():
 def test_the_mixup_gan_trains_as_replicas_each_seed_on_its_own():
     """Fig. 4.3's mixup GAN: a pointwise discriminator on mixtures, one Beta stream per seed."""
     cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=20, n_eval_samples=200, eval_steps=())
-    first = S._train_toy_replicas("pacgan", "mixup", "ring", (0, 1), cfg, 0.5)
-    second = S._train_toy_replicas("pacgan", "mixup", "ring", (0, 2), cfg, 0.5)
+    first = T._train_toy_replicas("pacgan", "mixup", "ring", (0, 1), cfg, 0.5)
+    second = T._train_toy_replicas("pacgan", "mixup", "ring", (0, 2), cfg, 0.5)
     assert np.isfinite(first["samples"]).all()
     assert np.abs(first["samples"][0] - second["samples"][0]).max() < 1e-5  # seed 0 ignores its neighbour
     assert np.abs(first["samples"][1] - second["samples"][1]).max() > 1e-3
-    gan = S._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
+    gan = T._train_toy_replicas("pacgan", "gan", "ring", (0, 1), cfg, 0.5)
     assert np.abs(first["samples"][0] - gan["samples"][0]).max() > 1e-3  # mixing changes the game
 
 
@@ -95,3 +96,21 @@ def test_mode_coverage_compares_the_mixup_gan_when_asked_and_at_paper_scale():
     assert [(r["method"], r["dataset"]) for r in result.comparisons] == [("mixup", "ring")]
     assert "mixup GAN" in set(S.mode_coverage_table(result)["model"])
     assert "mixup" in S.ModeCoverageConfig.for_scale("paper").methods
+
+
+def test_toy_gan_experiments_share_one_config_with_their_book_values():
+    """mode_coverage, baseline_sweep and gamma_losses take the 2-D GAN fields from ToyGANConfig;
+    optimal_discriminator and universality their training fields from SetFitConfig."""
+    fields = ("latent_dim", "batch_size", "n_steps", "thesis_hidden", "thesis_n_disc", "thesis_lr", "n_eval_samples")
+    book = {S.ModeCoverageConfig: (2, 100, 1500, 32, 1, 3e-3, 2500),
+            S.GammaLossesConfig: (2, 100, 300, 32, 1, 3e-3, 2500)}
+    for config, values in book.items():
+        assert issubclass(config, T.ToyGANConfig)
+        assert tuple(getattr(config.for_scale("book"), f) for f in fields) == values, config.__name__
+    coverage = S.ModeCoverageConfig.for_scale("book")
+    assert (coverage.pacgan_g_hidden, coverage.pacgan_d_hidden, coverage.pacgan_lr) == (64, 32, 1e-3)
+    fit_fields = ("n_steps", "sets_per_step", "lr", "n_test_sets", "seed")
+    optimal, universality = S.OptimalDiscriminatorConfig.for_scale("book"), S.UniversalityConfig.for_scale("book")
+    assert tuple(getattr(optimal, f) for f in fit_fields) == (300, 128, 3e-3, 4000, 0)
+    assert tuple(getattr(universality, f) for f in fit_fields) == (450, 128, 2e-3, 2000, 0)
+    assert issubclass(S.UniversalityConfig, S.SetFitConfig) and issubclass(S.OptimalDiscriminatorConfig, S.SetFitConfig)

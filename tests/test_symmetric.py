@@ -423,7 +423,7 @@ def test_bad_inputs_raise_clear_errors():
 
 # -- the paper-scale CIFAR-10 configuration (no download, no training) ---------------------------
 def test_cifar10_paper_config_builds_the_sngan_pair_with_spectral_norm():
-    from companion.experiments.symmetric_discriminators import (
+    from companion.experiments.symmetric_cifar10 import (
         PAPER_TABLE_4_1,
         Cifar10Config,
         SNGANGenerator,

@@ -1,5 +1,7 @@
 """Experiments of the chapter on mixed batches and symmetric discriminators (thesis ch. 4).
 
+This module holds the experiments on the discriminator itself and on batch smoothing:
+
 * ``symmetric_discriminators/optimal_discriminator`` — Prop. 1 checked: a symmetric
   discriminator trained on fixed 1-D distributions against the exact ``D*``, and the
   normalisation of ``p_balanced`` / ``p_unbalanced`` on a discrete example.
@@ -7,21 +9,19 @@
   targets fitted by stacked equivariant layers, a Deep-Sets network and a permuted MLP.
 * ``symmetric_discriminators/gamma_losses`` — Fig. 4.2: the effect of batch smoothing
   ``gamma`` on the discriminator and generator losses.
-* ``symmetric_discriminators/mode_coverage`` — Sec. 4.5.1 / Fig. 4.3: GAN vs BGAN vs M-BGAN
-  (and the mixup GAN of Fig. 4.3 at ``paper`` scale) on ``ring`` and ``grid``, modes covered and
-  high-quality samples over seeds, in the thesis' network configuration and in the PacGAN benchmark's.
-* ``symmetric_discriminators/cifar10`` — Sec. 4.5.2 (paper scale only): CIFAR-10 with the
-  SN-GAN "standard CNN" pair (a DCGAN-style generator and an equivariant convolutional
-  discriminator with spectral normalisation), the Inception score and FID through
-  :func:`companion.metrics.inception_metrics` when its optional backend can download its
-  weights, and Table 4.1 beside (:data:`PAPER_TABLE_4_1`).
+
+The chapter's other experiments live in modules of their own, and their public names are
+importable from here too: ``mode_coverage`` and ``baseline_sweep`` (Sec. 4.5.1, Fig. 4.3) in
+:mod:`companion.experiments.symmetric_mode_coverage`, with the 2-D GAN training they share in
+:mod:`companion.experiments.symmetric_toys`; ``cifar10`` (Sec. 4.5.2, Table 4.1) in
+:mod:`companion.experiments.symmetric_cifar10`; ``digits_dynamics`` (Fig. 4.6) in
+:mod:`companion.experiments.symmetric_discriminators_extra`.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
-from typing import Callable, ClassVar, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -29,44 +29,66 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
-from companion.metrics import mean_std
+from companion.experiments.symmetric_cifar10 import (  # noqa: F401  (the chapter imports them from here)
+    PAPER_TABLE_4_1,
+    Cifar10Config,
+    Cifar10Result,
+    SNGANGenerator,
+    cifar10_table,
+    plot_cifar10,
+    run_cifar10,
+    spectral_normalise,
+)
+from companion.experiments.symmetric_mode_coverage import (  # noqa: F401  (the chapter imports them from here)
+    BASELINE_SWEEP_RECORD,
+    METHOD_NAMES,
+    PACGAN_TABLE,
+    RING_GAN_BAR,
+    BaselineSweepConfig,
+    BaselineSweepResult,
+    ModeCoverageConfig,
+    ModeCoverageResult,
+    mode_coverage_comparisons,
+    mode_coverage_table,
+    plot_baseline_sweep,
+    plot_mode_coverage,
+    run_baseline_sweep,
+    run_mode_coverage,
+)
+from companion.experiments.symmetric_toys import ToyGANConfig, _train_toy
 from companion.plots import pyplot
-from companion.replicas import Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.reproduce import register
 from companion.runs import GeneratorState
 from companion.symmetric import (
     EquivariantLinear,
-    Maxout,
     SymmetricDiscriminator,
     batch_log_densities,
     bernoulli_kl,
-    bgan_step,
-    complementary_mixed_sets,
     mix_batches,
     optimal_discriminator,
 )
 from companion.train import train_loop
 
-#: Table 4.1 of the thesis (CIFAR-10): model -> (IS mean, IS std, FID).
-PAPER_TABLE_4_1 = {
-    "WGP (Miyato et al.)": (6.68, 0.06, 40.2),
-    "GP (Miyato et al.)": (6.93, 0.08, 37.7),
-    "SN (Miyato et al.)": (7.42, 0.08, 29.3),
-    "batch discrimination (Salimans et al.)": (7.09, 0.08, 35.0),
-    "BGAN": (7.05, 0.06, 36.5),
-    "M-BGAN": (7.49, 0.06, 23.7),
-}
 
+@dataclass
+class SetFitConfig(ExperimentConfig):
+    """A network fitted on freshly drawn sets: ``n_steps`` Adam steps of ``sets_per_step`` sets
+    at learning rate ``lr``, then scored on ``n_test_sets`` sets (book-scale defaults)."""
 
+    n_steps: int = 300
+    sets_per_step: int = 128
+    lr: float = 3e-3
+    n_test_sets: int = 4000
+    seed: int = 0
 
 
 # ========================================================================================
-# 2. Prop. 1 checked numerically
+# 1. Prop. 1 checked numerically
 # ========================================================================================
 
 
 @dataclass
-class OptimalDiscriminatorConfig(ExperimentConfig):
+class OptimalDiscriminatorConfig(SetFitConfig):
     """A symmetric discriminator against the exact optimum on 1-D Gaussians (book scale)."""
 
     batch_sizes: Tuple[int, ...] = (1, 2, 4, 8)
@@ -75,11 +97,6 @@ class OptimalDiscriminatorConfig(ExperimentConfig):
     fake_std: float = 0.7
     gamma: float = 0.5
     hidden: Tuple[int, ...] = (64, 64)
-    n_steps: int = 300
-    sets_per_step: int = 128
-    lr: float = 3e-3
-    n_test_sets: int = 4000
-    seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"batch_sizes": (1, 4), "n_steps": 20, "sets_per_step": 32, "n_test_sets": 300, "hidden": (16,)},
         "paper": {"batch_sizes": (1, 2, 4, 8, 16), "n_steps": 5000, "hidden": (128, 128, 128), "n_test_sets": 20000},
@@ -174,22 +191,20 @@ def plot_optimal_discriminator(result: OptimalDiscriminatorResult):
 
 
 # ========================================================================================
-# 3. The universality theorem illustrated
+# 2. The universality theorem illustrated
 # ========================================================================================
 
 
 @dataclass
-class UniversalityConfig(ExperimentConfig):
+class UniversalityConfig(SetFitConfig):
     """Symmetric targets fitted by three architectures (book scale)."""
 
     set_size: int = 8
     dim: int = 2
     hidden: int = 48
     n_steps: int = 450
-    sets_per_step: int = 128
     lr: float = 2e-3
     n_test_sets: int = 2000
-    seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"n_steps": 20, "hidden": 16, "n_test_sets": 200},
         "paper": {"n_steps": 20000, "hidden": 128, "n_test_sets": 10000},
@@ -197,6 +212,8 @@ class UniversalityConfig(ExperimentConfig):
 
 
 TARGET_NAMES = ("mean", "std", "max", "mean pairwise distance", "second largest")
+
+
 MODEL_NAMES = ("equivariant stack", "Deep Sets", "permuted MLP")
 
 
@@ -337,557 +354,17 @@ def plot_universality(result: UniversalityResult):
 
 
 # ========================================================================================
-# Shared: 2-D GANs in two network configurations
-# ========================================================================================
-
-
-@ensemble_container  # forward acts on the last axis only, so replicas can stack its layers
-class BatchNormMLPGenerator(nn.Module):
-    """The PacGAN benchmark's generator: ReLU layers with batch normalisation."""
-
-    def __init__(self, latent_dim: int, hidden: int, n_layers: int, out_dim: int = 2) -> None:
-        super().__init__()
-        self.latent_dim = latent_dim
-        layers: List[nn.Module] = []
-        width = latent_dim
-        for _ in range(n_layers):
-            # no bias before batch norm: it is redundant (the norm subtracts it), and Adam
-            # would turn its zero-up-to-rounding gradient into full steps of arbitrary sign
-            layers += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, out_dim))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
-
-
-@ensemble_container
-class MaxoutDiscriminator(nn.Module):
-    """The PacGAN benchmark's pointwise discriminator: maxout layers, one logit per sample."""
-
-    def __init__(self, in_dim: int, hidden: int, n_layers: int, pieces: int = 5) -> None:
-        super().__init__()
-        layers: List[nn.Module] = []
-        width = in_dim
-        for _ in range(n_layers):
-            layers += [nn.Linear(width, hidden * pieces), Maxout(pieces)]
-            width = hidden
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
-
-
-#: Methods whose discriminator judges one sample at a time (the GAN and the mixup GAN).
-POINTWISE_METHODS = ("gan", "mixup")
-
-
-def _networks(setup: str, method: str, cfg) -> Tuple[nn.Module, nn.Module, float, Tuple[float, float], int]:
-    """(generator, discriminator, lr, betas, discriminator steps) of a configuration."""
-    from companion.gan import MLPDiscriminator, MLPGenerator
-
-    if setup == "thesis":
-        gen = MLPGenerator(cfg.latent_dim, (2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
-        if method in POINTWISE_METHODS:
-            disc = MLPDiscriminator((2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
-        else:
-            disc = SymmetricDiscriminator(2, (cfg.thesis_hidden,) * 3, reduction=method, activation="relu")
-        return gen, disc, cfg.thesis_lr, (0.9, 0.999), cfg.thesis_n_disc
-    if setup == "pacgan":
-        gen = BatchNormMLPGenerator(cfg.latent_dim, cfg.pacgan_g_hidden, 4)
-        if method in POINTWISE_METHODS:
-            disc = MaxoutDiscriminator(2, cfg.pacgan_d_hidden, 3)
-        else:
-            disc = SymmetricDiscriminator(2, (cfg.pacgan_d_hidden,) * 3, reduction=method, activation="maxout")
-        return gen, disc, cfg.pacgan_lr, (0.8, 0.999), 1
-    raise ValueError(f"setup must be 'thesis' or 'pacgan'; got {setup!r}")
-
-
-def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg, gamma: float,
-               snapshot_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
-    """Train one 2-D GAN; returns its history, final samples and snapshots."""
-    from companion import data
-    from companion.gan import discriminator_loss, generator_loss
-    from companion.train import minibatches
-
-    if method not in ("gan", "bgan", "mbgan"):
-        raise ValueError(
-            f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}"
-        )
-    dev = companion.device()
-    companion.seed_everything(seed)
-    gen, disc, lr, betas, n_disc = _networks(setup, method, cfg)
-    gen, disc = gen.to(dev), disc.to(dev)
-    g_opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    d_opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
-    train = data.load(dataset).to(dev)
-    batches = minibatches(train, cfg.batch_size, generator=torch.Generator().manual_seed(seed))
-    rng = torch.Generator(device=dev).manual_seed(seed)
-    snapshots: Dict[int, np.ndarray] = {}
-    eval_rng = torch.Generator(device=dev).manual_seed(10_000 + seed)  # snapshots leave training's RNG alone
-
-    def sample(n: int) -> np.ndarray:
-        gen.eval()
-        with torch.no_grad():
-            out = gen(torch.randn(n, cfg.latent_dim, device=dev, generator=eval_rng)).cpu().numpy()
-        gen.train()
-        return out
-
-    def step(i: int) -> Dict[str, float]:
-        real = [next(batches) for _ in range(n_disc)]
-        if method == "gan":
-            for x in real:
-                with torch.no_grad():
-                    fake = gen(torch.randn(x.shape[0], cfg.latent_dim, device=dev))
-                d_loss = discriminator_loss(disc(x), disc(fake))
-                d_opt.zero_grad(set_to_none=True)
-                d_loss.backward()
-                d_opt.step()
-            disc.requires_grad_(False)
-            g_loss = generator_loss(disc(gen(torch.randn(cfg.batch_size, cfg.latent_dim, device=dev))))
-            g_opt.zero_grad(set_to_none=True)
-            g_loss.backward()
-            g_opt.step()
-            disc.requires_grad_(True)
-            out = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach())}
-        else:
-            out = bgan_step(gen, disc, real, cfg.latent_dim, d_opt, g_opt, gamma=gamma, rng=rng)
-        if i + 1 in snapshot_steps:
-            snapshots[i + 1] = sample(500)
-        return out
-
-    history = train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} s{seed}", log_every=10)
-    return {"history": history, "samples": sample(cfg.n_eval_samples), "snapshots": snapshots}
-
-
-def _set_losses(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-replica discriminator and generator losses of a batch GAN from the logits
-    ``(S, sets, B)`` and the real fractions ``(S, sets)``: eqs. (4.4)-(4.5) with the BGAN
-    (4.13) or M-BGAN (4.14) reduction, as :class:`SymmetricDiscriminator` computes them."""
-    if reduction == "bgan":
-        d_loss = bernoulli_kl(targets, logits.mean(-1)).mean(-1)
-        g_loss = nn.functional.softplus(-logits.mean(-1)).mean(-1)
-    else:
-        d_loss = bernoulli_kl(targets.unsqueeze(-1).expand_as(logits), logits).mean((-1, -2))
-        g_loss = nn.functional.softplus(-logits).mean((-1, -2))
-    return d_loss, g_loss
-
-
-def generator_update(disc: nn.Module, g_opt: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor,
-                     mix: Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]],
-                     reduction: Optional[str]) -> torch.Tensor:
-    """One generator step of replicated GANs with the discriminator frozen; returns the per-replica losses.
-
-    ``reduction=None``: the non-saturating loss on ``fake``; ``"bgan"``/``"mbgan"``: the batch GAN's
-    generator loss (eq. 4.5) on the sets ``mix(real, fake)``, all of them labelled fake.
-    """
-    disc.requires_grad_(False)
-    if reduction is None:
-        g_loss = nn.functional.softplus(-disc(fake)).mean(-1)
-    else:
-        sets, _ = mix(real, fake)
-        g_loss = _set_losses(disc(sets), torch.zeros(sets.shape[:2], device=sets.device), reduction)[1]
-    g_opt.zero_grad(set_to_none=True)
-    g_loss.sum().backward()
-    g_opt.step()
-    disc.requires_grad_(True)
-    return g_loss
-
-
-def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg, gamma: float,
-                        eval_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
-    """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
-
-    Replica s draws its initial weights, minibatches, noise, mixing vectors and evaluation
-    noise exactly as :func:`_train_toy` does with seed s (on a CPU the two agree to rounding;
-    ``tests/test_experiments_symmetric.py`` checks it). At every step of ``eval_steps`` (and
-    at the end) each replica draws ``cfg.n_eval_samples`` samples and its modes covered and
-    high-quality fraction are recorded.
-
-    Returns:
-        ``{"samples": (S, n, 2) final samples, "curve": {step: (modes (S,), hq (S,))}}``.
-    """
-    from companion import data
-    from companion.metrics import mode_coverage
-
-    dev = companion.device()
-    seeds = tuple(seeds)
-    lr, betas, n_disc = _networks(setup, method, cfg)[2:]
-    gen = Replicas(lambda: _networks(setup, method, cfg)[0], seeds, device=dev)
-    disc = Replicas(lambda: _networks(setup, method, cfg)[1], seeds, device=dev)  # built after G, as in a plain run
-    noise = disc.continuation_generators()  # the global stream a plain run draws its noise from
-    g_opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    d_opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
-    train = data.load(dataset).to(dev)
-    batches = StackedMinibatches(train, cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
-    mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
-    mixup_rngs = [np.random.default_rng(s) for s in seeds]  # the mixup GAN's Beta draws
-    eval_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
-    centers, std = data.toy_centers(dataset), data.toy_std(dataset)
-    curve: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
-
-    def mixed_sets(real: torch.Tensor, fake: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        pairs = [complementary_mixed_sets(r, f, gamma, generator=g) for r, f, g in zip(real, fake, mixing)]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
-
-    def evaluate() -> np.ndarray:
-        gen.eval()
-        with torch.no_grad():
-            out = gen(stacked_randn(eval_rngs, cfg.n_eval_samples, cfg.latent_dim, device=dev)).cpu()
-        gen.train()
-        scores = [mode_coverage(x, centers, std) for x in out]
-        return out.numpy(), np.array([m for m, _ in scores]), np.array([q for _, q in scores])
-
-    def step(i: int) -> Dict[str, float]:
-        for _ in range(n_disc):
-            real = next(batches)
-            with torch.no_grad():
-                fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-            if method == "gan":
-                d_loss = (nn.functional.softplus(-disc(real)).mean(-1) + nn.functional.softplus(disc(fake)).mean(-1))
-            elif method == "mixup":  # Zhang et al. (2018): D predicts lambda on lambda x + (1 - lambda) G(z)
-                lam = torch.as_tensor(np.stack([g.beta(cfg.mixup_alpha, cfg.mixup_alpha, real.shape[1])
-                                                for g in mixup_rngs]), dtype=real.dtype, device=dev)
-                mixed = lam.unsqueeze(-1) * real + (1 - lam.unsqueeze(-1)) * fake
-                d_loss = bernoulli_kl(lam, disc(mixed)).mean(-1)
-            else:
-                sets, targets = mixed_sets(real, fake)
-                d_loss = _set_losses(disc(sets), targets, method)[0]
-            d_opt.zero_grad(set_to_none=True)
-            d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
-            d_opt.step()
-        fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-        # the mixup GAN's generator plays the non-saturating game
-        g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, None if method in POINTWISE_METHODS else method)
-        if i + 1 in eval_steps and i + 1 < cfg.n_steps:
-            curve[i + 1] = evaluate()[1:]
-        return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
-
-    train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10)
-    samples, modes, quality = evaluate()
-    curve[cfg.n_steps] = (modes, quality)
-    return {"samples": samples, "curve": curve, "gen": gen, "disc": disc}
-
-
-# ========================================================================================
-# 1. Sec. 4.5.1: mode coverage on ring and grid
+# 3. Fig. 4.2: the effect of gamma on the losses
 # ========================================================================================
 
 
 @dataclass
-class ModeCoverageConfig(ExperimentConfig):
-    """GAN vs BGAN vs M-BGAN on the 2-D toys, every seed of a model trained at once as replicas.
-
-    The ``book`` scale runs the PacGAN benchmark's setting (Lin et al., 2018, App. C): its
-    network shapes (a ReLU + batch-norm generator of 4 layers, a maxout discriminator of 3
-    layers with 5 pieces), batch 100, 2,500 samples scored, "high quality" within 3 standard
-    deviations; the widths are 64 (generator) and 32 (discriminator) instead of 400 and 200,
-    the learning rate 1e-3 instead of 1e-4, and 1,500 generator steps instead of 20,000, with
-    10 seeds per model (chosen by :class:`BaselineSweepConfig`'s sweep to fit the chapter's
-    budget). The GAN baseline must reach the bar :data:`RING_GAN_BAR` on ``ring``
-    at this scale (recorded in the metrics, not asserted); on ``grid`` the coverage curve at
-    ``eval_steps`` shows whether it still rises at the end of the budget. The ``paper`` scale
-    has the published settings (PacGAN's widths, Adam(1e-4, beta1 0.8), 20,000 steps, 10
-    seeds; the thesis' 3 x 512 ReLU networks with 5 discriminator steps per generator step)
-    and adds the mixup GAN of Fig. 4.3 (``"mixup"``: a pointwise discriminator trained to
-    predict ``lambda ~ Beta(mixup_alpha, mixup_alpha)`` on ``lambda x + (1 - lambda) G(z)``,
-    Zhang et al., 2018), which the ``book`` scale leaves out for time (about 17 s of CPU per
-    data set for 10 seeds); ``smoke`` exercises both configurations in seconds.
-    """
-
-    datasets: Tuple[str, ...] = ("ring", "grid")
-    methods: Tuple[str, ...] = ("gan", "bgan", "mbgan")
-    setups: Tuple[str, ...] = ("pacgan",)
-    seeds: Tuple[int, ...] = tuple(range(10))
-    gamma: float = 0.5
-    latent_dim: int = 2
-    batch_size: int = 100
-    n_steps: int = 1500
-    thesis_hidden: int = 32
-    thesis_n_disc: int = 1
-    thesis_lr: float = 3e-3
-    pacgan_g_hidden: int = 64
-    pacgan_d_hidden: int = 32
-    pacgan_lr: float = 1e-3
-    n_eval_samples: int = 2500
-    eval_steps: Tuple[int, ...] = (250, 500, 750, 1000, 1250)
-    mixup_alpha: float = 0.2  # the mixup GAN's Beta(alpha, alpha) (used when "mixup" is among the methods)
-    SCALES: ClassVar = {
-        "smoke": {
-            "n_steps": 8,
-            "seeds": (0, 1),
-            "setups": ("thesis", "pacgan"),
-            "thesis_hidden": 16,
-            "pacgan_g_hidden": 16,
-            "pacgan_d_hidden": 8,
-            "thesis_n_disc": 1,
-            "eval_steps": (4,),
-            "n_eval_samples": 500,
-        },
-        "paper": {
-            "n_steps": 20000,
-            "setups": ("thesis", "pacgan"),
-            "methods": ("gan", "bgan", "mbgan", "mixup"),
-            "thesis_hidden": 512,
-            "thesis_n_disc": 5,
-            "thesis_lr": 1e-3,
-            "pacgan_g_hidden": 400,
-            "pacgan_d_hidden": 200,
-            "pacgan_lr": 1e-4,
-            "seeds": tuple(range(10)),
-            "eval_steps": (1000, 2000, 5000, 10000, 15000),
-        },
-    }
-
-
-#: PacGAN (Lin et al., 2018), Table 3: modes covered and high-quality samples (%) on 2,500
-#: samples, means over 10 trials, in the benchmark configuration.
-PACGAN_TABLE = {
-    "ring": {"GAN": (6.3, 98.2), "PacGAN2": (7.9, 95.6), "PacGAN3": (7.8, 97.7), "PacGAN4": (7.8, 95.9)},
-    "grid": {"GAN": (17.3, 94.8), "PacGAN2": (23.8, 91.3), "PacGAN3": (24.6, 94.2), "PacGAN4": (24.8, 93.5)},
-}
-
-#: The bar the GAN baseline must reach on ``ring`` before any comparison: modes covered,
-#: averaged over the seeds (PacGAN's GAN: 6.3 of 8).
-RING_GAN_BAR = 6.0
-
-METHOD_NAMES = {"gan": "GAN", "bgan": "BGAN", "mbgan": "M-BGAN", "mixup": "mixup GAN"}
-
-
-@dataclass
-class ModeCoverageResult:
-    table: Dict[str, Dict[str, Dict[str, Dict[str, float]]]]  # setup -> dataset -> method -> stats
-    runs: Dict[str, Dict[str, List[float]]]  # "setup/dataset/method" -> {"modes": per seed, "high_quality_pct": ...}
-    curves: Dict[str, Dict[int, List[float]]]  # "setup/dataset/method" -> step -> modes per seed
-    samples: Dict[str, np.ndarray]  # "setup/dataset/method" -> the first seed's samples
-    comparisons: List[Dict[str, object]]  # batch GAN vs GAN per setup and data set
-    seconds: Dict[str, float]  # "setup/dataset/method" -> wall-clock seconds for all seeds
-    metrics: Dict[str, float] = field(default_factory=dict)
-
-
-def _compare(runs: Dict[str, Dict[str, List[float]]], setup: str, dataset: str, method: str) -> Dict[str, object]:
-    """``method`` against the GAN on modes covered: difference, 95% bootstrap interval, verdict, phrase."""
-    from companion.evidence import bootstrap_difference, compare_phrase, verdict
-
-    a = runs[f"{setup}/{dataset}/{method}"]["modes"]
-    b = runs[f"{setup}/{dataset}/gan"]["modes"]
-    diff = bootstrap_difference(a, b)
-    return {"setup": setup, "dataset": dataset, "method": method, "difference": diff.estimate,
-            "low": diff.low, "high": diff.high, "verdict": verdict(a, b),
-            "phrase": compare_phrase(METHOD_NAMES[method], a, "the GAN", b)}
-
-
-@register("symmetric_discriminators/mode_coverage", config=ModeCoverageConfig,
-          plot=lambda r: plot_mode_coverage(r),
-          description="GAN vs BGAN vs M-BGAN on ring and grid: modes covered over seeds, trained as replicas")
-def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
-    table: Dict = {}
-    runs: Dict[str, Dict[str, List[float]]] = {}
-    curves: Dict[str, Dict[int, List[float]]] = {}
-    samples: Dict[str, np.ndarray] = {}
-    seconds: Dict[str, float] = {}
-    metrics: Dict[str, float] = {}
-    start = time.perf_counter()
-    for setup in cfg.setups:
-        for dataset in cfg.datasets:
-            for method in cfg.methods:
-                key = f"{setup}/{dataset}/{method}"
-                tic = time.perf_counter()
-                out = _train_toy_replicas(setup, method, dataset, tuple(cfg.seeds), cfg, cfg.gamma,
-                                          tuple(cfg.eval_steps))
-                seconds[key] = time.perf_counter() - tic
-                modes, quality = out["curve"][cfg.n_steps]
-                runs[key] = {"modes": [float(m) for m in modes], "high_quality_pct": [float(100 * q) for q in quality]}
-                curves[key] = {step: [float(m) for m in v[0]] for step, v in sorted(out["curve"].items())}
-                samples[key] = out["samples"][0]
-                stats = {
-                    "modes": mean_std(runs[key]["modes"]),
-                    "high_quality_pct": mean_std(runs[key]["high_quality_pct"]),
-                }
-                table.setdefault(setup, {}).setdefault(dataset, {})[method] = stats
-                for what, values in stats.items():
-                    metrics[f"{setup}_{dataset}_{method}_{what}_mean"] = values["mean"]
-                    metrics[f"{setup}_{dataset}_{method}_{what}_std"] = values["std"]
-                metrics[f"{setup}_{dataset}_{method}_seconds"] = seconds[key]
-    comparisons = []
-    for setup in cfg.setups:
-        for dataset in cfg.datasets:
-            for method in cfg.methods:
-                if method != "gan" and "gan" in cfg.methods:
-                    row = _compare(runs, setup, dataset, method)
-                    comparisons.append(row)
-                    tag = f"{setup}_{dataset}_{method}_minus_gan"
-                    metrics[f"{tag}_modes"], metrics[f"{tag}_low"], metrics[f"{tag}_high"] = \
-                        row["difference"], row["low"], row["high"]
-                    metrics[f"{tag}_verdict"] = {"holds": 1.0, "does not hold": -1.0}.get(row["verdict"], 0.0)
-    if "pacgan/ring/gan" in runs:  # the baseline's bar, reported at every scale, met (or not) at book scale
-        metrics["ring_gan_bar"] = RING_GAN_BAR
-        metrics["ring_gan_modes"] = metrics["pacgan_ring_gan_modes_mean"]
-        metrics["ring_gan_bar_met"] = float(metrics["ring_gan_modes"] >= RING_GAN_BAR)
-    metrics["n_seeds"] = len(cfg.seeds)
-    metrics["seconds"] = time.perf_counter() - start
-    return ModeCoverageResult(table, runs, curves, samples, comparisons, seconds, metrics)
-
-
-def mode_coverage_table(result: ModeCoverageResult):
-    """Our numbers (mean ± std over the seeds) beside PacGAN's Table 3 (a pandas DataFrame)."""
-    import pandas as pd
-
-    from companion.evidence import format_spread, summarize
-
-    rows = []
-    for setup, per_dataset in result.table.items():
-        for method in next(iter(per_dataset.values())):
-            n = len(result.runs[f"{setup}/{next(iter(per_dataset))}/{method}"]["modes"])
-            row = {"source": f"ours ({setup} config., {n} seeds)", "model": METHOD_NAMES[method]}
-            for dataset in per_dataset:
-                run = result.runs[f"{setup}/{dataset}/{method}"]
-                row[f"{dataset} modes"] = format_spread(summarize(run["modes"]))
-                row[f"{dataset} high quality (%)"] = format_spread(summarize(run["high_quality_pct"]))
-            rows.append(row)
-    for model in ("GAN", "PacGAN2", "PacGAN3", "PacGAN4"):
-        row = {"source": "PacGAN, Table 3 (10 trials)", "model": model}
-        for dataset in ("ring", "grid"):
-            m, q = PACGAN_TABLE[dataset][model]
-            row[f"{dataset} modes"] = f"{m}"
-            row[f"{dataset} high quality (%)"] = f"{q}"
-        rows.append(row)
-    return pd.DataFrame(rows).fillna("")
-
-
-def mode_coverage_comparisons(result: ModeCoverageResult):
-    """Each batch GAN against the GAN: the difference in modes, its 95% bootstrap interval and
-    the verdict read from the interval (a pandas DataFrame)."""
-    import pandas as pd
-
-    return pd.DataFrame([{"config.": r["setup"], "data": r["dataset"], "claim": f"{METHOD_NAMES[r['method']]} > GAN",
-                          "difference (modes)": round(r["difference"], 2),
-                          "95% interval": f"[{r['low']:.2f}, {r['high']:.2f}]", "verdict": r["verdict"]}
-                         for r in result.comparisons])
-
-
-def plot_mode_coverage(result: ModeCoverageResult):
-    """Left: modes covered against generator steps (mean and spread over the seeds); right: the
-    first seed's final samples of every model."""
-    plt = pyplot()
-    from companion import data
-
-    datasets = sorted({k.split("/")[1] for k in result.runs}, key=["ring", "grid"].index)
-    methods = [m for m in METHOD_NAMES if any(k.endswith("/" + m) for k in result.runs)]
-    setup = "pacgan" if any(k.startswith("pacgan/") for k in result.runs) else next(iter(result.runs)).split("/")[0]
-    fig, axes = plt.subplots(len(datasets), 1 + len(methods), figsize=(3.1 * (1 + len(methods)), 3.0 * len(datasets)),
-                             squeeze=False)
-    for r, dataset in enumerate(datasets):
-        ax = axes[r, 0]
-        for method in methods:
-            curve = result.curves[f"{setup}/{dataset}/{method}"]
-            steps = np.array(sorted(curve))
-            values = np.array([curve[s] for s in steps])
-            mean, std = values.mean(1), values.std(1)
-            ax.plot(steps, mean, marker="o", ms=3, label=METHOD_NAMES[method])
-            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-        ax.axhline(PACGAN_TABLE[dataset]["GAN"][0], color="grey", ls="--", lw=1, label="PacGAN's GAN")
-        ax.set_xlabel("generator step")
-        ax.set_ylabel(f"{dataset}: modes covered")
-        ax.legend(fontsize=7)
-        centers = data.toy_centers(dataset).numpy()
-        lim = 1.5 if dataset == "ring" else 6
-        for c, method in enumerate(methods, start=1):
-            ax = axes[r, c]
-            pts = result.samples[f"{setup}/{dataset}/{method}"][:1000]
-            ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.4, linewidths=0)
-            ax.scatter(centers[:, 0], centers[:, 1], s=12, marker="x", color="black", linewidths=0.8)
-            ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
-            ax.set_xticks([]), ax.set_yticks([])
-            ax.set_title(f"{METHOD_NAMES[method]} ({setup}), seed 0", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-@dataclass
-class BaselineSweepConfig(ModeCoverageConfig):
-    """The small sweep that chose the GAN baseline's width and learning rate at book scale:
-    the GAN alone on ``ring``, 10 seeds, each (generator width, discriminator width, learning
-    rate) of ``grid_points`` for ``n_steps`` generator steps, coverage recorded on the way."""
-
-    datasets: Tuple[str, ...] = ("ring",)
-    methods: Tuple[str, ...] = ("gan",)
-    n_steps: int = 2000
-    eval_steps: Tuple[int, ...] = (500, 1000, 1500)
-    grid_points: Tuple[Tuple[int, int, float], ...] = ((128, 64, 1e-3), (64, 32, 1e-3), (64, 32, 2e-3))
-    SCALES: ClassVar = {
-        "smoke": {"n_steps": 6, "seeds": (0, 1), "eval_steps": (3,), "n_eval_samples": 500,
-                  "grid_points": ((16, 8, 1e-3), (8, 4, 2e-3))},
-        "paper": {"n_steps": 20000, "eval_steps": (2000, 5000, 10000, 15000),
-                  "grid_points": ((400, 200, 1e-4), (400, 200, 2e-4), (200, 100, 1e-4))},
-    }
-
-
-#: The sweep of :class:`BaselineSweepConfig` at book scale as it ran once (2026-12-03, this
-#: repository, CPU, ``python -m companion reproduce symmetric_discriminators/baseline_sweep
-#: --scale book``): (generator width, discriminator width, lr) -> {step: mean ring modes over
-#: the 10 seeds}. The chapter prints it; the run above regenerates it.
-BASELINE_SWEEP_RECORD = {
-    (128, 64, 1e-3): {500: 3.4, 1000: 5.7, 1500: 6.4, 2000: 7.4},
-    (64, 32, 1e-3): {500: 4.1, 1000: 5.8, 1500: 7.0, 2000: 7.1},
-    (64, 32, 2e-3): {500: 4.0, 1000: 5.1, 1500: 6.8, 2000: 6.5},
-}
-
-
-@dataclass
-class BaselineSweepResult:
-    curves: Dict[Tuple[int, int, float], Dict[int, float]]  # grid point -> step -> mean modes
-    metrics: Dict[str, float] = field(default_factory=dict)
-
-
-@register("symmetric_discriminators/baseline_sweep", config=BaselineSweepConfig,
-          plot=lambda r: plot_baseline_sweep(r.curves),
-          description="The GAN baseline on ring: widths and learning rates, modes covered over steps")
-def run_baseline_sweep(cfg: BaselineSweepConfig) -> BaselineSweepResult:
-    curves, metrics = {}, {}
-    for g_hidden, d_hidden, lr in cfg.grid_points:
-        point = replace(cfg, pacgan_g_hidden=g_hidden, pacgan_d_hidden=d_hidden, pacgan_lr=lr)
-        out = _train_toy_replicas("pacgan", "gan", "ring", tuple(cfg.seeds), point, cfg.gamma, tuple(cfg.eval_steps))
-        curves[(g_hidden, d_hidden, lr)] = {step: float(np.mean(v[0])) for step, v in sorted(out["curve"].items())}
-        for step, value in curves[(g_hidden, d_hidden, lr)].items():
-            metrics[f"g{g_hidden}_d{d_hidden}_lr{lr:g}_step{step}_modes"] = value
-    return BaselineSweepResult(curves, metrics)
-
-
-def plot_baseline_sweep(curves: Dict[Tuple[int, int, float], Dict[int, float]]):
-    """Mean ring modes of the GAN against generator steps, one line per sweep point."""
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    for (g_hidden, d_hidden, lr), curve in curves.items():
-        ax.plot(list(curve), list(curve.values()), marker="o", ms=3, label=f"width {g_hidden}/{d_hidden}, lr {lr:g}")
-    ax.axhline(RING_GAN_BAR, color="crimson", lw=1, ls=":", label="the bar")
-    ax.axhline(PACGAN_TABLE["ring"]["GAN"][0], color="grey", lw=1, ls="--", label="PacGAN's GAN")
-    ax.set(xlabel="generator step", ylabel="ring modes covered (mean)")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-# ========================================================================================
-# 4. Fig. 4.2: the effect of gamma on the losses
-# ========================================================================================
-
-
-@dataclass
-class GammaLossesConfig(ExperimentConfig):
+class GammaLossesConfig(ToyGANConfig):
     """BGAN on a 2-D toy with several batch-smoothing parameters (book scale)."""
 
     dataset: str = "grid"
     gammas: Tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
-    latent_dim: int = 2
-    batch_size: int = 100
     n_steps: int = 300
-    thesis_hidden: int = 32
-    thesis_n_disc: int = 1
-    thesis_lr: float = 3e-3
-    n_eval_samples: int = 2500
     seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"n_steps": 10, "gammas": (0.0, 0.5), "thesis_hidden": 16},
@@ -946,167 +423,3 @@ def plot_gamma_losses(result: GammaLossesResult):
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-# ========================================================================================
-# 5. Sec. 4.5.2: CIFAR-10 (paper scale only)
-# ========================================================================================
-
-
-@dataclass
-class Cifar10Config(ExperimentConfig):
-    """M-BGAN on CIFAR-10 (needs the download and a GPU; the book does not run it).
-
-    The thesis adapts the SN-GAN "standard CNN" (Miyato et al., 2018) and trains for 400,000
-    iterations (generator plus discriminator steps) with Adam(2e-4, 0.5, 0.999), batch
-    smoothing gamma in [0.2, 0.5] and 1-5 discriminator steps. This configuration keeps a
-    smaller convolutional pair and reports the final losses and a sample grid; Inception
-    Score and FID need an Inception network, which the offline book does not ship.
-    """
-
-    dataset: str = "cifar10"
-    reduction: str = "mbgan"
-    gamma: float = 0.5
-    latent_dim: int = 128
-    batch_size: int = 64
-    n_steps: int = 100_000
-    n_disc: int = 1
-    lr: float = 2e-4
-    channels: Tuple[int, ...] = (64, 128, 256)
-    seed: int = 0
-    # "sngan": SNGANGenerator + spectral norm in D (paper); "small": ConvGenerator (smoke/book)
-    architecture: str = "sngan"
-    spectral_norm: bool = True  # Table 4.1 compares with "the same network" under SN; set False for the other reading
-    n_inception_samples: int = 10_000  # IS/FID samples (0: skip; needs the optional backend)
-    SCALES: ClassVar = {
-        "smoke": {"dataset": "digits", "n_steps": 5, "channels": (8, 16), "latent_dim": 16, "batch_size": 16,
-                  "architecture": "small", "spectral_norm": False, "n_inception_samples": 0},
-        "book": {"dataset": "digits", "n_steps": 300, "channels": (16, 32), "latent_dim": 32, "batch_size": 32,
-                 "architecture": "small", "spectral_norm": False, "n_inception_samples": 0},
-    }
-
-
-class SNGANGenerator(nn.Module):
-    """The non-residual generator of SN-GAN's "standard CNN" (Miyato et al., 2018, Table 3 (a)).
-
-    ``z -> linear -> (widths[0], 4, 4)``, then one 4x4 transposed convolution of stride 2 with
-    batch norm and ReLU per further width (each doubles the size), then a 3x3 convolution to
-    ``C`` channels. The output is a sigmoid, not SN-GAN's tanh: the book's images lie in
-    [0, 1], and ``sigmoid(2a) = (tanh(a) + 1) / 2`` is the same map rescaled.
-    """
-
-    def __init__(self, latent_dim: int = 128, out_shape: Tuple[int, int, int] = (3, 32, 32),
-                 widths: Tuple[int, ...] = (512, 256, 128, 64)) -> None:
-        super().__init__()
-        c, h, w = out_shape
-        size = 4 * 2 ** (len(widths) - 1)
-        if (h, w) != (size, size):
-            raise ValueError(f"widths {widths} make {size}x{size} images; out_shape is {out_shape}")
-        self.latent_dim, self.widths = latent_dim, tuple(widths)
-        self.linear = nn.Linear(latent_dim, widths[0] * 16)
-        layers: List[nn.Module] = []
-        for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.BatchNorm2d(c_out), nn.ReLU()]
-        layers += [nn.Conv2d(widths[-1], c, 3, padding=1), nn.Sigmoid()]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.body(self.linear(z).view(z.shape[0], self.widths[0], 4, 4))
-
-
-def spectral_normalise(module: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al., 2018) on every convolution and linear layer of ``module``.
-
-    In an :class:`~companion.symmetric.EquivariantConv2d` both the own and the mixing
-    convolutions are normalised; with the ``B/(B+1)``, ``1/(B+1)`` weights, which sum to one,
-    the layer stays 1-Lipschitz in each input image's own channel map plus the set mean.
-    """
-    from torch.nn.utils.parametrizations import spectral_norm
-
-    for sub in list(module.modules()):
-        if isinstance(sub, (nn.Conv2d, nn.Linear)) and not hasattr(sub, "parametrizations"):
-            spectral_norm(sub)
-    return module
-
-
-@dataclass
-class Cifar10Result:
-    samples: np.ndarray
-    metrics: Dict[str, float] = field(default_factory=dict)
-    notes: Dict[str, str] = field(default_factory=dict)  # e.g. why IS/FID are missing
-
-
-@register("symmetric_discriminators/cifar10", config=Cifar10Config, plot=lambda r: plot_cifar10(r),
-          description="Sec. 4.5.2: M-BGAN on CIFAR-10 (paper scale; digits at smaller scales)")
-def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
-    from companion import data
-    from companion.gan import ConvGenerator
-    from companion.train import minibatches
-
-    dev = companion.device()
-    companion.seed_everything(cfg.seed)
-    images = data.load(cfg.dataset).to(dev)
-    shape = tuple(images.shape[1:])
-    if cfg.architecture == "sngan":
-        gen = SNGANGenerator(cfg.latent_dim, shape).to(dev)
-    elif cfg.architecture == "small":
-        gen = ConvGenerator(cfg.latent_dim, shape, channels=tuple(reversed(cfg.channels))).to(dev)
-    else:
-        raise ValueError(f"architecture must be 'sngan' or 'small'; got {cfg.architecture!r}")
-    disc = SymmetricDiscriminator(shape, cfg.channels, reduction=cfg.reduction, activation="leaky_relu").to(dev)
-    if cfg.spectral_norm:
-        spectral_normalise(disc)
-    g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    batches = minibatches(images, cfg.batch_size)
-
-    def step(i: int) -> Dict[str, float]:
-        return bgan_step(gen, disc, [next(batches) for _ in range(cfg.n_disc)], cfg.latent_dim, d_opt, g_opt,
-                         gamma=cfg.gamma)
-
-    history = train_loop(step, cfg.n_steps, desc="M-BGAN", log_every=10,
-                         state={"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches})
-    gen.eval()
-    with torch.no_grad():
-        samples = gen(torch.randn(64, cfg.latent_dim, device=dev)).cpu().numpy()
-    metrics = {"d_loss_last": history.last("d_loss", 10), "g_loss_last": history.last("g_loss", 10)}
-    notes: Dict[str, str] = {}
-    if cfg.n_inception_samples > 0:
-        from companion.metrics import inception_metrics
-
-        with torch.no_grad():
-            fake = torch.cat([gen(torch.randn(min(1000, cfg.n_inception_samples - i), cfg.latent_dim, device=dev)).cpu()
-                              for i in range(0, cfg.n_inception_samples, 1000)])
-        real = images[: cfg.n_inception_samples].cpu()
-        if fake.shape[1] == 1:  # grey images: Inception wants RGB
-            fake, real = fake.repeat(1, 3, 1, 1), real.repeat(1, 3, 1, 1)
-        try:
-            scores = inception_metrics(fake, real)
-            metrics.update({"IS": scores["inception_score"], "IS_std": scores["inception_score_std"],
-                            "FID": scores["fid"], "inception_available": 1.0})
-        except RuntimeError as error:  # no backend or no weights (offline): say why, keep the rest
-            metrics["inception_available"] = 0.0
-            notes["inception"] = f"IS/FID unavailable: {error}"
-    return Cifar10Result(samples, metrics, notes)
-
-
-def cifar10_table(result: Cifar10Result):
-    """Table 4.1 of the thesis with our run beside it (IS/FID when they could be computed), a DataFrame."""
-    import pandas as pd
-
-    rows = [{"model": name, "IS": f"{m:.2f} ± {s:.2f}", "FID": fid, "source": "thesis, Table 4.1"}
-            for name, (m, s, fid) in PAPER_TABLE_4_1.items()]
-    m = result.metrics
-    if "IS" in m:
-        rows.append({"model": "ours", "IS": f"{m['IS']:.2f} ± {m['IS_std']:.2f}", "FID": round(m["FID"], 1),
-                     "source": "this run"})
-    else:
-        rows.append({"model": "ours", "IS": "n/a", "FID": "n/a",
-                     "source": result.notes.get("inception", "IS/FID not computed at this scale")})
-    return pd.DataFrame(rows).set_index("model")
-
-
-def plot_cifar10(result: Cifar10Result):
-    from companion import plots
-
-    return plots.image_grid(result.samples, nrow=8)

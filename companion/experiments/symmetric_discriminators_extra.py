@@ -1,4 +1,4 @@
-"""More experiments of the chapter on symmetric discriminators; the first module is full.
+"""Fig. 4.6 of the chapter on symmetric discriminators: batch GANs against minibatch discrimination on digits.
 
 * ``symmetric_discriminators/digits_dynamics`` — Fig. 4.6 on ``digits``: sample quality along
   training of BGAN without batch smoothing, BGAN and M-BGAN with ``gamma = 0.5``, and a GAN
@@ -21,6 +21,7 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.experiments.symmetric_replicas import discriminator_update, generator_update, replica_mixer
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.nets import MLP
 from companion.plots import pyplot
@@ -156,8 +157,6 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
 
     Returns ``{"curve": {step: Fréchet per seed}, "gen": the generator replicas}``.
     """
-    from companion.experiments.symmetric_discriminators import _set_losses, generator_update
-
     dev = train.device
     seeds = tuple(cfg.seeds)
     kind, gamma = DIGITS_METHODS[method]
@@ -167,13 +166,11 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     batches = StackedMinibatches(train.flatten(1), cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
-    mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    mixed_sets = replica_mixer(lambda r, f, g: _complementary_sets(r, f, gamma, g, cfg.set_size),
+                               [torch.Generator(device=dev).manual_seed(s) for s in seeds])
     eval_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
+    reduction = None if kind == "minibatch" else kind  # minibatch discrimination passes real and fake separately
     curve: Dict[int, List[float]] = {}
-
-    def mixed_sets(real: torch.Tensor, fake: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        pairs = [_complementary_sets(r, f, gamma, g, cfg.set_size) for r, f, g in zip(real, fake, mixing)]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
     def fake_batch() -> torch.Tensor:
         return gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
@@ -186,15 +183,8 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
         real = next(batches)
         with torch.no_grad():
             fake = fake_batch()
-        if kind == "minibatch":  # the real and the generated minibatch pass separately, as in the paper
-            d_loss = nn.functional.softplus(-disc(real)).mean(-1) + nn.functional.softplus(disc(fake)).mean(-1)
-        else:
-            sets, targets = mixed_sets(real, fake)
-            d_loss = _set_losses(disc(sets), targets, kind)[0]
-        d_opt.zero_grad(set_to_none=True)
-        d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
-        d_opt.step()
-        g_loss = generator_update(disc, g_opt, real, fake_batch(), mixed_sets, None if kind == "minibatch" else kind)
+        d_loss = discriminator_update(disc, d_opt, real, fake, mixed_sets, reduction)
+        g_loss = generator_update(disc, g_opt, real, fake_batch(), mixed_sets, reduction)
         if (i + 1) % cfg.eval_every == 0:
             evaluate(i + 1)
         return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}

@@ -1,0 +1,253 @@
+"""Autoencoders made generative by an LDE on their codes: AE vs IAE (Sec. 4.2, Figs. 1 and 6).
+
+* ``latent_density/interpolation`` — Sec. 4.2 / App. B: AE vs IAE on digits and faces;
+  interpolations within and across domains and the LDE log-likelihood along the path.
+* ``latent_density/faces`` — Fig. 1 / Fig. 6 on ``faces``: AE, IAE and AAE reconstructions of
+  test faces, and samples of AE + LDE, IAE + LDE and the AAE.
+
+:class:`AutoencoderLDEConfig` holds the fields of every experiment that trains an
+autoencoder and then an LDE on its codes (these two and the Parzen experiments of
+:mod:`companion.experiments.latent_density_parzen`). The chapter imports the experiments
+from :mod:`companion.experiments.latent_density`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+import companion
+from companion.config import ExperimentConfig
+from companion.experiments.latent_density_estimators import _lde
+from companion.reproduce import register
+
+
+@dataclasses.dataclass
+class AutoencoderLDEConfig(ExperimentConfig):
+    """An autoencoder (``ae_*``) with a code of ``latent_dim``, then an LDE (``lde_*``) fitted
+    to its training codes (book-scale defaults)."""
+
+    latent_dim: int = 16
+    ae_hidden: int = 256
+    ae_steps: int = 1200
+    ae_batch_size: int = 128
+    lde_components: int = 30
+    lde_channels: int = 32
+    lde_steps: int = 400
+    lde_batch_size: int = 256
+    lde_lr: float = 3e-3
+    seed: int = 0
+
+
+def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool,
+                      cfg: AutoencoderLDEConfig, desc: str):
+    """An (incremental) autoencoder on ``x``, then an LDE on its training codes."""
+    from companion.lde import fit_incremental_autoencoder, fit_lde, make_autoencoder
+
+    ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(
+        companion.device()
+    )
+    fit_incremental_autoencoder(ae, x, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc=desc)
+    with torch.no_grad():
+        codes = ae.encode(x.to(companion.device()))
+    lde = _lde(latent_dim, cfg.lde_components, cfg.lde_channels, 1)
+    fit_lde(
+        lde, codes, n_steps=cfg.lde_steps, batch_size=cfg.lde_batch_size, lr=cfg.lde_lr, desc=f"LDE on {desc} codes"
+    )
+    return ae, lde
+
+
+def _fit_aae(x: torch.Tensor, latent_dim: int, hidden: int, n_steps: int, batch_size: int, seed: int):
+    """The adversarial autoencoder of :mod:`companion.hybrids` (Makhzani et al.), the paper's AAE baseline."""
+    from companion.hybrids import VAEGANHybrid, fit_hybrid
+
+    companion.seed_everything(seed)
+    aae = VAEGANHybrid(tuple(x.shape[1:]), latent_dim, kind="aae", hidden=hidden).to(companion.device())
+    fit_hybrid(aae, x.to(companion.device()), n_steps=n_steps, batch_size=batch_size, desc="AAE")
+    return aae
+
+
+# ============================================================================ 3. interpolation (Sec. 4.2)
+
+
+@dataclasses.dataclass
+class InterpolationConfig(AutoencoderLDEConfig):
+    """Sec. 4.2 / App. B: AE vs IAE on two domains (digits and faces at 16x16)."""
+
+    size: int = 16
+    n_pairs: int = 20
+    n_alphas: int = 11
+    SCALES = {
+        "smoke": {"ae_steps": 40, "lde_steps": 20, "n_pairs": 4, "lde_components": 5},
+        "paper": {"latent_dim": 100, "ae_steps": 30_000, "lde_steps": 20_000, "lde_lr": 2e-4, "n_pairs": 100},
+    }
+
+
+@dataclasses.dataclass
+class InterpolationResult:
+    alphas: np.ndarray
+    images: Dict[str, np.ndarray]  # "AE/within" -> (n_alphas_shown, 1, H, W)
+    path_ll: Dict[str, np.ndarray]  # "AE/within" -> mean LDE log-likelihood per alpha
+    metrics: Dict[str, float]
+
+
+def _two_domains(size: int, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
+    from companion import data
+
+    def resize(x: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+
+    return resize(data.load("digits", split)), resize(data.load("faces", split))
+
+
+@register("latent_density/interpolation", config=InterpolationConfig, plot=lambda r: plot_interpolation(r),
+          description="Sec. 4.2 / App. B: AE vs IAE interpolations within and across domains, LDE log-likelihood")
+def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
+    """Train AE and IAE (+ LDE) on digits and faces; interpolate between test codes."""
+    companion.seed_everything(cfg.seed)
+    digits, faces = _two_domains(cfg.size, "train")
+    # the faces are few (70): repeat them so that both domains weigh about the same
+    x = torch.cat([digits, faces.repeat(max(1, len(digits) // (2 * len(faces))), 1, 1, 1)])
+    test_digits, test_faces = _two_domains(cfg.size, "test")
+    generator = torch.Generator().manual_seed(cfg.seed)
+    n = cfg.n_pairs
+    pick = lambda m: torch.randint(0, m, (n,), generator=generator)  # noqa: E731
+    pairs = {
+        "within": (test_digits[pick(len(test_digits))], test_digits[pick(len(test_digits))]),
+        "across": (test_digits[pick(len(test_digits))], test_faces[pick(len(test_faces))]),
+    }
+    alphas = np.linspace(0, 1, cfg.n_alphas)
+    shown = np.linspace(0, 1, 6)
+    images, path_ll, metrics = {}, {}, {}
+    device = companion.device()
+    for name, incremental in (("AE", False), ("IAE", True)):
+        ae, lde = _train_ae_and_lde(x, cfg.latent_dim, incremental, cfg, name)
+        with torch.no_grad():
+            test_all = torch.cat([test_digits, test_faces]).to(device)
+            metrics[f"test_mse/{name}"] = float(F.mse_loss(ae(test_all), test_all))
+            for kind, (a, b) in pairs.items():
+                za, zb = ae.encode(a.to(device)), ae.encode(b.to(device))
+                path = [lde.log_prob((1 - t) * za + t * zb).mean().item() for t in alphas]
+                path_ll[f"{name}/{kind}"] = np.asarray(path)
+                metrics[f"path_ll_mid/{name}/{kind}"] = float(path[len(path) // 2])
+                metrics[f"path_ll_ends/{name}/{kind}"] = float((path[0] + path[-1]) / 2)
+                row = [ae.decode((1 - t) * za[:1] + t * zb[:1]) for t in shown]
+                images[f"{name}/{kind}"] = torch.cat([a[:1].to(device)] + row + [b[:1].to(device)]).cpu().numpy()
+    return InterpolationResult(alphas, images, path_ll, metrics)
+
+
+def plot_interpolation(result: InterpolationResult):
+    """Left: originals at both ends, decoded interpolations between; right: LDE log-likelihood along the path."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    keys = list(result.images)
+    fig = plt.figure(figsize=(11, 1.3 * len(keys) + 0.6))
+    grid = fig.add_gridspec(len(keys), 2, width_ratios=[1.6, 1])
+    for row, key in enumerate(keys):
+        ax = fig.add_subplot(grid[row, 0])
+        image_grid(result.images[key], nrow=len(result.images[key]), ax=ax)
+        ax.set_title(f"{key}: original, decoded z_alpha for alpha = 0, 0.2, ..., 1, original", loc="left", fontsize=9)
+    ax = fig.add_subplot(grid[:, 1])
+    for key, values in result.path_ll.items():
+        ax.plot(result.alphas, values, marker="o", ms=3, label=key, ls="-" if key.endswith("within") else "--")
+    ax.set_xlabel(r"$\alpha$ in $z_\alpha = (1-\alpha) z_0 + \alpha z_1$")
+    ax.set_ylabel("LDE log-likelihood of $z_\\alpha$")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ============================================================================ 6. faces (Fig. 1, Fig. 6)
+
+
+@dataclasses.dataclass
+class FacesConfig(AutoencoderLDEConfig):
+    """Fig. 1 and Fig. 6 on ``faces`` (70 training faces, 25x25): AE, IAE and AAE
+    reconstructions of test faces, and samples of AE + LDE, IAE + LDE and the AAE."""
+
+    ae_steps: int = 800  # 70 faces: a shorter run in smaller batches
+    ae_batch_size: int = 32
+    lde_components: int = 10
+    lde_steps: int = 300
+    lde_batch_size: int = 64
+    aae_steps: int = 800
+    n_show: int = 8
+    SCALES = {
+        "smoke": {"latent_dim": 4, "ae_hidden": 32, "ae_steps": 20, "lde_steps": 10, "lde_components": 3,
+                  "aae_steps": 20, "n_show": 4},
+        "paper": {"latent_dim": 100, "ae_steps": 30_000, "lde_steps": 20_000, "lde_lr": 2e-4, "aae_steps": 30_000},
+    }
+
+
+@dataclasses.dataclass
+class FacesResult:
+    test_faces: np.ndarray  # (n_show, 1, 25, 25)
+    reconstructions: Dict[str, np.ndarray]  # "AE" / "IAE" / "AAE" -> (n_show, 1, 25, 25)
+    samples: Dict[str, np.ndarray]  # "AE + LDE" / "IAE + LDE" / "AAE" -> (2 n_show, 1, 25, 25)
+    metrics: Dict[str, float]
+
+
+@register("latent_density/faces", config=FacesConfig, plot=lambda r: plot_faces(r),
+          description="Fig. 1 / Fig. 6 on faces: AE, IAE, AAE reconstructions and AE+LDE, IAE+LDE, AAE samples")
+def run_faces(cfg: FacesConfig) -> FacesResult:
+    """Train AE and IAE (+ LDE) and an AAE on the training faces; reconstruct test faces, draw samples.
+
+    Metrics: ``test_mse/<model>`` (per pixel) and ``sharpness/<model>``, the mean absolute
+    difference of neighbouring pixels of the reconstructions (blur lowers it), beside that of
+    the test faces themselves (``sharpness/data``).
+    """
+    from companion import data
+    from companion.experiments.preliminaries import total_variation
+
+    companion.seed_everything(cfg.seed)
+    device = companion.device()
+    train, test = data.load("faces", "train"), data.load("faces", "test").to(device)
+    shown = test[: cfg.n_show]
+    recon: Dict[str, np.ndarray] = {}
+    samples: Dict[str, np.ndarray] = {}
+    metrics: Dict[str, float] = {"sharpness/data": total_variation(test)}
+    for name, incremental in (("AE", False), ("IAE", True)):
+        ae, lde = _train_ae_and_lde(train, cfg.latent_dim, incremental, cfg, name)
+        with torch.no_grad():
+            out = ae(test).clamp(0, 1)
+            samples[f"{name} + LDE"] = ae.decode(lde.sample(2 * cfg.n_show)).clamp(0, 1).cpu().numpy()
+        recon[name] = out[: cfg.n_show].cpu().numpy()
+        metrics[f"test_mse/{name}"] = float(F.mse_loss(out, test))
+        metrics[f"sharpness/{name}"] = total_variation(out)
+    aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, cfg.seed)
+    with torch.no_grad():
+        out = aae.decode(aae.encode(test)[0])  # the posterior mean's decoding
+        samples["AAE"] = aae.sample(2 * cfg.n_show).cpu().numpy()
+    recon["AAE"] = out[: cfg.n_show].cpu().numpy()
+    metrics["test_mse/AAE"] = float(F.mse_loss(out, test))
+    metrics["sharpness/AAE"] = total_variation(out)
+    return FacesResult(shown.cpu().numpy(), recon, samples, metrics)
+
+
+def plot_faces(result: FacesResult):
+    """Left: test faces and their AE, IAE, AAE reconstructions (Fig. 6); right: samples per model (Fig. 1)."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    n = len(result.test_faces)
+    fig = plt.figure(figsize=(13, 4.2))
+    grid = fig.add_gridspec(1, 1 + len(result.samples), width_ratios=[2] + [1] * len(result.samples))
+    rows = np.concatenate([result.test_faces] + list(result.reconstructions.values()))
+    m = result.metrics
+    image_grid(
+        rows,
+        nrow=n,
+        ax=fig.add_subplot(grid[0, 0]),
+        title="rows: test faces, " + ", ".join(f"{k} (MSE {m[f'test_mse/{k}']:.4f})" for k in result.reconstructions),
+    )
+    for j, (name, images) in enumerate(result.samples.items()):
+        image_grid(images, nrow=4, ax=fig.add_subplot(grid[0, 1 + j]), title=f"samples: {name}")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,273 @@
+"""Table 2 of the latent-density paper: Parzen log-likelihood of generators on digits.
+
+* ``latent_density/parzen`` — AE+LDE and IAE+LDE (latent size 8) against a VAE and IML with
+  a GMM base.
+* ``latent_density/baselines`` — the rows it lacks: the AAE and GMMN + AE, with the digits
+  quality bar, AAE samples and interpolations (Figs. 7, 8, 12).
+
+Both follow Table 2's protocol (:func:`parzen_metrics`: a Parzen window on each model's
+samples, bandwidth chosen on the validation split). The chapter imports them from
+:mod:`companion.experiments.latent_density`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Dict, Tuple
+
+import numpy as np
+import torch
+
+import companion
+from companion.experiments.latent_density_autoencoders import AutoencoderLDEConfig, _fit_aae, _train_ae_and_lde
+from companion.reproduce import register
+
+#: Table 2 of the paper: Parzen log-likelihood on MNIST (10K samples) with standard errors.
+PAPER_TABLE2_MNIST = {
+    "GMMN + AE": (282, 2),
+    "AAE": (340, 2),
+    "eVAE": (337, 2),
+    "AE + LDE": (326, 2),
+    "IAE + LDE": (326, 2),
+}
+
+
+@dataclasses.dataclass
+class ParzenConfig(AutoencoderLDEConfig):
+    """Table 2: Parzen log-likelihood on the digits test split, latent size 8."""
+
+    latent_dim: int = 8
+    vae_steps: int = 1200
+    iml_components: int = 10
+    n_parzen_samples: int = 10_000
+    SCALES = {
+        "smoke": {"ae_steps": 40, "lde_steps": 20, "vae_steps": 40, "n_parzen_samples": 500, "lde_components": 5,
+                  "iml_components": 2},
+        "paper": {"ae_steps": 30_000, "lde_steps": 20_000, "lde_lr": 2e-4, "vae_steps": 30_000, "iml_components": 30},
+    }
+
+
+def parzen_metrics(generated: Dict[str, torch.Tensor], valid: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
+    """Per model: the Parzen log-likelihood of ``test`` (mean, its standard error) under a window on the
+    model's samples, with the bandwidth chosen on ``valid`` (Table 2's protocol)."""
+    from companion.metrics import parzen_log_prob, select_parzen_sigma
+
+    metrics: Dict[str, float] = {}
+    for name, s in generated.items():
+        sigma, _ = select_parzen_sigma(s, valid)
+        values = parzen_log_prob(s, test, sigma)
+        metrics[f"parzen_ll/{name}"] = float(values.mean())
+        metrics[f"std_error/{name}"] = float(values.std() / math.sqrt(len(values)))
+        metrics[f"sigma/{name}"] = float(sigma)
+    return metrics
+
+
+def _digits_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The train, validation and test splits of ``digits``."""
+    from companion import data
+
+    return tuple(data.load("digits", s) for s in ("train", "valid", "test"))
+
+
+def _bernoulli_vae(train: torch.Tensor, cfg: ParzenConfig):
+    """The reference VAE of Table 2: a Bernoulli decoder, the experiment's latent size and budget."""
+    from companion.vae import VAE, fit_vae
+
+    vae = VAE(tuple(train.shape[1:]), latent_dim=cfg.latent_dim, likelihood="bernoulli").to(companion.device())
+    fit_vae(vae, train, n_steps=cfg.vae_steps, batch_size=cfg.ae_batch_size)
+    return vae
+
+
+@dataclasses.dataclass
+class ParzenResult:
+    samples: Dict[str, np.ndarray]  # a few samples per model, for the figure
+    metrics: Dict[str, float]
+
+
+@register("latent_density/parzen", config=ParzenConfig, plot=lambda r: plot_parzen(r),
+          description="Table 2: Parzen log-likelihood on digits for AE+LDE, IAE+LDE, VAE, IML with a GMM base")
+def run_parzen(cfg: ParzenConfig) -> ParzenResult:
+    """Train the four generators; Parzen windows on their samples, bandwidth chosen on validation."""
+    companion.seed_everything(cfg.seed)
+    train, valid, test = _digits_splits()
+    n = cfg.n_parzen_samples
+    generated: Dict[str, torch.Tensor] = {}
+    for name, incremental in (("AE + LDE", False), ("IAE + LDE", True)):
+        ae, lde = _train_ae_and_lde(train, cfg.latent_dim, incremental, cfg, name.split()[0])
+        with torch.no_grad():
+            generated[name] = ae.decode(lde.sample(n)).cpu()
+    # the VAE's Bernoulli means, as in the Parzen literature
+    generated["VAE"] = _bernoulli_vae(train, cfg).sample(n, mean=True).cpu()
+    generated[f"IML, GMM base (K={cfg.iml_components})"] = _iml_samples(train, cfg, n)
+
+    metrics = parzen_metrics(generated, valid, test)
+    return ParzenResult({k: v[:16].numpy() for k, v in generated.items()}, metrics)
+
+
+def _iml_samples(train: torch.Tensor, cfg: ParzenConfig, n: int) -> torch.Tensor:
+    """Samples of two-stage IML with a GMM base (companion.iml), the baseline of the IML chapter."""
+    from companion.iml import Autoencoder, GMMBase, TwoStageModel
+
+    model = TwoStageModel(Autoencoder(tuple(train.shape[1:]), cfg.latent_dim, hidden=(cfg.ae_hidden,)),
+                          GMMBase(cfg.iml_components, random_state=cfg.seed)).to(companion.device())
+    model.fit(train.to(companion.device()), n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size)
+    return model.sample(n).cpu()
+
+
+def parzen_table(result: ParzenResult) -> str:
+    """A Markdown table: our Parzen numbers on digits beside the paper's on MNIST."""
+    rows = ["| method | ours: digits 8x8 (± s.e.) | paper: MNIST (± s.e.) |", "| --- | --- | --- |"]
+    ours = [k.split("/", 1)[1] for k in result.metrics if k.startswith("parzen_ll/")]
+    for name in ours + [n for n in PAPER_TABLE2_MNIST if n not in ours]:
+        mine = ""
+        if name in ours:
+            mine = f"{result.metrics[f'parzen_ll/{name}']:.1f} ± {result.metrics[f'std_error/{name}']:.1f}"
+        paper = PAPER_TABLE2_MNIST.get(name)
+        rows.append(f"| {name} | {mine} | {'' if paper is None else f'{paper[0]} ± {paper[1]}'} |")
+    return "\n".join(rows)
+
+
+def plot_parzen(result: ParzenResult):
+    """Samples of each generator with its Parzen log-likelihood."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    names = list(result.samples)
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.0), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        image_grid(result.samples[name], nrow=4, ax=ax)
+        ax.set_title(f"{name}\nParzen LL {result.metrics[f'parzen_ll/{name}']:.1f}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================== 7. AAE and GMMN + AE (Table 2, Figs. 7, 8, 12)
+
+
+@dataclasses.dataclass
+class BaselinesConfig(ParzenConfig):
+    """The Table 2 rows of ``latent_density/parzen`` that it lacks: the AAE and a GMMN on AE codes.
+
+    Same data, latent size, training budget and Parzen protocol as ``latent_density/parzen``
+    (this config extends its fields); a VAE is trained again as the reference of the quality
+    bar (the chapter's digits bar: each class >= ``min_class_share`` of 1,000 samples by the
+    digit classifier, Fréchet distance in its features within twice the VAE's).
+    """
+
+    aae_steps: int = 1200
+    gmmn_steps: int = 600
+    gmmn_batch_size: int = 256
+    n_interpolations: int = 4
+    n_alphas: int = 8
+    min_class_share: float = 0.03
+    n_bar_samples: int = 1000
+    classifier_steps: int = 400
+    SCALES = {
+        "smoke": {"ae_steps": 40, "vae_steps": 40, "aae_steps": 40, "gmmn_steps": 20, "n_parzen_samples": 500,
+                  "n_bar_samples": 200, "classifier_steps": 40, "n_interpolations": 2},
+        "paper": {"ae_steps": 30_000, "vae_steps": 30_000, "aae_steps": 30_000, "gmmn_steps": 10_000},
+    }
+
+
+@dataclasses.dataclass
+class BaselinesResult:
+    samples: Dict[str, np.ndarray]  # "AAE" / "GMMN + AE" -> 16 samples
+    consecutive: np.ndarray  # 16 consecutive AAE samples (Fig. 12)
+    interpolations: np.ndarray  # (n_interpolations, n_alphas + 2, 1, 8, 8): ends are test digits (Fig. 7)
+    metrics: Dict[str, object]
+
+
+def _gmmn_on_ae_codes(train: torch.Tensor, cfg: BaselinesConfig, n: int) -> torch.Tensor:
+    """``n`` samples of GMMN + AE: a plain autoencoder, a GMMN fitted to its training codes, the decoder."""
+    from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
+
+    device = companion.device()
+    ae = make_autoencoder(tuple(train.shape[1:]), cfg.latent_dim, incremental=False, hidden=cfg.ae_hidden).to(device)
+    fit_incremental_autoencoder(ae, train, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc="AE")
+    with torch.no_grad():
+        codes = ae.encode(train.to(device))
+    gmmn = GMMN(cfg.latent_dim).to(device)
+    fit_gmmn(gmmn, codes, n_steps=cfg.gmmn_steps, batch_size=cfg.gmmn_batch_size)
+    with torch.no_grad():
+        return ae.decode(gmmn.sample(n)).clamp(0, 1).cpu()
+
+
+def _quality_bars(generated: Dict[str, torch.Tensor], vae_samples: torch.Tensor, held_out: torch.Tensor,
+                  cfg: BaselinesConfig) -> Dict[str, object]:
+    """The digits bar of every generator, with the VAE's Fréchet distance as the reference."""
+    from companion.experiments.adaptive_density import train_feature_net
+    from companion.metrics import classifier_frechet, classifier_quality_bar
+
+    net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())
+    reference = classifier_frechet(vae_samples, net, held_out)
+    metrics: Dict[str, object] = {"frechet/VAE": reference}
+    for name, s in generated.items():
+        bar = classifier_quality_bar(s[: cfg.n_bar_samples], net, held_out, reference, cfg.min_class_share)
+        metrics[f"frechet/{name}"] = bar["frechet"]
+        metrics[f"min_class_share/{name}"] = float(min(bar["class_shares"]))
+        metrics[f"meets_bar/{name}"] = bar["meets_bar"]
+    return metrics
+
+
+def _interpolate_test_digits(aae: torch.nn.Module, test: torch.Tensor, cfg: BaselinesConfig) -> np.ndarray:
+    """Fig. 7: decoded linear interpolations between the posterior means of pairs of test digits,
+    the two digits at the ends, shape ``(n_interpolations, n_alphas + 2, C, H, W)``."""
+    device = companion.device()
+    g = torch.Generator().manual_seed(cfg.seed)
+    pairs = torch.randperm(len(test), generator=g)[: 2 * cfg.n_interpolations].view(2, -1)
+    a, b = test[pairs[0]].to(device), test[pairs[1]].to(device)
+    with torch.no_grad():
+        za, zb = aae.encode(a)[0], aae.encode(b)[0]
+        path = [aae.decode((1 - t) * za + t * zb) for t in np.linspace(0, 1, cfg.n_alphas)]
+    return torch.stack([a] + path + [b], 1).cpu().numpy()
+
+
+@register("latent_density/baselines", config=BaselinesConfig, plot=lambda r: plot_baselines(r),
+          description="Table 2 / Figs. 7, 8, 12: the AAE and GMMN + AE baselines on digits, with the quality bar")
+def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
+    """Train an AAE and a GMMN on autoencoder codes; Parzen as in ``latent_density/parzen``; quality bar."""
+    companion.seed_everything(cfg.seed)
+    train, valid, test = _digits_splits()
+    aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, cfg.seed)
+    aae_samples = aae.sample(cfg.n_parzen_samples).cpu()
+    companion.seed_everything(cfg.seed)
+    generated = {"AAE": aae_samples, "GMMN + AE": _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples)}
+    companion.seed_everything(cfg.seed)
+    vae_samples = _bernoulli_vae(train, cfg).sample(cfg.n_bar_samples, mean=True).cpu()
+    metrics: Dict[str, object] = dict(parzen_metrics(generated, valid, test))
+    metrics.update(_quality_bars(generated, vae_samples, torch.cat([valid, test]), cfg))
+    return BaselinesResult({k: v[:16].numpy() for k, v in generated.items()}, generated["AAE"][16:32].numpy(),
+                           _interpolate_test_digits(aae, test, cfg), metrics)
+
+
+def baselines_rows(result: BaselinesResult) -> str:
+    """The Markdown rows of Table 2 for the AAE and GMMN + AE, beside the paper's MNIST numbers."""
+    rows = ["| method | ours: digits 8x8 (± s.e.) | meets the quality bar | paper: MNIST (± s.e.) |",
+            "| --- | --- | --- | --- |"]
+    for name in ("AAE", "GMMN + AE"):
+        m = result.metrics
+        paper = PAPER_TABLE2_MNIST[name]
+        rows.append(f"| {name} | {m[f'parzen_ll/{name}']:.1f} ± {m[f'std_error/{name}']:.1f} | "
+                    f"{'yes' if m[f'meets_bar/{name}'] else 'no'} | {paper[0]} ± {paper[1]} |")
+    return "\n".join(rows)
+
+
+def plot_baselines(result: BaselinesResult):
+    """AAE and GMMN + AE samples (Fig. 8), consecutive AAE samples (Fig. 12), AAE interpolations (Fig. 7)."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    fig = plt.figure(figsize=(13, 3.6))
+    grid = fig.add_gridspec(1, 4, width_ratios=[1, 1, 1, 2.4])
+    for j, (name, images) in enumerate(result.samples.items()):
+        image_grid(images, nrow=4, ax=fig.add_subplot(grid[0, j]),
+                   title=f"{name}\nParzen LL {result.metrics[f'parzen_ll/{name}']:.1f}")
+    image_grid(result.consecutive, nrow=4, ax=fig.add_subplot(grid[0, 2]), title="AAE, consecutive samples")
+    inter = result.interpolations
+    image_grid(inter.reshape(-1, *inter.shape[2:]), nrow=inter.shape[1], ax=fig.add_subplot(grid[0, 3]),
+               title="AAE: test digit, interpolated codes, test digit")
+    fig.tight_layout()
+    return fig
