@@ -421,7 +421,7 @@ def test_released_kde_score_is_the_parzen_estimate_plus_log_n():
 
 
 def test_overlap_add_rebuilds_the_waveform_from_hann_chunks():
-    from companion.experiments.implicit_mle import _frames, overlap_add
+    from companion.experiments.implicit_mle_audio import _frames, overlap_add
 
     rng = np.random.default_rng(0)
     audio = rng.standard_normal(64 * 20)
@@ -431,7 +431,7 @@ def test_overlap_add_rebuilds_the_waveform_from_hann_chunks():
 
 
 def test_note_transition_matrix_counts_changes_between_different_notes():
-    from companion.experiments.implicit_mle import note_transition_matrix
+    from companion.experiments.implicit_mle_audio import note_transition_matrix
 
     notes = np.array([0, 0, 1, 1, 1, 2, 0, 0, 1])
     matrix = note_transition_matrix(notes, 3)
@@ -440,7 +440,7 @@ def test_note_transition_matrix_counts_changes_between_different_notes():
 
 
 def test_markov_melody_follows_its_transitions():
-    from companion.experiments.implicit_mle import (
+    from companion.experiments.implicit_mle_audio import (
         MELODY_TRANSITIONS,
         AudioHMMConfig,
         markov_melody,
@@ -456,7 +456,7 @@ def test_markov_melody_follows_its_transitions():
 
 
 def test_paper_ordering_tests_all_four_methods_and_reads_the_spread():
-    from companion.experiments.implicit_mle import paper_ordering
+    from companion.experiments.implicit_mle_parzen import paper_ordering
 
     runs = {"IML": [20.0, 20.2, 19.8], "VAE": [11.0, 11.4, 11.2], "WGAN-GP": [2.3, 2.6, 2.0], "GAN": [1.0, 2.6, 1.8]}
     holds, verdicts = paper_ordering(runs)
