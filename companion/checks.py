@@ -102,9 +102,11 @@ def check_tensor(
     shape: Optional[Sequence[Optional[int]]] = None,
     finite: bool = True,
     floating: bool = True,
+    min_dim: Optional[int] = None,
 ) -> torch.Tensor:
-    """``value`` if it is a tensor of ``shape`` (``None`` entries match any size), finite and
-    floating-point as asked; otherwise a ``TypeError`` or ``ValueError`` naming ``name``."""
+    """``value`` if it is a tensor of ``shape`` (``None`` entries match any size) or of at least
+    ``min_dim`` dimensions, finite and floating-point as asked; otherwise a ``TypeError`` or
+    ``ValueError`` naming ``name``."""
     if not torch.is_tensor(value):
         raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
     if floating and not value.is_floating_point():
@@ -114,6 +116,8 @@ def check_tensor(
         if not fits:
             wanted = ", ".join("*" if s is None else str(s) for s in shape)
             raise ValueError(f"{name} must have shape ({wanted}); got {tuple(value.shape)}")
+    if min_dim is not None and value.dim() < min_dim:
+        raise ValueError(f"{name} must have at least {min_dim} dimensions; got shape {tuple(value.shape)}")
     if finite and value.numel() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return value

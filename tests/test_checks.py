@@ -71,3 +71,6 @@ def test_tensor():
         check_tensor(torch.tensor([math.nan]), "x")
     with pytest.raises(TypeError, match="torch.Tensor"):
         check_tensor([1.0], "x")
+    assert check_tensor(x, "x", min_dim=2) is x
+    with pytest.raises(ValueError, match=r"x must have at least 3 dimensions; got shape \(3, 2\)"):
+        check_tensor(x, "x", min_dim=3)
