@@ -50,29 +50,14 @@ from .iml_invertible import (
 )
 from .train import Callback, History, minibatches, minimize, progress_disabled, run_callback, train_loop
 
+# the algorithm, then the parts it re-exports (the chapter and the other modules import them from here)
 __all__ = [
-    "DEFAULT_SLOPE",
-    "Autoencoder",
-    "GMMBase",
-    "GaussianBase",
-    "HMMBase",
-    "InvertibleLinear",
-    "InvertiblePerceptron",
-    "TwoStageModel",
-    "check_sigmoid_inv_constants",
-    "check_tanh_inv_constants",
-    "fit_autoencoder",
-    "fit_exact_mle",
-    "released_kde_score",
-    "sigmoid_inv",
-    "sigmoid_inv_constants",
-    "left_inverse",
-    "sigmoid_inv_inverse",
-    "sigmoid_inv_log_derivative",
-    "tanh_inv",
-    "tanh_inv_constants",
-    "tanh_inv_inverse",
-    "tanh_inv_log_derivative",
+    "Autoencoder", "TwoStageModel", "fit_autoencoder", "fit_exact_mle", "released_kde_score",
+    "GMMBase", "GaussianBase", "HMMBase",
+    "DEFAULT_SLOPE", "InvertibleLinear", "InvertiblePerceptron", "left_inverse",
+    "check_sigmoid_inv_constants", "check_tanh_inv_constants",
+    "sigmoid_inv", "sigmoid_inv_constants", "sigmoid_inv_inverse", "sigmoid_inv_log_derivative",
+    "tanh_inv", "tanh_inv_constants", "tanh_inv_inverse", "tanh_inv_log_derivative",
 ]
 
 

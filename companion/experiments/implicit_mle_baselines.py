@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, Iterator, List, Optional, Tuple
+from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -40,11 +40,13 @@ METHODS = ("IML", "VAE", "GAN", "WGAN-GP")
 class QualityBarConfig(ExperimentConfig):
     """The settings of the digits quality bar (:func:`companion.metrics.classifier_quality_bar`):
     on ``n_bar_samples`` samples, each digit class at least ``min_class_share`` of the time in the
-    eyes of a digit classifier trained for ``classifier_steps``."""
+    eyes of a digit classifier trained for ``classifier_steps`` (with ``seed``), on ``dataset``."""
 
+    dataset: str = "digits"
     n_bar_samples: int = 1000
     min_class_share: float = 0.03
     classifier_steps: int = 400
+    seed: int = 0
 
 
 @dataclass
@@ -57,7 +59,6 @@ class DigitsBaselinesConfig(QualityBarConfig):
     learning rates and discriminator widths come from ``implicit_mle/gan_sweep``.
     """
 
-    dataset: str = "digits"
     hidden: int = 48  # IML's invertible perceptron needs K <= hidden <= data size
     n_components: int = 10
     covariance_type: str = "full"
@@ -135,6 +136,34 @@ def _bar_summary(bars: List[Dict]) -> Dict[str, object]:
             "min_class_share": mean_std([b["min_class_share"] for b in bars])}
 
 
+class _QualityBars:
+    """The quality bar of each method, over seeds, per key (a latent size), against the VAE of the same run.
+
+    Only ``digits`` has a digit classifier: on other data ``active`` is False and :meth:`record`
+    records nothing.
+    """
+
+    def __init__(self, cfg: QualityBarConfig, keys: Sequence[int], x_valid: torch.Tensor, x_test: torch.Tensor) -> None:
+        tools = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
+        self.feature_net, self.held_out = tools
+        self.n_bar_samples, self.min_class_share = cfg.n_bar_samples, cfg.min_class_share
+        self.bars: Dict[str, Dict[int, List[Dict]]] = {m: {int(k): [] for k in keys} for m in METHODS}
+
+    @property
+    def active(self) -> bool:
+        return self.feature_net is not None
+
+    def record(self, key: int, samples: Dict[str, torch.Tensor]) -> None:
+        """Each method's bar on its first ``n_bar_samples`` samples (the VAE's among them)."""
+        if self.active:
+            first = {m: smp[: self.n_bar_samples] for m, smp in samples.items()}
+            _record_bars(self.bars, key, first, self.feature_net, self.held_out, self.min_class_share)
+
+    def summaries(self) -> Dict[str, Dict[int, Optional[Dict[str, object]]]]:
+        """``{method: {key: summary}}`` (:func:`_bar_summary`; ``None`` where nothing was recorded)."""
+        return {m: {k: _bar_summary(b) if b else None for k, b in by_key.items()} for m, by_key in self.bars.items()}
+
+
 def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: int, hidden: int,
                    n_components: int, covariance_type: str, steps: Dict[str, int], batch_size: int, lr: float,
                    gan_lr: float, seed: int, gan_disc_hidden: Optional[int] = None,
@@ -205,7 +234,6 @@ class GANSweepConfig(QualityBarConfig):
     The steps stay within the chapter's budget of ``ParzenSweepConfig.ae_steps`` steps per model.
     """
 
-    dataset: str = "digits"
     latent_dim: int = 16
     hidden: int = 48
     batch_size: int = 64
@@ -215,7 +243,6 @@ class GANSweepConfig(QualityBarConfig):
                                                         (1e-3, 128, 1500))
     wgan_settings: Tuple[Tuple[float, int, int], ...] = ((5e-4, 48, 300), (1e-3, 48, 300), (5e-4, 48, 600),
                                                          (1e-3, 48, 600))
-    seed: int = 0
     SCALES: ClassVar = {
         "smoke": {
             "latent_dim": 4,

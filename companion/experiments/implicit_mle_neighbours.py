@@ -12,7 +12,7 @@ The baselines and their bar: ``implicit_mle_baselines.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Tuple
+from typing import Any, ClassVar, Dict, Tuple
 
 import numpy as np
 import torch
@@ -23,14 +23,7 @@ from companion.metrics import mean_std
 from companion.reproduce import register
 
 from ..checks import check_positive_int, check_tensor
-from .implicit_mle_baselines import (
-    METHODS,
-    DigitsBaselinesConfig,
-    _bar_summary,
-    _digits_bar_tools,
-    _fit_baselines,
-    _record_bars,
-)
+from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars
 from .implicit_mle_parzen import _parzen_scores
 
 
@@ -92,7 +85,6 @@ class NearestNeighboursConfig(DigitsBaselinesConfig):
     n_samples: int = 1000  # the pool the neighbours are searched in
     n_queries: int = 10
     n_per_component: int = 6
-    seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"latent_dim": 4, "n_components": 3, "ae_steps": 40, "vae_steps": 40, "gan_steps": 20,
                   "wgan_steps": 10, "n_seeds": 2, "n_samples": 200, "n_queries": 4, "n_per_component": 3,
@@ -157,9 +149,8 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
     x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
     g = torch.Generator().manual_seed(cfg.seed)
     queries = x_test[torch.randperm(len(x_test), generator=g)[: cfg.n_queries].to(dev)]
-    feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
+    bars = _QualityBars(cfg, (0,), x_valid, x_test)
     distances = {m: np.zeros(cfg.n_seeds) for m in METHODS}
-    bars: Dict[str, Dict[int, List[Dict]]] = {m: {0: []} for m in METHODS}
     neighbours: Dict[str, np.ndarray] = {}
     for j in range(cfg.n_seeds):
         seed = cfg.seed + j
@@ -172,9 +163,7 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
             distances[m][j] = float(dist.mean())
             if j == 0:
                 neighbours[m] = nearest_samples(queries, pools[m])[0].cpu().numpy()
-        if feature_net is not None:
-            _record_bars(bars, 0, {m: pools[m][: cfg.n_bar_samples] for m in METHODS}, feature_net, held_out,
-                         cfg.min_class_share)
+        bars.record(0, pools)
         if j == 0:
             vae_samples = pools["VAE"][:36].cpu().numpy()
             iml = models["IML"]
@@ -184,7 +173,7 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
     metrics = {
         "nearest_distance": {m: mean_std(distances[m].tolist()) for m in METHODS},
         "nearest_distance_per_seed": {m: distances[m].tolist() for m in METHODS},
-        "quality_bar": {m: _bar_summary(bars[m][0]) if bars[m][0] else None for m in METHODS},
+        "quality_bar": {m: by_key[0] for m, by_key in bars.summaries().items()},
         "n_seeds": cfg.n_seeds,
         "n_samples": cfg.n_samples,
     }

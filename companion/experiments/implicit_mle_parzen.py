@@ -20,14 +20,7 @@ import companion
 from companion.metrics import mean_std
 from companion.reproduce import register
 
-from .implicit_mle_baselines import (
-    METHODS,
-    DigitsBaselinesConfig,
-    _bar_summary,
-    _digits_bar_tools,
-    _fit_baselines,
-    _record_bars,
-)
+from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars
 
 
 @dataclass
@@ -46,7 +39,6 @@ class ParzenSweepConfig(DigitsBaselinesConfig):
     n_seeds: int = 3
     n_samples: int = 1000
     released_sigma: float = 0.2
-    seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"latent_dims": (4,), "ae_steps": 40, "vae_steps": 40, "gan_steps": 20, "wgan_steps": 10,
                   "n_seeds": 2, "n_samples": 200, "n_components": 3, "n_bar_samples": 200, "classifier_steps": 40},
@@ -154,8 +146,7 @@ def _best_latent_table(cfg: ParzenSweepConfig, parzen: Dict[str, np.ndarray],
 
 
 def _parzen_sweep_metrics(cfg: ParzenSweepConfig, parzen: Dict[str, np.ndarray], released: Dict[str, np.ndarray],
-                          vae_draws: np.ndarray, seconds: Dict[str, List[float]],
-                          bars: Optional[Dict[str, Dict[int, List[Dict]]]],
+                          vae_draws: np.ndarray, seconds: Dict[str, List[float]], bars: _QualityBars,
                           data_reference: Dict[str, float]) -> Dict[str, object]:
     """The sweep's metrics: the table at each method's best latent size, the paper's ordering, the bars."""
     table = _best_latent_table(cfg, parzen, released)
@@ -179,8 +170,8 @@ def _parzen_sweep_metrics(cfg: ParzenSweepConfig, parzen: Dict[str, np.ndarray],
         "train_seconds": {m: mean_std(seconds[m]) for m in METHODS},
         "steps": cfg.steps(),
     }
-    if bars is not None:
-        metrics["quality_bar"] = {m: {kk: _bar_summary(b) for kk, b in bars[m].items()} for m in METHODS}
+    if bars.active:
+        metrics["quality_bar"] = bars.summaries()
         # a GAN is a baseline of the table when it meets the bar in every seed at the latent
         # size its row reports (its best one)
         metrics["meets_bar_at_best_k"] = {
@@ -208,24 +199,20 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
     parzen, released, sigma = ({m: np.zeros((nk, ns)) for m in METHODS} for _ in range(3))
     vae_draws = np.zeros((nk, ns))
     kept: Dict[str, np.ndarray] = {}
-    feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
-    bars: Dict[str, Dict[int, List[Dict]]] = {m: {int(k): [] for k in cfg.latent_dims} for m in METHODS}
+    bars = _QualityBars(cfg, cfg.latent_dims, x_valid, x_test)
     seconds: Dict[str, List[float]] = {m: [] for m in METHODS}
     for i, k in enumerate(cfg.latent_dims):
         for j in range(ns):
             samples, draws = _train_and_sample(cfg, x_train, k, cfg.seed + j, seconds)
             vae_draws[i, j] = _parzen_scores(draws, x_valid, x_test, cfg.released_sigma)[0]
-            if feature_net is not None:
-                _record_bars(bars, int(k), {m: samples[m].detach().reshape(cfg.n_samples, *shape)[: cfg.n_bar_samples]
-                                            for m in METHODS}, feature_net, held_out, cfg.min_class_share)
+            bars.record(int(k), {m: samples[m].detach().reshape(cfg.n_samples, *shape) for m in METHODS})
             for m in METHODS:
                 parzen[m][i, j], released[m][i, j], sigma[m][i, j] = _parzen_scores(
                     samples[m].detach().flatten(1), x_valid, x_test, cfg.released_sigma)
                 if i == nk - 1 and j == 0:
                     kept[m] = samples[m][:32].detach().cpu().numpy()
     data_reference = _training_data_reference(cfg, x_train, x_valid, x_test)
-    metrics = _parzen_sweep_metrics(cfg, parzen, released, vae_draws, seconds,
-                                    bars if feature_net is not None else None, data_reference)
+    metrics = _parzen_sweep_metrics(cfg, parzen, released, vae_draws, seconds, bars, data_reference)
     return ParzenSweepResult(list(cfg.latent_dims), parzen, released, sigma, kept, data_reference, metrics)
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "RING_BOUNDS",
     "RealNVPRingConfig",
     "RealNVPRingResult",
+    "RingConfig",
     "flow_grid_from",
     "gaussian_fit_log_prob",
     "plot_flow_grid",
@@ -107,18 +108,25 @@ def _check_points(x: object, name: str) -> torch.Tensor:
 
 
 @dataclass
-class RealNVPRingConfig(ExperimentConfig):
+class RingConfig(ExperimentConfig):
+    """What the experiments on ``ring`` share: their minibatch size, the sample size of the
+    mode-coverage protocol (:func:`companion.metrics.mode_coverage`) and the seed."""
+
+    batch_size: int = 256
+    n_samples: int = 2500  # the mode-coverage protocol's sample size
+    seed: int = 0
+
+
+@dataclass
+class RealNVPRingConfig(RingConfig):
     """A Real-NVP on ``ring`` (book-scale defaults)."""
 
     n_blocks: int = 8
     hidden: int = 64
     n_layers: int = 2
     n_steps: int = 1200
-    batch_size: int = 256
     lr: float = 2e-3
-    n_samples: int = 2500  # the mode-coverage protocol's sample size
     resolution: int = 150
-    seed: int = 0
     SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
         "smoke": {"n_blocks": 4, "hidden": 32, "n_steps": 150, "resolution": 60},
         "paper": {"n_blocks": 12, "hidden": 256, "n_steps": 20_000, "resolution": 300},

@@ -25,7 +25,7 @@ from companion.metrics import classifier_frechet, classifier_quality_bar, mean_s
 from companion.reproduce import register
 
 from ..checks import check_positive_int
-from .preliminaries import RING_BOUNDS, _ring_quality, _square
+from .preliminaries import RING_BOUNDS, RingConfig, _ring_quality, _square
 
 __all__ = [
     "GANDigitsConfig",
@@ -44,7 +44,7 @@ __all__ = [
 
 
 @dataclass
-class GANRingConfig(ExperimentConfig):
+class GANRingConfig(RingConfig):
     """A non-saturating GAN on ``ring`` with MLP players (book-scale defaults)."""
 
     latent_dim: int = 2
@@ -52,11 +52,8 @@ class GANRingConfig(ExperimentConfig):
     n_layers: int = 3
     n_steps: int = 1500
     eval_every: int = 100
-    batch_size: int = 256
     lr: float = 1e-3
-    n_samples: int = 2500  # the mode-coverage protocol's sample size
     resolution: int = 120
-    seed: int = 0
     SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
         "smoke": {"hidden": 32, "n_layers": 2, "n_steps": 100, "eval_every": 50, "resolution": 40},
         "paper": {"hidden": 128, "n_layers": 3, "n_steps": 25_000, "eval_every": 500, "lr": 1e-4,
