@@ -20,7 +20,7 @@ import companion
 from companion.config import ExperimentConfig
 from companion.reproduce import register
 
-from ..checks import check_int
+from ..checks import check_int, check_tensor
 
 __all__ = [
     "FrechetSubsetsConfig",
@@ -230,16 +230,13 @@ def classifier_score(probs: torch.Tensor) -> float:
     """The Inception score's formula ``exp E_x KL(p(y|x) || p(y))`` for class probabilities ``probs`` (N, C).
 
     Raises:
-        ValueError: when ``probs`` is not a finite (N, C) matrix of rows that sum to one.
+        TypeError: when ``probs`` is not a floating-point tensor.
+        ValueError: when ``probs`` is not a finite (N, C) matrix of N >= 1 rows that sum to one.
     """
-    if not torch.is_tensor(probs) or probs.dim() != 2 or probs.shape[0] < 1:
-        raise ValueError(
-            f"probs must be a (N, C) tensor of class probabilities; got {getattr(probs, 'shape', probs)!r}"
-        )
-    probs = probs.double()
-    if not bool(torch.isfinite(probs).all()) or float(probs.min()) < 0 or not torch.allclose(
+    probs = check_tensor(probs, "probs", shape=(None, None)).double()
+    if len(probs) < 1 or float(probs.min()) < 0 or not torch.allclose(
             probs.sum(1), torch.ones(len(probs), dtype=probs.dtype), atol=1e-4):
-        raise ValueError("probs must hold finite, non-negative rows that sum to one")
+        raise ValueError("probs must hold N >= 1 non-negative rows that sum to one")
     marginal = probs.mean(0, keepdim=True)
     kl = (probs * (probs.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1)
     return float(kl.mean().exp())
