@@ -78,6 +78,14 @@ class DigitsBaselinesConfig(QualityBarConfig):
         return {"IML": self.ae_steps, "VAE": self.vae_steps, "GAN": self.gan_steps, "WGAN-GP": self.wgan_steps}
 
 
+def _splits(dataset: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The train, valid and test splits of ``dataset`` on the package's device."""
+    from companion.data import load
+
+    dev = companion.device()
+    return load(dataset, "train").to(dev), load(dataset, "valid").to(dev), load(dataset, "test").to(dev)
+
+
 def _gan_fit(
     generator: nn.Module,
     discriminator: nn.Module,
@@ -312,11 +320,10 @@ def plot_gan_sweep(result: GANSweepResult):
 )
 def run_gan_sweep(cfg: GANSweepConfig) -> GANSweepResult:
     """Train every setting of both GAN baselines once; score each with the quality bar against the VAE."""
-    from companion.data import load
     from companion.vae import VAE, fit_vae
 
-    dev = companion.device()
-    x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
+    x_train, x_valid, x_test = _splits(cfg.dataset)
+    dev = x_train.device
     shape = tuple(x_train.shape[1:])
     feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
     if feature_net is None:

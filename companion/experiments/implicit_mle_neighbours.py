@@ -23,7 +23,7 @@ from companion.metrics import mean_std
 from companion.reproduce import register
 
 from ..checks import check_positive_int, check_tensor
-from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars
+from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits
 from .implicit_mle_parzen import _parzen_scores
 
 
@@ -143,10 +143,8 @@ def plot_nearest_neighbours(result: NearestNeighboursResult):
           description="Fig. 4: nearest generated neighbours of test digits, VAE samples, IML samples by component")
 def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursResult:
     """Train the four methods at one latent size over seeds; search each test image's nearest sample."""
-    from companion.data import load
-
-    dev = companion.device()
-    x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
+    x_train, x_valid, x_test = _splits(cfg.dataset)
+    dev = x_train.device
     g = torch.Generator().manual_seed(cfg.seed)
     queries = x_test[torch.randperm(len(x_test), generator=g)[: cfg.n_queries].to(dev)]
     bars = _QualityBars(cfg, (0,), x_valid, x_test)
@@ -269,10 +267,8 @@ def plot_faces(result: FacesResult):
           description="Table 1 (CelebA column) and Fig. 5 on faces: Parzen scores, nearest neighbours, samples")
 def run_faces(cfg: FacesConfig) -> FacesResult:
     """Train IML, VAE and GAN on the faces over seeds; Parzen scores, nearest neighbours, the GAN's quality bar."""
-    from companion.data import load
-
-    dev = companion.device()
-    x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
+    x_train, x_valid, x_test = _splits(cfg.dataset)
+    dev = x_train.device
     d = int(np.prod(x_train.shape[1:]))
     steps = {"IML": cfg.ae_steps, "VAE": cfg.vae_steps, "GAN": cfg.gan_steps}
     held_out = torch.cat([x_valid, x_test])

@@ -16,11 +16,10 @@ from typing import ClassVar, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-import companion
 from companion.metrics import mean_std
 from companion.reproduce import register
 
-from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars
+from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits
 
 
 @dataclass
@@ -190,10 +189,7 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
     data), the other methods on their samples; its Bernoulli *draws* are scored as well, so
     that the table can say what the choice is worth.
     """
-    from companion.data import load
-
-    dev = companion.device()
-    x_train, x_valid, x_test = (load(cfg.dataset, s).to(dev) for s in ("train", "valid", "test"))
+    x_train, x_valid, x_test = _splits(cfg.dataset)
     shape = tuple(x_train.shape[1:])
     nk, ns = len(cfg.latent_dims), cfg.n_seeds
     parzen, released, sigma = ({m: np.zeros((nk, ns)) for m in METHODS} for _ in range(3))
