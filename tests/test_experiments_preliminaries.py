@@ -1,4 +1,4 @@
-"""Tests of the primer chapter's experiments (companion/experiments/preliminaries.py), at tiny sizes."""
+"""Tests of the primer chapter's experiments (companion/experiments/preliminaries*.py), at tiny sizes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import pytest
 import torch
 
 from companion.experiments import preliminaries as P
+from companion.experiments import preliminaries_evaluation as PE
+from companion.experiments import preliminaries_exercises as PX
+from companion.experiments import preliminaries_gans as PG
+from companion.experiments import preliminaries_vae as PV
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -63,12 +67,12 @@ def test_gaussian_fit_log_prob_rejects_mismatched_widths():
 
 
 def test_total_variation_of_flat_and_checkerboard_images():
-    assert P.total_variation(torch.full((2, 1, 4, 4), 0.3)) == pytest.approx(0.0)
+    assert PV.total_variation(torch.full((2, 1, 4, 4), 0.3)) == pytest.approx(0.0)
     i, j = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
     board = ((i + j) % 2).float().view(1, 1, 4, 4)
-    assert P.total_variation(board) == pytest.approx(1.0)
+    assert PV.total_variation(board) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="images"):
-        P.total_variation(torch.zeros(4, 4))
+        PV.total_variation(torch.zeros(4, 4))
 
 
 # ----------------------------------------------------------------------------- the experiments
@@ -80,9 +84,9 @@ def test_all_four_experiments_are_registered():
     known = experiments()
     for name, config, plot in [
         ("realnvp_ring", P.RealNVPRingConfig, P.plot_realnvp_ring),
-        ("gan_ring", P.GANRingConfig, P.plot_gan_ring),
-        ("vae_digits", P.VAEDigitsConfig, P.plot_vae_digits),
-        ("parzen_bandwidth", P.ParzenBandwidthConfig, P.plot_parzen_bandwidth),
+        ("gan_ring", PG.GANRingConfig, PG.plot_gan_ring),
+        ("vae_digits", PV.VAEDigitsConfig, PV.plot_vae_digits),
+        ("parzen_bandwidth", PE.ParzenBandwidthConfig, PE.plot_parzen_bandwidth),
     ]:
         exp = known[f"preliminaries/{name}"]
         assert exp.config is config and exp.plot is plot
@@ -122,8 +126,8 @@ def test_plot_realnvp_ring_returns_a_figure(flow_result):
 def test_gan_ring_reports_modes_in_range_along_training():
     from matplotlib.figure import Figure
 
-    cfg = P.GANRingConfig.for_scale("smoke", n_steps=60, eval_every=30, resolution=20)
-    result = P.run_gan_ring(cfg)
+    cfg = PG.GANRingConfig.for_scale("smoke", n_steps=60, eval_every=30, resolution=20)
+    result = PG.run_gan_ring(cfg)
     assert result.steps == [30, 60]
     assert all(isinstance(k, int) and 0 <= k <= 8 for k in result.modes)
     m = result.metrics
@@ -131,17 +135,17 @@ def test_gan_ring_reports_modes_in_range_along_training():
     assert 0.0 <= m["high_quality_fraction"] <= 1.0
     assert m["min_modes_covered"] <= m["max_modes_covered"]
     assert result.samples.shape == (2500, 2) and result.logit_grid.shape == (20, 20)
-    assert isinstance(P.plot_gan_ring(result), Figure)
+    assert isinstance(PG.plot_gan_ring(result), Figure)
 
 
 def test_gan_ring_rejects_a_zero_evaluation_interval():
     with pytest.raises(ValueError, match="eval_every"):
-        P.run_gan_ring(P.GANRingConfig.for_scale("smoke", eval_every=0))
+        PG.run_gan_ring(PG.GANRingConfig.for_scale("smoke", eval_every=0))
 
 
 @pytest.fixture(scope="module")
 def vae_result():
-    return P.run_vae_digits(P.VAEDigitsConfig.for_scale("smoke", n_steps=120, iwae_ks=(1, 10, 200), n_show=8))
+    return PV.run_vae_digits(PV.VAEDigitsConfig.for_scale("smoke", n_steps=120, iwae_ks=(1, 10, 200), n_show=8))
 
 
 def test_vae_iwae_bound_is_at_least_the_elbo_on_the_test_split(vae_result):
@@ -167,19 +171,19 @@ def test_vae_images_are_in_the_unit_interval(vae_result):
 def test_plot_vae_digits_returns_a_figure(vae_result):
     from matplotlib.figure import Figure
 
-    assert isinstance(P.plot_vae_digits(vae_result), Figure)
+    assert isinstance(PV.plot_vae_digits(vae_result), Figure)
 
 
 def test_vae_rejects_empty_iwae_ks():
     with pytest.raises(ValueError, match="iwae_ks"):
-        P.run_vae_digits(P.VAEDigitsConfig.for_scale("smoke", iwae_ks=()))
+        PV.run_vae_digits(PV.VAEDigitsConfig.for_scale("smoke", iwae_ks=()))
 
 
 def test_parzen_kmeans_outranks_real_data_and_estimates_grow_with_n():
     from matplotlib.figure import Figure
 
-    cfg = P.ParzenBandwidthConfig.for_scale("smoke", sample_sizes=(30, 120))
-    result = P.run_parzen_bandwidth(cfg)
+    cfg = PE.ParzenBandwidthConfig.for_scale("smoke", sample_sizes=(30, 120))
+    result = PE.run_parzen_bandwidth(cfg)
     data, kmeans = result.by_size["real digits"], result.by_size["k-means centroids"]
     assert data[1] > data[0]  # more kernel centres: a higher estimate of the same distribution
     assert all(k > d for k, d in zip(kmeans, data))  # Theis et al.: the blurry prototypes win
@@ -189,12 +193,12 @@ def test_parzen_kmeans_outranks_real_data_and_estimates_grow_with_n():
         assert result.selected[name] in result.sigmas
     m = result.metrics
     assert m["data_ll_half_sigma_drop"] > 0 and m["data_ll_double_sigma_drop"] > 0
-    assert isinstance(P.plot_parzen_bandwidth(result), Figure)
+    assert isinstance(PE.plot_parzen_bandwidth(result), Figure)
 
 
 def test_parzen_rejects_tiny_sample_sizes():
     with pytest.raises(ValueError, match="sample_sizes"):
-        P.run_parzen_bandwidth(P.ParzenBandwidthConfig.for_scale("smoke", sample_sizes=(1,)))
+        PE.run_parzen_bandwidth(PE.ParzenBandwidthConfig.for_scale("smoke", sample_sizes=(1,)))
 
 
 # ----------------------------------------------------------------------------- exercise checks
@@ -212,7 +216,7 @@ def _js(p, q):
 
 
 def test_check_optimal_discriminator_accepts_the_right_answer(capsys):
-    assert P.check_optimal_discriminator(_d_star, _js) is True
+    assert PX.check_optimal_discriminator(_d_star, _js) is True
     assert "Correct" in capsys.readouterr().out
 
 
@@ -224,23 +228,23 @@ def test_check_optimal_discriminator_accepts_the_right_answer(capsys):
 )
 def test_check_optimal_discriminator_rejects_wrong_answers(d_star, js):
     with pytest.raises(AssertionError):
-        P.check_optimal_discriminator(d_star, js)
+        PX.check_optimal_discriminator(d_star, js)
 
 
 def test_check_optimal_discriminator_wants_callables():
     with pytest.raises(TypeError, match="functions"):
-        P.check_optimal_discriminator(np.array([0.5]))
+        PX.check_optimal_discriminator(np.array([0.5]))
 
 
 def test_check_bits_per_dim():
     right = (-40.0 + 64 * math.log(17)) / (64 * math.log(2))
-    assert P.check_bits_per_dim(right, nll_nats=-40.0, n_dims=64, n_levels=17) is True
+    assert PX.check_bits_per_dim(right, nll_nats=-40.0, n_dims=64, n_levels=17) is True
     with pytest.raises(AssertionError, match="change of units"):
-        P.check_bits_per_dim(-40.0 / (64 * math.log(2)), nll_nats=-40.0, n_dims=64, n_levels=17)
+        PX.check_bits_per_dim(-40.0 / (64 * math.log(2)), nll_nats=-40.0, n_dims=64, n_levels=17)
     with pytest.raises(AssertionError, match="nats per dimension"):
-        P.check_bits_per_dim(right * math.log(2), nll_nats=-40.0, n_dims=64, n_levels=17)
+        PX.check_bits_per_dim(right * math.log(2), nll_nats=-40.0, n_dims=64, n_levels=17)
     with pytest.raises(TypeError, match="answer"):
-        P.check_bits_per_dim("3.19", nll_nats=-40.0, n_dims=64, n_levels=17)
+        PX.check_bits_per_dim("3.19", nll_nats=-40.0, n_dims=64, n_levels=17)
 
 
 # ----------------------------------------------------------------------------- thesis Table 2.1 and Fig. 2.5
@@ -248,27 +252,27 @@ def test_check_bits_per_dim():
 
 def test_classifier_score_of_confident_balanced_and_of_uniform_predictions():
     confident = torch.eye(4).repeat(5, 1)  # every class equally often, each with certainty
-    assert P.classifier_score(confident) == pytest.approx(4.0, rel=1e-6)
-    assert P.classifier_score(torch.full((6, 4), 0.25)) == pytest.approx(1.0, rel=1e-6)
+    assert PE.classifier_score(confident) == pytest.approx(4.0, rel=1e-6)
+    assert PE.classifier_score(torch.full((6, 4), 0.25)) == pytest.approx(1.0, rel=1e-6)
     with pytest.raises(ValueError, match="probs"):
-        P.classifier_score(torch.ones(3, 4))
+        PE.classifier_score(torch.ones(3, 4))
 
 
 def test_frechet_subsets_full_set_is_zero_and_small_subsets_are_farther():
     from matplotlib.figure import Figure
 
-    result = P.run_frechet_subsets(P.FrechetSubsetsConfig.for_scale("smoke", sizes=(1297, 80), n_repeats=3))
+    result = PE.run_frechet_subsets(PE.FrechetSubsetsConfig.for_scale("smoke", sizes=(1297, 80), n_repeats=3))
     assert result.frechet.shape == (2, 3) and result.frechet[0] == pytest.approx(0.0, abs=1e-6)
     assert result.frechet[1].min() > 0  # a random subset of 80 is not the whole set
     # dropping half the classes costs more than any random subset of the same quality
     assert result.references["training digits 0-4 only"]["frechet"] > result.frechet.max()
     assert result.references["training digits 0-4 only"]["classifier_score"] < result.classifier_score[0, 0]
-    assert isinstance(P.plot_frechet_subsets(result), Figure)
+    assert isinstance(PE.plot_frechet_subsets(result), Figure)
 
 
 def test_frechet_subsets_rejects_sizes_beyond_the_training_set():
     with pytest.raises(ValueError, match="sizes"):
-        P.run_frechet_subsets(P.FrechetSubsetsConfig.for_scale("smoke", sizes=(5000,)))
+        PE.run_frechet_subsets(PE.FrechetSubsetsConfig.for_scale("smoke", sizes=(5000,)))
 
 
 def test_flow_grid_maps_the_grid_both_ways_and_inverts(flow_result):
@@ -292,7 +296,7 @@ def test_new_preliminaries_experiments_are_registered():
     from companion.reproduce import experiments
 
     known = experiments()
-    assert known["preliminaries/frechet_subsets"].config is P.FrechetSubsetsConfig
+    assert known["preliminaries/frechet_subsets"].config is PE.FrechetSubsetsConfig
     assert known["preliminaries/flow_grid"].plot is P.plot_flow_grid
     assert P.FlowGridConfig.for_scale("smoke").n_steps == P.RealNVPRingConfig.for_scale("smoke").n_steps
 
@@ -300,7 +304,7 @@ def test_new_preliminaries_experiments_are_registered():
 def test_gan_digits_smoke_run_reports_the_quality_bar():
     from matplotlib.figure import Figure
 
-    from companion.experiments.preliminaries_extra import GANDigitsConfig, plot_gan_digits, run_gan_digits
+    from companion.experiments.preliminaries_gans import GANDigitsConfig, plot_gan_digits, run_gan_digits
 
     cfg = GANDigitsConfig.for_scale("smoke")
     result = run_gan_digits(cfg)

@@ -1,0 +1,405 @@
+"""The implicit-MLE chapter's baselines on digits: how they are built and the bar they meet.
+
+Every method of the chapter (IML, the VAE, the GAN, WGAN-GP) has the same decoder
+``K -> hidden -> data``; :func:`_fit_baselines` trains them one after the other, each after
+its own seed. A GAN is a baseline only when it meets the quality bar
+(:func:`companion.metrics.classifier_quality_bar`): the helpers here record it and
+summarise it over seeds, and :func:`quality_bar_table` and :func:`bar_phrase` put it in the
+chapter's table and prose.
+
+* ``implicit_mle/gan_sweep`` — the small sweep that sets the digits GANs' settings: the
+  quality bar of each setting.
+
+The other experiments of the chapter: ``implicit_mle.py`` (Figs. 1 to 3),
+``implicit_mle_parzen.py`` (Table 1), ``implicit_mle_neighbours.py`` (Figs. 4 and 5),
+``implicit_mle_audio.py`` (the HMM base).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+import companion
+from companion.config import ExperimentConfig
+from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
+from companion.reproduce import register
+
+from ..checks import check_positive_int
+
+#: The chapter's four methods, in the order of its tables.
+METHODS = ("IML", "VAE", "GAN", "WGAN-GP")
+
+
+@dataclass
+class QualityBarConfig(ExperimentConfig):
+    """The settings of the digits quality bar (:func:`companion.metrics.classifier_quality_bar`):
+    on ``n_bar_samples`` samples, each digit class at least ``min_class_share`` of the time in the
+    eyes of a digit classifier trained for ``classifier_steps`` (with ``seed``), on ``dataset``."""
+
+    dataset: str = "digits"
+    n_bar_samples: int = 1000
+    min_class_share: float = 0.03
+    classifier_steps: int = 400
+    seed: int = 0
+
+
+@dataclass
+class DigitsBaselinesConfig(QualityBarConfig):
+    """The four methods of the chapter on ``dataset``, with the decoder ``K -> hidden -> data``.
+
+    The budget is the same for every model: at most ``ae_steps`` (= ``vae_steps`` =
+    ``gan_steps``) training steps of ``batch_size`` images. WGAN-GP takes 5 critic updates per
+    generator step and meets the bar in fewer generator steps (``wgan_steps``). The GANs'
+    learning rates and discriminator widths come from ``implicit_mle/gan_sweep``.
+    """
+
+    hidden: int = 48  # IML's invertible perceptron needs K <= hidden <= data size
+    n_components: int = 10
+    covariance_type: str = "full"
+    ae_steps: int = 1500
+    vae_steps: int = 1500
+    gan_steps: int = 1500
+    wgan_steps: int = 600  # generator steps; each has 5 critic steps with a gradient penalty
+    batch_size: int = 64
+    lr: float = 2e-3
+    gan_lr: float = 1e-3
+    gan_disc_hidden: int = 128
+    wgan_lr: float = 1e-3
+    wgan_disc_hidden: int = 48
+
+    def steps(self) -> Dict[str, int]:
+        """The training steps of each method (generator steps for the GANs)."""
+        return {"IML": self.ae_steps, "VAE": self.vae_steps, "GAN": self.gan_steps, "WGAN-GP": self.wgan_steps}
+
+
+def _splits(dataset: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The train, valid and test splits of ``dataset`` on the package's device."""
+    from companion.data import load
+
+    dev = companion.device()
+    return load(dataset, "train").to(dev), load(dataset, "valid").to(dev), load(dataset, "test").to(dev)
+
+
+def _gan_fit(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    data: torch.Tensor,
+    latent_dim: int,
+    n_steps: int,
+    batch_size: int,
+    lr: float,
+    wasserstein: bool,
+    desc: str = "GAN",
+):
+    """Train ``generator`` (codes ``N(0, I)`` -> data) with the shared GAN code; returns the :class:`GAN`."""
+    from companion.gan import GAN, fit_gan
+
+    gan = GAN(generator, discriminator, latent_dim=latent_dim)
+    fit_gan(gan, data, n_steps=n_steps, batch_size=batch_size, lr=lr,
+            loss="wgan-gp" if wasserstein else "ns", n_critic=5 if wasserstein else 1, desc=desc)
+    return gan
+
+
+def _make_gan_nets(latent_dim: int, hidden: int, shape: Tuple[int, ...], disc_hidden: Optional[int] = None):
+    """Generator ``K -> hidden -> data`` (the decoder size of every method) and a one-hidden-layer
+    discriminator ``data -> disc_hidden -> 1`` (default: ``hidden``, the generator's mirror)."""
+    from companion.gan import MLPDiscriminator, MLPGenerator
+
+    generator = MLPGenerator(latent_dim, shape, hidden=hidden, n_layers=1, out_activation="sigmoid")
+    return generator, MLPDiscriminator(shape, hidden=hidden if disc_hidden is None else disc_hidden, n_layers=1)
+
+
+def _digits_bar_tools(dataset: str, classifier_steps: int, seed: int, x_valid: torch.Tensor, x_test: torch.Tensor):
+    """The digit classifier of the adaptive-density chapter and the held-out digits (``None`` off ``digits``)."""
+    if dataset != "digits":
+        return None, None
+    from companion.experiments.adaptive_density import train_feature_net
+
+    return train_feature_net(n_steps=classifier_steps, seed=seed, device=x_valid.device)[0], torch.cat(
+        [x_valid, x_test]
+    )
+
+
+def _record_bars(bars: Dict[str, Dict], key, samples: Dict[str, torch.Tensor], feature_net: nn.Module,
+                 held_out: torch.Tensor, min_class_share: float) -> None:
+    """Append each method's quality bar, against the VAE's Fréchet distance on the same run, to ``bars[m][key]``."""
+    reference = classifier_frechet(samples["VAE"], feature_net, held_out)
+    for m, smp in samples.items():
+        bars[m][key].append(classifier_quality_bar(smp, feature_net, held_out, reference, min_class_share))
+
+
+def _bar_summary(bars: List[Dict]) -> Dict[str, object]:
+    """Seeds that meet the bar, and mean ± std of the Fréchet distance, its ratio to the VAE's and the smallest
+    class share."""
+    return {"meets_bar_seeds": int(sum(b["meets_bar"] for b in bars)),
+            "covers_classes_seeds": int(sum(b["covers_classes"] for b in bars)),
+            "frechet": mean_std([b["frechet"] for b in bars]),
+            "frechet_ratio": mean_std([b["frechet_ratio"] for b in bars]),
+            "min_class_share": mean_std([b["min_class_share"] for b in bars])}
+
+
+class _QualityBars:
+    """The quality bar of each method, over seeds, per key (a latent size), against the VAE of the same run.
+
+    Only ``digits`` has a digit classifier: on other data ``active`` is False and :meth:`record`
+    records nothing.
+    """
+
+    def __init__(self, cfg: QualityBarConfig, keys: Sequence[int], x_valid: torch.Tensor, x_test: torch.Tensor) -> None:
+        tools = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
+        self.feature_net, self.held_out = tools
+        self.n_bar_samples, self.min_class_share = cfg.n_bar_samples, cfg.min_class_share
+        self.bars: Dict[str, Dict[int, List[Dict]]] = {m: {int(k): [] for k in keys} for m in METHODS}
+
+    @property
+    def active(self) -> bool:
+        return self.feature_net is not None
+
+    def record(self, key: int, samples: Dict[str, torch.Tensor]) -> None:
+        """Each method's bar on its first ``n_bar_samples`` samples (the VAE's among them)."""
+        if self.active:
+            first = {m: smp[: self.n_bar_samples] for m, smp in samples.items()}
+            _record_bars(self.bars, key, first, self.feature_net, self.held_out, self.min_class_share)
+
+    def summaries(self) -> Dict[str, Dict[int, Optional[Dict[str, object]]]]:
+        """``{method: {key: summary}}`` (:func:`_bar_summary`; ``None`` where nothing was recorded)."""
+        return {m: {k: _bar_summary(b) if b else None for k, b in by_key.items()} for m, by_key in self.bars.items()}
+
+
+def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: int, hidden: int,
+                   n_components: int, covariance_type: str, steps: Dict[str, int], batch_size: int, lr: float,
+                   gan_lr: float, seed: int, gan_disc_hidden: Optional[int] = None,
+                   wgan_lr: Optional[float] = None, wgan_disc_hidden: Optional[int] = None,
+                   reg_covar: float = 1e-3) -> Iterator[Tuple[str, object, float]]:
+    """Train the chapter's methods with the decoder ``K -> hidden -> data``, one after the other.
+
+    Yields ``(method, model, seconds)`` as each model is trained, after seeding ``seed`` for each
+    (so a caller that samples a model before asking for the next draws the same numbers as one
+    that trains them all first). Every model has ``sample(n)`` (the VAE's is its decoder mean,
+    :class:`_MeanSampler`). The GAN's discriminator has ``gan_disc_hidden`` units (default
+    ``hidden``); WGAN-GP uses ``wgan_lr`` (default ``gan_lr``) and ``wgan_disc_hidden`` (default
+    ``hidden``); ``reg_covar`` is added to the diagonal of IML's mixture covariances.
+    """
+    from companion.iml import GMMBase, InvertiblePerceptron, TwoStageModel
+    from companion.vae import VAE, fit_vae
+
+    dev = x_train.device
+    shape = tuple(x_train.shape[1:])
+    d = int(np.prod(shape))
+    for name in methods:
+        companion.seed_everything(seed)
+        start = time.perf_counter()
+        if name == "IML":
+            perceptron = InvertiblePerceptron(latent_dim, hidden, d, data_shape=shape)
+            base = GMMBase(n_components, covariance_type, reg_covar=reg_covar, random_state=seed)
+            model = TwoStageModel(perceptron, base).to(dev)
+            model.fit(x_train, n_steps=steps["IML"], batch_size=batch_size, lr=lr)
+        elif name == "VAE":
+            vae = VAE(shape, latent_dim, likelihood="bernoulli", hidden=hidden, n_layers=1).to(dev)
+            fit_vae(vae, x_train, n_steps=steps["VAE"], batch_size=batch_size, lr=lr)
+            model = _MeanSampler(vae)
+        elif name in ("GAN", "WGAN-GP"):
+            wasserstein = name == "WGAN-GP"
+            gen, disc = _make_gan_nets(latent_dim, hidden, shape, wgan_disc_hidden if wasserstein else gan_disc_hidden)
+            rate = (gan_lr if wgan_lr is None else wgan_lr) if wasserstein else gan_lr
+            model = _gan_fit(gen.to(dev), disc.to(dev), x_train, latent_dim, steps[name], batch_size,
+                             rate, wasserstein, desc=name)
+        else:
+            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+        yield name, model, time.perf_counter() - start
+
+
+class _MeanSampler:
+    """A VAE whose ``sample(n)`` gives decoder means (grey images, as the Parzen literature scores them)."""
+
+    def __init__(self, vae) -> None:
+        self.vae = vae
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        return self.vae.sample(n, mean=True)
+
+
+# ========================================================================================
+# The small sweep that sets the digits GANs (baselines meet a bar before they are compared)
+# ========================================================================================
+
+
+@dataclass
+class GANSweepConfig(QualityBarConfig):
+    """One small sweep per digits GAN baseline, at one latent size and one seed.
+
+    Each setting ``(learning rate, discriminator width, generator steps)`` of the GAN and of
+    WGAN-GP (5 critic updates per generator step) is trained with the generator of
+    ``implicit_mle/parzen_sweep`` (``K -> hidden -> data``) and scored by the quality bar
+    (:func:`companion.metrics.classifier_quality_bar`) against a VAE trained for ``vae_steps``.
+    The steps stay within the chapter's budget of ``ParzenSweepConfig.ae_steps`` steps per model.
+    """
+
+    latent_dim: int = 16
+    hidden: int = 48
+    batch_size: int = 64
+    lr: float = 2e-3  # the VAE's
+    vae_steps: int = 1500
+    gan_settings: Tuple[Tuple[float, int, int], ...] = ((5e-4, 48, 1500), (1e-3, 48, 1500), (5e-4, 128, 1500),
+                                                        (1e-3, 128, 1500))
+    wgan_settings: Tuple[Tuple[float, int, int], ...] = ((5e-4, 48, 300), (1e-3, 48, 300), (5e-4, 48, 600),
+                                                         (1e-3, 48, 600))
+    SCALES: ClassVar = {
+        "smoke": {
+            "latent_dim": 4,
+            "vae_steps": 40,
+            "gan_settings": ((1e-3, 16, 20),),
+            "wgan_settings": ((1e-3, 16, 10),),
+            "n_bar_samples": 200,
+            "classifier_steps": 40,
+        },
+        "paper": {
+            "vae_steps": 5000,
+            "gan_settings": (
+                (2e-4, 48, 5000),
+                (5e-4, 48, 5000),
+                (1e-3, 48, 5000),
+                (2e-4, 128, 5000),
+                (5e-4, 128, 5000),
+                (1e-3, 128, 5000),
+            ),
+            "wgan_settings": ((1e-4, 48, 2000), (5e-4, 48, 2000), (1e-3, 48, 2000), (1e-3, 128, 2000)),
+        },
+    }
+
+
+@dataclass
+class GANSweepResult:
+    rows: List[Dict[str, object]]  # one per (baseline, setting): the setting and its quality bar
+    samples: Dict[str, np.ndarray]  # "GAN lr=..., width=..., steps=..." -> 16 samples
+    metrics: Dict = field(default_factory=dict)
+
+
+def plot_gan_sweep(result: GANSweepResult):
+    """Each setting's smallest class share against its Fréchet ratio, with the bar's two thresholds."""
+    import matplotlib.pyplot as plt
+
+    from companion.plots import set_style
+
+    set_style()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for baseline, marker in (("GAN", "o"), ("WGAN-GP", "s")):
+        rows = [r for r in result.rows if r["baseline"] == baseline]
+        ax.scatter([r["frechet_ratio"] for r in rows], [100 * r["min_class_share"] for r in rows], marker=marker,
+                   label=baseline)
+        for r in rows:
+            ax.annotate(
+                f"{r['lr']:g}, {r['disc_hidden']}, {r['steps']}",
+                (r["frechet_ratio"], 100 * r["min_class_share"]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+    ax.axhline(100 * result.metrics["min_class_share"], color="grey", linestyle="--", linewidth=1)
+    ax.axvline(result.metrics["max_frechet_ratio"], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("Fréchet distance / the VAE's")
+    ax.set_ylabel("smallest class share (%)")
+    ax.set_title("the bar: above the dashed line, left of the dotted one")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+@register(
+    "implicit_mle/gan_sweep",
+    config=GANSweepConfig,
+    plot=plot_gan_sweep,
+    description="The digits GANs' small sweep (learning rate, discriminator width, steps) against the quality bar",
+)
+def run_gan_sweep(cfg: GANSweepConfig) -> GANSweepResult:
+    """Train every setting of both GAN baselines once; score each with the quality bar against the VAE."""
+    from companion.vae import VAE, fit_vae
+
+    x_train, x_valid, x_test = _splits(cfg.dataset)
+    dev = x_train.device
+    shape = tuple(x_train.shape[1:])
+    feature_net, held_out = _digits_bar_tools(cfg.dataset, cfg.classifier_steps, cfg.seed, x_valid, x_test)
+    if feature_net is None:
+        raise ValueError(f"the quality bar needs the digit classifier: dataset must be 'digits'; got {cfg.dataset!r}")
+    companion.seed_everything(cfg.seed)
+    vae = VAE(shape, cfg.latent_dim, likelihood="bernoulli", hidden=cfg.hidden, n_layers=1).to(dev)
+    fit_vae(vae, x_train, n_steps=cfg.vae_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+    with torch.no_grad():
+        reference = classifier_frechet(vae.sample(cfg.n_bar_samples, mean=True), feature_net, held_out)
+    rows: List[Dict[str, object]] = []
+    kept: Dict[str, np.ndarray] = {}
+    for baseline, settings in (("GAN", cfg.gan_settings), ("WGAN-GP", cfg.wgan_settings)):
+        for lr, disc_hidden, steps in settings:
+            companion.seed_everything(cfg.seed)
+            start = time.perf_counter()
+            gen, disc = _make_gan_nets(cfg.latent_dim, cfg.hidden, shape, int(disc_hidden))
+            gan = _gan_fit(gen.to(dev), disc.to(dev), x_train, cfg.latent_dim, int(steps), cfg.batch_size, float(lr),
+                           baseline == "WGAN-GP", desc=baseline)
+            seconds = time.perf_counter() - start
+            samples = gan.sample(cfg.n_bar_samples)
+            bar = classifier_quality_bar(samples, feature_net, held_out, reference, cfg.min_class_share)
+            rows.append({"baseline": baseline, "lr": float(lr), "disc_hidden": int(disc_hidden), "steps": int(steps),
+                         "frechet": bar["frechet"], "frechet_ratio": bar["frechet_ratio"],
+                         "min_class_share": bar["min_class_share"], "meets_bar": bar["meets_bar"], "seconds": seconds})
+            kept[f"{baseline} lr={lr:g}, width={disc_hidden}, steps={steps}"] = samples[:16].cpu().numpy()
+    metrics = {"rows": rows, "vae_frechet": reference, "min_class_share": cfg.min_class_share, "max_frechet_ratio": 2.0,
+               "meets_bar": {b: [r["meets_bar"] for r in rows if r["baseline"] == b] for b in ("GAN", "WGAN-GP")}}
+    return GANSweepResult(rows, kept, metrics)
+
+
+def gan_sweep_table(result: GANSweepResult):
+    """The sweep as a pandas DataFrame: one row per setting, its Fréchet ratio, smallest class share, verdict."""
+    import pandas as pd
+
+    return pd.DataFrame([{"baseline": r["baseline"], "learning rate": r["lr"], "discriminator width": r["disc_hidden"],
+                          "generator steps": r["steps"], "Fréchet / VAE's": round(r["frechet_ratio"], 2),
+                          "smallest class share (%)": round(100 * r["min_class_share"], 1),
+                          "meets the bar": "yes" if r["meets_bar"] else "no", "seconds": round(r["seconds"], 1)}
+                         for r in result.rows]).set_index("baseline")
+
+
+def quality_bar_table(quality_bar: Dict[str, Dict], n_seeds: int):
+    """The quality bar per method and latent size as a pandas DataFrame.
+
+    Args:
+        quality_bar: ``{method: {latent size: summary}}`` with the summaries of
+            ``metrics["quality_bar"]`` of ``implicit_mle/parzen_sweep``.
+        n_seeds: the number of seeds behind each summary.
+    """
+    import pandas as pd
+
+    rows = []
+    for m, by_k in quality_bar.items():
+        for k, b in by_k.items():
+            rows.append({"method": m, "K": int(k),
+                         "Fréchet": f"{b['frechet']['mean']:.1f} ± {b['frechet']['std']:.1f}",
+                         "Fréchet / VAE's": f"{b['frechet_ratio']['mean']:.2f}",
+                         "smallest class share (%)": f"{100 * b['min_class_share']['mean']:.1f}",
+                         "meets the bar": f"{b['meets_bar_seeds']}/{n_seeds} seeds"})
+    return pd.DataFrame(rows).set_index(["method", "K"])
+
+
+def bar_phrase(name: str, summary: Dict[str, object], n_seeds: int, latent_dim: int) -> str:
+    """A sentence fragment saying whether a baseline meets the bar, with its numbers.
+
+    ``summary`` is one entry of ``metrics["quality_bar"]`` (see :func:`_bar_summary`), e.g.
+    ``"the GAN meets the bar at K = 16 in 3 of 3 seeds (Fréchet distance 0.30 times the VAE's,
+    smallest class share 5.1%)"``.
+    """
+    check_positive_int(n_seeds, "n_seeds")
+    passed = int(summary["meets_bar_seeds"])
+    verb = (
+        "meets the bar"
+        if passed == n_seeds
+        else ("fails the bar" if passed == 0 else "meets the bar in some seeds only")
+    )
+    return (f"{name} {verb} at K = {latent_dim} ({passed} of {n_seeds} seeds; Fréchet distance "
+            f"{summary['frechet_ratio']['mean']:.2f} times the VAE's, smallest class share "
+            f"{100 * summary['min_class_share']['mean']:.1f}%)")
