@@ -150,21 +150,10 @@ def _train_classifier(classifier: nn.Module, q_train: torch.Tensor, p_samples: t
     return history
 
 
-def density_ratio_kl(
-    q_samples: torch.Tensor,
-    p_samples: torch.Tensor,
-    hidden: int = 256,
-    depth: int = 3,
-    n_steps: int = 2000,
-    lr: float = 5e-4,
-    batch_size: int = 256,
-    activation_noise: float = 0.0,
-    dropout: float = 0.0,
-    gradient_penalty: float = 0.0,
-    eval_fraction: float = 0.2,
-    generator: Optional[torch.Generator] = None,
-    classifier: Optional[nn.Module] = None,
-) -> KLFit:
+def density_ratio_kl(q_samples: torch.Tensor, p_samples: torch.Tensor, hidden: int = 256, depth: int = 3,
+                     n_steps: int = 2000, lr: float = 5e-4, batch_size: int = 256, activation_noise: float = 0.0,
+                     dropout: float = 0.0, gradient_penalty: float = 0.0, eval_fraction: float = 0.2,
+                     generator: Optional[torch.Generator] = None, classifier: Optional[nn.Module] = None) -> KLFit:
     """KL[q || p] by the density ratio trick (App. E.2, Alg. 3).
 
     A classifier C(z) learns to tell ``q_samples`` (label 1) from ``p_samples`` (label 0)
@@ -261,16 +250,9 @@ def _fit_density_model(density_model: Any, q_train: torch.Tensor, *, n_steps: in
     return history
 
 
-def density_model_kl(
-    q_samples: torch.Tensor,
-    density_model: Any,
-    n_steps: int = 2000,
-    lr: float = 1e-3,
-    batch_size: int = 256,
-    eval_fraction: float = 0.2,
-    generator: Optional[torch.Generator] = None,
-    fit: bool = True,
-) -> KLFit:
+def density_model_kl(q_samples: torch.Tensor, density_model: Any, n_steps: int = 2000, lr: float = 1e-3,
+                     batch_size: int = 256, eval_fraction: float = 0.2, generator: Optional[torch.Generator] = None,
+                     fit: bool = True) -> KLFit:
     """KL[q || N(0, I)] with a density model t fitted to samples of q (App. E.3, Alg. 4).
 
     The model is fitted on part of ``q_samples``; the estimate is the mean of

@@ -49,15 +49,34 @@ class AggregatePosterior:
     monte_carlo: float
     lower_bound: float
 
+    def references(self) -> Dict[str, float]:
+        """The fields of :class:`KLReferences`."""
+        return {"monte_carlo": self.monte_carlo, "lower_bound": self.lower_bound, "average_kl": self.average_kl}
 
-def aggregate_posterior(vae: SurgeryVAEConfig, seed: int, n_z: int, samples_per_example: int) -> AggregatePosterior:
-    """The trained VAE's q(z): its references (``n_z`` Monte Carlo latents), then its samples."""
-    model, x = vae.trained(seed)
+
+@dataclass
+class AggregatePosteriorConfig(ExperimentConfig):
+    """One trained VAE (``vae``), ``n_z`` Monte Carlo latents for its marginal KL and
+    ``samples_per_example`` draws of q(z|x_n) per training example for the learned estimates."""
+
+    vae: SurgeryVAEConfig = field(default_factory=SurgeryVAEConfig)
+    samples_per_example: int = 5
+    n_z: int = 5000
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"vae": SURGERY_VAE["smoke"], "samples_per_example": 4, "n_z": 500},
+        "paper": {"vae": SURGERY_VAE["paper"], "n_z": 100_000},
+    }
+
+
+def aggregate_posterior(cfg: AggregatePosteriorConfig) -> AggregatePosterior:
+    """The trained VAE's q(z): its references, then its samples."""
+    model, x = cfg.vae.trained(cfg.seed)
     mu, logvar = posteriors(model, x)
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(cfg.seed)
     average = float(surgery.average_kl(mu, logvar))
-    monte_carlo = float(surgery.marginal_kl_mc(mu, logvar, n_z, generator=g))
-    q = posterior_samples(mu, logvar, samples_per_example, g)
+    monte_carlo = float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g))
+    q = posterior_samples(mu, logvar, cfg.samples_per_example, g)
     return AggregatePosterior(q, g, average, monte_carlo, average - math.log(mu.shape[0]))
 
 
@@ -67,41 +86,43 @@ def aggregate_posterior(vae: SurgeryVAEConfig, seed: int, n_z: int, samples_per_
 
 
 @dataclass
-class DensityRatioConfig(ExperimentConfig):
+class DensityRatioConfig(AggregatePosteriorConfig):
     """Classifiers of q(z) against p(z) for one VAE (``vae``) on ``digits``."""
 
-    vae: SurgeryVAEConfig = field(default_factory=SurgeryVAEConfig)
-    samples_per_example: int = 5
-    n_z: int = 5000
     # (depth, width, activation noise, gradient penalty), as in the paper's tables
     classifiers: Tuple[Tuple[int, int, float, float], ...] = (
         (2, 128, 0.0, 0.0), (4, 128, 0.0, 0.0), (3, 32, 0.0, 0.0), (3, 128, 1.0, 0.0), (3, 128, 0.0, 1.0),
     )
     classifier_steps: int = 500
     lr: float = 5e-4
-    seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"vae": SURGERY_VAE["smoke"], "samples_per_example": 4, "n_z": 500,
-                  "classifiers": ((2, 32, 0.0, 0.0), (2, 32, 1.0, 0.0)), "classifier_steps": 60},
-        "paper": {"vae": dataclasses.replace(SURGERY_VAE["paper"], hidden=1000), "n_z": 100_000,
-                  "classifier_steps": 250_000,
+        "smoke": {**AggregatePosteriorConfig.SCALES["smoke"], "classifiers": ((2, 32, 0.0, 0.0), (2, 32, 1.0, 0.0)),
+                  "classifier_steps": 60},
+        "paper": {**AggregatePosteriorConfig.SCALES["paper"], "classifier_steps": 250_000,
+                  "vae": dataclasses.replace(SURGERY_VAE["paper"], hidden=1000),
                   "classifiers": ((3, 5000, 0.0, 0.0), (4, 5000, 0.0, 0.0), (4, 5000, 1.0, 0.0), (4, 5000, 0.0, 1.0))},
     }
 
 
 @dataclass
-class DensityRatioResult:
-    rows: List[Dict[str, float]]
+class KLReferences:
+    """The values a learned estimate of KL[q(z) || p(z)] is read against (see :class:`AggregatePosterior`)."""
+
     monte_carlo: float
     lower_bound: float
     average_kl: float
+
+
+@dataclass
+class DensityRatioResult(KLReferences):
+    rows: List[Dict[str, float]]
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
 @register("elbo_surgery/density_ratio", config=DensityRatioConfig, plot=lambda r: plot_density_ratio(r),
           description="Fig. 3 / Tables 1-2: density-ratio estimates of KL[q(z)||p(z)] and their sensitivity")
 def run_density_ratio(cfg: DensityRatioConfig) -> DensityRatioResult:
-    posterior = aggregate_posterior(cfg.vae, cfg.seed, cfg.n_z, cfg.samples_per_example)
+    posterior = aggregate_posterior(cfg)
     q, g = posterior.q, posterior.generator
     p = torch.randn(q.shape, generator=g).to(q)
     rows = []
@@ -113,15 +134,13 @@ def run_density_ratio(cfg: DensityRatioConfig) -> DensityRatioResult:
             {"depth": depth, "width": width, "activation_noise": noise, "gradient_penalty": penalty, "kl": fit.kl}
         )
     metrics = {
-        "monte_carlo": posterior.monte_carlo,
-        "lower_bound": posterior.lower_bound,
-        "average_kl": posterior.average_kl,
+        **posterior.references(),
         **{
             f"ratio_{r['depth']}x{r['width']}_noise{r['activation_noise']}_gp{r['gradient_penalty']}": r["kl"]
             for r in rows
         },
     }
-    return DensityRatioResult(rows, posterior.monte_carlo, posterior.lower_bound, posterior.average_kl, metrics)
+    return DensityRatioResult(**posterior.references(), rows=rows, metrics=metrics)
 
 
 def _row_label(r: Dict[str, float]) -> str:
@@ -162,36 +181,27 @@ def _plot_kl_estimates(names, values, monte_carlo: float, lower_bound: float, la
 
 
 @dataclass
-class DensityModelsConfig(ExperimentConfig):
+class DensityModelsConfig(AggregatePosteriorConfig):
     """GMMs, the LDE and a Real-NVP fitted to samples of q(z) of one VAE (``vae``) on ``digits``."""
 
-    vae: SurgeryVAEConfig = field(default_factory=SurgeryVAEConfig)
-    samples_per_example: int = 5
-    n_z: int = 5000
     gmm_components: Tuple[int, ...] = (1, 10, 30)
     lde_steps: int = 400
-    seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"vae": SURGERY_VAE["smoke"], "samples_per_example": 4, "n_z": 500, "gmm_components": (1, 5),
-                  "lde_steps": 40},
-        "paper": {"vae": SURGERY_VAE["paper"], "n_z": 100_000, "gmm_components": (1, 10, 100, 500),
-                  "lde_steps": 50_000},
+        "smoke": {**AggregatePosteriorConfig.SCALES["smoke"], "gmm_components": (1, 5), "lde_steps": 40},
+        "paper": {**AggregatePosteriorConfig.SCALES["paper"], "gmm_components": (1, 10, 100, 500), "lde_steps": 50_000},
     }
 
 
 @dataclass
-class DensityModelsResult:
+class DensityModelsResult(KLReferences):
     estimates: Dict[str, float]
-    monte_carlo: float
-    lower_bound: float
-    average_kl: float
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
 @register("elbo_surgery/density_models", config=DensityModelsConfig, plot=lambda r: plot_density_models(r),
           description="Fig. 21: density-model estimates of KL[q(z)||p(z)] against the lower bound")
 def run_density_models(cfg: DensityModelsConfig) -> DensityModelsResult:
-    posterior = aggregate_posterior(cfg.vae, cfg.seed, cfg.n_z, cfg.samples_per_example)
+    posterior = aggregate_posterior(cfg)
     q, g = posterior.q, posterior.generator
     estimates = {}
     for k in cfg.gmm_components:
@@ -206,9 +216,8 @@ def run_density_models(cfg: DensityModelsConfig) -> DensityModelsResult:
     torch.manual_seed(cfg.seed)
     flow = RealNVP((cfg.vae.latent_dim,), n_blocks=4, hidden=128)
     estimates["Real-NVP"] = learned_kl.density_model_kl(q, flow, n_steps=cfg.lde_steps, lr=1e-3, generator=g).kl
-    metrics = {"monte_carlo": posterior.monte_carlo, "lower_bound": posterior.lower_bound,
-               "average_kl": posterior.average_kl, **{k.replace(" ", "_"): v for k, v in estimates.items()}}
-    return DensityModelsResult(estimates, posterior.monte_carlo, posterior.lower_bound, posterior.average_kl, metrics)
+    metrics = {**posterior.references(), **{k.replace(" ", "_"): v for k, v in estimates.items()}}
+    return DensityModelsResult(**posterior.references(), estimates=estimates, metrics=metrics)
 
 
 def plot_density_models(result: DensityModelsResult):
