@@ -23,7 +23,8 @@ come from :mod:`companion.gan`. The module also holds the paper's evaluation met
 models without a likelihood (App. I): :func:`independent_critic_score`, a fresh WGAN-GP
 critic trained on validation data against samples, and :func:`sample_diversity`.
 
-Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery.py``.
+Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery_hybrids.py`` and
+``elbo_surgery_galleries.py``.
 """
 
 from __future__ import annotations
