@@ -92,8 +92,7 @@ class VAEGANHybrid(nn.Module):
 
     def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance, each ``(batch, latent_dim)``."""
-        if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
+        _check_batch(self, x)
         mu, logvar = self.encoder(x.flatten(1)).chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 8.0)
 
@@ -321,10 +320,7 @@ def sample_diversity(x: torch.Tensor, max_pairs: int = 10_000, seed: int = 0) ->
 
 
 def _check_batch(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if not torch.is_tensor(x) or tuple(x.shape[1:]) != model.shape:
-        raise ValueError(f"x must be a tensor of shape (batch, {', '.join(map(str, model.shape))}); "
-                         f"got {tuple(getattr(x, 'shape', ()))}")
-    return x
+    return check_tensor(x, "x", shape=(None, *model.shape))
 
 
 @torch.no_grad()
