@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from companion import surgery
-from companion.config import ExperimentConfig
-from companion.experiments.elbo_surgery_shared import SURGERY_VAE, SurgeryVAEConfig, posteriors, to_numpy
+from companion.experiments.elbo_surgery_shared import VAEStudyConfig, posteriors, to_numpy
 from companion.reproduce import register
 
 # ========================================================================================
@@ -27,16 +26,14 @@ from companion.reproduce import register
 
 
 @dataclass
-class LowPosteriorConfig(ExperimentConfig):
+class LowPosteriorConfig(VAEStudyConfig):
     """Decode prior latents that the aggregate posterior of a ``digits`` VAE (``vae``) misses."""
 
-    vae: SurgeryVAEConfig = field(default_factory=SurgeryVAEConfig)
     n_candidates: int = 20_000
     n_show: int = 32
-    seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"vae": SURGERY_VAE["smoke"], "n_candidates": 1000, "n_show": 16},
-        "paper": {"vae": SURGERY_VAE["paper"], "n_candidates": 1_000_000, "n_show": 100},
+        "smoke": {**VAEStudyConfig.SCALES["smoke"], "n_candidates": 1000, "n_show": 16},
+        "paper": {**VAEStudyConfig.SCALES["paper"], "n_candidates": 1_000_000, "n_show": 100},
     }
 
 

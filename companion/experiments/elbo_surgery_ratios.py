@@ -25,7 +25,7 @@ import companion
 from companion import learned_kl, surgery
 from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
-from companion.experiments.elbo_surgery_shared import SURGERY_VAE, SurgeryVAEConfig, posterior_samples, posteriors
+from companion.experiments.elbo_surgery_shared import SURGERY_VAE, VAEStudyConfig, posterior_samples, posteriors
 from companion.flows import RealNVP
 from companion.lde import LatentDensityEstimator
 from companion.reproduce import register
@@ -55,17 +55,15 @@ class AggregatePosterior:
 
 
 @dataclass
-class AggregatePosteriorConfig(ExperimentConfig):
+class AggregatePosteriorConfig(VAEStudyConfig):
     """One trained VAE (``vae``), ``n_z`` Monte Carlo latents for its marginal KL and
     ``samples_per_example`` draws of q(z|x_n) per training example for the learned estimates."""
 
-    vae: SurgeryVAEConfig = field(default_factory=SurgeryVAEConfig)
     samples_per_example: int = 5
     n_z: int = 5000
-    seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"vae": SURGERY_VAE["smoke"], "samples_per_example": 4, "n_z": 500},
-        "paper": {"vae": SURGERY_VAE["paper"], "n_z": 100_000},
+        "smoke": {**VAEStudyConfig.SCALES["smoke"], "samples_per_example": 4, "n_z": 500},
+        "paper": {**VAEStudyConfig.SCALES["paper"], "n_z": 100_000},
     }
 
 

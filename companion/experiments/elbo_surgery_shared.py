@@ -9,13 +9,14 @@ sub-config, :class:`SurgeryVAEConfig`; equal settings give the same cached model
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from typing import Dict, Tuple
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, Tuple
 
 import numpy as np
 import torch
 
 import companion
+from companion.config import ExperimentConfig
 from companion.flow_posterior import FlowPosteriorVAE
 from companion.metrics import classifier_frechet
 
@@ -121,6 +122,16 @@ SURGERY_VAE: Dict[str, SurgeryVAEConfig] = {
     "book": SurgeryVAEConfig(),
     "paper": SurgeryVAEConfig(dataset="mnist", latent_dim=50, n_steps=100_000, max_examples=60_000),
 }
+
+
+@dataclass
+class VAEStudyConfig(ExperimentConfig):
+    """Base of the configs of the experiments that study the chapter's trained VAE (``vae``,
+    trained from ``seed``): their VAE presets per scale are :data:`SURGERY_VAE`'s."""
+
+    vae: SurgeryVAEConfig = field(default_factory=SurgeryVAEConfig)
+    seed: int = 0
+    SCALES: ClassVar = {"smoke": {"vae": SURGERY_VAE["smoke"]}, "paper": {"vae": SURGERY_VAE["paper"]}}
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
