@@ -23,7 +23,8 @@ come from :mod:`companion.gan`. The module also holds the paper's evaluation met
 models without a likelihood (App. I): :func:`independent_critic_score`, a fresh WGAN-GP
 critic trained on validation data against samples, and :func:`sample_diversity`.
 
-Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery.py``.
+Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery_hybrids.py`` and
+``elbo_surgery_galleries.py``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_positive, check_positive_int
+from .checks import check_positive, check_positive_int, check_tensor
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wasserstein_critic_loss
 from .nets import MLP, check_shape
 from .train import Callback, History, fit_adversarial, minibatches, train_loop
@@ -78,8 +79,7 @@ class VAEGANHybrid(nn.Module):
         if kind not in HYBRIDS:
             raise ValueError(f"kind must be one of {HYBRIDS}; got {kind!r}")
         check_positive_int(latent_dim, "latent_dim")
-        if not rec_weight > 0:
-            raise ValueError(f"rec_weight must be positive; got {rec_weight!r}")
+        check_positive(rec_weight, "rec_weight")
         self.kind, self.latent_dim, self.rec_weight = kind, latent_dim, float(rec_weight)
         n = math.prod(self.shape)
         self.encoder = MLP(n, 2 * latent_dim, hidden, n_layers)
@@ -92,8 +92,7 @@ class VAEGANHybrid(nn.Module):
 
     def encode(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance, each ``(batch, latent_dim)``."""
-        if tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"x must have shape (batch, {', '.join(map(str, self.shape))}); got {tuple(x.shape)}")
+        _check_batch(self, x)
         mu, logvar = self.encoder(x.flatten(1)).chunk(2, dim=-1)
         return mu, logvar.clamp(-12.0, 8.0)
 
@@ -114,6 +113,42 @@ class VAEGANHybrid(nn.Module):
         return self.decode(torch.randn(n, self.latent_dim, device=self._device()))
 
 
+def _reconstruction_loss(model: VAEGANHybrid, x: torch.Tensor, z_hat: torch.Tensor) -> torch.Tensor:
+    """The AAE's Bernoulli negative log-likelihood, or VGH's weighted l1 error (batch means)."""
+    if model.kind == "aae":
+        nll = F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none")
+        return nll.flatten(1).sum(1).mean()
+    return model.rec_weight * (model.decode(z_hat) - x).abs().flatten(1).sum(1).mean()
+
+
+def _generator_loss(model: VAEGANHybrid, reconstruction: torch.Tensor, z_hat: torch.Tensor,
+                    z_prior: torch.Tensor) -> torch.Tensor:
+    """Reconstruction, plus R_D = -logit D of the reconstructions (and of the samples, for VGH++)."""
+    loss = reconstruction
+    if model.data_discriminator is not None:
+        loss = loss - model.data_discriminator(model.decode(z_hat)).mean()
+        if model.kind == "vgh++":
+            loss = loss - model.data_discriminator(model.decode(z_prior)).mean()
+    return loss
+
+
+def _data_discriminator_step(model: VAEGANHybrid, x: torch.Tensor, z_hat: torch.Tensor, z_prior: torch.Tensor,
+                             optimizer: Optional[torch.optim.Optimizer]) -> torch.Tensor:
+    """One step of D: data are real; reconstructions (and samples for VGH++) are fake, as in eq. 9."""
+    if model.data_discriminator is None:  # the AAE has none
+        return torch.zeros((), device=x.device)
+    with torch.no_grad():
+        fakes = [model.decode(z_hat)]
+        if model.kind == "vgh++":
+            fakes.append(model.decode(z_prior))
+    d = model.data_discriminator
+    loss = sum(discriminator_loss(d(x), d(f)) for f in fakes) / len(fakes)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def hybrid_step(
     model: VAEGANHybrid, x: torch.Tensor, optimizers: Dict[str, torch.optim.Optimizer]
 ) -> Dict[str, torch.Tensor]:
@@ -130,25 +165,15 @@ def hybrid_step(
     mu, logvar = model.encode(x)
     z_hat = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     z_prior = torch.randn_like(mu)
-    if model.kind == "aae":
-        reconstruction = (
-            F.binary_cross_entropy_with_logits(model.decode_logits(z_hat), x, reduction="none").flatten(1).sum(1).mean()
-        )
-    else:
-        reconstruction = model.rec_weight * (model.decode(z_hat) - x).abs().flatten(1).sum(1).mean()
+    reconstruction = _reconstruction_loss(model, x, z_hat)
 
     # Encoder: reconstruction + R_C(z_hat) = -logit C(z_hat) (fool the code discriminator).
+    # Generator: reconstruction (+ R_D of reconstructions, + R_D of samples for VGH++).
+    # Each network gets the gradient of its own loss only.
     encoder_loss = reconstruction - model.code_logits(z_hat).mean()
     optimizers["encoder"].zero_grad(set_to_none=True)
     encoder_grads = torch.autograd.grad(encoder_loss, list(model.encoder.parameters()), retain_graph=True)
-
-    # Generator: reconstruction (+ R_D of reconstructions, + R_D of samples for VGH++).
-    generator_loss = reconstruction
-    if model.data_discriminator is not None:
-        x_rec = model.decode(z_hat)
-        generator_loss = generator_loss - model.data_discriminator(x_rec).mean()
-        if model.kind == "vgh++":
-            generator_loss = generator_loss - model.data_discriminator(model.decode(z_prior)).mean()
+    generator_loss = _generator_loss(model, reconstruction, z_hat, z_prior)
     generator_grads = torch.autograd.grad(generator_loss, list(model.generator.parameters()))
     for p, g in zip(model.encoder.parameters(), encoder_grads):
         p.grad = g
@@ -163,18 +188,7 @@ def hybrid_step(
     code_loss.backward()
     optimizers["code"].step()
 
-    data_loss = torch.zeros((), device=x.device)
-    if model.data_discriminator is not None:
-        with torch.no_grad():
-            fakes = [model.decode(z_hat)]
-            if model.kind == "vgh++":
-                fakes.append(model.decode(z_prior))
-        d = model.data_discriminator
-        # Data are real; reconstructions (and samples for VGH++) are fake, as in eq. 9.
-        data_loss = sum(discriminator_loss(d(x), d(f)) for f in fakes) / len(fakes)
-        optimizers["data"].zero_grad(set_to_none=True)
-        data_loss.backward()
-        optimizers["data"].step()
+    data_loss = _data_discriminator_step(model, x, z_hat, z_prior, optimizers.get("data"))
     return {"reconstruction": reconstruction.detach(), "encoder": encoder_loss.detach(),
             "code_discriminator": code_loss.detach(), "data_discriminator": data_loss.detach()}
 
@@ -211,10 +225,9 @@ def fit_hybrid(
     """Train a hybrid with :func:`hybrid_optimizers` (Adam(beta1=0.5, beta2=0.9), the paper's
     settings, App. K): ``lr`` for the encoder and generator, ``disc_lr`` for the
     discriminators, in the package's alternating-update loop (:func:`companion.train.fit_adversarial`)."""
-    if not torch.is_tensor(data) or tuple(data.shape[1:]) != model.shape:
-        raise ValueError(f"data must be a tensor of shape (N, {', '.join(map(str, model.shape))})")
-    if not bool(torch.isfinite(data).all()) or float(data.min()) < 0 or float(data.max()) > 1:
-        raise ValueError("data must be finite and lie in [0, 1]")
+    check_tensor(data, "data", shape=(None, *model.shape))
+    if float(data.min()) < 0 or float(data.max()) > 1:
+        raise ValueError("data must lie in [0, 1]")
     data = data.to(model._device())
     optimizers = hybrid_optimizers(model, lr, disc_lr)
     model.train()
@@ -245,10 +258,9 @@ def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps
         The negative Wasserstein estimate, a float.
     """
     for name, value in (("samples", samples), ("valid", valid)):
-        if not torch.is_tensor(value) or not value.is_floating_point() or value.dim() < 2 or value.shape[0] < 4:
-            raise ValueError(f"{name} must be a floating-point batch with at least 4 rows")
-        if not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
+        check_tensor(value, name)
+        if value.dim() < 2 or value.shape[0] < 4:
+            raise ValueError(f"{name} must be a batch with at least 4 rows; got shape {tuple(value.shape)}")
     if samples.shape[1:] != valid.shape[1:]:
         raise ValueError(
             "samples and valid must have the same example shape; "
@@ -308,10 +320,7 @@ def sample_diversity(x: torch.Tensor, max_pairs: int = 10_000, seed: int = 0) ->
 
 
 def _check_batch(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    if not torch.is_tensor(x) or tuple(x.shape[1:]) != model.shape:
-        raise ValueError(f"x must be a tensor of shape (batch, {', '.join(map(str, model.shape))}); "
-                         f"got {tuple(getattr(x, 'shape', ()))}")
-    return x
+    return check_tensor(x, "x", shape=(None, *model.shape))
 
 
 @torch.no_grad()

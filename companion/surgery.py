@@ -19,40 +19,33 @@ for any VAE that returns ``(mu, logvar)``:
   unchanged by g);
 * :func:`linear_gaussian_surgery` — all three terms in closed form for a linear-Gaussian
   encoder on Gaussian data (the exact case the estimators are checked against);
-* :func:`density_ratio_kl` — the same KL from a classifier's logits (App. E.2, Alg. 3);
-* :func:`density_model_kl` — the same KL from a density model fitted to q(z)
-  (App. E.3, Alg. 4), with :class:`GaussianMixtureDensity` as the simplest such model;
 * :func:`low_posterior_latents` — prior samples where q(z) is smallest (App. A, Alg. 1);
 * :func:`check_aggregate_log_prob` — the auto-check of the chapter's exercise.
 
-The prior is the standard normal N(0, I) throughout, as in the paper.
+The prior is the standard normal N(0, I) throughout, as in the paper. The same marginal KL
+from a learned model (a classifier's logits, App. E.2, or a density model of q(z), App. E.3)
+is in :mod:`companion.learned_kl`; the VAE with a flow posterior is
+:class:`companion.flow_posterior.FlowPosteriorVAE`.
 
-Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery.py``.
+Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo_surgery.py``
+(an index of the chapter's experiment modules).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
-from .checks import check_positive_int
-from .train import History, minibatches, train_loop
+from .checks import check_positive_int, check_tensor
 
 __all__ = [
-    "FlowPosteriorVAE",
-    "GaussianMixtureDensity",
-    "KLFit",
-    "RatioClassifier",
     "aggregate_posterior_log_prob",
     "check_aggregate_log_prob",
     "average_kl",
     "average_kl_flow",
-    "density_model_kl",
-    "density_ratio_kl",
     "gaussian_kl",
     "linear_gaussian_surgery",
     "low_posterior_latents",
@@ -67,14 +60,9 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 # --------------------------------------------------------------------------- input checks
 def _check_matrix(name: str, value: Any) -> None:
-    if not torch.is_tensor(value):
-        raise TypeError(f"{name} must be a torch.Tensor; got {type(value).__name__}")
-    if not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor; got dtype {value.dtype}")
-    if value.dim() != 2 or value.shape[0] == 0 or value.shape[1] == 0:
+    check_tensor(value, name, shape=(None, None))
+    if value.numel() == 0:
         raise ValueError(f"{name} must have shape (N, latent_dim) with N, latent_dim >= 1; got {tuple(value.shape)}")
-    if not bool(torch.isfinite(value).all()):
-        raise ValueError(f"{name} contains NaN or infinite values")
 
 
 def _check_posteriors(mu: Any, logvar: Any) -> None:
@@ -180,7 +168,9 @@ def _sample_posteriors(
     mu: torch.Tensor, logvar: torch.Tensor, n_z: int, generator: Optional[torch.Generator]
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """``n_z`` latents z_i ~ q(z|x_{n_i}), stratified over the data: every posterior gets
-    the same number of samples, up to one. Returns ``(z, n_i)``."""
+    the same number of samples, up to one. Returns ``(z, n_i)``. (``mu``, ``logvar``: checked by the caller.)"""
+    check_positive_int(n_z, "n_z")
+    _check_generator(generator)
     n = mu.shape[0]
     if generator is None:
         order = torch.randperm(n)
@@ -191,13 +181,8 @@ def _sample_posteriors(
     return mu[index] + torch.exp(0.5 * logvar[index]) * eps, index
 
 
-def marginal_kl_mc(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    n_z: int,
-    generator: Optional[torch.Generator] = None,
-    chunk_size: int = 128,
-) -> torch.Tensor:
+def marginal_kl_mc(mu: torch.Tensor, logvar: torch.Tensor, n_z: int, generator: Optional[torch.Generator] = None,
+                   chunk_size: int = 128) -> torch.Tensor:
     """KL[q(z) || N(0, I)] by Monte Carlo over the whole data set (App. E.1, Alg. 2).
 
     Draws ``n_z`` latents z_i ~ q(z|x_i) (stratified over the N posteriors), evaluates the
@@ -215,20 +200,13 @@ def marginal_kl_mc(
         A 0-dim tensor in nats.
     """
     _check_posteriors(mu, logvar)
-    check_positive_int(n_z, "n_z")
-    _check_generator(generator)
     z, _ = _sample_posteriors(mu, logvar, n_z, generator)
     log_q = aggregate_posterior_log_prob(z, mu, logvar, chunk_size=chunk_size)
     return (log_q - standard_normal_log_prob(z)).mean()
 
 
-def mutual_information(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    n_z: int,
-    generator: Optional[torch.Generator] = None,
-    chunk_size: int = 128,
-) -> torch.Tensor:
+def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, n_z: int, generator: Optional[torch.Generator] = None,
+                       chunk_size: int = 128) -> torch.Tensor:
     """I[x; z] under q(x, z) = (1/N) q(z|x_n): the second term of eq. 5.
 
     Estimated from the same kind of samples as :func:`marginal_kl_mc`, term by term:
@@ -243,8 +221,6 @@ def mutual_information(
         only when the true value is near 0).
     """
     _check_posteriors(mu, logvar)
-    check_positive_int(n_z, "n_z")
-    _check_generator(generator)
     z, index = _sample_posteriors(mu, logvar, n_z, generator)
     # Both terms in float64, so that rounding cannot push a term past log N.
     z64, m, lv = z.double(), mu[index].double(), logvar[index].double()
@@ -287,14 +263,8 @@ def _push_through_flow(flow: nn.Module, u: torch.Tensor, batch: int = 4096) -> T
 
 
 @torch.no_grad()
-def marginal_kl_mc_flow(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    flow: nn.Module,
-    n_z: int,
-    generator: Optional[torch.Generator] = None,
-    chunk_size: int = 128,
-) -> torch.Tensor:
+def marginal_kl_mc_flow(mu: torch.Tensor, logvar: torch.Tensor, flow: nn.Module, n_z: int,
+                        generator: Optional[torch.Generator] = None, chunk_size: int = 128) -> torch.Tensor:
     """KL[q(z) || N(0, I)] by Monte Carlo for flow posteriors z = g(u), u ~ N(mu_n, diag(exp(logvar_n))).
 
     A flow ``g`` shared by all examples maps the encoder's Gaussian to the posterior, so
@@ -324,8 +294,6 @@ def marginal_kl_mc_flow(
     """
     _check_posteriors(mu, logvar)
     _check_flow(flow, mu.shape[1])
-    check_positive_int(n_z, "n_z")
-    _check_generator(generator)
     u, _ = _sample_posteriors(mu, logvar, n_z, generator)
     z, logdet = _push_through_flow(flow, u)
     log_q_u = aggregate_posterior_log_prob(u.double(), mu, logvar, chunk_size=chunk_size)
@@ -333,13 +301,8 @@ def marginal_kl_mc_flow(
 
 
 @torch.no_grad()
-def average_kl_flow(
-    mu: torch.Tensor,
-    logvar: torch.Tensor,
-    flow: nn.Module,
-    n_z: int,
-    generator: Optional[torch.Generator] = None,
-) -> torch.Tensor:
+def average_kl_flow(mu: torch.Tensor, logvar: torch.Tensor, flow: nn.Module, n_z: int,
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """(1/N) sum_n KL[q(z|x_n) || N(0, I)] for flow posteriors z = g(u), u ~ N(mu_n, diag(exp(logvar_n))).
 
     No longer closed form. With the change of variables, and adding and subtracting
@@ -362,8 +325,6 @@ def average_kl_flow(
     """
     _check_posteriors(mu, logvar)
     _check_flow(flow, mu.shape[1])
-    check_positive_int(n_z, "n_z")
-    _check_generator(generator)
     u, _ = _sample_posteriors(mu, logvar, n_z, generator)
     z, logdet = _push_through_flow(flow, u)
     u = u.double()
@@ -395,19 +356,11 @@ def linear_gaussian_surgery(
     Returns:
         ``{"average_kl", "marginal_kl", "mutual_information"}`` in nats.
     """
-    for name, value in (("weight", weight), ("bias", bias), ("posterior_var", posterior_var),
-                        ("data_mean", data_mean), ("data_cov", data_cov)):
-        if not torch.is_tensor(value) or not value.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor")
-        if not bool(torch.isfinite(value).all()):
-            raise ValueError(f"{name} contains NaN or infinite values")
-    if weight.dim() != 2:
-        raise ValueError(f"weight must have shape (k, D); got {tuple(weight.shape)}")
-    k, d = weight.shape
-    if bias.shape != (k,) or posterior_var.shape != (k,):
-        raise ValueError(f"bias and posterior_var must have shape ({k},)")
-    if data_mean.shape != (d,) or data_cov.shape != (d, d):
-        raise ValueError(f"data_mean must have shape ({d},) and data_cov ({d}, {d})")
+    k, d = check_tensor(weight, "weight", shape=(None, None)).shape
+    check_tensor(bias, "bias", shape=(k,))
+    check_tensor(posterior_var, "posterior_var", shape=(k,))
+    check_tensor(data_mean, "data_mean", shape=(d,))
+    check_tensor(data_cov, "data_cov", shape=(d, d))
     if bool((posterior_var <= 0).any()):
         raise ValueError("posterior_var must be positive")
     w, c, s2 = weight.double(), data_cov.double(), posterior_var.double()
@@ -423,306 +376,6 @@ def linear_gaussian_surgery(
         "marginal_kl": float(marginal),
         "mutual_information": float(0.5 * (logdet_q - logdet_s)),
     }
-
-
-# --------------------------------------------------------------------------- estimators that learn
-@dataclass
-class KLFit:
-    """The result of a learned KL estimator.
-
-    Attributes:
-        kl: the estimate, in nats (on held-out samples).
-        model: the trained classifier (density ratio) or density model.
-        history: its training curve (empty when the model fitted itself).
-    """
-
-    kl: float
-    model: Any
-    history: History
-
-
-class RatioClassifier(nn.Module):
-    """An MLP classifier with leaky ReLUs (slope 0.2), optional Gaussian activation noise
-    (training only) and dropout, as the paper's code discriminators."""
-
-    def __init__(self, dim: int, hidden: int, depth: int, activation_noise: float, dropout: float):
-        super().__init__()
-        sizes = [dim] + [hidden] * depth
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.head = nn.Linear(sizes[-1], 1)
-        self.activation_noise = activation_noise
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = z
-        for layer in self.layers:
-            h = nn.functional.leaky_relu(layer(h), 0.2)
-            if self.training and self.activation_noise > 0:
-                h = h + self.activation_noise * torch.randn_like(h)
-            h = self.dropout(h)
-        return self.head(h).squeeze(-1)
-
-
-def _split(samples: torch.Tensor, fraction: float, generator: Optional[torch.Generator]):
-    n_eval = max(1, int(round(fraction * samples.shape[0])))
-    if generator is None:
-        order = torch.randperm(samples.shape[0])
-    else:
-        order = torch.randperm(samples.shape[0], generator=generator, device=generator.device).cpu()
-    order = order.to(samples.device)
-    return samples[order[n_eval:]], samples[order[:n_eval]]
-
-
-def _check_samples(q_samples: Any, p_samples: Any = None) -> None:
-    _check_matrix("q_samples", q_samples)
-    if q_samples.shape[0] < 2:
-        raise ValueError("q_samples needs at least 2 rows (some are held out for evaluation)")
-    if p_samples is not None:
-        _check_matrix("p_samples", p_samples)
-        if p_samples.shape[1] != q_samples.shape[1]:
-            raise ValueError(
-                "q_samples and p_samples must have the same dimension; "
-                f"got {q_samples.shape[1]} and {p_samples.shape[1]}"
-            )
-
-
-def density_ratio_kl(
-    q_samples: torch.Tensor,
-    p_samples: torch.Tensor,
-    hidden: int = 256,
-    depth: int = 3,
-    n_steps: int = 2000,
-    lr: float = 5e-4,
-    batch_size: int = 256,
-    activation_noise: float = 0.0,
-    dropout: float = 0.0,
-    gradient_penalty: float = 0.0,
-    eval_fraction: float = 0.2,
-    generator: Optional[torch.Generator] = None,
-    classifier: Optional[nn.Module] = None,
-) -> KLFit:
-    """KL[q || p] by the density ratio trick (App. E.2, Alg. 3).
-
-    A classifier C(z) learns to tell ``q_samples`` (label 1) from ``p_samples`` (label 0)
-    with the logistic loss. If it were Bayes-optimal with balanced classes, its logit would be
-    log q(z)/p(z), so the mean logit over held-out q samples estimates KL[q||p]. Real
-    classifiers are not optimal: the estimate is typically far too small, and it moves with
-    the classifier's depth, width and regularisation.
-
-    Args:
-        q_samples: samples of q, shape ``(M, d)``; a fraction ``eval_fraction`` is held out.
-        p_samples: samples of p, shape ``(M', d)`` (for the prior, ``torch.randn``).
-        hidden, depth: width and number of hidden layers of the default classifier.
-        n_steps, lr, batch_size: Adam(beta1=0.5, beta2=0.9) training of the classifier.
-        activation_noise: std of Gaussian noise added to hidden activations in training.
-        dropout: dropout rate after each hidden layer.
-        gradient_penalty: weight of a penalty on the squared norm of the logit's gradient
-            at the training samples (0: none).
-        eval_fraction: fraction of ``q_samples`` held out for the estimate, in (0, 1).
-        generator: optional generator for the split and minibatch order.
-        classifier: your own ``nn.Module`` mapping ``(B, d)`` to ``(B,)`` logits (then
-            ``hidden``, ``depth``, ``activation_noise`` and ``dropout`` are ignored).
-
-    Returns:
-        A :class:`KLFit` with the estimate, the classifier and its loss curve.
-    """
-    _check_samples(q_samples, p_samples)
-    for name, value in (("n_steps", n_steps), ("batch_size", batch_size), ("hidden", hidden), ("depth", depth)):
-        check_positive_int(value, name)
-    if not 0.0 < eval_fraction < 1.0:
-        raise ValueError(f"eval_fraction must lie in (0, 1); got {eval_fraction}")
-    if lr <= 0 or activation_noise < 0 or gradient_penalty < 0 or not 0.0 <= dropout < 1.0:
-        raise ValueError("lr must be > 0, activation_noise and gradient_penalty >= 0, dropout in [0, 1)")
-    _check_generator(generator)
-    q_train, q_eval = _split(q_samples, eval_fraction, generator)
-    p_samples = p_samples.to(q_samples.device)
-    if classifier is None:
-        classifier = RatioClassifier(q_samples.shape[1], hidden, depth, activation_noise, dropout)
-    classifier = classifier.to(q_samples.device)
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(0.5, 0.9))
-    q_batches = minibatches(q_train, batch_size, generator=generator)
-    p_batches = minibatches(p_samples, batch_size, generator=generator)
-    bce = nn.functional.binary_cross_entropy_with_logits
-
-    def step(_: int):
-        zq, zp = next(q_batches), next(p_batches)
-        z = torch.cat([zq, zp]).requires_grad_(gradient_penalty > 0)
-        logits = classifier(z)
-        labels = torch.cat([torch.ones(len(zq)), torch.zeros(len(zp))]).to(logits)
-        loss = bce(logits, labels)
-        if gradient_penalty > 0:
-            (grad,) = torch.autograd.grad(logits.sum(), z, create_graph=True)
-            loss = loss + gradient_penalty * grad.pow(2).sum(-1).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return {"loss": loss.detach()}
-
-    classifier.train()
-    history = train_loop(step, n_steps, desc="density ratio", log_every=max(1, n_steps // 200),
-                         state={"classifier": classifier, "optimizer": optimizer,
-                                "q_batches": q_batches, "p_batches": p_batches})
-    classifier.eval()
-    with torch.no_grad():
-        # The logit is the estimated log density ratio; a class imbalance in training would
-        # shift it by log(M_q / M_p), which the balanced minibatches avoid.
-        kl = float(torch.cat([classifier(c) for c in q_eval.split(4096)]).mean())
-    return KLFit(kl, classifier, history)
-
-
-class FlowPosteriorVAE(nn.Module):
-    """A VAE whose posterior is a Real-NVP shared by all examples applied to the encoder's Gaussian.
-
-    z = g(u), u ~ N(mu(x), diag(exp(logvar(x)))), with ``vae`` supplying the encoder, the
-    decoder and the likelihood, and ``flow`` (a :class:`companion.flows.RealNVP` on
-    ``(latent_dim,)``; its ``forward`` direction is g) the bijection. By the change of
-    variables log q(z|x) = log N(u; mu, s^2) - log|det dg/du|, so the ELBO
-
-        E_q[log p(x|z)] + E_q[log p(z) - log q(z|x)]
-
-    has a single-sample reparameterised estimate. Without ActNorm and with its last layers
-    at zero, a fresh RealNVP is the identity: training starts from a Gaussian-posterior VAE.
-    """
-
-    log_prob_is_bound = True
-
-    def __init__(self, vae: nn.Module, flow: nn.Module) -> None:
-        super().__init__()
-        if not all(hasattr(vae, m) for m in ("encode", "decode", "log_likelihood", "sample")):
-            raise TypeError("vae must be a companion.vae.VAE (encode, decode, log_likelihood, sample)")
-        if not callable(flow):
-            raise TypeError("flow must be a module mapping u to (z, log|det dz/du|)")
-        self.vae, self.flow = vae, flow
-
-    def elbo(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-example ``(elbo, reconstruction, kl)`` from one posterior draw each (the KL by Monte Carlo)."""
-        mu, logvar = self.vae.encode(x)
-        eps = torch.randn_like(mu)
-        u = mu + torch.exp(0.5 * logvar) * eps
-        z, logdet = self.flow(u)
-        log_q = -0.5 * (eps.pow(2) + logvar + LOG_2PI).sum(-1) - logdet
-        kl = log_q - standard_normal_log_prob(z)
-        reconstruction = self.vae.log_likelihood(x, self.vae.decode(z))
-        return reconstruction - kl, reconstruction, kl
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """The single-sample ELBO per example (a stochastic lower bound on log p(x)).
-
-        Training by :func:`companion.train.fit_likelihood` maximises it, as for any model."""
-        return self.elbo(x)[0]
-
-    @torch.no_grad()
-    def sample(self, n: int) -> torch.Tensor:
-        """``n`` samples: prior latents decoded by the VAE (the flow belongs to the posterior only)."""
-        return self.vae.sample(n)
-
-
-class GaussianMixtureDensity:
-    """A mixture of diagonal Gaussians for q(z) (App. E.3), fitted by EM (scikit-learn).
-
-    Follows the density protocol: ``fit(z)``, ``log_prob(z) -> Tensor[batch]`` (nats),
-    ``sample(n)``.
-    """
-
-    log_prob_is_bound = False
-
-    def __init__(self, n_components: int = 10, seed: int = 0, max_iter: int = 200):
-        check_positive_int(n_components, "n_components")
-        self.n_components, self.seed, self.max_iter = n_components, seed, max_iter
-        self._gmm = None
-
-    def fit(self, z: torch.Tensor) -> "GaussianMixtureDensity":
-        """Fit the mixture to samples ``z`` of shape ``(M, d)``."""
-        from sklearn.mixture import GaussianMixture
-
-        _check_matrix("z", z)
-        self._gmm = GaussianMixture(
-            self.n_components, covariance_type="diag", random_state=self.seed, max_iter=self.max_iter, reg_covar=1e-5
-        ).fit(z.detach().cpu().double().numpy())
-        return self
-
-    def _fitted(self):
-        if self._gmm is None:
-            raise RuntimeError("call fit(z) before log_prob or sample")
-        return self._gmm
-
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log density of each row of ``z``, in nats."""
-        _check_matrix("z", z)
-        values = self._fitted().score_samples(z.detach().cpu().double().numpy())
-        return torch.as_tensor(values, dtype=z.dtype, device=z.device)
-
-    def sample(self, n: int) -> torch.Tensor:
-        check_positive_int(n, "n")
-        return torch.as_tensor(self._fitted().sample(n)[0], dtype=torch.float32)
-
-
-def density_model_kl(
-    q_samples: torch.Tensor,
-    density_model: Any,
-    n_steps: int = 2000,
-    lr: float = 1e-3,
-    batch_size: int = 256,
-    eval_fraction: float = 0.2,
-    generator: Optional[torch.Generator] = None,
-    fit: bool = True,
-) -> KLFit:
-    """KL[q || N(0, I)] with a density model t fitted to samples of q (App. E.3, Alg. 4).
-
-    The model is fitted on part of ``q_samples``; the estimate is the mean of
-    log t(z) - log p(z) over the held-out rest. Since E_q[log t] = -H[q] - KL[q || t], its
-    expectation is KL[q||p] - KL[q||t]: a density model that misses q *underestimates* the
-    marginal KL, by exactly how badly it misses.
-
-    Args:
-        q_samples: samples of q(z), shape ``(M, d)``.
-        density_model: any object with ``log_prob(z) -> (B,)``. If it has a ``fit(z)``
-            method, that is called (GMM, the LDE, ...); otherwise it must be an
-            ``nn.Module`` (a Real-NVP, an autoregressive model) and is trained here by
-            maximum likelihood with Adam for ``n_steps`` steps.
-        n_steps, lr, batch_size: the maximum-likelihood training of an ``nn.Module``.
-        eval_fraction: fraction of ``q_samples`` held out, in (0, 1).
-        generator: optional generator for the split and minibatch order.
-        fit: ``False`` uses the model as it is (already fitted) and only evaluates it.
-
-    Returns:
-        A :class:`KLFit`.
-    """
-    _check_samples(q_samples)
-    if not callable(getattr(density_model, "log_prob", None)):
-        raise TypeError("density_model must have a log_prob(z) method")
-    if not 0.0 < eval_fraction < 1.0:
-        raise ValueError(f"eval_fraction must lie in (0, 1); got {eval_fraction}")
-    _check_generator(generator)
-    q_train, q_eval = _split(q_samples, eval_fraction, generator)
-    history = History()
-    if not fit:
-        pass
-    elif callable(getattr(density_model, "fit", None)):
-        density_model.fit(q_train)
-    elif isinstance(density_model, nn.Module):
-        check_positive_int(n_steps, "n_steps")
-        check_positive_int(batch_size, "batch_size")
-        density_model.to(q_samples.device).train()
-        optimizer = torch.optim.Adam(density_model.parameters(), lr=lr)
-        batches = minibatches(q_train, batch_size, generator=generator)
-
-        def step(_: int):
-            loss = -density_model.log_prob(next(batches)).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return {"nll": loss.detach()}
-
-        history = train_loop(step, n_steps, desc="density model", log_every=max(1, n_steps // 200),
-                             state={"density_model": density_model, "optimizer": optimizer, "batches": batches})
-        density_model.eval()
-    else:
-        raise TypeError("density_model must have a fit(z) method or be an nn.Module to train (or pass fit=False)")
-    with torch.no_grad():
-        log_t = torch.cat([density_model.log_prob(c) for c in q_eval.split(4096)])
-        kl = float((log_t - standard_normal_log_prob(q_eval)).mean())
-    return KLFit(kl, density_model, history)
 
 
 # --------------------------------------------------------------------------- where q(z) misses p(z)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -12,8 +13,11 @@ from companion.experiments import elbo_surgery_extra as ex
 
 
 def test_low_posterior_analysis_finds_neighbours_in_the_data():
-    cfg = ex.LowPosteriorAnalysisConfig.for_scale("smoke", vae_steps=10, max_examples=200, n_candidates=300,
-                                                  n_show=6, num_z_values=(20, 300), n_per_num_z=3, tsne_prior=40,
+    from companion.experiments.elbo_surgery_shared import SURGERY_VAE
+
+    tiny_vae = dataclasses.replace(SURGERY_VAE["smoke"], n_steps=10, max_examples=200)
+    cfg = ex.LowPosteriorAnalysisConfig.for_scale("smoke", vae=tiny_vae, n_candidates=300, n_show=6,
+                                                  num_z_values=(20, 300), n_per_num_z=3, tsne_prior=40,
                                                   tsne_perplexity=5.0)
     r = ex.run_low_posterior_analysis(cfg)
     assert r.low.shape == r.neighbours.shape == r.random_data.shape == (6, 1, 8, 8)

@@ -105,15 +105,15 @@ def _base(kind: str):
 
 
 def _mixture_density():
-    from companion.surgery import GaussianMixtureDensity
+    from companion.learned_kl import GaussianMixtureDensity
 
     z = torch.randn(40, 2)
     return GaussianMixtureDensity(2).fit(z), z[:5]
 
 
 def _flow_posterior_vae():
+    from companion.flow_posterior import FlowPosteriorVAE
     from companion.flows import RealNVP
-    from companion.surgery import FlowPosteriorVAE
     from companion.vae import VAE
 
     vae = VAE((3,), latent_dim=2, likelihood="gaussian", hidden=8)

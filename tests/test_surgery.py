@@ -1,4 +1,5 @@
-"""Tests of companion.surgery: the estimators hit closed forms and respect their bounds."""
+"""Tests of companion.surgery, companion.learned_kl and companion.flow_posterior: the estimators hit closed
+forms and respect their bounds."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import pytest
 import torch
 
-from companion import surgery
+from companion import learned_kl, surgery
 
 
 def gaussian_kl_to_standard(var: float, dim: int, mean_sq: float = 0.0) -> float:
@@ -138,7 +139,7 @@ def test_density_ratio_kl_is_near_the_true_kl_of_two_1d_gaussians():
     g = torch.Generator().manual_seed(8)
     q = 1.0 + torch.randn(20_000, 1, generator=g)
     p = torch.randn(20_000, 1, generator=g)
-    fit = surgery.density_ratio_kl(q, p, hidden=32, depth=2, n_steps=800, lr=3e-3, generator=g)
+    fit = learned_kl.density_ratio_kl(q, p, hidden=32, depth=2, n_steps=800, lr=3e-3, generator=g)
     assert fit.kl == pytest.approx(0.5, abs=0.1)  # KL[N(1,1) || N(0,1)] = 1/2
     assert "loss" in fit.history
 
@@ -146,7 +147,7 @@ def test_density_ratio_kl_is_near_the_true_kl_of_two_1d_gaussians():
 def test_density_model_kl_with_a_gmm_recovers_a_gaussian_kl():
     g = torch.Generator().manual_seed(9)
     q = 1.5 * torch.randn(10_000, 2, generator=g) + torch.tensor([1.0, -0.5])
-    fit = surgery.density_model_kl(q, surgery.GaussianMixtureDensity(n_components=1), generator=g)
+    fit = learned_kl.density_model_kl(q, learned_kl.GaussianMixtureDensity(n_components=1), generator=g)
     expected = gaussian_kl_to_standard(1.5**2, 2, mean_sq=1.25)
     assert fit.kl == pytest.approx(expected, abs=0.05)
 
@@ -164,7 +165,7 @@ def test_density_model_kl_trains_an_nn_module_by_maximum_likelihood():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(10)
     q = 0.5 * torch.randn(10_000, 2, generator=g) + 2.0
-    fit = surgery.density_model_kl(q, DiagonalGaussian(), n_steps=800, lr=2e-2, generator=g)
+    fit = learned_kl.density_model_kl(q, DiagonalGaussian(), n_steps=800, lr=2e-2, generator=g)
     assert fit.kl == pytest.approx(gaussian_kl_to_standard(0.25, 2, mean_sq=8.0), abs=0.1)
 
 
@@ -177,7 +178,7 @@ def test_a_wrong_density_model_underestimates_the_kl():
         def log_prob(self, z):
             return -0.5 * (z.pow(2) / 1.5**2 + 2 * math.log(1.5) + math.log(2 * math.pi)).sum(-1)
 
-    fit = surgery.density_model_kl(q, Fixed(), generator=g, fit=False)
+    fit = learned_kl.density_model_kl(q, Fixed(), generator=g, fit=False)
     assert fit.kl < gaussian_kl_to_standard(4.0, 2) - 0.1
 
 
@@ -228,13 +229,13 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="cannot exceed"):
         surgery.low_posterior_latents(mu, logvar, 5, 6)
     with pytest.raises(ValueError, match="same dimension"):
-        surgery.density_ratio_kl(torch.zeros(10, 2), torch.zeros(10, 3))
+        learned_kl.density_ratio_kl(torch.zeros(10, 2), torch.zeros(10, 3))
     with pytest.raises(ValueError, match="NaN"):
-        surgery.density_ratio_kl(torch.full((10, 2), float("nan")), torch.zeros(10, 2))
+        learned_kl.density_ratio_kl(torch.full((10, 2), float("nan")), torch.zeros(10, 2))
     with pytest.raises(ValueError, match="eval_fraction"):
-        surgery.density_ratio_kl(torch.zeros(10, 2), torch.zeros(10, 2), eval_fraction=1.0)
+        learned_kl.density_ratio_kl(torch.zeros(10, 2), torch.zeros(10, 2), eval_fraction=1.0)
     with pytest.raises(TypeError, match="log_prob"):
-        surgery.density_model_kl(torch.zeros(10, 2), object())
+        learned_kl.density_model_kl(torch.zeros(10, 2), object())
     with pytest.raises(ValueError, match="posterior_var"):
         surgery.linear_gaussian_surgery(torch.ones(2, 3), torch.zeros(2), -torch.ones(2), torch.zeros(3), torch.eye(3))
 
@@ -377,8 +378,8 @@ def test_flow_estimators_reject_bad_flows():
 def test_flow_posterior_vae_starts_as_the_gaussian_vae():
     # A fresh RealNVP without ActNorm is the identity, so the ELBO's KL is the Gaussian KL
     # up to Monte Carlo noise, and z = u exactly.
+    from companion.flow_posterior import FlowPosteriorVAE
     from companion.flows import RealNVP
-    from companion.surgery import FlowPosteriorVAE
     from companion.vae import VAE, gaussian_kl
 
     torch.manual_seed(0)
@@ -389,3 +390,24 @@ def test_flow_posterior_vae_starts_as_the_gaussian_vae():
         _, _, kl = model.elbo(x)
         mu, logvar = vae.encode(x)
     assert float(kl.mean()) == pytest.approx(float(gaussian_kl(mu, logvar).mean()), abs=0.1)
+
+
+def test_learned_estimators_check_their_settings_with_the_package_checks():
+    q, p = torch.zeros(10, 2), torch.zeros(10, 2)
+    with pytest.raises(ValueError, match="lr"):
+        learned_kl.density_ratio_kl(q, p, lr=0.0, n_steps=1)
+    with pytest.raises(ValueError, match="gradient_penalty"):
+        learned_kl.density_ratio_kl(q, p, gradient_penalty=-1.0, n_steps=1)
+    with pytest.raises(ValueError, match="dropout"):
+        learned_kl.RatioClassifier(2, 8, 1, 0.0, dropout=1.0)
+    with pytest.raises(ValueError, match="activation_noise"):
+        learned_kl.RatioClassifier(2, 8, 1, -0.1, 0.0)
+    with pytest.raises(ValueError, match="depth"):
+        learned_kl.RatioClassifier(2, 8, 0, 0.0, 0.0)
+
+    class Untrained(torch.nn.Module):
+        def log_prob(self, z):
+            return z.sum(-1)
+
+    with pytest.raises(ValueError, match="n_steps"):
+        learned_kl.density_model_kl(q, Untrained(), n_steps=0)

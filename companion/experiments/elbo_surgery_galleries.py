@@ -1,0 +1,321 @@
+"""ELBO surgery, what the models' codes and pixels look like: the paper's gallery figures.
+
+* ``elbo_surgery/many_latents`` — Figs. 5, 16, 17: VAEs and AAEs with many latents on
+  ``digits`` and ``faces``: posterior means, latents in use, samples.
+* ``elbo_surgery/pixel_likelihoods`` — Fig. 22: Bernoulli against discretised pixels.
+* ``elbo_surgery/reconstructions_and_samples`` — Figs. 25-28: training reconstructions and
+  samples of the VAE, the AAE and VGH++ on ``digits`` and ``faces``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Tuple
+
+import numpy as np
+import torch
+
+import companion
+from companion import hybrids, surgery
+from companion.config import ExperimentConfig
+from companion.data import load, to_levels
+from companion.experiments.elbo_surgery_shared import frechet_to_held_out, posteriors, to_numpy, trained_vae
+from companion.reproduce import register
+from companion.vae import VAE, fit_vae
+
+
+def train_gallery_model(kind: str, x: torch.Tensor, name: str, *, latent_dim: int, hidden: int, n_steps: int,
+                        vae_lr: float, hybrid_lr: float, rec_weight: float = 10.0, seed: int = 0) -> torch.nn.Module:
+    """A Bernoulli VAE (``kind="vae"``) or a :class:`companion.hybrids.VAEGANHybrid` of ``kind``
+    trained on ``x`` (the data set ``name``) from ``seed``, in eval mode."""
+    companion.seed_everything(seed)
+    g = torch.Generator().manual_seed(seed)
+    shape, dev = tuple(x.shape[1:]), x.device
+    if kind == "vae":
+        model = VAE(shape, latent_dim, likelihood="bernoulli", hidden=hidden).to(dev)
+        fit_vae(model, x, n_steps=n_steps, lr=vae_lr, desc=f"VAE on {name}", generator=g)
+        return model.eval()
+    model = hybrids.VAEGANHybrid(shape, latent_dim, kind=kind, hidden=hidden, rec_weight=rec_weight).to(dev)
+    hybrids.fit_hybrid(model, x, n_steps=n_steps, lr=hybrid_lr, disc_lr=hybrid_lr, generator=g,
+                       desc=f"{kind.upper()} on {name}")
+    return model
+
+
+# ========================================================================================
+# 4. Figs. 5, 16, 17: VAEs and AAEs with many latents
+# ========================================================================================
+
+
+@dataclass
+class ManyLatentsConfig(ExperimentConfig):
+    """A VAE and an AAE with ``latent_dim`` latents (far more than the data need) per data set."""
+
+    datasets: Tuple[str, ...] = ("digits", "faces")
+    latent_dim: int = 200
+    hidden: int = 128
+    n_steps: int = 800
+    vae_lr: float = 1e-3
+    aae_lr: float = 5e-4
+    active_threshold: float = 0.1
+    n_show: int = 16
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"latent_dim": 32, "hidden": 32, "n_steps": 20, "n_show": 4},
+        "paper": {"datasets": ("mnist", "celeba"), "latent_dim": 10_000, "hidden": 1000, "n_steps": 100_000},
+    }
+
+
+@dataclass
+class ManyLatentsResult:
+    datasets: List[str]
+    means: Dict[str, Dict[str, np.ndarray]]  # dataset -> model -> (n_show, latent_dim) posterior means
+    activity: Dict[str, Dict[str, np.ndarray]]  # dataset -> model -> per-latent variance of the means, sorted
+    samples: Dict[str, Dict[str, np.ndarray]]
+    data: Dict[str, np.ndarray]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("elbo_surgery/many_latents", config=ManyLatentsConfig, plot=lambda r: plot_many_latents(r),
+          description="Figs. 5, 16, 17: posterior means, latents in use and samples of VAEs and AAEs with many latents")
+def run_many_latents(cfg: ManyLatentsConfig) -> ManyLatentsResult:
+    """Train both models, then read their posteriors over the training set.
+
+    A latent is *active* when the variance over the data of its posterior mean exceeds
+    ``active_threshold`` (Burda et al. 2016 use 0.01; with hundreds of latents a fresh
+    encoder's random weights already pass that, hence 0.1). The VAE pays a KL for every latent it uses, the AAE
+    only for the marginal mismatch, so the paper expects sparse VAE codes and dense AAE codes
+    with collapsed posterior variances (its Fig. 5).
+    """
+    dev = companion.device()
+    means, activity, samples, data = {}, {}, {}, {}
+    metrics: Dict[str, float] = {}
+    for name in cfg.datasets:
+        x = load(name, "train").to(dev)
+        means[name], activity[name], samples[name] = {}, {}, {}
+        data[name] = to_numpy(x[: cfg.n_show])
+        for kind in ("vae", "aae"):
+            model = train_gallery_model(kind, x, name, latent_dim=cfg.latent_dim, hidden=cfg.hidden,
+                                        n_steps=cfg.n_steps, vae_lr=cfg.vae_lr, hybrid_lr=cfg.aae_lr, seed=cfg.seed)
+            with torch.no_grad():
+                mu, logvar = model.encode(x)
+                draws = model.sample(cfg.n_show, mean=True) if kind == "vae" else model.sample(cfg.n_show)
+                samples[name][kind] = to_numpy(draws)
+            variance = mu.var(0)
+            means[name][kind] = to_numpy(mu[: cfg.n_show])
+            activity[name][kind] = np.sort(to_numpy(variance))[::-1].copy()
+            metrics[f"{name}_{kind}_active_latents"] = int((variance > cfg.active_threshold).sum())
+            metrics[f"{name}_{kind}_mean_posterior_std"] = float(torch.exp(0.5 * logvar).mean())
+            metrics[f"{name}_{kind}_mean_abs_mean"] = float(mu.abs().mean())
+            metrics[f"{name}_{kind}_average_kl"] = float(surgery.average_kl(mu, logvar))
+    metrics["latent_dim"] = cfg.latent_dim
+    return ManyLatentsResult(list(cfg.datasets), means, activity, samples, data, metrics)
+
+
+def plot_many_latents(result: ManyLatentsResult):
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    fig, axes = plt.subplots(len(result.datasets), 6, figsize=(17, 3.2 * len(result.datasets)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1.3, 1.3, 1.1, 1, 1, 1]})
+    for row, name in zip(axes, result.datasets):
+        lim = max(np.abs(result.means[name][k]).max() for k in ("vae", "aae"))
+        for ax, kind in zip(row[:2], ("vae", "aae")):
+            ax.imshow(result.means[name][kind], aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim)
+            ax.set_title(f"{name}: {kind.upper()} posterior means", fontsize=9)
+            ax.set_xlabel("latent")
+            ax.set_ylabel("example")
+        for kind in ("vae", "aae"):
+            row[2].plot(result.activity[name][kind], label=kind.upper())
+        row[2].set_yscale("log")
+        row[2].set_xlabel("latent, sorted")
+        row[2].set_title("variance of the means over the data", fontsize=9)
+        row[2].legend(fontsize=7)
+        nrow = int(math.ceil(math.sqrt(len(result.data[name]))))
+        image_grid(result.samples[name]["vae"], nrow=nrow, ax=row[3], title="VAE samples")
+        image_grid(result.samples[name]["aae"], nrow=nrow, ax=row[4], title="AAE samples")
+        image_grid(result.data[name], nrow=nrow, ax=row[5], title="data")
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 5. Fig. 22: Bernoulli against discretised pixels
+# ========================================================================================
+
+
+@dataclass
+class PixelLikelihoodsConfig(ExperimentConfig):
+    """A Bernoulli VAE on ``digits`` beside the same VAE with a discretised logistic over the
+    17 grey levels of ``digits`` (the book's stand-in for the paper's quantised normal),
+    trained alike over ``n_seeds`` seeds."""
+
+    latent_dim: int = 16
+    hidden: int = 128
+    n_steps: int = 800
+    max_examples: int = 10_000
+    n_levels: int = 17
+    n_seeds: int = 3
+    n_samples: int = 1000
+    n_show: int = 16
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"latent_dim": 8, "n_steps": 40, "max_examples": 2000, "n_seeds": 2, "n_samples": 200, "n_show": 8},
+        "paper": {"n_levels": 256, "latent_dim": 50, "n_steps": 100_000, "max_examples": 60_000, "n_seeds": 5,
+                  "hidden": 1000},
+    }
+
+
+@dataclass
+class PixelLikelihoodsResult:
+    data: np.ndarray
+    reconstructions: Dict[str, np.ndarray]
+    samples: Dict[str, np.ndarray]
+    per_seed: Dict[str, Dict[str, List[float]]]  # likelihood -> quantity -> values over seeds
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("elbo_surgery/pixel_likelihoods", config=PixelLikelihoodsConfig,
+          plot=lambda r: plot_pixel_likelihoods(r),
+          description="Fig. 22: reconstructions, samples and KL of VAEs with Bernoulli and discretised pixels")
+def run_pixel_likelihoods(cfg: PixelLikelihoodsConfig) -> PixelLikelihoodsResult:
+    """Per seed and likelihood: the KL term, the reconstruction error of the decoded posterior
+    means (mean squared, pixels in [0, 1]) and the Fréchet distance of decoded prior samples
+    (mean images) to held-out digits in the digit classifier's features."""
+    dev = companion.device()
+    held_out = torch.cat([load("digits", "valid"), load("digits", "test")]).to(dev)
+    per_seed: Dict[str, Dict[str, List[float]]] = {"bernoulli": {}, "logistic": {}}
+    reconstructions, samples = {}, {}
+    x_show = None
+    for s in range(cfg.n_seeds):
+        seed = cfg.seed + s
+        vae_b, x = trained_vae("digits", cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, seed)
+        companion.seed_everything(seed)
+        vae_l = VAE(tuple(x.shape[1:]), cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden,
+                    n_levels=cfg.n_levels).to(dev)
+        # digits on the logistic's lattice k / (n_levels - 1): x itself at 17 levels, re-quantised at 256
+        x_l = to_levels(x, cfg.n_levels).float() / (cfg.n_levels - 1)
+        fit_vae(vae_l, x_l, n_steps=cfg.n_steps, batch_size=64, lr=1e-3,
+                desc="VAE with discretised pixels", generator=torch.Generator().manual_seed(seed))
+        vae_l.eval()
+        x_show = x[: cfg.n_show]
+        for name, vae, inputs in (("bernoulli", vae_b, x), ("logistic", vae_l, x_l)):
+            with torch.no_grad():  # both take and return images in [0, 1]
+                mu, logvar = posteriors(vae, inputs)
+                rec = vae.likelihood_mean(vae.decode(mu))
+                draws = torch.cat([vae.likelihood_mean(vae.decode(torch.randn(len(c), cfg.latent_dim, device=dev)))
+                                   for c in torch.arange(cfg.n_samples).split(1000)])
+            row = per_seed[name]
+            row.setdefault("average_kl", []).append(float(surgery.average_kl(mu, logvar)))
+            row.setdefault("reconstruction_mse", []).append(float((rec - x).pow(2).flatten(1).sum(1).mean()))
+            row.setdefault("sample_frechet", []).append(frechet_to_held_out(draws, held_out))
+            if s == 0:
+                reconstructions[name] = to_numpy(rec[: cfg.n_show])
+                samples[name] = to_numpy(draws[: cfg.n_show])
+    metrics = {f"{k}_{q}_mean": float(np.mean(v)) for k, rows in per_seed.items() for q, v in rows.items()}
+    metrics["n_seeds"] = cfg.n_seeds
+    return PixelLikelihoodsResult(to_numpy(x_show), reconstructions, samples, per_seed, metrics)
+
+
+def plot_pixel_likelihoods(result: PixelLikelihoodsResult):
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    fig, axes = plt.subplots(1, 5, figsize=(14, 3.2))
+    nrow = int(math.ceil(math.sqrt(len(result.data))))
+    image_grid(result.data, nrow=nrow, ax=axes[0], title="training digits")
+    names = {"bernoulli": "Bernoulli", "logistic": "discretised"}
+    for j, (key, label) in enumerate(names.items()):
+        image_grid(result.reconstructions[key], nrow=nrow, ax=axes[1 + j], title=f"{label}: reconstructions")
+        image_grid(result.samples[key], nrow=nrow, ax=axes[3 + j], title=f"{label}: samples")
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 6. Figs. 25-28: reconstructions and samples of every model, on digits and faces
+# ========================================================================================
+
+#: The models of experiment 6 (the paper's Figs. 25-26 show VAE, AAE and VGH++).
+GALLERY_MODELS = ("vae", "aae", "vgh++")
+
+
+@dataclass
+class ReconstructionsConfig(ExperimentConfig):
+    """VAE, AAE and VGH++ (the paper's Figs. 25-26) on ``digits`` and ``faces``, one seed each."""
+
+    datasets: Tuple[str, ...] = ("digits", "faces")
+    models: Tuple[str, ...] = GALLERY_MODELS
+    latent_dim: int = 16
+    hidden: int = 128
+    n_steps: int = 400
+    vae_lr: float = 1e-3
+    hybrid_lr: float = 5e-4
+    rec_weight: float = 10.0
+    n_show: int = 8
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"hidden": 32, "n_steps": 10, "n_show": 4},
+        "paper": {"datasets": ("celeba", "cifar10"), "latent_dim": 100, "hidden": 1000, "n_steps": 200_000},
+    }
+
+
+@dataclass
+class ReconstructionsResult:
+    data: Dict[str, np.ndarray]
+    reconstructions: Dict[str, Dict[str, np.ndarray]]
+    samples: Dict[str, Dict[str, np.ndarray]]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("elbo_surgery/reconstructions_and_samples", config=ReconstructionsConfig,
+          plot=lambda r: plot_reconstructions_and_samples(r),
+          description="Figs. 25-28: training reconstructions and samples of VAE, AAE and VGH++ on digits and faces")
+def run_reconstructions_and_samples(cfg: ReconstructionsConfig) -> ReconstructionsResult:
+    """Reconstructions decode the posterior mean; samples decode prior draws (mean images).
+    The metric is the mean l1 reconstruction error per image on the training set."""
+    unknown = [m for m in cfg.models if m not in GALLERY_MODELS]
+    if unknown or not cfg.models:
+        raise ValueError(f"models must be a non-empty subset of {GALLERY_MODELS}; got {cfg.models!r}")
+    dev = companion.device()
+    data, recs, samples = {}, {}, {}
+    metrics: Dict[str, float] = {}
+    for name in cfg.datasets:
+        x = load(name, "train").to(dev)
+        data[name], recs[name], samples[name] = to_numpy(x[: cfg.n_show]), {}, {}
+        for kind in cfg.models:
+            model = train_gallery_model(kind, x, name, latent_dim=cfg.latent_dim, hidden=cfg.hidden,
+                                        n_steps=cfg.n_steps, vae_lr=cfg.vae_lr, hybrid_lr=cfg.hybrid_lr,
+                                        rec_weight=cfg.rec_weight, seed=cfg.seed)
+            with torch.no_grad():
+                if kind == "vae":
+                    rec = model.likelihood_mean(model.decode(model.encode(x)[0]))
+                    sample = model.sample(cfg.n_show, mean=True)
+                else:
+                    rec = model.decode(model.encode(x)[0])
+                    sample = model.sample(cfg.n_show)
+            recs[name][kind] = to_numpy(rec[: cfg.n_show])
+            samples[name][kind] = to_numpy(sample)
+            metrics[f"{name}_{kind}_l1_reconstruction"] = float((rec - x).abs().flatten(1).sum(1).mean())
+    return ReconstructionsResult(data, recs, samples, metrics)
+
+
+def plot_reconstructions_and_samples(result: ReconstructionsResult):
+    import matplotlib.pyplot as plt
+
+    from companion.plots import image_grid
+
+    names = list(result.data)
+    kinds = list(result.reconstructions[names[0]])
+    fig, axes = plt.subplots(len(names), 2, figsize=(11, 3.0 * len(names)), squeeze=False)
+    for row, name in zip(axes, names):
+        n = len(result.data[name])
+        rec_rows = np.concatenate([result.data[name]] + [result.reconstructions[name][k] for k in kinds])
+        image_grid(rec_rows, nrow=n, ax=row[0], title=f"{name}: data, then reconstructions of " + ", ".join(kinds))
+        sample_rows = np.concatenate([result.samples[name][k] for k in kinds])
+        image_grid(sample_rows, nrow=len(result.samples[name][kinds[0]]), ax=row[1],
+                   title=f"{name}: samples, rows " + ", ".join(kinds))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,260 @@
+"""ELBO surgery, the terms of eq. 5: exactly on probabilistic PCA, and estimated for trained VAEs.
+
+* ``elbo_surgery/linear_gaussian`` — the exact case: probabilistic PCA, where every term of
+  eq. 5 is closed form; the Monte Carlo estimators against it.
+* ``elbo_surgery/marginal_kl`` — Fig. 1: average KL = marginal KL + mutual information for
+  VAEs on ``digits``, ``faces`` and ``patches``, with Gaussian and Real-NVP posteriors; the
+  minibatch estimate beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar, Dict, List, Tuple
+
+import numpy as np
+import torch
+
+from companion import surgery
+from companion.config import ExperimentConfig
+from companion.experiments.elbo_surgery_shared import posteriors, trained_flow_vae, trained_vae
+from companion.reproduce import register
+
+
+def _minibatch_mi(mu, logvar, batch_size: int, n_batches: int, generator: torch.Generator) -> float:
+    """The mutual information estimated as training code often does: from B posteriors."""
+    values = []
+    for _ in range(n_batches):
+        rows = torch.randperm(mu.shape[0], generator=generator)[:batch_size].to(mu.device)
+        values.append(float(surgery.mutual_information(mu[rows], logvar[rows], 10 * batch_size, generator=generator)))
+    return float(np.mean(values))
+
+
+# ========================================================================================
+# 1. The exact case: probabilistic PCA
+# ========================================================================================
+
+
+@dataclass
+class LinearGaussianConfig(ExperimentConfig):
+    """Gaussian data, a probabilistic-PCA decoder and its exact (or a mis-scaled) posterior."""
+
+    data_dim: int = 10
+    latent_dim: int = 4
+    n_data: int = 5000
+    n_z: int = 5000
+    variance_scales: Tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    seed: int = 0
+    SCALES: ClassVar = {"smoke": {"n_data": 1000, "n_z": 1000}, "paper": {"n_data": 50_000, "n_z": 50_000}}
+
+
+@dataclass
+class LinearGaussianResult:
+    variance_scales: np.ndarray
+    exact: Dict[str, np.ndarray]
+    estimated: Dict[str, np.ndarray]
+    log_n: float
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def ppca_posterior(x: torch.Tensor, latent_dim: int):
+    """Maximum-likelihood probabilistic PCA (Tipping & Bishop) and its exact posterior.
+
+    With W = U_k (L_k - s2 I)^(1/2), the posterior q(z|x) = N(A (x - m), diag(s2 / L_k)),
+    A = diag(L_k)^(-1) (L_k - s2 I)^(1/2) U_k^T, is diagonal.
+
+    Returns:
+        ``(A, bias, posterior_var, mean, cov)`` for :func:`companion.surgery.linear_gaussian_surgery`.
+    """
+    mean = x.mean(0)
+    cov = torch.cov(x.T, correction=0)
+    eigvals, eigvecs = torch.linalg.eigh(cov.double())
+    eigvals, eigvecs = eigvals.flip(0), eigvecs.flip(1)
+    noise = eigvals[latent_dim:].mean()
+    lam, u = eigvals[:latent_dim], eigvecs[:, :latent_dim]
+    weight = (torch.sqrt(lam - noise) / lam)[:, None] * u.T
+    return weight, -weight @ mean.double(), noise / lam, mean.double(), cov.double()
+
+
+@register("elbo_surgery/linear_gaussian", config=LinearGaussianConfig, plot=lambda r: plot_linear_gaussian(r),
+          description="eq. 5 in closed form on probabilistic PCA, and the estimators against it")
+def run_linear_gaussian(cfg: LinearGaussianConfig) -> LinearGaussianResult:
+    """The three terms of eq. 5, exact and estimated, as the posterior variance is mis-scaled.
+
+    Scale 1 is the exact posterior of the maximum-likelihood model: then q(z) = p(z) and the
+    marginal KL is 0. Narrower posteriors (scale < 1, what VAEs tend to learn) leave gaps.
+    """
+    g = torch.Generator().manual_seed(cfg.seed)
+    spectrum = torch.logspace(0.5, -1.0, cfg.data_dim, dtype=torch.float64)
+    rotation, _ = torch.linalg.qr(torch.randn(cfg.data_dim, cfg.data_dim, generator=g, dtype=torch.float64))
+    x = (torch.randn(cfg.n_data, cfg.data_dim, generator=g, dtype=torch.float64) * spectrum.sqrt()) @ rotation.T
+    weight, bias, posterior_var, mean, cov = ppca_posterior(x, cfg.latent_dim)
+    names = ("average_kl", "marginal_kl", "mutual_information")
+    exact = {k: [] for k in names}
+    estimated = {k: [] for k in names}
+    for scale in cfg.variance_scales:
+        var = posterior_var * scale
+        terms = surgery.linear_gaussian_surgery(weight, bias, var, mean, cov)
+        mu = (x @ weight.T + bias).float()
+        logvar = torch.log(var).float().expand(cfg.n_data, -1).contiguous()
+        for k in names:
+            exact[k].append(terms[k])
+        estimated["average_kl"].append(float(surgery.average_kl(mu, logvar)))
+        estimated["marginal_kl"].append(float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g)))
+        estimated["mutual_information"].append(float(surgery.mutual_information(mu, logvar, cfg.n_z, generator=g)))
+    exact_np = {k: np.array(v) for k, v in exact.items()}
+    est_np = {k: np.array(v) for k, v in estimated.items()}
+    metrics = {f"max_abs_error_{k}": float(np.abs(exact_np[k] - est_np[k]).max()) for k in names}
+    metrics["identity_residual"] = float(
+        np.abs(exact_np["average_kl"] - exact_np["marginal_kl"] - exact_np["mutual_information"]).max()
+    )
+    metrics["marginal_kl_at_exact_posterior"] = (
+        float(exact_np["marginal_kl"][list(cfg.variance_scales).index(1.0)])
+        if 1.0 in cfg.variance_scales
+        else float("nan")
+    )
+    return LinearGaussianResult(np.array(cfg.variance_scales), exact_np, est_np, math.log(cfg.n_data), metrics)
+
+
+def plot_linear_gaussian(result: LinearGaussianResult):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    labels = {"average_kl": "average KL", "marginal_kl": "marginal KL", "mutual_information": "mutual information"}
+    for (key, label), color in zip(labels.items(), ("C0", "C1", "C2")):
+        ax.plot(result.variance_scales, result.exact[key], "-", color=color, label=f"{label} (exact)")
+        ax.plot(result.variance_scales, result.estimated[key], "o", color=color, label=f"{label} (estimate)")
+    ax.axhline(result.log_n, color="grey", ls=":", label="log N")
+    ax.set_xscale("log")
+    ax.set_xlabel("posterior variance / exact posterior variance")
+    ax.set_ylabel("nats")
+    ax.set_title("Probabilistic PCA: eq. 5 exactly and by Monte Carlo")
+    ax.legend(fontsize=7, ncol=2, loc="center right")
+    return fig
+
+
+# ========================================================================================
+# 2. Fig. 1: marginal KL and mutual information of trained VAEs
+# ========================================================================================
+
+
+@dataclass
+class MarginalKLConfig(ExperimentConfig):
+    """VAEs on the book's small image sets (the paper: ColorMNIST, CelebA, CIFAR-10, 160 latents),
+    each with every posterior family in ``posteriors``: ``"gaussian"`` (diagonal) and
+    ``"realnvp"`` (:class:`companion.surgery.FlowPosteriorVAE`, a Real-NVP of ``flow_blocks`` couplings with
+    ``flow_hidden`` units applied to the Gaussian, trained for ``flow_steps`` steps)."""
+
+    datasets: Tuple[str, ...] = ("digits", "faces", "patches")
+    posteriors: Tuple[str, ...] = ("gaussian", "realnvp")
+    latent_dim: int = 16
+    hidden: int = 256
+    n_steps: int = 1500
+    flow_steps: int = 1500
+    flow_blocks: int = 4
+    flow_hidden: int = 32
+    max_examples: int = 10_000
+    n_z: int = 5000
+    minibatch_size: int = 64
+    seed: int = 0
+    SCALES: ClassVar = {
+        "smoke": {"n_steps": 150, "flow_steps": 150, "n_z": 500, "max_examples": 2000, "latent_dim": 8},
+        "paper": {"datasets": ("mnist", "patches"), "latent_dim": 160, "n_steps": 100_000, "flow_steps": 100_000,
+                  "flow_hidden": 256, "max_examples": 60_000, "n_z": 100_000},
+    }
+
+
+#: The posterior families of experiment 2.
+POSTERIORS = ("gaussian", "realnvp")
+
+
+@dataclass
+class MarginalKLResult:
+    datasets: List[str]
+    posteriors: List[str]
+    table: Dict[str, Dict[str, Dict[str, float]]]  # table[dataset][posterior][quantity]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@register("elbo_surgery/marginal_kl", config=MarginalKLConfig, plot=lambda r: plot_marginal_kl(r),
+          description="Fig. 1: average KL = marginal KL + mutual information, Gaussian and Real-NVP posteriors")
+def run_marginal_kl(cfg: MarginalKLConfig) -> MarginalKLResult:
+    """Train a VAE per data set and posterior family; split its KL term with eq. 5 over the whole data set.
+
+    Gaussian posteriors use the closed-form average KL; Real-NVP posteriors z = g(u) use
+    :func:`companion.surgery.average_kl_flow` and :func:`companion.surgery.marginal_kl_mc_flow`.
+    The information (full data and minibatch) is computed on the base Gaussians u for both:
+    it does not change under the bijection g.
+    """
+    unknown = [p for p in cfg.posteriors if p not in POSTERIORS]
+    if unknown or not cfg.posteriors:
+        raise ValueError(f"posteriors must be a non-empty subset of {POSTERIORS}; got {cfg.posteriors!r}")
+    table: Dict[str, Dict[str, Dict[str, float]]] = {}
+    g = torch.Generator().manual_seed(cfg.seed)
+    for name in cfg.datasets:
+        table[name] = {}
+        for family in cfg.posteriors:
+            if family == "gaussian":
+                vae, x = trained_vae(name, cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, cfg.seed)
+                mu, logvar = posteriors(vae, x)
+                with torch.no_grad():
+                    elbo = float(torch.cat([vae.elbo(c).elbo for c in x.split(2048)]).mean())
+                average = float(surgery.average_kl(mu, logvar))
+                marginal = float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g))
+            else:
+                model, x = trained_flow_vae(name, cfg.latent_dim, cfg.flow_steps, cfg.hidden, cfg.max_examples,
+                                            cfg.seed, cfg.flow_blocks, cfg.flow_hidden)
+                mu, logvar = posteriors(model.vae, x)  # of the base Gaussian u
+                with torch.no_grad():
+                    elbo = float(torch.cat([model.elbo(c)[0] for c in x.split(2048)]).mean())
+                average = float(surgery.average_kl_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
+                marginal = float(surgery.marginal_kl_mc_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
+            row = {
+                "n": float(x.shape[0]),
+                "log_n": math.log(x.shape[0]),
+                "elbo": elbo,
+                "average_kl": average,
+                "marginal_kl": marginal,
+                "mutual_information": float(surgery.mutual_information(mu, logvar, cfg.n_z, generator=g)),
+                "minibatch_mutual_information": _minibatch_mi(mu, logvar, cfg.minibatch_size, 5, g),
+                "log_batch": math.log(cfg.minibatch_size),
+            }
+            row["sum_residual"] = row["average_kl"] - row["marginal_kl"] - row["mutual_information"]
+            table[name][family] = row
+    metrics = {f"{d}_{p}_{k}": v for d, rows in table.items() for p, row in rows.items() for k, v in row.items()}
+    return MarginalKLResult(list(cfg.datasets), list(cfg.posteriors), table, metrics)
+
+
+def plot_marginal_kl(result: MarginalKLResult):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.0))
+    names, families = result.datasets, result.posteriors
+    width = 0.8 / len(families)
+    hatches = {"gaussian": "", "realnvp": "//"}
+    for j, family in enumerate(families):
+        pos = np.arange(len(names)) - 0.4 + width * (j + 0.5)
+        rows = [result.table[n][family] for n in names]
+        marginal = np.array([r["marginal_kl"] for r in rows])
+        info = np.array([r["mutual_information"] for r in rows])
+        suffix = f" ({family})" if len(families) > 1 else ""
+        ax.bar(pos, marginal, 0.9 * width, color="C1", hatch=hatches.get(family, ""), edgecolor="white",
+               label="KL[q(z) || p(z)]" + suffix)
+        ax.bar(pos, info, 0.9 * width, bottom=marginal, color="C2", hatch=hatches.get(family, ""), edgecolor="white",
+               label="I[x; z]" + suffix)
+        ax.scatter(pos, [r["average_kl"] for r in rows], color="k", marker="_", s=300 * width, zorder=3,
+                   label="average KL" if j == 0 else None)
+    for p, n in enumerate(names):
+        ax.plot([p - 0.42, p + 0.42], [result.table[n][families[0]]["log_n"]] * 2, ":", color="grey")
+    ax.plot([], [], ":", color="grey", label="log N (cap on I)")
+    n_of = {n: int(result.table[n][families[0]]["n"]) for n in names}
+    ax.set_xticks(np.arange(len(names)), [f"{n}\n(N={n_of[n]})" for n in names])
+    if len(families) > 1:
+        ax.set_xlabel("bars, left to right: " + ", ".join(families) + " posteriors")
+    ax.set_ylabel("nats")
+    ax.set_ylim(top=1.4 * ax.get_ylim()[1])  # room for the legend
+    ax.set_title("The ELBO's KL term, split by eq. 5")
+    ax.legend(fontsize=7, ncol=2, loc="upper left")
+    fig.tight_layout()
+    return fig
