@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import math
+from typing import Union
 
 import numpy as np
 import torch
 
-from ..checks import check_positive, check_positive_int
+from ..checks import check_int, check_positive, check_positive_int, check_real_array
 
 __all__ = ["bits_per_dim", "continuous_to_discrete_nll"]
 
+#: A negative log-likelihood per example: one number, or a tensor or array of them.
+NLL = Union[float, torch.Tensor, np.ndarray]
 
-def _check_nll(value: object, name: str):
-    if torch.is_tensor(value):
-        if not (value.is_floating_point() or value.dtype in (torch.int32, torch.int64)):
-            raise TypeError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
-        if bool(torch.isnan(value).any()):
+
+def _check_nll(value: object, name: str) -> NLL:
+    """A likelihood given as a number, tensor or array, NaN refused (infinities are legitimate NLLs)."""
+    if torch.is_tensor(value) or isinstance(value, np.ndarray):
+        if bool(torch.isnan(check_real_array(value, name)).any()):
             raise ValueError(f"{name} contains NaN")
-        return value.to(torch.get_default_dtype()) if not value.is_floating_point() else value
-    if isinstance(value, np.ndarray):
-        if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
-            raise TypeError(f"{name} must hold real numbers; got an array of dtype {value.dtype}")
-        if np.isnan(value).any():
-            raise ValueError(f"{name} contains NaN")
-        return value.astype(np.float64)
+        if isinstance(value, np.ndarray):
+            return value.astype(np.float64)
+        return value if value.is_floating_point() else value.to(torch.get_default_dtype())
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number, a tensor or an array; got {type(value).__name__}")
     if math.isnan(value):
@@ -32,7 +31,7 @@ def _check_nll(value: object, name: str):
     return float(value)
 
 
-def bits_per_dim(nll_nats, n_dims: int):
+def bits_per_dim(nll_nats: NLL, n_dims: int) -> NLL:
     """Convert a negative log-likelihood in nats per example to bits per dimension.
 
     ``bits/dim = nll_nats / (n_dims * ln 2)``; floats give a float, tensors and arrays are
@@ -59,7 +58,9 @@ def bits_per_dim(nll_nats, n_dims: int):
     return nll / (n_dims * math.log(2.0))
 
 
-def continuous_to_discrete_nll(nll_nats, n_dims: int, n_levels: int = 256, data_range: float = 1.0):
+def continuous_to_discrete_nll(
+    nll_nats: NLL, n_dims: int, n_levels: int = 256, data_range: float = 1.0
+) -> NLL:
     """Turn the NLL of a density on rescaled data into the NLL of the discrete data, in nats.
 
     Data with ``n_levels`` levels per dimension (256 for 8-bit images) rescaled to an
@@ -80,8 +81,6 @@ def continuous_to_discrete_nll(nll_nats, n_dims: int, n_levels: int = 256, data_
     """
     nll = _check_nll(nll_nats, "nll_nats")
     n_dims = check_positive_int(n_dims, "n_dims")
-    n_levels = check_positive_int(n_levels, "n_levels")
-    if n_levels < 2:
-        raise ValueError(f"n_levels must be >= 2; got {n_levels}")
+    n_levels = check_int(n_levels, "n_levels", 2)
     data_range = check_positive(data_range, "data_range")
     return nll + n_dims * math.log(n_levels / data_range)
