@@ -646,3 +646,13 @@ def test_bsds300_archive_that_is_not_a_tgz_is_refused(cache):
     path.write_bytes(b"<html>moved</html>")
     with pytest.raises(D.DownloadError, match="not a readable .tgz archive"):
         D.load("bsds300")
+
+
+def test_the_package_exposes_every_public_name_of_its_modules():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(D.__path__):
+        module = importlib.import_module(f"companion.data.{info.name}")
+        for name in getattr(module, "__all__", []):
+            assert getattr(D, name) is getattr(module, name) and name in D.__all__, name
