@@ -13,22 +13,32 @@ catch either keep working.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 __all__ = [
     "ArgumentTypeError",
+    "ArrayLike",
+    "check_choice",
+    "check_float64_array",
     "check_in_interval",
     "check_int",
     "check_nonnegative",
     "check_nonnegative_int",
     "check_positive",
     "check_positive_int",
+    "check_points",
     "check_probability",
+    "check_real_array",
+    "check_same_width",
     "check_tensor",
 ]
+
+
+#: What the numeric checks accept as an array: a tensor or a NumPy array.
+ArrayLike = Union[np.ndarray, torch.Tensor]
 
 
 class ArgumentTypeError(TypeError, ValueError):
@@ -43,35 +53,36 @@ def _is_real(value: object) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+def _checked_int(value: object, name: str, minimum: int, wanted: str) -> int:
+    if not _is_int(value):
+        raise ArgumentTypeError(f"{name} must be {wanted}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
+    return int(value)
+
+
 def check_int(value: object, name: str, minimum: int) -> int:
     """``int(value)`` if it is an int ``>= minimum``; otherwise an error naming ``name``."""
-    if not _is_int(value):
-        raise ArgumentTypeError(f"{name} must be an int >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}; got {value!r}")
-    return int(value)
+    return _checked_int(value, name, minimum, f"an int >= {minimum}")
 
 
 def check_positive_int(value: object, name: str) -> int:
     """``int(value)`` if it is an int ``>= 1``; otherwise an error naming ``name``."""
-    if not _is_int(value):
-        raise ArgumentTypeError(f"{name} must be a positive int; got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}")
-    return int(value)
+    return _checked_int(value, name, 1, "a positive int")
 
 
 def check_nonnegative_int(value: object, name: str) -> int:
     """``int(value)`` if it is an int ``>= 0``; otherwise an error naming ``name``."""
-    if not _is_int(value):
-        raise ArgumentTypeError(f"{name} must be a non-negative int; got {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative int; got {value!r}")
-    return int(value)
+    return _checked_int(value, name, 0, "a non-negative int")
 
 
 def check_positive(value: object, name: str) -> float:
-    """``float(value)`` if it is a finite real number ``> 0``; otherwise an error naming ``name``."""
+    """``float(value)`` if it is a finite real number ``> 0``; otherwise an error naming ``name``.
+
+    A one-element tensor or array (a metric's output, say) counts as its number.
+    """
+    if (torch.is_tensor(value) and value.numel() == 1) or (isinstance(value, np.ndarray) and value.size == 1):
+        value = value.item()
     if not _is_real(value):
         raise ArgumentTypeError(f"{name} must be a positive number; got {value!r}")
     if not math.isfinite(value) or value <= 0:
@@ -131,3 +142,78 @@ def check_tensor(
     if finite and value.numel() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return value
+
+
+def check_choice(value: object, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of the strings ``choices``; otherwise an error naming ``name``."""
+    if not isinstance(value, str):
+        raise ArgumentTypeError(f"{name} must be a str, one of {', '.join(choices)}; got {type(value).__name__}")
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    return value
+
+
+def check_real_array(value: object, name: str) -> torch.Tensor:
+    """``value``, a tensor or a NumPy array of real numbers, as a detached tensor (arrays are shared, not copied).
+
+    Complex and boolean values are refused with a ``TypeError`` naming ``name``; nothing is
+    said about shape or finiteness (the callers check what they need).
+    """
+    if isinstance(value, np.ndarray):
+        if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+            raise TypeError(f"{name} must hold real numbers; got a NumPy array of dtype {value.dtype}")
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if not torch.is_tensor(value):
+        raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray; got {type(value).__name__}")
+    if value.is_complex() or value.dtype == torch.bool:
+        raise TypeError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
+    return value.detach()
+
+
+def check_float64_array(value: object, name: str, ndim: Optional[int] = None) -> np.ndarray:
+    """``value`` (tensor or array of real numbers) as a finite float64 NumPy array on the CPU.
+
+    With ``ndim``, the array must have that many dimensions and at least one element.
+    """
+    array = check_real_array(value, name).cpu().to(torch.float64).numpy()
+    if ndim is not None:
+        if array.ndim != ndim:
+            raise ValueError(f"{name} must have {ndim} dimension(s); got shape {array.shape}")
+        if array.size == 0:
+            raise ValueError(f"{name} is empty (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def check_points(
+    value: object, name: str, device: Optional[Union[str, torch.device]] = None, min_rows: int = 1
+) -> torch.Tensor:
+    """``value`` as a finite (N, d) tensor of ``N >= min_rows`` points; images (N, ...) are flattened per row.
+
+    The result is float64 on ``device`` (default: the value's own), float32 on Apple's MPS,
+    which has no float64.
+    """
+    tensor = check_real_array(value, name)
+    if tensor.dim() < 2:
+        raise ValueError(
+            f"{name} must have shape (N, d) or (N, ...) (images are flattened per row); got shape "
+            f"{tuple(tensor.shape)}. For 1-D data pass x.reshape(-1, 1)."
+        )
+    if tensor.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} row(s); got shape {tuple(tensor.shape)}")
+    flat = tensor.reshape(tensor.shape[0], -1)
+    if flat.shape[1] == 0:
+        raise ValueError(f"{name} has no dimensions per row; got shape {tuple(tensor.shape)}")
+    device = flat.device if device is None else torch.device(device)
+    flat = flat.to(device=device, dtype=torch.float32 if device.type == "mps" else torch.float64)
+    return check_tensor(flat, name)
+
+
+def check_same_width(a: torch.Tensor, b: torch.Tensor, name_a: str, name_b: str) -> None:
+    """Raise a ``ValueError`` naming both unless the (N, d) ``a`` and (M, d) ``b`` share ``d``."""
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same number of dimensions per row; got "
+            f"{a.shape[1]} and {b.shape[1]}"
+        )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import io
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Hashable, List, Optional, Sequence, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     import ipywidgets
@@ -180,6 +180,23 @@ def _png_output(png: bytes, label: str) -> Dict[str, Any]:
     }
 
 
+def _figure_outputs(
+    render: Render, chosen: Any, label: str, cache: Dict[Hashable, bytes], dpi: float, raise_errors: bool
+) -> Tuple[Dict[str, Any], ...]:
+    """The output area's contents for ``chosen``: its figure, or the traceback when ``render`` fails.
+
+    With ``raise_errors`` a failure is raised instead (the initial value, so an error shows at once).
+    """
+    try:
+        png = _cached_png(render, chosen, cache, dpi)
+    except Exception:
+        if raise_errors:
+            raise
+        text = f"render failed for {label}:\n{traceback.format_exc()}"
+        return ({"output_type": "stream", "name": "stderr", "text": text},)
+    return (_png_output(png, label),)
+
+
 def explorer(
     render: Render,
     values: Sequence[Any],
@@ -232,15 +249,7 @@ def explorer(
 
     def show(chosen: Any, raise_errors: bool = False) -> None:
         label = f"{description} = {labels[chosen]}"
-        try:
-            png = _cached_png(render, chosen, cache, dpi)
-        except Exception:
-            if raise_errors:
-                raise
-            text = f"render failed for {label}:\n{traceback.format_exc()}"
-            output.outputs = ({"output_type": "stream", "name": "stderr", "text": text},)
-            return
-        output.outputs = (_png_output(png, label),)
+        output.outputs = _figure_outputs(render, chosen, label, cache, dpi, raise_errors)
 
     slider.observe(lambda change: show(change["new"]), names="value")
     show(value, raise_errors=True)

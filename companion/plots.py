@@ -24,11 +24,10 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .checks import check_int, check_nonnegative_int, check_positive_int
+from .checks import ArrayLike, check_float64_array, check_int, check_nonnegative_int, check_positive_int
 
 __all__ = ["PALETTE", "density_2d", "image_grid", "loss_curves", "pyplot", "scatter_2d", "set_style"]
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
 
 #: The seaborn palette of the book (distinguishable with the common colour-vision deficiencies).
 PALETTE = "colorblind"
@@ -93,24 +92,8 @@ def _figure_and_axes(ax: Optional[Axes], figsize: Tuple[float, float]) -> Tuple[
     return ax.figure, ax, False
 
 
-def _to_numpy(value: ArrayLike, name: str) -> np.ndarray:
-    if torch.is_tensor(value):
-        if value.is_complex() or value.dtype == torch.bool:
-            raise TypeError(f"{name} must hold real numbers; got a tensor of dtype {value.dtype}")
-        array = value.detach().cpu().to(torch.float64).numpy()
-    elif isinstance(value, np.ndarray):
-        if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
-            raise TypeError(f"{name} must hold real numbers; got an array of dtype {value.dtype}")
-        array = value.astype(np.float64)
-    else:
-        raise TypeError(f"{name} must be a torch.Tensor or a numpy.ndarray; got {type(value).__name__}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return array
-
-
 def _points_2d(value: ArrayLike, name: str) -> np.ndarray:
-    array = _to_numpy(value, name)
+    array = check_float64_array(value, name)
     if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] == 0:
         raise ValueError(f"{name} must have shape (N, 2) with N >= 1; got {array.shape}")
     return array
@@ -154,7 +137,7 @@ def image_grid(
     Returns:
         The new Figure, or ``ax`` when one was given.
     """
-    array = _to_numpy(images, "images")
+    array = check_float64_array(images, "images")
     if array.ndim == 3:
         array = array[:, None]
     if array.ndim != 4 or array.shape[1] not in (1, 3):
@@ -259,6 +242,38 @@ def _infer_device(fn: Callable) -> torch.device:
     return torch.device("cpu")
 
 
+def _log_density_on_grid(
+    log_prob_fn: Callable[[torch.Tensor], torch.Tensor],
+    bounds: Tuple[float, float, float, float],
+    resolution: int,
+    device: torch.device,
+    batch_size: int,
+) -> np.ndarray:
+    """``log_prob_fn`` on a ``resolution`` x ``resolution`` grid, row ``i`` at the ``i``-th y, in float64."""
+    xmin, xmax, ymin, ymax = bounds
+    xs = torch.linspace(xmin, xmax, resolution)
+    ys = torch.linspace(ymin, ymax, resolution)
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # row i <-> ys[i], column j <-> xs[j]
+    points = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1).to(device)
+    values = []
+    with torch.no_grad():
+        for start in range(0, points.shape[0], batch_size):
+            chunk = points[start : start + batch_size]
+            out = log_prob_fn(chunk)
+            if not torch.is_tensor(out):
+                out = torch.as_tensor(np.asarray(out))
+            if out.shape != (chunk.shape[0],):
+                raise ValueError(
+                    f"log_prob_fn must map an ({chunk.shape[0]}, 2) tensor to shape ({chunk.shape[0]},); "
+                    f"got shape {tuple(out.shape)}"
+                )
+            values.append(out.detach().to("cpu", torch.float64))
+    log_density = torch.cat(values).numpy().reshape(resolution, resolution)
+    if np.isnan(log_density).any() or np.isposinf(log_density).any():
+        raise ValueError("log_prob_fn returned NaN or +inf on the grid")
+    return log_density
+
+
 def density_2d(
     log_prob_fn: Callable[[torch.Tensor], torch.Tensor],
     bounds: Union[float, Sequence[float]],
@@ -295,26 +310,7 @@ def density_2d(
     check_int(resolution, "resolution", 2)
     check_positive_int(batch_size, "batch_size")
     device = _infer_device(log_prob_fn) if device is None else torch.device(device)
-    xs = torch.linspace(xmin, xmax, resolution)
-    ys = torch.linspace(ymin, ymax, resolution)
-    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # row i <-> ys[i], column j <-> xs[j]
-    points = torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1).to(device)
-    values = []
-    with torch.no_grad():
-        for start in range(0, points.shape[0], batch_size):
-            chunk = points[start : start + batch_size]
-            out = log_prob_fn(chunk)
-            if not torch.is_tensor(out):
-                out = torch.as_tensor(np.asarray(out))
-            if out.shape != (chunk.shape[0],):
-                raise ValueError(
-                    f"log_prob_fn must map an ({chunk.shape[0]}, 2) tensor to shape ({chunk.shape[0]},); "
-                    f"got shape {tuple(out.shape)}"
-                )
-            values.append(out.detach().to("cpu", torch.float64))
-    log_density = torch.cat(values).numpy().reshape(resolution, resolution)
-    if np.isnan(log_density).any() or np.isposinf(log_density).any():
-        raise ValueError("log_prob_fn returned NaN or +inf on the grid")
+    log_density = _log_density_on_grid(log_prob_fn, (xmin, xmax, ymin, ymax), resolution, device, batch_size)
     image = log_density if log else np.exp(log_density)
     if log:
         image = np.where(np.isneginf(image), np.nan, image)

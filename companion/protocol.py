@@ -1,7 +1,7 @@
 """The package's central convention as types: what a density model and a sampler are.
 
 Every model of the book that defines a density follows :class:`DensityModel`; a model with
-samples only (a GAN, a GMMN) follows :class:`Sampler`. Evaluation code (``metrics.py``, the
+samples only (a GAN, a GMMN) follows :class:`Sampler`. Evaluation code (``companion.metrics``, the
 comparison chapter) takes any object of these types, so methods are compared on the same
 data with the same metrics::
 

@@ -8,13 +8,18 @@ import torch
 
 from companion.checks import (
     ArgumentTypeError,
+    check_choice,
+    check_float64_array,
     check_in_interval,
     check_int,
     check_nonnegative,
     check_nonnegative_int,
+    check_points,
     check_positive,
     check_positive_int,
     check_probability,
+    check_real_array,
+    check_same_width,
     check_tensor,
 )
 
@@ -85,3 +90,53 @@ def test_interval_and_minimum_dimensions():
     assert check_tensor(x, "x", min_dim=2) is x
     with pytest.raises(ValueError, match=r"x must have at least 3 dimensions; got shape \(3, 2\)"):
         check_tensor(x, "x", min_dim=3)
+
+
+def test_a_one_element_tensor_or_array_counts_as_its_number():
+    assert check_positive(torch.tensor(0.25), "sigma") == 0.25 and check_positive(np.array([2.0]), "s") == 2.0
+    with pytest.raises(ValueError, match="sigma must be a positive finite number"):
+        check_positive(torch.tensor(-1.0), "sigma")
+    with pytest.raises(TypeError, match="sigma"):
+        check_positive(torch.ones(2), "sigma")
+
+
+def test_choice():
+    assert check_choice("test", "split", ("train", "test")) == "test"
+    with pytest.raises(ValueError, match="split must be one of train, test; got 'valid'"):
+        check_choice("valid", "split", ("train", "test"))
+    with pytest.raises(TypeError, match="split must be a str, one of train, test; got int"):
+        check_choice(3, "split", ("train", "test"))
+
+
+def test_arrays_of_real_numbers():
+    array = np.arange(6, dtype=np.int32).reshape(2, 3)
+    assert check_real_array(array, "a").tolist() == array.tolist()
+    for bad in (torch.ones(2, dtype=torch.bool), np.ones(2, dtype=complex), [1.0, 2.0]):
+        with pytest.raises(TypeError, match="a must"):
+            check_real_array(bad, "a")
+    got = check_float64_array(torch.tensor([[1.5, 2.0]]), "m", ndim=2)
+    assert got.dtype == np.float64 and got.tolist() == [[1.5, 2.0]]
+    with pytest.raises(ValueError, match="m must have 1 dimension"):
+        check_float64_array(got, "m", ndim=1)
+    with pytest.raises(ValueError, match="m is empty"):
+        check_float64_array(np.zeros((0, 2)), "m", ndim=2)
+    with pytest.raises(ValueError, match="NaN"):
+        check_float64_array(np.array([math.nan]), "m")
+
+
+def test_points_are_flattened_rows_in_double_precision():
+    images = torch.rand(4, 1, 2, 3)
+    points = check_points(images, "x")
+    assert points.shape == (4, 6) and points.dtype == torch.float64
+    assert torch.equal(points, images.reshape(4, 6).double())
+    with pytest.raises(ValueError, match=r"x must have shape \(N, d\)"):
+        check_points(torch.ones(3), "x")
+    with pytest.raises(ValueError, match="at least 5 row"):
+        check_points(images, "x", min_rows=5)
+    with pytest.raises(ValueError, match="no dimensions per row"):
+        check_points(torch.ones(3, 0), "x")
+    with pytest.raises(ValueError, match="NaN"):
+        check_points(torch.tensor([[math.inf]]), "x")
+    check_same_width(points, points[:1], "a", "b")
+    with pytest.raises(ValueError, match="a and b must have the same number of dimensions per row; got 6 and 5"):
+        check_same_width(points, points[:, :5], "a", "b")

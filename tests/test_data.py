@@ -22,6 +22,8 @@ import pytest
 import torch
 
 import companion.data as D
+from companion.data import bsds300 as B
+from companion.data import downloads, offline
 
 IMAGE_SHAPES = {"digits": (1, 8, 8), "faces": (1, 25, 25), "patches": (63,)}
 
@@ -119,7 +121,7 @@ def test_patches_follow_the_bsds300_preprocessing():
     for split in D.SPLITS:
         x = D.load("patches", split).double()
         full = torch.cat([x, -x.sum(1, keepdim=True)], dim=1)  # the dropped pixel, recovered
-        pixels = torch.from_numpy(D._patch_pixels(split).astype(np.float64))
+        pixels = torch.from_numpy(offline._patch_pixels(split).astype(np.float64))
         # full = (p + u)/256 - mean, so differences of pixels give differences of noise:
         # 256 (full_i - full_0) - (p_i - p_0) = u_i - u_0, with u ~ U[0, 1) independent.
         noise_diff = 256 * (full - full[:, :1]) - (pixels - pixels[:, :1])
@@ -132,7 +134,7 @@ def test_patches_follow_the_bsds300_preprocessing():
 
 def test_patches_of_test_images_are_not_in_training():
     def textured(split):
-        p = D._patch_pixels(split)
+        p = offline._patch_pixels(split)
         return {row.tobytes() for row in p[p.std(axis=1) > 3]}
 
     train, valid, test = textured("train"), textured("valid"), textured("test")
@@ -143,7 +145,7 @@ def test_patches_of_test_images_are_not_in_training():
 
 def test_patch_photographs_load_offline():
     for name in D.PATCH_TRAIN_IMAGES + D.PATCH_TEST_IMAGES:
-        image = D._photo(name)
+        image = offline._photo(name)
         assert image.dtype == np.uint8 and image.ndim == 2 and min(image.shape) >= 256
         assert image.std() > 10  # a photograph, not a blank
     assert not set(D.PATCH_TRAIN_IMAGES) & set(D.PATCH_TEST_IMAGES)
@@ -258,7 +260,7 @@ def test_bad_level_inputs():
 
 
 def test_unknown_name_and_split():
-    with pytest.raises(ValueError, match="unknown name 'mnist3'.*digits.*cifar10"):
+    with pytest.raises(ValueError, match="name must be one of digits.*cifar10.*; got 'mnist3'"):
         D.load("mnist3")
     with pytest.raises(TypeError, match="name must be a str"):
         D.load(3)
@@ -323,12 +325,12 @@ def _fake_mnist(folder, monkeypatch, n_train=12, n_test=5):
 def cache(tmp_path, monkeypatch):
     """An empty data folder, no torchvision, and a network that always fails."""
     monkeypatch.setenv(D.DATA_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(D, "_have_torchvision", lambda: False)
+    monkeypatch.setattr(downloads, "_have_torchvision", lambda: False)
 
     def offline(url, path, timeout=60.0):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(D, "_download", offline)
+    monkeypatch.setattr(downloads, "_download", offline)
     return tmp_path / "cache"
 
 
@@ -378,10 +380,10 @@ def test_mnist_download_through_urllib(tmp_path, monkeypatch):
     server = tmp_path / "server"
     arrays = _fake_mnist(server, monkeypatch, n_train=6, n_test=3)
     monkeypatch.setenv(D.DATA_ENV, str(tmp_path / "cache"))
-    monkeypatch.setattr(D, "_have_torchvision", lambda: False)
+    monkeypatch.setattr(downloads, "_have_torchvision", lambda: False)
     # the first mirror is down, the second (a file:// URL, the real urllib path) answers
     mirrors = ((tmp_path / "missing").as_uri() + "/", server.as_uri() + "/")
-    monkeypatch.setitem(D._MIRRORS, "mnist", mirrors)
+    monkeypatch.setitem(downloads._MIRRORS, "mnist", mirrors)
     test = D.load("mnist", "test")
     assert test.shape == (3, 1, 28, 28)
     assert sorted(p.name for p in (tmp_path / "cache" / "mnist").iterdir()) == sorted(arrays)
@@ -397,7 +399,7 @@ def test_checksum_mismatch_is_refused(cache, monkeypatch):
 def test_idx_parser_rejects_bad_files(tmp_path):
     good = _idx_bytes(np.arange(24).reshape(2, 3, 4))
     (tmp_path / "good").write_bytes(good)
-    assert D._read_idx(tmp_path / "good").tolist() == np.arange(24).reshape(2, 3, 4).tolist()
+    assert downloads._read_idx(tmp_path / "good").tolist() == np.arange(24).reshape(2, 3, 4).tolist()
     bad_files = {
         "magic": b"\x00\x00\x0d\x01" + good[4:],
         "short": good[:-1],
@@ -407,7 +409,7 @@ def test_idx_parser_rejects_bad_files(tmp_path):
     for name, data in bad_files.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(ValueError, match=str(tmp_path / name)):
-            D._read_idx(tmp_path / name)
+            downloads._read_idx(tmp_path / name)
 
 
 def _fake_cifar10(folder, monkeypatch, per_batch=2, n_test=3):
@@ -454,7 +456,7 @@ def test_cifar10_parser_rejects_a_broken_batch(tmp_path):
         tar.addfile(info, io.BytesIO(bytes(100)))
     (tmp_path / "a.tar.gz").write_bytes(buffer.getvalue())
     with pytest.raises(ValueError, match="whole number of CIFAR-10 records"):
-        D._read_cifar10(tmp_path / "a.tar.gz")
+        downloads._read_cifar10(tmp_path / "a.tar.gz")
 
 
 def _fake_torchvision(monkeypatch, fail=False):
@@ -472,7 +474,7 @@ def _fake_torchvision(monkeypatch, fail=False):
     package.datasets = datasets
     monkeypatch.setitem(sys.modules, "torchvision", package)
     monkeypatch.setitem(sys.modules, "torchvision.datasets", datasets)
-    monkeypatch.setattr(D, "_have_torchvision", lambda: True)
+    monkeypatch.setattr(downloads, "_have_torchvision", lambda: True)
 
 
 def test_torchvision_is_used_when_installed(cache, monkeypatch):
@@ -515,8 +517,8 @@ def _fake_bsds300(path, monkeypatch, n_train=10, n_test=4, extra=()):
             tar.addfile(info, io.BytesIO(b"abc"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue())
-    monkeypatch.setitem(D._BSDS300_COUNTS, "train", n_train)
-    monkeypatch.setitem(D._BSDS300_COUNTS, "test", n_test)
+    monkeypatch.setitem(B._BSDS300_COUNTS, "train", n_train)
+    monkeypatch.setitem(B._BSDS300_COUNTS, "test", n_test)
     monkeypatch.setitem(D.SPLIT_SIZES, "bsds300", {"train": 3000, "valid": 500, "test": 1000})
 
 
@@ -547,12 +549,12 @@ def _windows(images):
 @pytest.fixture
 def bsds300(cache, monkeypatch):
     """A fake BSDS300 archive in the (offline) cache folder, and fresh caches."""
-    D._bsds300_images.cache_clear()
-    D._bsds300_split.cache_clear()
+    B._bsds300_images.cache_clear()
+    B._bsds300_split.cache_clear()
     _fake_bsds300(cache / "bsds300" / "BSDS300-images.tgz", monkeypatch)
     yield cache / "bsds300" / "BSDS300-images.tgz"
-    D._bsds300_images.cache_clear()
-    D._bsds300_split.cache_clear()
+    B._bsds300_images.cache_clear()
+    B._bsds300_split.cache_clear()
 
 
 def test_bsds300_shapes_and_preprocessing(bsds300):
@@ -561,7 +563,7 @@ def test_bsds300_shapes_and_preprocessing(bsds300):
         x = D.load("bsds300", split).double()
         assert x.shape == (D.SPLIT_SIZES["bsds300"][split], 63) and torch.isfinite(x).all()
         full = torch.cat([x, -x.sum(1, keepdim=True)], dim=1)  # the dropped pixel, recovered
-        pixels = torch.from_numpy(D._bsds300_pixels(split, root).astype(np.float64))
+        pixels = torch.from_numpy(B._bsds300_pixels(split, root).astype(np.float64))
         noise_diff = 256 * (full - full[:, :1]) - (pixels - pixels[:, :1])  # u_i - u_0
         assert noise_diff.abs().max() < 1 + 1e-3
         assert abs(noise_diff[:, 1:].var().item() - 1 / 6) < 0.01  # var(U - U') = 1/6
@@ -576,7 +578,7 @@ def test_bsds300_patches_come_from_the_right_photographs(bsds300):
     test_windows = _windows(_grey_images(bsds300, "test"))
     sources = {}
     for split in D.SPLITS:
-        rows = D._bsds300_pixels(split, root)
+        rows = B._bsds300_pixels(split, root)
         assert rows.dtype == np.uint8 and rows.shape == (D.SPLIT_SIZES["bsds300"][split], 64)
         # Pillow rounds 601 luma in fixed point: compare to within one grey level by
         # looking each patch up with its own values (exact hits are the vast majority).
@@ -594,30 +596,30 @@ def test_bsds300_patches_come_from_the_right_photographs(bsds300):
 
 def test_bsds300_is_deterministic_and_in_random_order(bsds300):
     first = {s: D.load("bsds300", s) for s in D.SPLITS}
-    D._bsds300_images.cache_clear()
-    D._bsds300_split.cache_clear()
+    B._bsds300_images.cache_clear()
+    B._bsds300_split.cache_clear()
     for split in D.SPLITS:
         assert torch.equal(D.load("bsds300", split), first[split])  # recomputed, not cached
     # a prefix is a random subset: its patches come from every photograph in proportion
     root = str(D.data_dir())
     windows = _windows(_grey_images(bsds300, "test"))
-    prefix = [windows.get(r.tobytes()) for r in D._bsds300_pixels("test", root)[:200]]
+    prefix = [windows.get(r.tobytes()) for r in B._bsds300_pixels("test", root)[:200]]
     assert len({h for h in prefix if h is not None}) == 4
     with pytest.raises(ValueError, match="has no labels"):
         D.load_labels("bsds300")
 
 
 def test_bsds300_download_through_urllib(tmp_path, monkeypatch):
-    D._bsds300_images.cache_clear()
-    D._bsds300_split.cache_clear()
+    B._bsds300_images.cache_clear()
+    B._bsds300_split.cache_clear()
     _fake_bsds300(tmp_path / "server" / "BSDS300-images.tgz", monkeypatch)
     monkeypatch.setenv(D.DATA_ENV, str(tmp_path / "cache"))
     mirrors = ((tmp_path / "missing").as_uri() + "/", (tmp_path / "server").as_uri() + "/")
-    monkeypatch.setitem(D._MIRRORS, "bsds300", mirrors)
+    monkeypatch.setitem(downloads._MIRRORS, "bsds300", mirrors)
     assert D.load("bsds300", "valid").shape == (500, 63)
     assert (tmp_path / "cache" / "bsds300" / "BSDS300-images.tgz").is_file()
-    D._bsds300_images.cache_clear()
-    D._bsds300_split.cache_clear()
+    B._bsds300_images.cache_clear()
+    B._bsds300_split.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -626,11 +628,11 @@ def test_bsds300_download_through_urllib(tmp_path, monkeypatch):
 def test_bsds300_archive_with_the_wrong_structure_is_refused(
     cache, monkeypatch, n_train, n_test, extra
 ):
-    D._bsds300_images.cache_clear()
+    B._bsds300_images.cache_clear()
     path = cache / "bsds300" / "BSDS300-images.tgz"
     _fake_bsds300(path, monkeypatch, n_train, n_test, extra)
-    monkeypatch.setitem(D._BSDS300_COUNTS, "train", 10)
-    monkeypatch.setitem(D._BSDS300_COUNTS, "test", 4)
+    monkeypatch.setitem(B._BSDS300_COUNTS, "train", 10)
+    monkeypatch.setitem(B._BSDS300_COUNTS, "test", 4)
     wrong = r"not the official BSDS300-images.tgz.*expected (10|4).*Delete it"
     with pytest.raises(D.DownloadError, match=wrong):
         D.load("bsds300", "test")
@@ -638,9 +640,19 @@ def test_bsds300_archive_with_the_wrong_structure_is_refused(
 
 
 def test_bsds300_archive_that_is_not_a_tgz_is_refused(cache):
-    D._bsds300_images.cache_clear()
+    B._bsds300_images.cache_clear()
     path = cache / "bsds300" / "BSDS300-images.tgz"
     path.parent.mkdir(parents=True)
     path.write_bytes(b"<html>moved</html>")
     with pytest.raises(D.DownloadError, match="not a readable .tgz archive"):
         D.load("bsds300")
+
+
+def test_the_package_exposes_every_public_name_of_its_modules():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(D.__path__):
+        module = importlib.import_module(f"companion.data.{info.name}")
+        for name in getattr(module, "__all__", []):
+            assert getattr(D, name) is getattr(module, name) and name in D.__all__, name

@@ -508,3 +508,15 @@ def test_mean_std_is_the_sample_statistic_over_runs():
     for bad in ([], [[1.0, 2.0]], [1.0, float("nan")]):
         with pytest.raises(ValueError, match="values"):
             mean_std(bad)
+
+
+def test_the_package_exposes_every_metric_of_its_modules():
+    import importlib
+    import pkgutil
+
+    import companion.metrics as metrics
+
+    for info in pkgutil.iter_modules(metrics.__path__):
+        module = importlib.import_module(f"companion.metrics.{info.name}")
+        for name in module.__all__:
+            assert getattr(metrics, name) is getattr(module, name) and name in metrics.__all__, name
