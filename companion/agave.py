@@ -35,6 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import distributed
 from .checks import check_positive_int
 from .likelihoods import discretized_logistic_log_prob, sum_except_batch
 from .nets import ConvDecoder, ConvEncoder
@@ -238,7 +239,9 @@ class AGAVE(nn.Module):
         """
         x = check_levels(x_levels, self.shape, self.n_levels, "x_levels")
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        # torchrun, sharded fit: this share's rows of the global batch's noise
+        eps = distributed.batch_noise(torch.randn, mu.shape, dtype=mu.dtype, device=mu.device)
+        z = mu + torch.exp(0.5 * logvar) * eps
         f = self.auxiliary_mean(z)
         log_scale = self.aux_log_scale.view(-1, 1, 1).expand_as(f)
         auxiliary = self.auxiliary_image.log_prob(self.auxiliary_image(x), f, log_scale)
@@ -334,8 +337,6 @@ def fit_agave(
         raise TypeError(f"model must be an AGAVE; got {type(model).__name__}")
     device = model.aux_log_scale.device
     data = check_levels(data, model.shape, model.n_levels, "data").to(device)
-    from . import distributed
-
     # torchrun: DDP averages the gradients; without the auxiliary loss its decoder gets none
     loss = distributed.wrap(model, method="loss", find_unused_parameters=not model.aux_weight)
 

@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from .checks import check_int, check_positive_int
+from .distributed import batch_noise
 from .likelihoods import standard_normal_log_prob, sum_except_batch
 from .nets import MLP, activation_layer, check_shape
 from .train import Callback, History, fit_likelihood
@@ -105,7 +106,8 @@ def uniform_dequantize(
     ):
         raise ValueError(f"x_levels must hold integer levels 0..{n_levels - 1}")
     rng_device = generator.device if generator is not None else x.device
-    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=rng_device).to(x.device)
+    # torchrun, sharded fit: this share's rows of the global batch's noise
+    u = batch_noise(torch.rand, x.shape, generator=generator, dtype=x.dtype, device=rng_device).to(x.device)
     return (x + u) / n_levels
 
 

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checks import check_positive_int
+from .distributed import batch_noise
 from .nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape
 from .train import Callback, History, fit_adversarial
 
@@ -127,7 +128,7 @@ def gradient_penalty(
     weights_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     # draw the weights on the random-number generator's device, then move them to the data
     rng_device = generator.device if generator is not None else real.device
-    e = torch.rand(weights_shape, generator=generator, dtype=real.dtype, device=rng_device).to(real.device)
+    e = batch_noise(torch.rand, weights_shape, generator=generator, dtype=real.dtype, device=rng_device).to(real.device)
     x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
     scores = critic(x_hat)
     _check_scores(scores, "critic(x_hat)")
@@ -252,7 +253,8 @@ class GAN(nn.Module):
     def sample_latent(self, n: int) -> torch.Tensor:
         """``n`` noise vectors ``z ~ N(0, I)`` on the generator's device."""
         check_positive_int(n, "n")
-        return torch.randn(n, self.latent_dim, device=self._device())
+        # torchrun, sharded fit: this share's rows of the global batch's noise
+        return batch_noise(torch.randn, (n, self.latent_dim), device=self._device())
 
     def generate(self, n: int) -> torch.Tensor:
         """``n`` samples ``G(z)`` *with* the graph to the generator (for training)."""
@@ -396,5 +398,5 @@ def fit_gan(
     return fit_adversarial(
         lambda real: gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight),
         data, n_steps=n_steps, batch_size=batch_size, n_batches=n_critic, generator=generator, callback=callback,
-        progress=progress, log_every=log_every, desc=desc,
+        progress=progress, log_every=log_every, desc=desc, shard=True,  # torchrun: each process a share
         state={"model": gan, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer})
