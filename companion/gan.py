@@ -275,6 +275,25 @@ def _default_gp_weight(loss: str, gp_weight: Optional[float]) -> float:
     return float(gp_weight)
 
 
+def _discriminator_update(gan: GAN, real: torch.Tensor, d_optimizer: torch.optim.Optimizer, loss: str,
+                          gp_weight: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One discriminator update of :func:`gan_step` on ``real`` against fresh samples: ``(d_loss, gp)``."""
+    if not torch.is_tensor(real) or real.dim() < 2 or not real.is_floating_point():
+        raise ValueError("every real batch must be a floating-point tensor (batch, ...)")
+    with torch.no_grad():
+        fake = gan.generate(real.shape[0])
+    real_scores, fake_scores = gan.discriminator(real), gan.discriminator(fake)
+    if loss == "ns":
+        d_loss = discriminator_loss(real_scores, fake_scores)
+    else:
+        d_loss = wasserstein_critic_loss(real_scores, fake_scores)
+    gp = gradient_penalty(gan.discriminator, real, fake) if gp_weight > 0 else torch.zeros(())
+    d_optimizer.zero_grad(set_to_none=True)
+    (d_loss + gp_weight * gp).backward()
+    d_optimizer.step()
+    return d_loss, gp
+
+
 def gan_step(
     gan: GAN,
     real_batch: Union[torch.Tensor, Sequence[torch.Tensor]],
@@ -314,19 +333,7 @@ def gan_step(
 
     gan.discriminator.requires_grad_(True)
     for real in batches:
-        if not torch.is_tensor(real) or real.dim() < 2 or not real.is_floating_point():
-            raise ValueError("every real batch must be a floating-point tensor (batch, ...)")
-        with torch.no_grad():
-            fake = gan.generate(real.shape[0])
-        real_scores, fake_scores = gan.discriminator(real), gan.discriminator(fake)
-        if loss == "ns":
-            d_loss = discriminator_loss(real_scores, fake_scores)
-        else:
-            d_loss = wasserstein_critic_loss(real_scores, fake_scores)
-        gp = gradient_penalty(gan.discriminator, real, fake) if weight > 0 else torch.zeros(())
-        d_optimizer.zero_grad(set_to_none=True)
-        (d_loss + weight * gp).backward()
-        d_optimizer.step()
+        d_loss, gp = _discriminator_update(gan, real, d_optimizer, loss, weight)
 
     # The generator step: freeze D so no gradient is accumulated in its parameters.
     gan.discriminator.requires_grad_(False)
@@ -337,6 +344,16 @@ def gan_step(
     g_optimizer.step()
     gan.discriminator.requires_grad_(True)
     return {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()), "gp": float(gp.detach())}
+
+
+def _default_adam(player: nn.Module, loss: str, lr: Optional[float],
+                  betas: Optional[Tuple[float, float]]) -> torch.optim.Optimizer:
+    """Adam for one player of :func:`fit_gan`, with the game's default ``lr`` and ``betas`` where not given."""
+    if lr is None:
+        lr = 1e-3 if loss == "ns" else 1e-4
+    if betas is None:
+        betas = (0.5, 0.999) if loss == "ns" else (0.5, 0.9)
+    return torch.optim.Adam(player.parameters(), lr=lr, betas=betas)
 
 
 def fit_gan(
@@ -386,14 +403,10 @@ def fit_gan(
     if not torch.isfinite(data).all():
         raise ValueError("data contains NaN or infinite values")
     data = data.to(gan._device())
-    if lr is None:
-        lr = 1e-3 if loss == "ns" else 1e-4
-    if betas is None:
-        betas = (0.5, 0.999) if loss == "ns" else (0.5, 0.9)
     if d_optimizer is None:
-        d_optimizer = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
+        d_optimizer = _default_adam(gan.discriminator, loss, lr, betas)
     if g_optimizer is None:
-        g_optimizer = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
+        g_optimizer = _default_adam(gan.generator, loss, lr, betas)
     gan.train()
     return fit_adversarial(
         lambda real: gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight),

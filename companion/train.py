@@ -434,17 +434,10 @@ def fit_likelihood(
     model: torch.nn.Module,
     data: torch.Tensor,
     *,
-    n_steps: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    generator: Optional[torch.Generator] = None,
-    callback: Optional[Callback] = None,
-    progress: Optional[bool] = None,
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     scale: float = 1.0,
     loss_name: str = "nll",
-    **options: Any,
+    **fit: Any,
 ) -> History:
     """Maximum likelihood: :func:`minimize` the mean of ``-model.log_prob(batch) / scale``.
 
@@ -456,8 +449,9 @@ def fit_likelihood(
         transform: applied to each minibatch before ``log_prob`` (fresh dequantisation noise).
         scale: the loss is divided by it (``1``: nats per example; the dimension: per dimension).
         loss_name: the name under which the loss is recorded.
-        n_steps, batch_size, lr, optimizer, generator, callback, progress, **options
-            (``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``, ``shard``): see :func:`minimize`.
+        **fit: the keywords of :func:`minimize`: ``n_steps`` and ``batch_size`` (required),
+            ``lr``, ``optimizer``, ``generator``, ``callback``, ``progress``, ``scheduler``,
+            ``max_grad_norm``, ``log_every``, ``desc``, ``shard``.
 
     Returns:
         The :class:`History` (``loss_name``, plus whatever ``callback`` returns).
@@ -470,15 +464,14 @@ def fit_likelihood(
     from . import distributed
 
     # with shard=True (torchrun) the model is called through DDP, which averages the gradients
-    log_prob = distributed.wrap(model, method="log_prob") if options.get("shard") else model.log_prob
+    log_prob = distributed.wrap(model, method="log_prob") if fit.get("shard") else model.log_prob
 
     def nll(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
         with distributed.autocast():  # bf16 on CUDA only when asked for (COMPANION_BF16=1)
             return {loss_name: -log_prob(batch if transform is None else transform(batch)).mean() / scale}
 
-    options.setdefault("desc", "maximum likelihood")
-    return minimize(model, data, nll, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                    generator=generator, callback=callback, progress=progress, **options)
+    fit.setdefault("desc", "maximum likelihood")
+    return minimize(model, data, nll, **fit)
 
 
 def fit_adversarial(
