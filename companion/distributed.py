@@ -288,8 +288,10 @@ BF16_ENV = "COMPANION_BF16"
 def autocast() -> Any:
     """bf16 autocast on CUDA when ``COMPANION_BF16=1`` (the CLI's ``--bf16``); otherwise a no-op.
 
-    An explicit opt-in: whether bf16 keeps an experiment's results within its seed spread has
-    not been measured (no GPU was available when it was written), so nothing uses it by default.
+    Used around the losses of :func:`companion.train.fit_likelihood`, ``fit_vae`` and
+    ``fit_agave`` (never in the adversarial fits). An explicit opt-in: whether bf16 keeps an
+    experiment's results within its seed spread has not been measured (no GPU was available
+    when it was written), so nothing uses it by default.
     """
     import contextlib
 
