@@ -155,7 +155,9 @@ class Minibatches:
     :meth:`state_dict`, so a resumed run draws the very batches an uninterrupted one would.
     With ``shard=True``, under ``torchrun`` (see :mod:`companion.distributed`), every process
     draws the same global batch and keeps its own contiguous share of it, so the global batch
-    is unchanged; the model must then be trained through :func:`companion.distributed.wrap`.
+    is unchanged; the gradients must then be averaged over the processes: the model trained
+    through :func:`companion.distributed.wrap` (:func:`minimize`), or the optimizers named in
+    the ``state`` of :func:`fit_adversarial`.
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None,
