@@ -12,26 +12,10 @@ from . import SCALES
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("list", help="list the registered experiments")
-    rep = commands.add_parser("reproduce", help="run experiments; write figure (PNG) and metrics (JSON)")
-    rep.add_argument("ids", nargs="*", help="experiment ids, for example preliminaries/realnvp_ring")
-    rep.add_argument("--all", action="store_true", help="run every registered experiment")
-    rep.add_argument("--scale", choices=SCALES, default=None, help="default: $COMPANION_SCALE, else book")
-    rep.add_argument("--out", default="figures", help="output folder (default: figures)")
-    rep.add_argument("--checkpoint-every", type=float, default=None, metavar="MINUTES",
-                     help="checkpoint the training loops every MINUTES into OUT/<chapter>/<name>.checkpoints "
-                          "(default: 30 at paper scale, none otherwise)")
-    rep.add_argument("--resume", action="store_true",
-                     help="continue from the checkpoints of an interrupted run with the same configuration")
-    rep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                     help="override one configuration field, for example --set n_steps=500 (repeatable)")
-    rep.add_argument("--bf16", action="store_true",
-                     help="bf16 autocast on CUDA in the experiments that support it (not measured here: opt-in)")
+    parser = _parser()
     args = parser.parse_args(argv)
 
-    from .reproduce import experiments, reproduce, reproduce_many
+    from .reproduce import experiments
 
     known = experiments()
     if args.command == "list":
@@ -50,8 +34,36 @@ def main(argv: Optional[List[str]] = None) -> int:
             file=sys.stderr,
         )
         return 2
+    return _reproduce(parser, args, ids)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line's arguments: ``list`` and ``reproduce``."""
+    parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list", help="list the registered experiments")
+    rep = commands.add_parser("reproduce", help="run experiments; write figure (PNG) and metrics (JSON)")
+    rep.add_argument("ids", nargs="*", help="experiment ids, for example preliminaries/realnvp_ring")
+    rep.add_argument("--all", action="store_true", help="run every registered experiment")
+    rep.add_argument("--scale", choices=SCALES, default=None, help="default: $COMPANION_SCALE, else book")
+    rep.add_argument("--out", default="figures", help="output folder (default: figures)")
+    rep.add_argument("--checkpoint-every", type=float, default=None, metavar="MINUTES",
+                     help="checkpoint the training loops every MINUTES into OUT/<chapter>/<name>.checkpoints "
+                          "(default: 30 at paper scale, none otherwise)")
+    rep.add_argument("--resume", action="store_true",
+                     help="continue from the checkpoints of an interrupted run with the same configuration")
+    rep.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override one configuration field, for example --set n_steps=500 (repeatable)")
+    rep.add_argument("--bf16", action="store_true",
+                     help="bf16 autocast on CUDA in the experiments that support it (not measured here: opt-in)")
+    return parser
+
+
+def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace, ids: List[str]) -> int:
+    """``reproduce IDS``: run them (under ``torchrun``, in every process) and print what rank 0 wrote."""
     from . import get_scale
     from .distributed import init_from_env, is_main, shutdown
+    from .reproduce import reproduce, reproduce_many
 
     if args.checkpoint_every is not None and args.checkpoint_every < 0:
         parser.error("--checkpoint-every must be >= 0 minutes")

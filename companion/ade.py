@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from .checks import check_nonnegative, check_nonnegative_int, check_positive_int
+from .distributed import batch_noise
 from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
@@ -221,7 +222,8 @@ class ADE(nn.Module):
         if self.n_levels is None:
             return x
         levels = torch.round(x * (self.n_levels - 1))
-        return (levels + torch.rand_like(levels)) / self.n_levels
+        u = batch_noise(torch.rand, levels.shape, dtype=levels.dtype, device=levels.device)  # torchrun: a share's rows
+        return (levels + u) / self.n_levels
 
     def bin_centres(self, x: torch.Tensor) -> torch.Tensor:
         """Data to the model's scale without noise, ``(level + 1/2) / n_levels``."""
@@ -251,7 +253,7 @@ class ADE(nn.Module):
     def generate(self, n: int) -> torch.Tensor:
         """``n`` samples ``f_psi^{-1}(mu_theta(z))`` on the model's scale, *with* the graph (for ``L_Q``)."""
         check_positive_int(n, "n")
-        z = torch.randn(n, self.vae.latent_dim, device=self._device())
+        z = batch_noise(torch.randn, (n, self.vae.latent_dim), device=self._device())  # torchrun: a share's rows
         mean = self.vae.decode(z)
         return mean if self.flow is None else self.flow.inverse(mean)
 
@@ -503,7 +505,8 @@ def fit_ade(
         state["disc_opt"] = disc_opt
     history = fit_adversarial(lambda real: ade_step(model, real[0], gen_opt, disc_opt), data, n_steps=n_steps,
                               batch_size=batch_size, generator=generator, callback=callback, progress=progress,
-                              log_every=log_every, desc=desc or f"ADE ({model.mode})", state=state)
+                              log_every=log_every, desc=desc or f"ADE ({model.mode})", state=state,
+                              shard=True)  # torchrun: each process a share of every batch
     if model.mode == "gan":
         n_inf = n_steps if n_inference_steps is None else n_inference_steps
         fit_inference_network(model, data, n_steps=n_inf, batch_size=batch_size, lr=lr, generator=generator,
@@ -545,4 +548,4 @@ def fit_inference_network(
 
     return fit_adversarial(step, data, n_steps=n_steps, batch_size=batch_size, generator=generator, callback=callback,
                            progress=progress, log_every=log_every, desc="inference network", history=history,
-                           state={"model": model, "optimizer": optimizer})
+                           state={"model": model, "optimizer": optimizer}, shard=True)  # torchrun: shares

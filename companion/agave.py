@@ -37,6 +37,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import distributed
 from .checks import check_positive_int
 from .likelihoods import discretized_logistic_log_prob, sum_except_batch
 from .nets import ConvDecoder, ConvEncoder
@@ -240,7 +241,9 @@ class AGAVE(nn.Module):
             ``{"primary_nll": -log p(x | f(z)), "auxiliary_nll": -log p(y | f(z)), "kl": KL(q(z|x) || p(z))}``.
         """
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        # torchrun, sharded fit: this share's rows of the global batch's noise
+        eps = distributed.batch_noise(torch.randn, mu.shape, dtype=mu.dtype, device=mu.device)
+        z = mu + torch.exp(0.5 * logvar) * eps
         f = self.auxiliary_mean(z)
         log_scale = self.aux_log_scale.view(-1, 1, 1).expand_as(f)
         auxiliary = self.auxiliary_image.log_prob(self.auxiliary_image(x), f, log_scale)
@@ -341,8 +344,6 @@ def fit_agave(
     device = model.aux_log_scale.device
     image_levels(data, model.shape, model.n_levels, "data")  # checked once here, converted per batch
     data = data.to(device)
-    from . import distributed
-
     # torchrun: DDP averages the gradients; without the auxiliary loss its decoder gets none
     loss = distributed.wrap(model, method="loss", find_unused_parameters=not model.aux_weight)
 

@@ -14,7 +14,14 @@ initialisation. What differs is small and lives here:
   (:class:`companion.train.Minibatches` calls it), so the global batch size, and with it the
   optimisation, is the one of a single process;
 * :func:`wrap` puts a model in :class:`~torch.nn.parallel.DistributedDataParallel`, whose
-  backward pass averages the gradients of the shares: the gradient of the global batch;
+  backward pass averages the gradients of the shares: the gradient of the global batch
+  (the likelihood fits, through :func:`companion.train.minimize`);
+* :func:`averaging_gradients` does the same for the adversarial fits
+  (:func:`companion.train.fit_adversarial`), whose players take turns through one graph, by
+  averaging the gradients of an optimizer's parameters before each of its steps;
+* :func:`batch_noise` draws the random numbers of a share (posterior noise, a generator's
+  noise, dequantisation, interpolation weights) as the rows of the global batch's draw, inside
+  :func:`sharded_step`, so every example gets the noise one process would give it;
 * :func:`all_reduce_mean` averages the metrics of a step over the processes
   (:func:`companion.train.train_loop` calls it), so the recorded history is the global one;
 * :func:`is_main` is true on rank 0 only: figures, metrics files and checkpoints are written
@@ -25,8 +32,9 @@ Outside ``torchrun`` every function is a no-op and the package behaves as a sing
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -34,12 +42,16 @@ from torch import nn
 __all__ = [
     "all_reduce_mean",
     "autocast",
+    "average_gradients",
+    "averaging_gradients",
+    "batch_noise",
     "init_from_env",
     "is_distributed",
     "is_main",
     "local_device",
     "rank",
     "shard",
+    "sharded_step",
     "shutdown",
     "world_size",
     "wrap",
@@ -177,6 +189,98 @@ def all_reduce_mean(value: Union[float, torch.Tensor]) -> Union[float, torch.Ten
     return tensor / world_size()
 
 
+def average_gradients(parameters: Iterable[torch.Tensor]) -> None:
+    """Replace the gradient of every parameter that has one by its mean over the processes.
+
+    A no-op outside ``torchrun``. Every process must hold gradients for the same parameters
+    (they run the same code on their shares, so they do).
+    """
+    if not is_distributed():
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])  # one all-reduce per step, not one per tensor
+    torch.distributed.all_reduce(flat, op=torch.distributed.ReduceOp.SUM)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+@contextlib.contextmanager
+def averaging_gradients(optimizers: Sequence[torch.optim.Optimizer]) -> Iterator[None]:
+    """Within: every ``optimizer.step()`` first averages its parameters' gradients over the processes.
+
+    The adversarial fits use it instead of :func:`wrap`: their players call each other
+    (the discriminator judges the generator's samples, with or without its graph), which
+    DistributedDataParallel's once-per-forward bookkeeping does not follow. Averaging just
+    before each step gives every process the gradient of the global batch, and the processes'
+    parameters stay identical. A no-op outside ``torchrun``.
+    """
+    for optimizer in optimizers:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizers must hold torch.optim.Optimizer objects; got {type(optimizer).__name__}")
+    if not is_distributed():
+        yield
+        return
+
+    def average(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        average_gradients(p for group in optimizer.param_groups for p in group["params"])
+
+    handles = [optimizer.register_step_pre_hook(average) for optimizer in optimizers]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+_in_sharded_step = False  # set by sharded_step: the batch in hand is this process's share
+
+
+@contextlib.contextmanager
+def sharded_step(active: bool = True) -> Iterator[None]:
+    """Within (when ``active`` and under ``torchrun``): the batch being trained on is this
+    process's share of a global batch, and :func:`batch_noise` draws accordingly.
+
+    The fits enter it around their step when called with ``shard=True``; elsewhere
+    (evaluation, sampling, callbacks) every process works on whole batches.
+    """
+    global _in_sharded_step
+    previous, _in_sharded_step = _in_sharded_step, bool(active) and is_distributed()
+    try:
+        yield
+    finally:
+        _in_sharded_step = previous
+
+
+def batch_noise(draw: Callable[..., torch.Tensor], shape: Sequence[int], batch_dim: int = 0,
+                **kwargs: Any) -> torch.Tensor:
+    """``draw(shape, **kwargs)`` (``torch.randn``, ``torch.rand``) for the examples of a batch.
+
+    Inside :func:`sharded_step`, ``shape[batch_dim]`` counts the examples of this process's
+    share: every process draws the noise of the whole global batch, exactly as one process
+    would, and keeps the rows of its share. An example gets the noise one process would give
+    it, and the random-number generators of all processes stay in step with that of one
+    process. Elsewhere this is ``draw(shape, **kwargs)``.
+
+    Args:
+        draw: a sampler taking a shape and keywords (``dtype``, ``device``, ``generator``).
+        shape: the shape of the noise of the examples at hand.
+        batch_dim: the axis of ``shape`` that indexes the examples.
+    """
+    shape = [int(size) for size in shape]
+    if not 0 <= batch_dim < len(shape):
+        raise ValueError(f"batch_dim must index shape {tuple(shape)}; got {batch_dim!r}")
+    if not _in_sharded_step:
+        return draw(shape, **kwargs)
+    share = shape[batch_dim]
+    shape[batch_dim] = share * world_size()
+    return draw(shape, **kwargs).narrow(batch_dim, rank() * share, share)
+
+
 #: Set to ``1`` (the CLI's ``--bf16``) to train the experiments that support it under bf16 autocast on CUDA.
 BF16_ENV = "COMPANION_BF16"
 
@@ -184,8 +288,10 @@ BF16_ENV = "COMPANION_BF16"
 def autocast() -> Any:
     """bf16 autocast on CUDA when ``COMPANION_BF16=1`` (the CLI's ``--bf16``); otherwise a no-op.
 
-    An explicit opt-in: whether bf16 keeps an experiment's results within its seed spread has
-    not been measured (no GPU was available when it was written), so nothing uses it by default.
+    Used around the losses of :func:`companion.train.fit_likelihood`, ``fit_vae`` and
+    ``fit_agave`` (never in the adversarial fits). An explicit opt-in: whether bf16 keeps an
+    experiment's results within its seed spread has not been measured (no GPU was available
+    when it was written), so nothing uses it by default.
     """
     import contextlib
 

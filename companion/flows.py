@@ -48,9 +48,10 @@ import torch
 from torch import nn
 
 from .checks import check_int, check_positive_int
+from .distributed import batch_noise
 from .likelihoods import standard_normal_log_prob, sum_except_batch
 from .nets import MLP, activation_layer, check_shape
-from .train import Callback, History, fit_likelihood
+from .train import History, fit_likelihood
 
 __all__ = [
     "ActNorm",
@@ -105,7 +106,8 @@ def uniform_dequantize(
     ):
         raise ValueError(f"x_levels must hold integer levels 0..{n_levels - 1}")
     rng_device = generator.device if generator is not None else x.device
-    u = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=rng_device).to(x.device)
+    # torchrun, sharded fit: this share's rows of the global batch's noise
+    u = batch_noise(torch.rand, x.shape, generator=generator, dtype=x.dtype, device=rng_device).to(x.device)
     return (x + u) / n_levels
 
 
@@ -450,23 +452,11 @@ class Standardized(nn.Module):
         return self.loc + self.scale * self.model.sample(n)
 
 
-def fit_flow(
-    flow: RealNVP,
-    data: torch.Tensor,
-    *,
-    n_steps: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    generator: Optional[torch.Generator] = None,
-    callback: Optional[Callback] = None,
-    progress: Optional[bool] = None,
-    init_size: int = 1024,
-    **options: Any,
-) -> History:
+def fit_flow(flow: RealNVP, data: torch.Tensor, *, init_size: int = 1024, **fit: Any) -> History:
     """Maximum likelihood for a :class:`RealNVP`: ActNorm initialised on the data, then
-    :func:`companion.train.fit_likelihood` (whose keywords ``options`` are passed on:
-    ``transform``, ``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``).
+    :func:`companion.train.fit_likelihood`, which gets the keywords ``fit``: ``n_steps`` and
+    ``batch_size`` (required), ``lr``, ``optimizer``, ``generator``, ``callback``, ``progress``
+    and its own (``transform``, ``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``, ``shard``).
 
     The ActNorm layers are initialised on the first ``init_size`` rows of ``data`` (after
     ``transform``, for example the dequantisation of discrete data), so that every layer
@@ -475,11 +465,10 @@ def fit_flow(
     if not isinstance(flow, RealNVP):
         raise TypeError(f"flow must be a RealNVP; got {type(flow).__name__}")
     check_positive_int(init_size, "init_size")
-    transform = options.get("transform")
+    transform = fit.get("transform")
     first = data[: min(len(data), init_size)]
     flow.initialize(first if transform is None else transform(first))
-    return fit_likelihood(flow, data, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                          generator=generator, callback=callback, progress=progress, **options)
+    return fit_likelihood(flow, data, **fit)
 
 
 # ========================================================================================

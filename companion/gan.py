@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .checks import check_positive_int
+from .distributed import batch_noise
 from .nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape
 from .train import Callback, History, fit_adversarial
 
@@ -127,7 +128,7 @@ def gradient_penalty(
     weights_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
     # draw the weights on the random-number generator's device, then move them to the data
     rng_device = generator.device if generator is not None else real.device
-    e = torch.rand(weights_shape, generator=generator, dtype=real.dtype, device=rng_device).to(real.device)
+    e = batch_noise(torch.rand, weights_shape, generator=generator, dtype=real.dtype, device=rng_device).to(real.device)
     x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
     scores = critic(x_hat)
     _check_scores(scores, "critic(x_hat)")
@@ -252,7 +253,8 @@ class GAN(nn.Module):
     def sample_latent(self, n: int) -> torch.Tensor:
         """``n`` noise vectors ``z ~ N(0, I)`` on the generator's device."""
         check_positive_int(n, "n")
-        return torch.randn(n, self.latent_dim, device=self._device())
+        # torchrun, sharded fit: this share's rows of the global batch's noise
+        return batch_noise(torch.randn, (n, self.latent_dim), device=self._device())
 
     def generate(self, n: int) -> torch.Tensor:
         """``n`` samples ``G(z)`` *with* the graph to the generator (for training)."""
@@ -271,6 +273,25 @@ def _default_gp_weight(loss: str, gp_weight: Optional[float]) -> float:
     if isinstance(gp_weight, bool) or not isinstance(gp_weight, (int, float)) or not gp_weight >= 0:
         raise ValueError(f"gp_weight must be a number >= 0; got {gp_weight!r}")
     return float(gp_weight)
+
+
+def _discriminator_update(gan: GAN, real: torch.Tensor, d_optimizer: torch.optim.Optimizer, loss: str,
+                          gp_weight: float) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One discriminator update of :func:`gan_step` on ``real`` against fresh samples: ``(d_loss, gp)``."""
+    if not torch.is_tensor(real) or real.dim() < 2 or not real.is_floating_point():
+        raise ValueError("every real batch must be a floating-point tensor (batch, ...)")
+    with torch.no_grad():
+        fake = gan.generate(real.shape[0])
+    real_scores, fake_scores = gan.discriminator(real), gan.discriminator(fake)
+    if loss == "ns":
+        d_loss = discriminator_loss(real_scores, fake_scores)
+    else:
+        d_loss = wasserstein_critic_loss(real_scores, fake_scores)
+    gp = gradient_penalty(gan.discriminator, real, fake) if gp_weight > 0 else torch.zeros(())
+    d_optimizer.zero_grad(set_to_none=True)
+    (d_loss + gp_weight * gp).backward()
+    d_optimizer.step()
+    return d_loss, gp
 
 
 def gan_step(
@@ -312,19 +333,7 @@ def gan_step(
 
     gan.discriminator.requires_grad_(True)
     for real in batches:
-        if not torch.is_tensor(real) or real.dim() < 2 or not real.is_floating_point():
-            raise ValueError("every real batch must be a floating-point tensor (batch, ...)")
-        with torch.no_grad():
-            fake = gan.generate(real.shape[0])
-        real_scores, fake_scores = gan.discriminator(real), gan.discriminator(fake)
-        if loss == "ns":
-            d_loss = discriminator_loss(real_scores, fake_scores)
-        else:
-            d_loss = wasserstein_critic_loss(real_scores, fake_scores)
-        gp = gradient_penalty(gan.discriminator, real, fake) if weight > 0 else torch.zeros(())
-        d_optimizer.zero_grad(set_to_none=True)
-        (d_loss + weight * gp).backward()
-        d_optimizer.step()
+        d_loss, gp = _discriminator_update(gan, real, d_optimizer, loss, weight)
 
     # The generator step: freeze D so no gradient is accumulated in its parameters.
     gan.discriminator.requires_grad_(False)
@@ -335,6 +344,16 @@ def gan_step(
     g_optimizer.step()
     gan.discriminator.requires_grad_(True)
     return {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()), "gp": float(gp.detach())}
+
+
+def _default_adam(player: nn.Module, loss: str, lr: Optional[float],
+                  betas: Optional[Tuple[float, float]]) -> torch.optim.Optimizer:
+    """Adam for one player of :func:`fit_gan`, with the game's default ``lr`` and ``betas`` where not given."""
+    if lr is None:
+        lr = 1e-3 if loss == "ns" else 1e-4
+    if betas is None:
+        betas = (0.5, 0.999) if loss == "ns" else (0.5, 0.9)
+    return torch.optim.Adam(player.parameters(), lr=lr, betas=betas)
 
 
 def fit_gan(
@@ -384,17 +403,13 @@ def fit_gan(
     if not torch.isfinite(data).all():
         raise ValueError("data contains NaN or infinite values")
     data = data.to(gan._device())
-    if lr is None:
-        lr = 1e-3 if loss == "ns" else 1e-4
-    if betas is None:
-        betas = (0.5, 0.999) if loss == "ns" else (0.5, 0.9)
     if d_optimizer is None:
-        d_optimizer = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
+        d_optimizer = _default_adam(gan.discriminator, loss, lr, betas)
     if g_optimizer is None:
-        g_optimizer = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
+        g_optimizer = _default_adam(gan.generator, loss, lr, betas)
     gan.train()
     return fit_adversarial(
         lambda real: gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight),
         data, n_steps=n_steps, batch_size=batch_size, n_batches=n_critic, generator=generator, callback=callback,
-        progress=progress, log_every=log_every, desc=desc,
+        progress=progress, log_every=log_every, desc=desc, shard=True,  # torchrun: each process a share
         state={"model": gan, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer})

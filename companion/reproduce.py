@@ -144,8 +144,6 @@ def reproduce(
     import matplotlib
 
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
     known = experiments()
     if experiment_id not in known:
         raise KeyError(
@@ -159,7 +157,6 @@ def reproduce(
     ):
         raise ValueError(f"checkpoint_every must be a number of minutes >= 0 or None; got {checkpoint_every!r}")
     from .distributed import is_main
-    from .runs import checkpointing
 
     exp = known[experiment_id]
     cfg = exp.config.for_scale(scale, **overrides)
@@ -167,18 +164,32 @@ def reproduce(
     folder = Path(out) / chapter
     png, js = folder / f"{name}.png", folder / f"{name}.json"
     start = time.perf_counter()
-    if checkpoint_every is None and not resume:
-        result = exp.run(cfg)
-    else:
-        manifest = {"id": experiment_id, "config": to_jsonable(cfg.to_dict())}
-        every = 30.0 if checkpoint_every is None else checkpoint_every
-        with checkpointing(folder / f"{name}.checkpoints", every, resume=resume, manifest=manifest):
-            result = exp.run(cfg)
+    result = _run(exp, experiment_id, cfg, folder / f"{name}.checkpoints", checkpoint_every, resume)
     seconds = time.perf_counter() - start
-    if not is_main():
-        return {"figure": png, "metrics": js}
+    if is_main():
+        _write(exp, experiment_id, cfg, result, seconds, png, js)
+    return {"figure": png, "metrics": js}
+
+
+def _run(exp: Experiment, experiment_id: str, cfg: Any, checkpoints: Path, checkpoint_every: Optional[float],
+         resume: bool) -> Any:
+    """The result of ``exp.run(cfg)``, under :func:`companion.runs.checkpointing` when asked for."""
+    if checkpoint_every is None and not resume:
+        return exp.run(cfg)
+    from .runs import checkpointing
+
+    manifest = {"id": experiment_id, "config": to_jsonable(cfg.to_dict())}
+    every = 30.0 if checkpoint_every is None else checkpoint_every
+    with checkpointing(checkpoints, every, resume=resume, manifest=manifest):
+        return exp.run(cfg)
+
+
+def _write(exp: Experiment, experiment_id: str, cfg: Any, result: Any, seconds: float, png: Path, js: Path) -> None:
+    """The figure ``png`` and the metrics file ``js`` of a run of :func:`reproduce`."""
+    import matplotlib.pyplot as plt
+
     fig = exp.plot(result)
-    folder.mkdir(parents=True, exist_ok=True)
+    png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120, bbox_inches="tight")
     plt.close(fig)
     metrics = getattr(result, "metrics", None)
@@ -191,7 +202,6 @@ def reproduce(
         "metrics": to_jsonable(metrics),
     }
     js.write_text(json.dumps(payload, indent=2, sort_keys=True))
-    return {"figure": png, "metrics": js}
 
 
 def reproduce_many(ids: List[str], scale: Optional[str] = None, out: Union[str, Path] = "figures",

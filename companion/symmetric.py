@@ -216,6 +216,11 @@ def fit_bgan(
         n_disc: discriminator updates (on fresh real batches) per generator update.
         n_steps, batch_size, lr, generator, callback, progress, log_every, desc: the package's fit keywords.
 
+    Under ``torchrun`` the fit is not sharded: each real minibatch is one set, which the
+    discriminator judges as a whole, so splitting it across processes would change the game;
+    and the minibatches of one step are used one after the other. Every process runs the
+    whole fit (the result of one process, without a speed-up).
+
     Returns:
         The :class:`~companion.train.History` of ``d_loss`` and ``g_loss``.
     """

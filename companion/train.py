@@ -155,7 +155,9 @@ class Minibatches:
     :meth:`state_dict`, so a resumed run draws the very batches an uninterrupted one would.
     With ``shard=True``, under ``torchrun`` (see :mod:`companion.distributed`), every process
     draws the same global batch and keeps its own contiguous share of it, so the global batch
-    is unchanged; the model must then be trained through :func:`companion.distributed.wrap`.
+    is unchanged; the gradients must then be averaged over the processes: the model trained
+    through :func:`companion.distributed.wrap` (:func:`minimize`), or the optimizers named in
+    the ``state`` of :func:`fit_adversarial`.
     """
 
     def __init__(self, data: torch.Tensor, batch_size: int, generator: Optional[torch.Generator] = None,
@@ -261,7 +263,6 @@ def train_loop(
     check_nonnegative_int(n_steps, "n_steps")
     check_positive_int(log_every, "log_every")
     _check_state(state)
-    from .distributed import all_reduce_mean, is_distributed
     from .runs import active_run
 
     history = History() if history is None else history
@@ -270,13 +271,7 @@ def train_loop(
     bar = progress(range(first_step, n_steps), desc=desc, disable=disable_progress, total=n_steps,
                    initial=first_step)
     for step in bar:
-        values = step_fn(step)
-        if not isinstance(values, Mapping) or not values:
-            raise TypeError("step_fn must return a non-empty mapping of scalar values")
-        if is_distributed():
-            values = {name: all_reduce_mean(value) for name, value in values.items()}
-        for name, value in values.items():
-            check_finite(value, step, name)
+        values = _checked_values(step_fn(step), step)
         if step % log_every == 0 or step == n_steps - 1:
             history.record(step, **values)
             first = next(iter(values))
@@ -286,6 +281,19 @@ def train_loop(
     if run is not None and state is not None and first_step < n_steps:
         run.save(desc, n_steps, n_steps, state, history)  # completed: a resume skips this loop
     return history
+
+
+def _checked_values(values: Any, step: int) -> Mapping[str, Union[float, torch.Tensor]]:
+    """What a step of :func:`train_loop` returned: averaged over the processes, checked finite."""
+    from .distributed import all_reduce_mean, is_distributed
+
+    if not isinstance(values, Mapping) or not values:
+        raise TypeError("step_fn must return a non-empty mapping of scalar values")
+    if is_distributed():
+        values = {name: all_reduce_mean(value) for name, value in values.items()}
+    for name, value in values.items():
+        check_finite(value, step, name)
+    return values
 
 
 def _check_state(state: Optional[Mapping[str, Any]]) -> None:
@@ -376,7 +384,9 @@ def minimize(
         callback, progress: see :data:`Callback`; ``progress=False`` silences the bar.
         shard: under ``torchrun``, each process draws its share of every global batch (see
             :class:`Minibatches`); ``loss_fn`` must then call the model through
-            :func:`companion.distributed.wrap` so that DDP averages the gradients.
+            :func:`companion.distributed.wrap` so that DDP averages the gradients, and runs in
+            :func:`companion.distributed.sharded_step`, so that per-example noise drawn with
+            :func:`companion.distributed.batch_noise` is the share's rows of the global batch's.
         n_steps, batch_size, lr, generator, max_grad_norm, log_every, desc: as named.
     """
     if not isinstance(model, torch.nn.Module):
@@ -386,12 +396,28 @@ def minimize(
     if max_grad_norm is not None and not max_grad_norm > 0:
         raise ValueError(f"max_grad_norm must be positive or None; got {max_grad_norm!r}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
-    schedule = None if scheduler is None else scheduler(optimizer)
-    batches = minibatches(data, batch_size, generator=generator, shard=shard)
+    state = {"model": model, "optimizer": optimizer,
+             "batches": minibatches(data, batch_size, generator=generator, shard=shard)}
+    if scheduler is not None:
+        state["scheduler"] = scheduler(optimizer)
     model.train()
+    step = _minimize_step(loss_fn, state, max_grad_norm, callback, shard)
+    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress),
+                      state=state)
+
+
+def _minimize_step(loss_fn: Callable[[torch.Tensor], LossValues], state: Mapping[str, Any],
+                   max_grad_norm: Optional[float], callback: Optional[Callback],
+                   shard: bool) -> Callable[[int], Dict[str, Union[float, torch.Tensor]]]:
+    """One step of :func:`minimize` on its ``state`` (model, optimizer, minibatches, scheduler)."""
+    from .distributed import sharded_step
+
+    model, optimizer, batches, schedule = (state["model"], state["optimizer"], state["batches"],
+                                           state.get("scheduler"))
 
     def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
-        values = loss_fn(next(batches))
+        with sharded_step(shard):  # torchrun: the batch is this process's share, and so is its noise
+            values = loss_fn(next(batches))
         values = dict(values) if isinstance(values, Mapping) else {"loss": values}
         loss = next(iter(values.values()))
         optimizer.zero_grad(set_to_none=True)
@@ -403,28 +429,17 @@ def minimize(
             schedule.step()
         return {**{k: v.detach() if torch.is_tensor(v) else v for k, v in values.items()}, **run_callback(callback, i)}
 
-    state = {"model": model, "optimizer": optimizer, "batches": batches}
-    if schedule is not None:
-        state["scheduler"] = schedule
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress),
-                      state=state)
+    return step
 
 
 def fit_likelihood(
     model: torch.nn.Module,
     data: torch.Tensor,
     *,
-    n_steps: int,
-    batch_size: int,
-    lr: float = 1e-3,
-    optimizer: Optional[torch.optim.Optimizer] = None,
-    generator: Optional[torch.Generator] = None,
-    callback: Optional[Callback] = None,
-    progress: Optional[bool] = None,
     transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
     scale: float = 1.0,
     loss_name: str = "nll",
-    **options: Any,
+    **fit: Any,
 ) -> History:
     """Maximum likelihood: :func:`minimize` the mean of ``-model.log_prob(batch) / scale``.
 
@@ -436,8 +451,9 @@ def fit_likelihood(
         transform: applied to each minibatch before ``log_prob`` (fresh dequantisation noise).
         scale: the loss is divided by it (``1``: nats per example; the dimension: per dimension).
         loss_name: the name under which the loss is recorded.
-        n_steps, batch_size, lr, optimizer, generator, callback, progress, **options
-            (``scheduler``, ``max_grad_norm``, ``log_every``, ``desc``, ``shard``): see :func:`minimize`.
+        **fit: the keywords of :func:`minimize`: ``n_steps`` and ``batch_size`` (required),
+            ``lr``, ``optimizer``, ``generator``, ``callback``, ``progress``, ``scheduler``,
+            ``max_grad_norm``, ``log_every``, ``desc``, ``shard``.
 
     Returns:
         The :class:`History` (``loss_name``, plus whatever ``callback`` returns).
@@ -450,15 +466,14 @@ def fit_likelihood(
     from . import distributed
 
     # with shard=True (torchrun) the model is called through DDP, which averages the gradients
-    log_prob = distributed.wrap(model, method="log_prob") if options.get("shard") else model.log_prob
+    log_prob = distributed.wrap(model, method="log_prob") if fit.get("shard") else model.log_prob
 
     def nll(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
         with distributed.autocast():  # bf16 on CUDA only when asked for (COMPANION_BF16=1)
             return {loss_name: -log_prob(batch if transform is None else transform(batch)).mean() / scale}
 
-    options.setdefault("desc", "maximum likelihood")
-    return minimize(model, data, nll, n_steps=n_steps, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                    generator=generator, callback=callback, progress=progress, **options)
+    fit.setdefault("desc", "maximum likelihood")
+    return minimize(model, data, nll, **fit)
 
 
 def fit_adversarial(
@@ -484,23 +499,40 @@ def fit_adversarial(
     discriminator updates, then one generator update) and returns its losses; then
     ``callback(step)`` runs. The method's own step function holds the game; this holds the loop.
 
-    ``state`` names the players and their optimisers (objects with ``state_dict``); with the
+    ``state`` names the players and their optimizers (objects with ``state_dict``); with the
     real minibatches added it is :func:`train_loop`'s ``state``, so the run can resume.
-    ``shard``: as in :func:`minimize`.
+
+    ``shard=True``: under ``torchrun``, each process draws its contiguous share of every
+    global batch (:class:`Minibatches`), ``step_fn`` runs inside
+    :func:`companion.distributed.sharded_step` (so the noise it draws with
+    :func:`companion.distributed.batch_noise` is its share of the global batch's noise), and
+    every optimizer named in ``state`` averages its gradients over the processes before each
+    step (:func:`companion.distributed.averaging_gradients`). The result is that of one process
+    with the same global batch, to float tolerance, provided every loss is a mean over examples
+    and every random draw per example goes through ``batch_noise``. A game whose loss judges a
+    whole batch as one set (BGAN, M-BGAN) must not be split this way: it keeps ``shard=False``.
     """
     if not callable(step_fn):
         raise TypeError("step_fn must be callable")
     check_positive_int(n_batches, "n_batches")
     if state is not None and not isinstance(state, Mapping):
         raise TypeError(f"state must be a mapping of names to objects or None; got {type(state).__name__}")
+    from .distributed import averaging_gradients, sharded_step
+
+    optimizers = [obj for obj in (state or {}).values() if isinstance(obj, torch.optim.Optimizer)]
+    if shard and not optimizers:
+        raise ValueError("shard=True needs the players' optimizers in state: their gradients are averaged there")
     batches = minibatches(data, batch_size, generator=generator, shard=shard)
 
     def step(i: int) -> Dict[str, Union[float, torch.Tensor]]:
-        values = step_fn([next(batches) for _ in range(n_batches)])
+        with sharded_step(shard):  # torchrun: the batches are this process's shares, and so is their noise
+            values = step_fn([next(batches) for _ in range(n_batches)])
         return {**values, **run_callback(callback, i)}
 
-    return train_loop(step, n_steps, desc=desc, log_every=log_every, disable_progress=progress_disabled(progress),
-                      history=history, state={**(state or {}), "batches": batches})
+    with averaging_gradients(optimizers if shard else []):
+        return train_loop(step, n_steps, desc=desc, log_every=log_every,
+                          disable_progress=progress_disabled(progress), history=history,
+                          state={**(state or {}), "batches": batches})
 
 
 def run_callback(callback: Optional[Callback], step: int) -> Dict[str, Union[float, torch.Tensor]]:

@@ -34,6 +34,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
+from . import distributed
 from .checks import check_int, check_positive_int
 from .likelihoods import (
     bernoulli_log_prob,
@@ -303,7 +304,8 @@ class VAE(nn.Module):
     # -- bounds ----------------------------------------------------------------------------
     def _posterior_samples(self, mu: torch.Tensor, logvar: torch.Tensor, n: int) -> torch.Tensor:
         """``n`` reparameterised draws per example: ``(n, batch, latent_dim)``."""
-        eps = torch.randn((n,) + tuple(mu.shape), dtype=mu.dtype, device=mu.device)
+        # torchrun, sharded fit: this share's rows (dim 1) of the global batch's noise
+        eps = distributed.batch_noise(torch.randn, (n, *mu.shape), batch_dim=1, dtype=mu.dtype, device=mu.device)
         return mu + torch.exp(0.5 * logvar) * eps
 
     def elbo(self, x: torch.Tensor, n_samples: int = 1) -> ELBOTerms:
@@ -447,8 +449,6 @@ def fit_vae(
     if not isinstance(vae, VAE):
         raise TypeError(f"vae must be a VAE; got {type(vae).__name__}")
     _check_vae_input(data, vae.shape, vae.likelihood, vae.n_levels)
-    from . import distributed
-
     elbo = distributed.wrap(vae, method="elbo")  # torchrun: DDP averages the gradients
 
     def negative_objective(batch: torch.Tensor) -> Dict[str, torch.Tensor]:
