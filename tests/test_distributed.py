@@ -138,7 +138,7 @@ vae = VAE((6,), latent_dim=2, likelihood="gaussian", hidden=16)
 results["vae"] = (vae, fit_vae(vae, points.repeat(1, 3), n_steps=5, batch_size=32, n_samples=2, log_every=1,
                                progress=False))
 companion.seed_everything(3)
-images = torch.randint(0, 4, (32, 1, 4, 4))
+images = torch.randint(0, 4, (32, 1, 4, 4)).float() / 3  # the one image scale: [0, 1] on the lattice
 agave = AGAVE((1, 4, 4), n_levels=4, latent_dim=2, channels=(4, 4), pixelcnn_channels=4, n_blocks=1, n_mixtures=1)
 results["agave"] = (agave, fit_agave(agave, images, n_steps=3, batch_size=8, log_every=1, progress=False))
 if distributed.is_main():
