@@ -248,6 +248,7 @@ def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
                 samples[method] = images[: cfg.n_show].numpy()
                 nearest[method] = train[_nearest_training(images[: cfg.n_show], train)[0]].numpy()
         seconds[method] = time.perf_counter() - tic
+    references["untrained_frechet"] = _untrained_frechet(cfg, train, test, space.features)
     final = {m: [s["frechet"] for s in scores[m]] for m in cfg.methods}
     comparisons = [_compare(final, bars, a, b) for a, b in FACES_CLAIMS if a in final and b in final]
     shown = valid[: cfg.n_show]
@@ -255,6 +256,17 @@ def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
     metrics["seconds"] = time.perf_counter() - start
     return FacesSamplesResult(scores, bars, references, samples, nearest, shown.numpy(),
                               train[_nearest_training(shown, train)[0]].numpy(), comparisons, metrics)
+
+
+def _untrained_frechet(cfg: FacesSamplesConfig, train: torch.Tensor, test: torch.Tensor, features) -> float:
+    """The Fréchet distance of the first seed's generator before training: a score the bar must reject."""
+    from companion.metrics import frechet_distance
+
+    companion.seed_everything(cfg.seeds[0])
+    gen = MLPGenerator(cfg.latent_dim, (train[0].numel(),), hidden=cfg.hidden, n_layers=1, out_activation="sigmoid")
+    with torch.no_grad():
+        images = gen(torch.randn(cfg.n_samples, cfg.latent_dim)).view(cfg.n_samples, *train.shape[1:])
+    return frechet_distance(features(images), features(test))
 
 
 def _faces_metrics(cfg: FacesSamplesConfig, scores, bars, references, comparisons, seconds,
