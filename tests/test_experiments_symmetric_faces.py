@@ -1,0 +1,60 @@
+"""Fig. 4.5 on faces (symmetric_discriminators/faces): smoke run, the bar, the verdicts."""
+
+import pytest
+
+from companion.evidence import VERDICTS
+from companion.experiments import symmetric_faces as X
+from companion.reproduce import experiments
+
+
+def test_smoke_run_scores_every_model_and_reports_the_bar():
+    cfg = X.FacesSamplesConfig.for_scale("smoke")
+    result = X.run_faces_samples(cfg)
+    assert set(result.scores) == set(cfg.methods) == set(X.FACES_METHODS)
+    assert result.references["frechet"] > 0 and result.references["nn_median"] > 0
+    for method in cfg.methods:
+        assert len(result.scores[method]) == len(result.bars[method]) == len(cfg.seeds)
+        for scores, bar in zip(result.scores[method], result.bars[method]):
+            assert scores["frechet"] > 0 and scores["tv"] > 0 and 1 <= scores["distinct_nn"] <= 70
+            assert bar == X.faces_quality_bar(scores, result.references, cfg.max_frechet_ratio, cfg.max_tv_ratio,
+                                              cfg.min_copy_ratio)
+        assert result.samples[method].shape == result.nearest[method].shape == (cfg.n_show, 1, 25, 25)
+        assert result.metrics[f"{method}_meets_bar_seeds"] == sum(b["meets_bar"] for b in result.bars[method])
+    # an untrained generator, and one after four steps, have not learned the faces: the bar must say so
+    assert result.references["untrained_frechet"] > cfg.max_frechet_ratio * result.references["frechet"]
+    assert not result.metrics["all_meet_bar"]
+    assert len(result.comparisons) == len(X.FACES_CLAIMS)
+    for row in result.comparisons:
+        assert row["verdict"] in VERDICTS and row["low"] <= row["difference"] <= row["high"]
+        assert not row["compared"] and row["phrase"].startswith("not compared")
+    assert len(X.faces_table(result)) == len(cfg.methods) + 1
+    assert len(X.faces_comparisons(result)) == len(X.FACES_CLAIMS)
+    assert X.plot_faces_samples(result) is not None
+
+
+def test_the_bar_catches_copies_noise_and_poor_quality():
+    refs = {"frechet": 5.0, "tv": 0.08, "nn_median": 0.18}
+    assert X.faces_quality_bar({"frechet": 8.0, "tv": 0.09, "nn_median": 0.12}, refs)["meets_bar"]
+    copies = X.faces_quality_bar({"frechet": 4.0, "tv": 0.08, "nn_median": 0.01}, refs)
+    assert not copies["meets_bar"] and not copies["not_copying"] and copies["within_frechet"]
+    assert not X.faces_quality_bar({"frechet": 8.0, "tv": 0.3, "nn_median": 0.3}, refs)["smooth"]
+    assert not X.faces_quality_bar({"frechet": 11.0, "tv": 0.08, "nn_median": 0.2}, refs)["within_frechet"]
+    with pytest.raises(ValueError, match="nn_median"):
+        X.faces_quality_bar({"frechet": 1.0, "tv": 1.0}, refs)
+    with pytest.raises(ValueError, match="max_frechet_ratio"):
+        X.faces_quality_bar(refs, refs, max_frechet_ratio=0)
+
+
+def test_training_faces_are_their_own_nearest_neighbours():
+    train, _, _ = X._faces_splits()
+    index, distance = X._nearest_training(train[:5], train)
+    assert index.tolist() == list(range(5)) and bool((distance < 1e-6).all())
+
+
+def test_registered_with_unknown_methods_refused_and_paper_scale_the_thesis_optimiser():
+    assert experiments()["symmetric_discriminators/faces"].config is X.FacesSamplesConfig
+    with pytest.raises(ValueError, match="methods"):
+        X.run_faces_samples(X.FacesSamplesConfig.for_scale("smoke", methods=("gan", "wgan")))
+    book, paper = X.FacesSamplesConfig.for_scale("book"), X.FacesSamplesConfig.for_scale("paper")
+    assert len(book.seeds) >= 3 and len(paper.seeds) >= 5
+    assert paper.betas == (0.0, 0.9) and paper.lr == 1e-4 and paper.n_steps == 66_000
