@@ -13,6 +13,7 @@ from companion.experiments import preliminaries_evaluation as PE
 from companion.experiments import preliminaries_exercises as PX
 from companion.experiments import preliminaries_gans as PG
 from companion.experiments import preliminaries_vae as PV
+from companion.metrics import total_variation
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -67,12 +68,12 @@ def test_gaussian_fit_log_prob_rejects_mismatched_widths():
 
 
 def test_total_variation_of_flat_and_checkerboard_images():
-    assert PV.total_variation(torch.full((2, 1, 4, 4), 0.3)) == pytest.approx(0.0)
+    assert total_variation(torch.full((2, 1, 4, 4), 0.3)) == pytest.approx(0.0)
     i, j = torch.meshgrid(torch.arange(4), torch.arange(4), indexing="ij")
     board = ((i + j) % 2).float().view(1, 1, 4, 4)
-    assert PV.total_variation(board) == pytest.approx(1.0)
+    assert total_variation(board) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="images"):
-        PV.total_variation(torch.zeros(4, 4))
+        total_variation(torch.zeros(4, 4))
 
 
 # ----------------------------------------------------------------------------- the experiments

@@ -203,7 +203,7 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
     the test faces themselves (``sharpness/data``).
     """
     from companion import data
-    from companion.experiments.preliminaries import total_variation
+    from companion.metrics import total_variation
 
     companion.seed_everything(cfg.seed)
     device = companion.device()

@@ -27,7 +27,6 @@ from companion.config import ExperimentConfig
 from companion.reproduce import register
 
 from ..checks import check_int, check_tensor
-from .preliminaries_vae import total_variation  # noqa: F401  (experiments/latent_density.py imports it from here)
 
 __all__ = [
     "FlowGridConfig",

@@ -3,7 +3,7 @@
 * ``preliminaries/vae_digits`` — a VAE with a discretized logistic likelihood on the 17 grey
   levels of ``digits``: the ELBO and the importance-weighted bounds on the test split (nats),
   and the blur of the decoder mean against the noise of decoder samples
-  (:func:`total_variation`, the fraction of mid-grey pixels).
+  (:func:`companion.metrics.total_variation`, the fraction of mid-grey pixels).
 """
 
 from __future__ import annotations
@@ -18,21 +18,10 @@ import companion
 from companion.config import ExperimentConfig
 from companion.reproduce import register
 
-from ..checks import check_positive_int, check_tensor
+from ..checks import check_positive_int
+from ..metrics import total_variation
 
-__all__ = ["VAEDigitsConfig", "VAEDigitsResult", "plot_vae_digits", "run_vae_digits", "total_variation"]
-
-
-def total_variation(images: torch.Tensor) -> float:
-    """Mean absolute difference between horizontally and vertically adjacent pixels.
-
-    A crude sharpness/noise statistic of a batch ``(N, C, H, W)`` of images in [0, 1]: a
-    blurry image has a small total variation, a noisy one a large one.
-    """
-    check_tensor(images, "images", shape=(None, None, None, None), finite=False)
-    dx = (images[..., :, 1:] - images[..., :, :-1]).abs().mean()
-    dy = (images[..., 1:, :] - images[..., :-1, :]).abs().mean()
-    return float((dx + dy) / 2)
+__all__ = ["VAEDigitsConfig", "VAEDigitsResult", "plot_vae_digits", "run_vae_digits"]
 
 
 def _mid_grey_fraction(images: torch.Tensor) -> float:
@@ -118,7 +107,7 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
     and ``train_minus_test_elbo``, ``n_steps`` and ``latent_dim`` (from the config), ``iwae_k<K>``
     for each ``K`` of ``iwae_ks``, ``iwae`` (the largest ``K``), ``iwae_minus_elbo``, ``iwae_bits_per_dim``,
     and the blur statistics
-    ``tv_data`` / ``tv_mean`` / ``tv_sample`` (:func:`total_variation`) and
+    ``tv_data`` / ``tv_mean`` / ``tv_sample`` (:func:`companion.metrics.total_variation`) and
     ``midgrey_data`` / ``midgrey_mean`` / ``midgrey_sample`` (fraction of mid-grey pixels),
     and ``decoder_scale_levels``, the learned logistic scale in grey levels.
     """

@@ -123,8 +123,7 @@ def _nearest_training(images: torch.Tensor, train: torch.Tensor) -> Tuple[torch.
 
 def _scores(images: torch.Tensor, train: torch.Tensor, test: torch.Tensor, features) -> Dict[str, float]:
     """The bar's statistics of a batch of images: Fréchet distance to ``test``, total variation, copying."""
-    from companion.experiments.preliminaries import total_variation
-    from companion.metrics import frechet_distance
+    from companion.metrics import frechet_distance, total_variation
 
     index, distance = _nearest_training(images, train)
     return {"frechet": frechet_distance(features(images), features(test)), "tv": total_variation(images),
@@ -181,8 +180,7 @@ def _train_faces_model(method: str, seed: int, cfg: FacesSamplesConfig, train: t
 
 def _references(train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, features) -> Dict[str, float]:
     """The held-out real faces' statistics: the validation faces scored like samples (NN over valid and test)."""
-    from companion.experiments.preliminaries import total_variation
-    from companion.metrics import frechet_distance
+    from companion.metrics import frechet_distance, total_variation
 
     held_out = torch.cat([valid, test])
     _, distance = _nearest_training(held_out, train)

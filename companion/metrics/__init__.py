@@ -19,7 +19,8 @@
   ``torch-fidelity``) that downloads its weights on first use (``paper`` scale, with a network);
 * :mod:`.prd`: :func:`prd_curve` / :func:`prd_from_histograms` / :func:`prd_f_beta`, precision
   and recall of a generative model (Sajjadi et al. 2018): quality and coverage as two numbers;
-* :mod:`.summary`: :func:`mean_std` over seeds and :func:`pareto_front` over models.
+* :mod:`.summary`: :func:`mean_std` over seeds and :func:`pareto_front` over models;
+* :mod:`.images`: :func:`total_variation`, a batch's sharpness/noise statistic (blur against speckle).
 
 Every name is importable from here (``from companion.metrics import frechet_distance``).
 Inputs may be NumPy arrays or torch tensors. The Parzen estimator and the mode coverage run
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from .coverage import MODE_COVERAGE_N_SAMPLES, mode_coverage
 from .frechet import frechet_distance, frechet_distance_gaussians
+from .images import total_variation
 from .inception import INCEPTION_BACKENDS, inception_metrics
 from .likelihood import bits_per_dim, continuous_to_discrete_nll
 from .parzen import parzen_log_likelihood, parzen_log_prob, select_parzen_sigma
@@ -57,4 +59,5 @@ __all__ = [
     "prd_f_beta",
     "prd_from_histograms",
     "select_parzen_sigma",
+    "total_variation",
 ]
