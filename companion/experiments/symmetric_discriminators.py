@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, ClassVar, Dict, List, Optional, Tuple
@@ -31,7 +32,7 @@ import companion
 from companion.config import ExperimentConfig
 from companion.metrics import mean_std
 from companion.plots import pyplot
-from companion.replicas import Replicas, StackedMinibatches, ensemble_container, stacked_randn
+from companion.replicas import GeneratorListState, Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.reproduce import register
 from companion.runs import GeneratorState
 from companion.symmetric import (
@@ -496,6 +497,35 @@ def generator_update(disc: nn.Module, g_opt: torch.optim.Optimizer, real: torch.
     return g_loss
 
 
+class _CurveState:
+    """The coverage curve of :func:`_train_toy_replicas` as checkpointable state (it fills up during training)."""
+
+    def __init__(self, curve: Dict[int, Tuple[np.ndarray, np.ndarray]]) -> None:
+        self.curve = curve
+
+    def state_dict(self) -> Dict[str, list]:
+        return {"steps": list(self.curve), "values": [[a.tolist(), b.tolist()] for a, b in self.curve.values()]}
+
+    def load_state_dict(self, state: Dict[str, list]) -> None:
+        self.curve.clear()
+        for step, (a, b) in zip(state["steps"], state["values"]):
+            self.curve[int(step)] = (np.array(a), np.array(b))
+
+
+class _NumpyGeneratorListState:
+    """NumPy generators (the mixup GAN's Beta draws) as checkpointable state (their states as JSON text)."""
+
+    def __init__(self, generators: List[np.random.Generator]) -> None:
+        self.generators = generators
+
+    def state_dict(self) -> Dict[str, List[str]]:
+        return {"states": [json.dumps(g.bit_generator.state) for g in self.generators]}
+
+    def load_state_dict(self, state: Dict[str, List[str]]) -> None:
+        for g, saved in zip(self.generators, state["states"]):
+            g.bit_generator.state = json.loads(saved)
+
+
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg, gamma: float,
                         eval_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
     """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
@@ -565,7 +595,13 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             curve[i + 1] = evaluate()[1:]
         return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
 
-    train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10)
+    # everything the steps change, so that --resume continues a killed run mid-loop (companion.runs)
+    state = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches,
+             "noise": GeneratorListState(noise), "mixing": GeneratorListState(mixing),
+             "eval_rngs": GeneratorListState(eval_rngs), "curve": _CurveState(curve)}
+    if method == "mixup":
+        state["mixup_rngs"] = _NumpyGeneratorListState(mixup_rngs)
+    train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10, state=state)
     samples, modes, quality = evaluate()
     curve[cfg.n_steps] = (modes, quality)
     return {"samples": samples, "curve": curve, "gen": gen, "disc": disc}
