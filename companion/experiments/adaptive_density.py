@@ -131,12 +131,9 @@ def _two_kl_fits(grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, 
     }
 
 
-@register(
-    "adaptive_density/fig4",
-    config=Fig4Config,
-    plot=lambda r: plot_fig4(r),
-    description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring with and without f_psi",
-)
+@register("adaptive_density/fig4", config=Fig4Config, plot=lambda r: plot_fig4(r),
+          description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring "
+                      "with and without f_psi")
 def run_fig4(cfg: Fig4Config) -> Fig4Result:
     grid = np.linspace(-5, 5, 1001)
     target, forward, reverse, metrics = _two_kl_fits(grid)
@@ -291,6 +288,14 @@ def _evaluate(model: ADE, held_out: torch.Tensor, feature_net: nn.Module, n_eval
     return {"bpd": float(bpd.mean()), "fd": fd}
 
 
+def _fit_and_score(model: ADE, cfg: "AblationConfig", train: torch.Tensor, held_out: torch.Tensor,
+                   feature_net: nn.Module, desc: str) -> Dict[str, float]:
+    """Train ``model`` with the budget of ``cfg`` (:func:`fit_ade`), then :func:`_evaluate` it."""
+    fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+            n_inference_steps=cfg.n_inference_steps, desc=desc)
+    return _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+
+
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
     """IS and FID of ``n_samples`` samples against ``real`` (``{}`` when unavailable; ``state`` keeps why)."""
     if n_samples <= 0 or "unavailable" in state:
@@ -410,16 +415,7 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
         for mode in cfg.modes:
             companion.seed_everything(seed)
             model = _ade_from(cfg, mode).to(dev)
-            fit_ade(
-                model,
-                train,
-                n_steps=cfg.n_steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                n_inference_steps=cfg.n_inference_steps,
-                desc=f"{mode} (seed {seed})",
-            )
-            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+            scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{mode} (seed {seed})")
             bpd[mode].append(scores["bpd"])
             fd[mode].append(scores["fd"])
             if cfg.dataset == "digits":  # the digits quality bar: the classes of 1,000 samples
@@ -581,15 +577,7 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
             companion.seed_everything(seed)
             model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
             n_params[key] = sum(p.numel() for p in model.flow.parameters())
-            fit_ade(
-                model,
-                train,
-                n_steps=cfg.n_steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                desc=f"{cfg.mode} {key} (seed {seed})",
-            )
-            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+            scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{cfg.mode} {key} (seed {seed})")
             bpd[key].append(scores["bpd"])
             fd[key].append(scores["fd"])
             for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():
