@@ -497,6 +497,20 @@ def generator_update(disc: nn.Module, g_opt: torch.optim.Optimizer, real: torch.
     return g_loss
 
 
+def _replica_disc_loss(method: str, disc: Replicas, real: torch.Tensor, fake: torch.Tensor,
+                       mixed_sets: Callable, mixup_rngs: List[np.random.Generator], mixup_alpha: float) -> torch.Tensor:
+    """Per-replica discriminator losses ``(S,)`` of ``method`` on stacked real and fake batches."""
+    if method == "gan":
+        return nn.functional.softplus(-disc(real)).mean(-1) + nn.functional.softplus(disc(fake)).mean(-1)
+    if method == "mixup":  # Zhang et al. (2018): D predicts lambda on lambda x + (1 - lambda) G(z)
+        lam = torch.as_tensor(np.stack([g.beta(mixup_alpha, mixup_alpha, real.shape[1]) for g in mixup_rngs]),
+                              dtype=real.dtype, device=real.device)
+        mixed = lam.unsqueeze(-1) * real + (1 - lam.unsqueeze(-1)) * fake
+        return bernoulli_kl(lam, disc(mixed)).mean(-1)
+    sets, targets = mixed_sets(real, fake)
+    return _set_losses(disc(sets), targets, method)[0]
+
+
 class _CurveState:
     """The coverage curve of :func:`_train_toy_replicas` as checkpointable state (it fills up during training)."""
 
@@ -575,16 +589,7 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             real = next(batches)
             with torch.no_grad():
                 fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-            if method == "gan":
-                d_loss = (nn.functional.softplus(-disc(real)).mean(-1) + nn.functional.softplus(disc(fake)).mean(-1))
-            elif method == "mixup":  # Zhang et al. (2018): D predicts lambda on lambda x + (1 - lambda) G(z)
-                lam = torch.as_tensor(np.stack([g.beta(cfg.mixup_alpha, cfg.mixup_alpha, real.shape[1])
-                                                for g in mixup_rngs]), dtype=real.dtype, device=dev)
-                mixed = lam.unsqueeze(-1) * real + (1 - lam.unsqueeze(-1)) * fake
-                d_loss = bernoulli_kl(lam, disc(mixed)).mean(-1)
-            else:
-                sets, targets = mixed_sets(real, fake)
-                d_loss = _set_losses(disc(sets), targets, method)[0]
+            d_loss = _replica_disc_loss(method, disc, real, fake, mixed_sets, mixup_rngs, cfg.mixup_alpha)
             d_opt.zero_grad(set_to_none=True)
             d_loss.sum().backward()  # the sum: each replica's gradient is its own loss's
             d_opt.step()
