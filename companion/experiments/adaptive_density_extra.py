@@ -146,8 +146,8 @@ def refined_ade(cfg: AblationConfig, variant: str):
 class RefinementsConfig(AblationConfig):
     """The variants of Table 5.2 on digits, with the ablation's networks and budget."""
 
-    # book scale leaves out the GAN rows: the ablation's GAN is below the digits quality bar
-    # (see adaptive_density/ablation), so it is not a baseline there; paper scale runs them
+    # book scale leaves out the GAN rows: the ablation's generator trained by L_Q (fit_ade) is below the
+    # digits quality bar (see adaptive_density/ablation), so it is no baseline there; paper scale runs them
     variants: Tuple[str, ...] = ("av-ade", "av-ade (rd)", "av-ade (wg, rd)", "av-ade (s2)")
     seeds: Tuple[int, ...] = (0, 1, 2)
     n_bar_samples: int = 1000
