@@ -32,7 +32,7 @@ Typical use::
 from __future__ import annotations
 
 import copy
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -42,6 +42,7 @@ from .checks import check_nonnegative_int
 from .train import minibatches
 
 __all__ = [
+    "GeneratorListState",
     "Replicas",
     "ensemble_container",
     "StackedMinibatches",
@@ -306,6 +307,23 @@ class Replicas:
             return self._stacked(*inputs)
         return vmap(self._call_one)(self.params, self.buffers, *inputs)
 
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """The stacked parameters and buffers, by name (copies): what a checkpoint of the replicas holds."""
+        return {name: t.detach().clone() for name, t in {**self.params, **self.buffers}.items()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Set the stacked parameters and buffers from :meth:`state_dict`, in place (an optimiser
+        holding the parameters keeps working on them)."""
+        tensors = {**self.params, **self.buffers}
+        if set(state) != set(tensors):
+            raise ValueError(f"state must hold the tensors {sorted(tensors)}; got {sorted(state)}")
+        with torch.no_grad():
+            for name, t in tensors.items():
+                if tuple(state[name].shape) != tuple(t.shape):
+                    raise ValueError(f"state[{name!r}] must have shape {tuple(t.shape)}; "
+                                     f"got {tuple(state[name].shape)}")
+                t.copy_(state[name])
+
     def module(self, index: int) -> nn.Module:
         """Replica ``index`` as an ordinary module (a copy: training it leaves the replicas alone)."""
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(self):
@@ -372,3 +390,36 @@ class StackedMinibatches:
 
     def __next__(self) -> torch.Tensor:
         return torch.stack([next(s) for s in self._streams])
+
+    def state_dict(self) -> Dict[str, List[Dict[str, object]]]:
+        """Every replica's iterator state (see :meth:`companion.train.Minibatches.state_dict`)."""
+        return {"streams": [s.state_dict() for s in self._streams]}
+
+    def load_state_dict(self, state: Mapping[str, Sequence[Mapping[str, object]]]) -> None:
+        """Continue from a :meth:`state_dict` of stacked minibatches of the same data and replicas."""
+        if len(state["streams"]) != len(self._streams):
+            raise ValueError(f"state must hold {len(self._streams)} streams; got {len(state['streams'])}")
+        for stream, saved in zip(self._streams, state["streams"]):
+            stream.load_state_dict(saved)
+
+
+class GeneratorListState:
+    """A list of ``torch.Generator`` (one per replica) as something
+    :func:`companion.train.train_loop`'s ``state`` can checkpoint."""
+
+    def __init__(self, generators: Sequence[torch.Generator]) -> None:
+        for g in generators:
+            if not isinstance(g, torch.Generator):
+                raise TypeError(f"every generator must be a torch.Generator; got {type(g).__name__}")
+        self.generators = list(generators)
+
+    def state_dict(self) -> Dict[str, List[torch.Tensor]]:
+        """The generators' states, in order."""
+        return {"states": [g.get_state() for g in self.generators]}
+
+    def load_state_dict(self, state: Mapping[str, Sequence[torch.Tensor]]) -> None:
+        """Set the generators' states from :meth:`state_dict`."""
+        if len(state["states"]) != len(self.generators):
+            raise ValueError(f"state must hold {len(self.generators)} generator states; got {len(state['states'])}")
+        for g, saved in zip(self.generators, state["states"]):
+            g.set_state(saved)

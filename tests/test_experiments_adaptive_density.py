@@ -120,3 +120,28 @@ def test_paper_configs_run_the_rows_book_scale_leaves_out():
     comparison_cfg = ex._comparison_cfg(quality, seed=3)
     assert comparison_cfg.datasets == ("digits",) and comparison_cfg.seed == 3
     assert comparison_cfg.n_steps == quality.n_steps
+
+
+@pytest.mark.parametrize("gan_fit", ["plain", "ade"])
+def test_ablation_smoke_computes_and_reports_the_gan_bar(gan_fit):
+    from companion.experiments.adaptive_density import AblationConfig, run_ablation
+
+    cfg = AblationConfig.for_scale("smoke", modes=("gan", "vae"), n_steps=3, n_inference_steps=2, feature_steps=3,
+                                   n_eval_samples=2, gan_steps=4, logistic_vae_reference=False, gan_fit=gan_fit)
+    result = run_ablation(cfg)
+    m = result.metrics
+    shares, fd, vae_fd = result.min_class_share["gan"][0], result.fd["gan"][0], result.fd["vae"][0]
+    assert m["gan_meets_bar_seeds"] == float(shares >= 0.03 and fd <= 2 * vae_fd)
+    assert 0 <= m["gan_min_class_share_mean"] <= 0.1 and math.isfinite(m["gan_bpd_mean"])
+    with pytest.raises(ValueError, match="gan_fit"):
+        run_ablation(AblationConfig.for_scale("smoke", gan_fit="wgan"))
+
+
+def test_the_feature_classifier_is_trained_once_and_leaves_the_random_state_as_training_would():
+    train_feature_net(7, seed=3, device=torch.device("cpu"))
+    after_first = torch.get_rng_state()
+    torch.rand(5)  # move the global state on
+    net, accuracy = train_feature_net(7, seed=3, device=torch.device("cpu"))
+    assert torch.equal(torch.get_rng_state(), after_first)
+    assert train_feature_net(7, seed=3, device=torch.device("cpu"))[0] is net
+    assert train_feature_net(8, seed=3, device=torch.device("cpu"))[0] is not net

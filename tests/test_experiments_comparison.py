@@ -306,3 +306,35 @@ def test_faces_frechet_has_fewer_dimensions_than_test_images_and_equal_sample_co
     assert space.features(test).shape[1] <= len(test) // 2
     n_train = len(C.load_split("faces", "train", cfg.n_train))
     assert C._n_samples("vae", C.dataset_spec("faces"), cfg, n_train) == n_train  # as many as the data row
+
+
+def test_mode_coverage_resumes_mid_loop_to_the_same_metrics(tmp_path, monkeypatch):
+    """`reproduce comparison/mode_coverage --checkpoint-every 0`, killed inside the GANs' replicated
+    loop, then `--resume`: it continues from that step and ends with the uninterrupted run's metrics."""
+    from companion import runs
+    from companion.reproduce import reproduce
+
+    class Killed(Exception):
+        pass
+
+    small = dict(scale="smoke", models=("gan",), gan_steps=20, n_seeds=2)
+    reference = reproduce("comparison/mode_coverage", out=tmp_path / "reference", **small)
+    save, begin, count, first = runs.RunCheckpoints.save, runs.RunCheckpoints.begin, [0], []
+
+    def dying_save(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        count[0] += 1
+        if count[0] == 10:
+            raise Killed
+
+    monkeypatch.setattr(runs.RunCheckpoints, "save", dying_save)
+    with pytest.raises(Killed):
+        reproduce("comparison/mode_coverage", out=tmp_path / "run", checkpoint_every=0, **small)
+    monkeypatch.setattr(runs.RunCheckpoints, "save", save)
+    monkeypatch.setattr(runs.RunCheckpoints, "begin", lambda self, *a, **k: first.append(begin(self, *a, **k))
+                        or first[-1])
+    resumed = reproduce("comparison/mode_coverage", out=tmp_path / "run", resume=True, **small)
+    assert first == [10]  # the one loop (both seeds as replicas) went on from its tenth step
+    metrics = [json.loads(p["metrics"].read_text())["metrics"] for p in (reference, resumed)]
+    assert {k: v for k, v in metrics[0].items() if "seconds" not in k} == \
+        {k: v for k, v in metrics[1].items() if "seconds" not in k}

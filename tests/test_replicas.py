@@ -155,3 +155,31 @@ def test_bad_input_gets_a_clear_error():
         reps.module(2)
     with pytest.raises(ValueError, match="generators"):
         stacked_randn([], 3)
+
+
+def test_state_dicts_round_trip_the_replicas_their_batches_and_generators():
+    from companion.replicas import GeneratorListState
+
+    reps = Replicas(lambda: nn.Sequential(nn.Linear(2, 4), nn.BatchNorm1d(4)), seeds=[0, 1])
+    saved = reps.state_dict()
+    params = reps.parameters()
+    with torch.no_grad():
+        params[0].add_(1.0)
+    reps.load_state_dict(saved)
+    assert reps.parameters()[0] is params[0]  # in place: an optimiser keeps its tensors
+    assert all(torch.equal(reps.state_dict()[k], v) for k, v in saved.items())
+    with pytest.raises(ValueError, match="must hold the tensors"):
+        reps.load_state_dict({})
+    data = torch.arange(20.0)[:, None]
+    a = StackedMinibatches(data, 3, replica_generators([0, 1]))
+    next(a)
+    b = StackedMinibatches(data, 3, replica_generators([5, 6]))
+    b.load_state_dict(a.state_dict())
+    assert all(torch.equal(next(a), next(b)) for _ in range(9))
+    gens = replica_generators([0, 1])
+    state = GeneratorListState(gens).state_dict()
+    first = stacked_randn(gens, 3)
+    GeneratorListState(gens).load_state_dict(state)
+    assert torch.equal(stacked_randn(gens, 3), first)
+    with pytest.raises(TypeError, match="torch.Generator"):
+        GeneratorListState([0])

@@ -36,9 +36,9 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ADE, MODES, build_ade, fit_ade
+from companion.ade import ADE, MODES, build_ade, fit_ade, fit_inference_network
 from companion.config import ExperimentConfig
-from companion.gan import ConvDiscriminator
+from companion.gan import GAN, ConvDiscriminator, fit_gan
 from companion.metrics import frechet_distance, inception_metrics, mean_std, mode_coverage
 from companion.nets import MLP, ConvEncoder
 from companion.plots import pyplot
@@ -131,12 +131,9 @@ def _two_kl_fits(grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, 
     }
 
 
-@register(
-    "adaptive_density/fig4",
-    config=Fig4Config,
-    plot=lambda r: plot_fig4(r),
-    description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring with and without f_psi",
-)
+@register("adaptive_density/fig4", config=Fig4Config, plot=lambda r: plot_fig4(r),
+          description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring "
+                      "with and without f_psi")
 def run_fig4(cfg: Fig4Config) -> Fig4Result:
     grid = np.linspace(-5, 5, 1001)
     target, forward, reverse, metrics = _two_kl_fits(grid)
@@ -257,9 +254,18 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
 
     :class:`FeatureNet` (an MLP) for ``digits``, :class:`ConvFeatureNet` for ``cifar10``.
     """
+    from companion.runs import active_run, rng_state, set_rng_state
+
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
     device = companion.device() if device is None else device
+    key = (n_steps, seed, str(device), dataset)
+    # the chapter's experiments share one classifier: train it once per process (a checkpointed run
+    # trains it each time, so that its training loops are numbered alike on every resume)
+    if key in _FEATURE_NETS and active_run() is None:
+        net, accuracy, after = _FEATURE_NETS[key]
+        set_rng_state(after)  # and leave the random state as training it would
+        return net, accuracy
     companion.seed_everything(seed)
     x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
     net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
@@ -267,7 +273,12 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
     xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
     with torch.no_grad():
         accuracy = float((net(xv).argmax(1) == yv).float().mean())
+    _FEATURE_NETS[key] = (net, accuracy, rng_state())
     return net, accuracy
+
+
+#: train_feature_net's classifiers by (steps, seed, device, dataset), with the random state after training.
+_FEATURE_NETS: Dict[Tuple[int, int, str, str], Tuple[nn.Module, float, dict]] = {}
 
 
 def _held_out_digits(device) -> torch.Tensor:
@@ -289,6 +300,35 @@ def _evaluate(model: ADE, held_out: torch.Tensor, feature_net: nn.Module, n_eval
         fd = frechet_distance(torch.cat([feature_net.features(c) for c in samples.split(1000)]),
                               torch.cat([feature_net.features(c) for c in held_out.split(1000)]))
     return {"bpd": float(bpd.mean()), "fd": fd}
+
+
+def _fit_and_score(model: ADE, cfg: "AblationConfig", train: torch.Tensor, held_out: torch.Tensor,
+                   feature_net: nn.Module, desc: str) -> Dict[str, float]:
+    """Train ``model`` with the budget of ``cfg`` (:func:`fit_ade`), then :func:`_evaluate` it."""
+    fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+            n_inference_steps=cfg.n_inference_steps, desc=desc)
+    return _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+
+
+def _fit_plain_gan(cfg: "AblationConfig", train: torch.Tensor, held_out: torch.Tensor, feature_net: nn.Module,
+                   desc: str) -> Tuple[ADE, Dict[str, float]]:
+    """The ablation's GAN row with ``cfg.gan_fit == "plain"``: an ADE of mode ``gan`` whose generator
+    ``mu_theta`` is trained by :func:`companion.gan.fit_gan` (non-saturating loss, Adam) on the
+    dequantised training images, then the inference network and ``sigma`` around it
+    (:func:`companion.ade.fit_inference_network`) for the bits/dim bound; scored by :func:`_evaluate`."""
+    if cfg.gan_fit != "plain" or cfg.architecture != "mlp":
+        raise ValueError(f"the plain GAN recipe needs gan_fit='plain' and MLPs; got {cfg.gan_fit!r}, "
+                         f"{cfg.architecture!r}")
+    shape, n_levels = DATASETS[cfg.dataset]
+    model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
+                      n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
+                      adv_weight=cfg.adv_weight).to(train.device)
+    gan = GAN(model.vae.decoder, model.discriminator, latent_dim=cfg.gan_latent_dim)
+    # one dequantisation of the training set: the samples are continuous, so the real images must be too
+    fit_gan(gan, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr,
+            desc=desc)
+    fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+    return model, _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
 
 
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
@@ -337,14 +377,26 @@ class AblationConfig(ExperimentConfig):
     eval_batch_size: int = 250  # held-out images per IWAE chunk (times n_eval_samples in memory)
     n_inception_samples: int = 0  # samples for IS/FID (0: skip; needs the optional backend)
     logistic_vae_reference: bool = True  # also train the discretized-logistic VAE (reference row)
+    # The GAN row. "plain": its generator mu_theta (an MLP of gan_hidden units, gan_layers hidden layers, a
+    # gan_latent_dim noise) is trained as the package's plain GAN (non-saturating loss, Adam at gan_lr,
+    # gan_steps steps: companion.gan.fit_gan), then the inference network around it as in the paper; the
+    # recipe a small sweep found at the digits bar (see the chapter). "ade": L_Q with the gradient penalty
+    # and Adamax (fit_ade) with the shared networks and budget, the paper's setting (below the bar on digits).
+    gan_fit: str = "plain"
+    gan_latent_dim: int = 32
+    gan_hidden: int = 256
+    gan_layers: int = 1
+    gan_steps: int = 2000
+    gan_lr: float = 5e-4
     SCALES: ClassVar = {
         "smoke": {"modes": ("vae", "av-ade"), "seeds": (0,), "n_steps": 20, "n_inference_steps": 10,
-                  "n_eval_samples": 4, "feature_steps": 30},
+                  "n_eval_samples": 4, "feature_steps": 30, "gan_steps": 20},
         # CIFAR-10 as in the paper (App. A.2: Adamax 2e-3, batch 64, GP 100, f_psi 1 scale x 3 blocks x 2 layers)
         "paper": {"seeds": (0, 1, 2), "n_steps": 100_000, "n_inference_steps": 20_000, "hidden": 512,
                   "latent_dim": 128, "flow_blocks": 3, "flow_hidden": 64, "flow_layers": 2, "disc_hidden": 512,
                   "n_eval_samples": 100, "feature_steps": 5000, "dataset": "cifar10", "architecture": "conv",
-                  "eval_batch_size": 20, "n_inception_samples": 10_000, "logistic_vae_reference": False},
+                  "eval_batch_size": 20, "n_inception_samples": 10_000, "logistic_vae_reference": False,
+                  "gan_fit": "ade"},
     }
 
 
@@ -392,6 +444,8 @@ def _ade_from(cfg: AblationConfig, mode: str, flow_scales: Optional[int] = None,
 @register("adaptive_density/ablation", config=AblationConfig, plot=lambda r: plot_ablation(r),
           description="Table 1 / Fig. 5 on 8x8 digits: GAN, VAE, V-ADE, AV-GDE, AV-ADE over seeds")
 def run_ablation(cfg: AblationConfig) -> AblationResult:
+    if cfg.gan_fit not in ("plain", "ade"):
+        raise ValueError(f"gan_fit must be 'plain' or 'ade'; got {cfg.gan_fit!r}")
     dev = companion.device()
     train = datasets.load(cfg.dataset, "train").to(dev)
     held_out = _held_out(cfg.dataset, dev)
@@ -409,17 +463,11 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
     for seed in cfg.seeds:
         for mode in cfg.modes:
             companion.seed_everything(seed)
-            model = _ade_from(cfg, mode).to(dev)
-            fit_ade(
-                model,
-                train,
-                n_steps=cfg.n_steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                n_inference_steps=cfg.n_inference_steps,
-                desc=f"{mode} (seed {seed})",
-            )
-            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+            if mode == "gan" and cfg.gan_fit == "plain":
+                model, scores = _fit_plain_gan(cfg, train, held_out, feature_net, f"{mode} (seed {seed})")
+            else:
+                model = _ade_from(cfg, mode).to(dev)
+                scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{mode} (seed {seed})")
             bpd[mode].append(scores["bpd"])
             fd[mode].append(scores["fd"])
             if cfg.dataset == "digits":  # the digits quality bar: the classes of 1,000 samples
@@ -580,15 +628,7 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
             companion.seed_everything(seed)
             model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
             n_params[key] = sum(p.numel() for p in model.flow.parameters())
-            fit_ade(
-                model,
-                train,
-                n_steps=cfg.n_steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                desc=f"{cfg.mode} {key} (seed {seed})",
-            )
-            scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+            scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{cfg.mode} {key} (seed {seed})")
             bpd[key].append(scores["bpd"])
             fd[key].append(scores["fd"])
             for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():

@@ -146,8 +146,8 @@ def refined_ade(cfg: AblationConfig, variant: str):
 class RefinementsConfig(AblationConfig):
     """The variants of Table 5.2 on digits, with the ablation's networks and budget."""
 
-    # book scale leaves out the GAN rows: the ablation's GAN is below the digits quality bar
-    # (see adaptive_density/ablation), so it is not a baseline there; paper scale runs them
+    # book scale leaves out the GAN rows: the ablation's generator trained by L_Q (fit_ade) is below the
+    # digits quality bar (see adaptive_density/ablation), so it is no baseline there; paper scale runs them
     variants: Tuple[str, ...] = ("av-ade", "av-ade (rd)", "av-ade (wg, rd)", "av-ade (s2)")
     seeds: Tuple[int, ...] = (0, 1, 2)
     n_bar_samples: int = 1000
@@ -337,12 +337,33 @@ def _fit(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: int):
     return FittedModel("gan", gan, gan.sample, None, "none", "samples only", seconds=time.perf_counter() - start)
 
 
+def _quality_scores(model, cfg: SampleQualityConfig, seed: int, feature_net: nn.Module, held_out: torch.Tensor,
+                    held_labels: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, float], Tuple[np.ndarray, np.ndarray]]:
+    """One fitted model's samples, its scores of this seed (training seconds, bits/dim where it has a
+    likelihood, Fréchet distance, smallest class share, GAN-train/test, PRD summaries) and its PRD curve."""
+    from companion.metrics import bits_per_dim
+
+    values = {"seconds": model.seconds}  # training wall-clock, for the budget
+    x = model.sample(cfg.n_samples).clamp(0, 1)
+    if model.log_prob_fn is not None:
+        values["bpd"] = float(bits_per_dim(-float(model.log_prob(held_out).mean()), 64))
+    with torch.no_grad():
+        real_features = feature_net.features(held_out)
+        fake_features = feature_net.features(x[: len(held_out)])
+        shares = np.bincount(feature_net(x).argmax(1).numpy(), minlength=10) / len(x)
+    values["fd"] = frechet_distance(fake_features, real_features)
+    values["min_class_share"] = float(shares.min())
+    values.update(gan_train_test(x, feature_net, held_out, held_labels, cfg.classifier_steps, seed=seed))
+    precision, recall = prd_curve(real_features, fake_features, cfg.prd_clusters, n_angles=201,
+                                  n_runs=cfg.prd_runs, seed=seed)
+    values["prd_recall"], values["prd_precision"] = prd_f_beta(precision, recall)
+    return x, values, (precision, recall)
+
+
 @register("adaptive_density/sample_quality", config=SampleQualityConfig, plot=lambda r: plot_sample_quality(r),
           description="Tables 5.3 and 5.6, Figs. 5.6, 5.11 and A.8 on digits: AV-ADE beside likelihood models "
                       "and a GAN, bits/dim, Fréchet, GAN-train/test, precision-recall, reconstructions")
 def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
-    from companion.metrics import bits_per_dim
-
     for name in cfg.models:
         if name not in SAMPLE_QUALITY_NAMES:
             raise ValueError(f"models must be among {tuple(SAMPLE_QUALITY_NAMES)}; got {name!r}")
@@ -351,7 +372,7 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
     held_out = _held_out_digits(dev)
     held_labels = torch.cat([datasets.load_labels("digits", "valid"), datasets.load_labels("digits", "test")])
     feature_net, accuracy = train_feature_net(cfg.feature_steps, device=dev)
-    real_features = feature_net.features(held_out).detach()
+    real_features = feature_net.features(held_out).detach()  # for the data row
     scores: Dict[str, Dict[str, List[float]]] = {m: {} for m in cfg.models}
     samples, prd = {}, {}
     originals = held_out[: cfg.n_reconstructions].numpy()
@@ -360,24 +381,9 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
         fitted = {name: _fit(name, train, cfg, seed) for name in cfg.models}
         for name, model in fitted.items():
             row = scores[name]
-            row.setdefault("seconds", []).append(model.seconds)  # training wall-clock, for the budget
-            x = model.sample(cfg.n_samples).clamp(0, 1)
-            if model.log_prob_fn is not None:
-                row.setdefault("bpd", []).append(float(bits_per_dim(-float(model.log_prob(held_out).mean()), 64)))
-            with torch.no_grad():
-                fake_features = feature_net.features(x[: len(held_out)])
-            row.setdefault("fd", []).append(frechet_distance(fake_features, real_features))
-            with torch.no_grad():
-                shares = np.bincount(feature_net(x).argmax(1).numpy(), minlength=10) / len(x)
-            row.setdefault("min_class_share", []).append(float(shares.min()))
-            for key, value in gan_train_test(x, feature_net, held_out, held_labels, cfg.classifier_steps,
-                                             seed=seed).items():
+            x, values, (precision, recall) = _quality_scores(model, cfg, seed, feature_net, held_out, held_labels)
+            for key, value in values.items():
                 row.setdefault(key, []).append(value)
-            precision, recall = prd_curve(real_features, fake_features, cfg.prd_clusters, n_angles=201,
-                                          n_runs=cfg.prd_runs, seed=seed)
-            f_recall, f_precision = prd_f_beta(precision, recall)
-            row.setdefault("prd_recall", []).append(f_recall)
-            row.setdefault("prd_precision", []).append(f_precision)
             if seed == cfg.seeds[0]:
                 samples[name] = x[:36].numpy()
                 prd[name] = (precision, recall)

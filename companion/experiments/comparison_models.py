@@ -37,7 +37,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -462,6 +462,39 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, red
         return gan.sample(n).view(n, *spec.shape)
 
     return FittedModel(name, gan, sample, None, "none", _likelihood_how(name, spec))
+
+
+def fit_toy_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> List[FittedModel]:
+    """Every seed of a GAN on a 2-D toy at once, trained as replicas with the PacGAN recipe of the
+    symmetric-discriminators chapter (its batch-norm generator and maxout or set discriminator,
+    Adam with beta1 0.8): ``gan_hidden``/``gan_disc_hidden`` wide, ``gan_steps`` steps of
+    ``gan_batch_size``, learning rate ``gan_lr``. Replica j is the plain run with seed ``cfg.seed + j``.
+
+    Returns one fitted model per seed; ``seconds`` is each seed's share of the replicated run.
+    """
+    from companion.experiments.symmetric_mode_coverage import ModeCoverageConfig as Recipe
+    from companion.experiments.symmetric_toys import _train_toy_replicas
+
+    if model not in ("gan", "bgan", "m-bgan") or spec.family != "toys":
+        raise ValueError(f"fit_toy_gans trains the GANs on the toys; got {model!r} on {spec.name!r}")
+    seeds = tuple(cfg.seed + j for j in range(cfg.n_seeds))
+    recipe = Recipe(datasets=(spec.name,), methods=(model.replace("-", ""),), seeds=seeds,
+                    latent_dim=cfg.gan_latent_dim, batch_size=cfg.gan_batch_size, n_steps=cfg.gan_steps,
+                    pacgan_g_hidden=cfg.gan_hidden, pacgan_d_hidden=cfg.gan_disc_hidden, pacgan_lr=cfg.gan_lr,
+                    n_eval_samples=1, eval_steps=())
+    start = time.perf_counter()
+    out = _train_toy_replicas("pacgan", recipe.methods[0], spec.name, seeds, recipe, cfg.bgan_gamma)
+    seconds = (time.perf_counter() - start) / len(seeds)
+    fitted = []
+    for j in range(len(seeds)):
+        gen = out["gen"].module(j).eval()
+        networks = nn.ModuleDict({"generator": gen, "discriminator": out["disc"].module(j)})
+
+        def sample(n, gen=gen):
+            return gen(torch.randn(n, cfg.gan_latent_dim, device=_device_of(gen)))
+
+        fitted.append(FittedModel(model, networks, sample, None, "none", _likelihood_how(model, spec), seconds=seconds))
+    return fitted
 
 
 def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:

@@ -13,6 +13,7 @@ benchmark's (``"pacgan"``: a batch-norm generator, maxout discriminators):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
@@ -29,7 +30,7 @@ from companion.experiments.symmetric_replicas import (
     replica_mixer,
     replica_step,
 )
-from companion.replicas import Replicas, StackedMinibatches, ensemble_container, stacked_randn
+from companion.replicas import GeneratorListState, Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.symmetric import Maxout, SymmetricDiscriminator, bernoulli_kl, bgan_step, complementary_mixed_sets
 from companion.train import train_loop
 
@@ -215,6 +216,35 @@ def _score_replicas(gen: Replicas, rngs: List[torch.Generator], cfg: ToyGANConfi
     return out.numpy(), np.array([m for m, _ in scores]), np.array([q for _, q in scores])
 
 
+class _CurveState:
+    """The coverage curve of :func:`_train_toy_replicas` as checkpointable state (it fills up during training)."""
+
+    def __init__(self, curve: Dict[int, Tuple[np.ndarray, np.ndarray]]) -> None:
+        self.curve = curve
+
+    def state_dict(self) -> Dict[str, list]:
+        return {"steps": list(self.curve), "values": [[a.tolist(), b.tolist()] for a, b in self.curve.values()]}
+
+    def load_state_dict(self, state: Dict[str, list]) -> None:
+        self.curve.clear()
+        for step, (a, b) in zip(state["steps"], state["values"]):
+            self.curve[int(step)] = (np.array(a), np.array(b))
+
+
+class _NumpyGeneratorListState:
+    """NumPy generators (the mixup GAN's Beta draws) as checkpointable state (their states as JSON text)."""
+
+    def __init__(self, generators: List[np.random.Generator]) -> None:
+        self.generators = generators
+
+    def state_dict(self) -> Dict[str, List[str]]:
+        return {"states": [json.dumps(g.bit_generator.state) for g in self.generators]}
+
+    def load_state_dict(self, state: Dict[str, List[str]]) -> None:
+        for g, saved in zip(self.generators, state["states"]):
+            g.bit_generator.state = json.loads(saved)
+
+
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg: ToyGANConfig,
                         gamma: float, eval_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
     """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
@@ -236,8 +266,8 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
     noise = disc.continuation_generators()  # the global stream a plain run draws its noise from
     batches = StackedMinibatches(data.load(dataset).to(dev), cfg.batch_size,
                                  [torch.Generator().manual_seed(s) for s in seeds])
-    mixed_sets: Mix = replica_mixer(lambda r, f, g: complementary_mixed_sets(r, f, gamma, generator=g),
-                                    [torch.Generator(device=dev).manual_seed(s) for s in seeds])
+    mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    mixed_sets: Mix = replica_mixer(lambda r, f, g: complementary_mixed_sets(r, f, gamma, generator=g), mixing)
     mixup_rngs = [np.random.default_rng(s) for s in seeds]  # the mixup GAN's Beta draws
     eval_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
     reduction = None if method in POINTWISE_METHODS else method  # the mixup GAN's G plays the non-saturating game
@@ -258,7 +288,13 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             curve[i + 1] = _score_replicas(gen, eval_rngs, cfg, dataset)[1:]
         return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
 
-    train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10)
+    # everything the steps change, so that --resume continues a killed run mid-loop (companion.runs)
+    state = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches,
+             "noise": GeneratorListState(noise), "mixing": GeneratorListState(mixing),
+             "eval_rngs": GeneratorListState(eval_rngs), "curve": _CurveState(curve)}
+    if method == "mixup":
+        state["mixup_rngs"] = _NumpyGeneratorListState(mixup_rngs)
+    train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10, state=state)
     samples, modes, quality = _score_replicas(gen, eval_rngs, cfg, dataset)
     curve[cfg.n_steps] = (modes, quality)
     return {"samples": samples, "curve": curve, "gen": gen, "disc": disc}
