@@ -107,19 +107,17 @@ class _StackedBatchNorm1d(nn.Module):
         if x.dim() != 3 or x.shape[0] != self.weight.shape[0] or x.shape[2] != self.weight.shape[1]:
             raise ValueError(f"expected inputs of shape ({self.weight.shape[0]}, N, {self.weight.shape[1]}); "
                              f"got {tuple(x.shape)}")
+        # one native batch norm over the S*C channels of the (N, S*C) view: the same kernel as
+        # the plain run (equal to it bit for bit), about half the time of the unfused formula;
+        # the running statistics are views of the stacked buffers, updated in place
+        n_rep, n, channels = x.shape
+        flat = x.transpose(0, 1).reshape(n, n_rep * channels)
         if self.training:
-            mean = x.mean(1)
-            var = (x - mean.unsqueeze(1)).pow(2).mean(1)  # faster than x.var over a middle axis
-            with torch.no_grad():
-                n = x.shape[1]
-                unbiased = var * (n / max(n - 1, 1))
-                self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
-                self.running_var.mul_(1 - self.momentum).add_(self.momentum * unbiased)
-                self.num_batches_tracked.add_(1)
-        else:
-            mean, var = self.running_mean, self.running_var
-        scale = self.weight * torch.rsqrt(var + self.eps)
-        return (x - mean.unsqueeze(1)) * scale.unsqueeze(1) + self.bias.unsqueeze(1)
+            self.num_batches_tracked.add_(1)
+        out = nn.functional.batch_norm(flat, self.running_mean.view(-1), self.running_var.view(-1),
+                                       self.weight.view(-1), self.bias.view(-1), self.training,
+                                       self.momentum, self.eps)
+        return out.view(n, n_rep, channels).transpose(0, 1)
 
 
 class _StackedEquivariantLinear(nn.Module):

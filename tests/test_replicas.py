@@ -183,3 +183,20 @@ def test_state_dicts_round_trip_the_replicas_their_batches_and_generators():
     assert torch.equal(stacked_randn(gens, 3), first)
     with pytest.raises(TypeError, match="torch.Generator"):
         GeneratorListState([0])
+
+
+def test_stacked_batch_norm_equals_each_replicas_own_layer():
+    # the stacked layer runs the native kernel over all replicas' channels: outputs and
+    # running statistics are the plain layers', in training and in evaluation
+    reps = Replicas(lambda: nn.BatchNorm1d(5), range(3), backend="ensemble")
+    with torch.no_grad():
+        reps.params["weight"].uniform_(0.5, 2.0)
+        reps.params["bias"].normal_()
+    plain = [reps.module(s) for s in range(3)]
+    x = torch.randn(3, 40, 5, generator=torch.Generator().manual_seed(7)) * 3 + 1
+    for _ in range(2):
+        assert torch.equal(reps(x), torch.stack([m(x[s]) for s, m in enumerate(plain)]))
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        assert torch.equal(reps.buffers[name], torch.stack([getattr(m, name) for m in plain])), name
+    reps.eval()
+    assert torch.equal(reps(x), torch.stack([m.eval()(x[s]) for s, m in enumerate(plain)]))
