@@ -219,9 +219,9 @@ class ModeCoverageConfig(ComparisonConfig):
     # the GANs: the PacGAN recipe of symmetric_discriminators/mode_coverage, trained as replicas
     # (comparison_models.fit_toy_gans); that chapter's GAN meets PacGAN's ring level with it
     gan_latent_dim: int = 2
-    gan_hidden: int = 128
-    gan_disc_hidden: int = 64
-    gan_steps: int = 2000
+    gan_hidden: int = 64  # the symmetric chapter's book-scale widths and steps (its GAN: 7 of 8 ring modes)
+    gan_disc_hidden: int = 32
+    gan_steps: int = 1500
     gan_batch_size: int = 100
     gan_bar_modes: Tuple[Tuple[str, int], ...] = (("ring", 6),)  # PacGAN's GAN: 6.3 of 8
     n_test: Optional[int] = 1000
