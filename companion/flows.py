@@ -49,13 +49,14 @@ from torch import nn
 
 from .checks import check_int, check_positive_int
 from .distributed import batch_noise
-from .likelihoods import standard_normal_log_prob, sum_except_batch
+from .likelihoods import standard_normal_log_prob, sum_except_batch, unit_to_levels
 from .nets import MLP, activation_layer, check_shape
 from .train import History, fit_likelihood
 
 __all__ = [
     "ActNorm",
     "AffineCoupling",
+    "Dequantized",
     "IAFPosterior",
     "IAFStep",
     "MaskedLinear",
@@ -450,6 +451,45 @@ class Standardized(nn.Module):
     def sample(self, n: int) -> torch.Tensor:
         """``n`` samples ``loc + scale * s`` with ``s`` a sample of the standardised model."""
         return self.loc + self.scale * self.model.sample(n)
+
+
+class Dequantized(nn.Module):
+    """A model of discrete images (in ``[0, 1]`` on the lattice ``k / (n_levels - 1)``, the
+    package's one image scale) from a continuous density of their dequantisation.
+
+    ``log_prob(x)`` maps ``x`` to its levels, adds fresh uniform noise
+    (:func:`uniform_dequantize`: ``(level + u) / n_levels``) and returns
+    ``log p((level + u) / n_levels) - D log n_levels``, a lower bound on ``log P(x)`` in
+    expectation over ``u`` (Theis et al. 2016), so ``log_prob_is_bound`` is true.
+    ``sample(n)`` draws from the continuous model and returns the level of the bin each value
+    falls in, on the same lattice.
+
+    Args:
+        model: a density model (:mod:`companion.protocol`) of values in ``[0, 1)``, for
+            example a :class:`RealNVP` fitted on ``uniform_dequantize`` of the levels.
+        n_levels: the number of levels of the images.
+    """
+
+    log_prob_is_bound = True
+
+    def __init__(self, model: nn.Module, n_levels: int) -> None:
+        super().__init__()
+        if not callable(getattr(model, "log_prob", None)) or not callable(getattr(model, "sample", None)):
+            raise TypeError(f"model must have log_prob and sample methods; got {type(model).__name__}")
+        self.model = model
+        self.n_levels = check_int(n_levels, "n_levels", 2)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """A one-sample bound on ``log P(x)`` per example, in nats (fresh noise each call)."""
+        levels = unit_to_levels(x, self.n_levels)
+        n_dims = levels[0].numel()
+        return self.model.log_prob(uniform_dequantize(levels, self.n_levels)) - n_dims * math.log(self.n_levels)
+
+    @torch.no_grad()
+    def sample(self, n: int) -> torch.Tensor:
+        """``n`` images: the bin of each continuous value, as ``level / (n_levels - 1)``."""
+        y = self.model.sample(n)
+        return torch.floor(y * self.n_levels).clamp(0, self.n_levels - 1) / (self.n_levels - 1)
 
 
 def fit_flow(flow: RealNVP, data: torch.Tensor, *, init_size: int = 1024, **fit: Any) -> History:

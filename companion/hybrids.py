@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import distributed
 from .checks import check_positive, check_positive_int, check_tensor
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wasserstein_critic_loss
 from .nets import MLP, check_shape
@@ -163,8 +164,9 @@ def hybrid_step(
         The four losses (detached).
     """
     mu, logvar = model.encode(x)
-    z_hat = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    z_prior = torch.randn_like(mu)
+    # torchrun, sharded fit: this share's rows of the global batch's noise
+    eps, z_prior = (distributed.batch_noise(torch.randn, mu.shape, dtype=mu.dtype, device=mu.device) for _ in range(2))
+    z_hat = mu + torch.exp(0.5 * logvar) * eps
     reconstruction = _reconstruction_loss(model, x, z_hat)
 
     # Encoder: reconstruction + R_C(z_hat) = -logit C(z_hat) (fool the code discriminator).
@@ -224,7 +226,10 @@ def fit_hybrid(
 ) -> History:
     """Train a hybrid with :func:`hybrid_optimizers` (Adam(beta1=0.5, beta2=0.9), the paper's
     settings, App. K): ``lr`` for the encoder and generator, ``disc_lr`` for the
-    discriminators, in the package's alternating-update loop (:func:`companion.train.fit_adversarial`)."""
+    discriminators, in the package's alternating-update loop (:func:`companion.train.fit_adversarial`).
+    Under ``torchrun`` each process trains on its share of every minibatch, with that share's
+    rows of the global batch's noise and gradients averaged before each step (the losses are
+    means over examples), so two processes train as one does."""
     check_tensor(data, "data", shape=(None, *model.shape))
     if float(data.min()) < 0 or float(data.max()) > 1:
         raise ValueError("data must lie in [0, 1]")
@@ -233,7 +238,7 @@ def fit_hybrid(
     model.train()
     history = fit_adversarial(lambda real: hybrid_step(model, real[0], optimizers), data, n_steps=n_steps,
                               batch_size=batch_size, generator=generator, callback=callback, progress=progress,
-                              log_every=max(1, n_steps // 100), desc=desc or model.kind.upper(),
+                              log_every=max(1, n_steps // 100), desc=desc or model.kind.upper(), shard=True,
                               state={"model": model, **{f"{name}_optimizer": opt for name, opt in optimizers.items()}})
     model.eval()
     return history

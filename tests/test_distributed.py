@@ -120,6 +120,7 @@ from companion import distributed
 from companion.ade import build_ade, fit_ade
 from companion.agave import AGAVE, fit_agave
 from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
+from companion.hybrids import VAEGANHybrid, fit_hybrid
 from companion.vae import VAE, fit_vae
 
 distributed.init_from_env()
@@ -141,6 +142,9 @@ companion.seed_everything(3)
 images = torch.randint(0, 4, (32, 1, 4, 4)).float() / 3  # the one image scale: [0, 1] on the lattice
 agave = AGAVE((1, 4, 4), n_levels=4, latent_dim=2, channels=(4, 4), pixelcnn_channels=4, n_blocks=1, n_mixtures=1)
 results["agave"] = (agave, fit_agave(agave, images, n_steps=3, batch_size=8, log_every=1, progress=False))
+companion.seed_everything(4)
+hybrid = VAEGANHybrid((6,), latent_dim=2, kind="vgh++", hidden=16)
+results["hybrid"] = (hybrid, fit_hybrid(hybrid, levels, n_steps=4, batch_size=16, progress=False))
 if distributed.is_main():
     torch.save({name: {"params": {k: v.detach().clone() for k, v in model.state_dict().items()},
                        "history": history.to_dict()} for name, (model, history) in results.items()}, sys.argv[1])
@@ -149,7 +153,7 @@ distributed.shutdown()
 
 
 def test_two_processes_give_the_adversarial_and_noisy_fits_of_one(tmp_path, monkeypatch):
-    """GAN, ADE (the adversarial loop), VAE and AGAVE (per-example noise): 2 gloo processes == 1."""
+    """GAN, ADE and a VAE-GAN hybrid (adversarial loops), VAE and AGAVE (per-example noise): 2 gloo processes == 1."""
     import runpy
 
     script = tmp_path / "fits.py"
@@ -164,7 +168,7 @@ def test_two_processes_give_the_adversarial_and_noisy_fits_of_one(tmp_path, monk
     monkeypatch.setattr(sys, "argv", [str(script), str(tmp_path / "one.pt")])
     runpy.run_path(str(script), run_name="__main__")  # one process: this one
     one, two = (torch.load(tmp_path / f"{name}.pt", weights_only=True) for name in ("one", "two"))
-    for fit in ("gan", "ade", "vae", "agave"):
+    for fit in ("gan", "ade", "vae", "agave", "hybrid"):
         for key, value in one[fit]["params"].items():
             assert torch.allclose(value.double(), two[fit]["params"][key].double(), rtol=1e-4, atol=1e-5), (fit, key)
         for series, recorded in one[fit]["history"].items():

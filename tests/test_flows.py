@@ -237,3 +237,25 @@ def test_standardized_is_the_change_of_variables_and_fit_flow_initialises():
         Standardized(flow, torch.zeros(2), torch.zeros(2))
     with pytest.raises(TypeError, match="RealNVP"):
         fit_flow(torch.nn.Linear(2, 2), data, n_steps=1, batch_size=4)
+
+
+def test_dequantized_is_the_flows_bound_on_the_lattice_and_samples_on_it():
+    from companion.flows import Dequantized
+
+    torch.manual_seed(0)
+    x = torch.randint(0, 5, (6, 1, 4, 4)) / 4
+    flow = RealNVP((1, 4, 4), n_blocks=2, hidden=8)
+    flow.initialize(uniform_dequantize(torch.round(x * 4), 5))
+    model = Dequantized(flow, n_levels=5)
+    torch.manual_seed(1)
+    got = model.log_prob(x)
+    torch.manual_seed(1)
+    expected = flow.log_prob(uniform_dequantize(torch.round(x * 4), 5)) - 16 * math.log(5)
+    torch.testing.assert_close(got, expected)
+    assert model.log_prob_is_bound
+    samples = model.sample(7)
+    assert samples.shape == (7, 1, 4, 4) and torch.equal(samples * 4, torch.round(samples * 4))
+    with pytest.raises(TypeError, match="log_prob and sample"):
+        Dequantized(torch.nn.Linear(2, 2), 5)
+    with pytest.raises(ValueError, match="n_levels"):
+        Dequantized(flow, 1)

@@ -49,6 +49,15 @@ def _real_nvp(shape):
     return build
 
 
+def _dequantized_real_nvp():
+    from companion.flows import Dequantized, RealNVP, uniform_dequantize
+
+    x = torch.randint(0, 4, (5, 1, 4, 4)) / 3
+    flow = RealNVP((1, 4, 4), n_blocks=2, hidden=8)
+    flow.initialize(uniform_dequantize(torch.round(x * 3), 4))
+    return Dequantized(flow, n_levels=4), x
+
+
 def _pixelcnn():
     from companion.pixelcnn import PixelCNN
 
@@ -125,6 +134,7 @@ DENSITY_MODELS = {
     "vae-logistic": Case(_vae("logistic"), n_levels=4),
     "real-nvp-vector": Case(_real_nvp((2,))),
     "real-nvp-image": Case(_real_nvp((1, 4, 4))),
+    "real-nvp-dequantized": Case(_dequantized_real_nvp, n_levels=4),
     "pixelcnn": Case(_pixelcnn, n_levels=4),
     "agave": Case(_agave, n_levels=4),
     "lde": Case(_lde),
@@ -243,7 +253,7 @@ def test_the_image_scale_is_one():
     from companion.protocol import IMAGE_SCALE
 
     assert IMAGE_SCALE == "unit"
-    assert DISCRETE_IMAGE_MODELS == ["agave", "pixelcnn", "vae-logistic"]
+    assert DISCRETE_IMAGE_MODELS == ["agave", "pixelcnn", "real-nvp-dequantized", "vae-logistic"]
 
 
 @pytest.mark.parametrize("name", DISCRETE_IMAGE_MODELS)

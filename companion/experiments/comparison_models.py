@@ -498,8 +498,7 @@ def fit_toy_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: Compar
 
 
 def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    from companion.flows import RealNVP, fit_flow, uniform_dequantize
-    from companion.metrics import continuous_to_discrete_nll
+    from companion.flows import Dequantized, RealNVP, fit_flow, uniform_dequantize
 
     dev = train.device
     # Images: the multi-scale architecture's convolutional couplings (one scale fits every size
@@ -510,29 +509,16 @@ def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig)
     shape = spec.shape if image else (spec.n_dims,)
     hidden = cfg.flow_hidden if image else cfg.hidden
     flow = RealNVP(shape, n_blocks=cfg.flow_blocks, hidden=hidden, n_layers=cfg.flow_layers).to(dev)
-    if spec.discrete:
-        levels = datasets.to_levels(train, spec.n_levels).float()  # uniform_dequantize takes integer levels
-
-        def prepare(x_levels):  # fresh uniform noise each time: (level + u) / n_levels in [0, 1)
-            return uniform_dequantize(x_levels, spec.n_levels)
-    else:
-        levels = train
-
-        def prepare(x):
-            return x
-    fit_flow(flow, levels, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, init_size=512,
-             transform=prepare, max_grad_norm=10.0, desc="Real-NVP")
-    if spec.discrete:
-        def log_prob(x):  # log p(y) - D log n_levels: a bound on log P(x) in expectation over u
-            log_p = flow.log_prob(prepare(datasets.to_levels(x, spec.n_levels).float()))
-            return -continuous_to_discrete_nll(-log_p, spec.n_dims, spec.n_levels)
-
-        def sample(n):  # the bin of (level + u) / n_levels back to level / (n_levels - 1)
-            y = flow.sample(n)
-            return (torch.floor(y * spec.n_levels).clamp(0, spec.n_levels - 1)) / (spec.n_levels - 1)
-    else:
-        log_prob, sample = flow.log_prob, flow.sample
-    return FittedModel("real-nvp", flow, sample, log_prob, likelihood_kind("real-nvp", spec),
+    if not spec.discrete:
+        fit_flow(flow, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr, init_size=512,
+                 max_grad_norm=10.0, desc="Real-NVP")
+        model: nn.Module = flow
+    else:  # fitted on fresh uniform noise each time, (level + u) / n_levels in [0, 1); scored as Dequantized
+        fit_flow(flow, datasets.to_levels(train, spec.n_levels).float(), n_steps=cfg.n_steps,
+                 batch_size=cfg.batch_size, lr=cfg.lr, init_size=512, max_grad_norm=10.0, desc="Real-NVP",
+                 transform=lambda levels: uniform_dequantize(levels, spec.n_levels))
+        model = Dequantized(flow, spec.n_levels)
+    return FittedModel("real-nvp", flow, model.sample, model.log_prob, likelihood_kind("real-nvp", spec),
                        _likelihood_how("real-nvp", spec))
 
 
