@@ -480,6 +480,17 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
                 samples[mode] = model.sample(36).cpu().numpy()
         if cfg.logistic_vae_reference:
             reference_bpd.append(logistic_vae_reference(cfg, train, held_out, seed))
+    metrics, notes = _ablation_metrics(cfg, accuracy, data_fd, reference_bpd, bpd, fd, min_share, inception,
+                                       inception_state)
+    return AblationResult(list(cfg.modes), bpd, fd, samples, train[:36].cpu().numpy(), metrics, cfg.dataset, notes,
+                          reference_bpd, min_share)
+
+
+def _ablation_metrics(cfg: AblationConfig, accuracy: float, data_fd: float, reference_bpd: List[float],
+                      bpd: Dict[str, List[float]], fd: Dict[str, List[float]], min_share: Dict[str, List[float]],
+                      inception: Dict[str, Dict[str, List[float]]],
+                      inception_state: Dict[str, str]) -> Tuple[Dict[str, float], Dict[str, str]]:
+    """The ablation's metrics (means and spreads over seeds, network sizes, the GAN's bar) and notes."""
     metrics: Dict[str, float] = {"classifier_accuracy": accuracy, "data_fd": data_fd,
                                  "uniform_bpd": math.log2(DATASETS[cfg.dataset][1])}
     if reference_bpd:
@@ -504,8 +515,7 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
         metrics["inception_available"] = float("unavailable" not in inception_state)
         if "unavailable" in inception_state:
             notes["inception"] = "IS/FID unavailable: " + inception_state["unavailable"]
-    return AblationResult(list(cfg.modes), bpd, fd, samples, train[:36].cpu().numpy(), metrics, cfg.dataset, notes,
-                          reference_bpd, min_share)
+    return metrics, notes
 
 
 def logistic_vae_reference(cfg: AblationConfig, train: torch.Tensor, held_out: torch.Tensor, seed: int) -> float:
