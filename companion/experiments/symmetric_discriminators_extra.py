@@ -35,6 +35,7 @@ __all__ = [
     "DIGITS_SWEEP_RECORD",
     "DigitsDynamicsConfig",
     "DigitsDynamicsResult",
+    "claims_table",
     "digits_dynamics_comparisons",
     "digits_dynamics_table",
     "digits_sweep_table",
@@ -367,15 +368,21 @@ def digits_dynamics_table(result: DigitsDynamicsResult):
     return pd.DataFrame(rows)
 
 
-def digits_dynamics_comparisons(result: DigitsDynamicsResult):
-    """The paper's claims on Fig. 4.6, each read from the bootstrap interval of the difference."""
+def claims_table(comparisons: List[Dict[str, Any]], names: Dict[str, str]):
+    """A table of "A better than B" claims on the Fréchet distance, each with its difference,
+    95% bootstrap interval and verdict (or "not compared" where a model missed its bar)."""
     import pandas as pd
 
-    return pd.DataFrame([{"claim": f"{DIGITS_METHOD_NAMES[r['a']]} better than {DIGITS_METHOD_NAMES[r['b']]}",
+    return pd.DataFrame([{"claim": f"{names[r['a']]} better than {names[r['b']]}",
                           "difference (Fréchet)": round(r["difference"], 3),
                           "95% interval": f"[{r['low']:.3f}, {r['high']:.3f}]",
                           "verdict": r["verdict"] if r["compared"] else "not compared (bar not met)"}
-                         for r in result.comparisons])
+                         for r in comparisons])
+
+
+def digits_dynamics_comparisons(result: DigitsDynamicsResult):
+    """The paper's claims on Fig. 4.6, each read from the bootstrap interval of the difference."""
+    return claims_table(result.comparisons, DIGITS_METHOD_NAMES)
 
 
 def plot_digits_dynamics(result: DigitsDynamicsResult):

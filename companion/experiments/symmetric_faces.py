@@ -310,13 +310,9 @@ def faces_table(result: FacesSamplesResult):
 
 def faces_comparisons(result: FacesSamplesResult):
     """The thesis' reading of Fig. 4.5, each claim read from the bootstrap interval of the Fréchet difference."""
-    import pandas as pd
+    from companion.experiments.symmetric_discriminators_extra import claims_table
 
-    return pd.DataFrame([{"claim": f"{FACES_METHOD_NAMES[r['a']]} better than {FACES_METHOD_NAMES[r['b']]}",
-                          "difference (Fréchet)": round(r["difference"], 3),
-                          "95% interval": f"[{r['low']:.3f}, {r['high']:.3f}]",
-                          "verdict": r["verdict"] if r["compared"] else "not compared (bar not met)"}
-                         for r in result.comparisons])
+    return claims_table(result.comparisons, FACES_METHOD_NAMES)
 
 
 def plot_faces_samples(result: FacesSamplesResult):
