@@ -174,8 +174,35 @@ class EquivariantConv2d(nn.Module):
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.own.kernel_size}, reweight={self.reweight}"
 
 
+class _MaxOfPieces(torch.autograd.Function):
+    """The maximum over the last dimension, whose backward passes the gradient to the maximal piece.
+
+    ``torch.amax`` would give the same values and, without ties, the same gradients, but its
+    backward also counts the ties (a sum over a boolean mask) to share the gradient among them.
+    On the book's small discriminators that count was most of a training step's time. The
+    pieces come out of a linear layer, so ties have probability zero; should one occur, every
+    tied piece receives the whole gradient. The backward is built of differentiable operations,
+    so gradient penalties (a second derivative) work through it.
+    """
+
+    @staticmethod
+    def forward(ctx, grouped: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        maximum = grouped.amax(dim=-1)
+        ctx.save_for_backward(grouped, maximum)
+        return maximum
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grouped, maximum = ctx.saved_tensors
+        return (grouped == maximum.unsqueeze(-1)) * grad.unsqueeze(-1)
+
+
 class Maxout(nn.Module):
-    """Maxout units: the maximum over groups of ``pieces`` consecutive features (pointwise)."""
+    """Maxout units: the maximum over groups of ``pieces`` consecutive features (pointwise).
+
+    The gradient reaches the maximal piece of each group (see :class:`_MaxOfPieces` for why
+    this is not ``torch.amax``'s backward).
+    """
 
     def __init__(self, pieces: int) -> None:
         super().__init__()
@@ -184,7 +211,7 @@ class Maxout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % self.pieces:
             raise ValueError(f"the last dimension ({x.shape[-1]}) must be a multiple of pieces={self.pieces}")
-        return x.unflatten(-1, (x.shape[-1] // self.pieces, self.pieces)).amax(dim=-1)
+        return _MaxOfPieces.apply(x.unflatten(-1, (x.shape[-1] // self.pieces, self.pieces)))
 
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "maxout")

@@ -490,3 +490,56 @@ def test_both_methods_agree_when_a_log_density_is_minus_infinity():
     d = optimal_discriminator(log_p_real, log_p_fake, method="enumerate")
     assert 1 / 3 <= float(d[0]) <= 2 / 3
     assert abs(float(d[2]) - 1 / 3) < 1e-12
+
+
+# -- Maxout: the cheaper backward equals torch.amax's ------------------------------------------
+
+
+def _maxout_reference(x: torch.Tensor, pieces: int) -> torch.Tensor:
+    return x.unflatten(-1, (x.shape[-1] // pieces, pieces)).amax(dim=-1)
+
+
+@pytest.mark.parametrize("shape", [(7, 12), (3, 5, 12)])
+def test_maxout_values_and_gradients_equal_amax(shape):
+    from companion.symmetric import Maxout
+
+    x = torch.randn(*shape, requires_grad=True)
+    upstream = torch.randn(*shape[:-1], 4)
+    ours = Maxout(3)(x)
+    reference = _maxout_reference(x, 3)
+    assert torch.equal(ours, reference)
+    (grad_ours,) = torch.autograd.grad(ours, x, upstream)
+    (grad_reference,) = torch.autograd.grad(reference, x, upstream)
+    assert torch.equal(grad_ours, grad_reference)
+    # exactly one piece per group receives the gradient
+    assert torch.equal((grad_ours != 0).unflatten(-1, (4, 3)).sum(-1), torch.ones(*shape[:-1], 4, dtype=torch.long))
+
+
+def test_maxout_second_derivative_matches_amax():
+    """A gradient penalty differentiates the input gradient with respect to the weights."""
+    from companion.symmetric import Maxout
+
+    x = torch.randn(6, 2, requires_grad=True)
+    layer = torch.nn.Linear(2, 12)
+    readout = torch.nn.Linear(4, 1)
+    penalties = []
+    for activation in (Maxout(3), lambda h: _maxout_reference(h, 3)):
+        (input_grad,) = torch.autograd.grad(readout(activation(layer(x))).sum(), x, create_graph=True)
+        penalties.append(torch.autograd.grad(input_grad.pow(2).sum(), readout.weight)[0])
+    assert penalties[0].abs().sum() > 0
+    torch.testing.assert_close(penalties[0], penalties[1], rtol=0, atol=0)
+
+
+def test_maxout_ties_send_the_whole_gradient_to_each_tied_piece():
+    from companion.symmetric import Maxout
+
+    x = torch.tensor([[1.0, 1.0, 0.0]], requires_grad=True)
+    (grad,) = torch.autograd.grad(Maxout(3)(x), x, torch.tensor([[2.0]]))
+    assert torch.equal(grad, torch.tensor([[2.0, 2.0, 0.0]]))
+
+
+def test_maxout_rejects_a_width_not_divisible_by_pieces():
+    from companion.symmetric import Maxout
+
+    with pytest.raises(ValueError, match="multiple of pieces"):
+        Maxout(3)(torch.randn(2, 7))
