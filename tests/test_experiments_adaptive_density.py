@@ -133,6 +133,14 @@ def test_ablation_smoke_computes_and_reports_the_gan_bar(gan_fit):
     shares, fd, vae_fd = result.min_class_share["gan"][0], result.fd["gan"][0], result.fd["vae"][0]
     assert m["gan_meets_bar_seeds"] == float(shares >= 0.03 and fd <= 2 * vae_fd)
     assert 0 <= m["gan_min_class_share_mean"] <= 0.1 and math.isfinite(m["gan_bpd_mean"])
+    # the verdicts of Table 1's orderings: with the GAN only at the bar, "not run" for the models left out
+    from companion.evidence import VERDICTS
+    from companion.experiments.adaptive_density import TABLE1_ORDERINGS
+
+    assert {f"{a}_vs_{b}_{k}_verdict" for a, b, k in TABLE1_ORDERINGS} <= set(m)
+    gan_verdict = m["gan_vs_vae_fd_verdict"]
+    assert gan_verdict == VERDICTS[2] if m["gan_meets_bar_seeds"] == 1 else gan_verdict.startswith("not compared")
+    assert m["av-ade_vs_vae_bpd_verdict"] == "not run"
     with pytest.raises(ValueError, match="gan_fit"):
         run_ablation(AblationConfig.for_scale("smoke", gan_fit="wgan"))
 
@@ -145,3 +153,33 @@ def test_the_feature_classifier_is_trained_once_and_leaves_the_random_state_as_t
     assert torch.equal(torch.get_rng_state(), after_first)
     assert train_feature_net(7, seed=3, device=torch.device("cpu"))[0] is net
     assert train_feature_net(8, seed=3, device=torch.device("cpu"))[0] is not net
+
+
+def test_the_plain_gan_recipe_drops_its_rate_at_the_decay_step():
+    from companion.experiments.adaptive_density import _fit_decoder_as_gan
+
+    torch.manual_seed(0)
+    model = build_ade((2,), "gan", latent_dim=1, hidden=8, disc_hidden=8)
+    history = _fit_decoder_as_gan(model, datasets.load("ring", "train")[:200], n_steps=25, batch_size=20, lr=1e-3,
+                                  decay_step=15, decay=0.2, desc="decay")
+    assert history["lr"] == pytest.approx([1e-3, 1e-3, 2e-4, 2e-4])  # recorded at steps 0, 10, 20 and 24
+    never = _fit_decoder_as_gan(model, datasets.load("ring", "train")[:200], n_steps=12, batch_size=20, lr=1e-3,
+                                decay_step=0, decay=0.2, desc="no decay")
+    assert never["lr"] == pytest.approx([1e-3, 1e-3, 1e-3])
+
+
+def test_fig4_smoke_reports_every_seed_and_the_ring_bar():
+    from companion.experiments.adaptive_density import RING_BAR_MODES, Fig4Config, plot_fig4, run_fig4
+
+    cfg = Fig4Config.for_scale("smoke", modes=("vae", "gan"), n_steps=4, gan_steps=6,
+                               resolution=5, n_samples=100, n_eval_samples=2, seeds=(0, 1))
+    result = run_fig4(cfg)
+    m = result.metrics
+    for mode in cfg.modes:
+        assert all(len(values) == 2 for values in result.runs[mode].values())
+        assert m[f"{mode}_modes"] == result.runs[mode]["modes"][0]  # the figure's numbers: the first seed
+        assert m[f"{mode}_test_nll_mean"] == pytest.approx(sum(result.runs[mode]["test_nll"]) / 2)
+    assert m["gan_meets_bar"] == float(m["gan_modes_mean"] >= RING_BAR_MODES)
+    plot_fig4(result)
+    with pytest.raises(ValueError, match="gan_fit"):
+        run_fig4(Fig4Config.for_scale("smoke", gan_fit="wgan", seeds=(0,)))
