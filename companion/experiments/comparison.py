@@ -105,6 +105,10 @@ class ComparisonConfig(ExperimentConfig):
     gan_layers: int = 1
     gan_steps: int = 1500
     gan_lr: float = 1e-3
+    gan_generator: str = "mlp"  # or "conv": companion.gan.ConvGenerator (on patches: an 8x8 map made a patch)
+    gan_discriminator: str = "mlp"  # the GAN's pointwise one: or "conv", companion.gan.ConvDiscriminator
+    gan_conv_channels: Tuple[int, ...] = (32, 16)  # the conv generator's stages, smallest map first
+    gan_disc_conv_channels: Tuple[int, ...] = (16, 32)
     gan_bar_modes: Tuple[Tuple[str, int], ...] = ()  # toys: (dataset, modes a GAN must cover), e.g. ring 6 of 8
     n_seeds: int = 3
     iw_samples: int = 10
@@ -152,6 +156,13 @@ class ComparisonConfig(ExperimentConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number; got {value!r}")
+        for name in ("gan_generator", "gan_discriminator"):
+            if getattr(self, name) not in ("mlp", "conv"):
+                raise ValueError(f"{name} must be 'mlp' or 'conv'; got {getattr(self, name)!r}")
+        for name in ("gan_conv_channels", "gan_disc_conv_channels"):
+            value = getattr(self, name)
+            if not value or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in value):
+                raise ValueError(f"{name} must be a non-empty tuple of positive ints; got {value!r}")
         if not (isinstance(self.bgan_gamma, (int, float)) and 0 <= self.bgan_gamma <= 0.5):
             raise ValueError(f"bgan_gamma must lie in [0, 0.5]; got {self.bgan_gamma!r}")
 
@@ -453,7 +464,37 @@ def _flat_metrics(result: ComparisonResult) -> Dict[str, float]:
             if model != "data":
                 metrics[f"{name}/{model}/likelihood_is_bound"] = {"bound": 1.0, "exact": 0.0}.get(
                     result.kinds[name][model], float("nan"))
+            bar = result.runs[name].get(model, {}).get("meets_bar")
+            if model in GAN_MODELS and bar and None not in bar:
+                metrics[f"{name}/{model}/bar_met_seeds"] = float(sum(bar))  # met in k of n_seeds
+        metrics.update(_headline_verdicts(result, name))
+    metrics["n_seeds"] = float(result.n_seeds)
     return metrics
+
+
+#: The chapters' questions the discussion answers, per family: (a, b, metric, higher is better).
+HEADLINES = {
+    "images": (("iml", "vae", "frechet", False),),
+    "vectors": (),
+    "toys": (("m-bgan", "bgan", "modes", True),),
+}
+
+
+def _headline_verdicts(result: ComparisonResult, dataset: str) -> Dict[str, float]:
+    """``"<dataset>/<a>_vs_<b>_<metric>_verdict"``: 1 holds, -1 does not hold, 0 cannot tell, NaN not compared
+    (a model not run, or a GAN below its bar), from :func:`companion.evidence.verdict` over the seeds."""
+    from companion.evidence import VERDICTS, verdict
+
+    out = {}
+    for a, b, key, higher in HEADLINES[result.family]:
+        runs = result.runs[dataset]
+        values = [runs.get(m, {}).get(key) for m in (a, b)]
+        ok = all(v and None not in v for v in values) and not any(meets_bar(result, dataset, m) is False
+                                                                  for m in (a, b))
+        code = {VERDICTS[0]: 1.0, VERDICTS[1]: -1.0}.get(verdict(*values, higher_is_better=higher), 0.0) if ok \
+            else float("nan")
+        out[f"{dataset}/{a}_vs_{b}_{key}_verdict"] = code
+    return out
 
 
 def meets_bar(result: ComparisonResult, dataset: str, model: str) -> Optional[bool]:
