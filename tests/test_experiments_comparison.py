@@ -229,6 +229,8 @@ def test_paper_scale_names_the_real_datasets():
     ({"n_test": 1}, "n_test"),
     ({"lr": -1.0}, "lr"),
     ({"bgan_gamma": 0.7}, "bgan_gamma"),
+    ({"gan_generator": "deconv"}, "gan_generator"),
+    ({"gan_disc_conv_channels": ()}, "gan_disc_conv_channels"),
 ])
 def test_bad_configurations_raise(overrides, match):
     cfg = C.ImagesConfig.for_scale("smoke", **overrides)
@@ -297,6 +299,37 @@ def test_gan_bar_is_computed_and_reported(results):
     assert C.meets_bar(r, "digits", "vae") is None
     toys = results["toys"]
     assert toys.runs["ring"]["gan"]["meets_bar"] == [float(m >= 6) for m in toys.runs["ring"]["gan"]["modes"]]
+    patches = results["patches"].runs["patches"]  # the bar without labels: within twice the VAE's distance
+    reference = [min(a, b) for a, b in zip(patches["vae"]["frechet"], patches["vae"]["frechet_means"])]
+    for model in C.GAN_MODELS:
+        assert patches[model]["meets_bar"] == [float(f <= 2 * v) for f, v in zip(patches[model]["frechet"], reference)]
+
+
+def test_bars_and_verdicts_are_in_the_json_metrics(results):
+    for result, dataset in ((results["images"], "digits"), (results["patches"], "patches"), (results["toys"], "ring")):
+        for model in C.GAN_MODELS:
+            met = result.runs[dataset][model]["meets_bar"]
+            assert result.metrics[f"{dataset}/{model}/bar_met_seeds"] == sum(met)  # met in k of n seeds
+        assert result.metrics["n_seeds"] == result.n_seeds
+    verdict = results["toys"].metrics["ring/m-bgan_vs_bgan_modes_verdict"]
+    below = any(C.meets_bar(results["toys"], "ring", m) is False for m in ("m-bgan", "bgan"))
+    assert math.isnan(verdict) if below else verdict in (-1.0, 0.0, 1.0)
+    assert results["images"].metrics["digits/iml_vs_vae_frechet_verdict"] in (-1.0, 0.0, 1.0)
+
+
+def test_conv_gan_on_patches_draws_mean_free_patch_vectors():
+    from companion.experiments.comparison_models import _discriminator, _generator
+
+    cfg = C.PatchesConfig.for_scale("smoke")
+    cfg.gan_generator, cfg.gan_discriminator = "conv", "conv"
+    spec = C.dataset_spec("patches")
+    gen, disc = _generator(spec, cfg), _discriminator(spec, cfg)
+    x = gen(torch.randn(5, cfg.gan_latent_dim))
+    assert x.shape == (5, 63) and disc(x).shape == (5,)
+    full = torch.cat([x, -x.sum(1, keepdim=True)], 1)  # the dropped pixel, as the data were made
+    assert torch.allclose(full.mean(1), torch.zeros(5), atol=1e-6)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in gen.modules()) and \
+        any(isinstance(m, torch.nn.Conv2d) for m in disc.modules())
 
 
 def test_faces_frechet_has_fewer_dimensions_than_test_images_and_equal_sample_counts():

@@ -105,6 +105,10 @@ class ComparisonConfig(ExperimentConfig):
     gan_layers: int = 1
     gan_steps: int = 1500
     gan_lr: float = 1e-3
+    gan_generator: str = "mlp"  # or "conv": companion.gan.ConvGenerator (on patches: an 8x8 map made a patch)
+    gan_discriminator: str = "mlp"  # the GAN's pointwise one: or "conv", companion.gan.ConvDiscriminator
+    gan_conv_channels: Tuple[int, ...] = (32, 16)  # the conv generator's stages, smallest map first
+    gan_disc_conv_channels: Tuple[int, ...] = (16, 32)
     gan_bar_modes: Tuple[Tuple[str, int], ...] = ()  # toys: (dataset, modes a GAN must cover), e.g. ring 6 of 8
     n_seeds: int = 3
     iw_samples: int = 10
@@ -152,6 +156,13 @@ class ComparisonConfig(ExperimentConfig):
             value = getattr(self, name)
             if isinstance(value, bool) or not (isinstance(value, (int, float)) and value > 0):
                 raise ValueError(f"{name} must be a positive number; got {value!r}")
+        for name in ("gan_generator", "gan_discriminator"):
+            if getattr(self, name) not in ("mlp", "conv"):
+                raise ValueError(f"{name} must be 'mlp' or 'conv'; got {getattr(self, name)!r}")
+        for name in ("gan_conv_channels", "gan_disc_conv_channels"):
+            value = getattr(self, name)
+            if not value or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in value):
+                raise ValueError(f"{name} must be a non-empty tuple of positive ints; got {value!r}")
         if not (isinstance(self.bgan_gamma, (int, float)) and 0 <= self.bgan_gamma <= 0.5):
             raise ValueError(f"bgan_gamma must lie in [0, 0.5]; got {self.bgan_gamma!r}")
 
@@ -281,6 +292,41 @@ COLUMNS = {
              ("test_ll", "test LL (nats) ↑", False), ("seconds", "train time (s)", True),
              ("n_params", "parameters", True)),
 }
+
+#: Sweeps made once while writing the chapter (2026-12-03, CPU; the build prints them, it does not rerun them).
+#: The ring GAN of ``comparison/mode_coverage``'s recipe trained longer, as 10 replicas
+#: (:func:`companion.experiments.symmetric_toys._train_toy_replicas`, 2,500 samples per seed):
+#: (generator width, discriminator width, lr) -> {generator step: ring modes of seeds 0..9}.
+RING_GAN_SEED_RECORD = {
+    (64, 32, 1e-3): {1000: (6, 5, 5, 6, 8, 6, 7, 8, 7, 7), 1500: (7, 7, 5, 7, 8, 8, 6, 8, 6, 7),
+                     2000: (4, 6, 7, 6, 7, 6, 8, 8, 7, 7), 2500: (6, 6, 7, 8, 8, 8, 7, 8, 8, 5)},
+}
+#: The patches GAN with a small convolutional generator (an 8x8 map, stages of 32 and 16 channels; 8-dim noise),
+#: ``gan_steps`` 1,500, batch 64: setting -> {generator step: its Fréchet distance over the VAE's of the same
+#: seed, for seeds 0, 1, 2} (the bar: at most 2; ``None``: not run, the setting had already missed it).
+PATCHES_GAN_SWEEP_RECORD = {
+    "conv G, MLP D (2 x 128), lr 1e-3": {500: (4.08, 160.5, 3.40), 1000: (3.26, 4.81, 3.27),
+                                         1500: (2.65, 5.12, 3.29)},
+    "conv G, conv D (16, 32 channels), lr 1e-3": {500: (3.90, None, None), 1000: (4.06, None, None),
+                                                  1500: (10.14, None, None)},
+    "conv G, conv D (16, 32 channels), lr 2e-4": {500: (3.38, 5.26, 4.92), 1000: (4.29, 10.88, 4.26),
+                                                  1500: (6.55, 6.06, 3.40)},
+}
+
+
+def sweep_table(record: Dict, higher_is_better: bool = True):
+    """A recorded sweep (:data:`RING_GAN_SEED_RECORD`, :data:`PATCHES_GAN_SWEEP_RECORD`) as a pandas DataFrame:
+    one row per setting and step, one column per seed, with the mean and the worst seed of those run."""
+    import pandas as pd
+
+    rows = []
+    for setting, curve in record.items():
+        for step, values in curve.items():
+            done = [v for v in values if v is not None]
+            rows.append({"setting": str(setting), "step": step, **{f"seed {j}": v for j, v in enumerate(values)},
+                         "mean": float(np.mean(done)), "worst": (min if higher_is_better else max)(done)})
+    return pd.DataFrame(rows).set_index(["setting", "step"])
+
 
 #: The models held to the GAN bar before they are ranked.
 GAN_MODELS = ("gan", "bgan", "m-bgan")
@@ -453,7 +499,37 @@ def _flat_metrics(result: ComparisonResult) -> Dict[str, float]:
             if model != "data":
                 metrics[f"{name}/{model}/likelihood_is_bound"] = {"bound": 1.0, "exact": 0.0}.get(
                     result.kinds[name][model], float("nan"))
+            bar = result.runs[name].get(model, {}).get("meets_bar")
+            if model in GAN_MODELS and bar and None not in bar:
+                metrics[f"{name}/{model}/bar_met_seeds"] = float(sum(bar))  # met in k of n_seeds
+        metrics.update(_headline_verdicts(result, name))
+    metrics["n_seeds"] = float(result.n_seeds)
     return metrics
+
+
+#: The chapters' questions the discussion answers, per family: (a, b, metric, higher is better).
+HEADLINES = {
+    "images": (("iml", "vae", "frechet", False),),
+    "vectors": (),
+    "toys": (("m-bgan", "bgan", "modes", True),),
+}
+
+
+def _headline_verdicts(result: ComparisonResult, dataset: str) -> Dict[str, float]:
+    """``"<dataset>/<a>_vs_<b>_<metric>_verdict"``: 1 holds, -1 does not hold, 0 cannot tell, NaN not compared
+    (a model not run, or a GAN below its bar), from :func:`companion.evidence.verdict` over the seeds."""
+    from companion.evidence import VERDICTS, verdict
+
+    out = {}
+    for a, b, key, higher in HEADLINES[result.family]:
+        runs = result.runs[dataset]
+        values = [runs.get(m, {}).get(key) for m in (a, b)]
+        ok = all(v and None not in v for v in values) and not any(meets_bar(result, dataset, m) is False
+                                                                  for m in (a, b))
+        code = {VERDICTS[0]: 1.0, VERDICTS[1]: -1.0}.get(verdict(*values, higher_is_better=higher), 0.0) if ok \
+            else float("nan")
+        out[f"{dataset}/{a}_vs_{b}_{key}_verdict"] = code
+    return out
 
 
 def meets_bar(result: ComparisonResult, dataset: str, model: str) -> Optional[bool]:
@@ -600,101 +676,5 @@ def check_pareto_front(answer: Iterable[str], result: ComparisonResult, dataset:
     return False
 
 
-def _patch_images(x: np.ndarray) -> np.ndarray:
-    """63-dim patches to 8x8 images: the dropped pixel is minus the sum of the others; each patch rescaled."""
-    full = np.concatenate([x, -x.sum(axis=1, keepdims=True)], axis=1).reshape(-1, 1, 8, 8)
-    low = full.min(axis=(1, 2, 3), keepdims=True)
-    high = full.max(axis=(1, 2, 3), keepdims=True)
-    return (full - low) / np.maximum(high - low, 1e-8)
-
-
-def plot_samples(result: ComparisonResult):
-    """Sample grids (images, patches) or scatter plots (toys): one row per dataset, one panel per model."""
-    import matplotlib.pyplot as plt
-
-    from companion import plots
-
-    plots.set_style()
-    names = ["data"] + result.models
-    n_rows, n_cols = len(result.datasets), len(names)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.55 * n_cols, 1.8 * n_rows + 0.3), squeeze=False)
-    for r, dataset in enumerate(result.datasets):
-        spec = dataset_spec(dataset)
-        for c, model in enumerate(names):
-            ax = axes[r, c]
-            label = "data" if model == "data" else DISPLAY_NAMES[model]
-            if model not in result.samples[dataset]:
-                ax.text(0.5, 0.5, "n/a", ha="center", va="center", fontsize=10, color="0.4")
-                ax.set_xticks([]), ax.set_yticks([])
-                ax.set_title(label, fontsize=8)
-                continue
-            images = result.samples[dataset][model]
-            if spec.family == "toys":
-                centers = datasets.toy_centers(dataset).numpy()
-                ax.scatter(centers[:, 0], centers[:, 1], s=8, color="k", marker="x")
-                pts = np.clip(images, -6, 6)  # a diverged model's far-away points stay on the panel's edge
-                ax.scatter(pts[:, 0], pts[:, 1], s=2, color="C3", alpha=0.5)
-                lim = 1.5 if dataset == "ring" else 5.5
-                ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim)
-                ax.set_xticks([]), ax.set_yticks([])
-                ax.set_aspect("equal")
-            else:
-                if spec.family == "vectors":
-                    images = _patch_images(images)
-                side = int(math.isqrt(len(images)))
-                plots.image_grid(np.clip(images[: side * side], 0, 1), nrow=side, ax=ax)
-            if spec.family == "toys" and model != "data":
-                row = result.rows[dataset][model]
-                label += f"\n{row['modes']:.3g} modes (mean)"
-            ax.set_title(label, fontsize=8)
-        axes[r, 0].set_ylabel(dataset, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-def plot_tradeoffs(result: ComparisonResult, pairs: Optional[Sequence[Tuple[str, str]]] = None):
-    """Metric against metric, one panel per (dataset, pair); the Pareto front of each panel is drawn.
-
-    The default pairs: likelihood against Fréchet and training time against Fréchet (images,
-    patches), modes against test log-likelihood and time against modes (toys).
-    """
-    import matplotlib.pyplot as plt
-
-    from companion import plots
-
-    plots.set_style()
-    if pairs is None:
-        pairs = {"images": (("bits_per_dim", "frechet"), ("seconds", "frechet")),
-                 "vectors": (("test_ll", "frechet"), ("seconds", "frechet")),
-                 "toys": (("test_ll", "modes"), ("seconds", "modes"))}[result.family]
-    headers = {key: header for key, header, _ in COLUMNS[result.family]}
-    panels = [(d, p) for d in result.datasets for p in pairs]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
-    for ax, (dataset, (x, y)) in zip(axes[0], panels):
-        points = tradeoff_points(result, dataset, x, y)
-        lower = {key: low for key, _, low in COLUMNS[result.family]}
-        sign = {k: 1.0 if lower[k] else -1.0 for k in (x, y)}
-        front = pareto_front(points)
-        spreads = tradeoff_spreads(result, dataset, x, y)
-        for i, (model, (px, py)) in enumerate(points.items()):
-            ax.errorbar(sign[x] * px, sign[y] * py, xerr=spreads[model][0], yerr=spreads[model][1], fmt="none",
-                        ecolor=f"C{i % 10}", elinewidth=1, capsize=2, zorder=2)
-            ax.scatter(sign[x] * px, sign[y] * py, s=40 if model in front else 18, color=f"C{i % 10}",
-                       edgecolor="k" if model in front else "none", zorder=3)
-            ax.annotate(DISPLAY_NAMES[model], (sign[x] * px, sign[y] * py), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
-        if len(front) > 1:
-            ax.plot([sign[x] * points[m][0] for m in front], [sign[y] * points[m][1] for m in front],
-                    ls="--", color="0.5", lw=1, zorder=1)
-        if x == "seconds":
-            from matplotlib.ticker import NullFormatter, ScalarFormatter
-
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(ScalarFormatter())  # 3, 10, 30 rather than 3x10^0
-            ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(headers[x])
-        ax.set_ylabel(headers[y])
-        ax.set_title(f"{dataset}: {len(points)} models, mean ± std over {result.n_seeds} seeds, front dashed",
-                     fontsize=8)
-    fig.tight_layout()
-    return fig
+# the figures live in comparison_plots (this module's size); imported last, as they read its tables
+from companion.experiments.comparison_plots import plot_samples, plot_tradeoffs  # noqa: E402,F401

@@ -425,22 +425,65 @@ def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode
     return FittedModel(mode, model, sample, log_prob, "bound", _likelihood_how(mode, spec), mean_fn=model.sample)
 
 
+class _PatchToImage(nn.Module):
+    """63-dim patch vectors to ``(1, 8, 8)`` maps: the dropped pixel is minus the sum of the others."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return torch.cat([x, -x.sum(1, keepdim=True)], 1).view(-1, 1, 8, 8)
+
+
+class _ImageToPatch(nn.Module):
+    """``(1, 8, 8)`` maps to 63-dim patch vectors, as the patches were made: mean removed, last pixel dropped."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        flat = x.flatten(1)
+        return (flat - flat.mean(1, keepdim=True))[:, :-1]
+
+
+def _patch_grid(spec: DatasetSpec) -> bool:
+    """Whether ``spec`` holds 63-dim vectors of 8x8 patches (mean removed, one pixel dropped)."""
+    return spec.family == "vectors" and spec.n_dims == 63
+
+
 def _generator(spec: DatasetSpec, cfg: ComparisonConfig, flat: bool = False) -> nn.Module:
-    from companion.gan import MLPGenerator
+    """The GANs' generator: an MLP, or with ``gan_generator="conv"`` a small convolutional one
+    (:class:`companion.gan.ConvGenerator`; on patches it draws an 8x8 map, made a patch vector)."""
+    from companion.gan import ConvGenerator, MLPGenerator
 
     out_activation = "sigmoid" if spec.discrete else None  # images lie in [0, 1]
+    if cfg.gan_generator == "conv":
+        if _patch_grid(spec):
+            gen = nn.Sequential(ConvGenerator(cfg.gan_latent_dim, (1, 8, 8), cfg.gan_conv_channels,
+                                              out_activation=None), _ImageToPatch())
+        else:
+            gen = ConvGenerator(cfg.gan_latent_dim, spec.shape, cfg.gan_conv_channels, out_activation=out_activation)
+            gen = nn.Sequential(gen, nn.Flatten()) if flat else gen
+        gen.latent_dim = cfg.gan_latent_dim
+        return gen
     shape = (spec.n_dims,) if flat else spec.shape
     return MLPGenerator(cfg.gan_latent_dim, shape, hidden=cfg.gan_hidden, n_layers=cfg.gan_layers,
                         out_activation=out_activation)
 
 
+def _discriminator(spec: DatasetSpec, cfg: ComparisonConfig) -> nn.Module:
+    """The GAN's pointwise discriminator: an MLP, or with ``gan_discriminator="conv"`` a small
+    convolutional one (:class:`companion.gan.ConvDiscriminator`; on patches it sees the 8x8 map)."""
+    from companion.gan import ConvDiscriminator, MLPDiscriminator
+
+    if cfg.gan_discriminator == "conv":
+        if _patch_grid(spec):
+            return nn.Sequential(_PatchToImage(), ConvDiscriminator((1, 8, 8), cfg.gan_disc_conv_channels))
+        return ConvDiscriminator(spec.shape, cfg.gan_disc_conv_channels)
+    return MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden, n_layers=cfg.gan_layers)
+
+
 def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    from companion.gan import GAN, MLPDiscriminator, fit_gan
+    from companion.gan import GAN, fit_gan
 
     # the GANs train with the recipe that meets the book's bar on digits (preliminaries/gan_digits):
     # their own latent size, widths, steps and learning rate (``gan_*`` of the configuration)
-    disc = MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden, n_layers=cfg.gan_layers)
-    gan = GAN(_generator(spec, cfg), disc).to(train.device)
+    disc = _discriminator(spec, cfg)  # built first: the initialisations draw in this order
+    gan = GAN(_generator(spec, cfg), disc, cfg.gan_latent_dim).to(train.device)
     fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr, desc="GAN")
     return FittedModel("gan", gan, gan.sample, None, "none", _likelihood_how("gan", spec))
 
