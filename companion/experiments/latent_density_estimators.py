@@ -62,8 +62,8 @@ class BarsConfig(ExperimentConfig):
     The GMMN's settings are the best of a small sweep run once at book scale (steps 400 and
     1,500; learning rates 1e-3 and 3e-3; hidden width 128 and 256; noise dimension 2, 4 and 8;
     kernel bandwidths down to 0.01 in standardised units; batches of 256 and 512): none put
-    more than 30% of its samples on a bar, so the cheapest is kept and the chapter does not
-    rank it.
+    more than 30% of its samples on a bar, so the cheapest is kept, fitted for the first seed
+    only, and the chapter does not rank it.
     """
 
     n_train: int = 10_000
@@ -123,8 +123,10 @@ def bars_on_bar(points: torch.Tensor, half_width: float = 0.3) -> Tuple[float, f
     return float(on.amax(1).mean()), float(on.mean(0).min())
 
 
-def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int) -> Dict[str, Tuple[np.ndarray, object]]:
-    """One seed of Fig. 5: every model's samples and, for the density models, the model (else None)."""
+def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
+                     with_gmmn: bool) -> Dict[str, Tuple[np.ndarray, object]]:
+    """One seed of Fig. 5: every model's samples and, for the density models, the model (else None); the GMMN
+    only ``with_gmmn``."""
     from sklearn.mixture import GaussianMixture
 
     from companion.lde import GMMN, fit_gmmn, fit_lde
@@ -135,10 +137,11 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int) -> Dict[st
         model = _lde(2, k, cfg.lde_channels, cfg.lde_head_layers)
         fit_lde(model, train, n_steps=cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}")
         fitted[f"LDE (K={k})"] = (model.sample(cfg.n_samples).cpu().numpy(), model)
-    gmmn = GMMN(2).to(companion.device())
-    fit_gmmn(gmmn, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size)
-    with torch.no_grad():
-        fitted["GMMN"] = (gmmn.sample(cfg.n_samples).cpu().numpy(), None)
+    if with_gmmn:
+        gmmn = GMMN(2).to(companion.device())
+        fit_gmmn(gmmn, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size)
+        with torch.no_grad():
+            fitted["GMMN"] = (gmmn.sample(cfg.n_samples).cpu().numpy(), None)
     gmm = GaussianMixture(cfg.gmm_components, covariance_type="full", random_state=seed).fit(train.numpy())
     with warnings.catch_warnings():  # sklearn warns on nearly singular covariances of thin bars
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -164,8 +167,8 @@ def _score_bars_models(fitted: Dict[str, Tuple[np.ndarray, object]], test: torch
 @register("latent_density/bars", config=BarsConfig, plot=lambda r: plot_bars(r),
           description="Fig. 5: LDE (K = 1, 10, 30), GMMN and GMM on the six bars with a gap, over seeds")
 def run_bars(cfg: BarsConfig) -> BarsResult:
-    """Fit the LDEs, the GMMN and a GMM to the bars for ``n_seeds`` seeds; score held-out data, the gap
-    and the on-bar quality bar; the first seed's samples are kept for the figure."""
+    """Fit the LDEs and a GMM to the bars for ``n_seeds`` seeds, the GMMN for the first; score held-out data,
+    the gap and the on-bar quality bar; the first seed's samples are kept for the figure."""
     from companion import data
 
     train = data.load("bars")[: cfg.n_train]
@@ -173,7 +176,9 @@ def run_bars(cfg: BarsConfig) -> BarsResult:
     runs: Dict[str, List[float]] = {}
     samples: Dict[str, np.ndarray] = {}
     for i in range(cfg.n_seeds):
-        fitted = _fit_bars_models(cfg, train, cfg.seed + i)
+        # the GMMN misses its bar (see the config) and is not ranked: its first seed is shown, the others
+        # would only cost time
+        fitted = _fit_bars_models(cfg, train, cfg.seed + i, with_gmmn=i == 0)
         if i == 0:
             samples = {name: s for name, (s, _) in fitted.items()}
         for key, value in _score_bars_models(fitted, test).items():
@@ -206,8 +211,11 @@ def _bars_metrics(runs: Dict[str, List[float]], cfg: BarsConfig, train: torch.Te
         metrics[f"verdict/test_ll {high} > {low}"] = verdict(runs[f"test_ll/{high}"], runs[f"test_ll/{low}"])
     gmm, best = f"GMM (K={cfg.gmm_components})", max(ldes, key=lambda n: np.mean(runs[f"test_ll/{n}"]))
     metrics[f"verdict/test_ll {gmm} > {best}"] = verdict(runs[f"test_ll/{gmm}"], runs[f"test_ll/{best}"])
+    # the gap fraction of a model that has not learned the bars says nothing about the hole
+    learned = all(metrics[f"meets_bar/{n}"] == f"{cfg.n_seeds} of {cfg.n_seeds} seeds" for n in (ldes[0], ldes[-1]))
     metrics[f"verdict/gap_fraction {ldes[-1]} < {ldes[0]}"] = verdict(
-        runs[f"gap_fraction/{ldes[-1]}"], runs[f"gap_fraction/{ldes[0]}"], higher_is_better=False)
+        runs[f"gap_fraction/{ldes[-1]}"], runs[f"gap_fraction/{ldes[0]}"], higher_is_better=False
+    ) if learned else "not compared (bar not met)"
     return metrics
 
 
