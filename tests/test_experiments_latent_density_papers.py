@@ -1,9 +1,12 @@
-"""Smoke tests of the latent-density chapter's faces (Fig. 1, Fig. 6) and AAE / GMMN + AE (Table 2) experiments."""
+"""Smoke tests of the latent-density chapter's bars (Fig. 5), faces (Fig. 1, Fig. 6), Parzen and AAE / GMMN + AE
+(Table 2) experiments: several seeds, each bar computed and reported, the verdicts recorded."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from companion.evidence import VERDICTS
 from companion.experiments import latent_density as L
 
 
@@ -19,6 +22,9 @@ def test_faces_smoke_run_reconstructs_and_samples_three_models():
     m = result.metrics
     assert all(m[f"test_mse/{n}"] > 0 and m[f"sharpness/{n}"] >= 0 for n in ("AE", "IAE", "AAE"))
     assert m["sharpness/data"] > 0
+    assert all(len(result.runs[f"sharpness/{n}"]) == cfg.n_seeds == 2 for n in ("AE", "IAE", "AAE"))
+    assert m["sharpness/AAE"] == np.mean(result.runs["sharpness/AAE"])
+    assert {m["verdict/sharpness AAE < AE"], m["verdict/sharpness AAE < IAE"]} <= set(VERDICTS)
     assert isinstance(L.plot_faces(result), Figure)
 
 
@@ -30,7 +36,11 @@ def test_baselines_smoke_run_scores_aae_and_gmmn_and_checks_the_bar():
     m = result.metrics
     for name in ("AAE", "GMMN + AE"):
         assert np.isfinite(m[f"parzen_ll/{name}"]) and m[f"std_error/{name}"] > 0
-        assert isinstance(m[f"meets_bar/{name}"], bool) and 0 <= m[f"min_class_share/{name}"] <= 1
+        assert len(result.runs[f"parzen_ll/{name}"]) == cfg.n_seeds == 2
+        assert set(result.runs[f"meets_bar/{name}"]) <= {0.0, 1.0} and 0 <= m[f"min_class_share/{name}"] <= 1
+        met = int(sum(result.runs[f"meets_bar/{name}"]))
+        assert m[f"meets_bar/{name}"] == f"{met} of 2 seeds"
+    assert m["verdict/AAE > GMMN + AE"] in VERDICTS + ("not compared (bar not met)",)
     assert result.interpolations.shape == (cfg.n_interpolations, cfg.n_alphas + 2, 1, 8, 8)
     assert result.consecutive.shape == (16, 1, 8, 8)
     assert "| AAE |" in L.baselines_rows(result) and "282" in L.baselines_rows(result)
@@ -66,3 +76,71 @@ def test_autoencoder_lde_experiments_share_one_config_with_their_book_values():
         assert issubclass(config, AutoencoderLDEConfig)
         cfg = config.for_scale("book")
         assert tuple(getattr(cfg, f) for f in fields) == values, config.__name__
+
+
+def test_bars_smoke_run_reports_every_models_bar_and_the_verdicts_over_seeds():
+    from matplotlib.figure import Figure
+
+    cfg = L.BarsConfig.for_scale("smoke")
+    result = L.run_bars(cfg)
+    m = result.metrics
+    models = ["LDE (K=1)", "LDE (K=10)", "LDE (K=30)", "GMMN", f"GMM (K={cfg.gmm_components})"]
+    assert list(result.samples) == models
+    for name in models:
+        n = 1 if name == "GMMN" else cfg.n_seeds  # the unranked GMMN: the first seed only
+        assert len(result.runs[f"on_bar/{name}"]) == len(result.runs[f"gap_fraction/{name}"]) == n
+        assert 0 <= m[f"on_bar/{name}"] <= 1 and m[f"meets_bar/{name}"].endswith(f"of {n} seeds")
+        assert m[f"below_gap_reference/{name}"].endswith(f"of {n} seeds")
+    assert cfg.n_seeds == 2 and len(result.runs["test_ll/LDE (K=30)"]) == 2
+    assert m["on_bar/train data"] > 0.99  # the data meet their own bar
+    verdicts = [v for k, v in m.items() if k.startswith("verdict/")]
+    assert len(verdicts) == 4 and set(verdicts) <= set(VERDICTS) | {"not compared (bar not met)"}
+    assert isinstance(L.plot_bars(result), Figure)
+
+
+def test_bars_on_bar_separates_the_bars_from_a_diffuse_cloud():
+    import torch
+
+    from companion import data
+    from companion.experiments.latent_density_estimators import bars_on_bar
+
+    on, smallest = bars_on_bar(data.load("bars"))
+    assert on > 0.99 and 0.15 < smallest < 0.18  # a sixth of the points on each bar
+    cloud = torch.rand(20_000, 2, generator=torch.Generator().manual_seed(0)) * 20 - 10
+    on, smallest = bars_on_bar(cloud)
+    assert 0.1 < on < 0.25 and smallest < 0.05
+    with pytest.raises(ValueError):
+        bars_on_bar(torch.zeros(5, 3))
+    with pytest.raises(ValueError):
+        bars_on_bar(cloud, half_width=0.0)
+
+
+def test_parzen_smoke_run_averages_seeds_and_records_the_ordering_verdicts():
+    cfg = L.ParzenConfig.for_scale("smoke")
+    result = L.run_parzen(cfg)
+    names = [k.split("/", 1)[1] for k in result.metrics if k.startswith("parzen_ll/")]
+    assert names[:3] == ["AE + LDE", "IAE + LDE", "VAE"] and len(names) == 4
+    for name in names:
+        assert len(result.runs[f"parzen_ll/{name}"]) == cfg.n_seeds == 2
+        assert result.metrics[f"parzen_ll/{name}"] == np.mean(result.runs[f"parzen_ll/{name}"])
+    verdicts = {k: v for k, v in result.metrics.items() if k.startswith("verdict/")}
+    assert len(verdicts) == 6 and set(verdicts.values()) <= set(VERDICTS)
+    assert "mean ± std over seeds" in L.parzen_table(result)
+
+
+def test_table2_verdicts_compare_only_baselines_that_meet_their_bar():
+    from companion.experiments.latent_density_parzen import BaselinesResult, ParzenResult, table2_verdicts
+
+    lde = {"parzen_ll/AE + LDE": [10.0, 10.2, 10.1], "parzen_ll/IAE + LDE": [10.1, 10.0, 10.2]}
+    base = {"parzen_ll/AAE": [12.0, 12.1, 12.2], "parzen_ll/GMMN + AE": [5.0, 5.1, 5.2],
+            "meets_bar/AAE": [1.0, 1.0, 1.0], "meets_bar/GMMN + AE": [1.0, 1.0, 1.0]}
+    empty = np.zeros((0,))
+    parzen = ParzenResult({}, {}, lde)
+    verdicts = table2_verdicts(parzen, BaselinesResult({}, empty, empty, {}, base))
+    assert set(verdicts.values()) == {"holds"} and len(verdicts) == 5
+    base["meets_bar/GMMN + AE"] = [1.0, 0.0, 1.0]
+    verdicts = table2_verdicts(parzen, BaselinesResult({}, empty, empty, {}, base))
+    assert verdicts["AAE > AE + LDE"] == "holds"
+    assert verdicts["AE + LDE > GMMN + AE"] == "not compared (bar not met)"
+    with pytest.raises(TypeError):
+        table2_verdicts(lde, base)

@@ -69,6 +69,7 @@ from companion.experiments.latent_density_parzen import (  # noqa: F401  (the ch
     plot_parzen,
     run_baselines,
     run_parzen,
+    table2_verdicts,
 )
 from companion.reproduce import register
 

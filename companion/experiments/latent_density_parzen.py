@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -41,9 +41,10 @@ class ParzenConfig(AutoencoderLDEConfig):
     vae_steps: int = 1200
     iml_components: int = 10
     n_parzen_samples: int = 10_000
+    n_seeds: int = 5
     SCALES = {
         "smoke": {"ae_steps": 40, "lde_steps": 20, "vae_steps": 40, "n_parzen_samples": 500, "lde_components": 5,
-                  "iml_components": 2},
+                  "iml_components": 2, "n_seeds": 2},
         "paper": {"ae_steps": 30_000, "lde_steps": 20_000, "lde_lr": 2e-4, "vae_steps": 30_000, "iml_components": 30},
     }
 
@@ -81,16 +82,50 @@ def _bernoulli_vae(train: torch.Tensor, cfg: ParzenConfig):
 
 @dataclasses.dataclass
 class ParzenResult:
-    samples: Dict[str, np.ndarray]  # a few samples per model, for the figure
-    metrics: Dict[str, float]
+    samples: Dict[str, np.ndarray]  # a few samples per model (the first seed), for the figure
+    metrics: Dict[str, object]  # means over seeds and the verdicts
+    runs: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # "parzen_ll/VAE" -> one per seed
+
+
+def seed_runs(per_seed: List[Dict[str, float]]) -> Dict[str, List[float]]:
+    """The metrics of several seeds (one mapping per seed) as one list per key, in seed order."""
+    if not per_seed:
+        raise ValueError("per_seed must hold the metrics of at least one seed")
+    return {key: [float(m[key]) for m in per_seed] for key in per_seed[0]}
+
+
+def ordering_verdicts(runs: Dict[str, List[float]], pairs: List[Tuple[str, str]]) -> Dict[str, str]:
+    """``{"A > B": verdict}`` on the Parzen log-likelihoods ``runs["parzen_ll/A"]`` of each pair
+    (:func:`companion.evidence.verdict`: "holds" only when the difference's 95% bootstrap interval
+    lies above zero)."""
+    from companion.evidence import verdict
+
+    return {f"{a} > {b}": verdict(runs[f"parzen_ll/{a}"], runs[f"parzen_ll/{b}"]) for a, b in pairs}
 
 
 @register("latent_density/parzen", config=ParzenConfig, plot=lambda r: plot_parzen(r),
           description="Table 2: Parzen log-likelihood on digits for AE+LDE, IAE+LDE, VAE, IML with a GMM base")
 def run_parzen(cfg: ParzenConfig) -> ParzenResult:
-    """Train the four generators; Parzen windows on their samples, bandwidth chosen on validation."""
-    companion.seed_everything(cfg.seed)
+    """Train the four generators for ``n_seeds`` seeds; Parzen windows on their samples, bandwidth
+    chosen on validation; means over seeds and the verdicts of the ordering."""
     train, valid, test = _digits_splits()
+    per_seed, shown = [], {}
+    for i in range(cfg.n_seeds):
+        generated = _parzen_generators(train, cfg, cfg.seed + i)
+        per_seed.append(parzen_metrics(generated, valid, test))
+        shown = shown or {k: v[:16].numpy() for k, v in generated.items()}
+    runs = seed_runs(per_seed)
+    metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
+    iml = f"IML, GMM base (K={cfg.iml_components})"
+    pairs = [("AE + LDE", "IAE + LDE"), ("IAE + LDE", "AE + LDE"), ("AE + LDE", "VAE"), ("IAE + LDE", "VAE"),
+             ("AE + LDE", iml), ("IAE + LDE", iml)]
+    metrics.update({f"verdict/{k}": v for k, v in ordering_verdicts(runs, pairs).items()})
+    return ParzenResult(shown, metrics, runs)
+
+
+def _parzen_generators(train: torch.Tensor, cfg: ParzenConfig, seed: int) -> Dict[str, torch.Tensor]:
+    """One seed of the four generators of ``latent_density/parzen``: ``n_parzen_samples`` samples each."""
+    companion.seed_everything(seed)
     n = cfg.n_parzen_samples
     generated: Dict[str, torch.Tensor] = {}
     for name, incremental in (("AE + LDE", False), ("IAE + LDE", True)):
@@ -99,30 +134,28 @@ def run_parzen(cfg: ParzenConfig) -> ParzenResult:
             generated[name] = ae.decode(lde.sample(n)).cpu()
     # the VAE's Bernoulli means, as in the Parzen literature
     generated["VAE"] = _bernoulli_vae(train, cfg).sample(n, mean=True).cpu()
-    generated[f"IML, GMM base (K={cfg.iml_components})"] = _iml_samples(train, cfg, n)
-
-    metrics = parzen_metrics(generated, valid, test)
-    return ParzenResult({k: v[:16].numpy() for k, v in generated.items()}, metrics)
+    generated[f"IML, GMM base (K={cfg.iml_components})"] = _iml_samples(train, cfg, n, seed)
+    return generated
 
 
-def _iml_samples(train: torch.Tensor, cfg: ParzenConfig, n: int) -> torch.Tensor:
+def _iml_samples(train: torch.Tensor, cfg: ParzenConfig, n: int, seed: int) -> torch.Tensor:
     """Samples of two-stage IML with a GMM base (companion.iml), the baseline of the IML chapter."""
     from companion.iml import Autoencoder, GMMBase, TwoStageModel
 
     model = TwoStageModel(Autoencoder(tuple(train.shape[1:]), cfg.latent_dim, hidden=(cfg.ae_hidden,)),
-                          GMMBase(cfg.iml_components, random_state=cfg.seed)).to(companion.device())
+                          GMMBase(cfg.iml_components, random_state=seed)).to(companion.device())
     model.fit(train.to(companion.device()), n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size)
     return model.sample(n).cpu()
 
 
 def parzen_table(result: ParzenResult) -> str:
-    """A Markdown table: our Parzen numbers on digits beside the paper's on MNIST."""
-    rows = ["| method | ours: digits 8x8 (± s.e.) | paper: MNIST (± s.e.) |", "| --- | --- | --- |"]
+    """A Markdown table: our Parzen numbers on digits (mean ± std over seeds) beside the paper's on MNIST."""
+    from companion.evidence import format_spread, summarize
+
+    rows = ["| method | ours: digits 8x8 (mean ± std over seeds) | paper: MNIST (± s.e.) |", "| --- | --- | --- |"]
     ours = [k.split("/", 1)[1] for k in result.metrics if k.startswith("parzen_ll/")]
     for name in ours + [n for n in PAPER_TABLE2_MNIST if n not in ours]:
-        mine = ""
-        if name in ours:
-            mine = f"{result.metrics[f'parzen_ll/{name}']:.1f} ± {result.metrics[f'std_error/{name}']:.1f}"
+        mine = format_spread(summarize(result.runs[f"parzen_ll/{name}"])) if name in ours else ""
         paper = PAPER_TABLE2_MNIST.get(name)
         rows.append(f"| {name} | {mine} | {'' if paper is None else f'{paper[0]} ± {paper[1]}'} |")
     return "\n".join(rows)
@@ -151,9 +184,10 @@ class BaselinesConfig(ParzenConfig):
     """The Table 2 rows of ``latent_density/parzen`` that it lacks: the AAE and a GMMN on AE codes.
 
     Same data, latent size, training budget and Parzen protocol as ``latent_density/parzen``
-    (this config extends its fields); a VAE is trained again as the reference of the quality
-    bar (the chapter's digits bar: each class >= ``min_class_share`` of 1,000 samples by the
-    digit classifier, Fréchet distance in its features within twice the VAE's).
+    (this config extends its fields); one VAE (the first seed's) is trained again as the reference
+    of the quality bar of every seed (the chapter's digits bar: each class >= ``min_class_share``
+    of 1,000 samples by the digit classifier, Fréchet distance in its features within twice the
+    VAE's).
     """
 
     aae_steps: int = 1200
@@ -166,7 +200,7 @@ class BaselinesConfig(ParzenConfig):
     classifier_steps: int = 400
     SCALES = {
         "smoke": {"ae_steps": 40, "vae_steps": 40, "aae_steps": 40, "gmmn_steps": 20, "n_parzen_samples": 500,
-                  "n_bar_samples": 200, "classifier_steps": 40, "n_interpolations": 2},
+                  "n_bar_samples": 200, "classifier_steps": 40, "n_interpolations": 2, "n_seeds": 2},
         "paper": {"ae_steps": 30_000, "vae_steps": 30_000, "aae_steps": 30_000, "gmmn_steps": 10_000},
     }
 
@@ -176,7 +210,8 @@ class BaselinesResult:
     samples: Dict[str, np.ndarray]  # "AAE" / "GMMN + AE" -> 16 samples
     consecutive: np.ndarray  # 16 consecutive AAE samples (Fig. 12)
     interpolations: np.ndarray  # (n_interpolations, n_alphas + 2, 1, 8, 8): ends are test digits (Fig. 7)
-    metrics: Dict[str, object]
+    metrics: Dict[str, object]  # means over seeds, each bar (met in k of n seeds) and the verdicts
+    runs: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # "parzen_ll/AAE" -> one per seed
 
 
 def _gmmn_on_ae_codes(train: torch.Tensor, cfg: BaselinesConfig, n: int) -> torch.Tensor:
@@ -195,19 +230,18 @@ def _gmmn_on_ae_codes(train: torch.Tensor, cfg: BaselinesConfig, n: int) -> torc
 
 
 def _quality_bars(generated: Dict[str, torch.Tensor], vae_samples: torch.Tensor, held_out: torch.Tensor,
-                  cfg: BaselinesConfig) -> Dict[str, object]:
-    """The digits bar of every generator, with the VAE's Fréchet distance as the reference."""
-    from companion.experiments.adaptive_density import train_feature_net
+                  net: torch.nn.Module, cfg: BaselinesConfig) -> Dict[str, float]:
+    """The digits bar of every generator of one seed, with the reference VAE's Fréchet distance
+    (``meets_bar/<name>`` is 1.0 or 0.0)."""
     from companion.metrics import classifier_frechet, classifier_quality_bar
 
-    net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())
     reference = classifier_frechet(vae_samples, net, held_out)
-    metrics: Dict[str, object] = {"frechet/VAE": reference}
+    metrics: Dict[str, float] = {"frechet/VAE": reference}
     for name, s in generated.items():
         bar = classifier_quality_bar(s[: cfg.n_bar_samples], net, held_out, reference, cfg.min_class_share)
         metrics[f"frechet/{name}"] = bar["frechet"]
         metrics[f"min_class_share/{name}"] = float(min(bar["class_shares"]))
-        metrics[f"meets_bar/{name}"] = bar["meets_bar"]
+        metrics[f"meets_bar/{name}"] = float(bar["meets_bar"])
     return metrics
 
 
@@ -227,30 +261,67 @@ def _interpolate_test_digits(aae: torch.nn.Module, test: torch.Tensor, cfg: Base
 @register("latent_density/baselines", config=BaselinesConfig, plot=lambda r: plot_baselines(r),
           description="Table 2 / Figs. 7, 8, 12: the AAE and GMMN + AE baselines on digits, with the quality bar")
 def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
-    """Train an AAE and a GMMN on autoencoder codes; Parzen as in ``latent_density/parzen``; quality bar."""
-    companion.seed_everything(cfg.seed)
+    """Train an AAE and a GMMN on autoencoder codes for ``n_seeds`` seeds; Parzen as in ``latent_density/parzen``;
+    the quality bar of each seed against one reference VAE (the first seed's); the first seed's samples and
+    interpolations."""
+    from companion.experiments.adaptive_density import train_feature_net
+
     train, valid, test = _digits_splits()
-    aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, cfg.seed)
-    aae_samples = aae.sample(cfg.n_parzen_samples).cpu()
-    companion.seed_everything(cfg.seed)
-    generated = {"AAE": aae_samples, "GMMN + AE": _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples)}
-    companion.seed_everything(cfg.seed)
+    net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())
+    companion.seed_everything(cfg.seed)  # one reference VAE for the bar of every seed
     vae_samples = _bernoulli_vae(train, cfg).sample(cfg.n_bar_samples, mean=True).cpu()
-    metrics: Dict[str, object] = dict(parzen_metrics(generated, valid, test))
-    metrics.update(_quality_bars(generated, vae_samples, torch.cat([valid, test]), cfg))
-    return BaselinesResult({k: v[:16].numpy() for k, v in generated.items()}, generated["AAE"][16:32].numpy(),
-                           _interpolate_test_digits(aae, test, cfg), metrics)
+    per_seed = []
+    for i in range(cfg.n_seeds):
+        seed = cfg.seed + i
+        companion.seed_everything(seed)
+        aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, seed)
+        aae_samples = aae.sample(cfg.n_parzen_samples).cpu()
+        companion.seed_everything(seed)
+        generated = {"AAE": aae_samples, "GMMN + AE": _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples)}
+        scores = dict(parzen_metrics(generated, valid, test))
+        scores.update(_quality_bars(generated, vae_samples, torch.cat([valid, test]), net, cfg))
+        per_seed.append(scores)
+        if i == 0:
+            shown = ({k: v[:16].numpy() for k, v in generated.items()}, generated["AAE"][16:32].numpy(),
+                     _interpolate_test_digits(aae, test, cfg))
+    runs = seed_runs(per_seed)
+    metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
+    for name in ("AAE", "GMMN + AE"):
+        met = runs[f"meets_bar/{name}"]
+        metrics[f"meets_bar/{name}"] = f"{int(sum(met))} of {len(met)} seeds"
+    both_met = min(runs["meets_bar/AAE"] + runs["meets_bar/GMMN + AE"]) == 1
+    metrics["verdict/AAE > GMMN + AE"] = (ordering_verdicts(runs, [("AAE", "GMMN + AE")])["AAE > GMMN + AE"]
+                                          if both_met else "not compared (bar not met)")
+    return BaselinesResult(*shown, metrics, runs)
+
+
+def table2_verdicts(parzen: ParzenResult, baselines: BaselinesResult) -> Dict[str, str]:
+    """The verdicts on the paper's Table 2 ordering, AAE > AE + LDE = IAE + LDE > GMMN + AE, from the seeds of
+    both experiments: ``{"A > B": verdict}``, or ``"not compared (bar not met)"`` for a pair with a
+    baseline that missed the digits quality bar in any seed."""
+    if not isinstance(parzen, ParzenResult) or not isinstance(baselines, BaselinesResult):
+        raise TypeError("parzen and baselines must be the results of run_parzen and run_baselines")
+    runs = {**parzen.runs, **baselines.runs}
+    pairs = [("AAE", "AE + LDE"), ("AAE", "IAE + LDE"), ("AE + LDE", "GMMN + AE"), ("IAE + LDE", "GMMN + AE"),
+             ("AAE", "GMMN + AE")]
+    verdicts = ordering_verdicts(runs, pairs)
+    for a, b in pairs:
+        if any(min(runs.get(f"meets_bar/{n}", [1.0])) < 1 for n in (a, b)):
+            verdicts[f"{a} > {b}"] = "not compared (bar not met)"
+    return verdicts
 
 
 def baselines_rows(result: BaselinesResult) -> str:
-    """The Markdown rows of Table 2 for the AAE and GMMN + AE, beside the paper's MNIST numbers."""
-    rows = ["| method | ours: digits 8x8 (± s.e.) | meets the quality bar | paper: MNIST (± s.e.) |",
+    """The Markdown rows of Table 2 for the AAE and GMMN + AE (mean ± std over seeds), beside the paper's MNIST
+    numbers."""
+    from companion.evidence import format_spread, summarize
+
+    rows = ["| method | ours: digits 8x8 (mean ± std over seeds) | meets the quality bar | paper: MNIST (± s.e.) |",
             "| --- | --- | --- | --- |"]
     for name in ("AAE", "GMMN + AE"):
-        m = result.metrics
         paper = PAPER_TABLE2_MNIST[name]
-        rows.append(f"| {name} | {m[f'parzen_ll/{name}']:.1f} ± {m[f'std_error/{name}']:.1f} | "
-                    f"{'yes' if m[f'meets_bar/{name}'] else 'no'} | {paper[0]} ± {paper[1]} |")
+        rows.append(f"| {name} | {format_spread(summarize(result.runs[f'parzen_ll/{name}']))} | "
+                    f"{result.metrics[f'meets_bar/{name}']} | {paper[0]} ± {paper[1]} |")
     return "\n".join(rows)
 
 
