@@ -483,10 +483,11 @@ class VEEGAN(nn.Module):
         """``logit D(z, x)``, shape ``(batch,)``."""
         return self.discriminator(torch.cat([x.flatten(1), z], 1)).squeeze(-1)
 
-    def optimizers(self, lr: float = 5e-4) -> Dict[str, torch.optim.Optimizer]:
-        """Adam(0.5, 0.9) for generator and reconstructor together, and for the discriminator."""
+    def optimizers(self, lr: float = 5e-4, disc_lr: Optional[float] = None) -> Dict[str, torch.optim.Optimizer]:
+        """Adam(0.5, 0.9) for generator and reconstructor together (``lr``), and for the
+        discriminator (``disc_lr``, default ``lr``; the paper's sweep gives it a tenth of ``lr``)."""
         return {"model": _adam(list(self.generator.parameters()) + list(self.reconstructor.parameters()), lr),
-                "discriminator": _adam(self.discriminator.parameters(), lr)}
+                "discriminator": _adam(self.discriminator.parameters(), lr if disc_lr is None else disc_lr)}
 
     def _objective(self, n: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         z = torch.randn(n, self.latent_dim, device=self._device())

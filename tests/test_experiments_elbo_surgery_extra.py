@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from companion.evidence import VERDICTS
 from companion.experiments import elbo_surgery_extra as ex
 
 
@@ -40,6 +41,12 @@ def test_bounds_along_training_reports_every_model():
     assert set(r.true_elbo) == {"vae", "aae"}
     # The VAE reports its own ELBO: no gap.
     assert r.metrics[f"vae_lr{cfg.learning_rates[0]:g}_final_gap"] == 0.0
+    # Every model but the VAE (the reference) is checked against the digits quality bar.
+    assert set(r.quality_bar) == {"aae", "avb", "veegan"}
+    for kind in r.quality_bar:
+        assert r.metrics[f"{kind}_runs"] == 1 and r.metrics[f"{kind}_runs_meeting_bar"] in (0, 1)
+        assert len(r.quality_bar[kind][0]["class_shares"]) == 10
+    assert r.metrics["vae_mean_frechet"] > 0
     ex.plot_bounds_along_training(r)
 
 
@@ -48,14 +55,16 @@ def test_bounds_along_training_rejects_unknown_models():
         ex.run_bounds_along_training(ex.BoundsAlongTrainingConfig.for_scale("smoke", models=("iwae",)))
 
 
-def test_classifier_updates_runs_one_curve_per_setting():
+def test_classifier_updates_runs_one_curve_per_setting_and_seed():
     cfg = ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1,), estimation_steps=5, learning_steps=10,
                                                n_samples=300)
     r = ex.run_classifier_updates(cfg)
     assert r.updates == [1, 5]
-    # Same seeds: both runs start from the same true KL.
-    assert r.runs[1].learning_curves[1][0] == r.runs[5].learning_curves[1][0]
-    assert r.runs[1].learning_curves[1][-1] != r.runs[5].learning_curves[1][-1]
+    assert r.runs[1].learning_curves[1].shape[0] == cfg.n_seeds == 2
+    # Same seeds: both settings start from the same true KL, seed by seed.
+    assert np.array_equal(r.runs[1].learning_curves[1][:, 0], r.runs[5].learning_curves[1][:, 0])
+    assert not np.array_equal(r.runs[1].kl_after_learning(1), r.runs[5].kl_after_learning(1))
+    assert r.metrics["updates5_vs_1_d1_lower_kl_verdict"] in VERDICTS
     ex.plot_classifier_updates(r)
     with pytest.raises(ValueError, match="updates"):
         ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", updates=(0,)))
@@ -123,9 +132,11 @@ def test_classifier_updates_reuses_the_one_update_run():
         "smoke", dims=(1,), estimation_steps=5, learning_steps=10, n_samples=300))
     r = ex.run_classifier_updates(cfg, reuse=one)
     assert r.runs[1].learning_curves[1] is one.learning_curves[1]
-    assert r.runs[2].learning_curves[1][0] == one.learning_curves[1][0]  # same start, same seeds
+    assert np.array_equal(r.runs[2].learning_curves[1][:, 0], one.learning_curves[1][:, 0])  # same starts, seeds
     with pytest.raises(ValueError, match="reuse"):
         ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1, 10)), reuse=one)
+    with pytest.raises(ValueError, match="seeds"):
+        ex.run_classifier_updates(dataclasses.replace(cfg, n_seeds=3), reuse=one)
 
 
 def test_a_run_over_one_dimension_is_part_of_a_run_over_several():
@@ -136,3 +147,19 @@ def test_a_run_over_one_dimension_is_part_of_a_run_over_several():
     both = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", dims=(1, 10), **kw))
     one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", dims=(10,), **kw))
     assert np.allclose(both.learning_curves[10], one.learning_curves[10])
+
+
+def test_synthetic_gaussians_seeds_are_the_plain_runs_and_carry_a_verdict():
+    from companion.experiments import elbo_surgery as base
+
+    kw = dict(dims=(1,), estimation_steps=5, learning_steps=6, n_samples=300)
+    two = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", n_seeds=2, **kw))
+    second = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale("smoke", n_seeds=1, seed=1, **kw))
+    assert two.seeds == [0, 1] and two.learning_curves[1].shape == (2, 7)
+    assert np.allclose(two.learning_curves[1][1], second.learning_curves[1][0])  # seed 1 is the run with seed 1
+    assert two.true_kl[1][0] != two.true_kl[1][1]  # a seed draws its own pair of Gaussians
+    assert two.metrics["d1_learning_lowers_kl_verdict"] in VERDICTS
+    assert 0 <= two.metrics["d1_seeds_kl_lowered"] <= 2
+    # One seed gives no verdict.
+    assert second.metrics["d1_learning_lowers_kl_verdict"] == "cannot tell at this budget"
+    base.plot_synthetic_gaussians(two)

@@ -150,3 +150,12 @@ def test_avb_discriminator_learns_the_log_ratio_sign():
         t_q = model.log_ratio(x, model.encode(x)).mean()
         t_p = model.log_ratio(x, torch.randn(len(x), 2)).mean()
     assert float(t_q) > float(t_p) + 1.0
+
+
+def test_veegan_discriminator_can_learn_at_its_own_rate():
+    model = hybrids.VEEGAN((1, 4, 4), latent_dim=2, hidden=8)
+    opts = model.optimizers(1e-3, disc_lr=1e-4)
+    assert opts["model"].param_groups[0]["lr"] == 1e-3 and opts["discriminator"].param_groups[0]["lr"] == 1e-4
+    assert model.optimizers(1e-3)["discriminator"].param_groups[0]["lr"] == 1e-3  # default: the same rate
+    with pytest.raises(ValueError, match="lr"):
+        model.optimizers(1e-3, disc_lr=0.0)

@@ -233,7 +233,9 @@ def plot_density_models(result: DensityModelsResult):
 @dataclass
 class GaussianKLConfig(ExperimentConfig):
     """Two Gaussians x = W^T z + b (z in R^{10 d}) per dimension d of ``dims``; a classifier that
-    estimates, then a model that minimises, their KL. The settings App. D's experiments share."""
+    estimates, then a model that minimises, their KL, over ``n_seeds`` seeds (``seed``, ``seed + 1``,
+    ...; seed s draws the two Gaussians, the classifier and the noise). The settings App. D's
+    experiments share."""
 
     dims: Tuple[int, ...] = (1, 10, 100)
     hidden: int = 64
@@ -244,12 +246,19 @@ class GaussianKLConfig(ExperimentConfig):
     batch_size: int = 256
     lr_classifier: float = 1e-3
     lr_model: float = 1e-3
+    n_seeds: int = 5
     seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"dims": (1, 10), "hidden": 32, "estimation_steps": 60, "learning_steps": 60, "n_samples": 2000},
+        "smoke": {"dims": (1, 10), "hidden": 32, "estimation_steps": 60, "learning_steps": 60, "n_samples": 2000,
+                  "n_seeds": 2},
         "paper": {"dims": (1, 10, 100, 1000), "hidden": 5000, "depth": 4, "estimation_steps": 1_000_000,
-                  "learning_steps": 1_000_000, "n_samples": 1_000_000, "lr_classifier": 1e-4},
+                  "learning_steps": 1_000_000, "n_samples": 1_000_000, "lr_classifier": 1e-4, "n_seeds": 10},
     }
+
+    def seeds(self) -> List[int]:
+        """The seeds of the runs, ``seed`` to ``seed + n_seeds - 1``."""
+        check_positive_int(self.n_seeds, "n_seeds")
+        return list(range(self.seed, self.seed + self.n_seeds))
 
 
 @dataclass
@@ -261,11 +270,20 @@ class SyntheticGaussiansConfig(GaussianKLConfig):
 
 @dataclass
 class SyntheticGaussiansResult:
+    """Per dimension, one entry per seed (in the order of ``seeds``): the true KL at the start, the
+    classifier's estimate of it (NaN where it was not estimated), and the true KL along learning
+    (``learning_curves[d]`` has one row per seed)."""
+
     dims: List[int]
-    true_kl: Dict[int, float]
-    estimated_kl: Dict[int, float]
+    seeds: List[int]
+    true_kl: Dict[int, np.ndarray]
+    estimated_kl: Dict[int, np.ndarray]
     learning_curves: Dict[int, np.ndarray]
-    metrics: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, object] = field(default_factory=dict)
+
+    def kl_after_learning(self, d: int) -> np.ndarray:
+        """The true KL at the end of learning, per seed."""
+        return self.learning_curves[d][:, -1]
 
 
 def _gaussian_kl_full(mean_a, cov_a, mean_b, cov_b) -> float:
@@ -293,63 +311,97 @@ class _AffineGaussian(torch.nn.Module):
         return self.bias.detach().double(), w.T @ w
 
 
-@register("elbo_surgery/synthetic_gaussians", config=SyntheticGaussiansConfig,
-          plot=lambda r: plot_synthetic_gaussians(r),
-          description="App. D: density-ratio estimation and minimisation of a Gaussian KL vs dimension")
-def run_synthetic_gaussians(cfg: SyntheticGaussiansConfig) -> SyntheticGaussiansResult:
-    dev = companion.device()
-    true_kl, estimated_kl, curves = {}, {}, {}
+def _learn_by_ratio(cfg: SyntheticGaussiansConfig, model: _AffineGaussian, target: _AffineGaussian,
+                    seed: int) -> np.ndarray:
+    """The model minimises the classifier's estimate of KL[model || target] (the reverse-KL
+    generator loss -log D/(1-D)), classifier and model in alternation; the true KL along the way."""
     bce = torch.nn.functional.binary_cross_entropy_with_logits
-    for d in cfg.dims:
-        g = torch.Generator().manual_seed(cfg.seed + d)
-        target = _AffineGaussian(10 * d, d, g).to(dev)
-        model = _AffineGaussian(10 * d, d, g).to(dev)
-        kl0 = _gaussian_kl_full(*model.moments(), *target.moments())  # KL[model || target]
-        true_kl[d] = kl0
-        # (a) Estimation: both fixed; a classifier's logit is read as log model/target.
-        torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
+    classifier = learned_kl.RatioClassifier(model.weight.shape[1], cfg.hidden, cfg.depth, 0.0, 0.0).to(
+        model.weight.device)
+    opt_c = torch.optim.Adam(classifier.parameters(), lr=cfg.lr_classifier, betas=(0.5, 0.9))
+    opt_m = torch.optim.Adam(model.parameters(), lr=cfg.lr_model, betas=(0.5, 0.9))
+    curve = [_gaussian_kl_full(*model.moments(), *target.moments())]
+    for step in range(cfg.learning_steps):
+        for _ in range(cfg.classifier_updates):
+            with torch.no_grad():
+                fake, real = model(cfg.batch_size), target(cfg.batch_size)
+            logits = classifier(torch.cat([fake, real]))
+            labels = torch.cat([torch.ones(cfg.batch_size), torch.zeros(cfg.batch_size)]).to(logits)
+            loss_c = bce(logits, labels)
+            opt_c.zero_grad()
+            loss_c.backward()
+            opt_c.step()
+        loss_m = classifier(model(cfg.batch_size)).mean()  # logit = estimated log model/target
+        opt_m.zero_grad()
+        loss_m.backward()
+        opt_m.step()
+        if (step + 1) % max(1, cfg.learning_steps // 50) == 0:
+            curve.append(_gaussian_kl_full(*model.moments(), *target.moments()))
+    return np.array(curve)
+
+
+def _gaussian_kl_run(cfg: SyntheticGaussiansConfig, d: int, seed: int, estimate: bool = True):
+    """One seed at dimension ``d``: ``(true KL at start, classifier estimate or NaN, true KL along learning)``.
+
+    Seed 0 is the run of the chapter's first version; the learning part does not depend on the
+    estimation part (its random draws are seeded afresh), so ``estimate=False`` leaves it unchanged.
+    """
+    dev = companion.device()
+    g = torch.Generator().manual_seed(1000 * seed + d)
+    target = _AffineGaussian(10 * d, d, g).to(dev)
+    model = _AffineGaussian(10 * d, d, g).to(dev)
+    kl0 = _gaussian_kl_full(*model.moments(), *target.moments())  # KL[model || target]
+    estimated = float("nan")
+    if estimate:  # (a) Estimation: both fixed; a classifier's logit is read as log model/target.
+        torch.manual_seed(seed)
         with torch.no_grad():
             q, p = model(cfg.n_samples), target(cfg.n_samples)
-        estimated_kl[d] = learned_kl.density_ratio_kl(
-            q,
-            p,
-            hidden=cfg.hidden,
-            depth=cfg.depth,
-            n_steps=cfg.estimation_steps,
-            lr=cfg.lr_classifier,
-            batch_size=cfg.batch_size,
-            generator=g,
-        ).kl
-        # (b) Learning: the model minimises the classifier's estimate of KL[model || target]
-        # (the reverse-KL generator loss -log D/(1-D)), classifier and model in alternation.
-        torch.manual_seed(cfg.seed)
-        classifier = learned_kl.RatioClassifier(d, cfg.hidden, cfg.depth, 0.0, 0.0).to(dev)
-        opt_c = torch.optim.Adam(classifier.parameters(), lr=cfg.lr_classifier, betas=(0.5, 0.9))
-        opt_m = torch.optim.Adam(model.parameters(), lr=cfg.lr_model, betas=(0.5, 0.9))
-        curve = [kl0]
-        for step in range(cfg.learning_steps):
-            for _ in range(cfg.classifier_updates):
-                with torch.no_grad():
-                    fake, real = model(cfg.batch_size), target(cfg.batch_size)
-                logits = classifier(torch.cat([fake, real]))
-                labels = torch.cat([torch.ones(cfg.batch_size), torch.zeros(cfg.batch_size)]).to(logits)
-                loss_c = bce(logits, labels)
-                opt_c.zero_grad()
-                loss_c.backward()
-                opt_c.step()
-            loss_m = classifier(model(cfg.batch_size)).mean()  # logit = estimated log model/target
-            opt_m.zero_grad()
-            loss_m.backward()
-            opt_m.step()
-            if (step + 1) % max(1, cfg.learning_steps // 50) == 0:
-                curve.append(_gaussian_kl_full(*model.moments(), *target.moments()))
-        curves[d] = np.array(curve)
-    metrics = {}
+        estimated = learned_kl.density_ratio_kl(
+            q, p, hidden=cfg.hidden, depth=cfg.depth, n_steps=cfg.estimation_steps, lr=cfg.lr_classifier,
+            batch_size=cfg.batch_size, generator=g).kl
+    return kl0, estimated, _learn_by_ratio(cfg, model, target, seed)  # (b) Learning
+
+
+def _synthetic_runs(cfg: SyntheticGaussiansConfig, estimate: bool = True) -> SyntheticGaussiansResult:
+    """Every dimension and seed of ``cfg``, with the per-dimension verdicts in the metrics."""
+    from companion.evidence import verdict
+
+    seeds = cfg.seeds()
+    true_kl, estimated_kl, curves = {}, {}, {}
     for d in cfg.dims:
-        metrics[f"d{d}_true_kl"] = true_kl[d]
-        metrics[f"d{d}_ratio_estimate"] = estimated_kl[d]
-        metrics[f"d{d}_kl_after_learning"] = float(curves[d][-1])
-    return SyntheticGaussiansResult(list(cfg.dims), true_kl, estimated_kl, curves, metrics)
+        runs = [_gaussian_kl_run(cfg, d, s, estimate) for s in seeds]
+        true_kl[d] = np.array([r[0] for r in runs])
+        estimated_kl[d] = np.array([r[1] for r in runs])
+        curves[d] = np.stack([r[2] for r in runs])
+    metrics: Dict[str, object] = {"n_seeds": len(seeds)}
+    for d in cfg.dims:
+        after = curves[d][:, -1]
+        metrics[f"d{d}_true_kl"] = float(true_kl[d].mean())
+        if estimate:
+            metrics[f"d{d}_ratio_estimate"] = float(estimated_kl[d].mean())
+        metrics[f"d{d}_kl_after_learning"] = float(after.mean())
+        metrics[f"d{d}_kl_after_learning_std"] = float(after.std(ddof=1)) if len(after) > 1 else 0.0
+        metrics[f"d{d}_seeds_kl_lowered"] = int((after < true_kl[d]).sum())
+        # The claim "learning lowers the true KL at d": end against start, over seeds.
+        metrics[f"d{d}_learning_lowers_kl_verdict"] = verdict(after, true_kl[d], higher_is_better=False)
+    return SyntheticGaussiansResult(list(cfg.dims), seeds, true_kl, estimated_kl, curves, metrics)
+
+
+@register("elbo_surgery/synthetic_gaussians", config=SyntheticGaussiansConfig,
+          plot=lambda r: plot_synthetic_gaussians(r),
+          description="App. D: density-ratio estimation and minimisation of a Gaussian KL vs dimension, over seeds")
+def run_synthetic_gaussians(cfg: SyntheticGaussiansConfig) -> SyntheticGaussiansResult:
+    """App. D at each dimension of ``cfg.dims`` and each seed of ``cfg.seeds()``: a classifier
+    estimates KL[model || target] with both fixed, then, from the same start, the model learns
+    to minimise the estimate of a classifier that keeps training; the true KL is tracked.
+
+    The metrics hold, per dimension, the means over seeds, how many seeds end below their
+    start, and :func:`companion.evidence.verdict` on "learning lowers the true KL" (the seeds'
+    final true KL against their starting one, as two groups of runs).
+    """
+    check_positive_int(cfg.classifier_updates, "classifier_updates")
+    return _synthetic_runs(cfg)
 
 
 def plot_synthetic_gaussians(result: SyntheticGaussiansResult):
@@ -357,13 +409,16 @@ def plot_synthetic_gaussians(result: SyntheticGaussiansResult):
 
     fig, axes = plt.subplots(1, len(result.dims), figsize=(3.6 * len(result.dims), 3.3), squeeze=False)
     for ax, d in zip(axes[0], result.dims):
-        curve = result.learning_curves[d]
-        steps = np.linspace(0, 1, len(curve))
-        ax.plot(steps, curve, color="C0", label="true KL while learning")
-        ax.axhline(result.true_kl[d], color="grey", ls=":", label="true KL at start")
-        ax.axhline(result.estimated_kl[d], color="C3", ls="--", label="classifier estimate at start")
+        curves = result.learning_curves[d]
+        steps = np.linspace(0, 1, curves.shape[1])
+        for i, curve in enumerate(curves):
+            label = "true KL while learning (a seed)" if i == 0 else None
+            ax.plot(steps, curve, color="C0", alpha=0.6, lw=1, label=label)
+        ax.axhline(result.true_kl[d].mean(), color="grey", ls=":", label="true KL at start (mean)")
+        if np.isfinite(result.estimated_kl[d]).all():
+            ax.axhline(result.estimated_kl[d].mean(), color="C3", ls="--", label="classifier estimate at start (mean)")
         ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_title(f"d = {d}")
+        ax.set_title(f"d = {d} ({len(result.seeds)} seeds)")
         ax.set_xlabel("fraction of training")
     axes[0][0].set_ylabel("KL (nats)")
     axes[0][0].legend(fontsize=7)
@@ -388,22 +443,41 @@ class ClassifierUpdatesConfig(GaussianKLConfig):
 @dataclass
 class ClassifierUpdatesResult:
     updates: List[int]
-    runs: Dict[int, object]  # updates -> SyntheticGaussiansResult
-    metrics: Dict[str, float] = field(default_factory=dict)
+    runs: Dict[int, SyntheticGaussiansResult]  # updates -> the runs over seeds
+    metrics: Dict[str, object] = field(default_factory=dict)
+
+
+def _reused_runs(reuse: SyntheticGaussiansResult, cfg: ClassifierUpdatesConfig) -> SyntheticGaussiansResult:
+    """The dimensions of ``cfg`` out of a one-update run over (at least) them, with the same seeds."""
+    # Each dimension's run is seeded by seed and d alone, so a run over more dimensions holds ours.
+    if not isinstance(reuse, SyntheticGaussiansResult) or not set(cfg.dims) <= set(reuse.dims):
+        raise ValueError("reuse must be a SyntheticGaussiansResult over (at least) the same dims")
+    if reuse.seeds != cfg.seeds():
+        raise ValueError(f"reuse must have the seeds {cfg.seeds()}; got {reuse.seeds}")
+    return SyntheticGaussiansResult(
+        list(cfg.dims), list(reuse.seeds), {d: reuse.true_kl[d] for d in cfg.dims},
+        {d: reuse.estimated_kl[d] for d in cfg.dims}, {d: reuse.learning_curves[d] for d in cfg.dims})
 
 
 @register("elbo_surgery/classifier_updates", config=ClassifierUpdatesConfig,
           plot=lambda r: plot_classifier_updates(r),
-          description="Fig. 20: the synthetic Gaussians with five classifier updates per generator update")
+          description="Fig. 20: the synthetic Gaussians with five classifier updates per generator update, over seeds")
 def run_classifier_updates(cfg: ClassifierUpdatesConfig, reuse=None) -> ClassifierUpdatesResult:
-    """Run ``elbo_surgery/synthetic_gaussians`` once per number of classifier updates.
+    """Run ``elbo_surgery/synthetic_gaussians`` once per number of classifier updates, over the same seeds.
 
     Args:
         cfg: the configuration.
         reuse: an optional result of :func:`companion.experiments.elbo_surgery.run_synthetic_gaussians`
-            made with the same settings and one classifier update (the chapter's experiment 6);
+            made with the same settings, seeds and one classifier update (the chapter's experiment 6);
             it stands in for the one-update run instead of training it again.
+
+    The metrics hold the mean final true KL per setting and, for each later setting against the
+    first, :func:`companion.evidence.verdict` on "it ends with a lower true KL" over the seeds.
+    The runs other than the reused one skip the classifier's estimation (it does not depend on
+    the number of updates).
     """
+    from companion.evidence import verdict
+
     if not cfg.updates:
         raise ValueError("updates must name at least one number of classifier updates")
     for u in cfg.updates:
@@ -411,19 +485,19 @@ def run_classifier_updates(cfg: ClassifierUpdatesConfig, reuse=None) -> Classifi
     shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(GaussianKLConfig)}
     runs = {}
     for u in cfg.updates:
-        run_cfg = SyntheticGaussiansConfig(**shared, classifier_updates=u)
         if u == 1 and reuse is not None:
-            # Each dimension's run is seeded by seed + d, so a run over more dimensions holds ours.
-            if not isinstance(reuse, SyntheticGaussiansResult) or not set(cfg.dims) <= set(reuse.dims):
-                raise ValueError("reuse must be a SyntheticGaussiansResult over (at least) the same dims")
-            runs[u] = SyntheticGaussiansResult(
-                list(cfg.dims), {d: reuse.true_kl[d] for d in cfg.dims}, {d: reuse.estimated_kl[d] for d in cfg.dims},
-                {d: reuse.learning_curves[d] for d in cfg.dims})
-            continue
-        runs[u] = run_synthetic_gaussians(run_cfg)
-    metrics = {f"updates{u}_d{d}_kl_after_learning": float(r.learning_curves[d][-1])
-               for u, r in runs.items() for d in cfg.dims}
-    metrics.update({f"d{d}_true_kl": float(runs[cfg.updates[0]].true_kl[d]) for d in cfg.dims})
+            runs[u] = _reused_runs(reuse, cfg)
+        else:
+            runs[u] = _synthetic_runs(SyntheticGaussiansConfig(**shared, classifier_updates=u), estimate=False)
+    first = cfg.updates[0]
+    metrics: Dict[str, object] = {"n_seeds": cfg.n_seeds}
+    for d in cfg.dims:
+        metrics[f"d{d}_true_kl"] = float(runs[first].true_kl[d].mean())
+        for u, r in runs.items():
+            metrics[f"updates{u}_d{d}_kl_after_learning"] = float(r.kl_after_learning(d).mean())
+            if u != first:
+                metrics[f"updates{u}_vs_{first}_d{d}_lower_kl_verdict"] = verdict(
+                    r.kl_after_learning(d), runs[first].kl_after_learning(d), higher_is_better=False)
     return ClassifierUpdatesResult(list(cfg.updates), runs, metrics)
 
 
@@ -434,11 +508,13 @@ def plot_classifier_updates(result: ClassifierUpdatesResult):
     fig, axes = plt.subplots(1, len(dims), figsize=(3.6 * len(dims), 3.3), squeeze=False)
     for ax, d in zip(axes[0], dims):
         for c, u in enumerate(result.updates):
-            curve = result.runs[u].learning_curves[d]
-            ax.plot(np.linspace(0, 1, len(curve)), curve, color=f"C{c}", label=f"{u} classifier update{'s' * (u > 1)}")
-        ax.axhline(result.runs[result.updates[0]].true_kl[d], color="grey", ls=":", label="true KL at start")
+            for i, curve in enumerate(result.runs[u].learning_curves[d]):
+                ax.plot(np.linspace(0, 1, len(curve)), curve, color=f"C{c}", alpha=0.6, lw=1,
+                        label=f"{u} classifier update{'s' * (u > 1)}" if i == 0 else None)
+        ax.axhline(result.runs[result.updates[0]].true_kl[d].mean(), color="grey", ls=":",
+                   label="true KL at start (mean)")
         ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_title(f"d = {d}")
+        ax.set_title(f"d = {d} ({len(result.runs[result.updates[0]].seeds)} seeds)")
         ax.set_xlabel("fraction of training")
     axes[0][0].set_ylabel("true KL (nats)")
     axes[0][0].legend(fontsize=7)
