@@ -114,3 +114,61 @@ def test_toy_gan_experiments_share_one_config_with_their_book_values():
     assert tuple(getattr(optimal, f) for f in fit_fields) == (300, 128, 3e-3, 4000, 0)
     assert tuple(getattr(universality, f) for f in fit_fields) == (450, 128, 2e-3, 2000, 0)
     assert issubclass(S.UniversalityConfig, S.SetFitConfig) and issubclass(S.OptimalDiscriminatorConfig, S.SetFitConfig)
+
+
+def test_universality_smoke_run_reports_errors_over_seeds_and_verdicts():
+    cfg = S.UniversalityConfig.for_scale("smoke")
+    result = S.run_universality(cfg)
+    for name in S.MODEL_NAMES:
+        assert result.errors[name].shape == (len(cfg.seeds), len(S.TARGET_NAMES))
+        assert np.isfinite(result.errors[name]).all()
+    for name in ("equivariant stack", "Deep Sets"):  # exactly invariant, whatever the seed
+        assert result.invariance_error[name] < 1e-4
+    assert result.invariance_error["permuted MLP"] > 1e-3
+    assert result.metrics["n_seeds"] == len(cfg.seeds)
+    assert len(result.comparisons) == 2 * len(S.TARGET_NAMES)
+    for row in result.comparisons:
+        assert row["verdict"] in VERDICTS and row["low"] <= row["difference"] <= row["high"]
+        assert f"over {len(cfg.seeds)} and {len(cfg.seeds)} seeds" in row["phrase"]
+        j = S.TARGET_NAMES.index(row["target"])
+        want = result.errors[row["a"]][:, j].mean() - result.errors[row["b"]][:, j].mean()
+        assert math.isclose(row["difference"], want, rel_tol=1e-4, abs_tol=1e-7)  # float32 errors
+    assert len(S.universality_table(result)) == len(S.MODEL_NAMES)
+    assert len(S.universality_comparisons(result)) == len(result.comparisons)
+    assert S.plot_universality(result) is not None
+
+
+def test_universality_replicas_are_independent_seeds():
+    """Changing one replica's seed leaves the other replicas' errors unchanged, and two seeds differ."""
+    first = S.run_universality(S.UniversalityConfig.for_scale("smoke", seeds=(0, 1)))
+    second = S.run_universality(S.UniversalityConfig.for_scale("smoke", seeds=(0, 5)))
+    for name in S.MODEL_NAMES:
+        np.testing.assert_allclose(first.errors[name][0], second.errors[name][0], rtol=1e-5, atol=1e-7)
+        assert np.abs(first.errors[name][1] - second.errors[name][1]).max() > 1e-6
+
+
+def test_gamma_losses_smoke_run_reports_each_seed_and_the_verdicts():
+    cfg = S.GammaLossesConfig.for_scale("smoke")
+    result = S.run_gamma_losses(cfg)
+    assert result.metrics["n_seeds"] == len(cfg.seeds) >= 2
+    for gamma in cfg.gammas:
+        per_seed = result.g_loss_last_quarter[gamma]
+        assert len(per_seed) == len(cfg.seeds) and all(math.isfinite(v) for v in per_seed)
+        assert math.isclose(result.metrics[f"gamma_{gamma}_g_loss_last_quarter"], float(np.mean(per_seed)))
+        assert len(result.steps[gamma]) == len(result.g_loss[gamma]) == len(result.d_loss[gamma])
+    top = max(cfg.gammas)
+    assert [row["b"] for row in result.comparisons] == sorted(g for g in cfg.gammas if g != top)
+    for row in result.comparisons:
+        assert row["a"] == top and row["verdict"] in VERDICTS and row["low"] <= row["difference"] <= row["high"]
+        assert result.metrics[f"gamma_{top}_vs_{row['b']}_verdict"] in (-1.0, 0.0, 1.0)
+    assert len(S.gamma_losses_table(result)) == len(cfg.gammas)
+    assert S.plot_gamma_losses(result) is not None
+
+
+def test_toy_replicas_record_each_replicas_losses():
+    cfg = S.GammaLossesConfig.for_scale("smoke", n_steps=12)
+    run = T._train_toy_replicas("thesis", "bgan", "grid", (0, 1), cfg, 0.5)
+    h = run["history"]
+    assert h.steps("g_loss_0") == h.steps("g_loss") == [0, 10, 11]
+    mean = (np.array(h["g_loss_0"]) + np.array(h["g_loss_1"])) / 2
+    np.testing.assert_allclose(mean, h["g_loss"], rtol=1e-5)

@@ -56,5 +56,5 @@ def test_registered_with_unknown_methods_refused_and_paper_scale_the_thesis_opti
     with pytest.raises(ValueError, match="methods"):
         X.run_faces_samples(X.FacesSamplesConfig.for_scale("smoke", methods=("gan", "wgan")))
     book, paper = X.FacesSamplesConfig.for_scale("book"), X.FacesSamplesConfig.for_scale("paper")
-    assert len(book.seeds) >= 3 and len(paper.seeds) >= 5
+    assert len(book.seeds) >= 5 and len(paper.seeds) >= 5  # a comparison rests on five seeds or more
     assert paper.betas == (0.0, 0.9) and paper.lr == 1e-4 and paper.n_steps == 66_000

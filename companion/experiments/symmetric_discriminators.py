@@ -29,6 +29,7 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.evidence import VERDICTS, bootstrap_difference, compare_phrase, format_spread, summarize, verdict
 from companion.experiments.symmetric_cifar10 import (  # noqa: F401  (the chapter imports them from here)
     PAPER_TABLE_4_1,
     Cifar10Config,
@@ -55,8 +56,9 @@ from companion.experiments.symmetric_mode_coverage import (  # noqa: F401  (the 
     run_baseline_sweep,
     run_mode_coverage,
 )
-from companion.experiments.symmetric_toys import ToyGANConfig, _train_toy
+from companion.experiments.symmetric_toys import ToyGANConfig, _train_toy_replicas
 from companion.plots import pyplot
+from companion.replicas import GeneratorListState, Replicas, ensemble_container
 from companion.reproduce import register
 from companion.runs import GeneratorState
 from companion.symmetric import (
@@ -197,7 +199,9 @@ def plot_optimal_discriminator(result: OptimalDiscriminatorResult):
 
 @dataclass
 class UniversalityConfig(SetFitConfig):
-    """Symmetric targets fitted by three architectures (book scale)."""
+    """Symmetric targets fitted by three architectures, each over ``seeds`` trained at once as
+    replicas (book scale). ``seed`` draws the test sets (shared by every model and seed);
+    replica s draws its initial weights and its training sets from seed s."""
 
     set_size: int = 8
     dim: int = 2
@@ -205,8 +209,9 @@ class UniversalityConfig(SetFitConfig):
     n_steps: int = 450
     lr: float = 2e-3
     n_test_sets: int = 2000
+    seeds: Tuple[int, ...] = tuple(range(10))
     SCALES: ClassVar = {
-        "smoke": {"n_steps": 20, "hidden": 16, "n_test_sets": 200},
+        "smoke": {"n_steps": 20, "hidden": 16, "n_test_sets": 200, "seeds": (0, 1, 2)},
         "paper": {"n_steps": 20000, "hidden": 128, "n_test_sets": 10000},
     }
 
@@ -229,6 +234,7 @@ def symmetric_targets(x: torch.Tensor) -> torch.Tensor:
     return torch.stack([first.mean(-1), first.std(-1), first.amax(-1), pairwise, second], dim=-1)
 
 
+@ensemble_container  # forward acts on trailing axes only, so replicas can stack its layers
 class EquivariantStack(nn.Module):
     """Stacked equivariant layers (eq. 4.12), then the set mean (eq. 4.10)."""
 
@@ -245,6 +251,7 @@ class EquivariantStack(nn.Module):
         return self.out(self.body(x)).mean(-2)
 
 
+@ensemble_container  # forward acts on trailing axes only, so replicas can stack its layers
 class DeepSets(nn.Module):
     """Zaheer et al. (2017): a pointwise network, one set mean, a network on the mean."""
 
@@ -258,6 +265,7 @@ class DeepSets(nn.Module):
         return self.rho(self.phi(x).mean(-2))
 
 
+@ensemble_container  # forward acts on trailing axes only, so replicas can stack its layers
 class PermutedMLP(nn.Module):
     """An MLP on the concatenated set, shown random orders in training (not invariant)."""
 
@@ -272,9 +280,10 @@ class PermutedMLP(nn.Module):
 
 @dataclass
 class UniversalityResult:
-    errors: Dict[str, np.ndarray]  # per model: normalised test MSE per target
+    errors: Dict[str, np.ndarray]  # per model: normalised test MSE per seed and target, shape (seeds, targets)
     n_params: Dict[str, int]
-    invariance_error: Dict[str, float]
+    invariance_error: Dict[str, float]  # per model: the largest change under reordering, over seeds and targets
+    comparisons: List[Dict[str, object]] = field(default_factory=list)  # per target: model a against model b
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
@@ -284,57 +293,115 @@ def _draw_sets(n: int, set_size: int, dim: int, gen: torch.Generator) -> torch.T
     return scale * torch.randn(n, set_size, dim, generator=gen) + torch.randn(n, 1, dim, generator=gen)
 
 
+def _universality_model(name: str, cfg: UniversalityConfig) -> nn.Module:
+    n_out = len(TARGET_NAMES)
+    if name == "equivariant stack":
+        return EquivariantStack(cfg.dim, cfg.hidden, n_out)
+    if name == "Deep Sets":
+        return DeepSets(cfg.dim, cfg.hidden, n_out)
+    return PermutedMLP(cfg.dim, cfg.set_size, cfg.hidden, n_out)
+
+
+def _fit_universality_replicas(name: str, cfg: UniversalityConfig, mean: torch.Tensor, std: torch.Tensor,
+                               test: torch.Tensor, test_y: torch.Tensor) -> Tuple[np.ndarray, int, float]:
+    """One model over every seed at once: (errors (seeds, targets), parameters, invariance error)."""
+    dev, n_rep = companion.device(), len(cfg.seeds)
+    model = Replicas(lambda: _universality_model(name, cfg), cfg.seeds, device=dev)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.n_steps, 1))
+    gens = [torch.Generator().manual_seed(1_000 + s) for s in cfg.seeds]  # each replica's training sets
+
+    def step(i: int) -> Dict[str, torch.Tensor]:
+        x = torch.stack([_draw_sets(cfg.sets_per_step, cfg.set_size, cfg.dim, g) for g in gens])
+        y = (symmetric_targets(x) - mean) / std
+        x = torch.stack([xs[:, torch.randperm(cfg.set_size, generator=g)] for xs, g in zip(x, gens)])  # for the MLP
+        loss = (model(x.to(dev)) - y.to(dev)).pow(2).mean((-1, -2))
+        opt.zero_grad(set_to_none=True)
+        loss.sum().backward()  # the sum: each replica's gradient is its own loss's
+        opt.step()
+        sched.step()
+        return {"mse": loss.mean()}
+
+    train_loop(step, cfg.n_steps, desc=f"{name} x{n_rep}", log_every=50,
+               state={"model": model, "opt": opt, "sched": sched, "sets": GeneratorListState(gens)})
+    order = torch.randperm(cfg.set_size, generator=torch.Generator().manual_seed(cfg.seed))
+    with torch.no_grad():
+        stacked = test.expand(n_rep, *test.shape).to(dev)
+        pred, shuffled = model(stacked).cpu(), model(stacked[:, :, order]).cpu()
+    n_params = sum(p[0].numel() for p in model.parameters())
+    return (pred - test_y).pow(2).mean(1).numpy(), n_params, float((pred - shuffled).abs().max())
+
+
+#: How the prose names each model of the universality experiment.
+_MODEL_PROSE = {"equivariant stack": "the equivariant stack", "Deep Sets": "Deep Sets",
+                "permuted MLP": "the permuted MLP"}
+
+
+def _universality_comparisons(errors: Dict[str, np.ndarray]) -> List[Dict[str, object]]:
+    """Per target: the equivariant stack against Deep Sets, and the permuted MLP against the
+    invariant network with the lower mean error; verdicts from the bootstrap interval over seeds."""
+    rows = []
+    for j, target in enumerate(TARGET_NAMES):
+        best = min(MODEL_NAMES[:2], key=lambda name: errors[name][:, j].mean())
+        for a, b in (("equivariant stack", "Deep Sets"), ("permuted MLP", best)):
+            ea, eb = errors[a][:, j].tolist(), errors[b][:, j].tolist()
+            diff = bootstrap_difference(ea, eb)
+            rows.append({"target": target, "a": a, "b": b, "difference": diff.estimate, "low": diff.low,
+                         "high": diff.high, "verdict": verdict(ea, eb, higher_is_better=False),
+                         "phrase": compare_phrase(_MODEL_PROSE[a], ea, _MODEL_PROSE[b], eb, higher_is_better=False)})
+    return rows
+
+
 @register("symmetric_discriminators/universality", config=UniversalityConfig,
           plot=lambda r: plot_universality(r),
-          description="Symmetric targets fitted by equivariant stacks, Deep Sets and a permuted MLP")
+          description="Symmetric targets fitted by equivariant stacks, Deep Sets and a permuted MLP, over seeds")
 def run_universality(cfg: UniversalityConfig) -> UniversalityResult:
-    dev = companion.device()
     gen = torch.Generator().manual_seed(cfg.seed)
     probe = symmetric_targets(_draw_sets(20000, cfg.set_size, cfg.dim, gen))
     mean, std = probe.mean(0), probe.std(0)
     test = _draw_sets(cfg.n_test_sets, cfg.set_size, cfg.dim, gen)
     test_y = (symmetric_targets(test) - mean) / std
-    n_out = len(TARGET_NAMES)
     errors, n_params, invariance = {}, {}, {}
     for name in MODEL_NAMES:
-        companion.seed_everything(cfg.seed)
-        if name == "equivariant stack":
-            model = EquivariantStack(cfg.dim, cfg.hidden, n_out)
-        elif name == "Deep Sets":
-            model = DeepSets(cfg.dim, cfg.hidden, n_out)
-        else:
-            model = PermutedMLP(cfg.dim, cfg.set_size, cfg.hidden, n_out)
-        model = model.to(dev)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.n_steps, 1))
-
-        def step(i: int) -> Dict[str, float]:
-            x = _draw_sets(cfg.sets_per_step, cfg.set_size, cfg.dim, gen)
-            y = (symmetric_targets(x) - mean) / std
-            x = x[:, torch.randperm(cfg.set_size, generator=gen)]  # matters only for the MLP
-            loss = (model(x.to(dev)) - y.to(dev)).pow(2).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            return {"mse": loss}
-
-        train_loop(step, cfg.n_steps, desc=name, log_every=50,
-                   state={"model": model, "opt": opt, "sched": sched, "sets": GeneratorState(gen)})
-        with torch.no_grad():
-            pred = model(test.to(dev)).cpu()
-            shuffled = model(test[:, torch.randperm(cfg.set_size, generator=gen)].to(dev)).cpu()
-        errors[name] = (pred - test_y).pow(2).mean(0).numpy()
-        n_params[name] = sum(p.numel() for p in model.parameters())
-        invariance[name] = float((pred - shuffled).abs().max())
-    metrics: Dict[str, float] = {}
+        errors[name], n_params[name], invariance[name] = _fit_universality_replicas(name, cfg, mean, std, test,
+                                                                                   test_y)
+    comparisons = _universality_comparisons(errors)
+    metrics: Dict[str, float] = {"n_seeds": len(cfg.seeds)}
     for name in MODEL_NAMES:
         key = name.replace(" ", "_").replace("-", "_").lower()
         metrics[f"{key}_n_params"] = n_params[name]
         metrics[f"{key}_invariance_error"] = invariance[name]
-        for target, err in zip(TARGET_NAMES, errors[name]):
-            metrics[f"{key}_nmse_{target.replace(' ', '_')}"] = float(err)
-    return UniversalityResult(errors, n_params, invariance, metrics)
+        for target, err in zip(TARGET_NAMES, errors[name].T):
+            metrics[f"{key}_nmse_{target.replace(' ', '_')}"] = float(err.mean())
+            metrics[f"{key}_nmse_{target.replace(' ', '_')}_std"] = float(err.std(ddof=1)) if len(err) > 1 else 0.0
+    for row in comparisons:
+        key = f"{row['a']}_vs_{row['b']}_{row['target']}".replace(" ", "_").replace("-", "_").lower()
+        metrics[f"{key}_verdict"] = {VERDICTS[0]: 1.0, VERDICTS[1]: -1.0, VERDICTS[2]: 0.0}[row["verdict"]]
+        metrics[f"{key}_difference"] = row["difference"]
+    return UniversalityResult(errors, n_params, invariance, comparisons, metrics)
+
+
+def universality_table(result: UniversalityResult):
+    """Per model: the normalised test error of each statistic (mean ± std over seeds), parameters, invariance."""
+    import pandas as pd
+
+    rows = []
+    for name in MODEL_NAMES:
+        row = {"model": name}
+        for target, err in zip(TARGET_NAMES, result.errors[name].T):
+            row[target] = format_spread(summarize(err.tolist()))
+        rows.append({**row, "parameters": result.n_params[name],
+                     "largest change when reordered": f"{result.invariance_error[name]:.2e}"})
+    return pd.DataFrame(rows)
+
+
+def universality_comparisons(result: UniversalityResult):
+    """The comparisons of :func:`run_universality` as a table: target, models, verdict and phrase."""
+    import pandas as pd
+
+    return pd.DataFrame([{"statistic": r["target"],
+                          "claim": f"{_MODEL_PROSE[r['a']]} has a lower error than {_MODEL_PROSE[r['b']]}",
+                          "verdict": r["verdict"], "evidence": r["phrase"]} for r in result.comparisons])
 
 
 def plot_universality(result: UniversalityResult):
@@ -343,11 +410,12 @@ def plot_universality(result: UniversalityResult):
     width = 0.8 / len(MODEL_NAMES)
     xs = np.arange(len(TARGET_NAMES))
     for i, name in enumerate(MODEL_NAMES):
-        ax.bar(xs + (i - 1) * width, result.errors[name], width,
-               label=f"{name} ({result.n_params[name]:,} parameters)")
+        errors = result.errors[name]
+        ax.bar(xs + (i - 1) * width, errors.mean(0), width, yerr=errors.std(0, ddof=1) if len(errors) > 1 else None,
+               capsize=2, label=f"{name} ({result.n_params[name]:,} parameters)")
     ax.set_xticks(xs, TARGET_NAMES)
     ax.set_yscale("log")
-    ax.set_ylabel("test MSE / variance")
+    ax.set_ylabel("test MSE / variance (mean ± std over seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -360,14 +428,15 @@ def plot_universality(result: UniversalityResult):
 
 @dataclass
 class GammaLossesConfig(ToyGANConfig):
-    """BGAN on a 2-D toy with several batch-smoothing parameters (book scale)."""
+    """BGAN on a 2-D toy with several batch-smoothing parameters, every seed of a ``gamma``
+    trained at once as replicas (book scale)."""
 
     dataset: str = "grid"
     gammas: Tuple[float, ...] = (0.0, 0.1, 0.3, 0.5)
     n_steps: int = 300
-    seed: int = 0
+    seeds: Tuple[int, ...] = tuple(range(10))
     SCALES: ClassVar = {
-        "smoke": {"n_steps": 10, "gammas": (0.0, 0.5), "thesis_hidden": 16},
+        "smoke": {"n_steps": 10, "gammas": (0.0, 0.5), "thesis_hidden": 16, "seeds": (0, 1, 2)},
         "paper": {"n_steps": 20000, "thesis_hidden": 512, "thesis_n_disc": 5, "thesis_lr": 1e-3},
     }
 
@@ -376,31 +445,71 @@ class GammaLossesConfig(ToyGANConfig):
 class GammaLossesResult:
     gammas: List[float]
     steps: Dict[float, np.ndarray]
-    d_loss: Dict[float, np.ndarray]
+    d_loss: Dict[float, np.ndarray]  # per gamma: the discriminator loss along training, mean over the seeds
     g_loss: Dict[float, np.ndarray]
+    g_loss_last_quarter: Dict[float, List[float]] = field(default_factory=dict)  # per gamma: one value per seed
+    comparisons: List[Dict[str, object]] = field(default_factory=list)  # the largest gamma against each other
     metrics: Dict[str, float] = field(default_factory=dict)
+
+
+def _last_quarter(series: List[float]) -> float:
+    return float(np.mean(series[-max(1, len(series) // 4):]))
+
+
+def _gamma_comparisons(g_last: Dict[float, List[float]]) -> List[Dict[str, object]]:
+    """Fig. 4.2's reading, "the larger gamma, the lower the generator loss": the largest gamma
+    against every other one, verdicts from the bootstrap interval over the seeds."""
+    top = max(g_last)
+    rows = []
+    for gamma in sorted(g_last):
+        if gamma == top:
+            continue
+        diff = bootstrap_difference(g_last[top], g_last[gamma])
+        rows.append({"a": top, "b": gamma, "difference": diff.estimate, "low": diff.low, "high": diff.high,
+                     "verdict": verdict(g_last[top], g_last[gamma], higher_is_better=False),
+                     "phrase": compare_phrase(f"γ = {top:g}", g_last[top], f"γ = {gamma:g}", g_last[gamma],
+                                              higher_is_better=False)})
+    return rows
 
 
 @register("symmetric_discriminators/gamma_losses", config=GammaLossesConfig,
           plot=lambda r: plot_gamma_losses(r),
-          description="Fig. 4.2: batch smoothing gamma against the discriminator and generator losses")
+          description="Fig. 4.2: batch smoothing gamma against the discriminator and generator losses, over seeds")
 def run_gamma_losses(cfg: GammaLossesConfig) -> GammaLossesResult:
-    from companion import data
-    from companion.metrics import mode_coverage
-
-    steps, d_loss, g_loss, metrics = {}, {}, {}, {}
+    steps, d_loss, g_loss, metrics = {}, {}, {}, {"n_seeds": len(cfg.seeds)}
+    g_last: Dict[float, List[float]] = {}
     for gamma in cfg.gammas:
-        run = _train_toy("thesis", "bgan", cfg.dataset, cfg.seed, cfg, gamma)
+        run = _train_toy_replicas("thesis", "bgan", cfg.dataset, tuple(cfg.seeds), cfg, gamma)
         h = run["history"]
         steps[gamma] = np.asarray(h.steps("d_loss"))
         d_loss[gamma], g_loss[gamma] = np.asarray(h["d_loss"]), np.asarray(h["g_loss"])
-        tail = max(1, len(h["d_loss"]) // 4)
-        metrics[f"gamma_{gamma}_d_loss_last_quarter"] = float(np.mean(h["d_loss"][-tail:]))
-        metrics[f"gamma_{gamma}_g_loss_last_quarter"] = float(np.mean(h["g_loss"][-tail:]))
-        n_modes, hq = mode_coverage(run["samples"], data.toy_centers(cfg.dataset), data.toy_std(cfg.dataset))
-        metrics[f"gamma_{gamma}_modes"] = n_modes
-        metrics[f"gamma_{gamma}_high_quality_pct"] = 100 * hq
-    return GammaLossesResult(list(cfg.gammas), steps, d_loss, g_loss, metrics)
+        g_last[gamma] = [_last_quarter(h[f"g_loss_{k}"]) for k in range(len(cfg.seeds))]
+        d_last = [_last_quarter(h[f"d_loss_{k}"]) for k in range(len(cfg.seeds))]
+        modes, quality = run["curve"][cfg.n_steps]
+        metrics.update({f"gamma_{gamma}_d_loss_last_quarter": float(np.mean(d_last)),
+                        f"gamma_{gamma}_g_loss_last_quarter": float(np.mean(g_last[gamma])),
+                        f"gamma_{gamma}_g_loss_last_quarter_std": summarize(g_last[gamma]).std,
+                        f"gamma_{gamma}_modes": float(np.mean(modes)),
+                        f"gamma_{gamma}_high_quality_pct": float(100 * np.mean(quality))})
+    comparisons = _gamma_comparisons(g_last)
+    for row in comparisons:
+        metrics[f"gamma_{row['a']}_vs_{row['b']}_g_loss_difference"] = row["difference"]
+        metrics[f"gamma_{row['a']}_vs_{row['b']}_verdict"] = {VERDICTS[0]: 1.0, VERDICTS[1]: -1.0,
+                                                              VERDICTS[2]: 0.0}[row["verdict"]]
+    return GammaLossesResult(list(cfg.gammas), steps, d_loss, g_loss, g_last, comparisons, metrics)
+
+
+def gamma_losses_table(result: GammaLossesResult):
+    """Per gamma: the generator loss over the last quarter of training (mean ± std over seeds)
+    and, for every gamma but the largest, the comparison with the largest."""
+    import pandas as pd
+
+    verdicts = {row["b"]: row for row in result.comparisons}
+    return pd.DataFrame([{"gamma": gamma,
+                          "G loss, last quarter": format_spread(summarize(result.g_loss_last_quarter[gamma])),
+                          "D loss, last quarter": round(result.metrics[f"gamma_{gamma}_d_loss_last_quarter"], 3),
+                          f"lower G loss at γ = {max(result.gammas):g}?": verdicts[gamma]["verdict"]
+                          if gamma in verdicts else "—"} for gamma in result.gammas])
 
 
 def _smooth(values: np.ndarray, width: int) -> np.ndarray:
@@ -419,7 +528,7 @@ def plot_gamma_losses(result: GammaLossesResult):
     axes[0].set_title("discriminator loss (Bernoulli KL)")
     axes[1].set_title("generator loss (-log D)")
     for ax in axes:
-        ax.set_xlabel("generator step")
+        ax.set_xlabel("generator step (mean over the seeds)")
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -256,7 +256,9 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
     modes covered and high-quality fraction are recorded.
 
     Returns:
-        ``{"samples": (S, n, 2) final samples, "curve": {step: (modes (S,), hq (S,))}}``.
+        ``{"samples": (S, n, 2) final samples, "curve": {step: (modes (S,), hq (S,))}, "gen", "disc",
+        "history"}``; the history holds the losses averaged over the replicas (``d_loss``, ``g_loss``)
+        and replica k's own (``d_loss_k``, ``g_loss_k``) every 10 steps.
     """
     from companion import data
 
@@ -286,7 +288,11 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
         g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, reduction)
         if i + 1 in eval_steps and i + 1 < cfg.n_steps:
             curve[i + 1] = _score_replicas(gen, eval_rngs, cfg, dataset)[1:]
-        return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
+        out = {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
+        if i % 10 == 0 or i == cfg.n_steps - 1:  # the steps train_loop records: each replica's own losses
+            out.update({f"{name}_{k}": v for name, losses in (("d_loss", d_loss), ("g_loss", g_loss))
+                        for k, v in enumerate(losses.detach())})
+        return out
 
     # everything the steps change, so that --resume continues a killed run mid-loop (companion.runs)
     state = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches,
@@ -294,7 +300,8 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
              "eval_rngs": GeneratorListState(eval_rngs), "curve": _CurveState(curve)}
     if method == "mixup":
         state["mixup_rngs"] = _NumpyGeneratorListState(mixup_rngs)
-    train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10, state=state)
+    history = train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10,
+                         state=state)
     samples, modes, quality = _score_replicas(gen, eval_rngs, cfg, dataset)
     curve[cfg.n_steps] = (modes, quality)
-    return {"samples": samples, "curve": curve, "gen": gen, "disc": disc}
+    return {"samples": samples, "curve": curve, "gen": gen, "disc": disc, "history": history}
