@@ -221,6 +221,8 @@ def test_lambda_and_auxiliary_experiments_report_iw_bounds_per_seed():
     aux = ex.run_auxiliary_images(ex.AuxiliaryImagesConfig.for_scale(
         "smoke", variants=(("17 levels", None, 1), ("4 levels", 4, 1)), n_images=2, **tiny))
     assert set(aux.iw_bpd) == {"17 levels", "4 levels"} and all(len(v) == 2 for v in aux.iw_bpd.values())
+    for name in aux.names:  # the learning check of each variant: its training KL, middle and end
+        assert aux.metrics[f"{name}_train_kl_middle"] >= 0 and aux.metrics[f"{name}_train_kl_last"] >= 0
     with pytest.raises(ValueError, match="seeds"):
         ex.run_lambda(
             ex.LambdaConfig.for_scale("smoke", lams=(1.0,), seeds=(), **{k: v for k, v in tiny.items() if k != "seeds"})

@@ -378,6 +378,19 @@ def plot_auxiliary_images(result: AuxiliaryImagesResult):
     return fig
 
 
+def _kl_still_rising(name: str, history) -> Dict[str, float]:
+    """Did the variant's latent stop gaining information? The training KL (nats, the first
+    seed's minibatches) averaged over the middle fifth of the steps and over the last fifth: a
+    model still learning to use ``z`` has a last fifth well above the middle one."""
+    steps, kl = np.asarray(history.steps("kl"), dtype=float), np.asarray(history["kl"], dtype=float)
+    where = steps / max(steps[-1], 1.0)
+    middle = (where >= 0.4) & (where <= 0.6)
+    if not middle.any():  # a short run (smoke scale): the record nearest the middle
+        middle = np.abs(where - 0.5) == np.abs(where - 0.5).min()
+    last = where >= 0.8
+    return {f"{name}_train_kl_middle": float(kl[middle].mean()), f"{name}_train_kl_last": float(kl[last].mean())}
+
+
 @register("agave/auxiliary_images", config=AuxiliaryImagesConfig, plot=plot_auxiliary_images,
           description="Fig. 3.8: coarser colour quantisation and lower resolution of the auxiliary image")
 def run_auxiliary_images(cfg: AuxiliaryImagesConfig) -> AuxiliaryImagesResult:
@@ -400,8 +413,9 @@ def run_auxiliary_images(cfg: AuxiliaryImagesConfig) -> AuxiliaryImagesResult:
     for name, overrides, seeds in plan:
         iw[name] = [iw_bpd(seeded(cfg, seed), x, **overrides) for seed in seeds]
         metrics[f"{name}_iw_bpd_bound"] = float(np.mean(iw[name]))
-        model, _ = trained_agave(seeded(cfg, cfg.seeds[0]), **overrides)
+        model, history = trained_agave(seeded(cfg, cfg.seeds[0]), **overrides)
         t = test_terms(model, x)
+        metrics.update(_kl_still_rising(name, history))
         names.append(name)
         bpds.append(bpd(t["primary_nll"] + t["kl"], n_dims))
         kl_bpd.append(bpd(t["kl"], n_dims))

@@ -7,9 +7,10 @@
   path through the plain PixelCNN-decoder VAE (experiment 1's, which ignores ``z``) is the
   contrast.
 * ``agave/samples`` — Fig. 3.2: random samples of an IAF-VAE, the PixelCNN alone and AGAVE
-  beside real images, with the IAF-VAE's quality bar (its bound against the plain VAE's, and
-  digit-class coverage of its samples) and the class coverage and Fréchet distance, in the
-  digits classifier's features, of every model's samples.
+  beside real images, over several training seeds per model: each model's test bound, the
+  class coverage and Fréchet distance of its samples in the digits classifier's features, the
+  digits bar of each compared model seed by seed, and the verdicts of Fig. 3.2's and
+  Table 3.1's orderings (:mod:`companion.evidence`).
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from companion.experiments.agave_models import (
     agave_job,
     agave_scales,
     bpd,
+    check_seeds,
+    iw_bpd,
     mean_log_prob,
     samples_given_z,
+    seeded,
     show_images,
     test_split,
     train_in_parallel,
@@ -174,35 +178,60 @@ def run_interpolations(cfg: InterpolationsConfig) -> InterpolationsResult:
 # Fig. 3.2: samples of an IAF-VAE, the PixelCNN alone and AGAVE, beside real images
 # ========================================================================================
 
+#: The models of Fig. 3.2 by their metric keys, with the names the chapter prints.
+SAMPLE_MODELS: Dict[str, str] = {"iaf_vae": "IAF-VAE", "vae": "VAE", "pixelcnn": "PixelCNN alone", "agave": "AGAVE"}
+#: The digits quality bar (preliminaries; :func:`companion.metrics.classifier_quality_bar`):
+#: every class at least this share of the samples by the digits classifier ...
+MIN_CLASS_SHARE = 0.03
+#: ... and a Fréchet distance at most this multiple of the plain VAE's (its mean over seeds).
+MAX_FRECHET_RATIO = 2.0
+#: The comparisons of Fig. 3.2 and Table 3.1, ``(a, b, metric)``: "a is better than b" (lower is better for both).
+SAMPLE_COMPARISONS: Tuple[Tuple[str, str, str], ...] = (
+    ("agave", "iaf_vae", "frechet"), ("agave", "pixelcnn", "frechet"), ("iaf_vae", "pixelcnn", "frechet"),
+    ("iaf_vae", "vae", "bpd"), ("agave", "pixelcnn", "bpd"), ("pixelcnn", "vae", "bpd"), ("agave", "vae", "bpd"),
+)
+
 
 @dataclass
 class SamplesConfig(AgaveConfig):
-    """The IAF-VAE's posterior (``n_flows`` steps) and the sample counts of the comparison."""
+    """The IAF-VAE's posterior (``n_flows`` steps), the sample counts and the training seeds of the comparison."""
 
     n_flows: int = 2
     flow_hidden: int = 64
     context_dim: int = 16
-    #: Samples per model for the class coverage and the Fréchet distance (the bar's count).
+    #: Samples per model and seed for the class coverage (the bar's count).
     n_samples: int = 1000
-    #: Samples per model (and real images) entering the Fréchet distance: the same count for
-    #: every row, the data row included, since the distance's bias depends on it.
+    #: Samples per model and seed (and real images) entering the Fréchet distance: the same
+    #: count for every row, the data row included, since the distance's bias depends on it.
     n_frechet: int = 250
     classifier_steps: int = 400
     n_show: int = 16
+    #: Training seeds of the VAE and the IAF-VAE, which train in seconds.
+    vae_seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)
+    #: Training seeds of the PixelCNN alone and AGAVE, the chapter's most expensive models;
+    #: AGAVE's are those of ``agave/lambda`` at the main lambda (from the cache in the chapter).
+    pixel_seeds: Tuple[int, ...] = (0, 1, 2)
     SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
         "smoke": {**AgaveConfig.SCALES["smoke"], "n_flows": 1, "flow_hidden": 8, "context_dim": 4,
-                  "n_samples": 60, "n_frechet": 30, "classifier_steps": 20, "n_show": 4},
+                  "n_samples": 60, "n_frechet": 30, "classifier_steps": 20, "n_show": 4,
+                  "vae_seeds": (0, 1), "pixel_seeds": (0, 1)},
         "paper": {**AgaveConfig.SCALES["paper"], "n_flows": 4, "flow_hidden": 512, "context_dim": 64,
-                  "n_samples": 10_000, "n_frechet": 10_000, "classifier_steps": 5000, "n_show": 36},
+                  "n_samples": 10_000, "n_frechet": 10_000, "classifier_steps": 5000, "n_show": 36,
+                  "vae_seeds": (0, 1, 2), "pixel_seeds": (0, 1, 2)},
     }
 
 
 @dataclass
 class SamplesResult:
     names: List[str]
-    images: Dict[str, torch.Tensor]  # name -> (n_show, C, H, W) in [0, 1]
+    images: Dict[str, torch.Tensor]  # name -> (n_show, C, H, W) in [0, 1], the first seed's models
     f_agave: torch.Tensor  # AGAVE's f(z) of its shown samples
-    metrics: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, Any] = field(default_factory=dict)
+    #: runs[model][score]: one value per training seed; model in SAMPLE_MODELS, score
+    #: "bpd" (test bound), "frechet" or "min_class_share".
+    runs: Dict[str, Dict[str, List[float]]] = field(default_factory=dict)
+    #: bars[model]: whether each seed's samples meet the digits bar (IAF-VAE, PixelCNN alone, AGAVE).
+    bars: Dict[str, List[bool]] = field(default_factory=dict)
 
 
 def _iaf_overrides(cfg: SamplesConfig) -> Dict[str, Any]:
@@ -231,57 +260,138 @@ def plot_samples(result: SamplesResult):
         show_images(ax, result.images[name], nrow, name)
     show_images(axes[-2], result.f_agave, nrow, "AGAVE: f(z)")
     show_images(axes[-1], result.images[names[-1]], nrow, "AGAVE: PixelCNN given f(z)")
-    fig.suptitle("Fig. 3.2 at this scale: random samples")
+    fig.suptitle("Fig. 3.2 at this scale: random samples (first seed's models)")
     fig.tight_layout()
     return fig
+
+
+def _sample_seeds(cfg: SamplesConfig, kind: str) -> Tuple[int, ...]:
+    return cfg.vae_seeds if kind in ("iaf_vae", "vae") else cfg.pixel_seeds
+
+
+def _trained_model(kind: str, cfg: SamplesConfig):
+    """The cached model of ``kind`` (a key of :data:`SAMPLE_MODELS`) trained with ``cfg``'s seed."""
+    if kind == "iaf_vae":
+        return trained_iaf_vae(cfg)[0]
+    return {"vae": trained_vae, "pixelcnn": trained_pixelcnn, "agave": trained_agave}[kind](cfg)[0]
+
+
+def _scores(kind: str, cfg: SamplesConfig, x_test: torch.Tensor, classifier, ref_features: torch.Tensor):
+    """One trained model's test bound (bits/dim), smallest class share and Fréchet distance of its samples.
+
+    Returns ``(scores, draws, f)``: the scores, the ``cfg.n_samples`` draws in ``[0, 1]`` and
+    AGAVE's ``f(z)`` of them (``None`` for the other models).
+    """
+    model, n_dims = _trained_model(kind, cfg), int(np.prod(x_test.shape[1:]))  # trained here if not cached
+    with torch.no_grad():
+        return _scores_of(kind, model, cfg, n_dims, x_test, classifier, ref_features)
+
+
+def _scores_of(kind: str, model, cfg: SamplesConfig, n_dims: int, x_test: torch.Tensor, classifier,
+               ref_features: torch.Tensor):
+    from companion.metrics import frechet_distance
+
+    companion.seed_everything(cfg.seed)
+    if kind == "agave":
+        bound = iw_bpd(cfg, x_test)  # cached: Table 3.1 computes the first seed's
+    elif kind == "pixelcnn":
+        bound = bpd(-mean_log_prob(model.log_prob, x_test), n_dims)  # exact
+    else:
+        bound = bpd(-mean_log_prob(lambda b: model.log_prob(b, n_samples=cfg.iw_samples), x_test), n_dims)
+    companion.seed_everything(cfg.seed + 3)
+    f = None
+    if kind in ("iaf_vae", "vae"):
+        draws = model.likelihood_sample(model.decode(torch.randn(cfg.n_samples, cfg.latent_dim, device=x_test.device)))
+    elif kind == "pixelcnn":
+        draws = model.sample(cfg.n_samples)
+    else:
+        draws, f = model.sample(cfg.n_samples, return_auxiliary=True)
+    scores = {"bpd": bound, "min_class_share": float(class_shares(classifier, draws).min()),
+              "frechet": frechet_distance(classifier.features(draws[: cfg.n_frechet]), ref_features)}
+    return scores, draws, f
+
+
+def _compare(result: SamplesResult, a: str, b: str, score: str) -> Dict[str, Any]:
+    """"``a`` is better than ``b``" on ``score`` (lower is better): the bootstrap interval of the
+    difference and the verdict, or "not compared" where a sample-quality comparison involves a
+    model that misses the digits bar in some seed (a baseline that has not learned is not ranked)."""
+    from companion.evidence import bootstrap_difference, verdict
+
+    runs_a, runs_b = result.runs[a][score], result.runs[b][score]
+    diff = bootstrap_difference(runs_a, runs_b)
+    below = [SAMPLE_MODELS[m] for m in (a, b) if score == "frechet" and not all(result.bars.get(m, [True]))]
+    said = verdict(runs_a, runs_b, higher_is_better=False)
+    return {"difference": diff.estimate, "low": diff.low, "high": diff.high,
+            "verdict": f"not compared ({', '.join(below)} below the bar)" if below else said}
+
+
+def _sample_metrics(result: SamplesResult) -> Dict[str, Any]:
+    """The JSON metrics: each model's mean and spread, its bar (met in k of n seeds), and the verdicts."""
+    from companion.evidence import summarize
+
+    metrics: Dict[str, Any] = {}
+    for kind, scores in result.runs.items():
+        for score, values in scores.items():
+            s = summarize(values)
+            metrics[f"{kind}_{score}"], metrics[f"{kind}_{score}_std"], metrics[f"{kind}_n_seeds"] = s.mean, s.std, s.n
+    for kind, met in result.bars.items():
+        metrics[f"{kind}_bar_met_seeds"], metrics[f"{kind}_bar_seeds"] = int(sum(met)), len(met)
+    for a, b, score in SAMPLE_COMPARISONS:
+        for key, value in _compare(result, a, b, score).items():
+            metrics[f"{a}_vs_{b}_{score}_{key}"] = value
+    # The IAF-VAE's own bar on the bound: not behind the plain VAE's with the same networks and
+    # steps (an IAF posterior can only tighten the bound if it learns).
+    metrics["iaf_vae_bound_bar_met"] = float(metrics["iaf_vae_vs_vae_bpd_verdict"] != "does not hold")
+    return metrics
+
+
+def _sample_job(kind: str, cfg: SamplesConfig) -> Tuple[str, AgaveConfig, Dict[str, Any]]:
+    """The :func:`train_in_parallel` job of the model of ``kind`` (a key of :data:`SAMPLE_MODELS`)."""
+    if kind == "agave":
+        return agave_job(cfg)
+    return kind, cfg, (_iaf_overrides(cfg) if kind == "iaf_vae" else {})
+
+
+@torch.no_grad()
+def _real_row(cfg: SamplesConfig, x_test: torch.Tensor, classifier) -> Tuple[torch.Tensor, Dict[str, float]]:
+    """The validation images' features (the Fréchet distance's reference) and the real test images' scores."""
+    from companion.data import load
+    from companion.metrics import frechet_distance
+
+    top = cfg.n_levels - 1
+    reference = torch.round(load(cfg.dataset, "valid").to(x_test.device)[: cfg.n_frechet] * top) / top  # the levels
+    ref_features = classifier.features(reference)
+    return ref_features, {"real_min_class_share": float(class_shares(classifier, x_test).min()),
+                          "real_frechet": frechet_distance(classifier.features(x_test[: cfg.n_frechet]), ref_features)}
 
 
 @register("agave/samples", config=SamplesConfig, plot=plot_samples,
           description="Fig. 3.2: samples of an IAF-VAE, the PixelCNN alone and AGAVE beside real images")
 def run_samples(cfg: SamplesConfig) -> SamplesResult:
-    from companion.data import load
     from companion.experiments.adaptive_density import train_feature_net
-    from companion.metrics import frechet_distance
 
-    x_test, n_dims = test_split(cfg)
-    top = cfg.n_levels - 1
-    train_in_parallel([("iaf_vae", cfg, _iaf_overrides(cfg)), ("vae", cfg, {}), ("pixelcnn", cfg, {}), agave_job(cfg)])
-    iaf, _ = trained_iaf_vae(cfg)
-    vae, _ = trained_vae(cfg)
-    pixelcnn, _ = trained_pixelcnn(cfg)
-    agave, _ = trained_agave(cfg)
-    metrics: Dict[str, float] = {}
-    companion.seed_everything(cfg.seed)
-    for name, model in (("iaf_vae", iaf), ("vae", vae)):
-        metrics[f"{name}_iw_bpd"] = bpd(-mean_log_prob(lambda b: model.log_prob(b, n_samples=cfg.iw_samples),
-                                                        x_test), n_dims)
+    for seeds in (cfg.vae_seeds, cfg.pixel_seeds):
+        check_seeds(seeds)
+    x_test, _ = test_split(cfg)
+    train_in_parallel([_sample_job(k, seeded(cfg, s)) for k in SAMPLE_MODELS for s in _sample_seeds(cfg, k)])
     classifier, accuracy = train_feature_net(cfg.classifier_steps, seed=cfg.seed, device=x_test.device)
-    metrics["classifier_accuracy"] = accuracy
-    companion.seed_everything(cfg.seed + 3)
-    with torch.no_grad():
-        draws = {
-            "IAF-VAE": iaf.likelihood_sample(iaf.decode(torch.randn(cfg.n_samples, cfg.latent_dim,
-                                                                    device=x_test.device))),
-            "VAE": vae.likelihood_sample(vae.decode(torch.randn(cfg.n_samples, cfg.latent_dim,
-                                                                device=x_test.device))),
-            "PixelCNN alone": pixelcnn.sample(cfg.n_samples),
-        }
-        draws["AGAVE"], f_agave = agave.sample(cfg.n_samples, return_auxiliary=True)
-    reference = load(cfg.dataset, "valid").to(x_test.device)[: cfg.n_frechet]
-    reference = torch.round(reference * top) / top  # the levels the models see
-    with torch.no_grad():
-        ref_features = classifier.features(reference)
-        for name, images in {"real (test)": x_test, **draws}.items():
-            key = name.split(" ")[0].lower().replace("-", "_")
-            shares = class_shares(classifier, images)
-            metrics[f"{key}_min_class_share"] = float(shares.min())
-            feats = classifier.features(images[: cfg.n_frechet])
-            metrics[f"{key}_frechet"] = frechet_distance(feats, ref_features)
-    # The IAF-VAE's bar: at least as good a bound as the plain VAE with the same networks and
-    # steps, and samples covering every digit class (each >= 3% per the classifier).
-    metrics["iaf_vae_meets_bar"] = float(metrics["iaf_vae_iw_bpd"] <= metrics["vae_iw_bpd"]
-                                         and metrics["iaf_vae_min_class_share"] >= 0.03)
-    names = ["real (test)", "IAF-VAE", "PixelCNN alone", "AGAVE"]
-    n = cfg.n_show
-    images = {"real (test)": x_test[:n].cpu(), **{k: v[:n].cpu() for k, v in draws.items()}}
-    return SamplesResult(names, images, f_agave[:n].cpu(), metrics)
+    ref_features, real = _real_row(cfg, x_test, classifier)
+    result = SamplesResult(["real (test)", "IAF-VAE", "PixelCNN alone", "AGAVE"],
+                           {"real (test)": x_test[: cfg.n_show].cpu()}, torch.empty(0))
+    for kind, name in SAMPLE_MODELS.items():
+        result.runs[kind] = {"bpd": [], "min_class_share": [], "frechet": []}
+        for i, seed in enumerate(_sample_seeds(cfg, kind)):
+            scores, draws, f = _scores(kind, seeded(cfg, seed), x_test, classifier, ref_features)
+            for score, value in scores.items():
+                result.runs[kind][score].append(value)
+            if i == 0:  # the figure shows the first seed's samples
+                result.images[name] = draws[: cfg.n_show].cpu()
+                result.f_agave = f[: cfg.n_show].cpu() if f is not None else result.f_agave
+    # The digits bar of each compared model, seed by seed, against the plain VAE's mean distance.
+    vae_frechet = float(np.mean(result.runs["vae"]["frechet"]))
+    for kind in ("iaf_vae", "pixelcnn", "agave"):
+        r = result.runs[kind]
+        result.bars[kind] = [share >= MIN_CLASS_SHARE and fd <= MAX_FRECHET_RATIO * vae_frechet
+                             for share, fd in zip(r["min_class_share"], r["frechet"])]
+    result.metrics = {"classifier_accuracy": accuracy, **real, **_sample_metrics(result)}
+    return result
