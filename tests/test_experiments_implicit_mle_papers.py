@@ -1,4 +1,4 @@
-"""Smoke tests of the implicit-MLE chapter's Fig. 4 / Fig. 5 / Table 1 (CelebA column) experiments."""
+"""Smoke tests of the implicit-MLE chapter's Fig. 4 / Fig. 5 / Table 1 (CelebA column) experiments and claims."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from companion.experiments import implicit_mle_baselines as B
+from companion.experiments import implicit_mle_faces as F
 from companion.experiments import implicit_mle_neighbours as N
 from companion.experiments import implicit_mle_parzen as P
 
@@ -22,14 +23,6 @@ def test_nearest_samples_finds_the_exact_copy():
         N.nearest_samples(np.zeros((2, 4)), torch.rand(5, 4))
 
 
-def test_pca_frechet_is_zero_for_the_same_set_and_positive_for_a_shifted_one():
-    x = torch.rand(50, 1, 5, 5)
-    assert N.pca_frechet(x, x, x, 3) == pytest.approx(0.0, abs=1e-8)
-    assert N.pca_frechet(x, x, x + 0.3, 3) > 0.01
-    with pytest.raises(ValueError, match="n_components"):
-        N.pca_frechet(x, x, x, 0)
-
-
 def test_nearest_neighbours_smoke_run_and_quality_bar():
     from matplotlib.figure import Figure
 
@@ -43,6 +36,10 @@ def test_nearest_neighbours_smoke_run_and_quality_bar():
         assert result.distances[m].shape == (cfg.n_seeds,) and np.all(result.distances[m] > 0)
         bar = result.metrics["quality_bar"][m]
         assert 0 <= bar["meets_bar_seeds"] <= cfg.n_seeds and bar["frechet"]["mean"] >= 0
+    claims = result.metrics["claims"]  # every baseline's claim is recorded with its verdict
+    assert set(claims) == {f"IML_vs_{m}" for m in B.METHODS if m != "IML"}
+    assert all(c["verdict"] in ("holds", "does not hold", "cannot tell at this budget", "not compared")
+               for c in claims.values())
     assert isinstance(N.plot_nearest_neighbours(result), Figure)
 
 
@@ -93,24 +90,72 @@ def test_gan_sweep_smoke_run_scores_every_setting():
         B.run_gan_sweep(B.GANSweepConfig.for_scale("smoke", dataset="faces"))
 
 
-def test_faces_smoke_run():
+def test_faces_smoke_run_computes_and_reports_the_faces_bar_and_the_sweep():
     from matplotlib.figure import Figure
 
-    cfg = N.FacesConfig.for_scale("smoke")
-    result = N.run_faces(cfg)
-    assert set(result.parzen) == set(N.FACE_METHODS)
+    cfg = F.FacesConfig.for_scale("smoke")
+    result = F.run_faces(cfg)
+    assert set(result.parzen) == set(F.FACE_METHODS)
     assert all(np.isfinite(v).all() and v.shape == (cfg.n_seeds,) for v in result.parzen.values())
     assert result.queries.shape[1:] == (1, 25, 25) and result.neighbours["GAN"].shape == result.queries.shape
-    assert 0 <= result.metrics["gan_meets_bar_seeds"] <= cfg.n_seeds
-    assert isinstance(N.plot_faces(result), Figure)
+    m = result.metrics
+    for method in F.FACE_METHODS:  # the bar is computed for every model and seed, and reported
+        assert len(result.bars[method]) == cfg.n_seeds
+        assert 0 <= m["bar"][method]["meets_bar_seeds"] <= cfg.n_seeds
+        assert all(isinstance(b["meets_bar"], bool) and b["tv_ratio"] > 0 for b in result.bars[method])
+    assert m["gan_meets_bar_seeds"] == m["bar"]["GAN"]["meets_bar_seeds"]
+    assert len(m["gan_sweep"]) == len(cfg.gan_sweep) and "meets_bar" in m["gan_sweep"][0]
+    for claim, (a, b) in zip(m["claims"], F.FACE_CLAIMS):  # a baseline below the bar is not compared
+        expected = m["bar"][b]["meets_bar_seeds"] == cfg.n_seeds
+        assert (m["claims"][claim] != "not compared") == expected, claim
+    assert list(F.faces_bar_table(result).index) == list(F.FACE_METHODS)
+    assert len(F.faces_sweep_table(result)) == len(cfg.gan_sweep)
+    assert isinstance(F.plot_faces(result), Figure)
+    with pytest.raises(ValueError, match="budget"):
+        F.run_faces(F.FacesConfig.for_scale("smoke", gan_sweep=((1e-3, 32, 10_000),)))
 
 
-def test_faces_and_neighbours_are_registered():
-    from companion.reproduce import experiments
+def test_faces_bar_passes_held_out_faces_and_rejects_noise_and_copies():
+    """The bar on the comparison chapter's faces features: held-out faces pass, speckle and copies do not."""
+    from companion.experiments.implicit_mle_baselines import _splits
 
-    known = experiments()
-    assert known["implicit_mle/faces"].config is N.FacesConfig
-    assert known["implicit_mle/nearest_neighbours"].plot is N.plot_nearest_neighbours
+    cfg = F.FacesConfig.for_scale("smoke")
+    train, valid, test = _splits("faces")
+    bar = F._FacesBar(cfg, train, valid, test)
+    noise = bar(torch.rand(200, *train.shape[1:], generator=torch.Generator().manual_seed(0)))
+    copies = bar(train[torch.arange(200) % len(train)])
+    assert not noise["smooth"] and not noise["meets_bar"]
+    assert not copies["not_copying"] and not copies["meets_bar"]
+    assert F._FacesBar(cfg, train, valid, test)(torch.cat([valid, test]))["within_frechet"]
+
+
+def test_nearest_distance_claims_compare_only_gans_at_the_bar():
+    distances = {"IML": [1.0, 1.1, 1.05], "VAE": [1.5, 1.6, 1.55], "GAN": [2.0, 2.1, 2.2], "WGAN-GP": [1.0, 1.1, 1.0]}
+    bars = {"VAE": _summary(3, 1.0), "GAN": _summary(3), "WGAN-GP": _summary(2)}
+    claims = N.nearest_distance_claims(distances, bars, 3)
+    assert claims["IML_vs_VAE"]["verdict"] == "holds" and "is ahead of the VAE" in claims["IML_vs_VAE"]["phrase"]
+    assert claims["IML_vs_GAN"]["verdict"] == "holds"
+    assert claims["IML_vs_WGAN-GP"] == {"verdict": "not compared",
+                                        "phrase": "WGAN-GP is not compared: it meets the bar in 2 of 3 seeds"}
+    assert N.nearest_distance_claims(distances, dict(bars, GAN=None), 3)["IML_vs_GAN"]["verdict"] == "not compared"
+    with pytest.raises(ValueError, match="IML"):
+        N.nearest_distance_claims({"VAE": [1.0]}, bars, 3)
+    with pytest.raises(ValueError, match="n_seeds"):
+        N.nearest_distance_claims(distances, bars, 0)
+
+
+def test_learned_vs_fixed_reads_the_verdict_from_the_interval():
+    from companion.experiments.implicit_mle import learned_vs_fixed
+
+    per_seed = {"ll_gmm": [-1.0, -1.1, -0.9, -1.0, -1.05], "ll_fixed": [-2.0, -2.1, -1.9, -2.0, -2.05],
+                "hq_gmm": [0.9, 0.5, 0.95, 0.6, 0.7], "hq_fixed": [0.6, 0.8, 0.5, 0.9, 0.7]}
+    out = learned_vs_fixed(per_seed)
+    assert out["heldout_log_lik"]["verdict"] == "holds"
+    assert out["heldout_log_lik"]["phrase"].startswith("the learned base (")
+    assert out["high_quality_fraction"]["verdict"] == "cannot tell at this budget"
+    swapped = learned_vs_fixed({"ll_gmm": per_seed["ll_fixed"], "ll_fixed": per_seed["ll_gmm"],
+                                "hq_gmm": per_seed["hq_gmm"], "hq_fixed": per_seed["hq_fixed"]})
+    assert swapped["heldout_log_lik"]["verdict"] == "does not hold"
 
 
 def _summary(passed, ratio=0.5, share=0.06):

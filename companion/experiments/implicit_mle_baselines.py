@@ -11,7 +11,7 @@ chapter's table and prose.
   quality bar of each setting.
 
 The other experiments of the chapter: ``implicit_mle.py`` (Figs. 1 to 3),
-``implicit_mle_parzen.py`` (Table 1), ``implicit_mle_neighbours.py`` (Figs. 4 and 5),
+``implicit_mle_parzen.py`` (Table 1), ``implicit_mle_neighbours.py`` (Fig. 4), ``implicit_mle_faces.py`` (Fig. 5),
 ``implicit_mle_audio.py`` (the HMM base).
 """
 

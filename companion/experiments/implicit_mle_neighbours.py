@@ -1,10 +1,11 @@
-"""Figs. 4 and 5 and Table 1's CelebA column of the implicit-MLE chapter: nearest neighbours.
+"""Fig. 4 of the implicit-MLE chapter: nearest neighbours.
 
 * ``implicit_mle/nearest_neighbours`` — Fig. 4: nearest generated neighbours of test digits
   for the four methods, random VAE samples, IML samples grouped by mixture component, and
   the quality bar of the GAN baselines.
-* ``implicit_mle/faces`` — Table 1 (CelebA column) and Fig. 5 on ``faces``: Parzen scores of
-  IML, VAE and GAN, nearest neighbours of test faces, GAN samples, IML samples by component.
+
+The faces (Table 1's CelebA column, Fig. 5), which use the panels of this module:
+``implicit_mle_faces.py``.
 
 The baselines and their bar: ``implicit_mle_baselines.py``.
 """
@@ -12,19 +13,17 @@ The baselines and their bar: ``implicit_mle_baselines.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Tuple
+from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 import companion
-from companion.config import ExperimentConfig
 from companion.metrics import mean_std
 from companion.reproduce import register
 
 from ..checks import check_positive_int, check_tensor
 from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits
-from .implicit_mle_parzen import _parzen_scores
 
 
 @torch.no_grad()
@@ -81,7 +80,7 @@ class NearestNeighboursConfig(DigitsBaselinesConfig):
     """
 
     latent_dim: int = 16
-    n_seeds: int = 2
+    n_seeds: int = 5
     n_samples: int = 1000  # the pool the neighbours are searched in
     n_queries: int = 10
     n_per_component: int = 6
@@ -139,6 +138,41 @@ def plot_nearest_neighbours(result: NearestNeighboursResult):
     return fig
 
 
+def nearest_distance_claims(distances: Dict[str, Sequence[float]], quality_bar: Dict[str, Optional[Dict[str, Any]]],
+                            n_seeds: int) -> Dict[str, Dict[str, str]]:
+    """The claims "IML's samples are nearer to the test digits than B's", one per baseline B.
+
+    Args:
+        distances: ``{method: per-seed mean nearest-sample distance}`` (smaller is better).
+        quality_bar: ``{method: bar summary or None}`` (``metrics["quality_bar"]``); a GAN is
+            compared only when it meets the bar in all ``n_seeds`` seeds (the VAE is the bar's reference).
+        n_seeds: the seeds behind each summary.
+
+    Returns:
+        ``{"IML_vs_<B>": {"verdict", "phrase"}}``, with the verdict ``"not compared"`` and a phrase that says
+        why for a GAN below the bar (or unchecked), else :func:`companion.evidence.verdict` and
+        :func:`companion.evidence.compare_phrase` on the distances.
+    """
+    from companion.evidence import compare_phrase, verdict
+
+    check_positive_int(n_seeds, "n_seeds")
+    if "IML" not in distances:
+        raise ValueError(f"distances must hold IML's runs; got {sorted(distances)}")
+    claims = {}
+    for m in (m for m in METHODS if m in distances and m != "IML"):
+        bar = quality_bar.get(m)
+        name = "the VAE" if m == "VAE" else m
+        if m != "VAE" and (bar is None or bar["meets_bar_seeds"] < n_seeds):
+            seeds = "" if bar is None else f"{bar['meets_bar_seeds']} of {n_seeds} seeds"
+            why = "could not be checked against the bar" if bar is None else f"meets the bar in {seeds}"
+            claims[f"IML_vs_{m}"] = {"verdict": "not compared", "phrase": f"{name} is not compared: it {why}"}
+            continue
+        a, b = list(distances["IML"]), list(distances[m])
+        claims[f"IML_vs_{m}"] = {"verdict": verdict(a, b, higher_is_better=False),
+                                 "phrase": compare_phrase("IML", a, name, b, higher_is_better=False, digits=2)}
+    return claims
+
+
 @register("implicit_mle/nearest_neighbours", config=NearestNeighboursConfig, plot=plot_nearest_neighbours,
           description="Fig. 4: nearest generated neighbours of test digits, VAE samples, IML samples by component")
 def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursResult:
@@ -168,148 +202,15 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
             components = _component_samples(iml, cfg.n_per_component)
             order = np.argsort(-iml.base.weights.cpu().numpy())  # the heaviest components first
             components, weights = components[order], iml.base.weights.cpu().numpy()[order]
+    quality_bar = {m: by_key[0] for m, by_key in bars.summaries().items()}
     metrics = {
         "nearest_distance": {m: mean_std(distances[m].tolist()) for m in METHODS},
         "nearest_distance_per_seed": {m: distances[m].tolist() for m in METHODS},
-        "quality_bar": {m: by_key[0] for m, by_key in bars.summaries().items()},
+        "quality_bar": quality_bar,
+        "claims": nearest_distance_claims(distances, quality_bar, cfg.n_seeds),
         "n_seeds": cfg.n_seeds,
         "n_samples": cfg.n_samples,
     }
     return NearestNeighboursResult(
         queries.cpu().numpy(), neighbours, vae_samples, components, weights, distances, metrics
     )
-
-
-@dataclass
-class FacesConfig(ExperimentConfig):
-    """Table 1's CelebA column and Fig. 5 on ``faces`` (70 training faces of 25x25).
-
-    IML, VAE and GAN with the decoder ``K -> hidden -> 625`` over ``n_seeds`` seeds; Parzen
-    scores on the 15 test faces (bandwidth on the 15 validation faces), nearest generated
-    neighbours of test faces, random GAN samples and IML samples by component. The GAN is a
-    baseline only when it meets the bar (no digit classifier exists for faces): its Fréchet
-    distance to the held-out faces, in the first ``n_pca`` principal components of the
-    training faces, within twice the VAE's.
-    """
-
-    dataset: str = "faces"
-    latent_dim: int = 8
-    hidden: int = 128
-    n_components: int = 3
-    covariance_type: str = "diag"
-    ae_steps: int = 400
-    vae_steps: int = 400
-    gan_steps: int = 400
-    batch_size: int = 32
-    lr: float = 2e-3
-    gan_lr: float = 5e-4
-    n_seeds: int = 3
-    n_samples: int = 1000
-    n_per_component: int = 6
-    n_pca: int = 10
-    released_sigma: float = 0.2
-    seed: int = 0
-    SCALES: ClassVar = {
-        "smoke": {"latent_dim": 4, "hidden": 32, "n_components": 2, "ae_steps": 30, "vae_steps": 30,
-                  "gan_steps": 20, "n_seeds": 2, "n_samples": 100, "n_per_component": 3, "n_pca": 4},
-        "paper": {"dataset": "celeba", "latent_dim": 100, "hidden": 600, "n_components": 30,
-                  "covariance_type": "full", "ae_steps": 30_000, "vae_steps": 30_000, "gan_steps": 30_000,
-                  "batch_size": 128, "lr": 1e-3, "gan_lr": 2e-4, "n_seeds": 3, "n_samples": 10_000},
-    }
-
-
-FACE_METHODS = ("IML", "VAE", "GAN")
-
-
-@dataclass
-class FacesResult:
-    queries: np.ndarray
-    neighbours: Dict[str, np.ndarray]
-    gan_samples: np.ndarray
-    component_samples: np.ndarray
-    parzen: Dict[str, np.ndarray]  # method -> (n_seeds,)
-    metrics: Dict = field(default_factory=dict)
-
-
-def pca_frechet(train: torch.Tensor, a: torch.Tensor, b: torch.Tensor, n_components: int) -> float:
-    """Fréchet distance between image sets ``a`` and ``b`` in the top principal components of ``train``."""
-    from companion.metrics import frechet_distance
-
-    check_positive_int(n_components, "n_components")
-    flat = train.flatten(1).double().cpu()
-    mean = flat.mean(0)
-    _, _, v = torch.linalg.svd(flat - mean, full_matrices=False)
-    basis = v[:n_components].T
-    project = lambda x: ((x.flatten(1).double().cpu() - mean) @ basis).numpy()  # noqa: E731
-    return frechet_distance(project(a), project(b))
-
-
-def plot_faces(result: FacesResult):
-    """Top: test faces and their nearest samples per method; bottom: GAN samples, IML samples by component."""
-    import matplotlib.pyplot as plt
-
-    from companion.plots import set_style
-
-    set_style()
-    methods = list(result.neighbours)
-    fig = plt.figure(figsize=(12, 8))
-    grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1.6])
-    parzen = result.metrics["parzen"]
-    title = "top row: test faces; below, their nearest samples: " + ", ".join(
-        f"{m} (Parzen {parzen[m]['mean']:.0f})" for m in methods)
-    _neighbour_panels(fig, grid, result.queries, result.neighbours, title, result.gan_samples, 6,
-                      "random GAN samples", result.component_samples)
-    fig.tight_layout()
-    return fig
-
-
-@register("implicit_mle/faces", config=FacesConfig, plot=plot_faces,
-          description="Table 1 (CelebA column) and Fig. 5 on faces: Parzen scores, nearest neighbours, samples")
-def run_faces(cfg: FacesConfig) -> FacesResult:
-    """Train IML, VAE and GAN on the faces over seeds; Parzen scores, nearest neighbours, the GAN's quality bar."""
-    x_train, x_valid, x_test = _splits(cfg.dataset)
-    dev = x_train.device
-    d = int(np.prod(x_train.shape[1:]))
-    steps = {"IML": cfg.ae_steps, "VAE": cfg.vae_steps, "GAN": cfg.gan_steps}
-    held_out = torch.cat([x_valid, x_test])
-    parzen = {m: np.zeros(cfg.n_seeds) for m in FACE_METHODS}
-    released = {m: np.zeros(cfg.n_seeds) for m in FACE_METHODS}
-    frechet = {m: np.zeros(cfg.n_seeds) for m in FACE_METHODS}
-    nearest = {m: np.zeros(cfg.n_seeds) for m in FACE_METHODS}
-    for j in range(cfg.n_seeds):
-        seed = cfg.seed + j
-        models = {name: model for name, model, _ in _fit_baselines(
-            x_train, FACE_METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type, steps,
-            cfg.batch_size, cfg.lr, cfg.gan_lr, seed)}
-        pools = _sample_pools(models, FACE_METHODS, cfg.n_samples, tuple(x_train.shape[1:]), seed)
-        for m in FACE_METHODS:
-            parzen[m][j], released[m][j], _ = _parzen_scores(pools[m].reshape(-1, d), x_valid.reshape(-1, d),
-                                                             x_test.reshape(-1, d), cfg.released_sigma)
-            frechet[m][j] = pca_frechet(x_train, pools[m], held_out, cfg.n_pca)
-            nearest[m][j] = float(nearest_samples(x_test, pools[m])[1].mean())
-        if j == 0:
-            queries = x_test[:8]
-            neighbours = {m: nearest_samples(queries, pools[m])[0].cpu().numpy() for m in FACE_METHODS}
-            gan_samples = pools["GAN"][:36].cpu().numpy()
-            components = _component_samples(models["IML"], cfg.n_per_component)
-    g = torch.Generator().manual_seed(cfg.seed)
-    ref = x_train[torch.randperm(len(x_train), generator=g).to(dev)].reshape(-1, d)
-    ref_parzen, ref_released, _ = _parzen_scores(ref, x_valid.reshape(-1, d), x_test.reshape(-1, d), cfg.released_sigma)
-    gan_meets = [bool(frechet["GAN"][j] <= 2 * frechet["VAE"][j]) for j in range(cfg.n_seeds)]
-    metrics = {
-        "parzen": {m: mean_std(parzen[m].tolist()) for m in FACE_METHODS},
-        "released_convention": {m: mean_std(released[m].tolist()) for m in FACE_METHODS},
-        "parzen_per_seed": {m: parzen[m].tolist() for m in FACE_METHODS},
-        "pca_frechet": {m: mean_std(frechet[m].tolist()) for m in FACE_METHODS},
-        "nearest_distance": {m: mean_std(nearest[m].tolist()) for m in FACE_METHODS},
-        "gan_meets_bar_seeds": int(sum(gan_meets)),
-        "training_faces_as_samples": {"parzen": ref_parzen, "released": ref_released},
-        "paper_celeba": {"IML": -8183.0, "VAE": -10941.0, "GAN": -11879.0},
-        "n_seeds": cfg.n_seeds,
-        "n_samples": cfg.n_samples,
-    }
-    return FacesResult(queries.cpu().numpy(), neighbours, gan_samples, components, parzen, metrics)
-
-
-# ========================================================================================
-# 7. The small sweep that sets the digits GANs (issue: baselines meet a bar before they are compared)
