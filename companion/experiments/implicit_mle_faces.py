@@ -110,19 +110,19 @@ class _FacesBar:
         if self.active:
             from companion.experiments.comparison import ComparisonConfig
             from companion.experiments.comparison_models import feature_space
-            from companion.experiments.symmetric_faces import _references
+            from companion.experiments.symmetric_faces import faces_references
 
             self.features = feature_space("faces", ComparisonConfig(pca_components=cfg.pca_components)).features
             self.train, self.test = train.cpu(), test.cpu()
-            self.references = _references(self.train, valid.cpu(), self.test, self.features)
+            self.references = faces_references(self.train, valid.cpu(), self.test, self.features)
 
     def __call__(self, samples: torch.Tensor) -> Optional[Dict[str, Any]]:
         """The bar's statistics and verdict of ``samples`` (``None`` off ``faces``)."""
         if not self.active:
             return None
-        from companion.experiments.symmetric_faces import _scores, faces_quality_bar
+        from companion.experiments.symmetric_faces import faces_scores, faces_quality_bar
 
-        scores = _scores(samples.cpu(), self.train, self.test, self.features)
+        scores = faces_scores(samples.cpu(), self.train, self.test, self.features)
         return {**scores, **faces_quality_bar(scores, self.references, **self.limits)}
 
 

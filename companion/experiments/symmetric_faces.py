@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Tuple
+from typing import Any, Callable, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -35,6 +35,8 @@ __all__ = [
     "FACES_CLAIMS",
     "FACES_METHODS",
     "FACES_METHOD_NAMES",
+    "faces_references",
+    "faces_scores",
     "FacesSamplesConfig",
     "FacesSamplesResult",
     "faces_comparisons",
@@ -121,7 +123,8 @@ def _nearest_training(images: torch.Tensor, train: torch.Tensor) -> Tuple[torch.
     return nearest.indices, nearest.values / float(np.sqrt(images[0].numel()))
 
 
-def _scores(images: torch.Tensor, train: torch.Tensor, test: torch.Tensor, features) -> Dict[str, float]:
+def faces_scores(images: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
+                 features: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, float]:
     """The bar's statistics of a batch of images: Fréchet distance to ``test``, total variation, copying."""
     from companion.metrics import frechet_distance, total_variation
 
@@ -178,7 +181,8 @@ def _train_faces_model(method: str, seed: int, cfg: FacesSamplesConfig, train: t
     return gan
 
 
-def _references(train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, features) -> Dict[str, float]:
+def faces_references(train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
+                 features: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, float]:
     """The held-out real faces' statistics: the validation faces scored like samples (NN over valid and test)."""
     from companion.metrics import frechet_distance, total_variation
 
@@ -227,7 +231,7 @@ def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
     start = time.perf_counter()
     train, valid, test = _faces_splits()
     space = feature_space("faces", ComparisonConfig(pca_components=cfg.pca_components))
-    references = _references(train, valid, test, space.features)
+    references = faces_references(train, valid, test, space.features)
     limits = {"max_frechet_ratio": cfg.max_frechet_ratio, "max_tv_ratio": cfg.max_tv_ratio,
               "min_copy_ratio": cfg.min_copy_ratio}
     scores: Dict[str, List[Dict[str, float]]] = {}
@@ -240,7 +244,7 @@ def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
             gan = _train_faces_model(method, seed, cfg, train.to(companion.device()))
             torch.manual_seed(10_000 + seed)  # the evaluation draws, apart from the training's
             images = gan.sample(cfg.n_samples).cpu().view(cfg.n_samples, *train.shape[1:])
-            scores[method].append(_scores(images, train, test, space.features))
+            scores[method].append(faces_scores(images, train, test, space.features))
             bars[method].append(faces_quality_bar(scores[method][-1], references, **limits))
             if seed == cfg.seeds[0]:
                 samples[method] = images[: cfg.n_show].numpy()
