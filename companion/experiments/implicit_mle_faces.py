@@ -120,7 +120,7 @@ class _FacesBar:
         """The bar's statistics and verdict of ``samples`` (``None`` off ``faces``)."""
         if not self.active:
             return None
-        from companion.experiments.symmetric_faces import faces_scores, faces_quality_bar
+        from companion.experiments.symmetric_faces import faces_quality_bar, faces_scores
 
         scores = faces_scores(samples.cpu(), self.train, self.test, self.features)
         return {**scores, **faces_quality_bar(scores, self.references, **self.limits)}
