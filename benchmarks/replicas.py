@@ -14,7 +14,7 @@ Correctness first: the replicas' first steps must equal the plain runs' (the GAN
 steps, the VAE after 20, to 1e-4), else the script fails. Then the speed ratio
 (sequential time / replicas time) is printed per model and device:
 
-    RATIO replicas_toy_gan_cpu 3.1 8 seeds in one run vs 8 sequential runs (target >= 4 on 2 cores)
+    RATIO replicas_toy_gan_cpu 4.1 8 seeds in one run vs 8 sequential runs (target >= 4 on 2 cores)
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/replicas.py            # 2,000 GAN steps, 1,000 VAE steps
     .venv/bin/python benchmarks/replicas.py --quick                      # 200 and 200 steps
