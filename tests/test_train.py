@@ -144,12 +144,12 @@ def test_fit_likelihood_lowers_the_nll_and_calls_back():
 
     model = _gaussian_model()
     data = torch.randn(256, 2) * torch.tensor([3.0, 0.5]) + 1.0
-    before = float(-model.log_prob(data).mean())
+    before = float(-model.log_prob(data).mean().detach())
     seen = []
     history = fit_likelihood(model, data, n_steps=200, batch_size=64, lr=1e-2, progress=False,
                              callback=lambda step: seen.append(step) or ({"probe": 1.0} if step % 50 == 0 else None))
     assert seen == list(range(200))
-    assert float(-model.log_prob(data).mean()) < before - 0.5
+    assert float(-model.log_prob(data).mean().detach()) < before - 0.5
     assert "nll" in history and history.steps("probe") == [0, 50, 100, 150]
 
 
