@@ -6,7 +6,9 @@ follows that interval (see the contributor's guide, "Evidence"):
 
 * :func:`summarize` — mean, sample standard deviation and count of repeated runs;
 * :func:`bootstrap_difference` — the percentile-bootstrap interval of ``mean(a) - mean(b)``
-  for two independent groups of runs (for example two models over their own seeds);
+  for two independent groups of runs (for example two models over their own seeds), or,
+  with ``paired=True``, for two arms run on the same seeds (same data, same initialisation),
+  where the seeds are resampled together and the seed-to-seed noise the arms share cancels;
 * :func:`verdict` — ``"holds"``, ``"does not hold"`` or ``"cannot tell at this budget"``
   for the claim "a is better than b", read from that interval, never from the means;
 * :func:`format_spread` and :func:`compare_phrase` — the words a chapter glues into its
@@ -14,7 +16,8 @@ follows that interval (see the contributor's guide, "Evidence"):
   scale included).
 
 Bootstrap: resample each group with replacement (``n_resamples`` times), take the
-difference of the resampled means, and report the ``(1 - level) / 2`` and
+difference of the resampled means (paired: resample the seeds, that is the per-seed
+differences ``a[i] - b[i]``), and report the ``(1 - level) / 2`` and
 ``(1 + level) / 2`` quantiles (Efron and Tibshirani, 1993, ch. 13). With a handful of
 seeds the percentile interval is somewhat too narrow; the verdict "holds" therefore asks
 for the whole interval on one side of zero, and a single run per group gives no verdict.
@@ -97,29 +100,44 @@ def bootstrap_difference(
     level: float = 0.95,
     n_resamples: int = 10_000,
     seed: int = 0,
+    paired: bool = False,
 ) -> Difference:
-    """Percentile-bootstrap interval of ``mean(a) - mean(b)`` for two independent groups.
+    """Percentile-bootstrap interval of ``mean(a) - mean(b)``.
 
     Args:
         a, b: the runs of the two groups (for example a metric over seeds of two models).
         level: the interval's coverage, in (0, 1).
         n_resamples: the number of bootstrap resamples (at least 100).
         seed: seeds the resampling, so the interval of a build is repeatable.
+        paired: ``True`` when ``a[i]`` and ``b[i]`` come from the same seed (same data and
+            initialisation, only the compared setting differs): the seeds are resampled
+            together, so the interval is that of the mean per-seed difference. Needs equal
+            lengths. ``False`` (default) treats the groups as independent.
 
     Returns:
         A :class:`Difference`; with one run in each group the interval is the single point.
 
     Raises:
-        ValueError: for empty or non-finite groups, a level outside (0, 1), too few resamples.
+        ValueError: for empty or non-finite groups, a level outside (0, 1), too few resamples,
+            or paired groups of different lengths.
     """
     a_arr, b_arr = _runs(a, "a"), _runs(b, "b")
     if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0.0 < level < 1.0:
         raise ValueError(f"level must be a number in (0, 1); got {level!r}")
     check_int(n_resamples, "n_resamples", 100)
+    if not isinstance(paired, bool):
+        raise TypeError(f"paired must be a bool; got {paired!r}")
     rng = np.random.default_rng(seed)
-    means_a = a_arr[rng.integers(0, a_arr.size, size=(n_resamples, a_arr.size))].mean(axis=1)
-    means_b = b_arr[rng.integers(0, b_arr.size, size=(n_resamples, b_arr.size))].mean(axis=1)
-    low, high = np.quantile(means_a - means_b, [(1 - level) / 2, (1 + level) / 2])
+    if paired:
+        if a_arr.size != b_arr.size:
+            raise ValueError(f"paired runs need one value of a and of b per seed; got {a_arr.size} and {b_arr.size}")
+        per_seed = a_arr - b_arr
+        resampled = per_seed[rng.integers(0, per_seed.size, size=(n_resamples, per_seed.size))].mean(axis=1)
+    else:
+        means_a = a_arr[rng.integers(0, a_arr.size, size=(n_resamples, a_arr.size))].mean(axis=1)
+        means_b = b_arr[rng.integers(0, b_arr.size, size=(n_resamples, b_arr.size))].mean(axis=1)
+        resampled = means_a - means_b
+    low, high = np.quantile(resampled, [(1 - level) / 2, (1 + level) / 2])
     return Difference(float(a_arr.mean() - b_arr.mean()), float(low), float(high), float(level))
 
 
@@ -129,6 +147,7 @@ def verdict(
     higher_is_better: bool = True,
     level: float = 0.95,
     seed: int = 0,
+    paired: bool = False,
 ) -> str:
     """The verdict on the claim "``a`` is better than ``b``", read from the bootstrap interval.
 
@@ -139,14 +158,14 @@ def verdict(
     Args:
         a, b: the runs of the two groups.
         higher_is_better: ``False`` for a loss, a distance or bits/dim.
-        level, seed: see :func:`bootstrap_difference`.
+        level, seed, paired: see :func:`bootstrap_difference`.
 
     Returns:
         One of :data:`VERDICTS`.
     """
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"higher_is_better must be a bool; got {higher_is_better!r}")
-    diff = bootstrap_difference(a, b, level=level, seed=seed)
+    diff = bootstrap_difference(a, b, level=level, seed=seed, paired=paired)
     if min(len(a), len(b)) < 2:
         return VERDICTS[2]
     low, high = (diff.low, diff.high) if higher_is_better else (-diff.high, -diff.low)
@@ -193,6 +212,7 @@ def compare_phrase(
     level: float = 0.95,
     seed: int = 0,
     digits: int = 2,
+    paired: bool = False,
 ) -> str:
     """A sentence comparing two groups of runs whose wording follows the interval.
 
@@ -201,13 +221,13 @@ def compare_phrase(
 
     Args:
         name_a, name_b: how the prose names the two groups.
-        a, b, higher_is_better, level, seed: see :func:`verdict`.
+        a, b, higher_is_better, level, seed, paired: see :func:`verdict`.
         digits: significant digits of the spreads.
 
     Returns:
         "A (m ± s) is ahead of B (m ± s): the difference, d, has a 95% interval [l, h] over
-        n_a and n_b seeds", with "ahead of", "behind" or "within the spread of" chosen by
-        :func:`verdict`.
+        n_a and n_b seeds" (paired: "over n paired seeds"), with "ahead of", "behind" or
+        "within the spread of" chosen by :func:`verdict`.
     """
     for name, value in (("name_a", name_a), ("name_b", name_b)):
         if not isinstance(value, str) or not value.strip():
@@ -216,9 +236,9 @@ def compare_phrase(
         VERDICTS[0]: "is ahead of",
         VERDICTS[1]: "is behind",
         VERDICTS[2]: "is within the spread of",
-    }[verdict(a, b, higher_is_better=higher_is_better, level=level, seed=seed)]
+    }[verdict(a, b, higher_is_better=higher_is_better, level=level, seed=seed, paired=paired)]
     sa, sb = summarize(a), summarize(b)
-    diff = bootstrap_difference(a, b, level=level, seed=seed)
+    diff = bootstrap_difference(a, b, level=level, seed=seed, paired=paired)
     scale = max(sa.std, sb.std, abs(diff.high - diff.low) / 4)
     shown = _significant_digits(scale, digits) if scale > 0 else f"{diff.estimate:.3g}"
     decimals = len(shown.split(".")[1]) if "." in shown else 0
@@ -226,5 +246,6 @@ def compare_phrase(
     return (
         f"{name_a} ({format_spread(sa, digits)}) {word} {name_b} ({format_spread(sb, digits)}): "
         f"the difference, {fmt.format(diff.estimate)}, has a {round(100 * level)}% interval "
-        f"[{fmt.format(diff.low)}, {fmt.format(diff.high)}] over {sa.n} and {sb.n} seeds"
+        f"[{fmt.format(diff.low)}, {fmt.format(diff.high)}] over "
+        + (f"{sa.n} paired seeds" if paired else f"{sa.n} and {sb.n} seeds")
     )

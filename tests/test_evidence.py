@@ -85,6 +85,31 @@ def test_compare_phrase_wording_follows_the_verdict():
     assert "over 3 and 3 seeds" in compare_phrase("IML", a, "the VAE", b)
 
 
+def test_paired_bootstrap_sees_a_small_shift_that_seed_noise_hides():
+    # Both arms share a large per-seed offset (the seed's data and initialisation); arm a is
+    # better by a constant 0.1. Unpaired, the offsets swamp the shift; paired, the per-seed
+    # differences are all exactly 0.1, so the interval is that single point.
+    offsets = np.array([0.0, 3.0, -2.0, 5.0, 1.0, -4.0])
+    a, b = offsets + 0.1, offsets
+    assert verdict(a, b) == "cannot tell at this budget"
+    assert verdict(a, b, paired=True) == "holds"
+    d = bootstrap_difference(a, b, paired=True)
+    assert d.estimate == pytest.approx(0.1)
+    assert d.low == pytest.approx(0.1) and d.high == pytest.approx(0.1)
+    assert "over 6 paired seeds" in compare_phrase("A", a, "B", b, paired=True)
+
+
+def test_paired_interval_covers_the_true_mean_difference_at_about_its_level():
+    rng = np.random.default_rng(3)
+    hits, trials = 0, 200
+    for t in range(trials):
+        shared = rng.normal(0.0, 5.0, 30)
+        a, b = shared + rng.normal(0.5, 1.0, 30), shared + rng.normal(0.0, 1.0, 30)
+        d = bootstrap_difference(a, b, level=0.9, n_resamples=1000, seed=t, paired=True)
+        hits += d.low <= 0.5 <= d.high
+    assert 0.83 <= hits / trials <= 0.96
+
+
 @pytest.mark.parametrize(
     "call, error",
     [
@@ -95,6 +120,8 @@ def test_compare_phrase_wording_follows_the_verdict():
         (lambda: bootstrap_difference([1.0], [2.0], level=1.5), ValueError),
         (lambda: bootstrap_difference([1.0], [2.0], n_resamples=10), ValueError),
         (lambda: verdict([1.0, 2.0], [1.0, 2.0], higher_is_better="yes"), TypeError),
+        (lambda: bootstrap_difference([1.0, 2.0], [2.0], paired=True), ValueError),
+        (lambda: bootstrap_difference([1.0], [2.0], paired=1), TypeError),
         (lambda: format_spread((1.0, 2.0)), TypeError),
         (lambda: compare_phrase("", [1.0], "b", [2.0]), TypeError),
     ],
