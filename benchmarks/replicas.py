@@ -12,7 +12,13 @@ Two models of the book, each trained for the same number of steps S times:
 
 Correctness first: the replicas' first steps must equal the plain runs' (the GAN after two
 steps, the VAE after 20, to 1e-4), else the script fails. Then the speed ratio
-(sequential time / replicas time) is printed per model and device:
+(sequential time / replicas time) is printed per model and device.
+
+For the VAE, whose steps are mostly matrix products, the script also counts the products'
+floating-point operations and measures in the same run what one large matrix product
+reaches on this machine (the device's practical peak). The sequential runs' rate against
+that peak bounds what any batching can gain: replicas cannot compute faster than the
+device's peak, so the ratio is at most peak / sequential rate (the "ceiling" line).
 
     RATIO replicas_toy_gan_cpu 4.1 8 seeds in one run vs 8 sequential runs (target >= 4 on 2 cores)
 
@@ -83,6 +89,22 @@ def vae_replicas(seeds: List[int], n_steps: int, dev: torch.device, images: torc
     return encoders, decoders
 
 
+def vae_step_flops() -> float:
+    """Floating-point operations of one VAE step's matrix products: forward, and twice that backward."""
+    layers = [(64, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, 2 * LATENT), (LATENT, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, 64)]
+    forward = sum(2 * BATCH * n_in * n_out for n_in, n_out in layers)
+    return 3.0 * forward
+
+
+def matmul_peak(dev: torch.device, size: int = 2048, repeats: int = 10) -> float:
+    """Floating-point operations per second of one large float32 matrix product on ``dev``."""
+    a = torch.randn(size, size, device=dev)
+    b = torch.randn(size, size, device=dev)
+    a @ b  # warm-up
+    _, seconds = _timed(lambda: [a @ b for _ in range(repeats)])
+    return repeats * 2.0 * size**3 / seconds
+
+
 def _timed(fn):
     start = time.perf_counter()
     out = fn()
@@ -133,6 +155,12 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
           f"{n_replicas} replicas {together:.1f} s")
     print(f"RATIO replicas_digits_vae_{tag} {sequential / together:.2f} {n_replicas} seeds in one run vs "
           f"{n_replicas} sequential runs (target >= 4 on 2 CPU cores)")
+    flops = n_replicas * vae_steps * vae_step_flops()
+    peak = matmul_peak(dev)
+    print(f"digits VAE ({tag}): matrix products at {flops / sequential / 1e9:.0f} GFLOP/s sequential, "
+          f"{flops / together / 1e9:.0f} GFLOP/s as replicas; one large product reaches {peak / 1e9:.0f} GFLOP/s")
+    print(f"RATIO replicas_digits_vae_ceiling_{tag} {peak * sequential / flops:.2f} the most any batching "
+          f"can gain here: device peak / sequential rate")
 
 
 def main() -> None:
