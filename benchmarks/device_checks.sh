@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The GPU checks of the book in one prepared run, for a machine with a CUDA device and a short lease.
+#
+#   bash benchmarks/device_checks.sh OUT_DIR [ring|grid|both]     # on the GPU machine
+#   bash benchmarks/device_checks.sh OUT_DIR ring --smoke         # the same steps on a CPU, in about a minute
+#
+# In order, each step with its own time limit so that one slow step cannot eat the others:
+#   1. benchmarks/replicas.py: 8 seeds as replicas against 8 sequential runs, on the CPU and the GPU,
+#      with the digits VAE's compute ceiling (about 2 min; --quick steps);
+#   2. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
+#      paper-scale family and the GPU-hours of each paper-scale experiment (about 2 min);
+#   3. symmetric_discriminators/mode_coverage at paper scale in PacGAN's setting (20,000 steps, 10 seeds
+#      as replicas, GAN, BGAN, M-BGAN and the mixup GAN) on one data set or both; the thesis' setting
+#      (five critic steps per generator step) is left for a longer lease. Checkpoints every 2 minutes, so
+#      a run cut by the time limit resumes with the same command and --resume (see the README).
+# Everything lands in OUT_DIR: the printed figures (*.txt, *.md), the experiment's metrics.json and figures,
+# and device.txt with the GPU's name and the date, for the chapter and the README list.
+set -uo pipefail
+
+out=${1:?usage: device_checks.sh OUT_DIR [ring|grid|both] [--smoke]}
+datasets=${2:-ring}
+mode=${3:-}
+python=${PYTHON:-python}
+mkdir -p "$out"
+export COMPANION_PROGRESS=0
+
+case "$datasets" in
+  ring) sets="('ring',)" ;;
+  grid) sets="('grid',)" ;;
+  both) sets="('ring', 'grid')" ;;
+  *) echo "data sets must be ring, grid or both; got '$datasets'" >&2; exit 2 ;;
+esac
+
+if [ "$mode" = "--smoke" ]; then
+  scale=smoke; device=cpu; limit_bench=300; limit_run=300; quick="--quick"
+elif [ -z "$mode" ]; then
+  scale=paper; device=cuda; limit_bench=180; limit_run=${RUN_LIMIT_S:-420}; quick="--seconds 3"
+else
+  echo "the third argument must be --smoke or nothing; got '$mode'" >&2; exit 2
+fi
+
+{
+  date -u +"%Y-%m-%d %H:%M UTC"
+  $python -c "import torch; print('torch', torch.__version__); print(torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')"
+} > "$out/device.txt" 2>&1
+cat "$out/device.txt"
+
+status=0
+step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, keep its output, remember a failure
+  local name=$1 limit=$2; shift 2
+  echo "== $name (limit ${limit} s)"
+  local start=$SECONDS
+  timeout "$limit" "$@" > "$out/$name.txt" 2>&1
+  local rc=$?
+  tail -n 12 "$out/$name.txt"
+  echo "== $name: exit $rc after $((SECONDS - start)) s"
+  [ "$rc" -eq 0 ] || status=1
+}
+
+step replicas "$limit_bench" $python benchmarks/replicas.py --quick
+step paper_throughput "$limit_bench" $python benchmarks/paper_throughput.py --device "$device" $quick --markdown
+step mode_coverage "$limit_run" $python -m companion reproduce symmetric_discriminators/mode_coverage \
+  --scale "$scale" --set "datasets=$sets" --set "setups=('pacgan',)" --checkpoint-every 2 \
+  --out "$out/mode_coverage"
+exit $status
