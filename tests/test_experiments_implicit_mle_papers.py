@@ -111,6 +111,36 @@ def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
     B._TRAINED.clear()
 
 
+def test_likelihood_correlation_smoke_run_compares_the_corrections_over_seeds():
+    from matplotlib.figure import Figure
+
+    from companion.experiments import implicit_mle as E
+
+    cfg = E.LikelihoodCorrelationConfig.for_scale("smoke")
+    result = E.run_likelihood_correlation(cfg)
+    per_seed = result.metrics["pearson_per_seed"]
+    assert len(per_seed["exact"]) == len(per_seed["paper"]) == cfg.n_seeds
+    assert all(-1 <= r <= 1 for r in per_seed["exact"] + per_seed["paper"])
+    claim = result.metrics["exact_vs_paper"]
+    assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this budget")
+    assert claim["phrase"].startswith("the exact volume (") and f"over {cfg.n_seeds} paired seeds" in claim["phrase"]
+    assert isinstance(E.plot_likelihood_correlation(result), Figure)
+
+
+def test_digits_2d_smoke_run_compares_the_mixture_with_one_gaussian_over_seeds():
+    from companion.experiments import implicit_mle as E
+
+    cfg = E.Digits2DConfig.for_scale("smoke")
+    result = E.run_digits_2d(cfg)
+    per_seed = result.metrics["test_code_log_lik_per_seed"]
+    assert len(per_seed["gmm"]) == len(per_seed["single_gaussian"]) == cfg.n_seeds
+    assert np.isfinite(per_seed["gmm"] + per_seed["single_gaussian"]).all()
+    claim = result.metrics["gmm_vs_single"]
+    assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this budget")
+    assert claim["phrase"].startswith("the mixture (") and f"over {cfg.n_seeds} paired seeds" in claim["phrase"]
+    assert result.component_samples.shape[:2] == (cfg.n_components, cfg.n_per_component)
+
+
 def test_iml_gain_with_k_reads_the_verdict_from_the_interval():
     gains = P.iml_gain_with_k((4, 8, 16), np.array([[1.0, 1.2, 1.1], [5.0, 5.1, 4.9], [7.0, 7.2, 6.9]]))
     assert gains["verdict"] == "holds" and (gains["from_k"], gains["to_k"]) == (8, 16)

@@ -206,12 +206,13 @@ def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
     """
     from companion.runs import active_run, rng_state, set_rng_state
 
-    settings = (_data_key(x_train), latent_dim, hidden, n_components, covariance_type, batch_size, lr, gan_lr, seed,
-                gan_disc_hidden, wgan_lr, wgan_disc_hidden, reg_covar)
+    shared = (_data_key(x_train), latent_dim, hidden, batch_size, seed)
+    own = {"IML": (lr, n_components, covariance_type, reg_covar), "VAE": (lr,), "GAN": (gan_lr, gan_disc_hidden),
+           "WGAN-GP": (gan_lr if wgan_lr is None else wgan_lr, wgan_disc_hidden)}  # what else decides each model
     for name in methods:
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
-        key = settings + (name, steps[name])
+        key = (name, steps[name]) + shared + own[name]
         if key in _TRAINED and active_run() is None:
             model, took, after = _TRAINED[key]
             set_rng_state(after)
