@@ -141,6 +141,18 @@ def test_digits_2d_smoke_run_compares_the_mixture_with_one_gaussian_over_seeds()
     assert result.component_samples.shape[:2] == (cfg.n_components, cfg.n_per_component)
 
 
+def test_a_gan_row_is_its_best_latent_size_among_those_at_the_bar():
+    cfg = P.ParzenSweepConfig(latent_dims=(4, 8, 16), n_seeds=3)
+    parzen = {m: np.array([[1.0] * 3, [3.0] * 3, [2.0] * 3]) for m in B.METHODS}  # best mean at K = 8
+    bars = {m: {4: _summary(3), 8: _summary(2), 16: _summary(3)} for m in B.METHODS}
+    table = P._best_latent_table(cfg, parzen, parzen, bars)
+    assert table["IML"]["best_latent_dim"] == table["VAE"]["best_latent_dim"] == 8  # the bar is for the GANs
+    assert table["GAN"]["best_latent_dim"] == table["WGAN-GP"]["best_latent_dim"] == 16
+    nowhere = {m: {k: _summary(0) for k in (4, 8, 16)} for m in B.METHODS}
+    assert P._best_latent_table(cfg, parzen, parzen, nowhere)["GAN"]["best_latent_dim"] == 8
+    assert P._best_latent_table(cfg, parzen, parzen)["GAN"]["best_latent_dim"] == 8
+
+
 def test_iml_gain_with_k_reads_the_verdict_from_the_interval():
     gains = P.iml_gain_with_k((4, 8, 16), np.array([[1.0, 1.2, 1.1], [5.0, 5.1, 4.9], [7.0, 7.2, 6.9]]))
     assert gains["verdict"] == "holds" and (gains["from_k"], gains["to_k"]) == (8, 16)
