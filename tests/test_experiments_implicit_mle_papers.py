@@ -72,6 +72,98 @@ def test_parzen_sweep_smoke_run_reports_the_quality_bar():
         assert result.metrics["train_seconds"][m]["mean"] > 0
     # the VAE is its own reference: a Fréchet ratio of one in every seed
     assert bar["VAE"][k]["frechet_ratio"]["mean"] == pytest.approx(1.0)
+    # IML against each baseline, with its verdict, and the gain with K (one K at smoke scale: no verdict)
+    claims = result.metrics["claims"]
+    assert set(claims) == {f"IML_vs_{m}" for m in B.METHODS if m != "IML"}
+    assert all(c["verdict"] in ("holds", "does not hold", "cannot tell at this budget", "not compared")
+               for c in claims.values())
+    assert result.metrics["iml_gain_with_k"]["verdict"] == "cannot tell at this budget"
+
+
+def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
+    """Same data, settings and seed: the model is trained once per process, and a second request leaves
+    the random state exactly as training it would (so results do not depend on which experiment ran first)."""
+    from companion.data import load
+
+    x = load("digits", "train")[:200]
+    steps = {"IML": 5, "VAE": 5, "GAN": 3, "WGAN-GP": 2}
+
+    def fit(seed, methods=B.METHODS):
+        return [(name, model) for name, model, _ in B._fit_baselines(x, methods, 2, 8, 2, "full", steps, 16, 1e-3,
+                                                                     1e-3, seed, reg_covar=1e-4)]
+
+    B._TRAINED.clear()
+    first = fit(0)
+    after_training = torch.get_rng_state()
+    second = fit(0)
+    assert [m for _, m in first] == [m for _, m in second]  # the very same models
+    assert torch.equal(torch.get_rng_state(), after_training)
+    assert all(a is not b for (_, a), (_, b) in zip(first, fit(1)))  # another seed trains its own
+    B._TRAINED.clear()
+    fresh = fit(0, ("VAE",))[0][1]  # trained again: the same numbers as the first time
+    draws = []
+    for model in (fresh, dict(first)["VAE"]):
+        torch.manual_seed(0)
+        draws.append(model.sample(4))
+    assert torch.equal(*draws)
+    with pytest.raises(ValueError, match="unknown method"):
+        fit(0, ("PixelCNN",))
+    B._TRAINED.clear()
+
+
+def test_likelihood_correlation_smoke_run_compares_the_corrections_over_seeds():
+    from matplotlib.figure import Figure
+
+    from companion.experiments import implicit_mle as E
+
+    cfg = E.LikelihoodCorrelationConfig.for_scale("smoke")
+    result = E.run_likelihood_correlation(cfg)
+    per_seed = result.metrics["pearson_per_seed"]
+    assert len(per_seed["exact"]) == len(per_seed["paper"]) == cfg.n_seeds
+    assert all(-1 <= r <= 1 for r in per_seed["exact"] + per_seed["paper"])
+    claim = result.metrics["exact_vs_paper"]
+    assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this budget")
+    assert claim["phrase"].startswith("the exact volume (") and f"over {cfg.n_seeds} paired seeds" in claim["phrase"]
+    assert isinstance(E.plot_likelihood_correlation(result), Figure)
+
+
+def test_digits_2d_smoke_run_compares_the_mixture_with_one_gaussian_over_seeds():
+    from companion.experiments import implicit_mle as E
+
+    cfg = E.Digits2DConfig.for_scale("smoke")
+    result = E.run_digits_2d(cfg)
+    per_seed = result.metrics["test_code_log_lik_per_seed"]
+    assert len(per_seed["gmm"]) == len(per_seed["single_gaussian"]) == cfg.n_seeds
+    assert np.isfinite(per_seed["gmm"] + per_seed["single_gaussian"]).all()
+    claim = result.metrics["gmm_vs_single"]
+    assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this budget")
+    assert claim["phrase"].startswith("the mixture (") and f"over {cfg.n_seeds} paired seeds" in claim["phrase"]
+    assert result.component_samples.shape[:2] == (cfg.n_components, cfg.n_per_component)
+
+
+def test_a_gan_row_is_its_best_latent_size_among_those_at_the_bar():
+    cfg = P.ParzenSweepConfig(latent_dims=(4, 8, 16), n_seeds=3)
+    parzen = {m: np.array([[1.0] * 3, [3.0] * 3, [2.0] * 3]) for m in B.METHODS}  # best mean at K = 8
+    bars = {m: {4: _summary(3), 8: _summary(2), 16: _summary(3)} for m in B.METHODS}
+    table = P._best_latent_table(cfg, parzen, parzen, bars)
+    assert table["IML"]["best_latent_dim"] == table["VAE"]["best_latent_dim"] == 8  # the bar is for the GANs
+    assert table["GAN"]["best_latent_dim"] == table["WGAN-GP"]["best_latent_dim"] == 16
+    nowhere = {m: {k: _summary(0) for k in (4, 8, 16)} for m in B.METHODS}
+    assert P._best_latent_table(cfg, parzen, parzen, nowhere)["GAN"]["best_latent_dim"] == 8
+    assert P._best_latent_table(cfg, parzen, parzen)["GAN"]["best_latent_dim"] == 8
+
+
+def test_iml_gain_with_k_reads_the_verdict_from_the_interval():
+    gains = P.iml_gain_with_k((4, 8, 16), np.array([[1.0, 1.2, 1.1], [5.0, 5.1, 4.9], [7.0, 7.2, 6.9]]))
+    assert gains["verdict"] == "holds" and (gains["from_k"], gains["to_k"]) == (8, 16)
+    assert gains["phrase"].startswith("IML at K = 16 (") and "is ahead of IML at K = 8" in gains["phrase"]
+    flat = P.iml_gain_with_k((8, 16), np.array([[5.0, 5.1, 4.9], [5.05, 4.95, 5.0]]))
+    assert flat["verdict"] == "cannot tell at this budget"
+    assert P.iml_gain_with_k((4,), np.array([[1.0, 2.0]]))["verdict"] == "cannot tell at this budget"
+    with pytest.raises(ValueError, match="one row per latent size"):
+        P.iml_gain_with_k((4, 8), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="increasing"):
+        P.iml_gain_with_k((8, 4), np.zeros((2, 2)))
 
 
 def test_gan_sweep_smoke_run_scores_every_setting():
@@ -142,6 +234,13 @@ def test_nearest_distance_claims_compare_only_gans_at_the_bar():
         N.nearest_distance_claims({"VAE": [1.0]}, bars, 3)
     with pytest.raises(ValueError, match="n_seeds"):
         N.nearest_distance_claims(distances, bars, 0)
+    # the same rule on a score where higher is better (the Parzen claims of the sweep)
+    scores = {"IML": [19.0, 19.5, 20.0], "VAE": [15.0, 15.2, 15.1], "GAN": [1.0, 2.0, 1.5]}
+    parzen = B.iml_claims(scores, {"VAE": _summary(3, 1.0), "GAN": _summary(3)}, 3)
+    assert parzen["IML_vs_VAE"]["verdict"] == parzen["IML_vs_GAN"]["verdict"] == "holds"
+    assert B.iml_claims(scores, {"GAN": _summary(1)}, 3)["IML_vs_GAN"]["verdict"] == "not compared"
+    with pytest.raises(TypeError, match="quality_bar"):
+        B.iml_claims(scores, None, 3)
 
 
 def test_learned_vs_fixed_reads_the_verdict_from_the_interval():

@@ -17,6 +17,7 @@ The other experiments of the chapter: ``implicit_mle.py`` (Figs. 1 to 3),
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -72,6 +73,7 @@ class DigitsBaselinesConfig(QualityBarConfig):
     gan_disc_hidden: int = 128
     wgan_lr: float = 1e-3
     wgan_disc_hidden: int = 48
+    reg_covar: float = 1e-4  # added to the diagonal of IML's mixture covariances
 
     def steps(self) -> Dict[str, int]:
         """The training steps of each method (generator steps for the GANs)."""
@@ -172,6 +174,17 @@ class _QualityBars:
         return {m: {k: _bar_summary(b) if b else None for k, b in by_key.items()} for m, by_key in self.bars.items()}
 
 
+#: The models :func:`_fit_baselines` trained in this process, by everything that decides their training, with the
+#: random state after training each: the experiments that train the same model (the Parzen sweep and the nearest
+#: neighbours at one latent size, same seeds) share it instead of training it twice.
+_TRAINED: Dict[Tuple, Tuple[object, float, dict]] = {}
+
+
+def _data_key(x: torch.Tensor) -> Tuple:
+    """What identifies a training set in :data:`_TRAINED`: its shape, device and a hash of its values."""
+    return tuple(x.shape), str(x.device), hashlib.sha1(x.detach().cpu().numpy().tobytes()).hexdigest()
+
+
 def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: int, hidden: int,
                    n_components: int, covariance_type: str, steps: Dict[str, int], batch_size: int, lr: float,
                    gan_lr: float, seed: int, gan_disc_hidden: Optional[int] = None,
@@ -185,34 +198,102 @@ def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
     :class:`_MeanSampler`). The GAN's discriminator has ``gan_disc_hidden`` units (default
     ``hidden``); WGAN-GP uses ``wgan_lr`` (default ``gan_lr``) and ``wgan_disc_hidden`` (default
     ``hidden``); ``reg_covar`` is added to the diagonal of IML's mixture covariances.
+
+    A model trained before in this process with the same data and settings is yielded again
+    (with the seconds its training took) and the random state is left as training it would leave
+    it, so the results do not depend on which experiment trained it first; a checkpointed run
+    (``--resume``) trains every model.
     """
+    from companion.runs import active_run, rng_state, set_rng_state
+
+    shared = (_data_key(x_train), latent_dim, hidden, batch_size, seed)
+    own = {"IML": (lr, n_components, covariance_type, reg_covar), "VAE": (lr,), "GAN": (gan_lr, gan_disc_hidden),
+           "WGAN-GP": (gan_lr if wgan_lr is None else wgan_lr, wgan_disc_hidden)}  # what else decides each model
+    for name in methods:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+        key = (name, steps[name]) + shared + own[name]
+        if key in _TRAINED and active_run() is None:
+            model, took, after = _TRAINED[key]
+            set_rng_state(after)
+            yield name, model, took
+            continue
+        start = time.perf_counter()
+        model = _fit_one(name, x_train, latent_dim, hidden, n_components, covariance_type, steps[name], batch_size,
+                         lr, gan_lr, seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden, reg_covar)
+        took = time.perf_counter() - start
+        if active_run() is None:
+            _TRAINED[key] = (model, took, rng_state())
+        yield name, model, took
+
+
+def _fit_one(name: str, x_train: torch.Tensor, latent_dim: int, hidden: int, n_components: int, covariance_type: str,
+             n_steps: int, batch_size: int, lr: float, gan_lr: float, seed: int, gan_disc_hidden: Optional[int],
+             wgan_lr: Optional[float], wgan_disc_hidden: Optional[int], reg_covar: float):
+    """Train one method of :func:`_fit_baselines` for ``n_steps`` after seeding ``seed``; returns its sampler."""
     from companion.iml import GMMBase, InvertiblePerceptron, TwoStageModel
     from companion.vae import VAE, fit_vae
 
     dev = x_train.device
     shape = tuple(x_train.shape[1:])
-    d = int(np.prod(shape))
-    for name in methods:
-        companion.seed_everything(seed)
-        start = time.perf_counter()
-        if name == "IML":
-            perceptron = InvertiblePerceptron(latent_dim, hidden, d, data_shape=shape)
-            base = GMMBase(n_components, covariance_type, reg_covar=reg_covar, random_state=seed)
-            model = TwoStageModel(perceptron, base).to(dev)
-            model.fit(x_train, n_steps=steps["IML"], batch_size=batch_size, lr=lr)
-        elif name == "VAE":
-            vae = VAE(shape, latent_dim, likelihood="bernoulli", hidden=hidden, n_layers=1).to(dev)
-            fit_vae(vae, x_train, n_steps=steps["VAE"], batch_size=batch_size, lr=lr)
-            model = _MeanSampler(vae)
-        elif name in ("GAN", "WGAN-GP"):
-            wasserstein = name == "WGAN-GP"
-            gen, disc = _make_gan_nets(latent_dim, hidden, shape, wgan_disc_hidden if wasserstein else gan_disc_hidden)
-            rate = (gan_lr if wgan_lr is None else wgan_lr) if wasserstein else gan_lr
-            model = _gan_fit(gen.to(dev), disc.to(dev), x_train, latent_dim, steps[name], batch_size,
-                             rate, wasserstein, desc=name)
-        else:
-            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
-        yield name, model, time.perf_counter() - start
+    companion.seed_everything(seed)
+    if name == "IML":
+        perceptron = InvertiblePerceptron(latent_dim, hidden, int(np.prod(shape)), data_shape=shape)
+        base = GMMBase(n_components, covariance_type, reg_covar=reg_covar, random_state=seed)
+        model = TwoStageModel(perceptron, base).to(dev)
+        model.fit(x_train, n_steps=n_steps, batch_size=batch_size, lr=lr)
+        return model
+    if name == "VAE":
+        vae = VAE(shape, latent_dim, likelihood="bernoulli", hidden=hidden, n_layers=1).to(dev)
+        fit_vae(vae, x_train, n_steps=n_steps, batch_size=batch_size, lr=lr)
+        return _MeanSampler(vae)
+    if name in ("GAN", "WGAN-GP"):
+        wasserstein = name == "WGAN-GP"
+        gen, disc = _make_gan_nets(latent_dim, hidden, shape, wgan_disc_hidden if wasserstein else gan_disc_hidden)
+        rate = (gan_lr if wgan_lr is None else wgan_lr) if wasserstein else gan_lr
+        return _gan_fit(gen.to(dev), disc.to(dev), x_train, latent_dim, n_steps, batch_size, rate, wasserstein,
+                        desc=name)
+    raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+
+
+def iml_claims(runs: Dict[str, Sequence[float]], quality_bar: Dict[str, Optional[Dict]], n_seeds: int,
+               higher_is_better: bool = True, digits: int = 2) -> Dict[str, Dict[str, str]]:
+    """The claims "IML is better than B" on a score over seeds, one per baseline B of ``runs``.
+
+    Args:
+        runs: ``{method: per-seed score}``, IML's among them.
+        quality_bar: ``{method: bar summary or None}`` (see :func:`_bar_summary`); a GAN is
+            compared only when it meets the bar in all ``n_seeds`` seeds (the VAE is the bar's reference).
+        n_seeds: the seeds behind each summary.
+        higher_is_better: ``False`` for a distance.
+        digits: significant digits of the spreads in the phrases.
+
+    Returns:
+        ``{"IML_vs_<B>": {"verdict", "phrase"}}``, with the verdict ``"not compared"`` and a phrase that says
+        why for a GAN below the bar (or unchecked), else :func:`companion.evidence.verdict` and
+        :func:`companion.evidence.compare_phrase` on the runs (independent groups: the models differ).
+    """
+    from companion.evidence import compare_phrase, verdict
+
+    check_positive_int(n_seeds, "n_seeds")
+    if not isinstance(runs, dict) or "IML" not in runs:
+        raise ValueError(f"runs must be a dict holding IML's runs; got {runs!r}")
+    if not isinstance(quality_bar, dict):
+        raise TypeError(f"quality_bar must be a dict of bar summaries; got {quality_bar!r}")
+    claims = {}
+    for m in (m for m in METHODS if m in runs and m != "IML"):
+        bar = quality_bar.get(m)
+        name = "the VAE" if m == "VAE" else m
+        if m != "VAE" and (bar is None or bar["meets_bar_seeds"] < n_seeds):
+            why = ("could not be checked against the bar" if bar is None
+                   else f"meets the bar in {bar['meets_bar_seeds']} of {n_seeds} seeds")
+            claims[f"IML_vs_{m}"] = {"verdict": "not compared", "phrase": f"{name} is not compared: it {why}"}
+            continue
+        a, b = list(runs["IML"]), list(runs[m])
+        claims[f"IML_vs_{m}"] = {"verdict": verdict(a, b, higher_is_better=higher_is_better),
+                                 "phrase": compare_phrase("IML", a, name, b, higher_is_better=higher_is_better,
+                                                          digits=digits)}
+    return claims
 
 
 class _MeanSampler:

@@ -22,8 +22,8 @@ import companion
 from companion.metrics import mean_std
 from companion.reproduce import register
 
-from ..checks import check_positive_int, check_tensor
-from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits
+from ..checks import check_tensor
+from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits, iml_claims
 
 
 @torch.no_grad()
@@ -73,7 +73,9 @@ class NearestNeighboursConfig(DigitsBaselinesConfig):
     random VAE samples, and IML samples grouped by mixture component.
 
     The methods, their settings and their budget are those of ``implicit_mle/parzen_sweep`` at
-    one latent size. Every GAN is checked against the quality bar of the chapter's digits
+    one latent size, and so are the models: in a process that ran the sweep first (the chapter),
+    they are the sweep's models of the same seeds, not trained again (see ``_fit_baselines``).
+    Every GAN is checked against the quality bar of the chapter's digits
     baselines (:func:`companion.metrics.classifier_quality_bar`): on ``n_bar_samples`` samples,
     the ADE chapter's digit classifier sees every class at least ``min_class_share`` of the
     time, and the Fréchet distance in its features is within twice the VAE's.
@@ -153,24 +155,9 @@ def nearest_distance_claims(distances: Dict[str, Sequence[float]], quality_bar: 
         why for a GAN below the bar (or unchecked), else :func:`companion.evidence.verdict` and
         :func:`companion.evidence.compare_phrase` on the distances.
     """
-    from companion.evidence import compare_phrase, verdict
-
-    check_positive_int(n_seeds, "n_seeds")
     if "IML" not in distances:
         raise ValueError(f"distances must hold IML's runs; got {sorted(distances)}")
-    claims = {}
-    for m in (m for m in METHODS if m in distances and m != "IML"):
-        bar = quality_bar.get(m)
-        name = "the VAE" if m == "VAE" else m
-        if m != "VAE" and (bar is None or bar["meets_bar_seeds"] < n_seeds):
-            seeds = "" if bar is None else f"{bar['meets_bar_seeds']} of {n_seeds} seeds"
-            why = "could not be checked against the bar" if bar is None else f"meets the bar in {seeds}"
-            claims[f"IML_vs_{m}"] = {"verdict": "not compared", "phrase": f"{name} is not compared: it {why}"}
-            continue
-        a, b = list(distances["IML"]), list(distances[m])
-        claims[f"IML_vs_{m}"] = {"verdict": verdict(a, b, higher_is_better=False),
-                                 "phrase": compare_phrase("IML", a, name, b, higher_is_better=False, digits=2)}
-    return claims
+    return iml_claims(dict(distances), quality_bar, n_seeds, higher_is_better=False, digits=2)
 
 
 @register("implicit_mle/nearest_neighbours", config=NearestNeighboursConfig, plot=plot_nearest_neighbours,
@@ -188,7 +175,8 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
         seed = cfg.seed + j
         models = {name: model for name, model, _ in _fit_baselines(
             x_train, METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type, cfg.steps(),
-            cfg.batch_size, cfg.lr, cfg.gan_lr, seed, cfg.gan_disc_hidden, cfg.wgan_lr, cfg.wgan_disc_hidden)}
+            cfg.batch_size, cfg.lr, cfg.gan_lr, seed, cfg.gan_disc_hidden, cfg.wgan_lr, cfg.wgan_disc_hidden,
+            cfg.reg_covar)}
         pools = _sample_pools(models, METHODS, cfg.n_samples, tuple(x_train.shape[1:]), seed)
         for m in METHODS:
             near, dist = nearest_samples(x_test, pools[m])
