@@ -240,3 +240,17 @@ def test_sample_quality_verdicts_follow_the_interval_and_hold_back_a_gan_below_t
     below = ex.sample_quality_verdicts(scores, gan_at_bar=False)
     assert below["av-ade_vs_gan_gan_train_verdict"].startswith("not compared")
     assert below["av-ade_vs_vae_fd_verdict"] == VERDICTS[0]
+
+
+def test_the_ablation_pairs_the_seeds_of_two_modes_of_the_shared_vae_only():
+    from companion.experiments.adaptive_density import ablation_paired
+
+    vae_of = {}
+    torch.manual_seed(0)
+    vae_of["v-ade"] = build_ade((1, 8, 8), "v-ade").vae
+    torch.manual_seed(0)
+    vae_of["vae"] = build_ade((1, 8, 8), "vae").vae
+    same = [torch.equal(p, q) for p, q in zip(vae_of["vae"].parameters(), vae_of["v-ade"].parameters())]
+    assert all(same)  # the premise of pairing: one seed, one starting VAE
+    assert ablation_paired("vae", "v-ade") and ablation_paired("av-ade", "av-gde")
+    assert not ablation_paired("gan", "vae") and not ablation_paired("av-ade", "gan")

@@ -640,17 +640,23 @@ TABLE1_ORDERINGS = (("v-ade", "vae", "bpd"), ("av-ade", "av-gde", "bpd"), ("av-a
                     ("av-ade", "gan", "fd"))
 
 
+def ablation_paired(a: str, b: str) -> bool:
+    """Whether the ablation's runs of modes ``a`` and ``b`` pair seed by seed: two modes of the shared VAE start
+    from the same networks at a seed (:func:`~companion.ade.build_ade` builds the VAE first), train on the same
+    data and differ only in the parts the ablation compares; the plain GAN's generator is another network."""
+    return "gan" not in (a, b)
+
+
 def _table1_verdict(bpd: Dict[str, List[float]], fd: Dict[str, List[float]], a: str, b: str, measure: str,
                     gan_at_bar: bool) -> str:
-    """:func:`companion.evidence.verdict` on "``a`` is better than ``b``" over the seeds, or why there is none."""
-    from companion.evidence import verdict
-
+    """:func:`companion.evidence.verdict` on "``a`` is better than ``b``" over the seeds (paired where
+    :func:`ablation_paired` says so), or why there is none."""
     series = bpd if measure == "bpd" else fd
     if not series.get(a) or not series.get(b):
         return "not run"
     if "gan" in (a, b) and not gan_at_bar:
         return "not compared (the GAN is below the digits quality bar)"
-    return verdict(series[a], series[b], higher_is_better=False)
+    return verdict(series[a], series[b], higher_is_better=False, paired=ablation_paired(a, b))
 
 
 def logistic_vae_reference(cfg: AblationConfig, train: torch.Tensor, held_out: torch.Tensor, seed: int) -> float:
