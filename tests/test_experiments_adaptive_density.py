@@ -254,3 +254,18 @@ def test_the_ablation_pairs_the_seeds_of_two_modes_of_the_shared_vae_only():
     assert all(same)  # the premise of pairing: one seed, one starting VAE
     assert ablation_paired("vae", "v-ade") and ablation_paired("av-ade", "av-gde")
     assert not ablation_paired("gan", "vae") and not ablation_paired("av-ade", "gan")
+
+
+def test_the_sample_quality_gan_is_the_ablation_gan_row_shared_within_a_process():
+    from companion.experiments.adaptive_density import AblationConfig, fitted_plain_gan
+
+    quality = ex.SampleQualityConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, gan_inference_steps=2)
+    gan_cfg = ex._gan_cfg(quality)
+    assert (gan_cfg.gan_steps, gan_cfg.gan_decay_step, gan_cfg.n_inference_steps) == (4, 2, 2)
+    train = datasets.load("digits", "train")[:200]
+    fitted = ex._fit("gan", train, quality, 5)
+    assert fitted.modules.mode == "gan" and fitted.log_prob_fn is None  # scored on its samples only
+    same = AblationConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, n_inference_steps=2, n_steps=1)
+    assert fitted_plain_gan(same, 5, train, "the ablation's")[0] is fitted.modules
+    with pytest.raises(ValueError, match="gan_fit"):
+        fitted_plain_gan(AblationConfig.for_scale("smoke", gan_fit="ade"), 5, train, "not the plain recipe")

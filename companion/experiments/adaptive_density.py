@@ -27,8 +27,9 @@ with a network); otherwise the result records why they are missing. It needs a G
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Tuple, Union
+from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -366,8 +367,30 @@ def _fit_and_score(model: ADE, cfg: "AblationConfig", train: torch.Tensor, held_
 _ADE_FIT_FIELDS = ("dataset", "architecture", "latent_dim", "hidden", "flow_blocks", "flow_scales", "flow_hidden",
                    "flow_layers", "disc_hidden", "adv_weight", "channels", "disc_channels", "n_steps",
                    "n_inference_steps", "batch_size", "lr")
-#: fitted_ade's models by (mode, seed, device, the fields above), with the random state after the fit.
-_FITTED_ADES: Dict[tuple, Tuple[ADE, dict]] = {}
+#: The fields that decide a fit of :func:`fitted_plain_gan` (the GAN row's recipe, its inference network).
+_PLAIN_GAN_FIELDS = ("dataset", "gan_latent_dim", "gan_hidden", "gan_layers", "adv_weight", "batch_size", "gan_steps",
+                     "gan_lr", "gan_decay_step", "gan_decay", "n_inference_steps", "lr")
+#: The shared fits by (kind, seed, device, the fields above): the model, the random state after the fit, its seconds.
+_SHARED_FITS: Dict[tuple, Tuple[ADE, dict, float]] = {}
+
+
+def _shared_fit(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[ADE, float]:
+    """``fit()`` after ``seed_everything(seed)``, once a process per ``key``; returns the model and the seconds
+    the fit took. A second call returns the same model and leaves the random state as the fit did, so the
+    caller's next draws do not depend on whether it trained (a checkpointed run fits each time, as
+    :func:`train_feature_net` does)."""
+    from companion.runs import active_run, rng_state, set_rng_state
+
+    if key in _SHARED_FITS and active_run() is None:
+        model, after, seconds = _SHARED_FITS[key]
+        set_rng_state(after)
+        return model, seconds
+    companion.seed_everything(seed)
+    start = time.perf_counter()
+    model = fit()
+    seconds = time.perf_counter() - start
+    _SHARED_FITS[key] = (model, rng_state(), seconds)
+    return model, seconds
 
 
 def fitted_ade(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor, desc: str) -> ADE:
@@ -376,25 +399,19 @@ def fitted_ade(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor,
 
     The chapter's experiments that train the same model share it: within one process the fit of a
     given mode, seed, device and networks-and-budget fields of ``cfg`` (:data:`_ADE_FIT_FIELDS`) runs
-    once, and a second call returns the same model and leaves the random state as the fit did, so the
-    caller's next draws do not depend on whether it trained (a checkpointed run trains each time, as
-    :func:`train_feature_net` does).
+    once (the ablation's AV-ADE is the refinements' plain AV-ADE).
     """
-    from companion.runs import active_run, rng_state, set_rng_state
-
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    key = (mode, seed, str(train.device)) + tuple(getattr(cfg, name) for name in _ADE_FIT_FIELDS)
-    if key in _FITTED_ADES and active_run() is None:
-        model, after = _FITTED_ADES[key]
-        set_rng_state(after)
+
+    def fit() -> ADE:
+        model = _ade_from(cfg, mode).to(train.device)
+        fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                n_inference_steps=cfg.n_inference_steps, desc=desc)
         return model
-    companion.seed_everything(seed)
-    model = _ade_from(cfg, mode).to(train.device)
-    fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-            n_inference_steps=cfg.n_inference_steps, desc=desc)
-    _FITTED_ADES[key] = (model, rng_state())
-    return model
+
+    key = ("ade", mode, seed, str(train.device)) + tuple(getattr(cfg, name) for name in _ADE_FIT_FIELDS)
+    return _shared_fit(key, seed, fit)[0]
 
 
 def _fit_decoder_as_gan(model: ADE, data: torch.Tensor, n_steps: int, batch_size: int, lr: float, decay_step: int,
@@ -419,25 +436,38 @@ def _fit_decoder_as_gan(model: ADE, data: torch.Tensor, n_steps: int, batch_size
             g_optimizer=optimizers[1], callback=decay_lr, desc=desc)
 
 
-def _fit_plain_gan(cfg: "AblationConfig", train: torch.Tensor, held_out: torch.Tensor, feature_net: nn.Module,
-                   desc: str) -> Tuple[ADE, Dict[str, float]]:
-    """The ablation's GAN row with ``cfg.gan_fit == "plain"``: an ADE of mode ``gan`` whose generator
-    ``mu_theta`` is trained by :func:`_fit_decoder_as_gan` (Adam at ``cfg.gan_lr``, times ``cfg.gan_decay``
-    from step ``cfg.gan_decay_step`` on) on the dequantised training images, then the inference network and
-    ``sigma`` around it (:func:`companion.ade.fit_inference_network`) for the bits/dim bound; scored by
-    :func:`_evaluate`."""
+def _fit_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, held_out: torch.Tensor,
+                   feature_net: nn.Module, desc: str) -> Tuple[ADE, Dict[str, float]]:
+    """The ablation's GAN row (:func:`fitted_plain_gan`), scored by :func:`_evaluate`."""
+    model, _ = fitted_plain_gan(cfg, seed, train, desc)
+    return model, _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+
+
+def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc: str) -> Tuple[ADE, float]:
+    """The ablation's GAN row with ``cfg.gan_fit == "plain"`` after ``seed_everything(seed)``, and the seconds
+    its fit took: an ADE of mode ``gan`` whose generator ``mu_theta`` is trained by :func:`_fit_decoder_as_gan`
+    (Adam at ``cfg.gan_lr``, times ``cfg.gan_decay`` from step ``cfg.gan_decay_step`` on) on the dequantised
+    training images, then the inference network and ``sigma`` around it
+    (:func:`companion.ade.fit_inference_network`) for the bits/dim bound. Shared within a process like
+    :func:`fitted_ade` (by seed, device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the
+    ablation's GANs."""
     if cfg.gan_fit != "plain" or cfg.architecture != "mlp":
         raise ValueError(f"the plain GAN recipe needs gan_fit='plain' and MLPs; got {cfg.gan_fit!r}, "
                          f"{cfg.architecture!r}")
     shape, n_levels = DATASETS[cfg.dataset]
-    model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
-                      n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
-                      adv_weight=cfg.adv_weight).to(train.device)
-    # one dequantisation of the training set: the samples are continuous, so the real images must be too
-    _fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
-                        lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc)
-    fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
-    return model, _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
+
+    def fit() -> ADE:
+        model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
+                          n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
+                          adv_weight=cfg.adv_weight).to(train.device)
+        # one dequantisation of the training set: the samples are continuous, so the real images must be too
+        _fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
+                            lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc)
+        fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+        return model
+
+    key = ("plain gan", seed, str(train.device)) + tuple(getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
+    return _shared_fit(key, seed, fit)
 
 
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
@@ -576,7 +606,7 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
         for mode in cfg.modes:
             companion.seed_everything(seed)
             if mode == "gan" and cfg.gan_fit == "plain":
-                model, scores = _fit_plain_gan(cfg, train, held_out, feature_net, f"{mode} (seed {seed})")
+                model, scores = _fit_plain_gan(cfg, seed, train, held_out, feature_net, f"{mode} (seed {seed})")
             else:
                 model = fitted_ade(cfg, mode, seed, train, f"{mode} (seed {seed})")
                 scores = _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
