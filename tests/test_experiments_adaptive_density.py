@@ -84,6 +84,7 @@ def test_refinements_smoke_reports_every_variant():
     widths = [m.out_features for m in model.vae.decoder.modules() if isinstance(m, torch.nn.Linear)]
     assert widths[0] == 2 * cfg.hidden
     assert ex.refined_ade(cfg, "av-ade (s2)").flow is not None
+    assert result.metrics["av-ade (wg, rd)_vs_av-ade_fd_verdict"] == "cannot tell at this budget"  # one seed
     table = ex.refinements_table(result)
     assert "AV-ADE (IAF, RD)" in table.index  # the row the package cannot run, said so
     ex.plot_refinements(result)
@@ -103,6 +104,7 @@ def test_sample_quality_smoke_scores_every_model_the_same_way():
         assert precision.shape == recall.shape == (201,)
     assert "gan_bpd_mean" not in m and "vae_bpd_mean" in m  # no likelihood for the GAN
     assert "gan_meets_bar_seeds" in m  # the bar is computed and reported
+    assert {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in ex.SAMPLE_QUALITY_CLAIMS} <= set(m)  # and the verdicts
     assert result.reconstructions.shape == result.originals.shape == (cfg.n_reconstructions, 1, 8, 8)
     table = ex.sample_quality_table(result)
     assert list(table.index)[-1] == "training digits"
@@ -169,6 +171,7 @@ def test_the_plain_gan_recipe_drops_its_rate_at_the_decay_step():
 
 
 def test_fig4_smoke_reports_every_seed_and_the_ring_bar():
+    from companion.evidence import VERDICTS
     from companion.experiments.adaptive_density import RING_BAR_MODES, Fig4Config, plot_fig4, run_fig4
 
     cfg = Fig4Config.for_scale("smoke", modes=("vae", "gan"), n_steps=4, gan_steps=6,
@@ -180,6 +183,89 @@ def test_fig4_smoke_reports_every_seed_and_the_ring_bar():
         assert m[f"{mode}_modes"] == result.runs[mode]["modes"][0]  # the figure's numbers: the first seed
         assert m[f"{mode}_test_nll_mean"] == pytest.approx(sum(result.runs[mode]["test_nll"]) / 2)
     assert m["gan_meets_bar"] == float(m["gan_modes_mean"] >= RING_BAR_MODES)
+    assert m["gan_bar_seeds"] == sum(n >= RING_BAR_MODES for n in result.runs["gan"]["modes"])
+    nll_verdict = m["vae_vs_gan_test_nll_verdict"]  # the chapter's claim, tested only with the GAN at the bar
+    assert nll_verdict.startswith("not compared") if m["gan_meets_bar"] == 0 else nll_verdict in VERDICTS
     plot_fig4(result)
     with pytest.raises(ValueError, match="gan_fit"):
         run_fig4(Fig4Config.for_scale("smoke", gan_fit="wgan", seeds=(0,)))
+
+
+def test_fitted_ade_trains_a_model_once_and_leaves_the_random_state_as_the_fit_did():
+    from companion.experiments.adaptive_density import AblationConfig, fitted_ade
+
+    cfg = AblationConfig.for_scale("smoke", n_steps=3, n_inference_steps=2)
+    train = datasets.load("digits", "train")[:200]
+    model = fitted_ade(cfg, "v-ade", 11, train, "first")
+    after_fit = torch.get_rng_state()
+    torch.rand(5)  # move the global state on
+    assert fitted_ade(cfg, "v-ade", 11, train, "again") is model
+    assert torch.equal(torch.get_rng_state(), after_fit)
+    # another seed, mode or budget is another fit; a field that does not decide the fit shares it
+    assert fitted_ade(cfg, "v-ade", 12, train, "seed") is not model
+    assert fitted_ade(AblationConfig.for_scale("smoke", n_steps=4, n_inference_steps=2), "v-ade", 11, train,
+                      "steps") is not model
+    assert fitted_ade(ex.RefinementsConfig.for_scale("smoke", n_steps=3, n_inference_steps=2), "v-ade", 11, train,
+                      "refinements") is model
+    with pytest.raises(ValueError, match="mode"):
+        fitted_ade(cfg, "flow", 11, train, "bad")
+
+
+def test_refinement_verdicts_pair_each_variant_with_its_plain_model():
+    from companion.evidence import VERDICTS
+
+    # per seed, the variant is 0.1 better than AV-ADE, while the seeds spread by 1: only the paired test sees it
+    base = [3.0, 4.0, 5.0, 3.5, 4.5]
+    bpd = {"av-ade": base, "av-ade (s2)": [b - 0.1 for b in base], "av-ade (rd)": [b + 0.1 for b in base]}
+    fd = {"av-ade": base, "av-ade (s2)": [b + 0.1 for b in base], "av-ade (rd)": base[::-1]}
+    verdicts = ex.refinement_verdicts(bpd, fd)
+    assert verdicts["av-ade (s2)_vs_av-ade_bpd_verdict"] == VERDICTS[0]
+    assert verdicts["av-ade (s2)_vs_av-ade_fd_verdict"] == VERDICTS[1]
+    assert verdicts["av-ade (rd)_vs_av-ade_bpd_verdict"] == VERDICTS[1]
+    assert verdicts["av-ade (rd)_vs_av-ade_fd_verdict"] == VERDICTS[2]
+    variants = ("av-ade (s2)", "av-ade (rd)")
+    assert set(verdicts) == {f"{v}_vs_av-ade_{k}_verdict" for v in variants for k in ("bpd", "fd")}
+
+
+def test_sample_quality_verdicts_follow_the_interval_and_hold_back_a_gan_below_the_bar():
+    from companion.evidence import VERDICTS
+
+    scores = {"av-ade": {"gan_train": [0.9, 0.91, 0.92], "fd": [10.0, 11.0, 12.0]},
+              "gan": {"gan_train": [0.5, 0.51, 0.52]}, "vae": {"fd": [20.0, 21.0, 22.0]}}
+    verdicts = ex.sample_quality_verdicts(scores, gan_at_bar=True)
+    assert set(verdicts) == {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in ex.SAMPLE_QUALITY_CLAIMS}
+    assert verdicts["av-ade_vs_gan_gan_train_verdict"] == VERDICTS[0]
+    assert verdicts["av-ade_vs_vae_fd_verdict"] == VERDICTS[0]  # lower is better
+    assert verdicts["av-ade_vs_real-nvp_bpd_verdict"] == "not run"
+    below = ex.sample_quality_verdicts(scores, gan_at_bar=False)
+    assert below["av-ade_vs_gan_gan_train_verdict"].startswith("not compared")
+    assert below["av-ade_vs_vae_fd_verdict"] == VERDICTS[0]
+
+
+def test_the_ablation_pairs_the_seeds_of_two_modes_of_the_shared_vae_only():
+    from companion.experiments.adaptive_density import ablation_paired
+
+    vae_of = {}
+    torch.manual_seed(0)
+    vae_of["v-ade"] = build_ade((1, 8, 8), "v-ade").vae
+    torch.manual_seed(0)
+    vae_of["vae"] = build_ade((1, 8, 8), "vae").vae
+    same = [torch.equal(p, q) for p, q in zip(vae_of["vae"].parameters(), vae_of["v-ade"].parameters())]
+    assert all(same)  # the premise of pairing: one seed, one starting VAE
+    assert ablation_paired("vae", "v-ade") and ablation_paired("av-ade", "av-gde")
+    assert not ablation_paired("gan", "vae") and not ablation_paired("av-ade", "gan")
+
+
+def test_the_sample_quality_gan_is_the_ablation_gan_row_shared_within_a_process():
+    from companion.experiments.adaptive_density import AblationConfig, fitted_plain_gan
+
+    quality = ex.SampleQualityConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, gan_inference_steps=2)
+    gan_cfg = ex._gan_cfg(quality)
+    assert (gan_cfg.gan_steps, gan_cfg.gan_decay_step, gan_cfg.n_inference_steps) == (4, 2, 2)
+    train = datasets.load("digits", "train")[:200]
+    fitted = ex._fit("gan", train, quality, 5)
+    assert fitted.modules.mode == "gan" and fitted.log_prob_fn is None  # scored on its samples only
+    same = AblationConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, n_inference_steps=2, n_steps=1)
+    assert fitted_plain_gan(same, 5, train, "the ablation's")[0] is fitted.modules
+    with pytest.raises(ValueError, match="gan_fit"):
+        fitted_plain_gan(AblationConfig.for_scale("smoke", gan_fit="ade"), 5, train, "not the plain recipe")

@@ -19,9 +19,8 @@ classifier gets at least 3%, and the Fréchet distance is within twice the VAE's
 from __future__ import annotations
 
 import dataclasses
-import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import ClassVar, Dict, List, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,12 +30,15 @@ import companion
 from companion import data as datasets
 from companion.ade import ResidualMLPDiscriminator, fit_ade
 from companion.config import ExperimentConfig
+from companion.evidence import verdict
 from companion.experiments.adaptive_density import (
     AblationConfig,
     FeatureNet,
     _ade_from,
     _held_out_digits,
     fit_classifier,
+    fitted_ade,
+    fitted_plain_gan,
     train_feature_net,
 )
 from companion.metrics import frechet_distance, mean_std, prd_curve, prd_f_beta
@@ -149,7 +151,8 @@ class RefinementsConfig(AblationConfig):
     # book scale leaves out the GAN rows: the ablation's generator trained by L_Q (fit_ade) is below the
     # digits quality bar (see adaptive_density/ablation), so it is no baseline there; paper scale runs them
     variants: Tuple[str, ...] = ("av-ade", "av-ade (rd)", "av-ade (wg, rd)", "av-ade (s2)")
-    seeds: Tuple[int, ...] = (0, 1, 2)
+    # five seeds: the plain AV-ADE row is the ablation's model of the same seed (fitted_ade trains it once a process)
+    seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)
     n_bar_samples: int = 1000
     SCALES: ClassVar = {
         "smoke": {"variants": ("gan (rd)", "av-ade", "av-ade (wg, rd)"), "seeds": (0,), "n_steps": 20,
@@ -170,7 +173,7 @@ class RefinementsResult:
     fd: Dict[str, List[float]]
     min_class_share: Dict[str, List[float]]
     samples: Dict[str, np.ndarray]
-    metrics: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, Union[float, str]] = field(default_factory=dict)  # the verdicts are words
 
 
 @register(
@@ -193,11 +196,14 @@ def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
     samples: Dict[str, np.ndarray] = {}
     for seed in cfg.seeds:
         for variant in cfg.variants:
-            companion.seed_everything(seed)
-            model = refined_ade(cfg, variant).to(dev)
-            fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                    n_inference_steps=cfg.n_inference_steps,
-                    desc=f"{variant} (seed {seed})")
+            mode, residual, wide, scales = REFINEMENTS[variant]
+            if not residual and not wide and scales == cfg.flow_scales:  # the ablation's model: shared with it
+                model = fitted_ade(cfg, mode, seed, train, f"{variant} (seed {seed})")
+            else:
+                companion.seed_everything(seed)
+                model = refined_ade(cfg, variant).to(dev)
+                fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                        n_inference_steps=cfg.n_inference_steps, desc=f"{variant} (seed {seed})")
             model.eval()
             with torch.no_grad():
                 bpd[variant].append(float(torch.cat([model.bits_per_dim(c, n_samples=cfg.n_eval_samples)
@@ -209,12 +215,28 @@ def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
                 shares[variant].append(float(class_share.min()))
             if seed == cfg.seeds[0]:
                 samples[variant] = x[:36].cpu().numpy()
-    metrics: Dict[str, float] = {}
+    metrics: Dict[str, Union[float, str]] = {}
     for variant in cfg.variants:
         for name, values in (("bpd", bpd[variant]), ("fd", fd[variant]), ("min_class_share", shares[variant])):
             stats = mean_std(values)
             metrics[f"{variant}_{name}_mean"], metrics[f"{variant}_{name}_std"] = stats["mean"], stats["std"]
+    metrics.update(refinement_verdicts(bpd, fd))
     return RefinementsResult(list(cfg.variants), bpd, fd, shares, samples, metrics)
+
+
+def refinement_verdicts(bpd: Dict[str, List[float]], fd: Dict[str, List[float]]) -> Dict[str, str]:
+    """The verdict on "the refined variant is better than its plain model" for every variant run beside its
+    plain model (AV-ADE or the GAN), on bits/dim and on the Fréchet distance (lower is better), keyed
+    ``"{variant}_vs_{plain}_{measure}_verdict"``. A variant and its plain model run on the same seeds and
+    differ only in the refinement, so the seeds are paired (:func:`companion.evidence.verdict`)."""
+    verdicts = {}
+    for variant, (mode, residual, wide, scales) in REFINEMENTS.items():
+        if variant == mode or variant not in bpd or mode not in bpd:
+            continue
+        for measure, series in (("bpd", bpd), ("fd", fd)):
+            verdicts[f"{variant}_vs_{mode}_{measure}_verdict"] = verdict(series[variant], series[mode],
+                                                                         higher_is_better=False, paired=True)
+    return verdicts
 
 
 def refinements_table(result: RefinementsResult):
@@ -270,20 +292,25 @@ class SampleQualityConfig(ExperimentConfig):
 
     The likelihood models and the ADEs are built by the comparison chapter's
     :func:`~companion.experiments.comparison.fit_model` with its book-scale settings and
-    ``n_steps`` steps each. The GAN is the one recipe of a small sweep that met the digits bar
-    (:func:`companion.metrics.classifier_quality_bar`): the package's MLP GAN with a 32-dimensional noise, width 256,
-    one hidden generator layer, Adam at ``gan_lr`` for ``gan_steps`` steps. A GAN step costs
-    far less than an ADE step, so its budget in seconds stays below AV-ADE's.
+    ``n_steps`` steps each. The GAN is the ablation's GAN row, the recipe of its sweep that met the digits bar
+    (:func:`companion.metrics.classifier_quality_bar`) in every seed: a generator with a 32-dimensional noise,
+    width 256 and one hidden layer, trained as the package's plain GAN with Adam at ``gan_lr`` for ``gan_steps``
+    steps, the rate times ``gan_decay`` from step ``gan_decay_step`` on
+    (:func:`~companion.experiments.adaptive_density.fitted_plain_gan`: in the chapter, the ablation's models
+    themselves). A GAN step costs far less than an ADE step.
     """
 
     # V-ADE's samples and bits/dim are in the ablation already; paper scale adds it here
     models: Tuple[str, ...] = ("vae", "real-nvp", "av-ade", "gan")
-    seeds: Tuple[int, ...] = (0, 1, 2)
+    seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)
     n_steps: int = 400
     gan_steps: int = 2000
     gan_lr: float = 5e-4
     gan_latent_dim: int = 32
     gan_hidden: int = 256
+    gan_decay_step: int = 1500
+    gan_decay: float = 0.2
+    gan_inference_steps: int = 200  # the inference network of the ablation's GAN row (not scored here)
     n_samples: int = 1000
     feature_steps: int = 400
     classifier_steps: int = 200  # GAN-train's classifier
@@ -292,6 +319,7 @@ class SampleQualityConfig(ExperimentConfig):
     n_reconstructions: int = 12
     SCALES: ClassVar = {
         "smoke": {"models": ("vae", "av-ade", "gan"), "seeds": (0,), "n_steps": 20, "gan_steps": 20,
+                  "gan_decay_step": 10, "gan_inference_steps": 10,
                   "n_samples": 200, "feature_steps": 30, "classifier_steps": 20, "prd_clusters": 5, "prd_runs": 1,
                   "n_reconstructions": 4},
         # the comparison chapter's paper-scale networks, on digits (the classifier needs the digits' labels),
@@ -300,6 +328,29 @@ class SampleQualityConfig(ExperimentConfig):
                   "n_steps": 4000, "gan_steps": 20_000, "feature_steps": 2000,
                   "classifier_steps": 2000, "prd_runs": 10},
     }
+
+
+#: The thesis' claims the chapter tests on the sample-quality runs: (a, b, measure, higher is better), each
+#: "a is better than b" (Table 5.6: GAN-train, GAN-test; Fig. 5.11: recall, precision; Table 5.3: Fréchet, bits/dim).
+SAMPLE_QUALITY_CLAIMS = (("av-ade", "gan", "gan_train", True), ("av-ade", "gan", "gan_test", True),
+                         ("av-ade", "gan", "prd_recall", True), ("av-ade", "real-nvp", "prd_precision", True),
+                         ("av-ade", "vae", "fd", False), ("av-ade", "real-nvp", "bpd", False))
+
+
+def sample_quality_verdicts(scores: Dict[str, Dict[str, List[float]]], gan_at_bar: bool) -> Dict[str, str]:
+    """The verdict (:func:`companion.evidence.verdict`, seeds not paired: the models differ) on every claim of
+    :data:`SAMPLE_QUALITY_CLAIMS`, keyed ``"{a}_vs_{b}_{measure}_verdict"``; "not run" where a model or measure
+    is missing, "not compared" for the GAN unless it met the digits bar in every seed (``gan_at_bar``)."""
+    verdicts = {}
+    for a, b, key, higher_is_better in SAMPLE_QUALITY_CLAIMS:
+        name = f"{a}_vs_{b}_{key}_verdict"
+        if key not in scores.get(a, {}) or key not in scores.get(b, {}):
+            verdicts[name] = "not run"
+        elif "gan" in (a, b) and not gan_at_bar:
+            verdicts[name] = "not compared (the GAN is below the digits quality bar)"
+        else:
+            verdicts[name] = verdict(scores[a][key], scores[b][key], higher_is_better=higher_is_better)
+    return verdicts
 
 
 @dataclass
@@ -311,7 +362,7 @@ class SampleQualityResult:
     originals: np.ndarray
     reconstructions: np.ndarray  # AV-ADE, seed 0
     data_samples: np.ndarray
-    metrics: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, Union[float, str]] = field(default_factory=dict)  # the verdicts are words
 
 
 def _comparison_cfg(cfg: SampleQualityConfig, seed: int):
@@ -325,16 +376,18 @@ def _comparison_cfg(cfg: SampleQualityConfig, seed: int):
 def _fit(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: int):
     """A trained model behind the comparison chapter's :class:`FittedModel` interface."""
     from companion.experiments.comparison import FittedModel, dataset_spec, fit_model
-    from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
 
     if name != "gan":
         return fit_model(name, train, dataset_spec("digits"), _comparison_cfg(cfg, seed))
-    companion.seed_everything(seed)
-    start = time.perf_counter()
-    gan = GAN(MLPGenerator(cfg.gan_latent_dim, (1, 8, 8), hidden=cfg.gan_hidden, n_layers=1, out_activation="sigmoid"),
-              MLPDiscriminator((1, 8, 8), hidden=cfg.gan_hidden, n_layers=2)).to(train.device)
-    fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=64, loss="ns", lr=cfg.gan_lr, desc=f"GAN (seed {seed})")
-    return FittedModel("gan", gan, gan.sample, None, "none", "samples only", seconds=time.perf_counter() - start)
+    gan, seconds = fitted_plain_gan(_gan_cfg(cfg), seed, train, f"GAN (seed {seed})")
+    return FittedModel("gan", gan, gan.sample, None, "none", "samples only", seconds=seconds)
+
+
+def _gan_cfg(cfg: SampleQualityConfig) -> AblationConfig:
+    """The ablation's configuration (its book-scale networks and budget) with this experiment's GAN recipe."""
+    return AblationConfig(gan_latent_dim=cfg.gan_latent_dim, gan_hidden=cfg.gan_hidden, gan_steps=cfg.gan_steps,
+                          gan_lr=cfg.gan_lr, gan_decay_step=cfg.gan_decay_step, gan_decay=cfg.gan_decay,
+                          n_inference_steps=cfg.gan_inference_steps)
 
 
 def _quality_scores(model, cfg: SampleQualityConfig, seed: int, feature_net: nn.Module, held_out: torch.Tensor,
@@ -397,7 +450,7 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
                     error = (ade.reconstruct(held_out) - held_out).abs().mean()
                 row.setdefault("reconstruction_error", []).append(float(error))
     # the bar: every GAN seed against the VAE of the same seed
-    metrics: Dict[str, float] = {"classifier_accuracy": accuracy}
+    metrics: Dict[str, Union[float, str]] = {"classifier_accuracy": accuracy}
     if "gan" in cfg.models and "vae" in cfg.models:
         fd_gan, fd_vae = scores["gan"]["fd"], scores["vae"]["fd"]
         shares_gan = scores["gan"]["min_class_share"]
@@ -414,6 +467,7 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
         for key, values in scores[name].items():
             stats = mean_std(values)
             metrics[f"{name}_{key}_mean"], metrics[f"{name}_{key}_std"] = stats["mean"], stats["std"]
+    metrics.update(sample_quality_verdicts(scores, gan_at_bar=metrics.get("gan_meets_bar_seeds") == len(cfg.seeds)))
     return SampleQualityResult(list(cfg.models), scores, samples, prd, originals, reconstructions,
                                train[:36].numpy(), metrics)
 
