@@ -144,3 +144,29 @@ def test_table2_verdicts_compare_only_baselines_that_meet_their_bar():
     assert verdicts["AE + LDE > GMMN + AE"] == "not compared (bar not met)"
     with pytest.raises(TypeError):
         table2_verdicts(lde, base)
+
+
+def test_bars_gap_is_compared_only_between_ldes_that_meet_the_bar_in_every_seed():
+    cfg = L.BarsConfig.for_scale("book")
+    assert cfg.n_seeds >= 5 and cfg.components == (1, 10, 30)
+    met = {"LDE (K=1)": "0 of 5 seeds", "LDE (K=10)": "5 of 5 seeds", "LDE (K=30)": "5 of 5 seeds"}
+    assert L.gap_comparison({f"meets_bar/{n}": v for n, v in met.items()}, cfg) == ("LDE (K=10)", "LDE (K=30)")
+    met["LDE (K=10)"] = "4 of 5 seeds"  # one seed missed: only K = 30 is left, nothing is compared
+    assert L.gap_comparison({f"meets_bar/{n}": v for n, v in met.items()}, cfg) is None
+    met = {n: "5 of 5 seeds" for n in met}
+    assert L.gap_comparison({f"meets_bar/{n}": v for n, v in met.items()}, cfg) == ("LDE (K=1)", "LDE (K=30)")
+
+
+def test_patches_smoke_run_records_the_table_1_verdicts_over_seeds():
+    cfg = L.PatchesConfig.for_scale("smoke")
+    assert L.PatchesConfig.for_scale("book").n_trials >= 5
+    result = L.run_patches(cfg)
+    assert all(len(v) == cfg.n_trials == 2 for v in result.test_ll.values())
+    verdicts = {k: v for k, v in result.metrics.items() if k.startswith("verdict/")}
+    # smoke has K = 1 and 10: K = 10 against both flows and K = 1, and the GMM against the best LDE
+    assert set(verdicts) == {"verdict/LDE (K=10) > Real-NVP", "verdict/LDE (K=10) > MAF (zuko)",
+                             "verdict/LDE (K=10) > LDE (K=1)",
+                             f"verdict/GMM full (K={cfg.gmm_components}) > "
+                             + max(["LDE (K=1)", "LDE (K=10)"], key=lambda n: np.mean(result.test_ll[n]))}
+    assert set(verdicts.values()) <= set(VERDICTS)
+    assert "| LDE (K=10) |" in L.patches_table(result)

@@ -50,6 +50,7 @@ from companion.experiments.latent_density_estimators import (  # noqa: F401  (th
     BarsResult,
     PatchesConfig,
     PatchesResult,
+    gap_comparison,
     patches_table,
     plot_bars,
     plot_patches,

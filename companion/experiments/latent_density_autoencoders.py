@@ -186,7 +186,7 @@ class FacesConfig(AutoencoderLDEConfig):
     lde_batch_size: int = 64
     aae_steps: int = 800
     n_show: int = 8
-    n_seeds: int = 3
+    n_seeds: int = 5
     SCALES = {
         "smoke": {"latent_dim": 4, "ae_hidden": 32, "ae_steps": 20, "lde_steps": 10, "lde_components": 3,
                   "aae_steps": 20, "n_show": 4, "n_seeds": 2},

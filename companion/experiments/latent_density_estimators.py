@@ -14,7 +14,7 @@ import dataclasses
 import math
 import time
 import warnings
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -59,21 +59,33 @@ def _mean_log_prob(model, x: torch.Tensor, batch: int = 2048) -> Tuple[float, fl
 class BarsConfig(ExperimentConfig):
     """Fig. 5: density estimators on the six bars with a gap, over ``n_seeds`` seeds.
 
+    The LDEs' settings come from a small sweep run once at book scale on the first three to
+    five seeds (steps 700 to 3,500; learning rates 1e-3, 3e-3 and 1e-2; Adam's beta1 0.5 and
+    0.9; one or two hidden head layers; widths 64 and 128). At the earlier 700 steps with the
+    paper's beta1 = 0.5 the LDEs put 57% (K = 10) and 83% (K = 30) of their samples on a bar:
+    the samples that miss lie beside the vertical bars, where the conditional of y must switch
+    within 0.1 of x from "uniform along the bar" to "three thin bars", and the small network
+    sharpens that switch slowly. A second hidden head layer, a learning rate of 1e-2 with
+    beta1 = 0.9 and 2,000 steps put more than 90% on a bar for K = 10 and 30 in every seed
+    tried, at about 3 s of CPU per LDE; the same setting for every K.
+
     The GMMN's settings are the best of a small sweep run once at book scale (steps 400 and
     1,500; learning rates 1e-3 and 3e-3; hidden width 128 and 256; noise dimension 2, 4 and 8;
-    kernel bandwidths down to 0.01 in standardised units; batches of 256 and 512): none put
-    more than 30% of its samples on a bar, so the cheapest is kept, fitted for the first seed
-    only, and the chapter does not rank it.
+    kernel bandwidths down to 0.01 in standardised units; batches of 256 and 512; and, tried
+    once more with the LDEs' sweep, 3,000 steps at 1e-3, which cost 30 s of CPU and stayed at
+    26%): none put more than 30% of its samples on a bar, so the cheapest is kept, fitted for
+    the first seed only, and the chapter does not rank it.
     """
 
     n_train: int = 10_000
     n_samples: int = 10_000
     n_seeds: int = 5
     components: Tuple[int, ...] = (1, 10, 30)
-    lde_steps: int = 700
-    lde_lr: float = 3e-3
+    lde_steps: int = 2000
+    lde_lr: float = 1e-2
+    lde_betas: Tuple[float, float] = (0.9, 0.999)
     lde_channels: int = 64
-    lde_head_layers: int = 1
+    lde_head_layers: int = 2
     batch_size: int = 256
     gmmn_steps: int = 400
     gmm_components: int = 30
@@ -82,7 +94,8 @@ class BarsConfig(ExperimentConfig):
     SCALES = {
         "smoke": {"n_train": 2000, "n_samples": 2000, "n_seeds": 2, "lde_steps": 60, "gmmn_steps": 30,
                   "gmm_components": 10},
-        "paper": {"n_train": 50_000, "lde_steps": 20_000, "lde_lr": 2e-4, "gmmn_steps": 10_000, "batch_size": 1024},
+        "paper": {"n_train": 50_000, "lde_steps": 20_000, "lde_lr": 2e-4, "lde_betas": (0.5, 0.999),
+                  "gmmn_steps": 10_000, "batch_size": 1024},
     }
 
 
@@ -135,7 +148,8 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
     fitted: Dict[str, Tuple[np.ndarray, object]] = {}
     for k in cfg.components:
         model = _lde(2, k, cfg.lde_channels, cfg.lde_head_layers)
-        fit_lde(model, train, n_steps=cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}")
+        fit_lde(model, train, n_steps=cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr,
+                betas=cfg.lde_betas, desc=f"LDE K={k}")
         fitted[f"LDE (K={k})"] = (model.sample(cfg.n_samples).cpu().numpy(), model)
     if with_gmmn:
         gmmn = GMMN(2).to(companion.device())
@@ -211,12 +225,22 @@ def _bars_metrics(runs: Dict[str, List[float]], cfg: BarsConfig, train: torch.Te
         metrics[f"verdict/test_ll {high} > {low}"] = verdict(runs[f"test_ll/{high}"], runs[f"test_ll/{low}"])
     gmm, best = f"GMM (K={cfg.gmm_components})", max(ldes, key=lambda n: np.mean(runs[f"test_ll/{n}"]))
     metrics[f"verdict/test_ll {gmm} > {best}"] = verdict(runs[f"test_ll/{gmm}"], runs[f"test_ll/{best}"])
-    # the gap fraction of a model that has not learned the bars says nothing about the hole
-    learned = all(metrics[f"meets_bar/{n}"] == f"{cfg.n_seeds} of {cfg.n_seeds} seeds" for n in (ldes[0], ldes[-1]))
-    metrics[f"verdict/gap_fraction {ldes[-1]} < {ldes[0]}"] = verdict(
-        runs[f"gap_fraction/{ldes[-1]}"], runs[f"gap_fraction/{ldes[0]}"], higher_is_better=False
-    ) if learned else "not compared (bar not met)"
+    # the gap fraction of a model that has not learned the bars says nothing about the hole: the gap is
+    # compared between the fewest and the most components among the LDEs that meet the bar in every seed
+    pair = gap_comparison(metrics, cfg)
+    low, high = pair or (ldes[0], ldes[-1])
+    metrics[f"verdict/gap_fraction {high} < {low}"] = verdict(
+        runs[f"gap_fraction/{high}"], runs[f"gap_fraction/{low}"], higher_is_better=False
+    ) if pair else "not compared (bar not met)"
     return metrics
+
+
+def gap_comparison(metrics: Dict[str, object], cfg: BarsConfig) -> Optional[Tuple[str, str]]:
+    """The two LDEs whose gap fractions Fig. 5 compares: of those that meet the bar in every seed, the one
+    with the fewest and the one with the most components (``None`` when fewer than two meet it)."""
+    ldes = [f"LDE (K={k})" for k in cfg.components]
+    learned = [n for n in ldes if metrics[f"meets_bar/{n}"] == f"{cfg.n_seeds} of {cfg.n_seeds} seeds"]
+    return (learned[0], learned[-1]) if len(learned) >= 2 else None
 
 
 def plot_bars(result: BarsResult):
@@ -256,12 +280,13 @@ def plot_bars(result: BarsResult):
 
 @dataclasses.dataclass
 class PatchesConfig(ExperimentConfig):
-    """Table 1: log-likelihood of 8x8 natural-image patches (63 dimensions)."""
+    """Table 1: log-likelihood of 8x8 natural-image patches (63 dimensions), over ``n_trials`` seeds (five at
+    book scale: the chapter's comparisons read the 95% bootstrap interval of each difference)."""
 
     dataset: str = "patches"  # the offline stand-in; BSDS300 itself at paper scale
     n_train: int = 20_000
     n_test: int = 5_000
-    n_trials: int = 2
+    n_trials: int = 5
     components: Tuple[int, ...] = (1, 10, 30, 100)
     lde_steps: int = 200
     lde_lr: float = 3e-3
@@ -286,7 +311,7 @@ class PatchesConfig(ExperimentConfig):
 class PatchesResult:
     test_ll: Dict[str, List[float]]  # method -> one number per trial
     seconds: Dict[str, float]
-    metrics: Dict[str, float]
+    metrics: Dict[str, object]  # means, two standard deviations and the verdicts of the chapter's comparisons
     dataset: str = "patches"  # "bsds300" at paper scale
 
 
@@ -372,6 +397,22 @@ def _spread_over_trials(test_ll: Dict[str, List[float]]) -> Dict[str, float]:
     return metrics
 
 
+def _patches_verdicts(test_ll: Dict[str, List[float]]) -> Dict[str, str]:
+    """The verdicts of the paper's Table 1 shape: the LDEs with K = 10 and 30 ahead of Real-NVP and MAF and of
+    K = 1 and K = 100, and the GMM against the best LDE; each from the 95% bootstrap interval over trials."""
+    from companion.evidence import verdict
+
+    ldes = [n for n in test_ll if n.startswith("LDE")]
+    middle = [n for n in ("LDE (K=10)", "LDE (K=30)") if n in test_ll]
+    rivals = [n for n in ("Real-NVP", "MAF (zuko)") if n in test_ll]
+    rivals += [n for n in ("LDE (K=1)", "LDE (K=100)") if n in test_ll and n not in middle]
+    verdicts = {f"verdict/{a} > {b}": verdict(test_ll[a], test_ll[b]) for a in middle for b in rivals}
+    gmm = next(n for n in test_ll if n.startswith("GMM"))
+    best = max(ldes, key=lambda n: np.mean(test_ll[n]))
+    verdicts[f"verdict/{gmm} > {best}"] = verdict(test_ll[gmm], test_ll[best])
+    return verdicts
+
+
 @register("latent_density/patches", config=PatchesConfig, plot=lambda r: plot_patches(r),
           description="Table 1: LDE (K = 1, 10, 30, 100) vs GMM, Real-NVP and MAF on 8x8 patches")
 def run_patches(cfg: PatchesConfig) -> PatchesResult:
@@ -392,7 +433,8 @@ def run_patches(cfg: PatchesConfig) -> PatchesResult:
             start = time.perf_counter()
             test_ll.setdefault(name, []).append(fit())
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-    return PatchesResult(test_ll, seconds, _spread_over_trials(test_ll), dataset=cfg.dataset)
+    metrics = {**_spread_over_trials(test_ll), **_patches_verdicts(test_ll)}
+    return PatchesResult(test_ll, seconds, metrics, dataset=cfg.dataset)
 
 
 def patches_table(result: PatchesResult) -> str:
