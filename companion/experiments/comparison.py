@@ -254,7 +254,8 @@ class ModeCoverageConfig(ComparisonConfig):
     SCALES: ClassVar = {
         "smoke": dict(_SMOKE, datasets=("ring",), n_test=100, n_samples=200, dataset_seeds=(("ring", 3),)),
         "paper": {"n_steps": 20_000, "hidden": 256, "n_test": 2500, "iw_samples": 100, "lde_steps": 5000,
-                  "gan_steps": 20_000, "gan_hidden": 400, "gan_disc_hidden": 200, "gan_lr": 1e-4, "n_seeds": 10},
+                  "gan_steps": 20_000, "gan_hidden": 400, "gan_disc_hidden": 200, "gan_lr": 1e-4, "n_seeds": 10,
+                  "gan_lr_decay": False},  # PacGAN's published setting: a constant rate
     }
 
 
