@@ -218,7 +218,8 @@ def test_paper_scale_names_the_real_datasets():
     patches.validate()
     C.ModeCoverageConfig.for_scale("paper").validate()
     # the toy GANs decay their learning rate at book scale (the chapter's try); paper scale keeps PacGAN's constant one
-    assert C.ModeCoverageConfig.for_scale("book").gan_lr_decay and not C.ModeCoverageConfig.for_scale("paper").gan_lr_decay
+    assert C.ModeCoverageConfig.for_scale("book").gan_lr_decay
+    assert not C.ModeCoverageConfig.for_scale("paper").gan_lr_decay
 
 
 @pytest.mark.parametrize("overrides, match", [
