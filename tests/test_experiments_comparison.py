@@ -217,6 +217,9 @@ def test_paper_scale_names_the_real_datasets():
     assert patches.datasets == ("bsds300",)
     patches.validate()
     C.ModeCoverageConfig.for_scale("paper").validate()
+    # the toy GANs decay their learning rate at book scale (the chapter's try); paper scale keeps PacGAN's constant one
+    assert C.ModeCoverageConfig.for_scale("book").gan_lr_decay
+    assert not C.ModeCoverageConfig.for_scale("paper").gan_lr_decay
 
 
 @pytest.mark.parametrize("overrides, match", [
@@ -231,6 +234,9 @@ def test_paper_scale_names_the_real_datasets():
     ({"bgan_gamma": 0.7}, "bgan_gamma"),
     ({"gan_generator": "deconv"}, "gan_generator"),
     ({"gan_disc_conv_channels": ()}, "gan_disc_conv_channels"),
+    ({"dataset_seeds": (("ring", 10),)}, "dataset_seeds"),
+    ({"dataset_seeds": (("digits", 0),)}, "dataset_seeds"),
+    ({"gan_bar_seeds": 0}, "gan_bar_seeds"),
 ])
 def test_bad_configurations_raise(overrides, match):
     cfg = C.ImagesConfig.for_scale("smoke", **overrides)
@@ -297,8 +303,15 @@ def test_gan_bar_is_computed_and_reported(results):
         assert C.meets_bar(r, "digits", model) == all(v == 1.0 for v in bar)
         assert C.comparison_table(r).loc[C.DISPLAY_NAMES[model], "GAN bar"].endswith(f"/{r.n_seeds} seeds")
     assert C.meets_bar(r, "digits", "vae") is None
-    toys = results["toys"]
-    assert toys.runs["ring"]["gan"]["meets_bar"] == [float(m >= 6) for m in toys.runs["ring"]["gan"]["modes"]]
+    toys = results["toys"]  # the ring's bar is read over the seeds together: mean >= 6 over >= 10 seeds
+    assert toys.seeds["ring"] == 3 and toys.n_seeds == 2  # the ring's own seed count (dataset_seeds)
+    for model in C.GAN_MODELS:
+        modes = toys.runs["ring"][model]["modes"]
+        assert len(modes) == 3 and toys.runs["ring"][model]["at_bar_level"] == [float(m >= 6) for m in modes]
+        bar = toys.bars["ring"][model]
+        assert bar["mean"] == pytest.approx(sum(modes) / 3) and bar["worst"] == min(modes) and bar["needed"] == 6
+        assert bar["met"] == 0.0 and C.meets_bar(toys, "ring", model) is False  # 3 seeds are fewer than the bar's 10
+        assert C.comparison_table(toys, "ring").loc[C.DISPLAY_NAMES[model], "GAN bar"].startswith("missed: 3 seeds")
     patches = results["patches"].runs["patches"]  # the bar without labels: within twice the VAE's distance
     reference = [min(a, b) for a, b in zip(patches["vae"]["frechet"], patches["vae"]["frechet_means"])]
     for model in C.GAN_MODELS:
@@ -306,15 +319,60 @@ def test_gan_bar_is_computed_and_reported(results):
 
 
 def test_bars_and_verdicts_are_in_the_json_metrics(results):
-    for result, dataset in ((results["images"], "digits"), (results["patches"], "patches"), (results["toys"], "ring")):
+    for result, dataset in ((results["images"], "digits"), (results["patches"], "patches")):
         for model in C.GAN_MODELS:
             met = result.runs[dataset][model]["meets_bar"]
             assert result.metrics[f"{dataset}/{model}/bar_met_seeds"] == sum(met)  # met in k of n seeds
         assert result.metrics["n_seeds"] == result.n_seeds
-    verdict = results["toys"].metrics["ring/m-bgan_vs_bgan_modes_verdict"]
-    below = any(C.meets_bar(results["toys"], "ring", m) is False for m in ("m-bgan", "bgan"))
-    assert math.isnan(verdict) if below else verdict in (-1.0, 0.0, 1.0)
+    toys = results["toys"]
+    for model in C.GAN_MODELS:  # the toys' bar: its outcome, the mean, the worst seed and the seeds at the level
+        bar = toys.bars["ring"][model]
+        for key in ("met", "mean", "worst", "at_level", "needed", "min_seeds", "n_seeds"):
+            assert toys.metrics[f"ring/{model}/bar_{key}"] == bar[key]
+    assert toys.metrics["ring/n_seeds"] == 3
+    for model in toys.models:  # below its bar (too few seeds), the GAN is compared with no model
+        for key in ("modes", "high_quality"):
+            if model != "gan":
+                assert math.isnan(toys.metrics[f"ring/gan_vs_{model}_{key}_verdict"])
+    assert math.isnan(toys.metrics["ring/m-bgan_vs_bgan_modes_verdict"])
     assert results["images"].metrics["digits/iml_vs_vae_frechet_verdict"] in (-1.0, 0.0, 1.0)
+
+
+def test_toy_gan_verdicts_pair_the_replicas_and_rank_a_gan_at_its_bar(results):
+    import dataclasses
+
+    toys = results["toys"]
+    assert C.paired_seeds(toys, "m-bgan", "bgan") and C.paired_seeds(toys, "gan", "bgan")
+    assert not C.paired_seeds(toys, "gan", "vae") and not C.paired_seeds(results["images"], "gan", "bgan")
+    passed = dataclasses.replace(toys, bars={"ring": {m: dict(b, met=1.0) for m, b in toys.bars["ring"].items()}})
+    assert C.meets_bar(passed, "ring", "gan") is True
+    assert C.compared(passed, "ring", "gan", "iml", "modes") == (toys.runs["ring"]["gan"]["modes"],
+                                                                 toys.runs["ring"]["iml"]["modes"])
+    assert C.compared(toys, "ring", "gan", "iml", "modes") is None  # below its bar: not compared
+    assert C.compared(passed, "ring", "gan", "agave", "modes") is None  # not run on the toys
+
+
+def test_toy_gan_replicas_are_the_symmetric_chapters_loop_with_the_decay_switched_off():
+    import dataclasses
+
+    from companion.experiments.comparison_models import _train_toy_gan_replicas
+    from companion.experiments.symmetric_mode_coverage import ModeCoverageConfig as Recipe
+    from companion.experiments.symmetric_toys import _train_toy_replicas
+
+    cfg = C.ModeCoverageConfig.for_scale("smoke", gan_steps=5, gan_hidden=8, gan_disc_hidden=4, gan_lr_decay=False)
+    seeds = (0, 1)
+    for model in ("gan", "m-bgan"):
+        recipe = Recipe(datasets=("ring",), methods=(model.replace("-", ""),), seeds=seeds, latent_dim=2,
+                        batch_size=cfg.gan_batch_size, n_steps=5, pacgan_g_hidden=8, pacgan_d_hidden=4,
+                        pacgan_lr=cfg.gan_lr, n_eval_samples=1, eval_steps=())
+        theirs = _train_toy_replicas("pacgan", recipe.methods[0], "ring", seeds, recipe, cfg.bgan_gamma)["gen"]
+        ours, _ = _train_toy_gan_replicas(model, "ring", seeds, cfg)
+        for j in seeds:
+            for a, b in zip(ours.module(j).state_dict().values(), theirs.module(j).state_dict().values()):
+                assert torch.allclose(a.float(), b.float(), atol=1e-6)
+        decayed, _ = _train_toy_gan_replicas(model, "ring", seeds, dataclasses.replace(cfg, gan_lr_decay=True))
+        assert not all(torch.allclose(a.float(), b.float()) for a, b in
+                       zip(decayed.module(0).state_dict().values(), ours.module(0).state_dict().values()))
 
 
 def test_conv_gan_on_patches_draws_mean_free_patch_vectors():

@@ -1,10 +1,11 @@
 """The figures of the comparison chapter: sample panels per model and metric-against-metric
-trade-off plots with the Pareto front (:mod:`companion.experiments.comparison` runs and scores)."""
+trade-off plots with the Pareto front, the trade-off points they draw and the check of the
+Pareto exercise (:mod:`companion.experiments.comparison` runs and scores)."""
 
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -12,12 +13,76 @@ from companion import data as datasets
 from companion.experiments.comparison import (
     COLUMNS,
     DISPLAY_NAMES,
+    MODELS,
     ComparisonResult,
     dataset_spec,
     pareto_front,
-    tradeoff_points,
-    tradeoff_spreads,
 )
+
+
+def tradeoff_points(result: ComparisonResult, dataset: str, x: str, y: str) -> Dict[str, Tuple[float, float]]:
+    """``model -> (x, y)`` for two metrics of ``dataset``, oriented so that lower is better on both.
+
+    Metrics where higher is better (log-likelihoods, modes) are negated. Models where either
+    metric is undefined are left out.
+    """
+    if dataset not in result.rows:
+        raise ValueError(f"dataset must be one of {result.datasets}; got {dataset!r}")
+    lower = {key: low for key, _, low in COLUMNS[result.family]}
+    for key in (x, y):
+        if key not in lower:
+            raise ValueError(f"metrics of the {result.family} family are {tuple(lower)}; got {key!r}")
+    out = {}
+    for model in result.models:
+        row = result.rows[dataset][model]
+        if row.get(x) is None or row.get(y) is None:
+            continue
+        out[model] = tuple(float(row[k]) if lower[k] else -float(row[k]) for k in (x, y))
+    return out
+
+
+def tradeoff_spreads(result: ComparisonResult, dataset: str, x: str, y: str) -> Dict[str, Tuple[float, float]]:
+    """``model -> (std of x, std of y)`` over seeds, for the models of :func:`tradeoff_points`."""
+    out = {}
+    for model in tradeoff_points(result, dataset, x, y):
+        runs = result.runs[dataset][model]
+        out[model] = tuple(float(np.std(runs[k], ddof=1)) if len(runs[k]) > 1 else 0.0 for k in (x, y))
+    return out
+
+
+def check_pareto_front(answer: Iterable[str], result: ComparisonResult, dataset: str,
+                       x: str = "seconds", y: str = "frechet") -> bool:
+    """Check the exercise: which models are on the Pareto front of ``x`` against ``y`` on ``dataset``?
+
+    Args:
+        answer: the reader's model names (as in :data:`MODELS`, e.g. ``["gan", "vae"]``).
+        result: the comparison result the reader read the numbers from.
+        dataset, x, y: the dataset and the two metrics (lower is better after orientation,
+            see :func:`tradeoff_points`).
+
+    Returns:
+        Whether the answer is the front; prints a verdict with a hint.
+    """
+    if isinstance(answer, str) or not isinstance(answer, Iterable):
+        raise TypeError("answer must be a list of model names, e.g. ['gan', 'vae']")
+    answer = list(answer)
+    unknown = [a for a in answer if a not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model names {unknown}; use the names of MODELS: {MODELS}")
+    points = tradeoff_points(result, dataset, x, y)
+    front = set(pareto_front(points))
+    given = set(answer)
+    if given == front:
+        print("Correct.")
+        return True
+    missing, extra = sorted(front - given), sorted(given - front)
+    if extra:
+        dominated_by = {a: [b for b in points if b != a and all(pb <= pa for pa, pb in zip(points[a], points[b]))]
+                        for a in extra if a in points}
+        print(f"Not yet: {extra} are dominated (someone is at least as good on both): {dominated_by}.")
+    if missing:
+        print(f"Not yet: {len(missing)} model(s) that nobody beats on both metrics are missing.")
+    return False
 
 
 def _patch_images(x: np.ndarray) -> np.ndarray:
