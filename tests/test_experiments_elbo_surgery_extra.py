@@ -44,7 +44,7 @@ def test_bounds_along_training_reports_every_model():
     # Every model but the VAE (the reference) is checked against the digits quality bar.
     assert set(r.quality_bar) == {"aae", "avb", "veegan"}
     for kind in r.quality_bar:
-        runs = cfg.critic_seeds if kind in cfg.critic_models else 1
+        runs = cfg.critic_seeds if kind in cfg.critic_models else cfg.gap_seeds if kind == "aae" else 1
         assert r.metrics[f"{kind}_runs"] == runs and 0 <= r.metrics[f"{kind}_runs_meeting_bar"] <= runs
         assert len(r.quality_bar[kind][0]["class_shares"]) == 10
     assert r.metrics["vae_mean_frechet"] > 0
@@ -53,17 +53,23 @@ def test_bounds_along_training_reports_every_model():
     assert cfg.critic_seeds == 2 and cfg.critic_models == ("vae", "avb")
     for kind in ex.BOUND_MODELS:
         scores = r.critic_runs[kind][lr]
-        assert len(scores) == (2 if kind in cfg.critic_models else 1) and scores[0] == r.critic[kind][0]
+        assert len(scores) == len(cfg.run_seeds(kind, 0)) and scores[0] == r.critic[kind][0]
     assert r.critic_runs["avb"][lr][0] != r.critic_runs["avb"][lr][1]  # another seed, another model
     assert r.metrics[f"avb_vs_vae_lr{lr:g}_critic_verdict"] == verdict(r.critic_runs["avb"][lr],
                                                                        r.critic_runs["vae"][lr])
+    # Fig. 4: each AAE run's report against its own true ELBO at the end, paired.
+    ends = r.final_runs["aae"][lr]
+    assert len(ends) == cfg.gap_seeds == 2 and ends[0] == (r.reported["aae"][lr][-1], r.true_elbo["aae"][lr][-1])
+    assert r.metrics[f"aae_lr{lr:g}_report_above_elbo_verdict"] == verdict(
+        [e[0] for e in ends], [e[1] for e in ends], paired=True)
     ex.plot_bounds_along_training(r)
 
 
 def test_bounds_along_training_seeds_are_distinct_per_model():
     cfg = ex.BoundsAlongTrainingConfig.for_scale("smoke", learning_rates=(1e-3, 5e-4), critic_seeds=3)
     assert cfg.run_seeds("avb", 0) == [0, 2, 4] and cfg.run_seeds("avb", 1) == [1, 3, 5]
-    assert cfg.run_seeds("aae", 1) == [1]  # not ranked by the critic: the run with curves only
+    assert cfg.run_seeds("aae", 1) == [1, 3]  # gap_seeds runs (Fig. 4)
+    assert cfg.run_seeds("veegan", 1) == [1]  # not compared: the run with curves only
     with pytest.raises(ValueError, match="critic_seeds"):
         dataclasses.replace(cfg, critic_seeds=0).run_seeds("vae", 0)
 

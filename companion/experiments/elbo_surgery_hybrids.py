@@ -200,7 +200,9 @@ class BoundsAlongTrainingConfig(ExperimentConfig):
     than one run: each model of ``critic_models`` is trained ``critic_seeds`` times per learning
     rate (the first run is the one whose curves are drawn; the others train the same way
     without evaluating their bounds along the way), and every run is scored by the critic
-    and the quality bar.
+    and the quality bar. Fig. 4's claim that the AAE's report is no lower bound on its own
+    ELBO rests on ``gap_seeds`` runs of the AAE per learning rate (each run's report and true
+    ELBO at the end, paired).
     """
 
     models: Tuple[str, ...] = BOUND_MODELS
@@ -217,20 +219,24 @@ class BoundsAlongTrainingConfig(ExperimentConfig):
     classifier_steps: int = 400  # the digit classifier of the quality bar
     critic_models: Tuple[str, ...] = ("vae", "avb")  # Fig. 24: ranked by the critic over seeds
     critic_seeds: int = 10
+    gap_seeds: int = 5  # Fig. 4: runs of the AAE per learning rate
     seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"learning_rates": (1e-3,), "n_steps": 30, "eval_every": 10, "critic_steps": 20, "hidden": 32,
-                  "n_samples": 100, "n_bar_samples": 200, "classifier_steps": 40, "critic_seeds": 2},
+                  "n_samples": 100, "n_bar_samples": 200, "classifier_steps": 40, "critic_seeds": 2,
+                  "gap_seeds": 2},
         "paper": {"learning_rates": (1e-4, 3e-4, 5e-4, 1e-3), "n_steps": 100_000, "eval_every": 1000,
                   "critic_steps": 20_000, "n_samples": 10_000, "hidden": 1000, "latent_dim": 50},
     }
 
     def run_seeds(self, kind: str, lr_index: int) -> List[int]:
         """The seeds of ``kind`` at the ``lr_index``-th learning rate: ``seed + lr_index`` (the run
-        with curves), then, for the models of ``critic_models``, every ``len(learning_rates)``-th
-        seed after it, so that no two runs of a model share a seed."""
-        n = self.critic_seeds if kind in self.critic_models else 1
-        check_positive_int(n, "critic_seeds")
+        with curves), then, for the models of ``critic_models`` (``critic_seeds`` runs) and the AAE
+        (``gap_seeds`` runs), every ``len(learning_rates)``-th seed after it, so that no two runs
+        of a model share a seed."""
+        name = "critic_seeds" if kind in self.critic_models else "gap_seeds" if kind == "aae" else None
+        n = getattr(self, name) if name else 1
+        check_positive_int(n, name or "runs")
         return [self.seed + lr_index + j * len(self.learning_rates) for j in range(n)]
 
 
@@ -245,6 +251,8 @@ class BoundsAlongTrainingResult:
     quality_bar: Dict[str, List[Dict[str, object]]] = field(default_factory=dict)  # model -> per run (lr)
     metrics: Dict[str, object] = field(default_factory=dict)
     critic_runs: Dict[str, Dict[float, List[float]]] = field(default_factory=dict)  # model -> lr -> per seed
+    # model -> lr -> per seed: (reported bound, true ELBO or NaN) at the end of the run
+    final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]] = field(default_factory=dict)
 
 
 def _rank_trend(values: np.ndarray) -> float:
@@ -360,15 +368,17 @@ def run_bounds_along_training(cfg: BoundsAlongTrainingConfig) -> BoundsAlongTrai
     true: Dict[str, Dict[float, np.ndarray]] = {}
     critic: Dict[str, List[float]] = {}
     critic_runs: Dict[str, Dict[float, List[float]]] = {}
+    final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]] = {}
     samples: Dict[str, np.ndarray] = {}
     bar_samples: Dict[str, List[torch.Tensor]] = {}
     metrics: Dict[str, object] = {}
     for kind in cfg.models:
-        reported[kind], critic[kind], critic_runs[kind], bar_samples[kind] = {}, [], {}, []
+        reported[kind], critic[kind], critic_runs[kind], final_runs[kind], bar_samples[kind] = {}, [], {}, {}, []
         for i, lr in enumerate(cfg.learning_rates):
-            critic_runs[kind][lr] = []
+            critic_runs[kind][lr], final_runs[kind][lr] = [], []
             for j, seed in enumerate(cfg.run_seeds(kind, i)):
                 curve, elbo, sampler = _train_with_bounds(kind, x, valid, cfg, lr, seed, track=j == 0)
+                final_runs[kind][lr].append((float(curve[-1]), float("nan") if elbo is None else float(elbo[-1])))
                 drawn = sampler(max(cfg.n_samples, cfg.n_bar_samples)).detach()
                 bar_samples[kind].append(drawn[: cfg.n_bar_samples])
                 s = drawn[: cfg.n_samples]
@@ -384,9 +394,10 @@ def run_bounds_along_training(cfg: BoundsAlongTrainingConfig) -> BoundsAlongTrai
     metrics["test_data_critic"] = data_critic
     quality_bar = _bounds_quality_bar(bar_samples, torch.cat([valid, test]), cfg, metrics)
     _critic_verdicts(critic_runs, cfg, metrics)
+    _gap_verdicts(final_runs, cfg, metrics)
     steps = np.arange(0, cfg.n_steps + 1, cfg.eval_every)
     return BoundsAlongTrainingResult(steps, reported, true, critic, samples, data_critic, quality_bar, metrics,
-                                     critic_runs)
+                                     critic_runs, final_runs)
 
 
 def _record_curves(kind: str, lr: float, curve: np.ndarray, elbo: Optional[np.ndarray], reported: dict,
@@ -416,6 +427,21 @@ def _critic_verdicts(critic_runs: Dict[str, Dict[float, List[float]]], cfg: Boun
         for kind in ranked[1:]:
             metrics[f"{kind}_vs_{ranked[0]}_lr{lr:g}_critic_verdict"] = verdict(
                 critic_runs[kind][lr], critic_runs[ranked[0]][lr])
+
+
+def _gap_verdicts(final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]], cfg: BoundsAlongTrainingConfig,
+                  metrics: Dict[str, object]) -> None:
+    """Fig. 4 per learning rate: :func:`companion.evidence.verdict` on "the AAE's report ends above
+    its true ELBO", each run's report against its own true ELBO (paired), over the AAE's runs."""
+    from companion.evidence import verdict
+
+    if "aae" not in final_runs:
+        return
+    metrics["gap_seeds"] = cfg.gap_seeds
+    for lr, runs in final_runs["aae"].items():
+        report, elbo = [r for r, _ in runs], [e for _, e in runs]
+        metrics[f"aae_lr{lr:g}_mean_final_gap"] = float(np.mean(np.subtract(report, elbo)))
+        metrics[f"aae_lr{lr:g}_report_above_elbo_verdict"] = verdict(report, elbo, paired=True)
 
 
 def _bounds_quality_bar(bar_samples: Dict[str, List[torch.Tensor]], held_out: torch.Tensor,
