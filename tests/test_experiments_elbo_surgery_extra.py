@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from companion.evidence import VERDICTS
+from companion.evidence import VERDICTS, verdict
 from companion.experiments import elbo_surgery_extra as ex
 
 
@@ -44,10 +44,34 @@ def test_bounds_along_training_reports_every_model():
     # Every model but the VAE (the reference) is checked against the digits quality bar.
     assert set(r.quality_bar) == {"aae", "avb", "veegan"}
     for kind in r.quality_bar:
-        assert r.metrics[f"{kind}_runs"] == 1 and r.metrics[f"{kind}_runs_meeting_bar"] in (0, 1)
+        runs = cfg.critic_seeds if kind in cfg.critic_models else cfg.gap_seeds if kind == "aae" else 1
+        assert r.metrics[f"{kind}_runs"] == runs and 0 <= r.metrics[f"{kind}_runs_meeting_bar"] <= runs
         assert len(r.quality_bar[kind][0]["class_shares"]) == 10
     assert r.metrics["vae_mean_frechet"] > 0
+    # Fig. 24: AVB and the VAE over several seeds per learning rate, the first being the run with curves.
+    lr = cfg.learning_rates[0]
+    assert cfg.critic_seeds == 2 and cfg.critic_models == ("vae", "avb")
+    for kind in ex.BOUND_MODELS:
+        scores = r.critic_runs[kind][lr]
+        assert len(scores) == len(cfg.run_seeds(kind, 0)) and scores[0] == r.critic[kind][0]
+    assert r.critic_runs["avb"][lr][0] != r.critic_runs["avb"][lr][1]  # another seed, another model
+    assert r.metrics[f"avb_vs_vae_lr{lr:g}_critic_verdict"] == verdict(r.critic_runs["avb"][lr],
+                                                                       r.critic_runs["vae"][lr])
+    # Fig. 4: each AAE run's report against its own true ELBO at the end, paired.
+    ends = r.final_runs["aae"][lr]
+    assert len(ends) == cfg.gap_seeds == 2 and ends[0] == (r.reported["aae"][lr][-1], r.true_elbo["aae"][lr][-1])
+    assert r.metrics[f"aae_lr{lr:g}_report_above_elbo_verdict"] == verdict(
+        [e[0] for e in ends], [e[1] for e in ends], paired=True)
     ex.plot_bounds_along_training(r)
+
+
+def test_bounds_along_training_seeds_are_distinct_per_model():
+    cfg = ex.BoundsAlongTrainingConfig.for_scale("smoke", learning_rates=(1e-3, 5e-4), critic_seeds=3)
+    assert cfg.run_seeds("avb", 0) == [0, 2, 4] and cfg.run_seeds("avb", 1) == [1, 3, 5]
+    assert cfg.run_seeds("aae", 1) == [1, 3]  # gap_seeds runs (Fig. 4)
+    assert cfg.run_seeds("veegan", 1) == [1]  # not compared: the run with curves only
+    with pytest.raises(ValueError, match="critic_seeds"):
+        dataclasses.replace(cfg, critic_seeds=0).run_seeds("vae", 0)
 
 
 def test_bounds_along_training_rejects_unknown_models():
@@ -131,8 +155,14 @@ def test_classifier_updates_reuses_the_one_update_run():
     one = base.run_synthetic_gaussians(base.SyntheticGaussiansConfig.for_scale(
         "smoke", dims=(1,), estimation_steps=5, learning_steps=10, n_samples=300))
     r = ex.run_classifier_updates(cfg, reuse=one)
-    assert r.runs[1].learning_curves[1] is one.learning_curves[1]
+    assert np.array_equal(r.runs[1].learning_curves[1], one.learning_curves[1])
     assert np.array_equal(r.runs[2].learning_curves[1][:, 0], one.learning_curves[1][:, 0])  # same starts, seeds
+    # The settings share each seed's Gaussians and initialisation: the verdict is paired.
+    assert r.metrics["updates2_vs_1_d1_lower_kl_verdict"] == verdict(
+        r.runs[2].kl_after_learning(1), r.runs[1].kl_after_learning(1), higher_is_better=False, paired=True)
+    # A one-update run over more seeds holds ours: its first seeds are taken.
+    first = ex.run_classifier_updates(dataclasses.replace(cfg, n_seeds=1, updates=(1,)), reuse=one)
+    assert first.runs[1].seeds == [0] and np.array_equal(first.runs[1].learning_curves[1], one.learning_curves[1][:1])
     with pytest.raises(ValueError, match="reuse"):
         ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", dims=(1, 10)), reuse=one)
     with pytest.raises(ValueError, match="seeds"):
@@ -159,6 +189,9 @@ def test_synthetic_gaussians_seeds_are_the_plain_runs_and_carry_a_verdict():
     assert np.allclose(two.learning_curves[1][1], second.learning_curves[1][0])  # seed 1 is the run with seed 1
     assert two.true_kl[1][0] != two.true_kl[1][1]  # a seed draws its own pair of Gaussians
     assert two.metrics["d1_learning_lowers_kl_verdict"] in VERDICTS
+    # Each seed's end against its own start: a paired verdict.
+    assert two.metrics["d1_learning_lowers_kl_verdict"] == verdict(
+        two.kl_after_learning(1), two.true_kl[1], higher_is_better=False, paired=True)
     assert 0 <= two.metrics["d1_seeds_kl_lowered"] <= 2
     # One seed gives no verdict.
     assert second.metrics["d1_learning_lowers_kl_verdict"] == "cannot tell at this budget"

@@ -21,6 +21,7 @@ import torch
 
 import companion
 from companion import hybrids
+from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
 from companion.data import load
 from companion.experiments.elbo_surgery_shared import digits_feature_net, frechet_to_held_out
@@ -194,6 +195,14 @@ class BoundsAlongTrainingConfig(ExperimentConfig):
     ``n_bar_samples`` samples the digit classifier sees every class at least
     ``min_class_share`` of the time, and the Fréchet distance in its features is within twice
     the VAE's (averaged over the VAE's runs).
+
+    Fig. 24 ranks adversarial VB against the VAE by the independent critic, which takes more
+    than one run: each model of ``critic_models`` is trained ``critic_seeds`` times per learning
+    rate (the first run is the one whose curves are drawn; the others train the same way
+    without evaluating their bounds along the way), and every run is scored by the critic
+    and the quality bar. Fig. 4's claim that the AAE's report is no lower bound on its own
+    ELBO rests on ``gap_seeds`` runs of the AAE per learning rate (each run's report and true
+    ELBO at the end, paired).
     """
 
     models: Tuple[str, ...] = BOUND_MODELS
@@ -208,13 +217,27 @@ class BoundsAlongTrainingConfig(ExperimentConfig):
     n_bar_samples: int = 1000
     min_class_share: float = 0.03
     classifier_steps: int = 400  # the digit classifier of the quality bar
+    critic_models: Tuple[str, ...] = ("vae", "avb")  # Fig. 24: ranked by the critic over seeds
+    critic_seeds: int = 10
+    gap_seeds: int = 5  # Fig. 4: runs of the AAE per learning rate
     seed: int = 0
     SCALES: ClassVar = {
         "smoke": {"learning_rates": (1e-3,), "n_steps": 30, "eval_every": 10, "critic_steps": 20, "hidden": 32,
-                  "n_samples": 100, "n_bar_samples": 200, "classifier_steps": 40},
+                  "n_samples": 100, "n_bar_samples": 200, "classifier_steps": 40, "critic_seeds": 2,
+                  "gap_seeds": 2},
         "paper": {"learning_rates": (1e-4, 3e-4, 5e-4, 1e-3), "n_steps": 100_000, "eval_every": 1000,
                   "critic_steps": 20_000, "n_samples": 10_000, "hidden": 1000, "latent_dim": 50},
     }
+
+    def run_seeds(self, kind: str, lr_index: int) -> List[int]:
+        """The seeds of ``kind`` at the ``lr_index``-th learning rate: ``seed + lr_index`` (the run
+        with curves), then, for the models of ``critic_models`` (``critic_seeds`` runs) and the AAE
+        (``gap_seeds`` runs), every ``len(learning_rates)``-th seed after it, so that no two runs
+        of a model share a seed."""
+        name = "critic_seeds" if kind in self.critic_models else "gap_seeds" if kind == "aae" else None
+        n = getattr(self, name) if name else 1
+        check_positive_int(n, name or "runs")
+        return [self.seed + lr_index + j * len(self.learning_rates) for j in range(n)]
 
 
 @dataclass
@@ -222,11 +245,14 @@ class BoundsAlongTrainingResult:
     steps: np.ndarray
     reported: Dict[str, Dict[float, np.ndarray]]  # model -> lr -> curve
     true_elbo: Dict[str, Dict[float, np.ndarray]]  # vae, aae only
-    critic: Dict[str, List[float]]
+    critic: Dict[str, List[float]]  # model -> the critic of the run with curves, per learning rate
     samples: Dict[str, np.ndarray]
     data_critic: float
     quality_bar: Dict[str, List[Dict[str, object]]] = field(default_factory=dict)  # model -> per run (lr)
     metrics: Dict[str, object] = field(default_factory=dict)
+    critic_runs: Dict[str, Dict[float, List[float]]] = field(default_factory=dict)  # model -> lr -> per seed
+    # model -> lr -> per seed: (reported bound, true ELBO or NaN) at the end of the run
+    final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]] = field(default_factory=dict)
 
 
 def _rank_trend(values: np.ndarray) -> float:
@@ -296,8 +322,9 @@ _TRAINEES = {"vae": _vae_trainee, "aae": _aae_trainee, "avb": _adversarial_train
 
 
 def _train_with_bounds(kind: str, x: torch.Tensor, valid: torch.Tensor, cfg: BoundsAlongTrainingConfig, lr: float,
-                       seed: int):
-    """Train one model, evaluating its bounds every ``cfg.eval_every`` steps.
+                       seed: int, track: bool = True):
+    """Train one model, evaluating its bounds every ``cfg.eval_every`` steps (``track=False``:
+    at the start and the end only, for the extra seeds scored by the critic).
 
     Returns:
         ``(reported curve, true-ELBO curve or None, sampler)``.
@@ -309,7 +336,7 @@ def _train_with_bounds(kind: str, x: torch.Tensor, valid: torch.Tensor, cfg: Bou
     trainee = _TRAINEES[kind](kind, tuple(x.shape[1:]), cfg, lr, batches, valid)
     reported, true = [], []
     for i in range(cfg.n_steps + 1):
-        if i % cfg.eval_every == 0:
+        if (i % cfg.eval_every == 0) if track else i in (0, cfg.n_steps):
             r, t = trainee.evaluate()
             if not math.isfinite(r):
                 raise FloatingPointError(f"{kind} at lr {lr}: the reported bound is {r} at step {i}")
@@ -331,41 +358,90 @@ def run_bounds_along_training(cfg: BoundsAlongTrainingConfig) -> BoundsAlongTrai
     computed beside it. Adversarial VB reports ``E[log p(x|z) - T(x, z)]`` and VEEGAN minus
     its objective (:class:`companion.hybrids.AdversarialVB`, :class:`companion.hybrids.VEEGAN`).
     """
-    unknown = [m for m in cfg.models if m not in BOUND_MODELS]
+    unknown = [m for m in cfg.models + cfg.critic_models if m not in BOUND_MODELS]
     if unknown or not cfg.models:
-        raise ValueError(f"models must be a non-empty subset of {BOUND_MODELS}; got {cfg.models!r}")
+        raise ValueError(f"models and critic_models must be subsets of {BOUND_MODELS} (models non-empty); "
+                         f"got {cfg.models!r} and {cfg.critic_models!r}")
     dev = companion.device()
     x, valid, test = (load("digits", s).to(dev) for s in ("train", "valid", "test"))
     reported: Dict[str, Dict[float, np.ndarray]] = {}
     true: Dict[str, Dict[float, np.ndarray]] = {}
     critic: Dict[str, List[float]] = {}
+    critic_runs: Dict[str, Dict[float, List[float]]] = {}
+    final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]] = {}
     samples: Dict[str, np.ndarray] = {}
     bar_samples: Dict[str, List[torch.Tensor]] = {}
     metrics: Dict[str, object] = {}
     for kind in cfg.models:
-        reported[kind], critic[kind], bar_samples[kind] = {}, [], []
+        reported[kind], critic[kind], critic_runs[kind], final_runs[kind], bar_samples[kind] = {}, [], {}, {}, []
         for i, lr in enumerate(cfg.learning_rates):
-            curve, elbo, sampler = _train_with_bounds(kind, x, valid, cfg, lr, cfg.seed + i)
-            reported[kind][lr] = curve
-            if elbo is not None:
-                true.setdefault(kind, {})[lr] = elbo
-                metrics[f"{kind}_lr{lr:g}_final_true_elbo"] = float(elbo[-1])
-                metrics[f"{kind}_lr{lr:g}_final_gap"] = float(curve[-1] - elbo[-1])
-            metrics[f"{kind}_lr{lr:g}_final_reported"] = float(curve[-1])
-            metrics[f"{kind}_lr{lr:g}_trend"] = _rank_trend(curve)
-            drawn = sampler(max(cfg.n_samples, cfg.n_bar_samples)).detach()
-            bar_samples[kind].append(drawn[: cfg.n_bar_samples])
-            s = drawn[: cfg.n_samples]
-            critic[kind].append(hybrids.independent_critic_score(s, valid, n_steps=cfg.critic_steps, lr=1e-3,
-                                                                 seed=cfg.seed))
-            metrics[f"{kind}_lr{lr:g}_critic"] = critic[kind][-1]
-            if i == 0:
-                samples[kind] = s[:32].cpu().numpy()
+            critic_runs[kind][lr], final_runs[kind][lr] = [], []
+            for j, seed in enumerate(cfg.run_seeds(kind, i)):
+                curve, elbo, sampler = _train_with_bounds(kind, x, valid, cfg, lr, seed, track=j == 0)
+                final_runs[kind][lr].append((float(curve[-1]), float("nan") if elbo is None else float(elbo[-1])))
+                drawn = sampler(max(cfg.n_samples, cfg.n_bar_samples)).detach()
+                bar_samples[kind].append(drawn[: cfg.n_bar_samples])
+                s = drawn[: cfg.n_samples]
+                critic_runs[kind][lr].append(hybrids.independent_critic_score(
+                    s, valid, n_steps=cfg.critic_steps, lr=1e-3, seed=cfg.seed))
+                if j == 0:
+                    _record_curves(kind, lr, curve, elbo, reported, true, metrics)
+                    critic[kind].append(critic_runs[kind][lr][0])
+                    metrics[f"{kind}_lr{lr:g}_critic"] = critic[kind][-1]
+                    if i == 0:
+                        samples[kind] = s[:32].cpu().numpy()
     data_critic = hybrids.independent_critic_score(test, valid, n_steps=cfg.critic_steps, lr=1e-3, seed=cfg.seed)
     metrics["test_data_critic"] = data_critic
     quality_bar = _bounds_quality_bar(bar_samples, torch.cat([valid, test]), cfg, metrics)
+    _critic_verdicts(critic_runs, cfg, metrics)
+    _gap_verdicts(final_runs, cfg, metrics)
     steps = np.arange(0, cfg.n_steps + 1, cfg.eval_every)
-    return BoundsAlongTrainingResult(steps, reported, true, critic, samples, data_critic, quality_bar, metrics)
+    return BoundsAlongTrainingResult(steps, reported, true, critic, samples, data_critic, quality_bar, metrics,
+                                     critic_runs, final_runs)
+
+
+def _record_curves(kind: str, lr: float, curve: np.ndarray, elbo: Optional[np.ndarray], reported: dict,
+                   true: dict, metrics: Dict[str, object]) -> None:
+    """Store the curves of the run with curves and their end points, gap and trend in ``metrics``."""
+    reported[kind][lr] = curve
+    if elbo is not None:
+        true.setdefault(kind, {})[lr] = elbo
+        metrics[f"{kind}_lr{lr:g}_final_true_elbo"] = float(elbo[-1])
+        metrics[f"{kind}_lr{lr:g}_final_gap"] = float(curve[-1] - elbo[-1])
+    metrics[f"{kind}_lr{lr:g}_final_reported"] = float(curve[-1])
+    metrics[f"{kind}_lr{lr:g}_trend"] = _rank_trend(curve)
+
+
+def _critic_verdicts(critic_runs: Dict[str, Dict[float, List[float]]], cfg: BoundsAlongTrainingConfig,
+                     metrics: Dict[str, object]) -> None:
+    """Per learning rate, the critic over seeds of each model of ``critic_models`` and, for each later
+    one against the first (Fig. 24: AVB against the VAE), :func:`companion.evidence.verdict` on "it
+    scores higher" (independent groups: the models share the data order of a seed, not their weights)."""
+    from companion.evidence import verdict
+
+    ranked = [k for k in cfg.critic_models if k in critic_runs]
+    metrics["critic_seeds"] = cfg.critic_seeds
+    for lr in cfg.learning_rates:
+        for kind in ranked:
+            metrics[f"{kind}_lr{lr:g}_critic_mean"] = float(np.mean(critic_runs[kind][lr]))
+        for kind in ranked[1:]:
+            metrics[f"{kind}_vs_{ranked[0]}_lr{lr:g}_critic_verdict"] = verdict(
+                critic_runs[kind][lr], critic_runs[ranked[0]][lr])
+
+
+def _gap_verdicts(final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]], cfg: BoundsAlongTrainingConfig,
+                  metrics: Dict[str, object]) -> None:
+    """Fig. 4 per learning rate: :func:`companion.evidence.verdict` on "the AAE's report ends above
+    its true ELBO", each run's report against its own true ELBO (paired), over the AAE's runs."""
+    from companion.evidence import verdict
+
+    if "aae" not in final_runs:
+        return
+    metrics["gap_seeds"] = cfg.gap_seeds
+    for lr, runs in final_runs["aae"].items():
+        report, elbo = [r for r, _ in runs], [e for _, e in runs]
+        metrics[f"aae_lr{lr:g}_mean_final_gap"] = float(np.mean(np.subtract(report, elbo)))
+        metrics[f"aae_lr{lr:g}_report_above_elbo_verdict"] = verdict(report, elbo, paired=True)
 
 
 def _bounds_quality_bar(bar_samples: Dict[str, List[torch.Tensor]], held_out: torch.Tensor,
