@@ -211,6 +211,7 @@ def test_experiment_configs_at_every_scale_and_the_paper_model_builds():
 def test_lambda_and_auxiliary_experiments_report_iw_bounds_per_seed():
     # Several training seeds give one importance-weighted bound each, so the chapter can
     # read an ordering from a spread; the first seed's model is the one shown.
+    from companion.evidence import bootstrap_difference, verdict
     from companion.experiments import agave as ex
 
     tiny = dict(n_steps=2, n_test=8, iw_samples=2, seeds=(0, 1))
@@ -223,6 +224,14 @@ def test_lambda_and_auxiliary_experiments_report_iw_bounds_per_seed():
     assert set(aux.iw_bpd) == {"17 levels", "4 levels"} and all(len(v) == 2 for v in aux.iw_bpd.values())
     for name in aux.names:  # the learning check of each variant: its training KL, middle and end
         assert aux.metrics[f"{name}_train_kl_middle"] >= 0 and aux.metrics[f"{name}_train_kl_last"] >= 0
+    # The verdicts in the JSON metrics: the paired comparison of the per-seed bounds, recomputed here.
+    arms = {"lam2_vs_lam1_iw_bpd": (lam.metrics, lam.iw_bpd[2.0], lam.iw_bpd[1.0]),
+            "4 levels_vs_17 levels_iw_bpd": (aux.metrics, aux.iw_bpd["4 levels"], aux.iw_bpd["17 levels"])}
+    for key, (m, a, b) in arms.items():
+        paired = bootstrap_difference(a, b, paired=True)
+        assert m[f"{key}_difference"] == pytest.approx(np.mean(a) - np.mean(b))
+        assert (m[f"{key}_low"], m[f"{key}_high"]) == pytest.approx((paired.low, paired.high))
+        assert m[f"{key}_verdict"] == verdict(a, b, higher_is_better=False, paired=True) and m[f"{key}_n_seeds"] == 2
     with pytest.raises(ValueError, match="seeds"):
         ex.run_lambda(
             ex.LambdaConfig.for_scale("smoke", lams=(1.0,), seeds=(), **{k: v for k, v in tiny.items() if k != "seeds"})

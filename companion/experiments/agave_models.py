@@ -316,6 +316,18 @@ def iw_bpd(cfg: AgaveConfig, x: torch.Tensor, **overrides: Any) -> float:
     return _IW_CACHE[key]
 
 
+def paired_comparison(a: List[float], b: List[float]) -> Dict[str, Any]:
+    """"``a`` is better than ``b``" on a test bound (bits/dim, lower is better), where ``a[i]`` and
+    ``b[i]`` come from the same training seed (same initial weights and minibatches; only the
+    compared setting differs): the mean difference, its paired 95% bootstrap interval and the
+    verdict of :func:`companion.evidence.verdict`, for the experiment's JSON metrics."""
+    from companion.evidence import bootstrap_difference, verdict
+
+    diff = bootstrap_difference(a, b, paired=True)
+    return {"difference": diff.estimate, "low": diff.low, "high": diff.high, "n_seeds": len(a),
+            "verdict": verdict(a, b, higher_is_better=False, paired=True)}
+
+
 def check_seeds(seeds: Tuple[int, ...]) -> None:
     """``seeds`` must be a non-empty tuple of ints."""
     if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
