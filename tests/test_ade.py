@@ -226,7 +226,8 @@ def test_bad_inputs_raise_clear_errors():
 
 # -- the paper-scale configuration of the ablation (no download, no training) --------------------
 def test_ablation_paper_config_is_cifar10_with_conv_networks_and_builds():
-    from companion.experiments.adaptive_density import AblationConfig, FlowDepthConfig, _ade_from
+    from companion.experiments.adaptive_density import AblationConfig, _ade_from
+    from companion.experiments.adaptive_density_extra import FlowDepthConfig
     from companion.gan import ConvDiscriminator
     from companion.nets import ConvDecoder, ConvEncoder
 

@@ -10,7 +10,7 @@ import torch
 from companion import data as datasets
 from companion.ade import ResidualMLPDiscriminator, build_ade
 from companion.experiments import adaptive_density_extra as ex
-from companion.experiments.adaptive_density import train_feature_net
+from companion.experiments.feature_classifier import train_feature_net
 
 
 @pytest.fixture(scope="module")

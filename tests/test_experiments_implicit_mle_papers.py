@@ -46,7 +46,7 @@ def test_nearest_neighbours_smoke_run_and_quality_bar():
 def test_the_digits_quality_bar_rejects_a_one_class_generator():
     """The bar in the digit classifier the chapters use: real digits pass, a generator of ones does not."""
     from companion.data import load, load_labels
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
     from companion.metrics import classifier_frechet, classifier_quality_bar
 
     net, _ = train_feature_net(n_steps=60)

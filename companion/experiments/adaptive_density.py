@@ -8,12 +8,10 @@
 * ``adaptive_density/ablation`` — Table 1 / Fig. 5 on the 8x8 ``digits`` (17 grey levels): the
   five models of the ablation over seeds, bits/dim (an upper bound, on held-out digits) and a
   Fréchet distance in the features of a small digit classifier, with samples.
-* ``adaptive_density/flow_depth`` — Sec. 5.7 / Fig. 5.12: the number of scales and blocks of
-  ``f_psi`` against bits/dim and the Fréchet distance on ``digits`` (V-ADE at book scale,
-  AV-ADE at paper scale).
 
 The models are tiny MLPs so that ``book`` scale runs on a 2-core CPU in minutes. ``paper``
-scale moves the ablation (and ``flow_depth``, which shares its configuration) to CIFAR-10
+scale moves the ablation (and ``adaptive_density/flow_depth`` in :mod:`.adaptive_density_extra`,
+which shares its configuration) to CIFAR-10
 (downloaded by :func:`companion.data.load`) with convolutional networks close to App. A.2:
 an ELU convolutional VAE of SNGAN-like widths, a leaky-ReLU convolutional discriminator and a
 single-scale Real-NVP ``f_psi`` with 3 blocks of 2 layers. :class:`~companion.ade.ADE` builds
@@ -40,12 +38,12 @@ from companion import data as datasets
 from companion.ade import ADE, MODES, build_ade, fit_ade, fit_inference_network
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
+from companion.experiments.feature_classifier import DATASETS, train_feature_net
 from companion.gan import GAN, ConvDiscriminator, fit_gan
 from companion.metrics import frechet_distance, inception_metrics, mean_std, mode_coverage
-from companion.nets import MLP, ConvEncoder
 from companion.plots import pyplot
 from companion.reproduce import register
-from companion.train import History, minibatches, train_loop
+from companion.train import History
 from companion.vae import VAE, fit_vae
 
 #: The paper's Table 1 (CIFAR-10): bits/dim, IS, FID ([7.0] for the GAN is approximate).
@@ -56,15 +54,6 @@ PAPER_TABLE1 = {
     "av-gde": {"bpd": 4.4, "IS": 5.1, "FID": 58.6},
     "av-ade": {"bpd": 3.9, "IS": 7.1, "FID": 28.0},
 }
-#: Fig. 5.12 (a) of the thesis (AV-ADE on CIFAR-10): (scales, blocks) -> bits/dim, IS, FID.
-PAPER_FLOW_DEPTH = {(1, 2): (3.77, 7.9, 20.1), (2, 2): (3.48, 6.9, 27.7), (2, 4): (3.46, 6.9, 28.9),
-                    (3, 3): (3.49, 6.5, 31.7)}
-
-DIGIT_LEVELS = 17  # the digits hold counts 0..16
-#: Image shape and grey levels of the data sets the ablation knows.
-DATASETS = {"digits": ((1, 8, 8), DIGIT_LEVELS), "cifar10": ((3, 32, 32), 256)}
-
-
 
 
 # ========================================================================================
@@ -248,91 +237,6 @@ def plot_fig4(result: Fig4Result):
 # ========================================================================================
 # 2. Table 1: the ablation on digits
 # ========================================================================================
-
-
-class FeatureNet(nn.Module):
-    """A small digit classifier whose penultimate layer gives the features of the Fréchet distance."""
-
-    def __init__(self, n_features: int = 64, hidden: int = 128, n_classes: int = 10) -> None:
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), MLP(64, n_features, hidden, 1, out_activation="relu"))
-        self.head = nn.Linear(n_features, n_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.head(self.body(x))
-
-
-class ConvFeatureNet(nn.Module):
-    """A small convolutional classifier (CIFAR-10 at ``paper`` scale) for the Fréchet distance."""
-
-    def __init__(self, shape: Tuple[int, int, int] = (3, 32, 32), n_features: int = 128,
-                 channels: Tuple[int, ...] = (64, 128, 256), n_classes: int = 10) -> None:
-        super().__init__()
-        self.body = nn.Sequential(ConvEncoder(shape, n_features, channels, "relu"), nn.ReLU())
-        self.head = nn.Linear(n_features, n_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.body(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        return self.head(self.body(x))
-
-
-def fit_classifier(net: nn.Module, x: torch.Tensor, labels: torch.Tensor, n_steps: int, desc: str,
-                   disable_progress: Optional[bool] = None) -> nn.Module:
-    """Train ``net`` to predict ``labels`` from images ``x`` (cross-entropy, Adam at 2e-3, batches of
-    128, the global random state); returns it in eval mode."""
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    batches = minibatches(torch.arange(len(x), device=x.device), 128)
-
-    def step(i: int):
-        idx = next(batches)
-        # a little pixel noise, so the features do not hinge on exact grey levels
-        loss = nn.functional.cross_entropy(net(x[idx] + 0.05 * torch.randn_like(x[idx])), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.detach()}
-
-    train_loop(step, n_steps, desc=desc, log_every=50, disable_progress=disable_progress,
-               state={"net": net, "opt": opt, "batches": batches})
-    return net.eval()
-
-
-def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.device] = None,
-                      dataset: str = "digits") -> Tuple[nn.Module, float]:
-    """Train the feature classifier on the training images of ``dataset``; returns it and its validation accuracy.
-
-    :class:`FeatureNet` (an MLP) for ``digits``, :class:`ConvFeatureNet` for ``cifar10``.
-    """
-    from companion.runs import active_run, rng_state, set_rng_state
-
-    if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
-    device = companion.device() if device is None else device
-    key = (n_steps, seed, str(device), dataset)
-    # the chapter's experiments share one classifier: train it once per process (a checkpointed run
-    # trains it each time, so that its training loops are numbered alike on every resume)
-    if key in _FEATURE_NETS and active_run() is None:
-        net, accuracy, after = _FEATURE_NETS[key]
-        set_rng_state(after)  # and leave the random state as training it would
-        return net, accuracy
-    companion.seed_everything(seed)
-    x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
-    net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
-    fit_classifier(net, x, y, n_steps, desc="feature classifier")
-    xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
-    with torch.no_grad():
-        accuracy = float((net(xv).argmax(1) == yv).float().mean())
-    _FEATURE_NETS[key] = (net, accuracy, rng_state())
-    return net, accuracy
-
-
-#: train_feature_net's classifiers by (steps, seed, device, dataset), with the random state after training.
-_FEATURE_NETS: Dict[Tuple[int, int, str, str], Tuple[nn.Module, float, dict]] = {}
 
 
 def _held_out_digits(device) -> torch.Tensor:
@@ -760,91 +664,5 @@ def plot_ablation(result: AblationResult):
             m = result.metrics
             ax.set_title(f"{name.upper()}\n{m[f'{name}_bpd_mean']:.2f} bits/dim, FD {m[f'{name}_fd_mean']:.1f}",
                          fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
-# ========================================================================================
-# 3. Sec. 5.7: scales and blocks of f_psi
-# ========================================================================================
-
-
-@dataclass
-class FlowDepthConfig(AblationConfig):
-    """V-ADE (book) or AV-ADE (paper) on digits with several shapes of ``f_psi`` (one seed at book scale)."""
-
-    mode: str = "v-ade"
-    architectures: Tuple[Tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2))  # (scales, blocks)
-    seeds: Tuple[int, ...] = (0,)
-    SCALES: ClassVar = {
-        "smoke": {"architectures": ((1, 1), (2, 1)), "n_steps": 20, "n_eval_samples": 4, "feature_steps": 30},
-        "paper": dict(AblationConfig.SCALES["paper"], mode="av-ade",
-                      architectures=((1, 2), (2, 2), (2, 4), (3, 3))),
-    }
-
-
-@dataclass
-class FlowDepthResult:
-    mode: str
-    architectures: List[Tuple[int, int]]
-    bpd: Dict[str, List[float]]
-    fd: Dict[str, List[float]]
-    n_params: Dict[str, int]
-    metrics: Dict[str, float] = field(default_factory=dict)
-    dataset: str = "digits"
-
-
-@register("adaptive_density/flow_depth", config=FlowDepthConfig, plot=lambda r: plot_flow_depth(r),
-          description="Sec. 5.7: scales and blocks of f_psi against bits/dim and the Fréchet distance")
-def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
-    dev = companion.device()
-    train = datasets.load(cfg.dataset, "train").to(dev)
-    held_out = _held_out(cfg.dataset, dev)
-    feature_net, _ = train_feature_net(cfg.feature_steps, device=dev, dataset=cfg.dataset)
-    inception_state: Dict[str, str] = {}
-    bpd, fd, n_params, inception = {}, {}, {}, {}
-    for scales, blocks in cfg.architectures:
-        key = f"s{scales}b{blocks}"
-        bpd[key], fd[key] = [], []
-        for seed in cfg.seeds:
-            companion.seed_everything(seed)
-            model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
-            n_params[key] = sum(p.numel() for p in model.flow.parameters())
-            scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{cfg.mode} {key} (seed {seed})")
-            bpd[key].append(scores["bpd"])
-            fd[key].append(scores["fd"])
-            for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():
-                inception.setdefault(f"{key}_{name}", []).append(value)
-    metrics = {}
-    for key in bpd:
-        metrics[f"{key}_bpd_mean"] = mean_std(bpd[key])["mean"]
-        metrics[f"{key}_fd_mean"] = mean_std(fd[key])["mean"]
-        metrics[f"{key}_flow_params"] = n_params[key]
-    for name, values in inception.items():  # paper scale with the optional Inception backend
-        metrics[f"{name}_mean"] = mean_std(values)["mean"]
-    return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics, cfg.dataset)
-
-
-def plot_flow_depth(result: FlowDepthResult):
-    plt = pyplot()
-    keys = [f"s{s}b{b}" for s, b in result.architectures]
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    for ax, values, label in (
-        (axes[0], result.bpd, "bits/dim (held out) ↓"),
-        (axes[1], result.fd, "Fréchet distance ↓"),
-    ):
-        means = [np.mean(values[k]) for k in keys]
-        ax.bar(range(len(keys)), means, color="C0")
-        for i, k in enumerate(keys):
-            ax.scatter([i] * len(values[k]), values[k], color="k", s=8, zorder=3)
-        ax.set_xticks(range(len(keys)), [f"{s} scale{'s' if s > 1 else ''}\n{b} block{'s' if b > 1 else ''}"
-                                         for s, b in result.architectures], fontsize=8)
-        ax.set_ylabel(label)
-    if all(len(result.bpd[k]) > 0 for k in keys):
-        lo = min(min(result.bpd[k]) for k in keys)
-        axes[0].set_ylim(max(0.0, lo - 0.3), None)
-    fig.suptitle(
-        f"{result.mode.upper()} on {getattr(result, 'dataset', 'digits')}: the shape of $f_\\psi$", fontsize=10
-    )
     fig.tight_layout()
     return fig

@@ -11,6 +11,9 @@
   bar; bits/dim, the Fréchet distance in the digit classifier's features, GAN-train and a
   GAN-test proxy (Shmelkov et al. 2018), precision-recall curves (Sajjadi et al. 2018, with
   :func:`companion.metrics.prd_curve`) and AV-ADE reconstructions.
+* ``adaptive_density/flow_depth`` — Sec. 5.7 / Fig. 5.12: the number of scales and blocks of
+  ``f_psi`` against bits/dim and the Fréchet distance on ``digits`` (V-ADE at book scale,
+  AV-ADE at paper scale, on CIFAR-10 like the ablation).
 
 The digits quality bar (:func:`companion.metrics.classifier_quality_bar`): on 1,000 samples every class of the digit
 classifier gets at least 3%, and the Fréchet distance is within twice the VAE's.
@@ -33,14 +36,15 @@ from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.adaptive_density import (
     AblationConfig,
-    FeatureNet,
     _ade_from,
+    _fit_and_score,
+    _held_out,
     _held_out_digits,
-    fit_classifier,
+    _inception_scores,
     fitted_ade,
     fitted_plain_gan,
-    train_feature_net,
 )
+from companion.experiments.feature_classifier import FeatureNet, fit_classifier, train_feature_net
 from companion.metrics import frechet_distance, mean_std, prd_curve, prd_f_beta
 from companion.plots import pyplot
 from companion.reproduce import register
@@ -54,6 +58,9 @@ PAPER_TABLE2 = {
     "av-ade (rd)": (3.8, 7.5, 26.0), "av-ade (wg, rd)": (3.8, 8.2, 17.2), "av-ade (iaf, rd)": (3.7, 8.1, 18.6),
     "av-ade (s2)": (3.5, 6.9, 28.9),
 }
+#: Fig. 5.12 (a) of the thesis (AV-ADE on CIFAR-10): (scales, blocks) -> bits/dim, IS, FID.
+PAPER_FLOW_DEPTH = {(1, 2): (3.77, 7.9, 20.1), (2, 2): (3.48, 6.9, 27.7), (2, 4): (3.46, 6.9, 28.9),
+                    (3, 3): (3.49, 6.5, 31.7)}
 #: Table 5.6 of the thesis (CIFAR-10, class-conditional models): GAN-test and GAN-train accuracy (%).
 PAPER_TABLE56 = {"gan": (71.8, 29.7), "av-ade": (76.9, 73.4), "dcgan (Shmelkov et al.)": (58.2, 65.0)}
 #: Table 5.3 of the thesis (CIFAR-10), the rows with a counterpart here: bits/dim, IS, FID (None: not reported).
@@ -538,5 +545,91 @@ def plot_sample_quality(result: SampleQualityResult):
         image_grid(pairs, nrow=8,  # four digits and their reconstructions per row
                    ax=fig.add_subplot(grid[1, (len(models) + 1) // 2:]),
                    title="AV-ADE reconstructions: each digit, then its reconstruction")
+    fig.tight_layout()
+    return fig
+
+
+# ========================================================================================
+# 3. Sec. 5.7: scales and blocks of f_psi
+# ========================================================================================
+
+
+@dataclass
+class FlowDepthConfig(AblationConfig):
+    """V-ADE (book) or AV-ADE (paper) on digits with several shapes of ``f_psi`` (one seed at book scale)."""
+
+    mode: str = "v-ade"
+    architectures: Tuple[Tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2))  # (scales, blocks)
+    seeds: Tuple[int, ...] = (0,)
+    SCALES: ClassVar = {
+        "smoke": {"architectures": ((1, 1), (2, 1)), "n_steps": 20, "n_eval_samples": 4, "feature_steps": 30},
+        "paper": dict(AblationConfig.SCALES["paper"], mode="av-ade",
+                      architectures=((1, 2), (2, 2), (2, 4), (3, 3))),
+    }
+
+
+@dataclass
+class FlowDepthResult:
+    mode: str
+    architectures: List[Tuple[int, int]]
+    bpd: Dict[str, List[float]]
+    fd: Dict[str, List[float]]
+    n_params: Dict[str, int]
+    metrics: Dict[str, float] = field(default_factory=dict)
+    dataset: str = "digits"
+
+
+@register("adaptive_density/flow_depth", config=FlowDepthConfig, plot=lambda r: plot_flow_depth(r),
+          description="Sec. 5.7: scales and blocks of f_psi against bits/dim and the Fréchet distance")
+def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
+    dev = companion.device()
+    train = datasets.load(cfg.dataset, "train").to(dev)
+    held_out = _held_out(cfg.dataset, dev)
+    feature_net, _ = train_feature_net(cfg.feature_steps, device=dev, dataset=cfg.dataset)
+    inception_state: Dict[str, str] = {}
+    bpd, fd, n_params, inception = {}, {}, {}, {}
+    for scales, blocks in cfg.architectures:
+        key = f"s{scales}b{blocks}"
+        bpd[key], fd[key] = [], []
+        for seed in cfg.seeds:
+            companion.seed_everything(seed)
+            model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
+            n_params[key] = sum(p.numel() for p in model.flow.parameters())
+            scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{cfg.mode} {key} (seed {seed})")
+            bpd[key].append(scores["bpd"])
+            fd[key].append(scores["fd"])
+            for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():
+                inception.setdefault(f"{key}_{name}", []).append(value)
+    metrics = {}
+    for key in bpd:
+        metrics[f"{key}_bpd_mean"] = mean_std(bpd[key])["mean"]
+        metrics[f"{key}_fd_mean"] = mean_std(fd[key])["mean"]
+        metrics[f"{key}_flow_params"] = n_params[key]
+    for name, values in inception.items():  # paper scale with the optional Inception backend
+        metrics[f"{name}_mean"] = mean_std(values)["mean"]
+    return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics, cfg.dataset)
+
+
+def plot_flow_depth(result: FlowDepthResult):
+    plt = pyplot()
+    keys = [f"s{s}b{b}" for s, b in result.architectures]
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    for ax, values, label in (
+        (axes[0], result.bpd, "bits/dim (held out) ↓"),
+        (axes[1], result.fd, "Fréchet distance ↓"),
+    ):
+        means = [np.mean(values[k]) for k in keys]
+        ax.bar(range(len(keys)), means, color="C0")
+        for i, k in enumerate(keys):
+            ax.scatter([i] * len(values[k]), values[k], color="k", s=8, zorder=3)
+        ax.set_xticks(range(len(keys)), [f"{s} scale{'s' if s > 1 else ''}\n{b} block{'s' if b > 1 else ''}"
+                                         for s, b in result.architectures], fontsize=8)
+        ax.set_ylabel(label)
+    if all(len(result.bpd[k]) > 0 for k in keys):
+        lo = min(min(result.bpd[k]) for k in keys)
+        axes[0].set_ylim(max(0.0, lo - 0.3), None)
+    fig.suptitle(
+        f"{result.mode.upper()} on {getattr(result, 'dataset', 'digits')}: the shape of $f_\\psi$", fontsize=10
+    )
     fig.tight_layout()
     return fig

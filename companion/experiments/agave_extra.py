@@ -369,7 +369,7 @@ def _real_row(cfg: SamplesConfig, x_test: torch.Tensor, classifier) -> Tuple[tor
 @register("agave/samples", config=SamplesConfig, plot=plot_samples,
           description="Fig. 3.2: samples of an IAF-VAE, the PixelCNN alone and AGAVE beside real images")
 def run_samples(cfg: SamplesConfig) -> SamplesResult:
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
 
     for seeds in (cfg.vae_seeds, cfg.pixel_seeds):
         check_seeds(seeds)

@@ -302,7 +302,7 @@ def feature_space(dataset: str, cfg: "ComparisonConfig") -> FeatureSpace:
     """The fixed feature space of the Fréchet distance on ``dataset``.
 
     ``digits`` and ``cifar10``: the penultimate layer of the small classifier of the ADE
-    chapter (:func:`companion.experiments.adaptive_density.train_feature_net`), trained once
+    chapter (:func:`companion.experiments.feature_classifier.train_feature_net`), trained once
     on the training labels with seed 0 for ``cfg.feature_steps`` steps. Every other dataset (no
     labels, or none used): the first ``cfg.pca_components`` principal components of its
     training split, and at most half as many as there are test examples (7 for the 15 test
@@ -311,7 +311,7 @@ def feature_space(dataset: str, cfg: "ComparisonConfig") -> FeatureSpace:
     """
     spec = dataset_spec(dataset)
     if dataset in ("digits", "cifar10"):
-        from companion.experiments.adaptive_density import train_feature_net
+        from companion.experiments.feature_classifier import train_feature_net
 
         net, accuracy = train_feature_net(cfg.feature_steps, seed=0, device=torch.device("cpu"), dataset=dataset)
         net.eval()

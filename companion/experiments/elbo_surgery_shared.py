@@ -142,7 +142,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def digits_feature_net(n_steps: int = 400, seed: int = 0):
     """The adaptive-density chapter's digit classifier (cached per process): ``(net, accuracy)``."""
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
 
     return train_feature_net(n_steps=n_steps, seed=seed, device=companion.device())
 

@@ -121,7 +121,7 @@ def _digits_bar_tools(dataset: str, classifier_steps: int, seed: int, x_valid: t
     """The digit classifier of the adaptive-density chapter and the held-out digits (``None`` off ``digits``)."""
     if dataset != "digits":
         return None, None
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
 
     return train_feature_net(n_steps=classifier_steps, seed=seed, device=x_valid.device)[0], torch.cat(
         [x_valid, x_test]

@@ -264,7 +264,7 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     """Train an AAE and a GMMN on autoencoder codes for ``n_seeds`` seeds; Parzen as in ``latent_density/parzen``;
     the quality bar of each seed against one reference VAE (the first seed's); the first seed's samples and
     interpolations."""
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
 
     train, valid, test = _digits_splits()
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())

@@ -277,7 +277,7 @@ def run_frechet_subsets(cfg: FrechetSubsetsConfig) -> FrechetSubsetsResult:
     digits 0 to 4 only (perfect quality, half of the classes dropped).
     """
     from companion.data import load, load_labels
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
     from companion.metrics import frechet_distance
 
     if not cfg.sizes:

@@ -243,7 +243,7 @@ def plot_gan_digits(result: GANDigitsResult):
 def run_gan_digits(cfg: GANDigitsConfig) -> GANDigitsResult:
     """Train a GAN and a VAE on ``digits`` over seeds; the GAN's quality bar against the VAE of the same seed."""
     from companion.data import load
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
     from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
     from companion.vae import VAE, fit_vae
 

@@ -311,7 +311,7 @@ DIGITS_CLAIMS = (("mbgan", "minibatch"), ("mbgan", "bgan"), ("bgan", "bgan_pure"
 def run_digits_dynamics(cfg: DigitsDynamicsConfig) -> DigitsDynamicsResult:
     """Train every model of ``cfg.methods`` over ``cfg.seeds``; curves, the bar, and the paper's claims tested."""
     from companion.data import load
-    from companion.experiments.adaptive_density import train_feature_net
+    from companion.experiments.feature_classifier import train_feature_net
 
     unknown = [m for m in cfg.methods if m not in DIGITS_METHODS]
     if unknown:

@@ -21,7 +21,7 @@ def _check_classifier(classifier: object) -> torch.nn.Module:
     if not isinstance(classifier, torch.nn.Module) or not callable(getattr(classifier, "features", None)):
         raise TypeError(
             "classifier must be a torch.nn.Module with a features(x) method and class logits from forward(x), "
-            "e.g. companion.experiments.adaptive_density.train_feature_net(...)[0]; "
+            "e.g. companion.experiments.feature_classifier.train_feature_net(...)[0]; "
             f"got {type(classifier).__name__}"
         )
     return classifier
@@ -65,7 +65,7 @@ def classifier_frechet(
 
     The book's offline stand-in for FID: the features of a small classifier trained on the
     same data (for ``digits``,
-    :func:`companion.experiments.adaptive_density.train_feature_net`) in place of Inception's.
+    :func:`companion.experiments.feature_classifier.train_feature_net`) in place of Inception's.
 
     Args:
         samples: generated images (N, C, H, W), at least 2.
