@@ -20,7 +20,10 @@ difference of the resampled means (paired: resample the seeds, that is the per-s
 differences ``a[i] - b[i]``), and report the ``(1 - level) / 2`` and
 ``(1 + level) / 2`` quantiles (Efron and Tibshirani, 1993, ch. 13). With a handful of
 seeds the percentile interval is somewhat too narrow; the verdict "holds" therefore asks
-for the whole interval on one side of zero, and a single run per group gives no verdict.
+for the whole interval on one side of zero, and a group of fewer than
+:data:`MIN_RUNS_FOR_VERDICT` (three) runs gives no verdict: with two runs the resampled means
+take only three values, the interval is little more than the range of two numbers, and two
+seeds that happen to agree would read as a result.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import numpy as np
 from .checks import check_int, check_positive_int
 
 __all__ = [
+    "MIN_RUNS_FOR_VERDICT",
     "Difference",
     "Summary",
     "VERDICTS",
@@ -46,6 +50,8 @@ __all__ = [
 
 #: The three verdicts a comparative claim can get.
 VERDICTS = ("holds", "does not hold", "cannot tell at this budget")
+#: The fewest runs per group (paired: seeds) for a verdict other than "cannot tell".
+MIN_RUNS_FOR_VERDICT = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +159,8 @@ def verdict(
 
     * ``"holds"``: the whole interval of the difference lies on the better side of zero;
     * ``"does not hold"``: the whole interval lies on the other side (``b`` is better);
-    * ``"cannot tell at this budget"``: the interval contains zero, or a group has one run.
+    * ``"cannot tell at this budget"``: the interval contains zero, or a group has fewer than
+      :data:`MIN_RUNS_FOR_VERDICT` runs (two seeds that agree are not yet evidence).
 
     Args:
         a, b: the runs of the two groups.
@@ -166,7 +173,7 @@ def verdict(
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"higher_is_better must be a bool; got {higher_is_better!r}")
     diff = bootstrap_difference(a, b, level=level, seed=seed, paired=paired)
-    if min(len(a), len(b)) < 2:
+    if min(len(a), len(b)) < MIN_RUNS_FOR_VERDICT:
         return VERDICTS[2]
     low, high = (diff.low, diff.high) if higher_is_better else (-diff.high, -diff.low)
     if low > 0:

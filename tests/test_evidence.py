@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from companion.evidence import (
+    MIN_RUNS_FOR_VERDICT,
     VERDICTS,
     Summary,
     bootstrap_difference,
@@ -67,6 +68,19 @@ def test_verdicts_follow_the_interval_not_the_means():
     # one run per group gives no verdict, however large the gap
     assert verdict([100.0], [0.0]) == "cannot tell at this budget"
     assert set(VERDICTS) == {"holds", "does not hold", "cannot tell at this budget"}
+
+
+def test_two_runs_per_group_give_no_verdict_three_can():
+    # Two seeds that agree are not yet evidence: the bootstrap over two runs has only three
+    # resampled means, so however far apart the groups, the verdict waits for a third run.
+    assert MIN_RUNS_FOR_VERDICT == 3
+    assert verdict([10.0, 10.2], [8.0, 8.1]) == "cannot tell at this budget"
+    assert verdict([10.0, 10.2], [8.0, 8.1], paired=True) == "cannot tell at this budget"
+    assert verdict([10.0, 10.2, 9.9], [8.0, 8.1, 7.9, 8.2]) == "holds"
+    assert verdict([10.0, 10.2, 9.9], [8.0, 8.1, 7.9], paired=True) == "holds"
+    # the bar is on the smaller group
+    assert verdict([10.0, 10.2, 9.9, 10.1], [8.0, 8.1]) == "cannot tell at this budget"
+    assert "within the spread of" in compare_phrase("A", [10.0, 10.2], "B", [8.0, 8.1])
 
 
 def test_format_spread_rounds_the_mean_to_the_spread():
