@@ -249,10 +249,13 @@ def compare_phrase(
     scale = max(sa.std, sb.std, abs(diff.high - diff.low) / 4)
     shown = _significant_digits(scale, digits) if scale > 0 else f"{diff.estimate:.3g}"
     decimals = len(shown.split(".")[1]) if "." in shown else 0
-    fmt = f"{{:.{decimals}f}}"
+    def fmt(x: float) -> str:
+        text = f"{x:.{decimals}f}"
+        return text[1:] if text.startswith("-") and float(text) == 0 else text  # no "-0.0"
+
     return (
         f"{name_a} ({format_spread(sa, digits)}) {word} {name_b} ({format_spread(sb, digits)}): "
-        f"the difference, {fmt.format(diff.estimate)}, has a {round(100 * level)}% interval "
-        f"[{fmt.format(diff.low)}, {fmt.format(diff.high)}] over "
+        f"the difference, {fmt(diff.estimate)}, has a {round(100 * level)}% interval "
+        f"[{fmt(diff.low)}, {fmt(diff.high)}] over "
         + (f"{sa.n} paired seeds" if paired else f"{sa.n} and {sb.n} seeds")
     )

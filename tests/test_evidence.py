@@ -143,3 +143,9 @@ def test_paired_interval_covers_the_true_mean_difference_at_about_its_level():
 def test_bad_input_gets_a_clear_error(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_compare_phrase_writes_no_negative_zero():
+    # a difference that rounds to zero is written "0.0", whatever its sign before rounding
+    phrase = compare_phrase("A", [9.9, 8.0, 11.8], "B", [9.95, 8.1, 11.7])
+    assert "-0.0" not in phrase and "the difference, 0.0" in phrase
