@@ -18,6 +18,8 @@ from typing import List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+import companion
+
 from .checks import check_int, check_positive_int, check_tensor
 
 __all__ = ["GMMBase", "GaussianBase", "HMMBase"]
@@ -121,7 +123,8 @@ class GMMBase(GaussianBase):
                 max_iter=self.max_iter, n_init=self.n_init, random_state=self.random_state,
                 warm_start=warm_start,
             )
-        self.mixture.fit(data)
+        with companion.blas_threads(1):  # EM's small products run faster on one BLAS thread
+            self.mixture.fit(data)
         k = data.shape[1]
         cov = np.asarray(self.mixture.covariances_)
         if self.covariance_type == "diag":

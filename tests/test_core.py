@@ -105,3 +105,28 @@ def test_for_scale_rejects_unknown_fields_and_scales():
 
     with pytest.raises(ValueError, match="unknown scales"):
         Broken.for_scale("book")
+
+
+def test_blas_threads_limits_blas_inside_the_block_and_restores_it_after():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads_now():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    np.ones((4, 4)) @ np.ones((4, 4))  # load NumPy's BLAS
+    assert blas_threads_now(), "NumPy's BLAS should be visible to threadpoolctl"
+    with threadpool_limits(limits=2, user_api="blas"):  # two outside, whatever the environment says
+        before = blas_threads_now()
+        assert set(before) == {2}
+        with pytest.raises(RuntimeError):
+            with companion.blas_threads(1):
+                assert set(blas_threads_now()) == {1}
+                raise RuntimeError("the limit is lifted on an error too")
+        assert blas_threads_now() == before
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.0, TypeError), (True, TypeError)])
+def test_blas_threads_rejects_bad_counts(bad, error):
+    with pytest.raises(error, match="n_threads"):
+        with companion.blas_threads(bad):
+            pass
