@@ -509,49 +509,19 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, red
 
 def _train_toy_gan_replicas(model: str, dataset: str, seeds: Tuple[int, ...], cfg: ComparisonConfig) -> Tuple:
     """Every seed of a toy GAN at once: the replica loop of the symmetric chapter
-    (:func:`companion.experiments.symmetric_toys._train_toy_replicas`, PacGAN networks), the same
-    draws in the same order, with one change when ``cfg.gan_lr_decay``: both players' learning
-    rates fall linearly from ``gan_lr`` to zero over the ``gan_steps`` steps. Returns the
-    generator and discriminator replicas."""
+    (:func:`companion.experiments.symmetric_toys._train_toy_replicas`, PacGAN networks) at the
+    comparison's widths, steps and learning rate, the rate decayed linearly to zero when
+    ``cfg.gan_lr_decay``. Returns the generator and discriminator replicas."""
     from companion.experiments.symmetric_mode_coverage import ModeCoverageConfig as Recipe
-    from companion.experiments.symmetric_replicas import discriminator_update, generator_update, replica_mixer
-    from companion.experiments.symmetric_toys import POINTWISE_METHODS, _replica_players
-    from companion.replicas import GeneratorListState, StackedMinibatches, stacked_randn
-    from companion.symmetric import complementary_mixed_sets
-    from companion.train import train_loop
+    from companion.experiments.symmetric_toys import _train_toy_replicas
 
     method = model.replace("-", "")
     recipe = Recipe(datasets=(dataset,), methods=(method,), seeds=seeds, latent_dim=cfg.gan_latent_dim,
                     batch_size=cfg.gan_batch_size, n_steps=cfg.gan_steps, pacgan_g_hidden=cfg.gan_hidden,
                     pacgan_d_hidden=cfg.gan_disc_hidden, pacgan_lr=cfg.gan_lr, n_eval_samples=1, eval_steps=())
-    dev = companion.device()
-    gen, disc, g_opt, d_opt, _ = _replica_players("pacgan", method, seeds, recipe, dev)
-    noise = disc.continuation_generators()  # the global stream a plain run draws its noise from
-    batches = StackedMinibatches(datasets.load(dataset).to(dev), cfg.gan_batch_size,
-                                 [torch.Generator().manual_seed(s) for s in seeds])
-    mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
-    mixed_sets = replica_mixer(lambda r, f, g: complementary_mixed_sets(r, f, cfg.bgan_gamma, generator=g), mixing)
-    reduction = None if method in POINTWISE_METHODS else method
-    decay = (lambda i: 1.0 - i / cfg.gan_steps) if cfg.gan_lr_decay else (lambda i: 1.0)
-    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, decay) for opt in (g_opt, d_opt)]
-
-    def step(i: int) -> Dict[str, float]:
-        real = next(batches)
-        with torch.no_grad():
-            fake = gen(stacked_randn(noise, cfg.gan_batch_size, cfg.gan_latent_dim, device=dev))
-        d_loss = discriminator_update(disc, d_opt, real, fake, mixed_sets, reduction)
-        fake = gen(stacked_randn(noise, cfg.gan_batch_size, cfg.gan_latent_dim, device=dev))
-        g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, reduction)
-        for scheduler in schedulers:
-            scheduler.step()
-        return {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
-
-    # everything the steps change, so that --resume continues a killed run mid-loop (companion.runs)
-    state = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches,
-             "g_scheduler": schedulers[0], "d_scheduler": schedulers[1],
-             "noise": GeneratorListState(noise), "mixing": GeneratorListState(mixing)}
-    train_loop(step, cfg.gan_steps, desc=f"{model} {dataset} x{len(seeds)}", log_every=10, state=state)
-    return gen, disc
+    trained = _train_toy_replicas("pacgan", method, dataset, seeds, recipe, cfg.bgan_gamma,
+                                  lr_decay=cfg.gan_lr_decay)
+    return trained["gen"], trained["disc"]
 
 
 def fit_toy_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> List[FittedModel]:

@@ -246,8 +246,12 @@ class _NumpyGeneratorListState:
 
 
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg: ToyGANConfig,
-                        gamma: float, eval_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
+                        gamma: float, eval_steps: Tuple[int, ...] = (), lr_decay: bool = False) -> Dict[str, object]:
     """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
+
+    With ``lr_decay`` both players' learning rates fall linearly from the recipe's to zero over
+    ``cfg.n_steps`` (the comparison chapter's toy GANs); without it they stay constant, as in
+    PacGAN's recipe.
 
     Replica s draws its initial weights, minibatches, noise, mixing vectors and evaluation
     noise exactly as :func:`_train_toy` does with seed s (on a CPU the two agree to rounding;
@@ -274,6 +278,8 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
     eval_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
     reduction = None if method in POINTWISE_METHODS else method  # the mixup GAN's G plays the non-saturating game
     curve: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / cfg.n_steps)
+                  for opt in (g_opt, d_opt)] if lr_decay else []
 
     def step(i: int) -> Dict[str, float]:
         for _ in range(n_disc):
@@ -286,6 +292,8 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
                 d_loss = discriminator_update(disc, d_opt, real, fake, mixed_sets, reduction)
         fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
         g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, reduction)
+        for scheduler in schedulers:
+            scheduler.step()
         if i + 1 in eval_steps and i + 1 < cfg.n_steps:
             curve[i + 1] = _score_replicas(gen, eval_rngs, cfg, dataset)[1:]
         out = {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
@@ -300,6 +308,8 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
              "eval_rngs": GeneratorListState(eval_rngs), "curve": _CurveState(curve)}
     if method == "mixup":
         state["mixup_rngs"] = _NumpyGeneratorListState(mixup_rngs)
+    if lr_decay:
+        state["g_scheduler"], state["d_scheduler"] = schedulers
     history = train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10,
                          state=state)
     samples, modes, quality = _score_replicas(gen, eval_rngs, cfg, dataset)
