@@ -195,7 +195,8 @@ def format_spread(summary: Summary, digits: int = 2) -> str:
     """``"mean ± std"`` with the mean rounded to the precision of the spread.
 
     The spread is shown with ``digits`` significant digits and the mean with as many
-    decimals (at least as many as the spread has). One run shows its value alone.
+    decimals (at least as many as the spread has). One run shows its value alone, and so do runs
+    whose spread is rounding (below 1e-12 of the mean: equal values summed in another order).
 
     >>> format_spread(Summary(mean=143.2371, std=1.234, n=5))
     '143.2 ± 1.2'
@@ -203,7 +204,7 @@ def format_spread(summary: Summary, digits: int = 2) -> str:
     if not isinstance(summary, Summary):
         raise TypeError(f"summary must be a Summary (see summarize); got {type(summary).__name__}")
     check_positive_int(digits, "digits")
-    if summary.n < 2 or summary.std == 0:
+    if summary.n < 2 or summary.std <= 1e-12 * abs(summary.mean):
         return _significant_digits(summary.mean, digits + 1)
     spread = _significant_digits(summary.std, digits)
     decimals = len(spread.split(".")[1]) if "." in spread else 0

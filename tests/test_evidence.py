@@ -88,6 +88,9 @@ def test_format_spread_rounds_the_mean_to_the_spread():
     assert format_spread(Summary(2.07123, 0.0456, 3)) == "2.071 ± 0.046"
     assert format_spread(Summary(6.0, 2.0, 10)) == "6.0 ± 2.0"
     assert format_spread(Summary(1.23456, 0.0, 1)) == "1.23"
+    # a spread at the level of rounding is no spread (not "1.58284046050102889 ± 0.00000000000000023")
+    assert format_spread(Summary(1.58284046050102889, 2.3e-16, 10)) == "1.58"
+    assert format_spread(Summary(1.5828, 2.3e-6, 10)) == "1.5828000 ± 0.0000023"
 
 
 def test_compare_phrase_wording_follows_the_verdict():
