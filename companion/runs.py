@@ -28,12 +28,13 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 import torch
 
-__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpointing", "rng_state", "set_rng_state"]
+__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpointing", "fit_once", "rng_state",
+           "set_rng_state"]
 
 _ACTIVE: Optional["RunCheckpoints"] = None
 
@@ -170,6 +171,43 @@ class RunCheckpoints:
 def active_run() -> Optional[RunCheckpoints]:
     """The run :func:`checkpointing` made active, or ``None``."""
     return _ACTIVE
+
+
+T = TypeVar("T")
+
+#: What :func:`fit_once` fitted in this process, by key: the result, the seconds it took and the random state after.
+_FITTED: Dict[Hashable, Tuple[Any, float, Dict[str, Any]]] = {}
+
+
+def fit_once(key: Hashable, fit: Callable[[], T]) -> Tuple[T, float]:
+    """``fit()`` once a process per ``key``: returns its result and the seconds it took.
+
+    Experiments of one chapter that train the same model (same data, settings and seed, all
+    in ``key``) share it instead of training it twice. A later call with the same key returns
+    the very same object, and sets the global random state to what the fit left, so the
+    caller's next draws do not depend on which experiment trained it first. ``fit`` seeds
+    itself. Inside a checkpointed run (:func:`active_run`) ``fit`` runs every time and nothing
+    is kept, so that the run's training loops are numbered alike on every resume.
+
+    Raises:
+        TypeError: if ``key`` is not hashable or ``fit`` is not callable.
+    """
+    try:
+        hash(key)
+    except TypeError:
+        raise TypeError(f"key must be hashable; got {type(key).__name__}") from None
+    if not callable(fit):
+        raise TypeError(f"fit must be callable; got {type(fit).__name__}")
+    if key in _FITTED and active_run() is None:
+        result, seconds, after = _FITTED[key]
+        set_rng_state(after)
+        return result, seconds
+    start = time.perf_counter()
+    result = fit()
+    seconds = time.perf_counter() - start
+    if active_run() is None:
+        _FITTED[key] = (result, seconds, rng_state())
+    return result, seconds
 
 
 @contextlib.contextmanager

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from companion import runs
 from companion.experiments import implicit_mle_baselines as B
 from companion.experiments import implicit_mle_faces as F
 from companion.experiments import implicit_mle_neighbours as N
@@ -92,14 +93,14 @@ def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
         return [(name, model) for name, model, _ in B._fit_baselines(x, methods, 2, 8, 2, "full", steps, 16, 1e-3,
                                                                      1e-3, seed, reg_covar=1e-4)]
 
-    B._TRAINED.clear()
+    runs._FITTED.clear()
     first = fit(0)
     after_training = torch.get_rng_state()
     second = fit(0)
     assert [m for _, m in first] == [m for _, m in second]  # the very same models
     assert torch.equal(torch.get_rng_state(), after_training)
     assert all(a is not b for (_, a), (_, b) in zip(first, fit(1)))  # another seed trains its own
-    B._TRAINED.clear()
+    runs._FITTED.clear()
     fresh = fit(0, ("VAE",))[0][1]  # trained again: the same numbers as the first time
     draws = []
     for model in (fresh, dict(first)["VAE"]):
@@ -108,7 +109,7 @@ def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
     assert torch.equal(*draws)
     with pytest.raises(ValueError, match="unknown method"):
         fit(0, ("PixelCNN",))
-    B._TRAINED.clear()
+    runs._FITTED.clear()
 
 
 def test_likelihood_correlation_smoke_run_compares_the_corrections_over_seeds():

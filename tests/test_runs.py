@@ -191,3 +191,40 @@ def test_generator_state_round_trips_and_checks_its_argument():
     assert torch.equal(torch.rand(3, generator=gen), first)
     with pytest.raises(TypeError, match="torch.Generator"):
         runs.GeneratorState(0)
+
+
+def test_fit_once_fits_once_per_key_and_leaves_the_random_state_as_the_fit_did():
+    calls = []
+
+    def fit():
+        calls.append(1)
+        companion.seed_everything(7)
+        return torch.nn.Linear(2, 2), torch.rand(1)  # the fit draws: the state after it is its own
+
+    key = ("test_fit_once", 1)
+    runs._FITTED.pop(key, None)
+    (first, _), seconds = runs.fit_once(key, fit)
+    after_fit = torch.get_rng_state()
+    assert seconds >= 0 and len(calls) == 1
+    torch.rand(100)  # the caller draws on
+    (second, _), again = runs.fit_once(key, fit)
+    assert second is first and again == seconds and len(calls) == 1
+    assert torch.equal(torch.get_rng_state(), after_fit)
+    runs.fit_once(("test_fit_once", 2), fit)  # another key fits again
+    assert len(calls) == 2
+
+
+def test_fit_once_refits_inside_a_checkpointed_run(tmp_path):
+    calls = []
+    key = ("test_fit_once", "checkpointed")
+    runs._FITTED.pop(key, None)
+    with runs.checkpointing(tmp_path / "run"):
+        runs.fit_once(key, lambda: calls.append(1))
+        runs.fit_once(key, lambda: calls.append(1))
+    assert len(calls) == 2 and key not in runs._FITTED
+
+
+@pytest.mark.parametrize("key, fit", [(["a", "list"], lambda: 1), (("ok",), "not callable")])
+def test_fit_once_rejects_bad_arguments(key, fit):
+    with pytest.raises(TypeError, match="key must be hashable|fit must be callable"):
+        runs.fit_once(key, fit)

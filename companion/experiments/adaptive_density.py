@@ -25,7 +25,6 @@ with a network); otherwise the result records why they are missing. It needs a G
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Union
 
@@ -275,27 +274,18 @@ _ADE_FIT_FIELDS = ("dataset", "architecture", "latent_dim", "hidden", "flow_bloc
 #: The fields that decide a fit of :func:`fitted_plain_gan` (the GAN row's recipe, its inference network).
 _PLAIN_GAN_FIELDS = ("dataset", "gan_latent_dim", "gan_hidden", "gan_layers", "adv_weight", "batch_size", "gan_steps",
                      "gan_lr", "gan_decay_step", "gan_decay", "n_inference_steps", "lr")
-#: The shared fits by (kind, seed, device, the fields above): the model, the random state after the fit, its seconds.
-_SHARED_FITS: Dict[tuple, Tuple[ADE, dict, float]] = {}
 
 
 def _shared_fit(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[ADE, float]:
-    """``fit()`` after ``seed_everything(seed)``, once a process per ``key``; returns the model and the seconds
-    the fit took. A second call returns the same model and leaves the random state as the fit did, so the
-    caller's next draws do not depend on whether it trained (a checkpointed run fits each time, as
-    :func:`train_feature_net` does)."""
-    from companion.runs import active_run, rng_state, set_rng_state
+    """``fit()`` after ``seed_everything(seed)``, once a process per ``key``
+    (:func:`companion.runs.fit_once`); returns the model and the seconds the fit took."""
+    from companion.runs import fit_once
 
-    if key in _SHARED_FITS and active_run() is None:
-        model, after, seconds = _SHARED_FITS[key]
-        set_rng_state(after)
-        return model, seconds
-    companion.seed_everything(seed)
-    start = time.perf_counter()
-    model = fit()
-    seconds = time.perf_counter() - start
-    _SHARED_FITS[key] = (model, rng_state(), seconds)
-    return model, seconds
+    def seeded_fit() -> ADE:
+        companion.seed_everything(seed)
+        return fit()
+
+    return fit_once(("adaptive_density",) + key, seeded_fit)
 
 
 def fitted_ade(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor, desc: str) -> ADE:

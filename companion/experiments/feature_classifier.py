@@ -9,7 +9,7 @@ it per process, so that a chapter's experiments share one classifier.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -82,28 +82,21 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
 
     :class:`FeatureNet` (an MLP) for ``digits``, :class:`ConvFeatureNet` for ``cifar10``.
     """
-    from companion.runs import active_run, rng_state, set_rng_state
+    from companion.runs import fit_once
 
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
     device = companion.device() if device is None else device
-    key = (n_steps, seed, str(device), dataset)
-    # the chapter's experiments share one classifier: train it once per process (a checkpointed run
-    # trains it each time, so that its training loops are numbered alike on every resume)
-    if key in _FEATURE_NETS and active_run() is None:
-        net, accuracy, after = _FEATURE_NETS[key]
-        set_rng_state(after)  # and leave the random state as training it would
-        return net, accuracy
-    companion.seed_everything(seed)
-    x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
-    net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
-    fit_classifier(net, x, y, n_steps, desc="feature classifier")
-    xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
-    with torch.no_grad():
-        accuracy = float((net(xv).argmax(1) == yv).float().mean())
-    _FEATURE_NETS[key] = (net, accuracy, rng_state())
+
+    def fit() -> Tuple[nn.Module, float]:
+        companion.seed_everything(seed)
+        x, y = datasets.load(dataset, "train").to(device), datasets.load_labels(dataset, "train").to(device)
+        net = (FeatureNet() if dataset == "digits" else ConvFeatureNet(DATASETS[dataset][0])).to(device)
+        fit_classifier(net, x, y, n_steps, desc="feature classifier")
+        xv, yv = datasets.load(dataset, "valid").to(device), datasets.load_labels(dataset, "valid").to(device)
+        with torch.no_grad():
+            return net, float((net(xv).argmax(1) == yv).float().mean())
+
+    # the chapters' experiments share one classifier: trained once per process (companion.runs.fit_once)
+    (net, accuracy), _ = fit_once(("feature classifier", n_steps, seed, str(device), dataset), fit)
     return net, accuracy
-
-
-#: train_feature_net's classifiers by (steps, seed, device, dataset), with the random state after training.
-_FEATURE_NETS: Dict[Tuple[int, int, str, str], Tuple[nn.Module, float, dict]] = {}

@@ -174,14 +174,8 @@ class _QualityBars:
         return {m: {k: _bar_summary(b) if b else None for k, b in by_key.items()} for m, by_key in self.bars.items()}
 
 
-#: The models :func:`_fit_baselines` trained in this process, by everything that decides their training, with the
-#: random state after training each: the experiments that train the same model (the Parzen sweep and the nearest
-#: neighbours at one latent size, same seeds) share it instead of training it twice.
-_TRAINED: Dict[Tuple, Tuple[object, float, dict]] = {}
-
-
 def _data_key(x: torch.Tensor) -> Tuple:
-    """What identifies a training set in :data:`_TRAINED`: its shape, device and a hash of its values."""
+    """What identifies a training set among the shared fits: its shape, device and a hash of its values."""
     return tuple(x.shape), str(x.device), hashlib.sha1(x.detach().cpu().numpy().tobytes()).hexdigest()
 
 
@@ -204,7 +198,7 @@ def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
     it, so the results do not depend on which experiment trained it first; a checkpointed run
     (``--resume``) trains every model.
     """
-    from companion.runs import active_run, rng_state, set_rng_state
+    from companion.runs import fit_once
 
     shared = (_data_key(x_train), latent_dim, hidden, batch_size, seed)
     own = {"IML": (lr, n_components, covariance_type, reg_covar), "VAE": (lr,), "GAN": (gan_lr, gan_disc_hidden),
@@ -212,18 +206,10 @@ def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
     for name in methods:
         if name not in METHODS:
             raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
-        key = (name, steps[name]) + shared + own[name]
-        if key in _TRAINED and active_run() is None:
-            model, took, after = _TRAINED[key]
-            set_rng_state(after)
-            yield name, model, took
-            continue
-        start = time.perf_counter()
-        model = _fit_one(name, x_train, latent_dim, hidden, n_components, covariance_type, steps[name], batch_size,
-                         lr, gan_lr, seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden, reg_covar)
-        took = time.perf_counter() - start
-        if active_run() is None:
-            _TRAINED[key] = (model, took, rng_state())
+        key = ("implicit_mle baseline", name, steps[name]) + shared + own[name]
+        model, took = fit_once(key, lambda name=name: _fit_one(
+            name, x_train, latent_dim, hidden, n_components, covariance_type, steps[name], batch_size, lr, gan_lr,
+            seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden, reg_covar))
         yield name, model, took
 
 
