@@ -11,17 +11,22 @@
 #      paper-scale family and the GPU-hours of each paper-scale experiment (about 2 min);
 #   3. symmetric_discriminators/mode_coverage at paper scale in PacGAN's setting (20,000 steps, 10 seeds
 #      as replicas, GAN, BGAN, M-BGAN and the mixup GAN) on one data set or both; the thesis' setting
-#      (five critic steps per generator step) is left for a longer lease. Checkpoints every 2 minutes, so
-#      a run cut by the time limit resumes with the same command and --resume (see the README).
+#      (five critic steps per generator step) is left for a longer lease. Each (data set, model) pair
+#      runs in its own process, all at once: a toy step is a few hundred tiny kernels, bound by the
+#      launching CPU thread, so one process leaves most of the GPU idle. Each writes its per-seed values
+#      (the JSON's "runs" and "curves") for merging, and its progress bar (steps per second) to its
+#      log. Checkpoints every minute into WORK_DIR (default OUT_DIR/work), so a run cut by the time
+#      limit goes on with RESUME=1 and the same WORK_DIR.
 # Everything lands in OUT_DIR: the printed figures (*.txt, *.md), the experiment's metrics.json and figures,
-# and device.txt with the GPU's name and the date, for the chapter and the README list.
+# and device.txt with the GPU's name and the date, for the chapter and the README list; the mode
+# coverage outputs and logs (without checkpoints) in OUT_DIR/mode_coverage.tar.gz.
 set -uo pipefail
 
 out=${1:?usage: device_checks.sh OUT_DIR [ring|grid|both] [--smoke]}
 datasets=${2:-ring}
 mode=${3:-}
 python=${PYTHON:-python}
-mkdir -p "$out"
+mkdir -p "$out" && out=$(cd "$out" && pwd)
 export COMPANION_PROGRESS=0
 
 case "$datasets" in
@@ -34,7 +39,7 @@ esac
 if [ "$mode" = "--smoke" ]; then
   scale=smoke; device=cpu; limit_bench=300; limit_run=300; quick="--quick"
 elif [ -z "$mode" ]; then
-  scale=paper; device=cuda; limit_bench=180; limit_run=${RUN_LIMIT_S:-420}; quick="--seconds 3"
+  scale=paper; device=cuda; limit_bench=${BENCH_LIMIT_S:-120}; limit_run=${RUN_LIMIT_S:-400}; quick="--seconds 2"
 else
   echo "the third argument must be --smoke or nothing; got '$mode'" >&2; exit 2
 fi
@@ -57,9 +62,29 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, keep its output
   [ "$rc" -eq 0 ] || status=1
 }
 
+mode_coverage() {  # every (data set, model) pair in its own process, all at once, under one time limit
+  local work=${WORK_DIR:-$out/work} resume="" pids="" name
+  mkdir -p "$work" && work=$(cd "$work" && pwd)
+  [ "${RESUME:-0}" = "1" ] && resume="--resume"
+  echo "== mode_coverage (limit ${limit_run} s, $(echo $sets | tr -d "(),'") x ${methods// /, })"
+  local start=$SECONDS
+  for dataset in $(echo "$sets" | tr -d "(),'"); do
+    for method in $methods; do
+      name="${dataset}_${method}"
+      OMP_NUM_THREADS=1 COMPANION_PROGRESS=1 timeout "$limit_run" $python -m companion reproduce symmetric_discriminators/mode_coverage \
+        --scale "$scale" --set "datasets=('$dataset',)" --set "methods=('$method',)" --set "setups=('pacgan',)" \
+        --checkpoint-every 1 $resume --out "$work/$name" > "$work/$name.log" 2>&1 &
+      pids="$pids $!"
+    done
+  done
+  for pid in $pids; do wait "$pid" || status=1; done
+  echo "== mode_coverage: done after $((SECONDS - start)) s"
+  tail -n 3 "$work"/*.log
+  (cd "$work" && tar czf "$out/mode_coverage.tar.gz" --exclude='*.checkpoints' .)
+}
+
+if [ "$mode" = "--smoke" ]; then methods="gan bgan"; else methods="gan bgan mbgan mixup"; fi
+mode_coverage
 step replicas "$limit_bench" $python benchmarks/replicas.py --quick
 step paper_throughput "$limit_bench" $python benchmarks/paper_throughput.py --device "$device" $quick --markdown
-step mode_coverage "$limit_run" $python -m companion reproduce symmetric_discriminators/mode_coverage \
-  --scale "$scale" --set "datasets=$sets" --set "setups=('pacgan',)" --checkpoint-every 2 \
-  --out "$out/mode_coverage"
 exit $status

@@ -184,6 +184,11 @@ def _run(exp: Experiment, experiment_id: str, cfg: Any, checkpoints: Path, check
         return exp.run(cfg)
 
 
+#: Result attributes written beside the metrics when a result has them as dicts: ``runs`` (the
+#: per-seed values of each model) and ``curves`` (values along training, per seed).
+PER_SEED_FIELDS = ("runs", "curves")
+
+
 def _write(exp: Experiment, experiment_id: str, cfg: Any, result: Any, seconds: float, png: Path, js: Path) -> None:
     """The figure ``png`` and the metrics file ``js`` of a run of :func:`reproduce`."""
     import matplotlib.pyplot as plt
@@ -201,6 +206,12 @@ def _write(exp: Experiment, experiment_id: str, cfg: Any, result: Any, seconds: 
         "seconds": seconds,
         "metrics": to_jsonable(metrics),
     }
+    # The per-seed values too, where a result keeps them, so that runs split over processes or
+    # machines (one model or data set each) can be merged and compared seed by seed afterwards.
+    for per_seed in PER_SEED_FIELDS:
+        value = getattr(result, per_seed, None)
+        if isinstance(value, dict):
+            payload[per_seed] = to_jsonable(value)
     js.write_text(json.dumps(payload, indent=2, sort_keys=True))
 
 

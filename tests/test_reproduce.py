@@ -25,11 +25,13 @@ class LineConfig(ExperimentConfig):
 class LineResult:
     y: np.ndarray
     metrics: dict
+    runs: dict = dataclasses.field(default_factory=dict)
+    curves: object = None
 
 
 def run_line(cfg: LineConfig) -> LineResult:
     y = cfg.slope * np.arange(4.0)
-    return LineResult(y, {"last": y[-1], "nan": float("nan"), "arr": y})
+    return LineResult(y, {"last": y[-1], "nan": float("nan"), "arr": y}, runs={"line": {"y": list(y)}})
 
 
 def plot_line(result: LineResult):
@@ -52,6 +54,8 @@ def test_reproduce_writes_figure_and_metrics(registry, tmp_path):
     payload = json.loads(paths["metrics"].read_text())
     assert payload["config"] == {"scale": "smoke", "slope": 1.0}
     assert payload["metrics"] == {"last": 3.0, "nan": None, "arr": [0.0, 1.0, 2.0, 3.0]}
+    assert payload["runs"] == {"line": {"y": [0.0, 1.0, 2.0, 3.0]}}  # the per-seed values, for merging runs
+    assert "curves" not in payload  # not a dict: left out
     assert (
         json.loads(rep.reproduce("test/line", scale="book", out=tmp_path, slope=5.0)["metrics"].read_text())["metrics"][
             "last"
