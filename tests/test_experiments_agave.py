@@ -98,11 +98,3 @@ def test_models_trained_in_worker_processes_equal_those_trained_here(monkeypatch
         assert a.keys() == b.keys()
         for name in a:
             assert torch.allclose(a[name], b[name], atol=1e-6), name
-
-
-def test_parallel_workers_reads_the_environment(monkeypatch):
-    monkeypatch.setenv("COMPANION_WORKERS", "3")
-    assert am.parallel_workers() == 3
-    monkeypatch.setenv("COMPANION_WORKERS", "zero")
-    with pytest.raises(ValueError, match="COMPANION_WORKERS"):
-        am.parallel_workers()

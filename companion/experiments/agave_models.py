@@ -163,30 +163,10 @@ def trained(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int
     return model.eval(), history
 
 
-def _train_in_worker(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int, n_threads: int):
-    """Run in a worker process: train one model on ``n_threads`` threads, return its CPU state and history."""
-    torch.set_num_threads(n_threads)
+def _train_in_worker(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int):
+    """Run in a worker process: train one model, return its CPU state and history."""
     model, history = _fit_model(kind, cfg, overrides, n_steps)
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}, history
-
-
-def parallel_workers() -> int:
-    """How many processes :func:`train_in_parallel` uses: ``COMPANION_WORKERS``, else 2 on a Linux CPU
-    with at least two cores, else 1 (on a GPU, or where processes cannot be forked safely, the
-    models train one after the other)."""
-    import os
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return 1  # workers are forked; macOS and Windows do not fork safely
-    if "COMPANION_WORKERS" in os.environ:
-        value = os.environ["COMPANION_WORKERS"]
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"COMPANION_WORKERS must be a positive int; got {value!r}")
-        return int(value)
-    if companion.device().type != "cpu":
-        return 1
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_steps: Optional[int] = None,
@@ -198,13 +178,12 @@ def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_ste
     two CPU threads poorly busy: two processes of one thread each train two models in about
     the time of one. Workers are forked (so no script is imported again) and run one thread
     each, as PyTorch's data-loader workers do; they return the trained weights, which are
-    those of training in this process with one thread. With :func:`parallel_workers` at 1, a
+    those of training in this process with one thread. With :func:`companion.workers.worker_count` at 1, a
     single missing model, or runs shorter than
     ``min_steps`` (starting a worker costs seconds), nothing is started and the callers
     train as usual. Returns the number of models trained here.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from companion.workers import map_in_workers, worker_count
 
     missing, seen = [], set()
     for kind, cfg, overrides in jobs:
@@ -213,16 +192,12 @@ def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_ste
         if key not in _MODEL_CACHE and key not in seen:
             seen.add(key)
             missing.append((key, kind, cfg, dict(overrides), steps))
-    workers = min(parallel_workers(), len(missing))
+    workers = min(worker_count(), len(missing))
     if workers < 2 or max(steps for *_, steps in missing) < min_steps:
         return 0
-    threads = 1  # a forked process must not reuse the parent's OpenMP pool; one thread each is the point
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [(key, pool.submit(_train_in_worker, kind, cfg, overrides, steps, threads))
-                   for key, kind, cfg, overrides, steps in missing]
-        for key, future in futures:
-            state, history = future.result()
-            _MODEL_CACHE[key] = ({k: v.to(companion.device()) for k, v in state.items()}, history)
+    trained = map_in_workers(_train_in_worker, [job[1:] for job in missing], workers)
+    for (key, *_), (state, history) in zip(missing, trained):
+        _MODEL_CACHE[key] = ({k: v.to(companion.device()) for k, v in state.items()}, history)
     return len(missing)
 
 

@@ -1,0 +1,116 @@
+"""Independent training runs in forked worker processes of one thread each.
+
+The book's networks are small: one training run keeps two CPU threads poorly busy, because
+most of a step is spent in operations too small to split. Two processes of one thread each
+train two models in about the time of one. :func:`map_in_workers` runs ``function(*job)`` for
+every job that way (as PyTorch's data-loader workers do: forked, one thread each) and returns
+the results in order. The results do not depend on the number of workers: with one worker the
+jobs run here, also on one thread, and every job must seed its own random state (a seed in
+the job, :func:`companion.seed_everything` or a ``torch.Generator``), since a forked worker
+starts from a copy of this process's state. The caller's random state is left as it was.
+
+Workers are forked, so nothing is imported again and ``function`` may be a closure; they run
+on Linux CPUs only (elsewhere, and on a GPU, the jobs run here one after the other).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import Any, Callable, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+import companion
+
+__all__ = ["WORKERS_ENV", "map_in_workers", "worker_count"]
+
+#: The environment variable that sets the number of worker processes (``1``: no workers).
+WORKERS_ENV = "COMPANION_WORKERS"
+
+# The function of the running map_in_workers call; forked workers inherit it, so it is never pickled.
+_PENDING: Optional[Callable[..., Any]] = None
+
+
+def worker_count() -> int:
+    """How many processes :func:`map_in_workers` uses by default: ``COMPANION_WORKERS`` if set,
+    else 2 on a Linux CPU with at least two cores, else 1.
+
+    Raises:
+        ValueError: if ``COMPANION_WORKERS`` is not a positive integer.
+    """
+    if WORKERS_ENV in os.environ:
+        value = os.environ[WORKERS_ENV]
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{WORKERS_ENV} must be a positive int; got {value!r}")
+        return int(value) if sys.platform.startswith("linux") else 1
+    if not sys.platform.startswith("linux") or companion.device().type != "cpu":
+        return 1  # workers are forked (macOS and Windows do not fork safely); a GPU is one device
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _run_job(job: Sequence[Any]) -> Any:
+    """In a worker: one thread, then the job."""
+    torch.set_num_threads(1)
+    assert _PENDING is not None
+    return _PENDING(*job)
+
+
+def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
+                   workers: Optional[int] = None) -> List[Any]:
+    """``[function(*job) for job in jobs]``, in forked worker processes of one thread each.
+
+    Args:
+        function: what one job does; it must seed its own random state (see the module's
+            docstring) and return something picklable (tensors, arrays, numbers, dicts of them).
+        jobs: the arguments of each call, a tuple or list per job.
+        workers: the number of processes (``None``: :func:`worker_count`). With 1, or a single
+            job, the jobs run here, one after the other, on one thread.
+
+    Returns:
+        The results in the order of ``jobs``; the same whatever ``workers`` is.
+
+    Raises:
+        TypeError: if ``function`` is not callable or a job is not a tuple or list.
+        ValueError: if ``workers`` is not a positive int.
+        Exception: the first failing job's own error, re-raised here.
+    """
+    global _PENDING
+    if not callable(function):
+        raise TypeError(f"function must be callable; got {type(function).__name__}")
+    jobs = list(jobs)
+    for i, job in enumerate(jobs):
+        if not isinstance(job, (tuple, list)):
+            raise TypeError(f"each job must be a tuple or list of arguments; job {i} is {type(job).__name__}")
+    if workers is None:
+        workers = worker_count()
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive int; got {workers!r}")
+    workers = min(workers, len(jobs))
+    if workers < 2:
+        return _map_here(function, jobs)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _PENDING = function
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run_job, jobs))
+    finally:
+        _PENDING = None
+
+
+def _map_here(function: Callable[..., Any], jobs: List[Sequence[Any]]) -> List[Any]:
+    """The jobs in this process on one thread, as a worker would run them; the random state restored."""
+    threads = torch.get_num_threads()
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    torch.set_num_threads(1)
+    try:
+        return [function(*job) for job in jobs]
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
