@@ -5,18 +5,21 @@
 #   bash benchmarks/device_checks.sh OUT_DIR ring --smoke         # the same steps on a CPU, in about a minute
 #
 # In order, each step with its own time limit so that one slow step cannot eat the others:
-#   1. benchmarks/replicas.py: 8 seeds as replicas against 8 sequential runs, on the CPU and the GPU,
-#      with the digits VAE's compute ceiling (about 2 min; --quick steps);
-#   2. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
-#      paper-scale family and the GPU-hours of each paper-scale experiment (about 2 min);
-#   3. symmetric_discriminators/mode_coverage at paper scale in PacGAN's setting (20,000 steps, 10 seeds
-#      as replicas, GAN, BGAN, M-BGAN and the mixup GAN) on one data set or both; the thesis' setting
-#      (five critic steps per generator step) is left for a longer lease. Each (data set, model) pair
-#      runs in its own process, all at once: a toy step is a few hundred tiny kernels, bound by the
-#      launching CPU thread, so one process leaves most of the GPU idle. Each writes its per-seed values
-#      (the JSON's "runs" and "curves") for merging, and its progress bar (steps per second) to its
-#      log. Checkpoints every minute into WORK_DIR (default OUT_DIR/work), so a run cut by the time
-#      limit goes on with RESUME=1 and the same WORK_DIR.
+#   1. symmetric_discriminators/mode_coverage at paper scale in PacGAN's setting (20,000 steps, 10 seeds
+#      as replicas, GAN, BGAN, M-BGAN and the mixup GAN) on one data set or both (RUN_LIMIT_S, default
+#      400 s); the thesis' setting (five critic steps per generator step) is left for a longer lease.
+#      Each (data set, model) pair runs in its own process, all at once: a toy step is a few hundred
+#      tiny kernels, bound by the launching CPU thread, so one process leaves most of the GPU idle.
+#      Each writes its per-seed values (the JSON's "runs" and "curves") for merging, and its progress
+#      bar and every evaluation (modes of each seed) to its log. Checkpoints every minute into WORK_DIR
+#      (default OUT_DIR/work), so a run cut by the time limit goes on with RESUME=1 and the same
+#      WORK_DIR. Measured on an NVIDIA H200 (2026-12-04): with all 8 pairs at once each process made
+#      18 (BGAN, M-BGAN) to 28 (GAN) steps per second, with the 4 ring pairs 25 to 46, so both data
+#      sets need about 20 minutes and ring alone about 14: more than one 10-minute command.
+#   2. benchmarks/replicas.py: 8 seeds as replicas against 8 sequential runs, on the CPU and the GPU,
+#      with the digits VAE's compute ceiling (about 1 min; --quick steps; BENCH_LIMIT_S);
+#   3. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
+#      paper-scale family and the GPU-hours of each paper-scale experiment (about 30 s; BENCH_LIMIT_S).
 # Everything lands in OUT_DIR: the printed figures (*.txt, *.md), the experiment's metrics.json and figures,
 # and device.txt with the GPU's name and the date, for the chapter and the README list; the mode
 # coverage outputs and logs (without checkpoints) in OUT_DIR/mode_coverage.tar.gz.

@@ -172,3 +172,15 @@ def test_toy_replicas_record_each_replicas_losses():
     assert h.steps("g_loss_0") == h.steps("g_loss") == [0, 10, 11]
     mean = (np.array(h["g_loss_0"]) + np.array(h["g_loss_1"])) / 2
     np.testing.assert_allclose(mean, h["g_loss"], rtol=1e-5)
+
+
+def test_each_evaluation_is_logged_when_bars_are_on(monkeypatch, capsys):
+    # A long GPU run cut by its time limit keeps its coverage curve in the log.
+    from companion.experiments.symmetric_toys import _log_evaluation
+
+    monkeypatch.setenv("COMPANION_PROGRESS", "1")
+    _log_evaluation("pacgan gan ring", 1000, np.array([7.0, 8.0]), np.array([0.912, 0.95]))
+    assert "pacgan gan ring step 1000: modes [7, 8], high quality (%) [91.2, 95.0]" in capsys.readouterr().err
+    monkeypatch.setenv("COMPANION_PROGRESS", "0")
+    _log_evaluation("pacgan gan ring", 1000, np.array([7.0]), np.array([0.9]))
+    assert capsys.readouterr().err == ""

@@ -245,6 +245,18 @@ class _NumpyGeneratorListState:
             g.bit_generator.state = json.loads(saved)
 
 
+def _log_evaluation(label: str, step: int, modes: np.ndarray, quality: np.ndarray) -> None:
+    """One line per evaluation beside the progress bar (when bars are on), so that the log of a
+    long run that is cut short still holds its coverage curve so far."""
+    import sys
+
+    from companion.train import _progress_disabled
+
+    if not _progress_disabled(None):
+        print(f"\n{label} step {step}: modes {[int(m) for m in modes]}, high quality (%) "
+              f"{[round(100 * float(q), 1) for q in quality]}", file=sys.stderr, flush=True)
+
+
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg: ToyGANConfig,
                         gamma: float, eval_steps: Tuple[int, ...] = (), lr_decay: bool = False) -> Dict[str, object]:
     """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
@@ -296,6 +308,7 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
             scheduler.step()
         if i + 1 in eval_steps and i + 1 < cfg.n_steps:
             curve[i + 1] = _score_replicas(gen, eval_rngs, cfg, dataset)[1:]
+            _log_evaluation(f"{setup} {method} {dataset}", i + 1, *curve[i + 1])
         out = {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
         if i % 10 == 0 or i == cfg.n_steps - 1:  # the steps train_loop records: each replica's own losses
             out.update({f"{name}_{k}": v for name, losses in (("d_loss", d_loss), ("g_loss", g_loss))
