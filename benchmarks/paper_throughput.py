@@ -140,8 +140,8 @@ PLAN: Dict[str, Tuple[Callable, str]] = {
     "agave/auxiliary_images": (lambda c: [("CIFAR-10 AGAVE", _n(c.variants) * c.n_steps)], "one AGAVE per variant"),
     "symmetric_discriminators/cifar10": (lambda c: [("CIFAR-10 conv GAN", c.n_steps)], "M-BGAN"),
     "symmetric_discriminators/mode_coverage": (
-        lambda c: [("2-D GAN", _n(c.datasets) * _n(c.methods) * _n(c.setups) * _n(c.seeds) * c.n_steps)],
-        "datasets x methods x setups x seeds"),
+        lambda c: [("2-D GAN", _n(c.datasets) * _n(c.methods) * _n(c.setups) * c.n_steps)],
+        "datasets x methods x setups; the seeds train at once as replicas, priced as one step"),
     "adaptive_density/ablation": (
         lambda c: [("CIFAR-10 AGAVE", _n(c.modes) * _n(c.seeds) * (c.n_steps + c.n_inference_steps))],
         "flow + VAE + critic, priced as AGAVE (no family of its own)"),
