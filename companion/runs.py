@@ -28,13 +28,13 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
 import torch
 
-__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpointing", "fit_once", "rng_state",
-           "set_rng_state"]
+__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpointing", "fit_once", "fit_once_in_workers",
+           "rng_state", "set_rng_state"]
 
 _ACTIVE: Optional["RunCheckpoints"] = None
 
@@ -208,6 +208,54 @@ def fit_once(key: Hashable, fit: Callable[[], T]) -> Tuple[T, float]:
     if active_run() is None:
         _FITTED[key] = (result, seconds, rng_state())
     return result, seconds
+
+
+def fit_once_in_workers(items: Sequence[Tuple[Hashable, Callable[[], Any]]], workers: Optional[int] = None) -> int:
+    """Run the fits of ``items`` that :func:`fit_once` does not hold yet, in forked one-thread
+    workers (:func:`companion.workers.map_in_workers`: two at a time on a 2-core CPU), and keep
+    them, so that the :func:`fit_once` calls with the same keys that follow return them.
+
+    Args:
+        items: ``(key, fit)`` pairs as :func:`fit_once` takes them (a key given twice is fitted
+            once); each ``fit`` seeds itself and returns something picklable.
+        workers: the number of processes (``None``: :func:`companion.workers.worker_count`).
+
+    Each fit runs on one thread wherever it runs, so what is kept does not depend on
+    ``workers``; the random state each fit leaves is kept with it, as :func:`fit_once` does.
+    Inside a checkpointed run nothing is done (there :func:`fit_once` fits every time).
+
+    Returns:
+        The number of fits run.
+
+    Raises:
+        TypeError: if an item is not a ``(hashable key, callable)`` pair.
+    """
+    from companion.workers import map_in_workers
+
+    missing: Dict[Hashable, Callable[[], Any]] = {}
+    for i, item in enumerate(items):
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise TypeError(f"each item must be a (key, fit) pair; item {i} is {item!r}")
+        key, fit = item
+        try:
+            hash(key)
+        except TypeError:
+            raise TypeError(f"item {i}: key must be hashable; got {type(key).__name__}") from None
+        if not callable(fit):
+            raise TypeError(f"item {i}: fit must be callable; got {type(fit).__name__}")
+        if key not in _FITTED and key not in missing:
+            missing[key] = fit
+    if active_run() is not None or not missing:
+        return 0
+
+    def run(key: Hashable) -> Tuple[Any, float, Dict[str, Any]]:
+        start = time.perf_counter()
+        result = missing[key]()
+        return result, time.perf_counter() - start, rng_state()
+
+    for key, kept in zip(missing, map_in_workers(run, [(key,) for key in missing], workers)):
+        _FITTED[key] = kept
+    return len(missing)
 
 
 @contextlib.contextmanager

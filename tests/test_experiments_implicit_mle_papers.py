@@ -81,6 +81,20 @@ def test_parzen_sweep_smoke_run_reports_the_quality_bar():
     assert result.metrics["iml_gain_with_k"]["verdict"] == "cannot tell at this budget"
 
 
+def test_parzen_sweep_gives_the_same_numbers_with_and_without_worker_processes(monkeypatch):
+    # The seeds' models train in forked one-thread workers (two at a time on 2 cores) or here on one
+    # thread: the same models, so the same scores either way.
+    cfg = P.ParzenSweepConfig.for_scale("smoke")
+    scores = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("COMPANION_WORKERS", workers)
+        monkeypatch.setattr(runs, "_FITTED", {})
+        result = P.run_parzen_sweep(cfg)
+        scores.append({m: result.parzen[m].tolist() for m in B.METHODS})
+    assert scores[0] == scores[1]
+    assert len({v for values in scores[0].values() for row in values for v in row}) > 1  # not all alike
+
+
 def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
     """Same data, settings and seed: the model is trained once per process, and a second request leaves
     the random state exactly as training it would (so results do not depend on which experiment ran first)."""

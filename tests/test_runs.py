@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -228,3 +229,58 @@ def test_fit_once_refits_inside_a_checkpointed_run(tmp_path):
 def test_fit_once_rejects_bad_arguments(key, fit):
     with pytest.raises(TypeError, match="key must be hashable|fit must be callable"):
         runs.fit_once(key, fit)
+
+
+def _seeded_fit(seed: int):
+    """A fit that seeds itself, trains a little and draws after training (its random state is its own)."""
+    def fit():
+        companion.seed_everything(seed)
+        net = torch.nn.Linear(3, 1)
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        x = torch.randn(32, 3)
+        for _ in range(20):
+            opt.zero_grad()
+            (net(x) ** 2).mean().backward()
+            opt.step()
+        return net.weight.detach().clone(), torch.rand(1)
+    return fit
+
+
+def _never():
+    raise AssertionError("fit_once fitted again a model that fit_once_in_workers had kept")
+
+
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="workers are forked on Linux only"))])
+def test_fit_once_in_workers_keeps_the_fits_and_their_random_state(workers):
+    keys = [("test_fit_in_workers", workers, seed) for seed in (1, 2, 3)]
+    for key in keys:
+        runs._FITTED.pop(key, None)
+    items = [(key, _seeded_fit(key[-1])) for key in keys] + [(keys[0], _seeded_fit(1))]  # a key given twice
+    assert runs.fit_once_in_workers(items, workers=workers) == 3
+    assert runs.fit_once_in_workers(items, workers=workers) == 0  # all kept now
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # the fits ran on one thread: the same fit here, on one thread
+    try:
+        expected = _seeded_fit(2)()
+        state_after = torch.get_rng_state()
+    finally:
+        torch.set_num_threads(old)
+    torch.rand(10)  # the caller draws on
+    (weight, draw), _ = runs.fit_once(keys[1], _never)
+    assert torch.equal(weight, expected[0]) and torch.equal(draw, expected[1])
+    assert torch.equal(torch.get_rng_state(), state_after)
+
+
+def test_fit_once_in_workers_does_nothing_inside_a_checkpointed_run_and_checks_its_items(tmp_path):
+    key = ("test_fit_in_workers", "checkpointed")
+    runs._FITTED.pop(key, None)
+    with runs.checkpointing(tmp_path / "run"):
+        assert runs.fit_once_in_workers([(key, _seeded_fit(0))], workers=1) == 0
+    assert key not in runs._FITTED
+    with pytest.raises(TypeError, match="item 0 is"):
+        runs.fit_once_in_workers([("not", "a", "pair")])
+    with pytest.raises(TypeError, match="item 1: key must be hashable"):
+        runs.fit_once_in_workers([(key, _seeded_fit(0)), (["a"], _seeded_fit(0))])
+    with pytest.raises(TypeError, match="item 0: fit must be callable"):
+        runs.fit_once_in_workers([(key, 3)])

@@ -28,7 +28,7 @@ from companion.config import ExperimentConfig
 from companion.metrics import mean_std
 from companion.reproduce import register
 
-from .implicit_mle_baselines import _fit_baselines, _gan_fit
+from .implicit_mle_baselines import _fit_baselines, _gan_fit, _prefit_baselines
 
 
 class _LinearGenerator(nn.Module):
@@ -486,6 +486,9 @@ def run_likelihood_correlation(cfg: LikelihoodCorrelationConfig) -> LikelihoodCo
     x_train, x_test = load(cfg.dataset, "train").to(dev), load(cfg.dataset, "test").to(dev)
     pearson: Dict[str, List[float]] = {"paper": [], "exact": []}
     means: Dict[str, List[float]] = {"base": [], "paper": [], "exact": [], "recon": []}
+    _prefit_baselines([(x_train, ("IML",), cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type,
+                        {"IML": cfg.n_steps}, cfg.batch_size, cfg.lr, cfg.lr, cfg.seed + j, None, None, None,
+                        cfg.reg_covar) for j in range(cfg.n_seeds)])
     for j in range(cfg.n_seeds):
         ((_, model, _),) = _fit_baselines(x_train, ("IML",), cfg.latent_dim, cfg.hidden, cfg.n_components,
                                           cfg.covariance_type, {"IML": cfg.n_steps}, cfg.batch_size, cfg.lr, cfg.lr,

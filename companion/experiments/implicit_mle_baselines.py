@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -179,6 +179,36 @@ def _data_key(x: torch.Tensor) -> Tuple:
     return tuple(x.shape), str(x.device), hashlib.sha1(x.detach().cpu().numpy().tobytes()).hexdigest()
 
 
+def _baseline_fits(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: int, hidden: int,
+                   n_components: int, covariance_type: str, steps: Dict[str, int], batch_size: int, lr: float,
+                   gan_lr: float, seed: int, gan_disc_hidden: Optional[int] = None,
+                   wgan_lr: Optional[float] = None, wgan_disc_hidden: Optional[int] = None,
+                   reg_covar: float = 1e-3) -> List[Tuple[str, Tuple, Callable[[], object]]]:
+    """``(method, key, fit)`` of each method of :func:`_fit_baselines` (arguments as there): the
+    :func:`companion.runs.fit_once` key that names the trained model, and the fit that trains it."""
+    shared = (_data_key(x_train), latent_dim, hidden, batch_size, seed)
+    own = {"IML": (lr, n_components, covariance_type, reg_covar), "VAE": (lr,), "GAN": (gan_lr, gan_disc_hidden),
+           "WGAN-GP": (gan_lr if wgan_lr is None else wgan_lr, wgan_disc_hidden)}  # what else decides each model
+    fits = []
+    for name in methods:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
+        key = ("implicit_mle baseline", name, steps[name]) + shared + own[name]
+        fits.append((name, key, lambda name=name: _fit_one(
+            name, x_train, latent_dim, hidden, n_components, covariance_type, steps[name], batch_size, lr, gan_lr,
+            seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden, reg_covar)))
+    return fits
+
+
+def _prefit_baselines(jobs: Sequence[Tuple]) -> None:
+    """Train the models of ``jobs`` (argument tuples of :func:`_baseline_fits`, one per latent size
+    and seed) that no experiment has trained yet, two at a time in one-thread worker processes
+    (:func:`companion.runs.fit_once_in_workers`), so that :func:`_fit_baselines` finds them."""
+    from companion.runs import fit_once_in_workers
+
+    fit_once_in_workers([(key, fit) for args in jobs for _, key, fit in _baseline_fits(*args)])
+
+
 def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: int, hidden: int,
                    n_components: int, covariance_type: str, steps: Dict[str, int], batch_size: int, lr: float,
                    gan_lr: float, seed: int, gan_disc_hidden: Optional[int] = None,
@@ -186,30 +216,25 @@ def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
                    reg_covar: float = 1e-3) -> Iterator[Tuple[str, object, float]]:
     """Train the chapter's methods with the decoder ``K -> hidden -> data``, one after the other.
 
-    Yields ``(method, model, seconds)`` as each model is trained, after seeding ``seed`` for each
-    (so a caller that samples a model before asking for the next draws the same numbers as one
-    that trains them all first). Every model has ``sample(n)`` (the VAE's is its decoder mean,
-    :class:`_MeanSampler`). The GAN's discriminator has ``gan_disc_hidden`` units (default
-    ``hidden``); WGAN-GP uses ``wgan_lr`` (default ``gan_lr``) and ``wgan_disc_hidden`` (default
-    ``hidden``); ``reg_covar`` is added to the diagonal of IML's mixture covariances.
+    Yields ``(method, model, seconds)`` as each model is trained, after seeding ``seed`` for
+    each (so a caller that samples a model before asking for the next draws the same numbers as
+    one that trains them all first). Every model has ``sample(n)`` (the VAE's is its decoder
+    mean, :class:`_MeanSampler`). The GAN's discriminator has ``gan_disc_hidden`` units
+    (default ``hidden``); WGAN-GP uses ``wgan_lr`` (default ``gan_lr``) and ``wgan_disc_hidden``
+    (default ``hidden``); ``reg_covar`` is added to the diagonal of IML's mixture covariances.
 
-    A model trained before in this process with the same data and settings is yielded again
+    A model trained before in this process with the same data and settings (also by
+    :func:`companion.runs.fit_once_in_workers` over :func:`_baseline_fits`) is yielded again
     (with the seconds its training took) and the random state is left as training it would leave
     it, so the results do not depend on which experiment trained it first; a checkpointed run
     (``--resume``) trains every model.
     """
     from companion.runs import fit_once
 
-    shared = (_data_key(x_train), latent_dim, hidden, batch_size, seed)
-    own = {"IML": (lr, n_components, covariance_type, reg_covar), "VAE": (lr,), "GAN": (gan_lr, gan_disc_hidden),
-           "WGAN-GP": (gan_lr if wgan_lr is None else wgan_lr, wgan_disc_hidden)}  # what else decides each model
-    for name in methods:
-        if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}; expected one of {METHODS}")
-        key = ("implicit_mle baseline", name, steps[name]) + shared + own[name]
-        model, took = fit_once(key, lambda name=name: _fit_one(
-            name, x_train, latent_dim, hidden, n_components, covariance_type, steps[name], batch_size, lr, gan_lr,
-            seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden, reg_covar))
+    for name, key, fit in _baseline_fits(x_train, methods, latent_dim, hidden, n_components, covariance_type, steps,
+                                         batch_size, lr, gan_lr, seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden,
+                                         reg_covar):
+        model, took = fit_once(key, fit)
         yield name, model, took
 
 

@@ -26,7 +26,7 @@ from companion.config import ExperimentConfig
 from companion.metrics import mean_std
 from companion.reproduce import register
 
-from .implicit_mle_baselines import _fit_baselines, _gan_fit, _make_gan_nets, _splits
+from .implicit_mle_baselines import _fit_baselines, _gan_fit, _make_gan_nets, _prefit_baselines, _splits
 from .implicit_mle_neighbours import _component_samples, _neighbour_panels, _sample_pools, nearest_samples
 from .implicit_mle_parzen import _parzen_scores
 
@@ -191,6 +191,9 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
     released = {m: np.zeros(cfg.n_seeds) for m in FACE_METHODS}
     nearest = {m: np.zeros(cfg.n_seeds) for m in FACE_METHODS}
     bars: Dict[str, List[Dict[str, Any]]] = {m: [] for m in FACE_METHODS}
+    _prefit_baselines([(x_train, FACE_METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type,
+                        steps, cfg.batch_size, cfg.lr, cfg.gan_lr, cfg.seed + j, cfg.gan_disc_hidden)
+                       for j in range(cfg.n_seeds)])
     for j in range(cfg.n_seeds):
         seed = cfg.seed + j
         models = {name: model for name, model, _ in _fit_baselines(

@@ -23,7 +23,15 @@ from companion.metrics import mean_std
 from companion.reproduce import register
 
 from ..checks import check_tensor
-from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits, iml_claims
+from .implicit_mle_baselines import (
+    METHODS,
+    DigitsBaselinesConfig,
+    _fit_baselines,
+    _prefit_baselines,
+    _QualityBars,
+    _splits,
+    iml_claims,
+)
 
 
 @torch.no_grad()
@@ -171,6 +179,9 @@ def run_nearest_neighbours(cfg: NearestNeighboursConfig) -> NearestNeighboursRes
     bars = _QualityBars(cfg, (0,), x_valid, x_test)
     distances = {m: np.zeros(cfg.n_seeds) for m in METHODS}
     neighbours: Dict[str, np.ndarray] = {}
+    _prefit_baselines([(x_train, METHODS, cfg.latent_dim, cfg.hidden, cfg.n_components, cfg.covariance_type,
+                        cfg.steps(), cfg.batch_size, cfg.lr, cfg.gan_lr, cfg.seed + j, cfg.gan_disc_hidden,
+                        cfg.wgan_lr, cfg.wgan_disc_hidden, cfg.reg_covar) for j in range(cfg.n_seeds)])
     for j in range(cfg.n_seeds):
         seed = cfg.seed + j
         models = {name: model for name, model, _ in _fit_baselines(

@@ -19,7 +19,15 @@ import torch
 from companion.metrics import mean_std
 from companion.reproduce import register
 
-from .implicit_mle_baselines import METHODS, DigitsBaselinesConfig, _fit_baselines, _QualityBars, _splits, iml_claims
+from .implicit_mle_baselines import (
+    METHODS,
+    DigitsBaselinesConfig,
+    _fit_baselines,
+    _prefit_baselines,
+    _QualityBars,
+    _splits,
+    iml_claims,
+)
 
 
 @dataclass
@@ -239,6 +247,9 @@ def run_parzen_sweep(cfg: ParzenSweepConfig) -> ParzenSweepResult:
     kept: Dict[str, np.ndarray] = {}
     bars = _QualityBars(cfg, cfg.latent_dims, x_valid, x_test)
     seconds: Dict[str, List[float]] = {m: [] for m in METHODS}
+    _prefit_baselines([(x_train, METHODS, k, cfg.hidden, cfg.n_components, cfg.covariance_type, cfg.steps(),
+                        cfg.batch_size, cfg.lr, cfg.gan_lr, cfg.seed + j, cfg.gan_disc_hidden, cfg.wgan_lr,
+                        cfg.wgan_disc_hidden, cfg.reg_covar) for k in cfg.latent_dims for j in range(ns)])
     for i, k in enumerate(cfg.latent_dims):
         for j in range(ns):
             samples, draws = _train_and_sample(cfg, x_train, k, cfg.seed + j, seconds)
