@@ -179,6 +179,16 @@ T = TypeVar("T")
 _FITTED: Dict[Hashable, Tuple[Any, float, Dict[str, Any]]] = {}
 
 
+def _check_fit(key: Any, fit: Any, where: str = "") -> None:
+    """A :func:`fit_once` key must be hashable and its fit callable; ``where`` prefixes the message."""
+    try:
+        hash(key)
+    except TypeError:
+        raise TypeError(f"{where}key must be hashable; got {type(key).__name__}") from None
+    if not callable(fit):
+        raise TypeError(f"{where}fit must be callable; got {type(fit).__name__}")
+
+
 def fit_once(key: Hashable, fit: Callable[[], T]) -> Tuple[T, float]:
     """``fit()`` once a process per ``key``: returns its result and the seconds it took.
 
@@ -192,12 +202,7 @@ def fit_once(key: Hashable, fit: Callable[[], T]) -> Tuple[T, float]:
     Raises:
         TypeError: if ``key`` is not hashable or ``fit`` is not callable.
     """
-    try:
-        hash(key)
-    except TypeError:
-        raise TypeError(f"key must be hashable; got {type(key).__name__}") from None
-    if not callable(fit):
-        raise TypeError(f"fit must be callable; got {type(fit).__name__}")
+    _check_fit(key, fit)
     if key in _FITTED and active_run() is None:
         result, seconds, after = _FITTED[key]
         set_rng_state(after)
@@ -237,12 +242,7 @@ def fit_once_in_workers(items: Sequence[Tuple[Hashable, Callable[[], Any]]], wor
         if not isinstance(item, tuple) or len(item) != 2:
             raise TypeError(f"each item must be a (key, fit) pair; item {i} is {item!r}")
         key, fit = item
-        try:
-            hash(key)
-        except TypeError:
-            raise TypeError(f"item {i}: key must be hashable; got {type(key).__name__}") from None
-        if not callable(fit):
-            raise TypeError(f"item {i}: fit must be callable; got {type(fit).__name__}")
+        _check_fit(key, fit, f"item {i}: ")
         if key not in _FITTED and key not in missing:
             missing[key] = fit
     if active_run() is not None or not missing:
