@@ -66,8 +66,10 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
         function: what one job does; it must seed its own random state (see the module's
             docstring) and return something picklable (tensors, arrays, numbers, dicts of them).
         jobs: the arguments of each call, a tuple or list per job.
-        workers: the number of processes (``None``: :func:`worker_count`). With 1, or a single
-            job, the jobs run here, one after the other, on one thread.
+        workers: the number of processes (``None``: :func:`worker_count`). With 1, a single
+            job, or inside a checkpointed run (:func:`companion.runs.checkpointing`, whose
+            training loops are numbered and saved by this process), the jobs run here, one
+            after the other, on one thread.
 
     Returns:
         The results in the order of ``jobs``; the same whatever ``workers`` is.
@@ -89,7 +91,9 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int; got {workers!r}")
     workers = min(workers, len(jobs))
-    if workers < 2:
+    from companion.runs import active_run
+
+    if workers < 2 or active_run() is not None:  # a checkpointed run numbers its loops in one process
         return _map_here(function, jobs)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

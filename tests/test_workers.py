@@ -84,3 +84,17 @@ def test_bad_arguments_are_refused_clearly(monkeypatch):
         worker_count()
     monkeypatch.setenv(workers.WORKERS_ENV, "3")
     assert worker_count() == (3 if sys.platform.startswith("linux") else 1)
+
+
+@linux_only
+def test_inside_a_checkpointed_run_the_jobs_run_here(tmp_path):
+    # Forked workers would number and save their training loops' checkpoints on their own;
+    # inside a checkpointed run every job runs in this process, so --resume finds them.
+    import os
+
+    from companion import runs
+
+    with runs.checkpointing(tmp_path / "run"):
+        pids = map_in_workers(lambda: os.getpid(), [(), ()], workers=2)
+    assert pids == [os.getpid()] * 2
+    assert set(map_in_workers(lambda: os.getpid(), [(), ()], workers=2)) != {os.getpid()}
