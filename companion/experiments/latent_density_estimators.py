@@ -11,6 +11,7 @@ The chapter imports these from :mod:`companion.experiments.latent_density`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -180,26 +181,32 @@ def _score_bars_models(fitted: Dict[str, Tuple[np.ndarray, object]], test: torch
     return scores
 
 
+def _bars_seed(cfg: BarsConfig, train: torch.Tensor, test: torch.Tensor,
+               i: int) -> Tuple[Dict[str, float], Dict[str, np.ndarray]]:
+    """The ``i``-th seed of Fig. 5 (the GMMN in the first only): its models' scores and samples."""
+    # the GMMN misses its bar (see the config) and is not ranked: its first seed is shown, the others would
+    # only cost time
+    fitted = _fit_bars_models(cfg, train, cfg.seed + i, with_gmmn=i == 0)
+    return _score_bars_models(fitted, test), {name: s for name, (s, _) in fitted.items()}
+
+
 @register("latent_density/bars", config=BarsConfig, plot=lambda r: plot_bars(r),
           description="Fig. 5: LDE (K = 1, 10, 30), GMMN and GMM on the six bars with a gap, over seeds")
 def run_bars(cfg: BarsConfig) -> BarsResult:
     """Fit the LDEs and a GMM to the bars for ``n_seeds`` seeds, the GMMN for the first; score held-out data,
-    the gap and the on-bar quality bar; the first seed's samples are kept for the figure."""
+    the gap and the on-bar quality bar; the first seed's samples are kept for the figure. Each seed seeds
+    itself, so the seeds run as independent jobs in worker processes (:func:`companion.workers.map_in_workers`)."""
     from companion import data
+    from companion.workers import map_in_workers
 
     train = data.load("bars")[: cfg.n_train]
     test = data.load("bars", "test")
+    per_seed = map_in_workers(functools.partial(_bars_seed, cfg, train, test), [(i,) for i in range(cfg.n_seeds)])
     runs: Dict[str, List[float]] = {}
-    samples: Dict[str, np.ndarray] = {}
-    for i in range(cfg.n_seeds):
-        # the GMMN misses its bar (see the config) and is not ranked: its first seed is shown, the others
-        # would only cost time
-        fitted = _fit_bars_models(cfg, train, cfg.seed + i, with_gmmn=i == 0)
-        if i == 0:
-            samples = {name: s for name, (s, _) in fitted.items()}
-        for key, value in _score_bars_models(fitted, test).items():
+    for scores, _ in per_seed:
+        for key, value in scores.items():
             runs.setdefault(key, []).append(value)
-    return BarsResult(train.numpy(), samples, _bars_metrics(runs, cfg, train), runs)
+    return BarsResult(train.numpy(), per_seed[0][1], _bars_metrics(runs, cfg, train), runs)
 
 
 def _bars_metrics(runs: Dict[str, List[float]], cfg: BarsConfig, train: torch.Tensor) -> Dict[str, object]:
