@@ -15,7 +15,7 @@ import functools
 import math
 import time
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -337,7 +337,7 @@ class _Zuko(torch.nn.Module):
         return self.flow().log_prob(x)
 
 
-def _patches_lde(train: torch.Tensor, test: torch.Tensor, k: int, cfg: PatchesConfig, seed: int) -> float:
+def _patches_lde(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, seed: int, k: int) -> float:
     """Held-out mean log-likelihood of an LDE with ``k`` components fitted to the patches."""
     from companion.lde import fit_lde
 
@@ -423,26 +423,41 @@ def _patches_verdicts(test_ll: Dict[str, List[float]]) -> Dict[str, str]:
     return verdicts
 
 
+def _patches_fits(cfg: PatchesConfig) -> List[Tuple[str, Callable[..., float]]]:
+    """Table 1's models: each name with its ``fit(train, test, cfg, seed)``, which seeds itself and returns the
+    held-out mean log-likelihood."""
+    fits: List[Tuple[str, Callable[..., float]]] = [
+        (f"LDE (K={k})", functools.partial(_patches_lde, k=k)) for k in cfg.components
+    ]
+    return fits + [(f"GMM full (K={cfg.gmm_components})", _patches_gmm), ("Real-NVP", _patches_real_nvp),
+                   ("MAF (zuko)", _patches_maf)]
+
+
 @register("latent_density/patches", config=PatchesConfig, plot=lambda r: plot_patches(r),
           description="Table 1: LDE (K = 1, 10, 30, 100) vs GMM, Real-NVP and MAF on 8x8 patches")
 def run_patches(cfg: PatchesConfig) -> PatchesResult:
-    """Fit every density model on the patches for ``n_trials`` seeds; held-out mean log-likelihood."""
+    """Fit every density model on the patches for ``n_trials`` seeds; held-out mean log-likelihood.
+
+    Every fit seeds itself, so the fits of all trials run as independent jobs in worker processes
+    (:func:`companion.workers.map_in_workers`); ``seconds`` sums each model's fits over the trials.
+    """
     from companion import data
+    from companion.workers import map_in_workers
 
     train = data.load(cfg.dataset)[: cfg.n_train].to(companion.device())
     test = data.load(cfg.dataset, "test")[: cfg.n_test]
+
+    def timed_fit(fit: Callable[..., float], seed: int) -> Tuple[float, float]:
+        start = time.perf_counter()
+        return fit(train, test, cfg, seed), time.perf_counter() - start
+
+    fits = [(name, fit, cfg.seed + trial) for trial in range(cfg.n_trials) for name, fit in _patches_fits(cfg)]
+    fitted = map_in_workers(timed_fit, [(fit, seed) for _, fit, seed in fits])
     test_ll: Dict[str, List[float]] = {}
     seconds: Dict[str, float] = {}
-    for trial in range(cfg.n_trials):
-        seed = cfg.seed + trial
-        fits = [(f"LDE (K={k})", lambda k=k: _patches_lde(train, test, k, cfg, seed)) for k in cfg.components]
-        fits += [(f"GMM full (K={cfg.gmm_components})", lambda: _patches_gmm(train, test, cfg, seed)),
-                 ("Real-NVP", lambda: _patches_real_nvp(train, test, cfg, seed)),
-                 ("MAF (zuko)", lambda: _patches_maf(train, test, cfg, seed))]
-        for name, fit in fits:
-            start = time.perf_counter()
-            test_ll.setdefault(name, []).append(fit())
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+    for (name, _, _), (value, elapsed) in zip(fits, fitted):
+        test_ll.setdefault(name, []).append(value)
+        seconds[name] = seconds.get(name, 0.0) + elapsed
     metrics = {**_spread_over_trials(test_ll), **_patches_verdicts(test_ll)}
     return PatchesResult(test_ll, seconds, metrics, dataset=cfg.dataset)
 
