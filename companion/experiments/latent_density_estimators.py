@@ -11,10 +11,11 @@ The chapter imports these from :mod:`companion.experiments.latent_density`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -180,26 +181,32 @@ def _score_bars_models(fitted: Dict[str, Tuple[np.ndarray, object]], test: torch
     return scores
 
 
+def _bars_seed(cfg: BarsConfig, train: torch.Tensor, test: torch.Tensor,
+               i: int) -> Tuple[Dict[str, float], Dict[str, np.ndarray]]:
+    """The ``i``-th seed of Fig. 5 (the GMMN in the first only): its models' scores and samples."""
+    # the GMMN misses its bar (see the config) and is not ranked: its first seed is shown, the others would
+    # only cost time
+    fitted = _fit_bars_models(cfg, train, cfg.seed + i, with_gmmn=i == 0)
+    return _score_bars_models(fitted, test), {name: s for name, (s, _) in fitted.items()}
+
+
 @register("latent_density/bars", config=BarsConfig, plot=lambda r: plot_bars(r),
           description="Fig. 5: LDE (K = 1, 10, 30), GMMN and GMM on the six bars with a gap, over seeds")
 def run_bars(cfg: BarsConfig) -> BarsResult:
     """Fit the LDEs and a GMM to the bars for ``n_seeds`` seeds, the GMMN for the first; score held-out data,
-    the gap and the on-bar quality bar; the first seed's samples are kept for the figure."""
+    the gap and the on-bar quality bar; the first seed's samples are kept for the figure. Each seed seeds
+    itself, so the seeds run as independent jobs in worker processes (:func:`companion.workers.map_in_workers`)."""
     from companion import data
+    from companion.workers import map_in_workers
 
     train = data.load("bars")[: cfg.n_train]
     test = data.load("bars", "test")
+    per_seed = map_in_workers(functools.partial(_bars_seed, cfg, train, test), [(i,) for i in range(cfg.n_seeds)])
     runs: Dict[str, List[float]] = {}
-    samples: Dict[str, np.ndarray] = {}
-    for i in range(cfg.n_seeds):
-        # the GMMN misses its bar (see the config) and is not ranked: its first seed is shown, the others
-        # would only cost time
-        fitted = _fit_bars_models(cfg, train, cfg.seed + i, with_gmmn=i == 0)
-        if i == 0:
-            samples = {name: s for name, (s, _) in fitted.items()}
-        for key, value in _score_bars_models(fitted, test).items():
+    for scores, _ in per_seed:
+        for key, value in scores.items():
             runs.setdefault(key, []).append(value)
-    return BarsResult(train.numpy(), samples, _bars_metrics(runs, cfg, train), runs)
+    return BarsResult(train.numpy(), per_seed[0][1], _bars_metrics(runs, cfg, train), runs)
 
 
 def _bars_metrics(runs: Dict[str, List[float]], cfg: BarsConfig, train: torch.Tensor) -> Dict[str, object]:
@@ -330,7 +337,7 @@ class _Zuko(torch.nn.Module):
         return self.flow().log_prob(x)
 
 
-def _patches_lde(train: torch.Tensor, test: torch.Tensor, k: int, cfg: PatchesConfig, seed: int) -> float:
+def _patches_lde(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, seed: int, k: int) -> float:
     """Held-out mean log-likelihood of an LDE with ``k`` components fitted to the patches."""
     from companion.lde import fit_lde
 
@@ -416,26 +423,41 @@ def _patches_verdicts(test_ll: Dict[str, List[float]]) -> Dict[str, str]:
     return verdicts
 
 
+def _patches_fits(cfg: PatchesConfig) -> List[Tuple[str, Callable[..., float]]]:
+    """Table 1's models: each name with its ``fit(train, test, cfg, seed)``, which seeds itself and returns the
+    held-out mean log-likelihood."""
+    fits: List[Tuple[str, Callable[..., float]]] = [
+        (f"LDE (K={k})", functools.partial(_patches_lde, k=k)) for k in cfg.components
+    ]
+    return fits + [(f"GMM full (K={cfg.gmm_components})", _patches_gmm), ("Real-NVP", _patches_real_nvp),
+                   ("MAF (zuko)", _patches_maf)]
+
+
 @register("latent_density/patches", config=PatchesConfig, plot=lambda r: plot_patches(r),
           description="Table 1: LDE (K = 1, 10, 30, 100) vs GMM, Real-NVP and MAF on 8x8 patches")
 def run_patches(cfg: PatchesConfig) -> PatchesResult:
-    """Fit every density model on the patches for ``n_trials`` seeds; held-out mean log-likelihood."""
+    """Fit every density model on the patches for ``n_trials`` seeds; held-out mean log-likelihood.
+
+    Every fit seeds itself, so the fits of all trials run as independent jobs in worker processes
+    (:func:`companion.workers.map_in_workers`); ``seconds`` sums each model's fits over the trials.
+    """
     from companion import data
+    from companion.workers import map_in_workers
 
     train = data.load(cfg.dataset)[: cfg.n_train].to(companion.device())
     test = data.load(cfg.dataset, "test")[: cfg.n_test]
+
+    def timed_fit(fit: Callable[..., float], seed: int) -> Tuple[float, float]:
+        start = time.perf_counter()
+        return fit(train, test, cfg, seed), time.perf_counter() - start
+
+    fits = [(name, fit, cfg.seed + trial) for trial in range(cfg.n_trials) for name, fit in _patches_fits(cfg)]
+    fitted = map_in_workers(timed_fit, [(fit, seed) for _, fit, seed in fits])
     test_ll: Dict[str, List[float]] = {}
     seconds: Dict[str, float] = {}
-    for trial in range(cfg.n_trials):
-        seed = cfg.seed + trial
-        fits = [(f"LDE (K={k})", lambda k=k: _patches_lde(train, test, k, cfg, seed)) for k in cfg.components]
-        fits += [(f"GMM full (K={cfg.gmm_components})", lambda: _patches_gmm(train, test, cfg, seed)),
-                 ("Real-NVP", lambda: _patches_real_nvp(train, test, cfg, seed)),
-                 ("MAF (zuko)", lambda: _patches_maf(train, test, cfg, seed))]
-        for name, fit in fits:
-            start = time.perf_counter()
-            test_ll.setdefault(name, []).append(fit())
-            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+    for (name, _, _), (value, elapsed) in zip(fits, fitted):
+        test_ll.setdefault(name, []).append(value)
+        seconds[name] = seconds.get(name, 0.0) + elapsed
     metrics = {**_spread_over_trials(test_ll), **_patches_verdicts(test_ll)}
     return PatchesResult(test_ll, seconds, metrics, dataset=cfg.dataset)
 

@@ -107,14 +107,20 @@ def ordering_verdicts(runs: Dict[str, List[float]], pairs: List[Tuple[str, str]]
           description="Table 2: Parzen log-likelihood on digits for AE+LDE, IAE+LDE, VAE, IML with a GMM base")
 def run_parzen(cfg: ParzenConfig) -> ParzenResult:
     """Train the four generators for ``n_seeds`` seeds; Parzen windows on their samples, bandwidth
-    chosen on validation; means over seeds and the verdicts of the ordering."""
+    chosen on validation; means over seeds and the verdicts of the ordering. Each seed seeds itself,
+    so the seeds run as independent jobs in worker processes (:func:`companion.workers.map_in_workers`)."""
+    from companion.workers import map_in_workers
+
     train, valid, test = _digits_splits()
-    per_seed, shown = [], {}
-    for i in range(cfg.n_seeds):
-        generated = _parzen_generators(train, cfg, cfg.seed + i)
-        per_seed.append(parzen_metrics(generated, valid, test))
-        shown = shown or {k: v[:16].numpy() for k, v in generated.items()}
-    runs = seed_runs(per_seed)
+
+    def one_seed(seed: int) -> Tuple[Dict[str, float], Dict[str, np.ndarray]]:
+        """One seed's Parzen scores, and 16 samples of each generator."""
+        generated = _parzen_generators(train, cfg, seed)
+        return parzen_metrics(generated, valid, test), {k: v[:16].numpy() for k, v in generated.items()}
+
+    per_seed = map_in_workers(one_seed, [(cfg.seed + i,) for i in range(cfg.n_seeds)])
+    runs = seed_runs([scores for scores, _ in per_seed])
+    shown = per_seed[0][1]
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
     iml = f"IML, GMM base (K={cfg.iml_components})"
     pairs = [("AE + LDE", "IAE + LDE"), ("IAE + LDE", "AE + LDE"), ("AE + LDE", "VAE"), ("IAE + LDE", "VAE"),
@@ -263,16 +269,18 @@ def _interpolate_test_digits(aae: torch.nn.Module, test: torch.Tensor, cfg: Base
 def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     """Train an AAE and a GMMN on autoencoder codes for ``n_seeds`` seeds; Parzen as in ``latent_density/parzen``;
     the quality bar of each seed against one reference VAE (the first seed's); the first seed's samples and
-    interpolations."""
+    interpolations. Each seed seeds itself, so the seeds run as independent jobs in worker processes
+    (:func:`companion.workers.map_in_workers`)."""
     from companion.experiments.feature_classifier import train_feature_net
+    from companion.workers import map_in_workers
 
     train, valid, test = _digits_splits()
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())
     companion.seed_everything(cfg.seed)  # one reference VAE for the bar of every seed
     vae_samples = _bernoulli_vae(train, cfg).sample(cfg.n_bar_samples, mean=True).cpu()
-    per_seed = []
-    for i in range(cfg.n_seeds):
-        seed = cfg.seed + i
+
+    def one_seed(seed: int) -> Tuple[Dict[str, float], Tuple[Dict[str, np.ndarray], np.ndarray, np.ndarray]]:
+        """One seed's scores, and its samples (16 of each model, 16 more of the AAE) and AAE interpolations."""
         companion.seed_everything(seed)
         aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, seed)
         aae_samples = aae.sample(cfg.n_parzen_samples).cpu()
@@ -280,11 +288,12 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
         generated = {"AAE": aae_samples, "GMMN + AE": _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples)}
         scores = dict(parzen_metrics(generated, valid, test))
         scores.update(_quality_bars(generated, vae_samples, torch.cat([valid, test]), net, cfg))
-        per_seed.append(scores)
-        if i == 0:
-            shown = ({k: v[:16].numpy() for k, v in generated.items()}, generated["AAE"][16:32].numpy(),
-                     _interpolate_test_digits(aae, test, cfg))
-    runs = seed_runs(per_seed)
+        return scores, ({k: v[:16].numpy() for k, v in generated.items()}, aae_samples[16:32].numpy(),
+                        _interpolate_test_digits(aae, test, cfg))
+
+    per_seed = map_in_workers(one_seed, [(cfg.seed + i,) for i in range(cfg.n_seeds)])
+    runs = seed_runs([scores for scores, _ in per_seed])
+    shown = per_seed[0][1]
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
     for name in ("AAE", "GMMN + AE"):
         met = runs[f"meets_bar/{name}"]

@@ -1,0 +1,41 @@
+"""The latent-density experiments run their seeds (patches: every fit of every trial) as jobs in worker
+processes (companion.workers): with one worker or two, the same numbers, in seed order."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from companion import workers
+from companion.experiments import latent_density as L
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+@pytest.mark.parametrize("run, config, per_seed", [(L.run_faces, L.FacesConfig, "runs"),
+                                                   (L.run_patches, L.PatchesConfig, "test_ll"),
+                                                   (L.run_bars, L.BarsConfig, "runs"),
+                                                   (L.run_parzen, L.ParzenConfig, "runs"),
+                                                   (L.run_baselines, L.BaselinesConfig, "runs")])
+def test_one_worker_and_two_give_the_same_metrics(monkeypatch, run, config, per_seed):
+    results = []
+    for n in ("1", "2"):
+        monkeypatch.setenv(workers.WORKERS_ENV, n)
+        results.append(run(config.for_scale("smoke")))
+    one, two = results
+    assert getattr(one, per_seed) == getattr(two, per_seed)
+    assert one.metrics == two.metrics
+    values = list(getattr(one, per_seed).values())[0]
+    assert len(values) == 2 and values[0] != values[1]  # two seeds, two different runs, each seeded by itself
+
+
+def test_faces_shows_the_first_seeds_models():
+    """The figure's reconstructions and samples are those of the first seed, whatever the number of seeds."""
+    one = L.run_faces(L.FacesConfig.for_scale("smoke", n_seeds=1))
+    two = L.run_faces(L.FacesConfig.for_scale("smoke"))
+    for name in one.reconstructions:
+        np.testing.assert_array_equal(one.reconstructions[name], two.reconstructions[name])
+    for name in one.samples:
+        np.testing.assert_array_equal(one.samples[name], two.samples[name])
+    assert one.runs["sharpness/AAE"] == two.runs["sharpness/AAE"][:1]
