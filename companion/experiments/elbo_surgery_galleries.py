@@ -20,9 +20,16 @@ import companion
 from companion import hybrids, surgery
 from companion.config import ExperimentConfig
 from companion.data import load, to_levels
-from companion.experiments.elbo_surgery_shared import frechet_to_held_out, posteriors, to_numpy, trained_vae
+from companion.experiments.elbo_surgery_shared import (
+    digits_feature_net,
+    frechet_to_held_out,
+    posteriors,
+    to_numpy,
+    trained_vae,
+)
 from companion.reproduce import register
 from companion.vae import VAE, fit_vae
+from companion.workers import map_in_workers
 
 
 def train_gallery_model(kind: str, x: torch.Tensor, name: str, *, latent_dim: int, hidden: int, n_steps: int,
@@ -176,6 +183,41 @@ class PixelLikelihoodsResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
+def _pixel_likelihood_run(cfg: PixelLikelihoodsConfig, seed: int, held_out: torch.Tensor):
+    """One seed of experiment 5 (a job of :func:`companion.workers.map_in_workers`): the Bernoulli
+    VAE and the VAE with discretised pixels, trained from ``seed``, and their scores.
+
+    Returns:
+        ``(scores, shown data, reconstructions, samples)``: ``scores[likelihood][quantity]`` a
+        float; the last two per likelihood, ``n_show`` images each.
+    """
+    dev = held_out.device
+    vae_b, x = trained_vae("digits", cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, seed)
+    companion.seed_everything(seed)
+    vae_l = VAE(tuple(x.shape[1:]), cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden,
+                n_levels=cfg.n_levels).to(dev)
+    # digits on the logistic's lattice k / (n_levels - 1): x itself at 17 levels, re-quantised at 256
+    x_l = to_levels(x, cfg.n_levels).float() / (cfg.n_levels - 1)
+    fit_vae(vae_l, x_l, n_steps=cfg.n_steps, batch_size=64, lr=1e-3,
+            desc="VAE with discretised pixels", generator=torch.Generator().manual_seed(seed))
+    vae_l.eval()
+    scores, reconstructions, samples, drawn = {}, {}, {}, {}
+    for name, vae, inputs in (("bernoulli", vae_b, x), ("logistic", vae_l, x_l)):
+        with torch.no_grad():  # both take and return images in [0, 1]
+            mu, logvar = posteriors(vae, inputs)
+            rec = vae.likelihood_mean(vae.decode(mu))
+            drawn[name] = torch.cat([vae.likelihood_mean(vae.decode(torch.randn(len(c), cfg.latent_dim, device=dev)))
+                                     for c in torch.arange(cfg.n_samples).split(1000)])
+        scores[name] = {"average_kl": float(surgery.average_kl(mu, logvar)),
+                        "reconstruction_mse": float((rec - x).pow(2).flatten(1).sum(1).mean())}
+        reconstructions[name], samples[name] = to_numpy(rec[: cfg.n_show]), to_numpy(drawn[name][: cfg.n_show])
+    # The Fréchet distances last: fetching the digit classifier may reset the global random state
+    # (companion.runs.fit_once), depending on what this process cached before.
+    for name, draws in drawn.items():
+        scores[name]["sample_frechet"] = frechet_to_held_out(draws, held_out)
+    return scores, to_numpy(x[: cfg.n_show]), reconstructions, samples
+
+
 @register("elbo_surgery/pixel_likelihoods", config=PixelLikelihoodsConfig,
           plot=lambda r: plot_pixel_likelihoods(r),
           description="Fig. 22: reconstructions, samples and KL of VAEs with Bernoulli and discretised pixels")
@@ -183,39 +225,18 @@ def run_pixel_likelihoods(cfg: PixelLikelihoodsConfig) -> PixelLikelihoodsResult
     """Per seed and likelihood: the KL term, the reconstruction error of the decoded posterior
     means (mean squared, pixels in [0, 1]) and the Fréchet distance of decoded prior samples
     (mean images) to held-out digits in the digit classifier's features."""
-    dev = companion.device()
-    held_out = torch.cat([load("digits", "valid"), load("digits", "test")]).to(dev)
-    per_seed: Dict[str, Dict[str, List[float]]] = {"bernoulli": {}, "logistic": {}}
-    reconstructions, samples = {}, {}
-    x_show = None
-    for s in range(cfg.n_seeds):
-        seed = cfg.seed + s
-        vae_b, x = trained_vae("digits", cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, seed)
-        companion.seed_everything(seed)
-        vae_l = VAE(tuple(x.shape[1:]), cfg.latent_dim, likelihood="logistic", hidden=cfg.hidden,
-                    n_levels=cfg.n_levels).to(dev)
-        # digits on the logistic's lattice k / (n_levels - 1): x itself at 17 levels, re-quantised at 256
-        x_l = to_levels(x, cfg.n_levels).float() / (cfg.n_levels - 1)
-        fit_vae(vae_l, x_l, n_steps=cfg.n_steps, batch_size=64, lr=1e-3,
-                desc="VAE with discretised pixels", generator=torch.Generator().manual_seed(seed))
-        vae_l.eval()
-        x_show = x[: cfg.n_show]
-        for name, vae, inputs in (("bernoulli", vae_b, x), ("logistic", vae_l, x_l)):
-            with torch.no_grad():  # both take and return images in [0, 1]
-                mu, logvar = posteriors(vae, inputs)
-                rec = vae.likelihood_mean(vae.decode(mu))
-                draws = torch.cat([vae.likelihood_mean(vae.decode(torch.randn(len(c), cfg.latent_dim, device=dev)))
-                                   for c in torch.arange(cfg.n_samples).split(1000)])
-            row = per_seed[name]
-            row.setdefault("average_kl", []).append(float(surgery.average_kl(mu, logvar)))
-            row.setdefault("reconstruction_mse", []).append(float((rec - x).pow(2).flatten(1).sum(1).mean()))
-            row.setdefault("sample_frechet", []).append(frechet_to_held_out(draws, held_out))
-            if s == 0:
-                reconstructions[name] = to_numpy(rec[: cfg.n_show])
-                samples[name] = to_numpy(draws[: cfg.n_show])
+    held_out = torch.cat([load("digits", "valid"), load("digits", "test")]).to(companion.device())
+    digits_feature_net()  # the classifier of the Fréchet distances: trained here once, the workers inherit it
+    # Every seed is independent and seeds itself: the seeds train in worker processes.
+    runs = map_in_workers(lambda seed: _pixel_likelihood_run(cfg, seed, held_out),
+                          [(cfg.seed + s,) for s in range(cfg.n_seeds)])
+    per_seed: Dict[str, Dict[str, List[float]]] = {  # likelihood -> quantity -> values over seeds
+        name: {q: [scores[name][q] for scores, *_ in runs] for q in quantities}
+        for name, quantities in runs[0][0].items()}
+    _, x_show, reconstructions, samples = runs[0]  # the images of the first seed
     metrics = {f"{k}_{q}_mean": float(np.mean(v)) for k, rows in per_seed.items() for q, v in rows.items()}
     metrics["n_seeds"] = cfg.n_seeds
-    return PixelLikelihoodsResult(to_numpy(x_show), reconstructions, samples, per_seed, metrics)
+    return PixelLikelihoodsResult(x_show, reconstructions, samples, per_seed, metrics)
 
 
 def plot_pixel_likelihoods(result: PixelLikelihoodsResult):

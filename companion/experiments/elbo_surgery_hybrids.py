@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,6 +30,7 @@ from companion.metrics import classifier_quality_bar
 from companion.reproduce import register
 from companion.train import minibatches
 from companion.vae import VAE, fit_vae
+from companion.workers import map_in_workers
 
 # ========================================================================================
 # 7. Sec. 6: VAE, AAE, VGH, VGH++ and a GAN on digits, judged by an independent critic
@@ -104,6 +105,27 @@ def _train_sampler(kind: str, x: torch.Tensor, cfg: HybridsConfig, lr: float):
     return model.sample
 
 
+def _drawn_and_scored(sample: Callable[[int], torch.Tensor], valid: torch.Tensor,
+                      cfg: Union["HybridsConfig", "BoundsAlongTrainingConfig"]) -> Tuple[torch.Tensor, float]:
+    """``max(n_samples, n_bar_samples)`` samples of a trained model and the independent critic's
+    score of the first ``n_samples`` (against ``valid``)."""
+    drawn = sample(max(cfg.n_samples, cfg.n_bar_samples)).detach()
+    return drawn, hybrids.independent_critic_score(drawn[: cfg.n_samples], valid, n_steps=cfg.critic_steps, lr=1e-3,
+                                                   seed=cfg.seed)
+
+
+def _scored_sampler(x: torch.Tensor, valid: torch.Tensor, cfg: HybridsConfig, kind: str, lr: float, seed: int):
+    """One run of experiment 7 (a job of :func:`companion.workers.map_in_workers`): train it from
+    ``seed``; its samples, their critic score and the diversity of the scored ones.
+
+    Returns:
+        ``(max(n_samples, n_bar_samples) samples, critic score, diversity)``.
+    """
+    companion.seed_everything(seed)
+    drawn, score = _drawn_and_scored(_train_sampler(kind, x, cfg, lr), valid, cfg)
+    return drawn, score, hybrids.sample_diversity(drawn[: cfg.n_samples])
+
+
 @register("elbo_surgery/hybrids", config=HybridsConfig, plot=lambda r: plot_hybrids(r),
           description="Sec. 6 / Figs. 7-8: VAE, AAE, VGH, VGH++ and GAN on digits, independent critic, seeds")
 def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
@@ -112,21 +134,21 @@ def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
     held_out = torch.cat([valid, test])
     scores, diversity, samples = {}, {}, {}
     bar_samples: Dict[str, List[torch.Tensor]] = {"vae": [], "gan": []}
+    # Every run is independent and seeded by its own seed: they train in worker processes.
+    jobs = [(kind, lr, cfg.seed + 100 * i + s) for kind in cfg.models for i, lr in enumerate(cfg.learning_rates)
+            for s in range(cfg.n_seeds)]
+    runs = iter(map_in_workers(lambda *job: _scored_sampler(x, valid, cfg, *job), jobs))
     for kind in cfg.models:
         scores[kind], diversity[kind] = [], []
-        for i, lr in enumerate(cfg.learning_rates):
-            for s in range(cfg.n_seeds):
-                companion.seed_everything(cfg.seed + 100 * i + s)
-                sample = _train_sampler(kind, x, cfg, lr)
-                drawn = sample(max(cfg.n_samples, cfg.n_bar_samples)).detach()
-                if kind in bar_samples:
-                    bar_samples[kind].append(drawn[: cfg.n_bar_samples])
-                drawn = drawn[: cfg.n_samples]
-                scores[kind].append(hybrids.independent_critic_score(drawn, valid, n_steps=cfg.critic_steps, lr=1e-3,
-                                                                     seed=cfg.seed))
-                diversity[kind].append(hybrids.sample_diversity(drawn))
-                if len(scores[kind]) == 1 or scores[kind][-1] >= max(scores[kind][:-1]):
-                    samples[kind] = drawn[:32].cpu().numpy()
+        for _ in range(len(cfg.learning_rates) * cfg.n_seeds):
+            drawn, score, spread = next(runs)
+            if kind in bar_samples:
+                bar_samples[kind].append(drawn[: cfg.n_bar_samples])
+            drawn = drawn[: cfg.n_samples]
+            scores[kind].append(score)
+            diversity[kind].append(spread)
+            if len(scores[kind]) == 1 or scores[kind][-1] >= max(scores[kind][:-1]):
+                samples[kind] = drawn[:32].cpu().numpy()
     data_score = hybrids.independent_critic_score(test, valid, n_steps=cfg.critic_steps, lr=1e-3, seed=cfg.seed)
     data_diversity = hybrids.sample_diversity(test)
     metrics = {"test_data_critic_score": data_score, "test_data_diversity": data_diversity}
@@ -347,6 +369,18 @@ def _train_with_bounds(kind: str, x: torch.Tensor, valid: torch.Tensor, cfg: Bou
     return np.array(reported), (None if true[0] is None else np.array(true)), trainee.sample
 
 
+def _scored_run(x: torch.Tensor, valid: torch.Tensor, cfg: BoundsAlongTrainingConfig, kind: str, lr: float,
+                seed: int, track: bool):
+    """One run of experiment 2 (a job of :func:`companion.workers.map_in_workers`): train it
+    (:func:`_train_with_bounds`); its samples and their critic score.
+
+    Returns:
+        ``(reported curve, true-ELBO curve or None, max(n_samples, n_bar_samples) samples, critic score)``.
+    """
+    curve, elbo, sampler = _train_with_bounds(kind, x, valid, cfg, lr, seed, track=track)
+    return (curve, elbo, *_drawn_and_scored(sampler, valid, cfg))
+
+
 @register("elbo_surgery/bounds_along_training", config=BoundsAlongTrainingConfig,
           plot=lambda r: plot_bounds_along_training(r),
           description="Figs. 4, 23, 24: reported bounds of VAE, AAE, adversarial VB and VEEGAN along training")
@@ -372,18 +406,20 @@ def run_bounds_along_training(cfg: BoundsAlongTrainingConfig) -> BoundsAlongTrai
     samples: Dict[str, np.ndarray] = {}
     bar_samples: Dict[str, List[torch.Tensor]] = {}
     metrics: Dict[str, object] = {}
+    # Every run is independent and seeded by its own seed: they train in worker processes.
+    jobs = [(kind, lr, seed, j == 0) for kind in cfg.models for i, lr in enumerate(cfg.learning_rates)
+            for j, seed in enumerate(cfg.run_seeds(kind, i))]
+    runs = iter(map_in_workers(lambda *job: _scored_run(x, valid, cfg, *job), jobs))
     for kind in cfg.models:
         reported[kind], critic[kind], critic_runs[kind], final_runs[kind], bar_samples[kind] = {}, [], {}, {}, []
         for i, lr in enumerate(cfg.learning_rates):
             critic_runs[kind][lr], final_runs[kind][lr] = [], []
-            for j, seed in enumerate(cfg.run_seeds(kind, i)):
-                curve, elbo, sampler = _train_with_bounds(kind, x, valid, cfg, lr, seed, track=j == 0)
+            for j, _ in enumerate(cfg.run_seeds(kind, i)):
+                curve, elbo, drawn, score = next(runs)
                 final_runs[kind][lr].append((float(curve[-1]), float("nan") if elbo is None else float(elbo[-1])))
-                drawn = sampler(max(cfg.n_samples, cfg.n_bar_samples)).detach()
                 bar_samples[kind].append(drawn[: cfg.n_bar_samples])
                 s = drawn[: cfg.n_samples]
-                critic_runs[kind][lr].append(hybrids.independent_critic_score(
-                    s, valid, n_steps=cfg.critic_steps, lr=1e-3, seed=cfg.seed))
+                critic_runs[kind][lr].append(score)
                 if j == 0:
                     _record_curves(kind, lr, curve, elbo, reported, true, metrics)
                     critic[kind].append(critic_runs[kind][lr][0])

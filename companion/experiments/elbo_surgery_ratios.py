@@ -29,6 +29,7 @@ from companion.experiments.elbo_surgery_shared import SURGERY_VAE, VAEStudyConfi
 from companion.flows import RealNVP
 from companion.lde import LatentDensityEstimator
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 
 @dataclass
@@ -371,8 +372,11 @@ def _synthetic_runs(cfg: SyntheticGaussiansConfig, estimate: bool = True) -> Syn
 
     seeds = cfg.seeds()
     true_kl, estimated_kl, curves = {}, {}, {}
+    # Each run is seeded by its seed and d alone: they run in worker processes.
+    every_run = iter(map_in_workers(lambda d, s: _gaussian_kl_run(cfg, d, s, estimate),
+                                    [(d, s) for d in cfg.dims for s in seeds]))
     for d in cfg.dims:
-        runs = [_gaussian_kl_run(cfg, d, s, estimate) for s in seeds]
+        runs = [next(every_run) for _ in seeds]
         true_kl[d] = np.array([r[0] for r in runs])
         estimated_kl[d] = np.array([r[1] for r in runs])
         curves[d] = np.stack([r[2] for r in runs])

@@ -1,0 +1,59 @@
+"""The ELBO-surgery experiments whose runs train in worker processes (companion.workers) give the
+same numbers with one worker as with two: every run seeds itself and returns what the parent needs."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from companion.experiments import elbo_surgery as ex
+from companion.experiments import elbo_surgery_extra as exx
+from companion.workers import WORKERS_ENV
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+
+# experiment -> (run, tiny smoke config, the per-run values of the result, one list per group of seeds)
+EXPERIMENTS = {
+    "synthetic_gaussians": (
+        ex.run_synthetic_gaussians,
+        ex.SyntheticGaussiansConfig.for_scale("smoke", dims=(1, 10), estimation_steps=5, learning_steps=10,
+                                              n_samples=300),
+        lambda r: [r.learning_curves[d][:, -1].tolist() for d in r.dims]),
+    "bounds_along_training": (
+        exx.run_bounds_along_training,
+        exx.BoundsAlongTrainingConfig.for_scale("smoke", n_steps=6, eval_every=3, critic_steps=5, n_samples=40),
+        lambda r: [runs for by_lr in r.critic_runs.values() for runs in by_lr.values()]),
+    "hybrids": (
+        ex.run_hybrids,
+        ex.HybridsConfig.for_scale("smoke", models=("vae", "gan"), n_steps=5, gan_steps=5, critic_steps=5,
+                                   n_samples=40, n_bar_samples=100),
+        lambda r: list(r.scores.values())),
+    "pixel_likelihoods": (
+        exx.run_pixel_likelihoods,
+        exx.PixelLikelihoodsConfig.for_scale("smoke", n_steps=5, max_examples=200, n_samples=60),
+        lambda r: [values for rows in r.per_seed.values() for values in rows.values()]),
+}
+
+
+def _same(a, b) -> bool:
+    """Equal metrics, NaN equal to NaN."""
+    if a.keys() != b.keys():
+        return False
+    return all(a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+
+
+@linux_only
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_one_worker_and_two_give_the_same_numbers(name, monkeypatch):
+    run, cfg, per_run = EXPERIMENTS[name]
+    results = {}
+    for workers in (1, 2):
+        monkeypatch.setenv(WORKERS_ENV, str(workers))
+        results[workers] = run(cfg)
+    assert _same(results[1].metrics, results[2].metrics)
+    assert per_run(results[1]) == per_run(results[2])
+    # not vacuous: the seeds of a group are different runs
+    assert all(len(set(np.round(values, 12))) == len(values) > 1 for values in per_run(results[1]) if len(values) > 1)
