@@ -15,7 +15,8 @@
 #      (default OUT_DIR/work), so a run cut by the time limit goes on with RESUME=1 and the same
 #      WORK_DIR. Measured on an NVIDIA H200 (2026-12-04): with all 8 pairs at once each process made
 #      18 (BGAN, M-BGAN) to 28 (GAN) steps per second, with the 4 ring pairs 25 to 46, so both data
-#      sets need about 20 minutes and ring alone about 14: more than one 10-minute command.
+#      sets need about 20 minutes and ring alone about 14: more than one 10-minute command. Within a
+#      15-minute lease, run a subset: METHODS="bgan mbgan" (the slow pair) or METHODS="gan mixup".
 #   2. benchmarks/replicas.py: 8 seeds as replicas against 8 sequential runs, on the CPU and the GPU,
 #      with the digits VAE's compute ceiling (about 1 min; --quick steps; BENCH_LIMIT_S);
 #   3. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
@@ -86,7 +87,8 @@ mode_coverage() {  # every (data set, model) pair in its own process, all at onc
   (cd "$work" && tar czf "$out/mode_coverage.tar.gz" --exclude='*.checkpoints' .)
 }
 
-if [ "$mode" = "--smoke" ]; then methods="gan bgan"; else methods="gan bgan mbgan mixup"; fi
+# METHODS picks the models (one lease may not hold all four: see the rates above)
+if [ "$mode" = "--smoke" ]; then methods=${METHODS:-"gan bgan"}; else methods=${METHODS:-"gan bgan mbgan mixup"}; fi
 mode_coverage
 step replicas "$limit_bench" $python benchmarks/replicas.py --quick
 step paper_throughput "$limit_bench" $python benchmarks/paper_throughput.py --device "$device" $quick --markdown
