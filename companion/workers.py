@@ -67,7 +67,7 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
             docstring) and return something picklable (tensors, arrays, numbers, dicts of them).
         jobs: the arguments of each call, a tuple or list per job.
         workers: the number of processes (``None``: :func:`worker_count`). With 1, a single
-            job, or inside a checkpointed run (:func:`companion.runs.checkpointing`, whose
+            job, off Linux, or inside a checkpointed run (:func:`companion.runs.checkpointing`, whose
             training loops are numbered and saved by this process), the jobs run here, one
             after the other, on one thread.
 
@@ -93,7 +93,8 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
     workers = min(workers, len(jobs))
     from companion.runs import active_run
 
-    if workers < 2 or active_run() is not None:  # a checkpointed run numbers its loops in one process
+    # forking is safe on Linux only; a checkpointed run numbers its training loops in one process
+    if workers < 2 or not sys.platform.startswith("linux") or active_run() is not None:
         return _map_here(function, jobs)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

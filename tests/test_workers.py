@@ -98,3 +98,10 @@ def test_inside_a_checkpointed_run_the_jobs_run_here(tmp_path):
         pids = map_in_workers(lambda: os.getpid(), [(), ()], workers=2)
     assert pids == [os.getpid()] * 2
     assert set(map_in_workers(lambda: os.getpid(), [(), ()], workers=2)) != {os.getpid()}
+
+
+def test_off_linux_the_jobs_run_here_even_when_workers_are_asked_for(monkeypatch):
+    import os
+
+    monkeypatch.setattr(workers.sys, "platform", "darwin")  # macOS and Windows do not fork safely
+    assert map_in_workers(lambda: os.getpid(), [(), ()], workers=2) == [os.getpid()] * 2
