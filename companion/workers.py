@@ -32,6 +32,8 @@ WORKERS_ENV = "COMPANION_WORKERS"
 
 # The function of the running map_in_workers call; forked workers inherit it, so it is never pickled.
 _PENDING: Optional[Callable[..., Any]] = None
+# True in a worker: a job that calls map_in_workers again runs its jobs there, in that worker's one thread.
+_IN_WORKER = False
 
 
 def worker_count() -> int:
@@ -53,6 +55,8 @@ def worker_count() -> int:
 
 def _run_job(job: Sequence[Any]) -> Any:
     """In a worker: one thread, then the job."""
+    global _IN_WORKER
+    _IN_WORKER = True
     torch.set_num_threads(1)
     assert _PENDING is not None
     return _PENDING(*job)
@@ -67,9 +71,9 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
             docstring) and return something picklable (tensors, arrays, numbers, dicts of them).
         jobs: the arguments of each call, a tuple or list per job.
         workers: the number of processes (``None``: :func:`worker_count`). With 1, a single
-            job, off Linux, or inside a checkpointed run (:func:`companion.runs.checkpointing`, whose
-            training loops are numbered and saved by this process), the jobs run here, one
-            after the other, on one thread.
+            job, off Linux, inside a worker (a job's own jobs), or inside a checkpointed run
+            (:func:`companion.runs.checkpointing`, whose training loops are numbered and saved by
+            this process), the jobs run here, one after the other, on one thread.
 
     Returns:
         The results in the order of ``jobs``; the same whatever ``workers`` is.
@@ -94,7 +98,7 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
     from companion.runs import active_run
 
     # forking is safe on Linux only; a checkpointed run numbers its training loops in one process
-    if workers < 2 or not sys.platform.startswith("linux") or active_run() is not None:
+    if workers < 2 or not sys.platform.startswith("linux") or _IN_WORKER or active_run() is not None:
         return _map_here(function, jobs)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor

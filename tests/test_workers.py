@@ -105,3 +105,15 @@ def test_off_linux_the_jobs_run_here_even_when_workers_are_asked_for(monkeypatch
 
     monkeypatch.setattr(workers.sys, "platform", "darwin")  # macOS and Windows do not fork safely
     assert map_in_workers(lambda: os.getpid(), [(), ()], workers=2) == [os.getpid()] * 2
+
+
+@linux_only
+def test_a_job_that_maps_again_runs_its_own_jobs_in_its_worker():
+    # a worker forks no workers of its own: its jobs run in it, one after the other
+    import os
+
+    def job():
+        return os.getpid(), map_in_workers(lambda: os.getpid(), [(), ()], workers=2)
+
+    for worker_pid, inner in map_in_workers(job, [(), ()], workers=2):
+        assert worker_pid != os.getpid() and inner == [worker_pid, worker_pid]

@@ -44,6 +44,7 @@ from companion.plots import pyplot
 from companion.reproduce import register
 from companion.train import History
 from companion.vae import VAE, fit_vae
+from companion.workers import map_in_workers
 
 #: The paper's Table 1 (CIFAR-10): bits/dim, IS, FID ([7.0] for the GAN is approximate).
 PAPER_TABLE1 = {
@@ -173,25 +174,31 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
     grid_2d = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(dev)
     samples, log_density = {}, {}
     runs: Dict[str, Dict[str, List[float]]] = {mode: {} for mode in cfg.modes}
-    for seed in cfg.seeds:
-        for mode in cfg.modes:
-            companion.seed_everything(seed)
-            model = _fit_ring_model(cfg, mode, train, f"ring ({mode}, seed {seed})")
-            model.eval()
-            with torch.no_grad():
-                x_s = model.sample(cfg.n_samples)
-                nll = -model.log_prob(test[:1000], n_samples=cfg.n_eval_samples).mean().item()
-            n_modes, quality = mode_coverage(x_s, centres, std)
-            for key, value in (("test_nll", nll), ("modes", n_modes), ("high_quality", quality),
-                               ("sigma", model.log_sigma.detach().exp().item())):
-                runs[mode].setdefault(key, []).append(float(value))
-            if seed == cfg.seeds[0]:  # the figure: the first seed's samples and density
-                with torch.no_grad():
-                    dens = torch.cat([model.log_prob(chunk, n_samples=cfg.n_eval_samples)
-                                      for chunk in grid_2d.split(1200)])
-                samples[mode] = x_s.cpu().numpy()
-                log_density[mode] = dens.view(cfg.resolution, cfg.resolution).cpu().numpy()
-                metrics.update({f"{mode}_{key}": values[0] for key, values in runs[mode].items()})
+
+    def fit_and_score(seed: int, mode: str) -> Tuple[Dict[str, float], Optional[np.ndarray], Optional[np.ndarray]]:
+        """One job (companion.workers): a seed's model, its scores, and for the first seed the figure's panels."""
+        companion.seed_everything(seed)
+        model = _fit_ring_model(cfg, mode, train, f"ring ({mode}, seed {seed})")
+        model.eval()
+        with torch.no_grad():
+            x_s = model.sample(cfg.n_samples)
+            nll = -model.log_prob(test[:1000], n_samples=cfg.n_eval_samples).mean().item()
+        n_modes, quality = mode_coverage(x_s, centres, std)
+        scores = {"test_nll": nll, "modes": n_modes, "high_quality": quality,
+                  "sigma": model.log_sigma.detach().exp().item()}
+        if seed != cfg.seeds[0]:
+            return scores, None, None
+        with torch.no_grad():  # the figure: the first seed's samples and density
+            dens = torch.cat([model.log_prob(chunk, n_samples=cfg.n_eval_samples) for chunk in grid_2d.split(1200)])
+        return scores, x_s.cpu().numpy(), dens.view(cfg.resolution, cfg.resolution).cpu().numpy()
+
+    jobs = [(seed, mode) for seed in cfg.seeds for mode in cfg.modes]
+    for (seed, mode), (scores, x_s, dens) in zip(jobs, map_in_workers(fit_and_score, jobs)):
+        for key, value in scores.items():
+            runs[mode].setdefault(key, []).append(float(value))
+        if x_s is not None:
+            samples[mode], log_density[mode] = x_s, dens
+            metrics.update({f"{mode}_{key}": values[0] for key, values in runs[mode].items()})
     for mode, series in runs.items():
         for key, values in series.items():
             stats = mean_std(values)
@@ -276,16 +283,31 @@ _PLAIN_GAN_FIELDS = ("dataset", "gan_latent_dim", "gan_hidden", "gan_layers", "a
                      "gan_lr", "gan_decay_step", "gan_decay", "n_inference_steps", "lr")
 
 
-def _shared_fit(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[ADE, float]:
-    """``fit()`` after ``seed_everything(seed)``, once a process per ``key``
-    (:func:`companion.runs.fit_once`); returns the model and the seconds the fit took."""
-    from companion.runs import fit_once
+def _shared_item(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[tuple, Callable[[], ADE]]:
+    """The ``(key, fit)`` pair of :func:`companion.runs.fit_once` for ``fit()`` after ``seed_everything(seed)``."""
 
     def seeded_fit() -> ADE:
         companion.seed_everything(seed)
         return fit()
 
-    return fit_once(("adaptive_density",) + key, seeded_fit)
+    return ("adaptive_density",) + key, seeded_fit
+
+
+def _shared_fit(item: Tuple[tuple, Callable[[], ADE]]) -> Tuple[ADE, float]:
+    """The fit of an item of :func:`_shared_item`, once a process per key (:func:`companion.runs.fit_once`;
+    :func:`prefit` runs many at once); returns the model and the seconds the fit took."""
+    from companion.runs import fit_once
+
+    return fit_once(*item)
+
+
+def prefit(items: List[Tuple[tuple, Callable[[], ADE]]]) -> None:
+    """Train the shared fits of ``items`` (:func:`ade_fit_item`, :func:`plain_gan_fit_item`) two at a time in
+    one-thread worker processes (:func:`companion.runs.fit_once_in_workers`), before an experiment asks for them
+    one by one: each is the fit it would have run, on one thread, wherever it runs."""
+    from companion.runs import fit_once_in_workers
+
+    fit_once_in_workers(items)
 
 
 def fitted_ade(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor, desc: str) -> ADE:
@@ -296,6 +318,12 @@ def fitted_ade(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor,
     given mode, seed, device and networks-and-budget fields of ``cfg`` (:data:`_ADE_FIT_FIELDS`) runs
     once (the ablation's AV-ADE is the refinements' plain AV-ADE).
     """
+    return _shared_fit(ade_fit_item(cfg, mode, seed, train, desc))[0]
+
+
+def ade_fit_item(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor,
+                 desc: str) -> Tuple[tuple, Callable[[], ADE]]:
+    """The shared fit of :func:`fitted_ade` as a ``(key, fit)`` pair, for :func:`prefit`."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
 
@@ -306,7 +334,7 @@ def fitted_ade(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tensor,
         return model
 
     key = ("ade", mode, seed, str(train.device)) + tuple(getattr(cfg, name) for name in _ADE_FIT_FIELDS)
-    return _shared_fit(key, seed, fit)[0]
+    return _shared_item(key, seed, fit)
 
 
 def _fit_decoder_as_gan(model: ADE, data: torch.Tensor, n_steps: int, batch_size: int, lr: float, decay_step: int,
@@ -346,6 +374,12 @@ def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc
     (:func:`companion.ade.fit_inference_network`) for the bits/dim bound. Shared within a process like
     :func:`fitted_ade` (by seed, device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the
     ablation's GANs."""
+    return _shared_fit(plain_gan_fit_item(cfg, seed, train, desc))
+
+
+def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor,
+                       desc: str) -> Tuple[tuple, Callable[[], ADE]]:
+    """The shared fit of :func:`fitted_plain_gan` as a ``(key, fit)`` pair, for :func:`prefit`."""
     if cfg.gan_fit != "plain" or cfg.architecture != "mlp":
         raise ValueError(f"the plain GAN recipe needs gan_fit='plain' and MLPs; got {cfg.gan_fit!r}, "
                          f"{cfg.architecture!r}")
@@ -362,7 +396,7 @@ def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc
         return model
 
     key = ("plain gan", seed, str(train.device)) + tuple(getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
-    return _shared_fit(key, seed, fit)
+    return _shared_item(key, seed, fit)
 
 
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
@@ -497,6 +531,12 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
     samples = {}
     reference_bpd: List[float] = []
     min_share: Dict[str, List[float]] = {m: [] for m in cfg.modes}
+    prefit([plain_gan_fit_item(cfg, seed, train, f"{mode} (seed {seed})") if mode == "gan" and cfg.gan_fit == "plain"
+            else ade_fit_item(cfg, mode, seed, train, f"{mode} (seed {seed})")
+            for seed in cfg.seeds for mode in cfg.modes])
+    if cfg.logistic_vae_reference:
+        reference_bpd = map_in_workers(lambda seed: logistic_vae_reference(cfg, train, held_out, seed),
+                                       [(seed,) for seed in cfg.seeds])
     for seed in cfg.seeds:
         for mode in cfg.modes:
             companion.seed_everything(seed)
@@ -515,8 +555,6 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
                 inception[mode][name].append(value)
             if seed == cfg.seeds[0]:
                 samples[mode] = model.sample(36).cpu().numpy()
-        if cfg.logistic_vae_reference:
-            reference_bpd.append(logistic_vae_reference(cfg, train, held_out, seed))
     metrics, notes = _ablation_metrics(cfg, accuracy, data_fd, reference_bpd, bpd, fd, min_share, inception,
                                        inception_state)
     return AblationResult(list(cfg.modes), bpd, fd, samples, train[:36].cpu().numpy(), metrics, cfg.dataset, notes,

@@ -35,20 +35,26 @@ from companion.ade import ResidualMLPDiscriminator, fit_ade
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.adaptive_density import (
+    _ADE_FIT_FIELDS,
     AblationConfig,
     _ade_from,
     _fit_and_score,
     _held_out,
     _held_out_digits,
     _inception_scores,
-    fitted_ade,
+    _shared_fit,
+    _shared_item,
+    ade_fit_item,
     fitted_plain_gan,
+    plain_gan_fit_item,
+    prefit,
 )
 from companion.experiments.feature_classifier import FeatureNet, fit_classifier, train_feature_net
 from companion.metrics import frechet_distance, mean_std, prd_curve, prd_f_beta
 from companion.plots import pyplot
 from companion.reproduce import register
 from companion.vae import VAE
+from companion.workers import map_in_workers
 
 from ..checks import check_positive_int
 
@@ -151,6 +157,24 @@ def refined_ade(cfg: AblationConfig, variant: str):
     return model
 
 
+def _refinement_item(cfg: AblationConfig, variant: str, seed: int, train: torch.Tensor):
+    """The fit of ``variant`` with ``seed`` as a ``(key, fit)`` pair of :func:`companion.runs.fit_once`: the
+    plain mode is the ablation's model (:func:`ade_fit_item`, shared with it), a refined one its own fit."""
+    mode, residual, wide, scales = REFINEMENTS[variant]
+    desc = f"{variant} (seed {seed})"
+    if not residual and not wide and scales == cfg.flow_scales:
+        return ade_fit_item(cfg, mode, seed, train, desc)
+
+    def fit():
+        model = refined_ade(cfg, variant).to(train.device)
+        fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                n_inference_steps=cfg.n_inference_steps, desc=desc)
+        return model
+
+    key = ("refined", variant, seed, str(train.device)) + tuple(getattr(cfg, name) for name in _ADE_FIT_FIELDS)
+    return _shared_item(key, seed, fit)
+
+
 @dataclass
 class RefinementsConfig(AblationConfig):
     """The variants of Table 5.2 on digits, with the ablation's networks and budget."""
@@ -201,16 +225,12 @@ def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
     fd: Dict[str, List[float]] = {v: [] for v in cfg.variants}
     shares: Dict[str, List[float]] = {v: [] for v in cfg.variants}
     samples: Dict[str, np.ndarray] = {}
+    items = {(seed, variant): _refinement_item(cfg, variant, seed, train) for seed in cfg.seeds
+             for variant in cfg.variants}
+    prefit(list(items.values()))  # two fits at a time, each on one thread
     for seed in cfg.seeds:
         for variant in cfg.variants:
-            mode, residual, wide, scales = REFINEMENTS[variant]
-            if not residual and not wide and scales == cfg.flow_scales:  # the ablation's model: shared with it
-                model = fitted_ade(cfg, mode, seed, train, f"{variant} (seed {seed})")
-            else:
-                companion.seed_everything(seed)
-                model = refined_ade(cfg, variant).to(dev)
-                fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                        n_inference_steps=cfg.n_inference_steps, desc=f"{variant} (seed {seed})")
+            model, _ = _shared_fit(items[seed, variant])
             model.eval()
             with torch.no_grad():
                 bpd[variant].append(float(torch.cat([model.bits_per_dim(c, n_samples=cfg.n_eval_samples)
@@ -437,25 +457,31 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
     samples, prd = {}, {}
     originals = held_out[: cfg.n_reconstructions].numpy()
     reconstructions = np.zeros_like(originals)
-    for seed in cfg.seeds:
-        fitted = {name: _fit(name, train, cfg, seed) for name in cfg.models}
-        for name, model in fitted.items():
-            row = scores[name]
-            x, values, (precision, recall) = _quality_scores(model, cfg, seed, feature_net, held_out, held_labels)
-            for key, value in values.items():
-                row.setdefault(key, []).append(value)
-            if seed == cfg.seeds[0]:
-                samples[name] = x[:36].numpy()
-                prd[name] = (precision, recall)
-                if name == "av-ade":
-                    ade = model.modules
-                    ade.eval()
-                    reconstructions = ade.reconstruct(held_out[: cfg.n_reconstructions]).numpy()
-            if name == "av-ade":
-                ade = model.modules
-                with torch.no_grad():
-                    error = (ade.reconstruct(held_out) - held_out).abs().mean()
-                row.setdefault("reconstruction_error", []).append(float(error))
+
+    def fit_and_score(name: str, seed: int):
+        """One job (companion.workers): a model's scores of one seed, its first 36 samples, its PRD curve and
+        (AV-ADE) its reconstructions of the first held-out digits."""
+        model = _fit(name, train, cfg, seed)
+        x, values, curve = _quality_scores(model, cfg, seed, feature_net, held_out, held_labels)
+        shown = None
+        if name == "av-ade":
+            ade = model.modules
+            ade.eval()
+            with torch.no_grad():
+                shown = ade.reconstruct(held_out[: cfg.n_reconstructions]).numpy()
+                values["reconstruction_error"] = float((ade.reconstruct(held_out) - held_out).abs().mean())
+        return x[:36].numpy(), values, curve, shown
+
+    if "gan" in cfg.models:  # the ablation's GANs (shared with it): two fits at a time
+        prefit([plain_gan_fit_item(_gan_cfg(cfg), seed, train, f"GAN (seed {seed})") for seed in cfg.seeds])
+    jobs = [(name, seed) for seed in cfg.seeds for name in cfg.models]
+    for (name, seed), (x, values, curve, shown) in zip(jobs, map_in_workers(fit_and_score, jobs)):
+        for key, value in values.items():
+            scores[name].setdefault(key, []).append(value)
+        if seed == cfg.seeds[0]:
+            samples[name], prd[name] = x, curve
+            if shown is not None:
+                reconstructions = shown
     # the bar: every GAN seed against the VAE of the same seed
     metrics: Dict[str, Union[float, str]] = {"classifier_accuracy": accuracy}
     if "gan" in cfg.models and "vae" in cfg.models:
@@ -588,18 +614,24 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
     feature_net, _ = train_feature_net(cfg.feature_steps, device=dev, dataset=cfg.dataset)
     inception_state: Dict[str, str] = {}
     bpd, fd, n_params, inception = {}, {}, {}, {}
-    for scales, blocks in cfg.architectures:
+
+    def fit_and_score(scales: int, blocks: int, seed: int) -> Tuple[int, Dict[str, float], Dict[str, float]]:
+        """One job (companion.workers): the flow's parameters, the scores and the IS/FID (paper scale) of a fit."""
+        companion.seed_everything(seed)
+        model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
+        size = sum(p.numel() for p in model.flow.parameters())
+        desc = f"{cfg.mode} s{scales}b{blocks} (seed {seed})"
+        scores = _fit_and_score(model, cfg, train, held_out, feature_net, desc)
+        return size, scores, _inception_scores(model, train, cfg.n_inception_samples, inception_state)
+
+    jobs = [(scales, blocks, seed) for scales, blocks in cfg.architectures for seed in cfg.seeds]
+    for (scales, blocks, _), (size, scores, extra) in zip(jobs, map_in_workers(fit_and_score, jobs)):
         key = f"s{scales}b{blocks}"
-        bpd[key], fd[key] = [], []
-        for seed in cfg.seeds:
-            companion.seed_everything(seed)
-            model = _ade_from(cfg, cfg.mode, flow_scales=scales, flow_blocks=blocks).to(dev)
-            n_params[key] = sum(p.numel() for p in model.flow.parameters())
-            scores = _fit_and_score(model, cfg, train, held_out, feature_net, f"{cfg.mode} {key} (seed {seed})")
-            bpd[key].append(scores["bpd"])
-            fd[key].append(scores["fd"])
-            for name, value in _inception_scores(model, train, cfg.n_inception_samples, inception_state).items():
-                inception.setdefault(f"{key}_{name}", []).append(value)
+        n_params[key] = size
+        bpd.setdefault(key, []).append(scores["bpd"])
+        fd.setdefault(key, []).append(scores["fd"])
+        for name, value in extra.items():
+            inception.setdefault(f"{key}_{name}", []).append(value)
     metrics = {}
     for key in bpd:
         metrics[f"{key}_bpd_mean"] = mean_std(bpd[key])["mean"]

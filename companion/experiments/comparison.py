@@ -356,8 +356,10 @@ def _gan_bar(model: str, row: Dict[str, Optional[float]], samples: torch.Tensor,
 
 
 def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, n_train: int, valid: torch.Tensor,
-              test: torch.Tensor, space: Optional[FeatureSpace],
-              vae_row: Optional[Dict[str, Optional[float]]]) -> Tuple[Dict[str, Optional[float]], np.ndarray]:
+              test: torch.Tensor, space: Optional[FeatureSpace]
+              ) -> Tuple[Dict[str, Optional[float]], np.ndarray, torch.Tensor]:
+    """One fitted model's scores (without the GAN bar, which needs the VAE of the same seed: :func:`_gan_bar`),
+    the first ``n_grid`` draws for the sample grids, and the draws themselves."""
     from companion.metrics import bits_per_dim, frechet_distance
 
     row: Dict[str, Optional[float]] = {"seconds": fitted.seconds, "n_params": float(fitted.n_params)}
@@ -376,8 +378,7 @@ def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, n_t
         means = None if fitted.mean_fn is None else _finite(fitted.sample(n, mean=True))
         row["frechet_means"] = None if means is None else frechet_distance(space.features(means),
                                                                            space.features(test))
-    row.update(_gan_bar(fitted.name, row, samples, spec, cfg, test, space, vae_row))
-    return row, samples[: cfg.n_grid].numpy()
+    return row, samples[: cfg.n_grid].numpy(), samples
 
 
 def _sample_scores(samples: torch.Tensor, spec: DatasetSpec, valid: torch.Tensor, test: torch.Tensor,
@@ -413,23 +414,62 @@ def _mean_row(runs: Dict[str, List[Optional[float]]]) -> Dict[str, Optional[floa
     return {key: None if any(v is None for v in values) else float(np.mean(values)) for key, values in runs.items()}
 
 
-def _fit_seeds(model: str, spec: DatasetSpec, cfg: ComparisonConfig, train: torch.Tensor, valid: torch.Tensor,
-               test: torch.Tensor, space: Optional[FeatureSpace],
-               vae_runs: Optional[Dict[str, List[Optional[float]]]]) -> Tuple[Dict[str, List], np.ndarray, FittedModel]:
-    """Fit and score ``model`` with seeds ``cfg.seed .. cfg.seed + n_seeds - 1``: each metric's values, first draws."""
+def _scored_seeds(model: str, seeds: Tuple[int, ...], spec: DatasetSpec, cfg: ComparisonConfig,
+                  train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, space: Optional[FeatureSpace]
+                  ) -> Tuple[List[Tuple[Dict[str, Optional[float]], np.ndarray, Optional[torch.Tensor]]], str, str]:
+    """Fit ``model`` with each of ``seeds`` and score it (:func:`_evaluate`): per seed its row, its grid
+    draws and, for a GAN, the draws its bar is read on; with the model's likelihood kind and note.
+
+    A toy GAN trains all its seeds at once as replicas (:func:`fit_toy_gans`), every other model one
+    fit per seed (:func:`fit_model`, which seeds itself). One call is one worker's job in :func:`_run`,
+    so it sets the random state it draws from.
+    """
     import dataclasses
 
-    runs: Dict[str, List[Optional[float]]] = {}
-    grid, fitted = None, None
-    toy_gans = fit_toy_gans(model, train, spec, cfg) if spec.family == "toys" and model in GAN_MODELS else None
-    for j in range(cfg.n_seeds):
-        vae_row = None if vae_runs is None else {k: v[j] for k, v in vae_runs.items()}
-        fitted = toy_gans[j] if toy_gans else fit_model(model, train, spec, dataclasses.replace(cfg, seed=cfg.seed + j))
-        row, draws = _evaluate(fitted, spec, cfg, len(train), valid, test, space, vae_row)
-        grid = draws if grid is None else grid
-        for key, value in row.items():
-            runs.setdefault(key, []).append(value)
-    return runs, grid, fitted
+    if spec.family == "toys" and model in GAN_MODELS:
+        companion.seed_everything(seeds[0])  # the replicas seed themselves; this seeds the draws that score them
+        fits = fit_toy_gans(model, train, spec, dataclasses.replace(cfg, seed=seeds[0], n_seeds=len(seeds)))
+    else:
+        fits = [fit_model(model, train, spec, dataclasses.replace(cfg, seed=seed)) for seed in seeds]
+    scored = []
+    for fitted in fits:
+        row, draws, samples = _evaluate(fitted, spec, cfg, len(train), valid, test, space)
+        scored.append((row, draws, samples if model in GAN_MODELS else None))
+    return scored, fits[-1].kind, fits[-1].how
+
+
+def _fit_models(models: Sequence[str], spec: DatasetSpec, cfg: ComparisonConfig, train: torch.Tensor,
+                valid: torch.Tensor, test: torch.Tensor, space: Optional[FeatureSpace]
+                ) -> Dict[str, Tuple[Dict[str, List], np.ndarray, str, str]]:
+    """Fit and score every model of ``models`` with seeds ``cfg.seed .. cfg.seed + n_seeds - 1``, each fit
+    a job of :func:`companion.workers.map_in_workers` (two at a time on a 2-core CPU, each on one thread;
+    the numbers do not depend on how many run at once). Returns per model each metric's values over the
+    seeds (a GAN's bar read against the VAE of the same seed, :func:`_gan_bar`), the first seed's grid
+    draws, and its likelihood kind and note."""
+    from companion.workers import map_in_workers
+
+    seeds = tuple(cfg.seed + j for j in range(cfg.n_seeds))
+    jobs = []
+    for model in models:  # a toy GAN's seeds are one job (replicas), any other model's one job per seed
+        toy_gan = spec.family == "toys" and model in GAN_MODELS
+        jobs += [(model, seeds)] if toy_gan else [(model, (seed,)) for seed in seeds]
+    done = map_in_workers(lambda model, job_seeds: _scored_seeds(model, job_seeds, spec, cfg, train, valid, test,
+                                                                 space), jobs)
+    scored: Dict[str, List] = {}
+    how: Dict[str, Tuple[str, str]] = {}
+    for (model, _), (seed_scores, kind, note) in zip(jobs, done):
+        scored.setdefault(model, []).extend(seed_scores)
+        how[model] = (kind, note)
+    vae_rows = [row for row, _, _ in scored["vae"]] if "vae" in scored else None
+    fitted: Dict[str, Tuple[Dict[str, List], np.ndarray, str, str]] = {}
+    for model in models:
+        runs: Dict[str, List[Optional[float]]] = {}
+        for j, (row, _, samples) in enumerate(scored[model]):
+            row.update(_gan_bar(model, row, samples, spec, cfg, test, space, None if vae_rows is None else vae_rows[j]))
+            for key, value in row.items():
+                runs.setdefault(key, []).append(value)
+        fitted[model] = (runs, scored[model][0][1]) + how[model]
+    return fitted
 
 
 def _run(cfg: ComparisonConfig) -> ComparisonResult:
@@ -459,20 +499,24 @@ def _run(cfg: ComparisonConfig) -> ComparisonResult:
         rows[name], runs[name], kinds[name], notes[name] = {"data": data_row}, {"data": {k: [v] for k, v in
                                                                                           data_row.items()}}, {}, {}
         grids[name] = {"data": train[: cfg.n_grid].numpy()}
+        to_fit = []
         for model in cfg.models:
             reason, kind = not_applicable_reason(model, spec), "n/a"
             if reason is None and f"{name}/{model}" in cfg.skip:
                 reason, kind = f"skipped at {cfg.scale} scale to keep the chapter inside its time budget", "skipped"
-            if reason is not None:
+            if reason is None:
+                to_fit.append(model)
+            else:
                 rows[name][model], runs[name][model], kinds[name][model], notes[name][model] = {}, {}, kind, reason
+        fitted = _fit_models(to_fit, spec, cfg_data, train.to(dev), valid, test, space)
+        for model in cfg.models:
+            if model not in fitted:
                 continue
-            runs[name][model], grids[name][model], fitted = _fit_seeds(
-                model, spec, cfg_data, train.to(dev), valid, test, space, runs[name].get("vae"))
+            runs[name][model], grids[name][model], kinds[name][model], notes[name][model] = fitted[model]
             needed = dict(cfg.gan_bar_modes).get(name)
             if spec.family == "toys" and model in GAN_MODELS and needed is not None:
                 bars.setdefault(name, {})[model] = _toy_bar(runs[name][model]["modes"], needed, cfg.gan_bar_seeds)
             rows[name][model] = _mean_row(runs[name][model])
-            kinds[name][model], notes[name][model] = fitted.kind, fitted.how
     result = ComparisonResult(list(cfg.datasets), list(cfg.models), rows, kinds, notes, grids, spaces, {}, family,
                               runs, cfg.n_seeds, seeds, bars)
     result.metrics = _flat_metrics(result)
