@@ -9,6 +9,7 @@ import torch
 
 from companion import data as datasets
 from companion.ade import ResidualMLPDiscriminator, build_ade
+from companion.evidence import VERDICTS
 from companion.experiments import adaptive_density_extra as ex
 from companion.experiments.feature_classifier import train_feature_net
 
@@ -90,6 +91,19 @@ def test_refinements_smoke_reports_every_variant():
     ex.plot_refinements(result)
     with pytest.raises(ValueError, match="variant"):
         ex.refined_ade(cfg, "av-ade (iaf)")
+
+
+def test_flow_depth_tests_the_thesis_claims_over_its_seeds():
+    cfg = ex.FlowDepthConfig.for_scale("smoke", architectures=((1, 1), (1, 2), (2, 2)), seeds=(0, 1, 2))
+    result = ex.run_flow_depth(cfg)
+    assert [len(result.bpd[k]) for k in ("s1b1", "s1b2", "s2b2")] == [3, 3, 3]
+    for a, b, measure in ex.FLOW_DEPTH_CLAIMS:
+        assert result.metrics[f"{a}_vs_{b}_{measure}_verdict"] in VERDICTS
+        assert result.metrics[f"{a}_{measure}_std"] > 0  # three seeds, three different fits
+    assert result.n_params["s2b2"] > result.n_params["s1b2"] > result.n_params["s1b1"]
+    assert ex.FlowDepthConfig.for_scale("book").seeds == (0, 1, 2, 3, 4)  # the claims' five seeds
+    two = ex.run_flow_depth(ex.FlowDepthConfig.for_scale("smoke"))  # shapes that the claims do not name
+    assert not any(key.endswith("_verdict") for key in two.metrics)
 
 
 def test_sample_quality_smoke_scores_every_model_the_same_way():

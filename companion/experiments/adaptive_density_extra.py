@@ -582,16 +582,23 @@ def plot_sample_quality(result: SampleQualityResult):
 
 @dataclass
 class FlowDepthConfig(AblationConfig):
-    """V-ADE (book) or AV-ADE (paper) on digits with several shapes of ``f_psi`` (one seed at book scale)."""
+    """V-ADE (book) or AV-ADE (paper) on digits with several shapes of ``f_psi``, over seeds."""
 
     mode: str = "v-ade"
     architectures: Tuple[Tuple[int, int], ...] = ((1, 1), (1, 2), (2, 2))  # (scales, blocks)
-    seeds: Tuple[int, ...] = (0,)
+    seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)
     SCALES: ClassVar = {
-        "smoke": {"architectures": ((1, 1), (2, 1)), "n_steps": 20, "n_eval_samples": 4, "feature_steps": 30},
+        "smoke": {"architectures": ((1, 1), (2, 1)), "seeds": (0,), "n_steps": 20, "n_eval_samples": 4,
+                  "feature_steps": 30},
         "paper": dict(AblationConfig.SCALES["paper"], mode="av-ade",
                       architectures=((1, 2), (2, 2), (2, 4), (3, 3))),
     }
+
+
+#: The thesis' claims on the shape of f_psi (Sec. 5.7, Fig. 5.12) the chapter tests, each "the first shape is
+#: better than the second" on a measure (lower is better for both): two scales against one, two blocks against one.
+FLOW_DEPTH_CLAIMS = (("s2b2", "s1b2", "bpd"), ("s2b2", "s1b2", "fd"), ("s1b2", "s1b1", "bpd"),
+                     ("s1b2", "s1b1", "fd"))
 
 
 @dataclass
@@ -601,7 +608,7 @@ class FlowDepthResult:
     bpd: Dict[str, List[float]]
     fd: Dict[str, List[float]]
     n_params: Dict[str, int]
-    metrics: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, Union[float, str]] = field(default_factory=dict)  # the verdicts are words
     dataset: str = "digits"
 
 
@@ -632,11 +639,17 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
         fd.setdefault(key, []).append(scores["fd"])
         for name, value in extra.items():
             inception.setdefault(f"{key}_{name}", []).append(value)
-    metrics = {}
+    metrics: Dict[str, Union[float, str]] = {}
     for key in bpd:
-        metrics[f"{key}_bpd_mean"] = mean_std(bpd[key])["mean"]
-        metrics[f"{key}_fd_mean"] = mean_std(fd[key])["mean"]
+        for name, values in (("bpd", bpd[key]), ("fd", fd[key])):
+            stats = mean_std(values)
+            metrics[f"{key}_{name}_mean"], metrics[f"{key}_{name}_std"] = stats["mean"], stats["std"]
         metrics[f"{key}_flow_params"] = n_params[key]
+    for a, b, measure in FLOW_DEPTH_CLAIMS:  # paired, as the ablation's modes: a seed's shapes share the VAE's start
+        if a in bpd and b in bpd:
+            series = bpd if measure == "bpd" else fd
+            metrics[f"{a}_vs_{b}_{measure}_verdict"] = verdict(series[a], series[b], higher_is_better=False,
+                                                               paired=True)
     for name, values in inception.items():  # paper scale with the optional Inception backend
         metrics[f"{name}_mean"] = mean_std(values)["mean"]
     return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics, cfg.dataset)

@@ -112,7 +112,7 @@ class ComparisonConfig(ExperimentConfig):
     # toys: (dataset, modes a GAN must cover on average over at least gan_bar_seeds seeds), e.g. ring 6 of 8
     gan_bar_modes: Tuple[Tuple[str, int], ...] = ()
     gan_bar_seeds: int = 10
-    n_seeds: int = 3
+    n_seeds: int = 5  # every comparative claim on at least five seeds (the ring: ten, dataset_seeds)
     dataset_seeds: Tuple[Tuple[str, int], ...] = ()  # (dataset, seeds) where a dataset has more than n_seeds
     iw_samples: int = 10
     n_train: Optional[int] = None  # None: the whole training split
