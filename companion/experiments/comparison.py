@@ -421,7 +421,7 @@ def _scored_seeds(model: str, seeds: Tuple[int, ...], spec: DatasetSpec, cfg: Co
     draws and, for a GAN, the draws its bar is read on; with the model's likelihood kind and note.
 
     A toy GAN trains all its seeds at once as replicas (:func:`fit_toy_gans`), every other model one
-    fit per seed (:func:`fit_model`, which seeds itself). One call is one worker's job in :func:`_run`,
+    fit per seed (:func:`fit_model`, which seeds itself). One call is one worker's job in :func:`_fit_models`,
     so it sets the random state it draws from.
     """
     import dataclasses
@@ -453,6 +453,7 @@ def _fit_models(models: Sequence[str], spec: DatasetSpec, cfg: ComparisonConfig,
     for model in models:  # a toy GAN's seeds are one job (replicas), any other model's one job per seed
         toy_gan = spec.family == "toys" and model in GAN_MODELS
         jobs += [(model, seeds)] if toy_gan else [(model, (seed,)) for seed in seeds]
+    jobs.sort(key=lambda job: len(job[1]) == 1)  # the long replica jobs first, so that the workers end together
     done = map_in_workers(lambda model, job_seeds: _scored_seeds(model, job_seeds, spec, cfg, train, valid, test,
                                                                  space), jobs)
     scored: Dict[str, List] = {}
