@@ -326,14 +326,22 @@ def ade_fit_item(cfg: "AblationConfig", mode: str, seed: int, train: torch.Tenso
     """The shared fit of :func:`fitted_ade` as a ``(key, fit)`` pair, for :func:`prefit`."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    return trained_ade_item(cfg, ("ade", mode), lambda: _ade_from(cfg, mode), seed, train, desc)
+
+
+def trained_ade_item(cfg: "AblationConfig", name: tuple, build: Callable[[], ADE], seed: int, train: torch.Tensor,
+                     desc: str) -> Tuple[tuple, Callable[[], ADE]]:
+    """``(key, fit)`` for :func:`prefit` and :func:`_shared_fit`: the ADE that ``build()`` makes after
+    ``seed_everything(seed)``, trained by :func:`fit_ade` with the budget of ``cfg``; keyed by ``name``, the
+    seed, the device and the fields of ``cfg`` that decide a fit (:data:`_ADE_FIT_FIELDS`)."""
 
     def fit() -> ADE:
-        model = _ade_from(cfg, mode).to(train.device)
+        model = build().to(train.device)
         fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
                 n_inference_steps=cfg.n_inference_steps, desc=desc)
         return model
 
-    key = ("ade", mode, seed, str(train.device)) + tuple(getattr(cfg, name) for name in _ADE_FIT_FIELDS)
+    key = name + (seed, str(train.device)) + tuple(getattr(cfg, attribute) for attribute in _ADE_FIT_FIELDS)
     return _shared_item(key, seed, fit)
 
 

@@ -31,11 +31,10 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ResidualMLPDiscriminator, fit_ade
+from companion.ade import ResidualMLPDiscriminator
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.adaptive_density import (
-    _ADE_FIT_FIELDS,
     AblationConfig,
     _ade_from,
     _fit_and_score,
@@ -43,11 +42,11 @@ from companion.experiments.adaptive_density import (
     _held_out_digits,
     _inception_scores,
     _shared_fit,
-    _shared_item,
     ade_fit_item,
     fitted_plain_gan,
     plain_gan_fit_item,
     prefit,
+    trained_ade_item,
 )
 from companion.experiments.feature_classifier import FeatureNet, fit_classifier, train_feature_net
 from companion.metrics import frechet_distance, mean_std, prd_curve, prd_f_beta
@@ -164,15 +163,7 @@ def _refinement_item(cfg: AblationConfig, variant: str, seed: int, train: torch.
     desc = f"{variant} (seed {seed})"
     if not residual and not wide and scales == cfg.flow_scales:
         return ade_fit_item(cfg, mode, seed, train, desc)
-
-    def fit():
-        model = refined_ade(cfg, variant).to(train.device)
-        fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                n_inference_steps=cfg.n_inference_steps, desc=desc)
-        return model
-
-    key = ("refined", variant, seed, str(train.device)) + tuple(getattr(cfg, name) for name in _ADE_FIT_FIELDS)
-    return _shared_item(key, seed, fit)
+    return trained_ade_item(cfg, ("refined", variant), lambda: refined_ade(cfg, variant), seed, train, desc)
 
 
 @dataclass
