@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -294,3 +296,60 @@ def test_quality_bar_table_has_one_row_per_method_and_latent_size():
     assert list(table.index) == [("GAN", 4), ("GAN", 16), ("VAE", 4)]
     assert table.loc[("GAN", 4), "meets the bar"] == "0/3 seeds"
     assert table.loc[("GAN", 4), "smallest class share (%)"] == "0.4"
+
+
+def _without_seconds(metrics):
+    return {k: v for k, v in metrics.items() if k != "seconds_per_seed"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_components_sweep_gives_the_same_numbers_with_one_worker_or_two(monkeypatch):
+    from companion.experiments import implicit_mle_components as C
+
+    cfg = C.ComponentsConfig.for_scale("smoke")
+    results = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("COMPANION_WORKERS", workers)
+        results.append(C.run_components_sweep(cfg))
+    one, two = results
+    assert one.runs == two.runs and _without_seconds(one.metrics) == _without_seconds(two.metrics)
+    assert len(one.metrics["seconds_per_seed"]) == cfg.n_seeds
+    for name in C.SCORES:
+        for c in cfg.n_components:
+            values = one.runs[name][c]
+            assert len(values) == cfg.n_seeds and len(set(values)) == cfg.n_seeds  # each seed its own run
+            assert one.metrics[name][c]["mean"] == pytest.approx(np.mean(values))
+    claims = one.metrics["claims"]
+    assert set(claims) == {"best_vs_one", "best_vs_largest", "parzen_best_vs_one", "code_moves_more"}
+    assert all(c["verdict"] in ("holds", "does not hold", "cannot tell at this budget", "not compared")
+               and c["phrase"] for c in claims.values())
+    assert one.metrics["best_c"]["code_log_lik"] == max(cfg.n_components,
+                                                        key=lambda c: one.metrics["code_log_lik"][c]["mean"])
+    # the figure's models are the first seed's: its bases score its validation codes as in runs
+    first = float(one.bases[1].log_prob(one.val_codes).mean())
+    assert first == pytest.approx(one.runs["code_log_lik"][1][0], rel=1e-5)
+
+
+def test_components_claims_read_their_verdicts_from_paired_seeds():
+    from companion.experiments.implicit_mle_components import components_claims
+
+    shift = np.array([0.0, 3.0, -2.0, 1.0, 5.0])  # each seed's autoencoder moves all its scores together
+    code = {1: (shift - 1.0).tolist(), 5: (shift + 0.5).tolist(), 40: (shift + 0.4 + [0, .02, -.01, .01, 0]).tolist()}
+    parzen = {1: (shift + 10).tolist(), 5: (shift + 10.1).tolist(), 40: (shift + [10, 10.2, 10.05, 10.1, 10]).tolist()}
+    claims = components_claims({"code_log_lik": code, "parzen": parzen})
+    assert (claims["best_vs_one"]["a"], claims["best_vs_one"]["b"]) == (5, 1)
+    assert claims["best_vs_one"]["verdict"] == "holds"  # paired: the shift cancels
+    assert claims["best_vs_largest"]["verdict"] == "holds" and claims["best_vs_largest"]["b"] == 40
+    assert claims["code_moves_more"]["verdict"] == "holds"  # 1.5 nats against at most 0.2
+    assert "over 5 paired seeds" in claims["best_vs_one"]["phrase"]
+    swapped = components_claims({"code_log_lik": parzen, "parzen": code})
+    assert swapped["code_moves_more"]["verdict"] == "does not hold"
+    flat = {1: code[1], 40: code[5]}
+    best_is_largest = components_claims({"code_log_lik": flat, "parzen": flat})
+    assert best_is_largest["best_vs_largest"]["verdict"] == "not compared"
+    with pytest.raises(ValueError, match="C = 1 among them"):
+        components_claims({"code_log_lik": {2: [1.0], 5: [2.0]}, "parzen": {2: [1.0], 5: [2.0]}})
+    with pytest.raises(ValueError, match="same seeds"):
+        components_claims({"code_log_lik": {1: [1.0, 2.0], 5: [2.0]}, "parzen": {1: [1.0, 2.0], 5: [2.0, 3.0]}})
+    with pytest.raises(ValueError, match="missing"):
+        components_claims({"code_log_lik": code})

@@ -9,8 +9,9 @@
 
 The chapter's other experiments have a module each: ``implicit_mle_parzen.py`` (Table 1 and
 Fig. 3 left), ``implicit_mle_neighbours.py`` (Fig. 4), ``implicit_mle_faces.py`` (Fig. 5, the
-faces), ``implicit_mle_audio.py`` (the HMM base on audio) and ``implicit_mle_baselines.py`` (the
-digits baselines, their quality bar and the GAN sweep).
+faces), ``implicit_mle_audio.py`` (the HMM base on audio), ``implicit_mle_baselines.py`` (the
+digits baselines, their quality bar and the GAN sweep) and ``implicit_mle_components.py`` (the
+number of components of the base, over seeds).
 """
 
 from __future__ import annotations
