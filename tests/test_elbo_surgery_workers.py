@@ -31,6 +31,12 @@ EXPERIMENTS = {
         ex.HybridsConfig.for_scale("smoke", models=("vae", "gan"), n_steps=5, gan_steps=5, critic_steps=5,
                                    n_samples=40, n_bar_samples=100),
         lambda r: list(r.scores.values())),
+    "marginal_kl": (
+        ex.run_marginal_kl,
+        ex.MarginalKLConfig.for_scale("smoke", datasets=("digits",), n_steps=10, flow_steps=10, max_examples=200,
+                                      n_z=200, n_seeds=3),
+        lambda r: [values for by_family in r.runs.values() for by_quantity in by_family.values()
+                   for key, values in by_quantity.items() if key not in ("n", "log_n", "log_batch")]),
     "pixel_likelihoods": (
         exx.run_pixel_likelihoods,
         exx.PixelLikelihoodsConfig.for_scale("smoke", n_steps=5, max_examples=200, n_samples=60),

@@ -67,6 +67,8 @@ from companion.experiments.elbo_surgery_shared import (
     SurgeryVAEConfig,
     posterior_samples,
     posteriors,
+    train_flow_vae,
+    train_vae,
     trained_flow_vae,
     trained_vae,
 )
@@ -79,7 +81,8 @@ __all__ = [
     "SyntheticGaussiansConfig", "SyntheticGaussiansResult",
     "plot_density_models", "plot_density_ratio", "plot_hybrids", "plot_linear_gaussian", "plot_low_posterior",
     "plot_marginal_kl", "plot_synthetic_gaussians",
-    "posterior_samples", "posteriors", "ppca_posterior", "trained_flow_vae", "trained_vae",
+    "posterior_samples", "posteriors", "ppca_posterior", "train_flow_vae", "train_vae",
+    "trained_flow_vae", "trained_vae",
     "run_density_models", "run_density_ratio", "run_hybrids", "run_linear_gaussian", "run_low_posterior",
     "run_marginal_kl", "run_synthetic_gaussians",
 ]

@@ -17,9 +17,12 @@ import numpy as np
 import torch
 
 from companion import surgery
+from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
-from companion.experiments.elbo_surgery_shared import posteriors, trained_flow_vae, trained_vae
+from companion.evidence import verdict
+from companion.experiments.elbo_surgery_shared import posteriors, train_flow_vae, train_vae
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 
 def _minibatch_mi(mu, logvar, batch_size: int, n_batches: int, generator: torch.Generator) -> float:
@@ -144,7 +147,9 @@ class MarginalKLConfig(ExperimentConfig):
     """VAEs on the book's small image sets (the paper: ColorMNIST, CelebA, CIFAR-10, 160 latents),
     each with every posterior family in ``posteriors``: ``"gaussian"`` (diagonal) and
     ``"realnvp"`` (:class:`companion.surgery.FlowPosteriorVAE`, a Real-NVP of ``flow_blocks`` couplings with
-    ``flow_hidden`` units applied to the Gaussian, trained for ``flow_steps`` steps)."""
+    ``flow_hidden`` units applied to the Gaussian, trained for ``flow_steps`` steps), over
+    ``n_seeds`` seeds (``seed``, ``seed + 1``, ...). The families of one seed start from the
+    same encoder and decoder and see the same minibatches, so they compare paired by seed."""
 
     datasets: Tuple[str, ...] = ("digits", "faces", "patches")
     posteriors: Tuple[str, ...] = ("gaussian", "realnvp")
@@ -157,12 +162,18 @@ class MarginalKLConfig(ExperimentConfig):
     max_examples: int = 10_000
     n_z: int = 5000
     minibatch_size: int = 64
+    n_seeds: int = 5
     seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"n_steps": 150, "flow_steps": 150, "n_z": 500, "max_examples": 2000, "latent_dim": 8},
+        "smoke": {"n_steps": 150, "flow_steps": 150, "n_z": 500, "max_examples": 2000, "latent_dim": 8, "n_seeds": 3},
         "paper": {"datasets": ("mnist", "patches"), "latent_dim": 160, "n_steps": 100_000, "flow_steps": 100_000,
                   "flow_hidden": 256, "max_examples": 60_000, "n_z": 100_000},
     }
+
+    @property
+    def seeds(self) -> List[int]:
+        """The seeds of the runs: ``seed, seed + 1, ..., seed + n_seeds - 1``."""
+        return [self.seed + s for s in range(self.n_seeds)]
 
 
 #: The posterior families of experiment 2.
@@ -173,57 +184,97 @@ POSTERIORS = ("gaussian", "realnvp")
 class MarginalKLResult:
     datasets: List[str]
     posteriors: List[str]
-    table: Dict[str, Dict[str, Dict[str, float]]]  # table[dataset][posterior][quantity]
+    table: Dict[str, Dict[str, Dict[str, float]]]  # table[dataset][posterior][quantity]: the mean over seeds
     metrics: Dict[str, float] = field(default_factory=dict)
+    seeds: List[int] = field(default_factory=list)
+    runs: Dict[str, Dict[str, Dict[str, List[float]]]] = field(default_factory=dict)  # ...[quantity]: one per seed
+    # dataset -> verdict on "the Real-NVP posterior has a smaller marginal KL than the Gaussian
+    # one", paired by seed (companion.evidence.verdict); empty unless both families ran
+    flow_verdicts: Dict[str, str] = field(default_factory=dict)
+
+
+def _marginal_kl_run(cfg: MarginalKLConfig, dataset: str, family: str, seed: int) -> Dict[str, float]:
+    """One run of Fig. 1 (a job of :func:`companion.workers.map_in_workers`): the VAE of
+    ``family`` on ``dataset`` trained from ``seed``, and the terms of eq. 5 over its training data.
+
+    The Monte Carlo draws come from a generator seeded with ``seed``, so the two families of a
+    seed share them.
+    """
+    g = torch.Generator().manual_seed(seed)
+    if family == "gaussian":
+        vae, x = train_vae(dataset, cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, seed)
+        mu, logvar = posteriors(vae, x)
+        with torch.no_grad():
+            elbo = float(torch.cat([vae.elbo(c).elbo for c in x.split(2048)]).mean())
+        average = float(surgery.average_kl(mu, logvar))
+        marginal = float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g))
+    else:
+        model, x = train_flow_vae(dataset, cfg.latent_dim, cfg.flow_steps, cfg.hidden, cfg.max_examples, seed,
+                                  cfg.flow_blocks, cfg.flow_hidden)
+        mu, logvar = posteriors(model.vae, x)  # of the base Gaussian u
+        with torch.no_grad():
+            elbo = float(torch.cat([model.elbo(c)[0] for c in x.split(2048)]).mean())
+        average = float(surgery.average_kl_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
+        marginal = float(surgery.marginal_kl_mc_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
+    row = {
+        "n": float(x.shape[0]),
+        "log_n": math.log(x.shape[0]),
+        "elbo": elbo,
+        "average_kl": average,
+        "marginal_kl": marginal,
+        "mutual_information": float(surgery.mutual_information(mu, logvar, cfg.n_z, generator=g)),
+        "minibatch_mutual_information": _minibatch_mi(mu, logvar, cfg.minibatch_size, 5, g),
+        "log_batch": math.log(cfg.minibatch_size),
+    }
+    row["sum_residual"] = row["average_kl"] - row["marginal_kl"] - row["mutual_information"]
+    return row
 
 
 @register("elbo_surgery/marginal_kl", config=MarginalKLConfig, plot=lambda r: plot_marginal_kl(r),
           description="Fig. 1: average KL = marginal KL + mutual information, Gaussian and Real-NVP posteriors")
 def run_marginal_kl(cfg: MarginalKLConfig) -> MarginalKLResult:
-    """Train a VAE per data set and posterior family; split its KL term with eq. 5 over the whole data set.
+    """Train a VAE per data set, posterior family and seed; split its KL term with eq. 5 over the whole data set.
 
     Gaussian posteriors use the closed-form average KL; Real-NVP posteriors z = g(u) use
     :func:`companion.surgery.average_kl_flow` and :func:`companion.surgery.marginal_kl_mc_flow`.
     The information (full data and minibatch) is computed on the base Gaussians u for both:
     it does not change under the bijection g.
+
+    Every (data set, family, seed) run seeds itself, and they train in one-thread worker
+    processes (:func:`companion.workers.map_in_workers`): the numbers are the same with one
+    worker or two. ``runs`` keeps every seed's value, ``table`` their means, and
+    ``flow_verdicts`` the paired verdict on "Real-NVP has the smaller marginal KL" per data set.
+
+    Raises:
+        ValueError: for unknown posterior families, no data sets, or ``n_seeds`` < 1.
     """
     unknown = [p for p in cfg.posteriors if p not in POSTERIORS]
     if unknown or not cfg.posteriors:
         raise ValueError(f"posteriors must be a non-empty subset of {POSTERIORS}; got {cfg.posteriors!r}")
-    table: Dict[str, Dict[str, Dict[str, float]]] = {}
-    g = torch.Generator().manual_seed(cfg.seed)
+    if not cfg.datasets:
+        raise ValueError("datasets must name at least one data set")
+    check_positive_int(cfg.n_seeds, "n_seeds")
+    check_nonnegative_int(cfg.seed, "seed")
+    jobs = [(name, family, seed) for name in cfg.datasets for family in cfg.posteriors for seed in cfg.seeds]
+    rows = iter(map_in_workers(lambda *job: _marginal_kl_run(cfg, *job), jobs))
+    runs: Dict[str, Dict[str, Dict[str, List[float]]]] = {}
     for name in cfg.datasets:
-        table[name] = {}
+        runs[name] = {}
         for family in cfg.posteriors:
-            if family == "gaussian":
-                vae, x = trained_vae(name, cfg.latent_dim, cfg.n_steps, cfg.hidden, cfg.max_examples, cfg.seed)
-                mu, logvar = posteriors(vae, x)
-                with torch.no_grad():
-                    elbo = float(torch.cat([vae.elbo(c).elbo for c in x.split(2048)]).mean())
-                average = float(surgery.average_kl(mu, logvar))
-                marginal = float(surgery.marginal_kl_mc(mu, logvar, cfg.n_z, generator=g))
-            else:
-                model, x = trained_flow_vae(name, cfg.latent_dim, cfg.flow_steps, cfg.hidden, cfg.max_examples,
-                                            cfg.seed, cfg.flow_blocks, cfg.flow_hidden)
-                mu, logvar = posteriors(model.vae, x)  # of the base Gaussian u
-                with torch.no_grad():
-                    elbo = float(torch.cat([model.elbo(c)[0] for c in x.split(2048)]).mean())
-                average = float(surgery.average_kl_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
-                marginal = float(surgery.marginal_kl_mc_flow(mu, logvar, model.flow, cfg.n_z, generator=g))
-            row = {
-                "n": float(x.shape[0]),
-                "log_n": math.log(x.shape[0]),
-                "elbo": elbo,
-                "average_kl": average,
-                "marginal_kl": marginal,
-                "mutual_information": float(surgery.mutual_information(mu, logvar, cfg.n_z, generator=g)),
-                "minibatch_mutual_information": _minibatch_mi(mu, logvar, cfg.minibatch_size, 5, g),
-                "log_batch": math.log(cfg.minibatch_size),
-            }
-            row["sum_residual"] = row["average_kl"] - row["marginal_kl"] - row["mutual_information"]
-            table[name][family] = row
-    metrics = {f"{d}_{p}_{k}": v for d, rows in table.items() for p, row in rows.items() for k, v in row.items()}
-    return MarginalKLResult(list(cfg.datasets), list(cfg.posteriors), table, metrics)
+            per_seed = [next(rows) for _ in cfg.seeds]
+            runs[name][family] = {k: [row[k] for row in per_seed] for k in per_seed[0]}
+    table = {name: {family: {k: float(np.mean(v)) for k, v in by_quantity.items()}
+                    for family, by_quantity in by_family.items()}
+             for name, by_family in runs.items()}
+    flow_verdicts = {}
+    if set(POSTERIORS) <= set(cfg.posteriors):
+        flow_verdicts = {name: verdict(runs[name]["realnvp"]["marginal_kl"], runs[name]["gaussian"]["marginal_kl"],
+                                       higher_is_better=False, paired=True) for name in cfg.datasets}
+    metrics = {f"{d}_{p}_{k}": v for d, rows_ in table.items() for p, row in rows_.items() for k, v in row.items()}
+    metrics.update({f"{d}_{p}_marginal_kl_std": float(np.std(values["marginal_kl"], ddof=1)) if cfg.n_seeds > 1
+                    else 0.0 for d, by_family in runs.items() for p, values in by_family.items()})
+    metrics["n_seeds"] = float(cfg.n_seeds)
+    return MarginalKLResult(list(cfg.datasets), list(cfg.posteriors), table, metrics, cfg.seeds, runs, flow_verdicts)
 
 
 def plot_marginal_kl(result: MarginalKLResult):
@@ -245,6 +296,11 @@ def plot_marginal_kl(result: MarginalKLResult):
                label="I[x; z]" + suffix)
         ax.scatter(pos, [r["average_kl"] for r in rows], color="k", marker="_", s=300 * width, zorder=3,
                    label="average KL" if j == 0 else None)
+        spread = [np.std(result.runs[n][family]["marginal_kl"], ddof=1) if len(result.seeds) > 1 else 0.0
+                  for n in names] if result.runs else None
+        if spread is not None and any(s > 0 for s in spread):
+            ax.errorbar(pos, marginal, yerr=spread, fmt="none", ecolor="0.25", capsize=3, zorder=4,
+                        label=f"± std of KL[q(z) || p(z)] over {len(result.seeds)} seeds" if j == 0 else None)
     for p, n in enumerate(names):
         ax.plot([p - 0.42, p + 0.42], [result.table[n][families[0]]["log_n"]] * 2, ":", color="grey")
     ax.plot([], [], ":", color="grey", label="log N (cap on I)")
@@ -254,7 +310,8 @@ def plot_marginal_kl(result: MarginalKLResult):
         ax.set_xlabel("bars, left to right: " + ", ".join(families) + " posteriors")
     ax.set_ylabel("nats")
     ax.set_ylim(top=1.4 * ax.get_ylim()[1])  # room for the legend
-    ax.set_title("The ELBO's KL term, split by eq. 5")
+    n_seeds = len(result.seeds)
+    ax.set_title("The ELBO's KL term, split by eq. 5" + (f" (means of {n_seeds} seeds)" if n_seeds > 1 else ""))
     ax.legend(fontsize=7, ncol=2, loc="upper left")
     fig.tight_layout()
     return fig

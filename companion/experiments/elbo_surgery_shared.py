@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_choice, check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
 from companion.flow_posterior import FlowPosteriorVAE
 from companion.metrics import classifier_frechet
@@ -41,18 +42,35 @@ def _data_and_vae(dataset: str, latent_dim: int, hidden: int, max_examples: int)
     return x, vae
 
 
-@functools.lru_cache(maxsize=8)
-def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int):
-    """A VAE trained on (at most ``max_examples`` of) ``dataset``'s training split.
+def _check_vae_settings(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int,
+                        seed: int) -> None:
+    """Clear errors for settings of :func:`train_vae` and :func:`train_flow_vae`."""
+    check_choice(dataset, "dataset", tuple(LIKELIHOOD))
+    for value, name in ((latent_dim, "latent_dim"), (n_steps, "n_steps"), (hidden, "hidden"),
+                        (max_examples, "max_examples")):
+        check_positive_int(value, name)
+    check_nonnegative_int(seed, "seed")
 
-    Cached per process, so the chapter's experiments share the models.
+
+def train_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int,
+              seed: int) -> Tuple[torch.nn.Module, torch.Tensor]:
+    """A VAE trained from ``seed`` on (at most ``max_examples`` of) ``dataset``'s training split.
+
+    Not cached: a job of :func:`companion.workers.map_in_workers` calls this, so that what a
+    worker trains does not depend on what this process has cached. :func:`trained_vae` is the
+    cached version.
 
     Returns:
         ``(vae, x)``: the trained model (eval mode) and the training data it saw, on
         :func:`companion.device`.
+
+    Raises:
+        ValueError: for an unknown ``dataset``, a setting that is not a positive int, or a
+            negative ``seed``.
     """
     from companion.vae import fit_vae
 
+    _check_vae_settings(dataset, latent_dim, n_steps, hidden, max_examples, seed)
     companion.seed_everything(seed)
     x, vae = _data_and_vae(dataset, latent_dim, hidden, max_examples)
     fit_vae(vae, x, n_steps=n_steps, batch_size=64, lr=1e-3, desc=f"VAE on {dataset}",
@@ -61,17 +79,35 @@ def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_ex
 
 
 @functools.lru_cache(maxsize=8)
-def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int,
-                     flow_blocks: int, flow_hidden: int):
-    """A :class:`companion.flow_posterior.FlowPosteriorVAE` trained like :func:`trained_vae` (same data, initial
-    encoder and decoder, minibatch order, optimiser), cached per process.
+def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int):
+    """:func:`train_vae`, cached per process, so the chapter's experiments share the models.
+
+    Returns:
+        ``(vae, x)``: the trained model (eval mode) and the training data it saw, on
+        :func:`companion.device`.
+    """
+    return train_vae(dataset, latent_dim, n_steps, hidden, max_examples, seed)
+
+
+def train_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int,
+                   flow_blocks: int, flow_hidden: int) -> Tuple[FlowPosteriorVAE, torch.Tensor]:
+    """A :class:`companion.flow_posterior.FlowPosteriorVAE` trained like :func:`train_vae` (same data, initial
+    encoder and decoder, minibatch order, optimiser), with a Real-NVP posterior of
+    ``flow_blocks`` couplings of ``flow_hidden`` units. Not cached (see :func:`train_vae`).
 
     Returns:
         ``(model, x)`` with the model in eval mode.
+
+    Raises:
+        ValueError: as :func:`train_vae` does, and for ``flow_blocks`` or ``flow_hidden``
+            that is not a positive int.
     """
     from companion.flows import RealNVP
     from companion.train import fit_likelihood
 
+    _check_vae_settings(dataset, latent_dim, n_steps, hidden, max_examples, seed)
+    check_positive_int(flow_blocks, "flow_blocks")
+    check_positive_int(flow_hidden, "flow_hidden")
     companion.seed_everything(seed)
     x, vae = _data_and_vae(dataset, latent_dim, hidden, max_examples)
     # No ActNorm: its data-dependent start would rescale u; without it g starts as the identity.
@@ -80,6 +116,17 @@ def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, m
     fit_likelihood(model, x, n_steps=n_steps, batch_size=64, lr=1e-3, generator=torch.Generator().manual_seed(seed),
                    desc=f"VAE with Real-NVP posterior on {dataset}")
     return model.eval(), x
+
+
+@functools.lru_cache(maxsize=8)
+def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int,
+                     flow_blocks: int, flow_hidden: int):
+    """:func:`train_flow_vae`, cached per process.
+
+    Returns:
+        ``(model, x)`` with the model in eval mode.
+    """
+    return train_flow_vae(dataset, latent_dim, n_steps, hidden, max_examples, seed, flow_blocks, flow_hidden)
 
 
 @torch.no_grad()
