@@ -46,3 +46,16 @@ def test_one_worker_and_two_give_the_same_numbers(monkeypatch, run, config, per_
     if isinstance(seeds, dict):  # a model's metrics: one of them
         seeds = next(iter(seeds.values()))
     assert len(seeds) == 2 and seeds[0] != seeds[1]  # two seeds, two different runs, each seeded by itself
+
+
+def test_the_shared_fit_items_refuse_bad_input_clearly():
+    cfg = A.AblationConfig.for_scale("smoke")
+    train = A.datasets.load("digits", "train")[:64]
+    with pytest.raises(ValueError, match="mode must be one of"):
+        A.ade_fit_item(cfg, "vae-gan", 0, train, "bad mode")
+    with pytest.raises(ValueError, match="plain GAN recipe"):
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_fit="ade"), 0, train, "bad recipe")
+    with pytest.raises(TypeError, match="build a callable"):
+        A.trained_ade_item(cfg, ("ade", "vae"), "not callable", 0, train, "bad build")
+    key, fit = A.ade_fit_item(cfg, "vae", 0, train, "good")
+    assert key[:4] == ("adaptive_density", "ade", "vae", 0) and callable(fit)

@@ -333,7 +333,13 @@ def trained_ade_item(cfg: "AblationConfig", name: tuple, build: Callable[[], ADE
                      desc: str) -> Tuple[tuple, Callable[[], ADE]]:
     """``(key, fit)`` for :func:`prefit` and :func:`_shared_fit`: the ADE that ``build()`` makes after
     ``seed_everything(seed)``, trained by :func:`fit_ade` with the budget of ``cfg``; keyed by ``name``, the
-    seed, the device and the fields of ``cfg`` that decide a fit (:data:`_ADE_FIT_FIELDS`)."""
+    seed, the device and the fields of ``cfg`` that decide a fit (:data:`_ADE_FIT_FIELDS`).
+
+    Raises:
+        TypeError: if ``name`` is not a tuple or ``build`` is not callable.
+    """
+    if not isinstance(name, tuple) or not callable(build):
+        raise TypeError(f"name must be a tuple and build a callable; got {name!r} and {type(build).__name__}")
 
     def fit() -> ADE:
         model = build().to(train.device)
