@@ -1,0 +1,173 @@
+"""The paper-scale run of ``symmetric_discriminators/mode_coverage`` on a GPU, as it ran.
+
+The ``paper`` configuration (PacGAN's benchmark: widths 400/200, Adam(1e-4, beta1 0.8), batch
+100, 20,000 generator steps, 10 seeds trained at once as replicas) is too slow for a CPU book
+build, so the chapter shows the run that was made on a GPU, recorded here seed by seed, and
+computes its summaries and bootstrap verdicts from the record with the same helpers as the
+book-scale run (:func:`~companion.experiments.symmetric_mode_coverage._compare`). The record
+is the evaluations each process printed to its log (and, for the run that finished, its
+JSON), copied without change; ``benchmarks/device_checks.sh`` made the run.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, RING_GAN_BAR, _compare
+from companion.plots import pyplot
+
+__all__ = ["PAPER_RING_RECORD", "paper_record_comparisons", "paper_record_table", "plot_paper_record"]
+
+
+def _curve(modes: Dict[int, List[int]], high_quality_pct: Dict[int, List[float]]) -> Dict[int, Dict[str, List[float]]]:
+    return {step: {"modes": [float(m) for m in modes[step]], "high_quality_pct": list(high_quality_pct[step])}
+            for step in modes}
+
+
+#: ``ring`` in PacGAN's setting at ``paper`` scale, on one NVIDIA H200 (torch 2.11.0+cu130),
+#: 2026-12-04 18:40-18:49 UTC: ``bash benchmarks/device_checks.sh OUT ring`` with
+#: ``METHODS="gan bgan mbgan" RUN_LIMIT_S=520``, each model in its own process (41-58 steps/s
+#: each). The GAN finished its 20,000 steps; BGAN and M-BGAN were cut by the time limit at
+#: about 17,700 steps (the lease ended before the checkpointed resume), so their last
+#: evaluation is at step 15,000. ``curves``: method -> generator step -> per-seed ``modes``
+#: (of 8) and ``high_quality_pct`` on 2,500 samples; seed ``s`` is replica ``s`` (seeds 0-9).
+PAPER_RING_RECORD = {
+    "dataset": "ring",
+    "setup": "pacgan",
+    "device": "NVIDIA H200 (torch 2.11.0+cu130)",
+    "date": "2026-12-04",
+    "n_steps": 20000,
+    "curves": {
+        "gan": _curve(
+            {1000: [7, 4, 8, 5, 4, 4, 8, 8, 4, 8], 2000: [7, 8, 8, 8, 7, 7, 8, 7, 8, 8],
+             5000: [8] * 10, 10000: [8] * 10, 15000: [8, 7, 8, 8, 8, 8, 8, 8, 8, 8],
+             20000: [8, 8, 8, 8, 7, 8, 8, 8, 8, 8]},
+            {1000: [6.0, 0.9, 7.4, 1.4, 0.3, 5.2, 8.9, 2.4, 1.5, 4.5],
+             2000: [23.3, 25.2, 22.9, 25.0, 27.9, 22.5, 34.0, 13.1, 20.4, 47.2],
+             5000: [63.5, 49.9, 68.8, 52.0, 52.8, 81.8, 75.9, 84.4, 65.1, 62.0],
+             10000: [72.8, 71.1, 70.0, 79.9, 80.8, 81.2, 70.7, 70.9, 66.8, 73.2],
+             15000: [88.9, 88.3, 86.0, 67.6, 65.9, 70.6, 92.2, 84.8, 75.7, 71.8],
+             20000: [73.68, 83.08, 91.48, 66.6, 90.24, 87.4, 82.08, 92.76, 78.12, 78.88]}),
+        "bgan": _curve(
+            {1000: [1, 3, 3, 2, 2, 3, 3, 2, 3, 3], 2000: [2, 2, 3, 3, 2, 2, 2, 2, 2, 3],
+             5000: [5, 4, 5, 6, 3, 8, 6, 4, 6, 4], 10000: [6, 7, 6, 8, 7, 6, 7, 5, 4, 8],
+             15000: [7, 8, 8, 8, 7, 8, 8, 6, 6, 8]},
+            {1000: [0.4, 0.4, 0.4, 1.9, 15.3, 0.7, 0.8, 2.7, 0.4, 0.5],
+             2000: [0.5, 0.1, 1.1, 6.4, 1.7, 1.5, 0.6, 0.4, 0.7, 1.7],
+             5000: [30.5, 6.4, 24.1, 14.0, 10.4, 25.7, 23.8, 44.2, 14.8, 7.4],
+             10000: [49.2, 48.6, 26.2, 51.7, 68.3, 44.9, 63.4, 66.8, 50.1, 35.0],
+             15000: [42.7, 61.8, 63.7, 66.0, 27.2, 52.9, 54.4, 34.8, 36.0, 75.4]}),
+        "mbgan": _curve(
+            {1000: [8, 8, 8, 8, 8, 8, 7, 7, 8, 8], 2000: [8, 8, 8, 8, 8, 8, 8, 8, 8, 7],
+             5000: [7, 8, 8, 8, 8, 8, 8, 8, 8, 8], 10000: [8] * 10, 15000: [8] * 10},
+            {1000: [18.9, 22.6, 24.3, 18.6, 27.0, 8.0, 21.9, 16.2, 13.1, 4.8],
+             2000: [36.4, 38.4, 47.5, 31.7, 37.6, 35.6, 11.8, 64.0, 28.7, 42.2],
+             5000: [40.4, 35.8, 70.6, 68.6, 67.5, 73.6, 78.5, 76.8, 71.7, 64.4],
+             10000: [83.3, 66.7, 75.8, 71.3, 83.6, 80.5, 81.1, 70.8, 87.4, 78.5],
+             15000: [87.1, 88.7, 86.4, 78.0, 83.6, 89.3, 86.0, 89.0, 90.8, 82.0]}),
+    },
+}
+
+
+def _checked_curves(record: Mapping) -> Dict[str, Dict[int, Dict[str, List[float]]]]:
+    """The record's curves, after checking their shape: a GAN, and per step equal seed counts."""
+    if not isinstance(record, Mapping) or not isinstance(record.get("curves"), Mapping):
+        raise TypeError("record must be a mapping with 'curves' (see PAPER_RING_RECORD)")
+    curves = record["curves"]
+    if "gan" not in curves:
+        raise ValueError(f"the record needs the GAN's curve to compare against; it has {sorted(curves)}")
+    for method, curve in curves.items():
+        if method not in METHOD_NAMES:
+            raise ValueError(f"unknown method {method!r} in the record; known: {sorted(METHOD_NAMES)}")
+        if not isinstance(curve, Mapping) or not curve:
+            raise ValueError(f"the record's curve of {method!r} must map steps to per-seed values; got {curve!r}")
+        for step, values in curve.items():
+            modes, quality = values.get("modes"), values.get("high_quality_pct")
+            if not modes or quality is None or len(modes) != len(quality):
+                raise ValueError(f"{method} at step {step}: 'modes' and 'high_quality_pct' must be non-empty "
+                                 f"per-seed lists of one length")
+    return curves
+
+
+def _steps(record: Mapping, steps: Optional[Sequence[int]]) -> List[int]:
+    """The steps every method of the record was evaluated at (or the requested ones, checked)."""
+    curves = _checked_curves(record)
+    common = sorted(set.intersection(*(set(curve) for curve in curves.values())))
+    if steps is None:
+        return common
+    missing = [s for s in steps if s not in common]
+    if missing:
+        raise ValueError(f"steps {missing} are not evaluated for every method; common steps: {common}")
+    return list(steps)
+
+
+def paper_record_table(record: Mapping = PAPER_RING_RECORD):
+    """Modes covered and high-quality samples (mean ± std over the seeds) at every recorded
+    step, one row per (step, model), with PacGAN's Table 3 GAN beside (a pandas DataFrame)."""
+    import pandas as pd
+
+    from companion.evidence import format_spread, summarize
+
+    curves = _checked_curves(record)
+    dataset = record.get("dataset", "ring")
+    rows = []
+    for step in sorted(set().union(*curves.values())):
+        for method in (m for m in curves if step in curves[m]):
+            values = curves[method][step]
+            rows.append({"step": step, "model": METHOD_NAMES[method], "seeds": len(values["modes"]),
+                         "modes": format_spread(summarize(values["modes"])),
+                         "high quality (%)": format_spread(summarize(values["high_quality_pct"]))})
+    table = pd.DataFrame(rows)
+    modes, quality = PACGAN_TABLE[dataset]["GAN"]
+    pacgan = pd.DataFrame([{"step": record.get("n_steps", ""), "model": "GAN (PacGAN, Table 3)", "seeds": 10,
+                            "modes": f"{modes}", "high quality (%)": f"{quality}"}])
+    return pd.concat([table, pacgan], ignore_index=True)
+
+
+def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optional[Sequence[int]] = None) -> List[Dict]:
+    """Each batch GAN of the record against its GAN at every step all were evaluated at (or
+    ``steps``), on modes covered and on the high-quality fraction: the difference, its 95%
+    bootstrap interval and the verdict on "the batch GAN is better" (seeds treated as
+    independent, as in the book-scale run).
+
+    Returns:
+        Rows ``{"step", "method", "quantity", "difference", "low", "high", "verdict", "phrase"}``.
+    """
+    curves = _checked_curves(record)
+    rows = []
+    for step in _steps(record, steps):
+        for method in (m for m in curves if m != "gan"):
+            for quantity in ("modes", "high_quality_pct"):
+                runs = {f"p/d/{m}": {"modes": curves[m][step][quantity]} for m in ("gan", method)}
+                row = _compare(runs, "p", "d", method)
+                rows.append({"step": step, "method": method, "quantity": quantity,
+                             **{k: row[k] for k in ("difference", "low", "high", "verdict", "phrase")}})
+    return rows
+
+
+def plot_paper_record(record: Mapping = PAPER_RING_RECORD):
+    """Modes covered (left) and high-quality samples (right) against generator steps: mean and
+    spread over the seeds of every model, with the bar and PacGAN's GAN."""
+    curves = _checked_curves(record)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for method, curve in curves.items():
+        steps = np.array(sorted(curve))
+        for ax, quantity in zip(axes, ("modes", "high_quality_pct")):
+            values = np.array([curve[s][quantity] for s in steps], dtype=float)
+            mean, std = values.mean(1), values.std(1, ddof=1)
+            ax.plot(steps, mean, marker="o", ms=3, label=METHOD_NAMES[method])
+            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
+    modes, quality = PACGAN_TABLE[record.get("dataset", "ring")]["GAN"]
+    axes[0].axhline(RING_GAN_BAR, color="crimson", lw=1, ls=":", label="the bar")
+    axes[0].axhline(modes, color="grey", lw=1, ls="--", label="PacGAN's GAN")
+    axes[1].axhline(quality, color="grey", lw=1, ls="--", label="PacGAN's GAN")
+    axes[0].set(xlabel="generator step", ylabel="modes covered (of 8)")
+    axes[1].set(xlabel="generator step", ylabel="high-quality samples (%)")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{record.get('dataset', 'ring')}, paper scale, {record.get('device', '')}, {record.get('date', '')}",
+                 fontsize=9)
+    fig.tight_layout()
+    return fig
