@@ -15,8 +15,12 @@
 #      (default OUT_DIR/work), so a run cut by the time limit goes on with RESUME=1 and the same
 #      WORK_DIR. Measured on an NVIDIA H200 (2026-12-04): with all 8 pairs at once each process made
 #      18 (BGAN, M-BGAN) to 28 (GAN) steps per second, with the 4 ring pairs 25 to 46, so both data
-#      sets need about 20 minutes and ring alone about 14: more than one 10-minute command. Within a
-#      15-minute lease, run a subset: METHODS="bgan mbgan" (the slow pair) or METHODS="gan mixup".
+#      sets need about 20 minutes and ring alone about 14: more than one 10-minute command. With
+#      the 3 ring pairs of METHODS="gan bgan mbgan" (2026-12-04, second lease) each made about 40
+#      (BGAN, M-BGAN) to 58 (GAN) steps per second: the GAN finished in 6 minutes, the other two
+#      reached about 17,700 steps in 520 s. Within a 15-minute lease (about 1.5 minutes to start),
+#      run a subset with RUN_LIMIT_S of about 540 and resume at once (RESUME=1, same WORK_DIR, the
+#      next call within the machine's 30 s warm window), or one pair per data set.
 #   2. benchmarks/replicas.py: 8 seeds as replicas against 8 sequential runs, on the CPU and the GPU,
 #      with the digits VAE's compute ceiling (about 1 min; --quick steps; BENCH_LIMIT_S);
 #   3. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
