@@ -19,8 +19,8 @@
 #      the 3 ring pairs of METHODS="gan bgan mbgan" (2026-12-04, second lease) each made about 40
 #      (BGAN, M-BGAN) to 58 (GAN) steps per second: the GAN finished in 6 minutes, the other two
 #      reached about 17,700 steps in 520 s. Within a 15-minute lease (about 1.5 minutes to start),
-#      run a subset with RUN_LIMIT_S of about 540 and resume at once (RESUME=1, same WORK_DIR, the
-#      next call within the machine's 30 s warm window), or one pair per data set.
+#      run a subset with RUN_LIMIT_S of about 540 and resume at once on the same machine (RESUME=1,
+#      same WORK_DIR), or one pair per data set.
 #   2. benchmarks/replicas.py: 8 seeds as replicas against 8 sequential runs, on the CPU and the GPU,
 #      with the digits VAE's compute ceiling (about 1 min; --quick steps; BENCH_LIMIT_S);
 #   3. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
