@@ -25,7 +25,7 @@ Chapter: ``book/latent_density.md``; its experiments: ``companion/experiments/la
 from __future__ import annotations
 
 import math
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -390,6 +390,7 @@ def fit_lde(
     betas: Tuple[float, float] = PAPER_BETAS,
     standardize: bool = True,
     max_grad_norm: Optional[float] = 10.0,
+    scheduler: Optional[Callable[[torch.optim.Optimizer], Any]] = None,
     desc: str = "LDE",
 ) -> History:
     """Fit an LDE by maximum likelihood (the paper's Eq. 4: mean NLL per dimension) with
@@ -402,6 +403,8 @@ def fit_lde(
             paper's (2e-4, (0.5, 0.999)).
         standardize: set the model's ``loc``/``scale`` from ``data`` first.
         max_grad_norm: clip the gradient norm (``None``: no clipping).
+        scheduler: ``scheduler(optimizer)`` builds a learning-rate schedule stepped every step
+            (for example :func:`companion.train.cosine_schedule`; ``None``: a constant rate).
         n_steps, batch_size, optimizer, generator, callback, progress: the package's fit keywords.
 
     Returns:
@@ -418,7 +421,7 @@ def fit_lde(
         optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
     history = fit_likelihood(model, data, n_steps=n_steps, batch_size=batch_size, optimizer=optimizer,
                              generator=generator, callback=callback, progress=progress, scale=model.dim,
-                             loss_name="nll_per_dim", max_grad_norm=max_grad_norm,
+                             loss_name="nll_per_dim", max_grad_norm=max_grad_norm, scheduler=scheduler,
                              log_every=max(1, n_steps // 200), desc=desc)
     model.eval()
     return history

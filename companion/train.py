@@ -395,6 +395,9 @@ def minimize(
         raise TypeError(f"data must be a torch.Tensor; got {type(data).__name__}")
     if max_grad_norm is not None and not max_grad_norm > 0:
         raise ValueError(f"max_grad_norm must be positive or None; got {max_grad_norm!r}")
+    if scheduler is not None and not callable(scheduler):
+        raise TypeError(f"scheduler must be None or a function of the optimizer (see cosine_schedule); "
+                        f"got {type(scheduler).__name__}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
     state = {"model": model, "optimizer": optimizer,
              "batches": minibatches(data, batch_size, generator=generator, shard=shard)}

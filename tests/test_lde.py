@@ -244,6 +244,23 @@ def test_fit_lde_reaches_the_entropy_of_a_correlated_gaussian():
     torch.testing.assert_close(model.loc, train.mean(0))
 
 
+def test_fit_lde_steps_the_given_schedule_down_to_zero_and_keeps_a_constant_rate_without_one():
+    from companion.train import cosine_schedule
+
+    train = torch.randn(512, 3)
+    scheduled = LatentDensityEstimator(3, n_components=2, channels=4)
+    optimizer = torch.optim.Adam(scheduled.parameters(), lr=1e-2)
+    fit_lde(scheduled, train, n_steps=20, batch_size=64, optimizer=optimizer, scheduler=cosine_schedule(20),
+            progress=False)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    constant = LatentDensityEstimator(3, n_components=2, channels=4)
+    optimizer = torch.optim.Adam(constant.parameters(), lr=1e-2)
+    fit_lde(constant, train, n_steps=20, batch_size=64, optimizer=optimizer, progress=False)
+    assert optimizer.param_groups[0]["lr"] == 1e-2
+    with pytest.raises(TypeError, match="scheduler must be None or a function"):
+        fit_lde(constant, train, n_steps=2, batch_size=64, scheduler=0.5, progress=False)
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 
