@@ -220,6 +220,8 @@ def plot_many_latents(result: ManyLatentsResult):
 
     fig, axes = plt.subplots(len(result.datasets), 6, figsize=(17, 3.2 * len(result.datasets)), squeeze=False,
                              gridspec_kw={"width_ratios": [1.3, 1.3, 1.1, 1, 1, 1]})
+    if len(result.seeds) > 1:  # the pictures are one run's, the numbers every seed's
+        fig.suptitle(f"the run from seed {result.seeds[0]} (of {len(result.seeds)} seeds)", fontsize=10)
     for row, name in zip(axes, result.datasets):
         lim = max(np.abs(result.means[name][k]).max() for k in ("vae", "aae"))
         for ax, kind in zip(row[:2], ("vae", "aae")):
