@@ -37,6 +37,11 @@ EXPERIMENTS = {
                                       n_z=200, n_seeds=3),
         lambda r: [values for by_family in r.runs.values() for by_quantity in by_family.values()
                    for key, values in by_quantity.items() if key not in ("n", "log_n", "log_batch")]),
+    "many_latents": (
+        exx.run_many_latents,
+        exx.ManyLatentsConfig.for_scale("smoke", n_steps=5, latent_dim=12),
+        lambda r: [values for by_model in r.runs.values() for by_quantity in by_model.values()
+                   for key, values in by_quantity.items() if key != "active_latents"]),  # counts may tie
     "pixel_likelihoods": (
         exx.run_pixel_likelihoods,
         exx.PixelLikelihoodsConfig.for_scale("smoke", n_steps=5, max_examples=200, n_samples=60),

@@ -94,15 +94,50 @@ def test_classifier_updates_runs_one_curve_per_setting_and_seed():
         ex.run_classifier_updates(ex.ClassifierUpdatesConfig.for_scale("smoke", updates=(0,)))
 
 
-def test_many_latents_counts_active_latents():
+def test_many_latents_counts_active_latents_per_seed_and_gives_every_verdict():
     cfg = ex.ManyLatentsConfig.for_scale("smoke", n_steps=5, latent_dim=12)
+    assert cfg.n_seeds == 3 and cfg.seeds == [0, 1, 2]
     r = ex.run_many_latents(cfg)
+    assert r.seeds == cfg.seeds
     for name in cfg.datasets:
-        for kind in ("vae", "aae"):
+        for kind in ex.MANY_LATENTS_MODELS:
             assert r.means[name][kind].shape == (cfg.n_show, 12)
-            assert 0 <= r.metrics[f"{name}_{kind}_active_latents"] <= 12
             assert np.all(np.diff(r.activity[name][kind]) <= 0)  # sorted, descending
+            runs = r.runs[name][kind]
+            assert set(runs) == set(ex.MANY_LATENTS_QUANTITIES)
+            assert all(len(values) == cfg.n_seeds for values in runs.values())
+            assert all(0 <= v <= 12 and v == int(v) for v in runs["active_latents"])
+            assert len(set(runs["average_kl"])) == cfg.n_seeds  # each seed its own run
+            # the first seed's pictures: its variances count its active latents
+            assert int((r.activity[name][kind] > cfg.active_threshold).sum()) == runs["active_latents"][0]
+            assert r.metrics[f"{name}_{kind}_mean_posterior_std"] == pytest.approx(np.mean(runs["mean_posterior_std"]))
+        # every pre-stated claim, on every data set, with the verdict read from the runs
+        assert set(r.verdicts[name]) == {f"{a}_vs_{b}_{q}" for a, b, q in ex.MANY_LATENTS_CLAIMS}
+        for a, b, q in ex.MANY_LATENTS_CLAIMS:
+            word = verdict(r.runs[name][a][q], r.runs[name][b][q], higher_is_better=False)
+            assert r.verdicts[name][f"{a}_vs_{b}_{q}"] == word == r.metrics[f"{name}_{a}_vs_{b}_{q}_smaller_verdict"]
     ex.plot_many_latents(r)
+
+
+def test_many_latents_verdicts_reads_the_claims_and_refuses_bad_input():
+    runs = {"digits": {"vae": {"active_latents": [2.0, 3.0, 2.0, 4.0, 3.0]},
+                       "aae": {"active_latents": [180.0, 175.0, 190.0, 185.0, 178.0]}}}
+    assert ex.many_latents_verdicts(runs, [("vae", "aae", "active_latents")]) == {
+        "digits": {"vae_vs_aae_active_latents": "holds"}}
+    assert ex.many_latents_verdicts(runs, [("aae", "vae", "active_latents")]) == {
+        "digits": {"aae_vs_vae_active_latents": "does not hold"}}
+    with pytest.raises(TypeError, match="runs must be"):
+        ex.many_latents_verdicts({})
+    with pytest.raises(TypeError, match="claim"):
+        ex.many_latents_verdicts(runs, [("vae", "aae")])
+    with pytest.raises(KeyError, match="mean_posterior_std"):
+        ex.many_latents_verdicts(runs)  # the default claims need the posterior widths too
+    with pytest.raises(ValueError, match="n_seeds"):
+        ex.run_many_latents(ex.ManyLatentsConfig.for_scale("smoke", n_seeds=0))
+    with pytest.raises(ValueError, match="seed"):
+        ex.run_many_latents(ex.ManyLatentsConfig.for_scale("smoke", seed=-1))
+    with pytest.raises(ValueError, match="datasets"):
+        ex.run_many_latents(ex.ManyLatentsConfig.for_scale("smoke", datasets=()))
 
 
 def test_pixel_likelihoods_scores_both_likelihoods_per_seed():

@@ -17,12 +17,16 @@ from __future__ import annotations
 
 from companion.experiments.elbo_surgery_galleries import (
     GALLERY_MODELS,
+    MANY_LATENTS_CLAIMS,
+    MANY_LATENTS_MODELS,
+    MANY_LATENTS_QUANTITIES,
     ManyLatentsConfig,
     ManyLatentsResult,
     PixelLikelihoodsConfig,
     PixelLikelihoodsResult,
     ReconstructionsConfig,
     ReconstructionsResult,
+    many_latents_verdicts,
     plot_many_latents,
     plot_pixel_likelihoods,
     plot_reconstructions_and_samples,
@@ -52,11 +56,11 @@ from companion.experiments.elbo_surgery_ratios import (
 from companion.experiments.elbo_surgery_shared import digits_feature_net, frechet_to_held_out
 
 __all__ = [
-    "BOUND_MODELS", "GALLERY_MODELS",
+    "BOUND_MODELS", "GALLERY_MODELS", "MANY_LATENTS_CLAIMS", "MANY_LATENTS_MODELS", "MANY_LATENTS_QUANTITIES",
     "BoundsAlongTrainingConfig", "BoundsAlongTrainingResult", "ClassifierUpdatesConfig", "ClassifierUpdatesResult",
     "LowPosteriorAnalysisConfig", "LowPosteriorAnalysisResult", "ManyLatentsConfig", "ManyLatentsResult",
     "PixelLikelihoodsConfig", "PixelLikelihoodsResult", "ReconstructionsConfig", "ReconstructionsResult",
-    "digits_feature_net", "frechet_to_held_out",
+    "digits_feature_net", "frechet_to_held_out", "many_latents_verdicts",
     "plot_bounds_along_training", "plot_classifier_updates", "plot_low_posterior_analysis", "plot_many_latents",
     "plot_pixel_likelihoods", "plot_reconstructions_and_samples",
     "run_bounds_along_training", "run_classifier_updates", "run_low_posterior_analysis", "run_many_latents",

@@ -1,7 +1,8 @@
 """ELBO surgery, what the models' codes and pixels look like: the paper's gallery figures.
 
 * ``elbo_surgery/many_latents`` — Figs. 5, 16, 17: VAEs and AAEs with many latents on
-  ``digits`` and ``faces``: posterior means, latents in use, samples.
+  ``digits`` and ``faces``: posterior means, latents in use, samples; over seeds, with the
+  verdicts on the paper's claims (:data:`MANY_LATENTS_CLAIMS`).
 * ``elbo_surgery/pixel_likelihoods`` — Fig. 22: Bernoulli against discretised pixels.
 * ``elbo_surgery/reconstructions_and_samples`` — Figs. 25-28: training reconstructions and
   samples of the VAE, the AAE and VGH++ on ``digits`` and ``faces``.
@@ -11,15 +12,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import ClassVar, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 import companion
 from companion import hybrids, surgery
+from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
 from companion.data import load, to_levels
+from companion.evidence import verdict
 from companion.experiments.elbo_surgery_shared import (
     digits_feature_net,
     frechet_to_held_out,
@@ -53,10 +56,20 @@ def train_gallery_model(kind: str, x: torch.Tensor, name: str, *, latent_dim: in
 # 4. Figs. 5, 16, 17: VAEs and AAEs with many latents
 # ========================================================================================
 
+#: The models of experiment 4.
+MANY_LATENTS_MODELS = ("vae", "aae")
+#: What experiment 4 records of each trained model (see :func:`run_many_latents`).
+MANY_LATENTS_QUANTITIES = ("active_latents", "mean_posterior_std", "mean_abs_mean", "average_kl")
+#: The paper's Fig. 5 as claims, stated before any run and all computed, on every data set:
+#: ``(a, b, quantity)`` reads "model ``a`` has the smaller ``quantity`` than model ``b``" (a
+#: sparse VAE code beside a dense AAE code; the AAE's posteriors narrower than the VAE's).
+MANY_LATENTS_CLAIMS = (("vae", "aae", "active_latents"), ("aae", "vae", "mean_posterior_std"))
+
 
 @dataclass
 class ManyLatentsConfig(ExperimentConfig):
-    """A VAE and an AAE with ``latent_dim`` latents (far more than the data need) per data set."""
+    """A VAE and an AAE with ``latent_dim`` latents (far more than the data need) per data set,
+    each trained from ``n_seeds`` seeds (``seed``, ``seed + 1``, ...)."""
 
     datasets: Tuple[str, ...] = ("digits", "faces")
     latent_dim: int = 200
@@ -66,57 +79,138 @@ class ManyLatentsConfig(ExperimentConfig):
     aae_lr: float = 5e-4
     active_threshold: float = 0.1
     n_show: int = 16
+    n_seeds: int = 5
     seed: int = 0
     SCALES: ClassVar = {
-        "smoke": {"latent_dim": 32, "hidden": 32, "n_steps": 20, "n_show": 4},
+        "smoke": {"latent_dim": 32, "hidden": 32, "n_steps": 20, "n_show": 4, "n_seeds": 3},
         "paper": {"datasets": ("mnist", "celeba"), "latent_dim": 10_000, "hidden": 1000, "n_steps": 100_000},
     }
+
+    @property
+    def seeds(self) -> List[int]:
+        """The seeds of the runs: ``seed, seed + 1, ..., seed + n_seeds - 1``."""
+        return [self.seed + s for s in range(self.n_seeds)]
 
 
 @dataclass
 class ManyLatentsResult:
+    """The first seed's pictures (``means``, ``activity``, ``samples``) and every seed's numbers."""
+
     datasets: List[str]
     means: Dict[str, Dict[str, np.ndarray]]  # dataset -> model -> (n_show, latent_dim) posterior means
     activity: Dict[str, Dict[str, np.ndarray]]  # dataset -> model -> per-latent variance of the means, sorted
     samples: Dict[str, Dict[str, np.ndarray]]
     data: Dict[str, np.ndarray]
-    metrics: Dict[str, float] = field(default_factory=dict)
+    metrics: Dict[str, Union[float, str]] = field(default_factory=dict)  # the verdicts are words
+    seeds: List[int] = field(default_factory=list)
+    runs: Dict[str, Dict[str, Dict[str, List[float]]]] = field(default_factory=dict)  # ...[quantity]: one per seed
+    # dataset -> "a_vs_b_quantity" -> the verdict on a claim of MANY_LATENTS_CLAIMS
+    verdicts: Dict[str, Dict[str, str]] = field(default_factory=dict)
+
+
+def _many_latents_run(cfg: ManyLatentsConfig, x: torch.Tensor, name: str, kind: str, seed: int):
+    """One run of experiment 4 (a job of :func:`companion.workers.map_in_workers`): the model
+    ``kind`` trained on ``x`` (the data set ``name``) from ``seed``, read over the whole of ``x``.
+
+    Returns:
+        ``(scores, means, activity, samples)``: ``scores[quantity]`` a float per quantity of
+        :data:`MANY_LATENTS_QUANTITIES`; the first ``n_show`` posterior means, the sorted
+        per-latent variances of the means, and ``n_show`` samples.
+    """
+    model = train_gallery_model(kind, x, name, latent_dim=cfg.latent_dim, hidden=cfg.hidden, n_steps=cfg.n_steps,
+                                vae_lr=cfg.vae_lr, hybrid_lr=cfg.aae_lr, seed=seed)
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        draws = model.sample(cfg.n_show, mean=True) if kind == "vae" else model.sample(cfg.n_show)
+    variance = mu.var(0)
+    scores = {"active_latents": float((variance > cfg.active_threshold).sum()),
+              "mean_posterior_std": float(torch.exp(0.5 * logvar).mean()),
+              "mean_abs_mean": float(mu.abs().mean()),
+              "average_kl": float(surgery.average_kl(mu, logvar))}
+    return scores, to_numpy(mu[: cfg.n_show]), np.sort(to_numpy(variance))[::-1].copy(), to_numpy(draws)
+
+
+def many_latents_verdicts(runs: Dict[str, Dict[str, Dict[str, List[float]]]],
+                          claims: Sequence[Tuple[str, str, str]] = MANY_LATENTS_CLAIMS) -> Dict[str, Dict[str, str]]:
+    """The verdict (:func:`companion.evidence.verdict`) on every claim of ``claims`` on every data set of ``runs``.
+
+    The two models of a seed share the data and the minibatch order but not their networks, so
+    their runs are compared as independent groups (``paired=False``), as the chapter's other
+    model-against-model comparisons are.
+
+    Args:
+        runs: ``runs[dataset][model][quantity]``, one value per seed (:attr:`ManyLatentsResult.runs`).
+        claims: ``(a, b, quantity)`` triples, each "``a`` has the smaller ``quantity`` than ``b``".
+
+    Returns:
+        ``verdicts[dataset]["{a}_vs_{b}_{quantity}"]``, one of :data:`companion.evidence.VERDICTS`.
+
+    Raises:
+        TypeError: if ``runs`` is not a dict or a claim is not an ``(a, b, quantity)`` triple of strings.
+        KeyError: if a claim names a model or quantity that ``runs`` lacks on some data set.
+    """
+    if not isinstance(runs, dict) or not runs:
+        raise TypeError(f"runs must be a non-empty dict dataset -> model -> quantity -> values; got {runs!r}")
+    for claim in claims:
+        if not (isinstance(claim, tuple) and len(claim) == 3 and all(isinstance(s, str) for s in claim)):
+            raise TypeError(f"each claim must be an (a, b, quantity) tuple of strings; got {claim!r}")
+    verdicts: Dict[str, Dict[str, str]] = {}
+    for name, by_model in runs.items():
+        verdicts[name] = {}
+        for a, b, quantity in claims:
+            missing = [m for m in (a, b) if quantity not in by_model.get(m, {})]
+            if missing:
+                raise KeyError(f"claim {(a, b, quantity)!r}: runs[{name!r}] has no {quantity!r} for {missing}")
+            verdicts[name][f"{a}_vs_{b}_{quantity}"] = verdict(by_model[a][quantity], by_model[b][quantity],
+                                                               higher_is_better=False)
+    return verdicts
 
 
 @register("elbo_surgery/many_latents", config=ManyLatentsConfig, plot=lambda r: plot_many_latents(r),
           description="Figs. 5, 16, 17: posterior means, latents in use and samples of VAEs and AAEs with many latents")
 def run_many_latents(cfg: ManyLatentsConfig) -> ManyLatentsResult:
-    """Train both models, then read their posteriors over the training set.
+    """Train both models per data set and seed, then read their posteriors over the training set.
 
     A latent is *active* when the variance over the data of its posterior mean exceeds
     ``active_threshold`` (Burda et al. 2016 use 0.01; with hundreds of latents a fresh
     encoder's random weights already pass that, hence 0.1). The VAE pays a KL for every latent it uses, the AAE
     only for the marginal mismatch, so the paper expects sparse VAE codes and dense AAE codes
-    with collapsed posterior variances (its Fig. 5).
+    with collapsed posterior variances (its Fig. 5): :data:`MANY_LATENTS_CLAIMS`.
+
+    Every (data set, model, seed) run seeds itself, and they train in one-thread worker
+    processes (:func:`companion.workers.map_in_workers`): the numbers are the same with one
+    worker or two. ``runs`` keeps every seed's values, the metrics their means and standard
+    deviations and the verdicts (:func:`many_latents_verdicts`); the pictures are the first seed's.
+
+    Raises:
+        ValueError: for no data sets, ``n_seeds`` < 1 or a negative ``seed``.
     """
+    if not cfg.datasets:
+        raise ValueError("datasets must name at least one data set")
+    check_positive_int(cfg.n_seeds, "n_seeds")
+    check_nonnegative_int(cfg.seed, "seed")
     dev = companion.device()
-    means, activity, samples, data = {}, {}, {}, {}
-    metrics: Dict[str, float] = {}
+    train = {name: load(name, "train").to(dev) for name in cfg.datasets}
+    jobs = [(name, kind, seed) for name in cfg.datasets for kind in MANY_LATENTS_MODELS for seed in cfg.seeds]
+    done = iter(map_in_workers(lambda name, kind, seed: _many_latents_run(cfg, train[name], name, kind, seed), jobs))
+    means, activity, samples, runs = {}, {}, {}, {}
+    metrics: Dict[str, Union[float, str]] = {}
     for name in cfg.datasets:
-        x = load(name, "train").to(dev)
-        means[name], activity[name], samples[name] = {}, {}, {}
-        data[name] = to_numpy(x[: cfg.n_show])
-        for kind in ("vae", "aae"):
-            model = train_gallery_model(kind, x, name, latent_dim=cfg.latent_dim, hidden=cfg.hidden,
-                                        n_steps=cfg.n_steps, vae_lr=cfg.vae_lr, hybrid_lr=cfg.aae_lr, seed=cfg.seed)
-            with torch.no_grad():
-                mu, logvar = model.encode(x)
-                draws = model.sample(cfg.n_show, mean=True) if kind == "vae" else model.sample(cfg.n_show)
-                samples[name][kind] = to_numpy(draws)
-            variance = mu.var(0)
-            means[name][kind] = to_numpy(mu[: cfg.n_show])
-            activity[name][kind] = np.sort(to_numpy(variance))[::-1].copy()
-            metrics[f"{name}_{kind}_active_latents"] = int((variance > cfg.active_threshold).sum())
-            metrics[f"{name}_{kind}_mean_posterior_std"] = float(torch.exp(0.5 * logvar).mean())
-            metrics[f"{name}_{kind}_mean_abs_mean"] = float(mu.abs().mean())
-            metrics[f"{name}_{kind}_average_kl"] = float(surgery.average_kl(mu, logvar))
+        means[name], activity[name], samples[name], runs[name] = {}, {}, {}, {}
+        for kind in MANY_LATENTS_MODELS:
+            per_seed = [next(done) for _ in cfg.seeds]
+            _, means[name][kind], activity[name][kind], samples[name][kind] = per_seed[0]  # the first seed's
+            runs[name][kind] = {q: [scores[q] for scores, *_ in per_seed] for q in MANY_LATENTS_QUANTITIES}
+            for q, values in runs[name][kind].items():
+                metrics[f"{name}_{kind}_{q}"] = float(np.mean(values))
+                metrics[f"{name}_{kind}_{q}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    verdicts = many_latents_verdicts(runs)
+    metrics.update({f"{name}_{claim}_smaller_verdict": word for name, rows in verdicts.items()
+                    for claim, word in rows.items()})
     metrics["latent_dim"] = cfg.latent_dim
-    return ManyLatentsResult(list(cfg.datasets), means, activity, samples, data, metrics)
+    metrics["n_seeds"] = float(cfg.n_seeds)
+    data = {name: to_numpy(x[: cfg.n_show]) for name, x in train.items()}
+    return ManyLatentsResult(list(cfg.datasets), means, activity, samples, data, metrics, cfg.seeds, runs, verdicts)
 
 
 def plot_many_latents(result: ManyLatentsResult):
@@ -126,6 +220,8 @@ def plot_many_latents(result: ManyLatentsResult):
 
     fig, axes = plt.subplots(len(result.datasets), 6, figsize=(17, 3.2 * len(result.datasets)), squeeze=False,
                              gridspec_kw={"width_ratios": [1.3, 1.3, 1.1, 1, 1, 1]})
+    if len(result.seeds) > 1:  # the pictures are one run's, the numbers every seed's
+        fig.suptitle(f"the run from seed {result.seeds[0]} (of {len(result.seeds)} seeds)", fontsize=10)
     for row, name in zip(axes, result.datasets):
         lim = max(np.abs(result.means[name][k]).max() for k in ("vae", "aae"))
         for ax, kind in zip(row[:2], ("vae", "aae")):
