@@ -20,7 +20,7 @@ import torch
 
 import companion
 
-from .checks import check_int, check_positive_int, check_tensor
+from .checks import check_int, check_nonnegative, check_positive_int, check_tensor
 
 __all__ = ["GMMBase", "GaussianBase", "HMMBase"]
 
@@ -181,7 +181,14 @@ class HMMBase:
         covariance_type: ``"diag"``, ``"full"``, ``"spherical"`` or ``"tied"``.
         n_iter: Baum-Welch iterations.
         random_state: seed of the initialisation.
-        min_covar: floor on the emission variances.
+        min_covar: added to the emission variances at initialisation (hmmlearn applies it
+            there only; Baum-Welch may then shrink a variance below it).
+        pseudo_count: a pseudo-count on each state's mean (towards the origin) and on each
+            transition. Baum-Welch can empty a state (no code is assigned to it), and hmmlearn
+            then leaves that state's mean undefined (0/0) and its transition row at zero, which
+            breaks the next iteration; with the pseudo-count an emptied state gets the origin as
+            its mean and a uniform transition row. Against the counts of a state that holds codes it
+            is negligible (it can still change which way EM's rounding goes).
     """
 
     is_sequential = True
@@ -194,6 +201,7 @@ class HMMBase:
         n_iter: int = 50,
         random_state: Optional[int] = 0,
         min_covar: float = 1e-3,
+        pseudo_count: float = 1e-6,
     ) -> None:
         self.n_states = check_positive_int(n_states, "n_states")
         if covariance_type not in ("full", "diag", "tied", "spherical"):
@@ -202,6 +210,7 @@ class HMMBase:
         self.n_iter = check_positive_int(n_iter, "n_iter")
         self.random_state = random_state
         self.min_covar = float(min_covar)
+        self.pseudo_count = check_nonnegative(pseudo_count, "pseudo_count")
         self.hmm = None
         self.dim: Optional[int] = None
         self.device = torch.device("cpu")
@@ -234,6 +243,7 @@ class HMMBase:
         self.hmm = GaussianHMM(
             n_components=self.n_states, covariance_type=self.covariance_type, n_iter=self.n_iter,
             random_state=self.random_state, min_covar=self.min_covar,
+            means_weight=self.pseudo_count, transmat_prior=1.0 + self.pseudo_count,
         )
         # Near convergence Baum-Welch's log-likelihood can drop by rounding error, which
         # hmmlearn reports as "Model is not converging"; keep that noise out of the book.

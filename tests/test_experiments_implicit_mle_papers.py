@@ -353,3 +353,70 @@ def test_components_claims_read_their_verdicts_from_paired_seeds():
         components_claims({"code_log_lik": {1: [1.0, 2.0], 5: [2.0]}, "parzen": {1: [1.0, 2.0], 5: [2.0, 3.0]}})
     with pytest.raises(ValueError, match="missing"):
         components_claims({"code_log_lik": code})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_audio_hmm_seeds_give_the_same_numbers_with_one_worker_or_two(monkeypatch):
+    from matplotlib.figure import Figure
+
+    from companion.experiments import implicit_mle_audio as A
+
+    cfg = A.AudioHMMConfig.for_scale("smoke")
+    results = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("COMPANION_WORKERS", workers)
+        results.append(A.run_audio_hmm(cfg))
+    one, two = results
+    assert one.runs == two.runs and _without_seconds(one.metrics) == _without_seconds(two.metrics)
+    assert one.metrics["n_seeds"] == cfg.n_seeds == len(one.metrics["seconds_per_seed"])
+    for quantity, arms in {"transition_tv": ("HMM", "GMM"), "mean_note_length_frames": ("data", "HMM", "GMM"),
+                           "test_code_log_lik_per_frame": ("HMM", "GMM")}.items():
+        for arm in arms:
+            values = one.runs[quantity][arm]
+            assert len(values) == cfg.n_seeds and len(set(values)) == cfg.n_seeds  # each seed its own run
+            assert one.metrics[quantity][arm]["mean"] == pytest.approx(np.mean(values))
+    claims = one.metrics["claims"]
+    assert list(claims) == [claim.key for claim in A.AUDIO_CLAIMS]  # every pre-stated claim, none added
+    for claim in claims.values():
+        assert claim["verdict"] in ("holds", "does not hold", "cannot tell at this budget")
+        assert f"over {cfg.n_seeds} paired seeds" in claim["phrase"]
+        assert claim["difference"]["low"] <= claim["difference"]["estimate"] <= claim["difference"]["high"]
+    # the figure and the audio are the first seed's run
+    first_tv = 0.5 * np.abs(one.transitions["HMM"] - one.transitions["data"]).sum(1).mean()
+    assert first_tv == pytest.approx(one.runs["transition_tv"]["HMM"][0])
+    assert set(one.generated) == {"HMM", "GMM"} and len(one.train_audio) == len(one.generated["HMM"])
+    assert isinstance(A.plot_audio_hmm(one), Figure)
+    with pytest.raises(ValueError, match="n_seeds"):
+        A.run_audio_hmm(A.AudioHMMConfig.for_scale("smoke", n_seeds=0))
+
+
+def test_audio_claims_read_their_verdicts_from_paired_seeds():
+    from companion.experiments.implicit_mle_audio import AUDIO_CLAIMS, audio_claims
+
+    shift = np.array([0.0, 0.3, -0.2, 0.1, 0.5])  # each seed's melody and autoencoder move both bases together
+    runs = {
+        "transition_tv": {"HMM": (0.1 + shift).tolist(), "GMM": (0.4 + shift).tolist()},
+        "mean_note_length_frames": {"data": (9.0 + shift).tolist(), "GMM": (1.2 + shift).tolist(),
+                                    "HMM": (9.0 + shift + [0.1, -0.1, 0.05, -0.05, 0.0]).tolist()},
+        "test_code_log_lik_per_frame": {"HMM": (17.0 + 10 * shift).tolist(), "GMM": (18.0 + 10 * shift).tolist()},
+    }
+    claims = audio_claims(runs)
+    assert list(claims) == [claim.key for claim in AUDIO_CLAIMS]
+    assert claims["transitions"]["verdict"] == "holds"  # lower TV; paired, so the shift cancels
+    assert claims["notes_longer_than_gmm"]["verdict"] == "holds"
+    assert claims["code_log_lik"]["verdict"] == "does not hold"  # the GMM is higher on every seed
+    assert claims["notes_as_long_as_data"]["verdict"] == "cannot tell at this budget"  # equal can't be shown
+    runs["mean_note_length_frames"]["HMM"] = (7.0 + shift).tolist()
+    assert audio_claims(runs)["notes_as_long_as_data"]["verdict"] == "does not hold"  # shorter on every seed
+    assert claims["transitions"]["difference"]["estimate"] == pytest.approx(-0.3)
+    assert "over 5 paired seeds" in claims["transitions"]["phrase"]
+    two_seeds = {q: {arm: v[:2] for arm, v in arms.items()} for q, arms in runs.items()}
+    assert {c["verdict"] for c in audio_claims(two_seeds).values()} == {"cannot tell at this budget"}
+    with pytest.raises(ValueError, match="missing"):
+        audio_claims({**runs, "transition_tv": {"HMM": [0.1, 0.2, 0.3]}})
+    with pytest.raises(ValueError, match="one value of each arm a seed"):
+        audio_claims({**runs, "transition_tv": {"HMM": [0.1, 0.2, 0.3], "GMM": [0.4, 0.5]}})
+    with pytest.raises(TypeError, match="runs must map"):
+        audio_claims([1.0, 2.0])
+    with pytest.raises(TypeError, match="runs must map"):
+        audio_claims({"transition_tv": [0.1, 0.2]})

@@ -310,6 +310,27 @@ def test_base_bad_inputs():
     with pytest.raises(TypeError, match="list"):
         HMMBase(2).fit("abc")
 
+    with pytest.raises(ValueError, match="pseudo_count"):
+        HMMBase(2, pseudo_count=-1.0)
+
+
+@pytest.mark.parametrize("pseudo_count", [0.0, 1e-6])
+def test_hmm_base_keeps_a_state_that_baum_welch_empties_defined(pseudo_count):
+    """An M-step in which states 1 and 2 hold no code (the audio experiment's seed 3 at book scale)."""
+    codes = torch.randn(2, 20, 2, generator=torch.Generator().manual_seed(0))
+    hmm = HMMBase(3, n_iter=2, pseudo_count=pseudo_count).fit(codes).hmm
+    stats = hmm._initialize_sufficient_statistics()
+    flat = codes.reshape(-1, 2).double().numpy()
+    stats["nobs"], stats["start"][0], stats["trans"][0, 0], stats["post"][0] = 2, 2.0, 38.0, 40.0
+    stats["obs"][0], stats["obs**2"][0] = flat.sum(0), (flat**2).sum(0)
+    with np.errstate(invalid="ignore"):
+        hmm._do_mstep(stats)
+    defined = bool(np.isfinite(hmm.means_).all()) and np.allclose(hmm.transmat_.sum(1), 1.0)
+    assert defined == (pseudo_count > 0)  # hmmlearn alone leaves 0/0 means and zero rows
+    if defined:
+        assert np.allclose(hmm.means_[1:], 0.0) and np.allclose(hmm.transmat_[1:], 1 / 3)
+        assert np.allclose(hmm.means_[0], flat.mean(0), atol=1e-6)  # the occupied state barely moves
+
 
 def _markov_sequences(transition, means, n_seq, length, seed):
     rng = np.random.default_rng(seed)
