@@ -27,8 +27,8 @@ def _timeless(numbers):
 @pytest.mark.parametrize("run, config, per_seed", [
     (A.run_fig4, A.Fig4Config.for_scale("smoke", seeds=(0, 1), modes=("vae", "gan")), "runs"),
     (A.run_ablation, A.AblationConfig.for_scale("smoke", seeds=(0, 1), modes=("vae", "gan")), "bpd"),
-    (X.run_refinements, X.RefinementsConfig.for_scale("smoke", seeds=(0, 1), variants=("av-ade", "av-ade (rd)")),
-     "bpd"),
+    (X.run_refinements, X.RefinementsConfig.for_scale("smoke", seeds=(0, 1),
+                                                     variants=("gan (rd)", "av-ade", "av-ade (rd)")), "bpd"),
     (X.run_flow_depth, X.FlowDepthConfig.for_scale("smoke", seeds=(0, 1)), "bpd"),
     (X.run_sample_quality, X.SampleQualityConfig.for_scale("smoke", seeds=(0, 1), models=("vae", "av-ade", "gan")),
      "scores"),
@@ -55,6 +55,12 @@ def test_the_shared_fit_items_refuse_bad_input_clearly():
         A.ade_fit_item(cfg, "vae-gan", 0, train, "bad mode")
     with pytest.raises(ValueError, match="plain GAN recipe"):
         A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_fit="ade"), 0, train, "bad recipe")
+    with pytest.raises(TypeError, match="residual must be a bool"):
+        A.plain_gan_fit_item(cfg, 0, train, "bad flag", residual="yes")
+    plain_key = A.plain_gan_fit_item(cfg, 0, train, "plain")[0]
+    residual_key, residual_fit = A.plain_gan_fit_item(cfg, 0, train, "rd", residual=True)
+    assert residual_key != plain_key and residual_key[1] == "plain gan (rd)"
+    assert isinstance(residual_fit().discriminator, A.ResidualMLPDiscriminator)
     with pytest.raises(TypeError, match="build a callable"):
         A.trained_ade_item(cfg, ("ade", "vae"), "not callable", 0, train, "bad build")
     key, fit = A.ade_fit_item(cfg, "vae", 0, train, "good")

@@ -86,6 +86,12 @@ def test_refinements_smoke_reports_every_variant():
     assert widths[0] == 2 * cfg.hidden
     assert ex.refined_ade(cfg, "av-ade (s2)").flow is not None
     assert result.metrics["av-ade (wg, rd)_vs_av-ade_fd_verdict"] == "cannot tell at this budget"  # one seed
+    # the GAN rows take the plain recipe here and are held to the digits bar against the VAE of the same seed
+    for variant in ("gan", "gan (rd)"):
+        share, fd, vae_fd = (result.min_class_share[variant][0], result.fd[variant][0], result.metrics["vae_fd_mean"])
+        assert result.metrics[f"{variant}_meets_bar_seeds"] == float(share >= 0.03 and fd <= 2 * vae_fd)
+    assert isinstance(ex._refinement_item(cfg, "gan (rd)", 0, datasets.load("digits", "train")[:64])[1]()
+                      .discriminator, ResidualMLPDiscriminator)
     table = ex.refinements_table(result)
     assert "AV-ADE (IAF, RD)" in table.index  # the row the package cannot run, said so
     ex.plot_refinements(result)
@@ -239,6 +245,14 @@ def test_refinement_verdicts_pair_each_variant_with_its_plain_model():
     assert verdicts["av-ade (rd)_vs_av-ade_fd_verdict"] == VERDICTS[2]
     variants = ("av-ade (s2)", "av-ade (rd)")
     assert set(verdicts) == {f"{v}_vs_av-ade_{k}_verdict" for v in variants for k in ("bpd", "fd")}
+    # the GAN rows are compared only when both met the bar in every seed
+    gans = {"gan": base, "gan (rd)": [b - 0.1 for b in base]}
+    assert ex.refinement_verdicts(gans, gans, {"gan": True, "gan (rd)": True})["gan (rd)_vs_gan_fd_verdict"] \
+        == VERDICTS[0]
+    held_back = ex.refinement_verdicts(gans, gans, {"gan": True, "gan (rd)": False})
+    assert all(v.startswith("not compared") for v in held_back.values()) and len(held_back) == 2
+    with pytest.raises(TypeError, match="at_bar"):
+        ex.refinement_verdicts(gans, gans, [True])
 
 
 def test_sample_quality_verdicts_follow_the_interval_and_hold_back_a_gan_below_the_bar():

@@ -34,7 +34,7 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ADE, MODES, build_ade, fit_ade, fit_inference_network
+from companion.ade import ADE, MODES, ResidualMLPDiscriminator, build_ade, fit_ade, fit_inference_network
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
@@ -391,25 +391,36 @@ def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc
     return _shared_fit(plain_gan_fit_item(cfg, seed, train, desc))
 
 
-def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor,
-                       desc: str) -> Tuple[tuple, Callable[[], ADE]]:
-    """The shared fit of :func:`fitted_plain_gan` as a ``(key, fit)`` pair, for :func:`prefit`."""
+def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc: str,
+                       residual: bool = False) -> Tuple[tuple, Callable[[], ADE]]:
+    """The shared fit of :func:`fitted_plain_gan` as a ``(key, fit)`` pair, for :func:`prefit`.
+
+    With ``residual`` the discriminator is a :class:`~companion.ade.ResidualMLPDiscriminator` of the same
+    width with two residual blocks (Table 5.2's (rd) row of the GAN); the generator, its initialisation
+    at ``seed`` and the recipe stay the same.
+    """
     if cfg.gan_fit != "plain" or cfg.architecture != "mlp":
         raise ValueError(f"the plain GAN recipe needs gan_fit='plain' and MLPs; got {cfg.gan_fit!r}, "
                          f"{cfg.architecture!r}")
+    if not isinstance(residual, bool):
+        raise TypeError(f"residual must be a bool; got {residual!r}")
     shape, n_levels = DATASETS[cfg.dataset]
 
     def fit() -> ADE:
         model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
                           n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
-                          adv_weight=cfg.adv_weight).to(train.device)
+                          adv_weight=cfg.adv_weight)
+        if residual:  # drawn after the generator, so a seed's generator starts where the plain row's does
+            model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2)
+        model = model.to(train.device)
         # one dequantisation of the training set: the samples are continuous, so the real images must be too
         _fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
                             lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc)
         fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
         return model
 
-    key = ("plain gan", seed, str(train.device)) + tuple(getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
+    key = ("plain gan (rd)" if residual else "plain gan", seed, str(train.device)) + tuple(
+        getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
     return _shared_item(key, seed, fit)
 
 
