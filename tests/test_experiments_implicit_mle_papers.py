@@ -302,16 +302,21 @@ def _without_seconds(metrics):
     return {k: v for k, v in metrics.items() if k != "seconds_per_seed"}
 
 
+def _with_one_worker_and_two(monkeypatch, run, cfg):
+    """``run(cfg)`` with one worker process and with two: the two results."""
+    results = []
+    for workers in ("1", "2"):
+        monkeypatch.setenv("COMPANION_WORKERS", workers)
+        results.append(run(cfg))
+    return results
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 def test_components_sweep_gives_the_same_numbers_with_one_worker_or_two(monkeypatch):
     from companion.experiments import implicit_mle_components as C
 
     cfg = C.ComponentsConfig.for_scale("smoke")
-    results = []
-    for workers in ("1", "2"):
-        monkeypatch.setenv("COMPANION_WORKERS", workers)
-        results.append(C.run_components_sweep(cfg))
-    one, two = results
+    one, two = _with_one_worker_and_two(monkeypatch, C.run_components_sweep, cfg)
     assert one.runs == two.runs and _without_seconds(one.metrics) == _without_seconds(two.metrics)
     assert len(one.metrics["seconds_per_seed"]) == cfg.n_seeds
     for name in C.SCORES:
@@ -362,11 +367,7 @@ def test_audio_hmm_seeds_give_the_same_numbers_with_one_worker_or_two(monkeypatc
     from companion.experiments import implicit_mle_audio as A
 
     cfg = A.AudioHMMConfig.for_scale("smoke")
-    results = []
-    for workers in ("1", "2"):
-        monkeypatch.setenv("COMPANION_WORKERS", workers)
-        results.append(A.run_audio_hmm(cfg))
-    one, two = results
+    one, two = _with_one_worker_and_two(monkeypatch, A.run_audio_hmm, cfg)
     assert one.runs == two.runs and _without_seconds(one.metrics) == _without_seconds(two.metrics)
     assert one.metrics["n_seeds"] == cfg.n_seeds == len(one.metrics["seconds_per_seed"])
     for quantity, arms in {"transition_tv": ("HMM", "GMM"), "mean_note_length_frames": ("data", "HMM", "GMM"),
