@@ -46,6 +46,12 @@ EXPERIMENTS = {
         exx.run_pixel_likelihoods,
         exx.PixelLikelihoodsConfig.for_scale("smoke", n_steps=5, max_examples=200, n_samples=60),
         lambda r: [values for rows in r.per_seed.values() for values in rows.values()]),
+    "reconstructions_and_samples": (
+        exx.run_reconstructions_and_samples,
+        exx.ReconstructionsConfig.for_scale("smoke", n_steps=3),
+        # one seed per model: the group is the models of a data set, each a different run
+        lambda r: [[r.metrics[f"{name}_{kind}_l1_reconstruction"] for kind in r.reconstructions[name]]
+                   for name in r.reconstructions]),
 }
 
 

@@ -39,3 +39,17 @@ def test_faces_shows_the_first_seeds_models():
     for name in one.samples:
         np.testing.assert_array_equal(one.samples[name], two.samples[name])
     assert one.runs["sharpness/AAE"] == two.runs["sharpness/AAE"][:1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_beta_gives_the_same_numbers_with_one_worker_and_two(monkeypatch):
+    results = []
+    for n in ("1", "2"):
+        monkeypatch.setenv(workers.WORKERS_ENV, n)
+        results.append(L.run_beta(L.BetaConfig.for_scale("smoke")))
+    one, two = results
+    assert one.metrics == two.metrics
+    for beta in one.codes:
+        np.testing.assert_array_equal(one.codes[beta], two.codes[beta])
+    kls = [one.metrics[f"kl/beta={beta}"] for beta in one.betas]
+    assert len(set(kls)) == len(kls) > 1  # each beta its own run, in the order of the config

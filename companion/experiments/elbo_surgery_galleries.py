@@ -387,35 +387,46 @@ class ReconstructionsResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
+def _reconstruction_run(cfg: ReconstructionsConfig, x: torch.Tensor, name: str, kind: str
+                        ) -> Tuple[np.ndarray, np.ndarray, float]:
+    """One model of the gallery (a job of :func:`companion.workers.map_in_workers`): train it from
+    ``cfg.seed`` on ``x`` and return its first reconstructions, its samples and its mean l1
+    reconstruction error per training image."""
+    model = train_gallery_model(kind, x, name, latent_dim=cfg.latent_dim, hidden=cfg.hidden, n_steps=cfg.n_steps,
+                                vae_lr=cfg.vae_lr, hybrid_lr=cfg.hybrid_lr, rec_weight=cfg.rec_weight, seed=cfg.seed)
+    with torch.no_grad():
+        if kind == "vae":
+            rec = model.likelihood_mean(model.decode(model.encode(x)[0]))
+            sample = model.sample(cfg.n_show, mean=True)
+        else:
+            rec = model.decode(model.encode(x)[0])
+            sample = model.sample(cfg.n_show)
+    return to_numpy(rec[: cfg.n_show]), to_numpy(sample), float((rec - x).abs().flatten(1).sum(1).mean())
+
+
 @register("elbo_surgery/reconstructions_and_samples", config=ReconstructionsConfig,
           plot=lambda r: plot_reconstructions_and_samples(r),
           description="Figs. 25-28: training reconstructions and samples of VAE, AAE and VGH++ on digits and faces")
 def run_reconstructions_and_samples(cfg: ReconstructionsConfig) -> ReconstructionsResult:
     """Reconstructions decode the posterior mean; samples decode prior draws (mean images).
-    The metric is the mean l1 reconstruction error per image on the training set."""
+    The metric is the mean l1 reconstruction error per image on the training set.
+
+    Every (data set, model) run seeds itself, and they train in one-thread worker processes
+    (:func:`companion.workers.map_in_workers`): the numbers are the same with one worker or two."""
     unknown = [m for m in cfg.models if m not in GALLERY_MODELS]
     if unknown or not cfg.models:
         raise ValueError(f"models must be a non-empty subset of {GALLERY_MODELS}; got {cfg.models!r}")
     dev = companion.device()
-    data, recs, samples = {}, {}, {}
+    train = {name: load(name, "train").to(dev) for name in cfg.datasets}
+    jobs = [(name, kind) for name in cfg.datasets for kind in cfg.models]
+    done = map_in_workers(lambda name, kind: _reconstruction_run(cfg, train[name], name, kind), jobs)
+    data = {name: to_numpy(x[: cfg.n_show]) for name, x in train.items()}
+    recs: Dict[str, Dict[str, np.ndarray]] = {name: {} for name in cfg.datasets}
+    samples: Dict[str, Dict[str, np.ndarray]] = {name: {} for name in cfg.datasets}
     metrics: Dict[str, float] = {}
-    for name in cfg.datasets:
-        x = load(name, "train").to(dev)
-        data[name], recs[name], samples[name] = to_numpy(x[: cfg.n_show]), {}, {}
-        for kind in cfg.models:
-            model = train_gallery_model(kind, x, name, latent_dim=cfg.latent_dim, hidden=cfg.hidden,
-                                        n_steps=cfg.n_steps, vae_lr=cfg.vae_lr, hybrid_lr=cfg.hybrid_lr,
-                                        rec_weight=cfg.rec_weight, seed=cfg.seed)
-            with torch.no_grad():
-                if kind == "vae":
-                    rec = model.likelihood_mean(model.decode(model.encode(x)[0]))
-                    sample = model.sample(cfg.n_show, mean=True)
-                else:
-                    rec = model.decode(model.encode(x)[0])
-                    sample = model.sample(cfg.n_show)
-            recs[name][kind] = to_numpy(rec[: cfg.n_show])
-            samples[name][kind] = to_numpy(sample)
-            metrics[f"{name}_{kind}_l1_reconstruction"] = float((rec - x).abs().flatten(1).sum(1).mean())
+    for (name, kind), (rec, sample, l1) in zip(jobs, done):
+        recs[name][kind], samples[name][kind] = rec, sample
+        metrics[f"{name}_{kind}_l1_reconstruction"] = l1
     return ReconstructionsResult(data, recs, samples, metrics)
 
 

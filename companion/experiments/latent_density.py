@@ -97,32 +97,44 @@ class BetaResult:
     metrics: Dict[str, float]
 
 
-@register("latent_density/beta", config=BetaConfig, plot=lambda r: plot_beta(r),
-          description="Fig. 2 / App. D: VAE reconstruction vs KL as beta varies, on digits")
-def run_beta(cfg: BetaConfig) -> BetaResult:
-    """One VAE per beta (2-D latent, Bernoulli decoder); test reconstruction, KL and MSE."""
-    from companion import data
+def _beta_run(cfg: BetaConfig, train: torch.Tensor, test: torch.Tensor, beta: float
+              ) -> Tuple[np.ndarray, np.ndarray, Dict[str, float]]:
+    """One VAE of ``run_beta`` (a job of :func:`companion.workers.map_in_workers`): trained from
+    ``cfg.seed``; its test codes, first reconstructions and test losses."""
     from companion.vae import VAE, fit_vae
 
     device = companion.device()
-    train, test = data.load("digits"), data.load("digits", "test")
+    companion.seed_everything(cfg.seed)
+    vae = VAE(tuple(train.shape[1:]), latent_dim=cfg.latent_dim, likelihood="bernoulli", beta=beta).to(device)
+    fit_vae(vae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, desc=f"VAE beta={beta}")
+    vae.eval()
+    with torch.no_grad():
+        x = test.to(device)
+        terms = vae.elbo(x)
+        mu, _ = vae.encode(x)
+        rec = vae.reconstruct(x)
+    metrics = {f"reconstruction_nll/beta={beta}": float(-terms.reconstruction.mean()),
+               f"kl/beta={beta}": float(terms.kl.mean()), f"mse/beta={beta}": float(F.mse_loss(rec, x))}
+    return mu.cpu().numpy(), rec[:8].cpu().numpy(), metrics
+
+
+@register("latent_density/beta", config=BetaConfig, plot=lambda r: plot_beta(r),
+          description="Fig. 2 / App. D: VAE reconstruction vs KL as beta varies, on digits")
+def run_beta(cfg: BetaConfig) -> BetaResult:
+    """One VAE per beta (2-D latent, Bernoulli decoder); test reconstruction, KL and MSE.
+
+    Every VAE seeds itself, so they train as independent jobs in one-thread worker processes
+    (:func:`companion.workers.map_in_workers`): the numbers are the same with one worker or two."""
+    from companion import data
+    from companion.workers import map_in_workers
+
+    train, test = data.load("digits").to(companion.device()), data.load("digits", "test")
     labels = data.load_labels("digits", "test").numpy()
+    done = map_in_workers(lambda beta: _beta_run(cfg, train, test, beta), [(beta,) for beta in cfg.betas])
     codes, recons, metrics = {}, {}, {}
-    for beta in cfg.betas:
-        companion.seed_everything(cfg.seed)
-        vae = VAE(tuple(train.shape[1:]), latent_dim=cfg.latent_dim, likelihood="bernoulli", beta=beta).to(device)
-        fit_vae(vae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, desc=f"VAE beta={beta}")
-        vae.eval()
-        with torch.no_grad():
-            x = test.to(device)
-            terms = vae.elbo(x)
-            mu, _ = vae.encode(x)
-            rec = vae.reconstruct(x)
-        codes[beta] = mu.cpu().numpy()
-        recons[beta] = rec[:8].cpu().numpy()
-        metrics[f"reconstruction_nll/beta={beta}"] = float(-terms.reconstruction.mean())
-        metrics[f"kl/beta={beta}"] = float(terms.kl.mean())
-        metrics[f"mse/beta={beta}"] = float(F.mse_loss(rec, x))
+    for beta, (code, rec, losses) in zip(cfg.betas, done):
+        codes[beta], recons[beta] = code, rec
+        metrics.update(losses)
     return BetaResult(np.asarray(cfg.betas), codes, labels, recons, test[:8].numpy(), metrics)
 
 
