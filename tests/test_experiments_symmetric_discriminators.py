@@ -1,5 +1,6 @@
 """The mode-coverage experiment of the symmetric-discriminators chapter: replicas, bar, verdicts."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from companion import data
-from companion.evidence import VERDICTS
+from companion.evidence import VERDICTS, format_spread, summarize
 from companion.experiments import symmetric_discriminators as S
 from companion.experiments import symmetric_toys as T
 
@@ -54,6 +55,29 @@ def test_smoke_run_reports_the_bar_the_comparisons_and_the_curve():
     assert "PacGAN, Table 3 (10 trials)" in set(table["source"])
     assert len(S.mode_coverage_comparisons(result)) == len(result.comparisons)
     assert S.plot_mode_coverage(result) is not None
+    assert m["lr_decay"] == 1.0  # book and smoke: both players' rates decay linearly to zero
+    effect = S.decay_effect_table(result)
+    assert len(effect) == len(cfg.datasets) * len(cfg.methods)  # the record holds ring and grid, three models
+    gan_ring = effect[(effect["data"] == "ring") & (effect["model"] == "GAN")].iloc[0]
+    assert gan_ring["modes, constant rate (2026-12-04)"] == "7.2 ± 1"
+    assert gan_ring["modes, this run"] == format_spread(summarize(result.runs["pacgan/ring/gan"]["modes"]))
+
+
+def test_decay_effect_table_refuses_a_run_the_record_does_not_hold():
+    cfg = S.ModeCoverageConfig.for_scale("smoke", setups=("thesis",), datasets=("ring",), methods=("gan",))
+    result = S.run_mode_coverage(cfg)
+    with pytest.raises(ValueError, match="record holds"):
+        S.decay_effect_table(result)  # a thesis-setup run; the record is PacGAN's setup
+
+
+def test_the_rate_decays_at_book_scale_and_stays_constant_at_paper_scale():
+    assert S.ModeCoverageConfig.for_scale("book").lr_decay
+    assert not S.ModeCoverageConfig.for_scale("paper").lr_decay  # PacGAN's published setting
+    cfg = S.ModeCoverageConfig.for_scale("smoke", n_steps=20, n_eval_samples=200, eval_steps=(),
+                                         setups=("pacgan",), datasets=("ring",), methods=("gan",), seeds=(0,))
+    decayed = S.run_mode_coverage(cfg)
+    constant = S.run_mode_coverage(dataclasses.replace(cfg, lr_decay=False))
+    assert np.abs(decayed.samples["pacgan/ring/gan"] - constant.samples["pacgan/ring/gan"]).max() > 1e-4
 
 
 def test_paper_scale_is_pacgans_setting_with_ten_seeds():

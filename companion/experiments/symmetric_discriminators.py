@@ -43,6 +43,7 @@ from companion.experiments.symmetric_cifar10 import (  # noqa: F401  (the chapte
 )
 from companion.experiments.symmetric_mode_coverage import (  # noqa: F401  (the chapter imports them from here)
     BASELINE_SWEEP_RECORD,
+    CONSTANT_RATE_RECORD,
     METHOD_NAMES,
     PACGAN_TABLE,
     RING_GAN_BAR,
@@ -50,6 +51,7 @@ from companion.experiments.symmetric_mode_coverage import (  # noqa: F401  (the 
     BaselineSweepResult,
     ModeCoverageConfig,
     ModeCoverageResult,
+    decay_effect_table,
     mode_coverage_comparisons,
     mode_coverage_table,
     plot_baseline_sweep,

@@ -23,6 +23,7 @@ from companion.reproduce import register
 
 __all__ = [
     "BASELINE_SWEEP_RECORD",
+    "CONSTANT_RATE_RECORD",
     "METHOD_NAMES",
     "PACGAN_TABLE",
     "RING_GAN_BAR",
@@ -30,6 +31,7 @@ __all__ = [
     "BaselineSweepResult",
     "ModeCoverageConfig",
     "ModeCoverageResult",
+    "decay_effect_table",
     "mode_coverage_comparisons",
     "mode_coverage_table",
     "plot_baseline_sweep",
@@ -47,7 +49,8 @@ class ModeCoverageConfig(ToyGANConfig):
     network shapes (a ReLU + batch-norm generator of 4 layers, a maxout discriminator of 3
     layers with 5 pieces), batch 100, 2,500 samples scored, "high quality" within 3 standard
     deviations; the widths are 64 (generator) and 32 (discriminator) instead of 400 and 200,
-    the learning rate 1e-3 instead of 1e-4, and 1,500 generator steps instead of 20,000, with
+    the learning rate 1e-3 instead of 1e-4 and decayed linearly to zero (``lr_decay``), and
+    1,500 generator steps instead of 20,000, with
     10 seeds per model (chosen by :class:`BaselineSweepConfig`'s sweep to fit the chapter's
     budget). The GAN baseline must reach the bar :data:`RING_GAN_BAR` on ``ring``
     at this scale (recorded in the metrics, not asserted); on ``grid`` the coverage curve at
@@ -66,6 +69,12 @@ class ModeCoverageConfig(ToyGANConfig):
     seeds: Tuple[int, ...] = tuple(range(10))
     gamma: float = 0.5
     eval_steps: Tuple[int, ...] = (250, 500, 750, 1000, 1250)
+    #: Both players' learning rates fall linearly to zero over ``n_steps`` (book and smoke scale),
+    #: the one change to the swept recipe, as in the comparison chapter's toy GANs: at a constant
+    #: rate the GAN's worst seeds covered 4-5 ring modes and BGAN barely learned in 1,500 steps
+    #: (``companion.experiments.comparison_records.RING_GAN_SEED_RECORD``). ``paper``: constant,
+    #: PacGAN's published setting.
+    lr_decay: bool = True
     SCALES: ClassVar = {
         "smoke": {
             "n_steps": 8,
@@ -90,6 +99,7 @@ class ModeCoverageConfig(ToyGANConfig):
             "pacgan_lr": 1e-4,
             "seeds": tuple(range(10)),
             "eval_steps": (1000, 2000, 5000, 10000, 15000),
+            "lr_decay": False,
         },
     }
 
@@ -108,6 +118,20 @@ RING_GAN_BAR = 6.0
 
 
 METHOD_NAMES = {"gan": "GAN", "bgan": "BGAN", "mbgan": "M-BGAN", "mixup": "mixup GAN"}
+
+#: The book-scale run of ``mode_coverage`` with a constant learning rate, before ``lr_decay``
+#: (the chapter's build of 2026-12-04, 19:43-20:28 UTC, on a CPU; the same widths, steps and 10
+#: seeds): dataset -> method -> quantity -> (mean, standard deviation) over the seeds, as that
+#: build's table printed them. :func:`decay_effect_table` sets them beside a run.
+CONSTANT_RATE_RECORD = {
+    "date": "2026-12-04",
+    "ring": {"gan": {"modes": (7.2, 1.0), "high_quality_pct": (33.0, 15.0)},
+             "bgan": {"modes": (1.3, 1.3), "high_quality_pct": (1.7, 3.7)},
+             "mbgan": {"modes": (6.80, 0.92), "high_quality_pct": (27.0, 14.0)}},
+    "grid": {"gan": {"modes": (7.9, 2.7), "high_quality_pct": (1.72, 0.90)},
+             "bgan": {"modes": (5.9, 3.0), "high_quality_pct": (1.9, 1.1)},
+             "mbgan": {"modes": (8.3, 2.4), "high_quality_pct": (1.52, 0.73)}},
+}
 
 
 @dataclass
@@ -150,7 +174,7 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
                 key = f"{setup}/{dataset}/{method}"
                 tic = time.perf_counter()
                 out = _train_toy_replicas(setup, method, dataset, tuple(cfg.seeds), cfg, cfg.gamma,
-                                          tuple(cfg.eval_steps))
+                                          tuple(cfg.eval_steps), lr_decay=cfg.lr_decay)
                 seconds[key] = time.perf_counter() - tic
                 modes, quality = out["curve"][cfg.n_steps]
                 runs[key] = {"modes": [float(m) for m in modes], "high_quality_pct": [float(100 * q) for q in quality]}
@@ -181,6 +205,7 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
         metrics["ring_gan_modes"] = metrics["pacgan_ring_gan_modes_mean"]
         metrics["ring_gan_bar_met"] = float(metrics["ring_gan_modes"] >= RING_GAN_BAR)
     metrics["n_seeds"] = len(cfg.seeds)
+    metrics["lr_decay"] = float(cfg.lr_decay)
     metrics["seconds"] = time.perf_counter() - start
     return ModeCoverageResult(table, runs, curves, samples, comparisons, seconds, metrics)
 
@@ -220,6 +245,37 @@ def mode_coverage_comparisons(result: ModeCoverageResult):
                           "difference (modes)": round(r["difference"], 2),
                           "95% interval": f"[{r['low']:.2f}, {r['high']:.2f}]", "verdict": r["verdict"]}
                          for r in result.comparisons])
+
+
+def decay_effect_table(result: ModeCoverageResult, record: Dict = CONSTANT_RATE_RECORD, setup: str = "pacgan"):
+    """The constant-rate record (:data:`CONSTANT_RATE_RECORD`) beside ``result``, per data set and
+    model: modes covered and high-quality samples (%), mean ± standard deviation over the seeds (a
+    pandas DataFrame; the models and data sets that both hold).
+
+    Raises:
+        ValueError: if ``result`` has no run of ``setup`` that the record also holds.
+    """
+    import pandas as pd
+
+    from companion.evidence import format_spread, summarize
+
+    rows = []
+    for dataset, per_method in record.items():
+        if dataset == "date":
+            continue
+        for method, recorded in per_method.items():
+            run = result.runs.get(f"{setup}/{dataset}/{method}")
+            if run is None:
+                continue
+            row = {"data": dataset, "model": METHOD_NAMES[method]}
+            for quantity, label in (("modes", "modes"), ("high_quality_pct", "high quality (%)")):
+                mean, std = recorded[quantity]
+                row[f"{label}, constant rate ({record['date']})"] = f"{mean:g} ± {std:g}"
+                row[f"{label}, this run"] = format_spread(summarize(run[quantity]))
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"result has no {setup!r} run of a data set and model that the record holds")
+    return pd.DataFrame(rows)
 
 
 def plot_mode_coverage(result: ModeCoverageResult):
