@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -208,3 +209,19 @@ def test_each_evaluation_is_logged_when_bars_are_on(monkeypatch, capsys):
     monkeypatch.setenv("COMPANION_PROGRESS", "0")
     _log_evaluation("pacgan gan ring", 1000, np.array([7.0]), np.array([0.9]))
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
+def test_mode_coverage_gives_the_same_numbers_with_one_worker_and_two(monkeypatch):
+    from companion.workers import WORKERS_ENV
+
+    cfg = S.ModeCoverageConfig.for_scale("smoke", setups=("pacgan",), n_steps=20, n_eval_samples=300)
+    results = []
+    for n in ("1", "2"):
+        monkeypatch.setenv(WORKERS_ENV, n)
+        results.append(S.run_mode_coverage(cfg))
+    one, two = results
+    assert one.runs == two.runs and one.curves == two.curves
+    for key in one.samples:
+        np.testing.assert_array_equal(one.samples[key], two.samples[key])
+    assert np.abs(one.samples["pacgan/ring/gan"] - one.samples["pacgan/ring/bgan"]).max() > 1e-3  # its own model

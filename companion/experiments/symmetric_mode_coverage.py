@@ -20,6 +20,7 @@ from companion.experiments.symmetric_toys import ToyGANConfig, _train_toy_replic
 from companion.metrics import mean_std
 from companion.plots import pyplot
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 __all__ = [
     "BASELINE_SWEEP_RECORD",
@@ -157,10 +158,24 @@ def _compare(runs: Dict[str, Dict[str, List[float]]], setup: str, dataset: str, 
             "phrase": compare_phrase(METHOD_NAMES[method], a, "the GAN", b)}
 
 
+def _replicas_job(cfg: ModeCoverageConfig, setup: str, dataset: str, method: str) -> Dict[str, object]:
+    """One (setup, data set, model) of :func:`run_mode_coverage`, all its seeds as replicas (a job of
+    :func:`companion.workers.map_in_workers`): the coverage curve, the first seed's final samples and
+    the job's wall-clock seconds."""
+    tic = time.perf_counter()
+    out = _train_toy_replicas(setup, method, dataset, tuple(cfg.seeds), cfg, cfg.gamma, tuple(cfg.eval_steps),
+                              lr_decay=cfg.lr_decay)
+    return {"curve": out["curve"], "first_samples": out["samples"][0], "seconds": time.perf_counter() - tic}
+
+
 @register("symmetric_discriminators/mode_coverage", config=ModeCoverageConfig,
           plot=lambda r: plot_mode_coverage(r),
           description="GAN vs BGAN vs M-BGAN on ring and grid: modes covered over seeds, trained as replicas")
 def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
+    """Train every (setup, data set, model) of ``cfg`` on all its seeds at once (replicas) and compare
+    each batch GAN with the GAN over the seeds. The (setup, data set, model) runs are jobs in one-thread
+    worker processes (:func:`companion.workers.map_in_workers`): the numbers are the same with one worker
+    or two, and do not depend on how many threads the machine gives torch."""
     table: Dict = {}
     runs: Dict[str, Dict[str, List[float]]] = {}
     curves: Dict[str, Dict[int, List[float]]] = {}
@@ -168,18 +183,18 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
     seconds: Dict[str, float] = {}
     metrics: Dict[str, float] = {}
     start = time.perf_counter()
+    jobs = [(setup, dataset, method) for setup in cfg.setups for dataset in cfg.datasets for method in cfg.methods]
+    done = iter(map_in_workers(lambda setup, dataset, method: _replicas_job(cfg, setup, dataset, method), jobs))
     for setup in cfg.setups:
         for dataset in cfg.datasets:
             for method in cfg.methods:
                 key = f"{setup}/{dataset}/{method}"
-                tic = time.perf_counter()
-                out = _train_toy_replicas(setup, method, dataset, tuple(cfg.seeds), cfg, cfg.gamma,
-                                          tuple(cfg.eval_steps), lr_decay=cfg.lr_decay)
-                seconds[key] = time.perf_counter() - tic
+                out = next(done)
+                seconds[key] = out["seconds"]
                 modes, quality = out["curve"][cfg.n_steps]
                 runs[key] = {"modes": [float(m) for m in modes], "high_quality_pct": [float(100 * q) for q in quality]}
                 curves[key] = {step: [float(m) for m in v[0]] for step, v in sorted(out["curve"].items())}
-                samples[key] = out["samples"][0]
+                samples[key] = out["first_samples"]
                 stats = {
                     "modes": mean_std(runs[key]["modes"]),
                     "high_quality_pct": mean_std(runs[key]["high_quality_pct"]),
