@@ -122,8 +122,10 @@ METHOD_NAMES = {"gan": "GAN", "bgan": "BGAN", "mbgan": "M-BGAN", "mixup": "mixup
 
 #: The book-scale run of ``mode_coverage`` with a constant learning rate, before ``lr_decay``
 #: (the chapter's build of 2026-12-04, 19:43-20:28 UTC, on a CPU; the same widths, steps and 10
-#: seeds): dataset -> method -> quantity -> (mean, standard deviation) over the seeds, as that
-#: build's table printed them. :func:`decay_effect_table` sets them beside a run.
+#: seeds, then trained on two threads in the notebook's process, where the runs are now one-thread
+#: worker jobs: the rounding differs, not the recipe): dataset -> method -> quantity -> (mean,
+#: standard deviation) over the seeds, as that build's table printed them.
+#: :func:`decay_effect_table` sets them beside a run.
 CONSTANT_RATE_RECORD = {
     "date": "2026-12-04",
     "ring": {"gan": {"modes": (7.2, 1.0), "high_quality_pct": (33.0, 15.0)},
