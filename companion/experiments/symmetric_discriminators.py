@@ -14,7 +14,10 @@ The chapter's other experiments live in modules of their own, and their public n
 importable from here too: ``mode_coverage`` and ``baseline_sweep`` (Sec. 4.5.1, Fig. 4.3) in
 :mod:`companion.experiments.symmetric_mode_coverage`, with the 2-D GAN training they share in
 :mod:`companion.experiments.symmetric_toys`, and its paper-scale run on a GPU, recorded seed by
-seed, in :mod:`companion.experiments.symmetric_paper_record`; ``cifar10`` (Sec. 4.5.2, Table 4.1) in
+seed, in :mod:`companion.experiments.symmetric_paper_record`; ``training_length`` (the same toy
+GANs trained for longer, recorded in
+:mod:`companion.experiments.symmetric_training_length_record`) in
+:mod:`companion.experiments.symmetric_training_length`; ``cifar10`` (Sec. 4.5.2, Table 4.1) in
 :mod:`companion.experiments.symmetric_cifar10`; ``digits_dynamics`` (Fig. 4.6) in
 :mod:`companion.experiments.symmetric_discriminators_extra`.
 """
