@@ -13,7 +13,7 @@ catch either keep working.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ __all__ = [
     "check_positive_int",
     "check_points",
     "check_probability",
+    "check_seeds",
     "check_real_array",
     "check_same_width",
     "check_tensor",
@@ -74,6 +75,14 @@ def check_positive_int(value: object, name: str) -> int:
 def check_nonnegative_int(value: object, name: str) -> int:
     """``int(value)`` if it is an int ``>= 0``; otherwise an error naming ``name``."""
     return _checked_int(value, name, 0, "a non-negative int")
+
+
+def check_seeds(seeds: object, name: str = "seeds") -> Tuple[int, ...]:
+    """``seeds`` as a tuple if it is a non-empty tuple or list of ints; otherwise a ``ValueError``
+    naming ``name`` (the training seeds of an experiment's runs)."""
+    if not isinstance(seeds, (tuple, list)) or not seeds or any(not _is_int(s) for s in seeds):
+        raise ValueError(f"{name} must be a non-empty tuple of ints; got {seeds!r}")
+    return tuple(int(s) for s in seeds)
 
 
 def check_positive(value: object, name: str) -> float:

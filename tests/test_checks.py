@@ -19,6 +19,7 @@ from companion.checks import (
     check_positive_int,
     check_probability,
     check_real_array,
+    check_seeds,
     check_same_width,
     check_tensor,
 )
@@ -32,6 +33,13 @@ def test_ints():
     for bad in (-1, False, 1.5):
         with pytest.raises(ValueError, match="k must be a non-negative int"):
             check_nonnegative_int(bad, "k")
+
+
+def test_seeds():
+    assert check_seeds((0, 1, np.int64(2))) == (0, 1, 2) and check_seeds([3]) == (3,)
+    for bad in ((), [], (0, 1.0), (True,), 3, "01", None):
+        with pytest.raises(ValueError, match="training_seeds must be a non-empty tuple of ints"):
+            check_seeds(bad, "training_seeds")
 
 
 def test_int_with_a_lower_bound_and_numpy_values():

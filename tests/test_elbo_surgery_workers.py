@@ -49,9 +49,7 @@ EXPERIMENTS = {
     "reconstructions_and_samples": (
         exx.run_reconstructions_and_samples,
         exx.ReconstructionsConfig.for_scale("smoke", n_steps=3),
-        # one seed per model: the group is the models of a data set, each a different run
-        lambda r: [[r.metrics[f"{name}_{kind}_l1_reconstruction"] for kind in r.reconstructions[name]]
-                   for name in r.reconstructions]),
+        lambda r: [values for per_model in r.l1.values() for values in per_model.values()]),
 }
 
 

@@ -155,7 +155,26 @@ def test_reconstructions_and_samples_on_both_data_sets():
     r = ex.run_reconstructions_and_samples(cfg)
     assert r.reconstructions["faces"]["vgh++"].shape == (cfg.n_show, 1, 25, 25)
     assert r.samples["digits"]["aae"].shape == (cfg.n_show, 1, 8, 8)
+    for name in cfg.datasets:
+        for kind in cfg.models:
+            errors = r.l1[name][kind]
+            assert len(errors) == len(cfg.seeds) and all(e > 0 for e in errors)
+            assert r.metrics[f"{name}_{kind}_l1_reconstruction"] == pytest.approx(np.mean(errors))
+        for other in ("vae", "aae"):
+            assert r.metrics[f"{name}_vgh++_vs_{other}_l1_verdict"] in (-1.0, 0.0, 1.0)
+    assert r.metrics["n_seeds"] == len(cfg.seeds) >= 2
     ex.plot_reconstructions_and_samples(r)
+
+
+def test_reconstructions_first_seed_is_the_gallery_and_seeds_are_checked():
+    one = ex.run_reconstructions_and_samples(ex.ReconstructionsConfig.for_scale(
+        "smoke", n_steps=3, seeds=(1,), datasets=("digits",), models=("vae",)))
+    two = ex.run_reconstructions_and_samples(ex.ReconstructionsConfig.for_scale(
+        "smoke", n_steps=3, seeds=(1, 0), datasets=("digits",), models=("vae",)))
+    assert np.array_equal(one.reconstructions["digits"]["vae"], two.reconstructions["digits"]["vae"])
+    assert one.l1["digits"]["vae"] == two.l1["digits"]["vae"][:1]
+    with pytest.raises(ValueError, match="seeds must be a non-empty tuple of ints"):
+        ex.run_reconstructions_and_samples(ex.ReconstructionsConfig.for_scale("smoke", seeds=()))
 
 
 def test_frechet_to_held_out_is_small_for_real_digits_and_large_for_a_collapsed_sampler():

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_seeds  # noqa: F401  (the AGAVE experiments import it from here)
 from companion.config import ExperimentConfig
 from companion.metrics import bits_per_dim
 
@@ -301,12 +302,6 @@ def paired_comparison(a: List[float], b: List[float]) -> Dict[str, Any]:
     diff = bootstrap_difference(a, b, paired=True)
     return {"difference": diff.estimate, "low": diff.low, "high": diff.high, "n_seeds": len(a),
             "verdict": verdict(a, b, higher_is_better=False, paired=True)}
-
-
-def check_seeds(seeds: Tuple[int, ...]) -> None:
-    """``seeds`` must be a non-empty tuple of ints."""
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
-        raise ValueError(f"seeds must be a non-empty tuple of ints; got {seeds!r}")
 
 
 def seeded(cfg: AgaveConfig, seed: int) -> AgaveConfig:
