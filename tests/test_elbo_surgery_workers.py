@@ -46,6 +46,10 @@ EXPERIMENTS = {
         exx.run_pixel_likelihoods,
         exx.PixelLikelihoodsConfig.for_scale("smoke", n_steps=5, max_examples=200, n_samples=60),
         lambda r: [values for rows in r.per_seed.values() for values in rows.values()]),
+    "low_posterior": (
+        ex.run_low_posterior,
+        ex.LowPosteriorConfig.for_scale("smoke", n_candidates=200, n_show=8, n_seeds=3),
+        lambda r: [values for key, values in r.per_seed.items() if key != "mean_ink_data"]),  # the data's own
     "reconstructions_and_samples": (
         exx.run_reconstructions_and_samples,
         exx.ReconstructionsConfig.for_scale("smoke", n_steps=3),

@@ -89,6 +89,17 @@ def test_low_posterior_scores_decoded_means_like_for_like():
     assert result.metrics["mean_elbo_reconstruction"] == pytest.approx(float(result.reconstruction_elbo.mean()))
     assert math.isfinite(result.metrics["mean_elbo_reconstruction"])
     ex.plot_low_posterior(result)
+    # the mean scores of every VAE (the first is the pictures'), and the verdict over them
+    assert result.metrics["n_seeds"] == cfg.n_seeds == 2
+    for key in ("mean_elbo_low", "mean_elbo_reconstruction", "mean_elbo_data"):
+        assert len(result.per_seed[key]) == 2 and result.per_seed[key][0] == result.metrics[key]
+    assert result.per_seed["mean_elbo_low"][0] != result.per_seed["mean_elbo_low"][1]
+    assert result.metrics["low_vs_reconstruction_elbo_verdict"] in (-1.0, 0.0, 1.0)
+    m = result.metrics
+    assert m["low_minus_reconstruction_elbo_low"] <= m["low_minus_reconstruction_elbo"] <= \
+        m["low_minus_reconstruction_elbo_high"]
+    with pytest.raises(ValueError, match="n_seeds must be a positive int"):
+        ex.run_low_posterior(dataclasses.replace(cfg, n_seeds=0))
 
 
 def test_the_vae_sub_config_is_shared_and_frozen():
