@@ -19,8 +19,8 @@ from companion.checks import (
     check_positive_int,
     check_probability,
     check_real_array,
-    check_seeds,
     check_same_width,
+    check_seeds,
     check_tensor,
 )
 
