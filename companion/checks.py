@@ -31,9 +31,9 @@ __all__ = [
     "check_positive_int",
     "check_points",
     "check_probability",
-    "check_seeds",
     "check_real_array",
     "check_same_width",
+    "check_seeds",
     "check_tensor",
 ]
 
