@@ -151,7 +151,8 @@ PLAN: Dict[str, Tuple[Callable, str]] = {
     "implicit_mle/parzen_sweep": (
         lambda c: [("MNIST MLP VAE", c.n_seeds * (c.ae_steps + c.vae_steps + c.gan_steps + c.wgan_steps))],
         "AE, VAE, GAN, WGAN on MNIST per seed, all priced as the MNIST VAE"),
-    "latent_density/beta": (lambda c: [("MNIST MLP VAE", c.n_steps)], "per beta value: a lower bound"),
+    "latent_density/beta": (lambda c: [("MNIST MLP VAE", _n(c.betas) * c.n_seeds * c.n_steps)],
+                            "one VAE per beta and seed"),
 }
 
 

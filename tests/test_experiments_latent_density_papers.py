@@ -170,3 +170,81 @@ def test_patches_smoke_run_records_the_table_1_verdicts_over_seeds():
                              + max(["LDE (K=1)", "LDE (K=10)"], key=lambda n: np.mean(result.test_ll[n]))}
     assert set(verdicts.values()) <= set(VERDICTS)
     assert "| LDE (K=10) |" in L.patches_table(result)
+
+
+def test_path_dip_is_the_middle_minus_the_mean_of_the_ends():
+    assert L.path_dip(np.array([0.0, -1.0, -3.0, 1.0, 2.0])) == -4.0  # -3 - (0 + 2) / 2
+    assert L.path_dip([1.0, 5.0, 3.0]) == 3.0
+    for bad in ([1.0, 2.0], [1.0, 2.0, 3.0, 4.0], [[1.0, 2.0, 3.0]], [1.0, float("nan"), 2.0]):
+        with pytest.raises(ValueError, match="odd number"):
+            L.path_dip(bad)
+
+
+def test_interpolation_smoke_run_tests_the_dip_over_seeds_and_shows_the_first_seed():
+    from matplotlib.figure import Figure
+
+    cfg = L.InterpolationConfig.for_scale("smoke")
+    result = L.run_interpolation(cfg)
+    keys = [f"{name}/{path}" for name, _ in L.INTERPOLATION_MODELS for path in L.INTERPOLATION_PATHS]
+    assert set(result.path_ll) == set(result.path_ll_runs) == set(result.images) == set(keys)
+    for key in keys:
+        assert result.path_ll_runs[key].shape == (cfg.n_seeds, cfg.n_alphas) == (3, 11)
+        np.testing.assert_allclose(result.path_ll[key], result.path_ll_runs[key].mean(axis=0))
+        dips = [L.path_dip(row) for row in result.path_ll_runs[key]]
+        assert result.runs[f"dip/{key}"] == pytest.approx(dips) and len(set(dips)) == 3
+        assert result.metrics[f"dip/{key}"] == pytest.approx(np.mean(dips))
+    for name, _ in L.INTERPOLATION_MODELS:
+        assert result.metrics[f"verdict/dip across < within/{name}"] in VERDICTS
+    assert isinstance(L.plot_interpolation(result), Figure)
+    # seed i is the run of seed + i alone: the first seed's pictures and numbers do not depend on the others
+    one = L.run_interpolation(L.InterpolationConfig.for_scale("smoke", n_seeds=1))
+    for key in keys:
+        np.testing.assert_array_equal(one.images[key], result.images[key])
+        assert one.runs[f"dip/{key}"] == result.runs[f"dip/{key}"][:1]
+    later = L.run_interpolation(L.InterpolationConfig.for_scale("smoke", n_seeds=1, seed=2))
+    assert later.runs["dip/AE/across"] == result.runs["dip/AE/across"][2:]
+    assert one.metrics["verdict/dip across < within/AE"] == VERDICTS[2]  # one seed gives no verdict
+
+
+@pytest.mark.parametrize("overrides, message", [({"n_seeds": 0}, "n_seeds"), ({"n_alphas": 10}, "n_alphas"),
+                                                ({"n_alphas": 1}, "n_alphas"), ({"n_pairs": 0}, "n_pairs"),
+                                                ({"seed": -1}, "seed")])
+def test_interpolation_rejects_bad_configurations(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        L.run_interpolation(L.InterpolationConfig.for_scale("smoke", **overrides))
+
+
+def test_beta_runs_every_beta_from_the_same_seeds_and_tests_the_trade_off():
+    cfg = L.BetaConfig.for_scale("smoke")
+    result = L.run_beta(cfg)
+    for beta in cfg.betas:
+        for term in ("kl", "reconstruction_nll", "mse"):
+            assert len(result.runs[f"{term}/beta={beta}"]) == cfg.n_seeds == 3
+            assert result.metrics[f"{term}/beta={beta}"] == pytest.approx(np.mean(result.runs[f"{term}/beta={beta}"]))
+    assert set(k for k in result.metrics if k.startswith("verdict/")) == {
+        "verdict/kl falls/beta=0.0 -> 1.0", "verdict/reconstruction rises/beta=0.0 -> 1.0"}
+    one = L.run_beta(L.BetaConfig.for_scale("smoke", n_seeds=1))
+    for beta in cfg.betas:  # the pictures are the first seed's, whatever the number of seeds
+        np.testing.assert_array_equal(one.codes[beta], result.codes[beta])
+        assert one.runs[f"kl/beta={beta}"] == result.runs[f"kl/beta={beta}"][:1]
+    with pytest.raises(ValueError, match="increasing"):
+        L.run_beta(L.BetaConfig.for_scale("smoke", betas=(1.0, 0.0)))
+    with pytest.raises(ValueError, match="n_seeds"):
+        L.run_beta(L.BetaConfig.for_scale("smoke", n_seeds=0))
+
+
+def test_beta_verdicts_read_each_step_from_the_paired_interval():
+    runs = {"kl/beta=0.0": [10.0, 12.0, 11.0, 13.0], "kl/beta=1.0": [4.0, 6.0, 5.0, 7.0],  # falls in every seed
+            "reconstruction_nll/beta=0.0": [20.0, 25.0, 30.0, 35.0],
+            "reconstruction_nll/beta=1.0": [20.5, 24.5, 30.5, 34.5]}  # up and down: no verdict
+    assert L.beta_verdicts(runs, [0.0, 1.0]) == {"kl falls/beta=0.0 -> 1.0": "holds",
+                                                 "reconstruction rises/beta=0.0 -> 1.0": VERDICTS[2]}
+    swapped = {"kl/beta=0.0": runs["kl/beta=1.0"], "kl/beta=1.0": runs["kl/beta=0.0"],
+               "reconstruction_nll/beta=0.0": runs["reconstruction_nll/beta=0.0"],
+               "reconstruction_nll/beta=1.0": [r + 5 for r in runs["reconstruction_nll/beta=0.0"]]}
+    assert L.beta_verdicts(swapped, [0.0, 1.0]) == {"kl falls/beta=0.0 -> 1.0": "does not hold",
+                                                    "reconstruction rises/beta=0.0 -> 1.0": "holds"}
+    with pytest.raises(ValueError, match="increasing"):
+        L.beta_verdicts(runs, [1.0, 0.0])
+    with pytest.raises(ValueError, match="no 'kl/beta=3.0'"):
+        L.beta_verdicts(runs, [0.0, 1.0, 3.0])

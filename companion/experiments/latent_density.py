@@ -25,20 +25,24 @@ and Table 2 (``parzen``, ``baselines``) in :mod:`companion.experiments.latent_de
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 import companion
+from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
 from companion.experiments.latent_density_autoencoders import (  # noqa: F401  (the chapter imports them from here)
+    INTERPOLATION_MODELS,
+    INTERPOLATION_PATHS,
     AutoencoderLDEConfig,
     FacesConfig,
     FacesResult,
     InterpolationConfig,
     InterpolationResult,
+    path_dip,
     plot_faces,
     plot_interpolation,
     run_faces,
@@ -84,7 +88,8 @@ class BetaConfig(ExperimentConfig):
     n_steps: int = 800
     batch_size: int = 128
     seed: int = 0
-    SCALES = {"smoke": {"betas": (0.0, 1.0), "n_steps": 30}, "paper": {"n_steps": 30_000}}
+    n_seeds: int = 5  # seeds seed, seed + 1, ...; every beta trains from each (paired)
+    SCALES = {"smoke": {"betas": (0.0, 1.0), "n_steps": 30, "n_seeds": 3}, "paper": {"n_steps": 30_000}}
 
 
 @dataclasses.dataclass
@@ -94,17 +99,18 @@ class BetaResult:
     labels: np.ndarray
     reconstructions: Dict[float, np.ndarray]
     originals: np.ndarray
-    metrics: Dict[str, float]
+    metrics: Dict[str, object]  # means over seeds and the verdicts
+    runs: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # "kl/beta=1.0" -> one per seed
 
 
-def _beta_run(cfg: BetaConfig, train: torch.Tensor, test: torch.Tensor, beta: float
+def _beta_run(cfg: BetaConfig, train: torch.Tensor, test: torch.Tensor, beta: float, seed: int
               ) -> Tuple[np.ndarray, np.ndarray, Dict[str, float]]:
     """One VAE of ``run_beta`` (a job of :func:`companion.workers.map_in_workers`): trained from
-    ``cfg.seed``; its test codes, first reconstructions and test losses."""
+    ``seed``; its test codes, first reconstructions and test losses."""
     from companion.vae import VAE, fit_vae
 
     device = companion.device()
-    companion.seed_everything(cfg.seed)
+    companion.seed_everything(seed)
     vae = VAE(tuple(train.shape[1:]), latent_dim=cfg.latent_dim, likelihood="bernoulli", beta=beta).to(device)
     fit_vae(vae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, desc=f"VAE beta={beta}")
     vae.eval()
@@ -118,24 +124,72 @@ def _beta_run(cfg: BetaConfig, train: torch.Tensor, test: torch.Tensor, beta: fl
     return mu.cpu().numpy(), rec[:8].cpu().numpy(), metrics
 
 
+def beta_verdicts(runs: Dict[str, List[float]], betas: Sequence[float]) -> Dict[str, str]:
+    """The paired verdicts on the trade-off of Fig. 2, for each two neighbouring ``betas``: with the
+    larger beta the KL term is smaller (``"kl falls/beta=a -> b"``) and the reconstruction term
+    larger (``"reconstruction rises/beta=a -> b"``). The seeds are paired (every beta trains from the
+    same seeds: the same initial weights and minibatches).
+
+    Raises:
+        ValueError: for fewer than two betas, betas not increasing, or a beta missing from ``runs``.
+    """
+    from companion.evidence import verdict
+
+    betas = [float(b) for b in betas]
+    if len(betas) < 2 or any(b >= c for b, c in zip(betas, betas[1:])):
+        raise ValueError(f"betas must be at least two increasing values; got {betas!r}")
+    for beta in betas:
+        for term in ("kl", "reconstruction_nll"):
+            if f"{term}/beta={beta}" not in runs:
+                raise ValueError(f"runs has no '{term}/beta={beta}'; it holds {sorted(runs)}")
+    verdicts = {}
+    for low, high in zip(betas, betas[1:]):
+        verdicts[f"kl falls/beta={low} -> {high}"] = verdict(
+            runs[f"kl/beta={high}"], runs[f"kl/beta={low}"], higher_is_better=False, paired=True)
+        verdicts[f"reconstruction rises/beta={low} -> {high}"] = verdict(
+            runs[f"reconstruction_nll/beta={high}"], runs[f"reconstruction_nll/beta={low}"], paired=True)
+    return verdicts
+
+
 @register("latent_density/beta", config=BetaConfig, plot=lambda r: plot_beta(r),
           description="Fig. 2 / App. D: VAE reconstruction vs KL as beta varies, on digits")
 def run_beta(cfg: BetaConfig) -> BetaResult:
-    """One VAE per beta (2-D latent, Bernoulli decoder); test reconstruction, KL and MSE.
+    """One VAE per beta and seed (2-D latent, Bernoulli decoder); test reconstruction, KL and MSE.
 
     Every VAE seeds itself, so they train as independent jobs in one-thread worker processes
-    (:func:`companion.workers.map_in_workers`): the numbers are the same with one worker or two."""
+    (:func:`companion.workers.map_in_workers`): the numbers are the same with one worker or two.
+    The metrics are means over the seeds (``runs`` keeps every seed's), with the paired verdicts of
+    :func:`beta_verdicts` (``verdict/<claim>``); the codes and reconstructions are the first seed's.
+
+    Raises:
+        ValueError: for ``n_seeds`` < 1, a negative ``seed`` or betas that are not increasing.
+    """
     from companion import data
+    from companion.experiments.latent_density_parzen import seed_runs
     from companion.workers import map_in_workers
 
+    check_positive_int(cfg.n_seeds, "n_seeds")
+    check_nonnegative_int(cfg.seed, "seed")
+    betas = [float(b) for b in cfg.betas]
+    if not betas or any(b < 0 for b in betas) or any(b >= c for b, c in zip(betas, betas[1:])):
+        raise ValueError(f"betas must be increasing values >= 0; got {cfg.betas!r}")
     train, test = data.load("digits").to(companion.device()), data.load("digits", "test")
     labels = data.load_labels("digits", "test").numpy()
-    done = map_in_workers(lambda beta: _beta_run(cfg, train, test, beta), [(beta,) for beta in cfg.betas])
-    codes, recons, metrics = {}, {}, {}
-    for beta, (code, rec, losses) in zip(cfg.betas, done):
-        codes[beta], recons[beta] = code, rec
-        metrics.update(losses)
-    return BetaResult(np.asarray(cfg.betas), codes, labels, recons, test[:8].numpy(), metrics)
+    seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
+    done = map_in_workers(lambda beta, seed: _beta_run(cfg, train, test, beta, seed),
+                          [(beta, seed) for beta in betas for seed in seeds])
+    codes, recons, per_seed = {}, {}, [{} for _ in seeds]
+    for job, (code, rec, losses) in enumerate(done):
+        beta, i = betas[job // len(seeds)], job % len(seeds)
+        if i == 0:
+            codes[beta], recons[beta] = code, rec
+        per_seed[i].update(losses)
+    runs = seed_runs(per_seed)
+    metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
+    if len(betas) > 1:
+        metrics.update({f"verdict/{claim}": word for claim, word in beta_verdicts(runs, betas).items()})
+    metrics["n_seeds"] = float(cfg.n_seeds)
+    return BetaResult(np.asarray(betas), codes, labels, recons, test[:8].numpy(), metrics, runs)
 
 
 def plot_beta(result: BetaResult):
@@ -158,10 +212,13 @@ def plot_beta(result: BetaResult):
         image_grid(pairs, nrow=4, ax=ax)
         ax.set_title("top: input, below: reconstruction" if col == 0 else "", fontsize=8)
     ax = fig.add_subplot(grid[:, -1])
-    rec = [result.metrics[f"reconstruction_nll/beta={b}"] for b in betas]
-    kl = [result.metrics[f"kl/beta={b}"] for b in betas]
-    ax.plot(betas, rec, marker="o", label="reconstruction (nats)")
-    ax.plot(betas, kl, marker="s", label="KL (nats)")
+    for term, marker, label in (("reconstruction_nll", "o", "reconstruction (nats)"), ("kl", "s", "KL (nats)")):
+        values = [result.runs.get(f"{term}/beta={b}", [result.metrics[f"{term}/beta={b}"]]) for b in betas]
+        spread = [np.std(v, ddof=1) if len(v) > 1 else 0.0 for v in values]
+        ax.errorbar(betas, [np.mean(v) for v in values], yerr=spread, marker=marker, capsize=3, label=label)
+    n_seeds = len(result.runs.get(f"kl/beta={betas[0]}", [0]))
+    if n_seeds > 1:
+        ax.set_title(f"mean ± std over {n_seeds} seeds; pictures: the first seed", fontsize=8)
     ax.set_xlabel("beta")
     ax.legend(fontsize=8)
     fig.tight_layout()

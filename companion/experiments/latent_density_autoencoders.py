@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 import companion
+from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
 from companion.experiments.latent_density_estimators import _lde
 from companion.reproduce import register
@@ -85,23 +86,33 @@ def _fit_aae(x: torch.Tensor, latent_dim: int, hidden: int, n_steps: int, batch_
 
 @dataclasses.dataclass
 class InterpolationConfig(AutoencoderLDEConfig):
-    """Sec. 4.2 / App. B: AE vs IAE on two domains (digits and faces at 16x16)."""
+    """Sec. 4.2 / App. B: AE vs IAE on two domains (digits and faces at 16x16), each trained from
+    ``n_seeds`` seeds (``seed``, ``seed + 1``, ...)."""
 
     size: int = 16
     n_pairs: int = 20
     n_alphas: int = 11
+    n_seeds: int = 5
     SCALES = {
-        "smoke": {"ae_steps": 40, "lde_steps": 20, "n_pairs": 4, "lde_components": 5},
+        "smoke": {"ae_steps": 40, "lde_steps": 20, "n_pairs": 4, "lde_components": 5, "n_seeds": 3},
         "paper": {"latent_dim": 100, "ae_steps": 30_000, "lde_steps": 20_000, "lde_lr": 2e-4, "n_pairs": 100},
     }
+
+
+#: The two autoencoders of ``latent_density/interpolation`` and whether each is incremental.
+INTERPOLATION_MODELS = (("AE", False), ("IAE", True))
+#: The two kinds of path: between two test digits, and from a test digit to a test face.
+INTERPOLATION_PATHS = ("within", "across")
 
 
 @dataclasses.dataclass
 class InterpolationResult:
     alphas: np.ndarray
-    images: Dict[str, np.ndarray]  # "AE/within" -> (n_alphas_shown, 1, H, W)
-    path_ll: Dict[str, np.ndarray]  # "AE/within" -> mean LDE log-likelihood per alpha
-    metrics: Dict[str, float]
+    images: Dict[str, np.ndarray]  # "AE/within" -> (n_alphas_shown, 1, H, W), the first seed's
+    path_ll: Dict[str, np.ndarray]  # "AE/within" -> mean LDE log-likelihood per alpha, mean over seeds
+    metrics: Dict[str, object]  # means over seeds and the verdicts
+    runs: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # "dip/AE/across" -> one per seed
+    path_ll_runs: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # "AE/within" -> (seeds, alphas)
 
 
 def _two_domains(size: int, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -113,16 +124,27 @@ def _two_domains(size: int, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
     return resize(data.load("digits", split)), resize(data.load("faces", split))
 
 
-@register("latent_density/interpolation", config=InterpolationConfig, plot=lambda r: plot_interpolation(r),
-          description="Sec. 4.2 / App. B: AE vs IAE interpolations within and across domains, LDE log-likelihood")
-def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
-    """Train AE and IAE (+ LDE) on digits and faces; interpolate between test codes."""
-    companion.seed_everything(cfg.seed)
-    digits, faces = _two_domains(cfg.size, "train")
-    # the faces are few (70): repeat them so that both domains weigh about the same
-    x = torch.cat([digits, faces.repeat(max(1, len(digits) // (2 * len(faces))), 1, 1, 1)])
-    test_digits, test_faces = _two_domains(cfg.size, "test")
-    generator = torch.Generator().manual_seed(cfg.seed)
+def path_dip(path_ll: np.ndarray) -> float:
+    """How far the log-likelihood in the middle of a path (``alpha = 0.5``, the middle entry of an
+    odd number of alphas) lies below the mean of its two ends: ``ll(mid) - (ll(0) + ll(1)) / 2``.
+
+    Raises:
+        ValueError: unless ``path_ll`` is one-dimensional with an odd number (at least 3) of finite values.
+    """
+    values = np.asarray(path_ll, dtype=float)
+    if values.ndim != 1 or values.size < 3 or values.size % 2 == 0 or not np.isfinite(values).all():
+        raise ValueError(f"path_ll must hold an odd number (>= 3) of finite values, one per alpha; got {path_ll!r}")
+    return float(values[values.size // 2] - (values[0] + values[-1]) / 2)
+
+
+def _interpolation_seed(cfg: InterpolationConfig, x: torch.Tensor, test_digits: torch.Tensor,
+                        test_faces: torch.Tensor, seed: int
+                        ) -> Tuple[Dict[str, float], Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+    """One seed of ``latent_density/interpolation`` (a job of :func:`companion.workers.map_in_workers`):
+    its own test pairs, AE and IAE (+ LDE) trained from ``seed``; test errors, the log-likelihood along
+    each path and the decoded rows of the figure."""
+    companion.seed_everything(seed)
+    generator = torch.Generator().manual_seed(seed)
     n = cfg.n_pairs
     pick = lambda m: torch.randint(0, m, (n,), generator=generator)  # noqa: E731
     pairs = {
@@ -131,22 +153,72 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
     }
     alphas = np.linspace(0, 1, cfg.n_alphas)
     shown = np.linspace(0, 1, 6)
-    images, path_ll, metrics = {}, {}, {}
     device = companion.device()
-    for name, incremental in (("AE", False), ("IAE", True)):
+    scores: Dict[str, float] = {}
+    paths: Dict[str, np.ndarray] = {}
+    images: Dict[str, np.ndarray] = {}
+    for name, incremental in INTERPOLATION_MODELS:
         ae, lde = _train_ae_and_lde(x, cfg.latent_dim, incremental, cfg, name)
         with torch.no_grad():
             test_all = torch.cat([test_digits, test_faces]).to(device)
-            metrics[f"test_mse/{name}"] = float(F.mse_loss(ae(test_all), test_all))
+            scores[f"test_mse/{name}"] = float(F.mse_loss(ae(test_all), test_all))
             for kind, (a, b) in pairs.items():
                 za, zb = ae.encode(a.to(device)), ae.encode(b.to(device))
-                path = [lde.log_prob((1 - t) * za + t * zb).mean().item() for t in alphas]
-                path_ll[f"{name}/{kind}"] = np.asarray(path)
-                metrics[f"path_ll_mid/{name}/{kind}"] = float(path[len(path) // 2])
-                metrics[f"path_ll_ends/{name}/{kind}"] = float((path[0] + path[-1]) / 2)
+                path = np.asarray([lde.log_prob((1 - t) * za + t * zb).mean().item() for t in alphas])
+                paths[f"{name}/{kind}"] = path
+                scores[f"dip/{name}/{kind}"] = path_dip(path)
                 row = [ae.decode((1 - t) * za[:1] + t * zb[:1]) for t in shown]
                 images[f"{name}/{kind}"] = torch.cat([a[:1].to(device)] + row + [b[:1].to(device)]).cpu().numpy()
-    return InterpolationResult(alphas, images, path_ll, metrics)
+    return scores, paths, images
+
+
+@register("latent_density/interpolation", config=InterpolationConfig, plot=lambda r: plot_interpolation(r),
+          description="Sec. 4.2 / App. B: AE vs IAE interpolations within and across domains, LDE log-likelihood")
+def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
+    """Train AE and IAE (+ LDE) on digits and faces for ``n_seeds`` seeds; interpolate between test codes.
+
+    Each seed draws its own ``n_pairs`` test pairs per kind of path (two digits; a digit and a
+    face), trains both autoencoders and their LDEs, and reads the mean LDE log-likelihood of
+    ``z_alpha`` along the paths. The seeds run as independent jobs in worker processes
+    (:func:`companion.workers.map_in_workers`), so the numbers are the same with one worker or two.
+
+    Metrics (means over seeds): ``test_mse/<model>`` (per pixel, test digits and faces),
+    ``dip/<model>/<path>`` (:func:`path_dip`), and ``verdict/dip across < within/<model>``: the
+    paired bootstrap verdict (:func:`companion.evidence.verdict`, seeds paired, as both paths of a
+    seed go through the same model) on the paper's claim that the middle of a path across domains
+    lies further below its ends than the middle of a path within a domain. ``runs`` keeps every
+    seed's value; the pictures are the first seed's.
+
+    Raises:
+        ValueError: for ``n_seeds`` < 1, a negative ``seed``, ``n_pairs`` < 1 or fewer than 3 or an
+            even number of ``n_alphas`` (the middle of the path must be one of them).
+    """
+    from companion.evidence import verdict
+    from companion.experiments.latent_density_parzen import seed_runs
+    from companion.workers import map_in_workers
+
+    check_positive_int(cfg.n_seeds, "n_seeds")
+    check_nonnegative_int(cfg.seed, "seed")
+    check_positive_int(cfg.n_pairs, "n_pairs")
+    if not isinstance(cfg.n_alphas, int) or cfg.n_alphas < 3 or cfg.n_alphas % 2 == 0:
+        raise ValueError(f"n_alphas must be an odd int >= 3 (alpha = 0.5 is the middle one); got {cfg.n_alphas!r}")
+    digits, faces = _two_domains(cfg.size, "train")
+    # the faces are few (70): repeat them so that both domains weigh about the same
+    x = torch.cat([digits, faces.repeat(max(1, len(digits) // (2 * len(faces))), 1, 1, 1)])
+    test_digits, test_faces = _two_domains(cfg.size, "test")
+    seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
+    per_seed = map_in_workers(functools.partial(_interpolation_seed, cfg, x, test_digits, test_faces),
+                              [(seed,) for seed in seeds])
+    runs = seed_runs([scores for scores, _, _ in per_seed])
+    path_ll_runs = {key: np.stack([paths[key] for _, paths, _ in per_seed]) for key in per_seed[0][1]}
+    metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
+    for name, _ in INTERPOLATION_MODELS:
+        metrics[f"verdict/dip across < within/{name}"] = verdict(
+            runs[f"dip/{name}/across"], runs[f"dip/{name}/within"], higher_is_better=False, paired=True)
+    metrics["n_seeds"] = float(cfg.n_seeds)
+    path_ll = {key: values.mean(axis=0) for key, values in path_ll_runs.items()}
+    return InterpolationResult(np.linspace(0, 1, cfg.n_alphas), per_seed[0][2], path_ll, metrics, runs,
+                               path_ll_runs)
 
 
 def plot_interpolation(result: InterpolationResult):
@@ -161,12 +233,18 @@ def plot_interpolation(result: InterpolationResult):
     for row, key in enumerate(keys):
         ax = fig.add_subplot(grid[row, 0])
         image_grid(result.images[key], nrow=len(result.images[key]), ax=ax)
-        ax.set_title(f"{key}: original, decoded z_alpha for alpha = 0, 0.2, ..., 1, original", loc="left", fontsize=9)
+        ax.set_title(f"{key}: original, decoded z_alpha for alpha = 0, 0.2, ..., 1, original (first seed)",
+                     loc="left", fontsize=9)
     ax = fig.add_subplot(grid[:, 1])
     for key, values in result.path_ll.items():
-        ax.plot(result.alphas, values, marker="o", ms=3, label=key, ls="-" if key.endswith("within") else "--")
+        line, = ax.plot(result.alphas, values, marker="o", ms=3, label=key, ls="-" if key.endswith("within") else "--")
+        seeds = result.path_ll_runs.get(key)
+        if seeds is not None and len(seeds) > 1:  # one standard deviation over the seeds
+            spread = seeds.std(axis=0, ddof=1)
+            ax.fill_between(result.alphas, values - spread, values + spread, color=line.get_color(), alpha=0.15)
     ax.set_xlabel(r"$\alpha$ in $z_\alpha = (1-\alpha) z_0 + \alpha z_1$")
-    ax.set_ylabel("LDE log-likelihood of $z_\\alpha$")
+    n_seeds = len(next(iter(result.path_ll_runs.values()), [None]))
+    ax.set_ylabel("LDE log-likelihood of $z_\\alpha$" + (f" (mean ± std, {n_seeds} seeds)" if n_seeds > 1 else ""))
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
