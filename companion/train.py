@@ -379,7 +379,8 @@ def minimize(
         model: the module trained (in place, in train mode).
         data: the training examples ``(N, ...)`` on the model's device.
         loss_fn: see :data:`LossValues`; a bare tensor is recorded as ``"loss"``.
-        optimizer: default ``Adam(model.parameters(), lr)``.
+        optimizer: default ``Adam(model.parameters(), lr)``, its multi-tensor (``foreach``) form: the
+            same updates as the per-tensor loop, to the last bit, in a shorter step on the CPU.
         scheduler: ``scheduler(optimizer)`` builds a learning-rate scheduler stepped every step.
         callback, progress: see :data:`Callback`; ``progress=False`` silences the bar.
         shard: under ``torchrun``, each process draws its share of every global batch (see
@@ -398,7 +399,8 @@ def minimize(
     if scheduler is not None and not callable(scheduler):
         raise TypeError(f"scheduler must be None or a function of the optimizer (see cosine_schedule); "
                         f"got {type(scheduler).__name__}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr) if optimizer is None else optimizer
+    # foreach: one kernel per step for all parameters, not one per tensor; the same numbers, a shorter step on CPU
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True) if optimizer is None else optimizer
     state = {"model": model, "optimizer": optimizer,
              "batches": minibatches(data, batch_size, generator=generator, shard=shard)}
     if scheduler is not None:

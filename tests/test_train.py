@@ -161,7 +161,7 @@ def test_fit_likelihood_is_the_plain_loop():
     model_a, model_b = _gaussian_model(), _gaussian_model()
     fit_likelihood(model_a, data, n_steps=5, batch_size=16, lr=1e-2, generator=torch.Generator().manual_seed(3),
                    max_grad_norm=10.0, progress=False)
-    optimizer = torch.optim.Adam(model_b.parameters(), lr=1e-2)
+    optimizer = torch.optim.Adam(model_b.parameters(), lr=1e-2, foreach=False)  # the per-tensor loop
     batches = minibatches(data, 16, generator=torch.Generator().manual_seed(3))
     for _ in range(5):
         loss = -model_b.log_prob(next(batches)).mean()
