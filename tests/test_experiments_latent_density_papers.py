@@ -223,6 +223,9 @@ def test_beta_runs_every_beta_from_the_same_seeds_and_tests_the_trade_off():
             assert result.metrics[f"{term}/beta={beta}"] == pytest.approx(np.mean(result.runs[f"{term}/beta={beta}"]))
     assert set(k for k in result.metrics if k.startswith("verdict/")) == {
         "verdict/kl falls/beta=0.0 -> 1.0", "verdict/reconstruction rises/beta=0.0 -> 1.0"}
+    fig = L.plot_beta(result)
+    scatters = [ax for ax in fig.axes if ax.collections][: len(cfg.betas)]  # the code panels, one per beta
+    assert len(scatters) == 2 and scatters[0].get_xlim() == scatters[1].get_xlim()  # one scale for every beta
     one = L.run_beta(L.BetaConfig.for_scale("smoke", n_seeds=1))
     for beta in cfg.betas:  # the pictures are the first seed's, whatever the number of seeds
         np.testing.assert_array_equal(one.codes[beta], result.codes[beta])

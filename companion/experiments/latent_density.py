@@ -201,9 +201,15 @@ def plot_beta(result: BetaResult):
     betas = list(result.codes)
     fig = plt.figure(figsize=(2.6 * len(betas) + 3.5, 5.4))
     grid = fig.add_gridspec(2, len(betas) + 1, height_ratios=[2.2, 1])
+    # one scale for every panel, so that the codes visibly shrink towards the prior's origin as beta grows
+    codes = np.concatenate([result.codes[beta] for beta in betas])
+    low, high = codes.min(axis=0), codes.max(axis=0)
+    margin = 0.05 * (high - low + 1e-6)
     for col, beta in enumerate(betas):
         ax = fig.add_subplot(grid[0, col])
         ax.scatter(*result.codes[beta].T, c=result.labels, cmap="tab10", s=5)
+        ax.set_xlim(low[0] - margin[0], high[0] + margin[0])
+        ax.set_ylim(low[1] - margin[1], high[1] + margin[1])
         ax.set_title(f"beta = {beta}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
