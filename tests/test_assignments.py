@@ -224,3 +224,30 @@ def test_the_book_links_every_student_notebook_on_colab() -> None:
                 f"/assignments/student/{name}/{name}.ipynb")
         assert link in intro, f"book/intro.md does not link {name} on Colab"
         assert (assignments.STUDENT / name / f"{name}.ipynb").exists()
+
+
+@pytest.mark.parametrize("first_error, runs, graded", [(assignments.KERNEL_START_FAILURE, 2, True),
+                                                       ("NameError: name 'x' is not defined", 1, False)])
+def test_a_kernel_that_did_not_start_is_tried_once_more(monkeypatch, tmp_path: Path, first_error: str, runs: int,
+                                                        graded: bool) -> None:
+    """Two kernels started at once can collide; the notebook is then graded again, while a notebook
+    that fails by itself is not run twice."""
+    import subprocess
+
+    calls = []
+
+    def fake_otter(notebook, bundle, timeout, tmp):
+        calls.append(notebook)
+        if len(calls) == 1:
+            return subprocess.CompletedProcess([], 1, "", f"RuntimeError: {first_error}\n")
+        (Path(tmp) / "results.json").write_text(json.dumps({"tests": [{"name": "q1", "score": 2, "max_score": 2}]}))
+        return subprocess.CompletedProcess([], 0, "", "")
+
+    monkeypatch.setattr(assignments, "_run_otter", fake_otter)
+    row = assignments.grade_one(tmp_path / "answer.ipynb", tmp_path, timeout=5)
+    assert len(calls) == runs
+    if graded:
+        assert row["scores"] == {"q1": 2.0} and row["message"] == ""
+    else:
+        assert row["scores"] == {}
+        assert row["message"].startswith("not graded: the grader failed (RuntimeError: NameError")

@@ -28,6 +28,7 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ROOT / "assignments"
@@ -102,8 +103,28 @@ def _kill_tree(pid: int) -> None:
     psutil.wait_procs(family, timeout=10)
 
 
+#: What the grader prints when a notebook's kernel did not start (two kernels started at once can
+#: collide on a port); the notebook is not at fault, so it is graded once more.
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+
+
+def _run_otter(notebook: Path, bundle: Path, timeout: float, tmp: str) -> Optional[subprocess.CompletedProcess]:
+    """``otter run`` of ``notebook`` with ``bundle``, its results in ``tmp``; ``None`` after ``timeout`` s."""
+    command = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(bundle.resolve()), "-o", tmp,
+               str(notebook.resolve())]
+    process = subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(process.pid)  # the kernel runs in a session of its own: end it too
+        process.communicate()
+        return None
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
 def grade_one(notebook: Path, bundle: Path, timeout: float) -> dict:
-    """Grade one submitted notebook with ``otter run``; never raises.
+    """Grade one submitted notebook with ``otter run``; never raises. A run whose kernel did not
+    start (:data:`KERNEL_START_FAILURE`) is tried once more.
 
     Returns:
         ``{"file": name, "scores": {question: points}, "total": points, "message": text}``;
@@ -111,17 +132,14 @@ def grade_one(notebook: Path, bundle: Path, timeout: float) -> dict:
     """
     row = {"file": notebook.name, "scores": {}, "total": 0.0, "message": ""}
     with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(bundle.resolve()), "-o", tmp,
-                   str(notebook.resolve())]
-        process = subprocess.Popen(command, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            stdout, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(process.pid)  # the kernel runs in a session of its own: end it too
-            process.communicate()
-            row["message"] = f"not graded: it ran longer than {timeout:g} s (an endless loop?)"
-            return row
-        result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+        for attempt in range(2):
+            result = _run_otter(notebook, bundle, timeout, tmp)
+            if result is None:
+                row["message"] = f"not graded: it ran longer than {timeout:g} s (an endless loop?)"
+                return row
+            if attempt == 0 and result.returncode != 0 and KERNEL_START_FAILURE in result.stderr + result.stdout:
+                continue
+            break
         results = Path(tmp) / "results.json"
         if result.returncode != 0 or not results.exists():
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
