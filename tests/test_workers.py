@@ -117,3 +117,21 @@ def test_a_job_that_maps_again_runs_its_own_jobs_in_its_worker():
 
     for worker_pid, inner in map_in_workers(job, [(), ()], workers=2):
         assert worker_pid != os.getpid() and inner == [worker_pid, worker_pid]
+
+
+@linux_only
+@pytest.mark.parametrize("in_notebook", [True, False])
+def test_a_worker_draws_no_progress_bar_under_jupyter_only(monkeypatch, in_notebook):
+    # a forked worker cannot send widget messages to the notebook: its bars are off there, kept in a terminal
+    import types
+
+    from companion.train import progress
+
+    monkeypatch.setenv("COMPANION_PROGRESS", "1")
+    if in_notebook:
+        monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    else:
+        monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    disabled = map_in_workers(lambda: progress(3).disable, [(), ()], workers=2)
+    assert disabled == [in_notebook, in_notebook]
+    assert progress(3).disable is False  # this process keeps its bars
