@@ -44,6 +44,21 @@ def test_faces_shows_the_first_seeds_models():
     assert one.runs["sharpness/AAE"] == two.runs["sharpness/AAE"][:1]
 
 
+def test_baselines_show_the_first_seeds_models_and_score_each_seed_by_its_own_fits():
+    """Each (model, seed) fit is one job: the samples and interpolations shown are the first seed's, and a
+    seed's scores do not depend on the seeds run beside it."""
+    one = L.run_baselines(L.BaselinesConfig.for_scale("smoke", n_seeds=1))
+    two = L.run_baselines(L.BaselinesConfig.for_scale("smoke"))
+    assert list(one.samples) == list(two.samples) == ["AAE", "GMMN + AE"]
+    for name in one.samples:
+        np.testing.assert_array_equal(one.samples[name], two.samples[name])
+    np.testing.assert_array_equal(one.consecutive, two.consecutive)
+    np.testing.assert_array_equal(one.interpolations, two.interpolations)
+    for key, values in one.runs.items():
+        assert two.runs[key][:1] == values, key
+    assert two.runs["parzen_ll/AAE"][1] != two.runs["parzen_ll/AAE"][0]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 def test_beta_gives_the_same_numbers_with_one_worker_and_two(monkeypatch):
     results = []

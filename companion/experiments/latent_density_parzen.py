@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -269,8 +269,9 @@ def _interpolate_test_digits(aae: torch.nn.Module, test: torch.Tensor, cfg: Base
 def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     """Train an AAE and a GMMN on autoencoder codes for ``n_seeds`` seeds; Parzen as in ``latent_density/parzen``;
     the quality bar of each seed against one reference VAE (the first seed's); the first seed's samples and
-    interpolations. Each seed seeds itself, so the seeds run as independent jobs in worker processes
-    (:func:`companion.workers.map_in_workers`)."""
+    interpolations. Each fit (one model, one seed) seeds itself, so the fits run as independent jobs in worker
+    processes (:func:`companion.workers.map_in_workers`): ten jobs, the longer AAE fits first, keep two workers
+    busier to the end than five jobs of both models would."""
     from companion.experiments.feature_classifier import train_feature_net
     from companion.workers import map_in_workers
 
@@ -278,22 +279,30 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())
     companion.seed_everything(cfg.seed)  # one reference VAE for the bar of every seed
     vae_samples = _bernoulli_vae(train, cfg).sample(cfg.n_bar_samples, mean=True).cpu()
+    names = ("AAE", "GMMN + AE")
 
-    def one_seed(seed: int) -> Tuple[Dict[str, float], Tuple[Dict[str, np.ndarray], np.ndarray, np.ndarray]]:
-        """One seed's scores, and its samples (16 of each model, 16 more of the AAE) and AAE interpolations."""
+    def one_fit(seed: int, name: str) -> Tuple[Dict[str, float], Dict[str, float], torch.Tensor, Optional[Tuple]]:
+        """One model of one seed: its Parzen scores, its bar, its samples and, for the AAE, 16 more samples and
+        its interpolations."""
         companion.seed_everything(seed)
-        aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, seed)
-        aae_samples = aae.sample(cfg.n_parzen_samples).cpu()
-        companion.seed_everything(seed)
-        generated = {"AAE": aae_samples, "GMMN + AE": _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples)}
-        scores = dict(parzen_metrics(generated, valid, test))
-        scores.update(_quality_bars(generated, vae_samples, torch.cat([valid, test]), net, cfg))
-        return scores, ({k: v[:16].numpy() for k, v in generated.items()}, aae_samples[16:32].numpy(),
-                        _interpolate_test_digits(aae, test, cfg))
+        if name == "AAE":
+            aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, seed)
+            samples = aae.sample(cfg.n_parzen_samples).cpu()
+            extra = (samples[16:32].numpy(), _interpolate_test_digits(aae, test, cfg))
+        else:
+            samples, extra = _gmmn_on_ae_codes(train, cfg, cfg.n_parzen_samples), None
+        bar = _quality_bars({name: samples}, vae_samples, torch.cat([valid, test]), net, cfg)
+        return parzen_metrics({name: samples}, valid, test), bar, samples, extra
 
-    per_seed = map_in_workers(one_seed, [(cfg.seed + i,) for i in range(cfg.n_seeds)])
-    runs = seed_runs([scores for scores, _ in per_seed])
-    shown = per_seed[0][1]
+    jobs = [(cfg.seed + i, name) for name in names for i in range(cfg.n_seeds)]
+    fits = dict(zip(jobs, map_in_workers(one_fit, jobs)))
+    per_seed = []
+    for i in range(cfg.n_seeds):  # one seed's scores: both models' Parzen numbers, then both bars
+        seed_fits = [fits[(cfg.seed + i, name)] for name in names]
+        per_seed.append({key: value for part in (0, 1) for fit in seed_fits for key, value in fit[part].items()})
+    first = [fits[(cfg.seed, name)] for name in names]
+    shown = ({name: fit[2][:16].numpy() for name, fit in zip(names, first)},) + first[0][3]
+    runs = seed_runs(per_seed)
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
     for name in ("AAE", "GMMN + AE"):
         met = runs[f"meets_bar/{name}"]
