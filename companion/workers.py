@@ -10,7 +10,9 @@ the job, :func:`companion.seed_everything` or a ``torch.Generator``), since a fo
 starts from a copy of this process's state. The caller's random state is left as it was.
 
 Workers are forked, so nothing is imported again and ``function`` may be a closure; they run
-on Linux CPUs only (elsewhere, and on a GPU, the jobs run here one after the other).
+on Linux CPUs only (elsewhere, and on a GPU, the jobs run here one after the other). By default
+there is one worker per core this process may use (two on a 2-core machine or Colab), at most
+:data:`MAX_DEFAULT_WORKERS`; ``COMPANION_WORKERS`` sets another number.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
@@ -25,7 +28,7 @@ import torch
 
 import companion
 
-__all__ = ["WORKERS_ENV", "map_in_workers", "worker_count"]
+__all__ = ["MAX_DEFAULT_WORKERS", "WORKERS_ENV", "map_in_workers", "worker_count"]
 
 #: The environment variable that sets the number of worker processes (``1``: no workers).
 WORKERS_ENV = "COMPANION_WORKERS"
@@ -36,9 +39,38 @@ _PENDING: Optional[Callable[..., Any]] = None
 _IN_WORKER = False
 
 
+#: The most workers :func:`worker_count` picks by itself: a cell has a few dozen jobs at most, and
+#: each worker holds its own models and batches (``COMPANION_WORKERS`` may ask for more).
+MAX_DEFAULT_WORKERS = 8
+
+# cgroup v2's CPU quota of this process's container: "max PERIOD" (none) or "QUOTA PERIOD" in microseconds
+_CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def _usable_cores(cpu_max: Path = _CGROUP_CPU_MAX) -> int:
+    """The cores this process may run on (its CPU affinity), fewer if its container's CPU quota allows fewer.
+
+    A container limited to two CPUs may still see all of its host's cores; its quota is the real limit.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 file, or one this function cannot read: the affinity stands
+    return max(1, cores)
+
+
 def worker_count() -> int:
     """How many processes :func:`map_in_workers` uses by default: ``COMPANION_WORKERS`` if set,
-    else 2 on a Linux CPU with at least two cores, else 1.
+    else, on a Linux CPU, one per usable core (the process's CPU affinity and its container's CPU
+    quota), at most :data:`MAX_DEFAULT_WORKERS`; else 1.
+
+    The numbers do not depend on it (every job seeds itself), only the time does.
 
     Raises:
         ValueError: if ``COMPANION_WORKERS`` is not a positive integer.
@@ -50,7 +82,7 @@ def worker_count() -> int:
         return int(value) if sys.platform.startswith("linux") else 1
     if not sys.platform.startswith("linux") or companion.device().type != "cpu":
         return 1  # workers are forked (macOS and Windows do not fork safely); a GPU is one device
-    return 2 if (os.cpu_count() or 1) >= 2 else 1
+    return min(_usable_cores(), MAX_DEFAULT_WORKERS)
 
 
 def _run_job(job: Sequence[Any]) -> Any:

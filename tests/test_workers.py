@@ -86,6 +86,24 @@ def test_bad_arguments_are_refused_clearly(monkeypatch):
     assert worker_count() == (3 if sys.platform.startswith("linux") else 1)
 
 
+
+def test_the_default_is_one_worker_per_usable_core_within_the_containers_quota(monkeypatch, tmp_path):
+    monkeypatch.delenv(workers.WORKERS_ENV, raising=False)
+    cpu_max = tmp_path / "cpu.max"
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert workers._usable_cores(tmp_path / "missing") == 16
+    cpu_max.write_text("max 100000\n")
+    assert workers._usable_cores(cpu_max) == 16
+    cpu_max.write_text("200000 100000\n")  # a container of two CPUs on a 16-core host
+    assert workers._usable_cores(cpu_max) == 2
+    cpu_max.write_text("50000 100000\n")  # half a CPU: still one worker
+    assert workers._usable_cores(cpu_max) == 1
+    cpu_max.write_text("garbled\n")
+    assert workers._usable_cores(cpu_max) == 16
+    for cores, expected in ((1, 1), (2, 2), (6, 6), (64, workers.MAX_DEFAULT_WORKERS)):
+        monkeypatch.setattr(workers, "_usable_cores", lambda cores=cores: cores)
+        assert worker_count() == (expected if sys.platform.startswith("linux") else 1)
+
 @linux_only
 def test_inside_a_checkpointed_run_the_jobs_run_here(tmp_path):
     # Forked workers would number and save their training loops' checkpoints on their own;
