@@ -9,6 +9,7 @@ import torch
 
 from companion.ade import ADE, MODES, ade_step, build_ade, fit_ade, inference_step
 from companion.flows import RealNVP
+from companion.gan import discriminator_loss, gradient_penalty
 
 
 def _randomise(module: torch.nn.Module, scale: float = 0.3, seed: int = 0) -> None:
@@ -176,6 +177,27 @@ def test_quality_loss_trains_the_flow_only_when_asked(adversarial_flow):
     assert "decoder" in changed  # L_Q reaches the decoder through f^{-1}
     assert ("flow" in changed) == adversarial_flow
 
+
+
+def test_the_quality_loss_leaves_the_discriminators_gradient_its_own():
+    # L_Q's backward stops at the generator: after a step the discriminator holds the gradient of its
+    # own loss only (what a gradient-norm log would read), and f_psi none from L_Q
+    torch.manual_seed(0)
+    x = _levels_data(16, (1, 4, 4), 5)
+    model = build_ade((1, 4, 4), mode="av-ade", n_levels=5, latent_dim=3, hidden=16, flow_hidden=4, disc_hidden=16)
+    model.initialize(x)
+    disc_params = list(model.discriminator.parameters())
+    disc_opt = torch.optim.SGD(disc_params, lr=0.0)  # lr 0: the step leaves the discriminator as it was
+    gen_opt = torch.optim.SGD(model.generator_parameters(), lr=0.0)
+    torch.manual_seed(1)
+    ade_step(model, x, gen_opt, disc_opt)
+    after_step = [p.grad.clone() for p in disc_params]
+    torch.manual_seed(1)  # the same dequantisation and samples: the discriminator's step alone
+    real, fake = model.dequantize(x), model.generate(x.shape[0])
+    d_loss = discriminator_loss(model.discriminator(real), model.discriminator(fake.detach()))
+    own = torch.autograd.grad(d_loss + model.gp_weight * gradient_penalty(model.discriminator, real, fake), disc_params)
+    for g, h in zip(after_step, own):
+        torch.testing.assert_close(g, h)
 
 # -- the protocol and the trainer ----------------------------------------------------------------
 def test_protocol_and_short_training_run():
