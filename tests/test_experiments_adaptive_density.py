@@ -155,6 +155,33 @@ def test_the_book_scale_ablation_gives_its_models_the_gans_budget():
     assert book.gan_fit == "plain" and book.n_steps == book.gan_steps
 
 
+
+def test_the_sample_quality_runs_give_every_model_the_gans_budget_and_share_the_ablations_ade():
+    # the same rule as Table 1: AV-ADE against the GAN at the GAN's steps, not a fifth of them
+    from companion.experiments.adaptive_density import AblationConfig, ade_fit_item
+
+    for scale in ("book", "paper"):
+        cfg = ex.SampleQualityConfig.for_scale(scale)
+        assert cfg.n_steps == cfg.gan_steps, scale
+    # at book scale the AV-ADE of a seed is the ablation's fit of that seed (one fit, shared in the chapter)
+    book, train = ex.SampleQualityConfig.for_scale("book"), datasets.load("digits", "train")
+    ours = ex._ade_item("av-ade", train, book, 3)[0]
+    assert ours == ade_fit_item(AblationConfig.for_scale("book"), "av-ade", 3, train, "")[0]
+
+
+def test_the_sample_quality_ade_is_the_model_the_comparison_chapter_trains():
+    # the section says its ADE is the comparison chapter's model: trained through the ablation's shared fit,
+    # it must be the one fit_model trains, to the last bit
+    from companion.experiments.comparison import dataset_spec, fit_model
+
+    cfg = ex.SampleQualityConfig.for_scale("smoke", n_steps=5)
+    train = datasets.load("digits", "train")
+    shared = ex._fit("av-ade", train, cfg, 1)
+    direct = fit_model("av-ade", train, dataset_spec("digits"), ex._comparison_cfg(cfg, 1))
+    for (name, a), b in zip(shared.modules.state_dict().items(), direct.modules.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert shared.seconds > 0 and shared.name == direct.name == "av-ade"
+
 @pytest.mark.parametrize("gan_fit", ["plain", "ade"])
 def test_ablation_smoke_computes_and_reports_the_gan_bar(gan_fit):
     from companion.experiments.adaptive_density import AblationConfig, run_ablation

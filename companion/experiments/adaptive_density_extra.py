@@ -336,27 +336,30 @@ def plot_refinements(result: RefinementsResult):
 
 #: How the sample-quality experiment names its models (the comparison chapter's ids, and our GAN).
 SAMPLE_QUALITY_NAMES = {"vae": "VAE (discretized logistic)", "real-nvp": "Real-NVP", "v-ade": "V-ADE",
-                        "av-ade": "AV-ADE", "gan": "GAN (at the bar)"}
+                        "av-ade": "AV-ADE", "gan": "GAN"}
 
 
 @dataclass
 class SampleQualityConfig(ExperimentConfig):
     """AV-ADE beside the comparison chapter's models on digits, scored for coverage and quality.
 
-    The likelihood models and the ADEs are built by the comparison chapter's
-    :func:`~companion.experiments.comparison.fit_model` with its book-scale settings and
-    ``n_steps`` steps each. The GAN is the ablation's GAN row, the recipe of its sweep that met the digits bar
+    Every model trains ``n_steps`` steps, the GAN's ``gan_steps`` (a test keeps them equal). The likelihood
+    models are the comparison chapter's (:func:`~companion.experiments.comparison.fit_model`, its settings at
+    the same scale); the ADEs have its networks and are trained as the ablation trains them (the same
+    models to the last bit), so at book scale they are the ablation's AV-ADE fits, trained once in the
+    chapter. The GAN is the ablation's GAN row, the recipe of its sweep that met the digits bar
     (:func:`companion.metrics.classifier_quality_bar`) in every seed: a generator with a 32-dimensional noise,
     width 256 and one hidden layer, trained as the package's plain GAN with Adam at ``gan_lr`` for ``gan_steps``
     steps, the rate times ``gan_decay`` from step ``gan_decay_step`` on
     (:func:`~companion.experiments.adaptive_density.fitted_plain_gan`: in the chapter, the ablation's models
-    themselves). A GAN step costs far less than an ADE step.
+    themselves).
     """
 
     # V-ADE's samples and bits/dim are in the ablation already; paper scale adds it here
     models: Tuple[str, ...] = ("vae", "real-nvp", "av-ade", "gan")
     seeds: Tuple[int, ...] = (0, 1, 2, 3, 4)
-    n_steps: int = 400
+    # every model the GAN's budget (gan_steps), as in the ablation; AV-ADE's fits are then the ablation's
+    n_steps: int = 2000
     gan_steps: int = 2000
     gan_lr: float = 5e-4
     gan_latent_dim: int = 32
@@ -376,9 +379,9 @@ class SampleQualityConfig(ExperimentConfig):
                   "n_samples": 200, "feature_steps": 30, "classifier_steps": 20, "prd_clusters": 5, "prd_runs": 1,
                   "n_reconstructions": 4},
         # the comparison chapter's paper-scale networks, on digits (the classifier needs the digits' labels),
-        # with ten times the steps and five seeds
+        # every model with the GAN's 20,000 steps, five seeds
         "paper": {"models": ("vae", "real-nvp", "v-ade", "av-ade", "gan"), "seeds": (0, 1, 2, 3, 4),
-                  "n_steps": 4000, "gan_steps": 20_000, "feature_steps": 2000,
+                  "n_steps": 20_000, "gan_steps": 20_000, "feature_steps": 2000,
                   "classifier_steps": 2000, "prd_runs": 10},
     }
 
@@ -426,10 +429,33 @@ def _comparison_cfg(cfg: SampleQualityConfig, seed: int):
     return dataclasses.replace(base, datasets=("digits",), n_steps=cfg.n_steps, seed=seed)
 
 
+def _ade_cfg(cfg: SampleQualityConfig, seed: int) -> AblationConfig:
+    """The ablation's configuration that trains the comparison chapter's ADE (its networks, Adamax at 2e-3) for
+    this experiment's steps: :func:`~companion.experiments.comparison.fit_model` would train the same model
+    (the same to the last bit), and at book scale it is the ablation's own, so the chapter trains it once."""
+    comparison_cfg = _comparison_cfg(cfg, seed)
+    return AblationConfig(dataset="digits", architecture="mlp", latent_dim=comparison_cfg.latent_dim,
+                          hidden=comparison_cfg.hidden, flow_blocks=comparison_cfg.ade_flow_blocks, flow_scales=1,
+                          flow_hidden=comparison_cfg.ade_flow_hidden, flow_layers=1,
+                          disc_hidden=comparison_cfg.hidden, n_steps=cfg.n_steps,
+                          batch_size=comparison_cfg.batch_size, lr=2e-3)
+
+
+def _ade_item(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: int):
+    """The shared fit (:func:`~companion.experiments.adaptive_density.ade_fit_item`) of the ADE ``name``."""
+    return ade_fit_item(_ade_cfg(cfg, seed), name, seed, train, f"{name} (seed {seed})")
+
+
 def _fit(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: int):
     """A trained model behind the comparison chapter's :class:`FittedModel` interface."""
     from companion.experiments.comparison import FittedModel, dataset_spec, fit_model
+    from companion.experiments.comparison_models import ade_fitted_model
 
+    if name in ("v-ade", "av-ade"):  # the ablation's fit where it has one (shared, trained once)
+        model, seconds = _shared_fit(_ade_item(name, train, cfg, seed))
+        fitted = ade_fitted_model(model, dataset_spec("digits"), _comparison_cfg(cfg, seed))
+        fitted.seconds = seconds
+        return fitted
     if name != "gan":
         return fit_model(name, train, dataset_spec("digits"), _comparison_cfg(cfg, seed))
     gan, seconds = fitted_plain_gan(_gan_cfg(cfg), seed, train, f"GAN (seed {seed})")
@@ -498,8 +524,10 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
                 values["reconstruction_error"] = float((ade.reconstruct(held_out) - held_out).abs().mean())
         return x[:36].numpy(), values, curve, shown
 
-    if "gan" in cfg.models:  # the ablation's GANs (shared with it): two fits at a time
-        prefit([plain_gan_fit_item(_gan_cfg(cfg), seed, train, f"GAN (seed {seed})") for seed in cfg.seeds])
+    # the ablation's GANs and ADEs (shared with it; already trained after the ablation): two fits at a time
+    prefit([plain_gan_fit_item(_gan_cfg(cfg), seed, train, f"GAN (seed {seed})") if name == "gan"
+            else _ade_item(name, train, cfg, seed)
+            for seed in cfg.seeds for name in cfg.models if name in ("gan", "v-ade", "av-ade")])
     jobs = [(name, seed) for seed in cfg.seeds for name in cfg.models]
     for (name, seed), (x, values, curve, shown) in zip(jobs, map_in_workers(fit_and_score, jobs)):
         for key, value in values.items():

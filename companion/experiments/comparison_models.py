@@ -414,6 +414,21 @@ def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode
                 disc_hidden=cfg.hidden, init_log_sigma=-1.0).to(train.device)
     # the ADE chapter's optimiser (Adamax, App. A.2 of the paper) at its learning rate
     fit_ade(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=2e-3, desc=mode.upper())
+    return ade_fitted_model(model, spec, cfg)
+
+
+def ade_fitted_model(model: nn.Module, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
+    """A trained :class:`companion.ade.ADE` behind the :class:`FittedModel` interface, scored as this
+    chapter scores its own ADEs: the bound with ``cfg.iw_samples`` draws, samples with the decoder's
+    noise, means ``f^{-1}(mu(z))``.
+
+    Raises:
+        TypeError: if ``model`` is not an ADE.
+    """
+    from companion.ade import ADE
+
+    if not isinstance(model, ADE):
+        raise TypeError(f"model must be an ADE; got {type(model).__name__}")
 
     def log_prob(x):
         return model.log_prob(x, n_samples=cfg.iw_samples)
@@ -422,7 +437,8 @@ def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode
         features = model.vae.sample(n)
         return model.to_data_scale(features if model.flow is None else model.flow.inverse(features))
 
-    return FittedModel(mode, model, sample, log_prob, "bound", _likelihood_how(mode, spec), mean_fn=model.sample)
+    return FittedModel(model.mode, model, sample, log_prob, "bound", _likelihood_how(model.mode, spec),
+                       mean_fn=model.sample)
 
 
 class _PatchToImage(nn.Module):
