@@ -178,7 +178,6 @@ def test_quality_loss_trains_the_flow_only_when_asked(adversarial_flow):
     assert ("flow" in changed) == adversarial_flow
 
 
-
 def test_the_quality_loss_leaves_the_discriminators_gradient_its_own():
     # L_Q's backward stops at the generator: after a step the discriminator holds the gradient of its
     # own loss only (what a gradient-norm log would read), and f_psi none from L_Q
@@ -198,6 +197,7 @@ def test_the_quality_loss_leaves_the_discriminators_gradient_its_own():
     own = torch.autograd.grad(d_loss + model.gp_weight * gradient_penalty(model.discriminator, real, fake), disc_params)
     for g, h in zip(after_step, own):
         torch.testing.assert_close(g, h)
+
 
 # -- the protocol and the trainer ----------------------------------------------------------------
 def test_protocol_and_short_training_run():

@@ -155,7 +155,6 @@ def test_the_book_scale_ablation_gives_its_models_the_gans_budget():
     assert book.gan_fit == "plain" and book.n_steps == book.gan_steps
 
 
-
 def test_the_sample_quality_runs_give_every_model_the_gans_budget_and_share_the_ablations_ade():
     # the same rule as Table 1: AV-ADE against the GAN at the GAN's steps, not a fifth of them
     from companion.experiments.adaptive_density import AblationConfig, ade_fit_item
@@ -173,6 +172,7 @@ def test_the_sample_quality_ade_is_the_model_the_comparison_chapter_trains():
     # the section says its ADE is the comparison chapter's model: trained through the ablation's shared fit,
     # it must be the one fit_model trains, to the last bit
     from companion.experiments.comparison import dataset_spec, fit_model
+    from companion.experiments.comparison_models import ade_fitted_model
 
     cfg = ex.SampleQualityConfig.for_scale("smoke", n_steps=5)
     train = datasets.load("digits", "train")
@@ -181,6 +181,9 @@ def test_the_sample_quality_ade_is_the_model_the_comparison_chapter_trains():
     for (name, a), b in zip(shared.modules.state_dict().items(), direct.modules.state_dict().values()):
         assert torch.equal(a, b), name
     assert shared.seconds > 0 and shared.name == direct.name == "av-ade"
+    with pytest.raises(TypeError, match="must be an ADE"):
+        ade_fitted_model(torch.nn.Linear(2, 2), dataset_spec("digits"), ex._comparison_cfg(cfg, 1))
+
 
 @pytest.mark.parametrize("gan_fit", ["plain", "ade"])
 def test_ablation_smoke_computes_and_reports_the_gan_bar(gan_fit):

@@ -86,7 +86,6 @@ def test_bad_arguments_are_refused_clearly(monkeypatch):
     assert worker_count() == (3 if sys.platform.startswith("linux") else 1)
 
 
-
 def test_the_default_is_one_worker_per_usable_core_within_the_containers_quota(monkeypatch, tmp_path):
     monkeypatch.delenv(workers.WORKERS_ENV, raising=False)
     cpu_max = tmp_path / "cpu.max"
