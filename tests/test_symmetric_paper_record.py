@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from companion.experiments.symmetric_paper_record import (
+    PAPER_GAN_BARS,
+    PAPER_GRID_RECORD,
     PAPER_RING_RECORD,
+    gan_bar_met_from,
     paper_record_comparisons,
     paper_record_table,
     plot_paper_record,
@@ -85,3 +88,57 @@ def test_the_figure_draws_both_panels():
     fig = plot_paper_record()
     assert len(fig.axes) == 2
     assert len(fig.axes[0].lines) >= 3
+
+
+def _gan_record(dataset, means_by_step):
+    """A record whose GAN covers ``mean`` modes in each of two seeds (mean - 1 and mean + 1) at each step."""
+    gan = {step: {"modes": [mean - 1, mean + 1], "high_quality_pct": [50.0, 50.0]}
+           for step, mean in means_by_step.items()}
+    return {"dataset": dataset, "curves": {"gan": gan}}
+
+
+def test_the_bar_is_met_from_the_first_step_after_which_the_mean_never_falls_below_it():
+    assert PAPER_GAN_BARS == {"ring": 6.0, "grid": 17.0}
+    assert gan_bar_met_from(_gan_record("ring", {1000: 5, 2000: 7, 5000: 5, 10000: 6, 20000: 7})) == 10000
+    assert gan_bar_met_from(_gan_record("ring", {1000: 7, 2000: 7})) == 1000
+    assert gan_bar_met_from(_gan_record("ring", {1000: 7, 2000: 5})) is None
+    # the same means are far below the grid's bar of 17
+    assert gan_bar_met_from(_gan_record("grid", {1000: 7, 2000: 7})) is None
+    assert gan_bar_met_from(_gan_record("grid", {1000: 16, 2000: 18, 5000: 17})) == 2000
+    assert gan_bar_met_from() == 1000  # the H200 run: 6.0 modes on average at step 1,000 already
+
+
+def test_a_grid_record_is_drawn_against_its_25_modes_and_its_own_bar():
+    record = _gan_record("grid", {1000: 9, 5000: 14})
+    fig = plot_paper_record(record)
+    assert "of 25" in fig.axes[0].get_ylabel()
+    assert any(list(line.get_ydata()) == [17.0, 17.0] for line in fig.axes[0].lines)
+    table = paper_record_table(record)
+    assert table[table.model == "GAN (PacGAN, Table 3)"].iloc[0]["modes"] == "17.3"
+    with pytest.raises(ValueError, match="dataset"):
+        paper_record_table(_gan_record("bars", {1000: 3}))
+
+
+def test_a_run_cut_short_is_compared_with_the_gan_up_to_its_last_evaluation():
+    record = copy.deepcopy(PAPER_RING_RECORD)
+    for step in (10000, 15000):
+        del record["curves"]["bgan"][step]
+    rows = paper_record_comparisons(record)
+    assert sorted({r["step"] for r in rows if r["method"] == "bgan"}) == [1000, 2000, 5000]
+    assert sorted({r["step"] for r in rows if r["method"] == "mbgan"}) == [1000, 2000, 5000, 10000, 15000]
+    with pytest.raises(ValueError, match="not evaluated for every method"):
+        paper_record_comparisons(record, steps=[10000])
+
+
+def test_the_grid_record_holds_ten_seeds_of_25_mode_counts_per_evaluation():
+    curves = PAPER_GRID_RECORD["curves"]
+    assert PAPER_GRID_RECORD["dataset"] == "grid" and "gan" in curves
+    assert max(curves["gan"]) == PAPER_GRID_RECORD["n_steps"]  # the GAN finished: its bar is read at the end
+    for method, curve in curves.items():
+        for step, values in curve.items():
+            assert 0 < step <= PAPER_GRID_RECORD["n_steps"]
+            assert len(values["modes"]) == len(values["high_quality_pct"]) == 10, (method, step)
+            assert all(0 <= m <= 25 and m == int(m) for m in values["modes"]), (method, step)
+            assert all(0 <= q <= 100 for q in values["high_quality_pct"]), (method, step)
+    assert set(PAPER_GRID_RECORD["seconds"]) <= set(curves)
+    assert all(max(curves[m]) == PAPER_GRID_RECORD["n_steps"] for m in PAPER_GRID_RECORD["seconds"])

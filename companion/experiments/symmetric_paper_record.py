@@ -15,10 +15,17 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
+from companion.data import toy_centers
 from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, RING_GAN_BAR, _compare
 from companion.plots import pyplot
 
-__all__ = ["PAPER_RING_RECORD", "paper_record_comparisons", "paper_record_table", "plot_paper_record"]
+__all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_RECORD", "gan_bar_met_from", "paper_record_comparisons",
+           "paper_record_table", "plot_paper_record"]
+
+#: The modes the GAN must cover at ``paper`` scale, averaged over the seeds, before a batch GAN is
+#: compared with it: on ``ring`` the book's bar (PacGAN's GAN: 6.3 of 8), on ``grid`` PacGAN's
+#: GAN after its 20,000 steps (17.3 of 25, so 17).
+PAPER_GAN_BARS = {"ring": RING_GAN_BAR, "grid": 17.0}
 
 
 def _curve(modes: Dict[int, List[int]], high_quality_pct: Dict[int, List[float]]) -> Dict[int, Dict[str, List[float]]]:
@@ -71,6 +78,57 @@ PAPER_RING_RECORD = {
 }
 
 
+#: ``grid`` in PacGAN's setting at ``paper`` scale, on a CPU, 2026-12-05 12:02-14:05 UTC, when no
+#: GPU was lent: ``python -m companion reproduce symmetric_discriminators/mode_coverage --scale
+#: paper --set "datasets=('grid',)" --set "methods=('<model>',)" --set "setups=('pacgan',)"``,
+#: each model in its own process with ``OMP_NUM_THREADS=1``, GAN and M-BGAN side by side on the
+#: two cores, BGAN after the GAN. The GAN and M-BGAN finished their 20,000 steps (``seconds``:
+#: their wall-clock time); BGAN was stopped when the session's time ran out, so its last
+#: evaluation is its last curve step. ``curves`` as in :data:`PAPER_RING_RECORD` (modes of 25).
+PAPER_GRID_RECORD = {
+    "dataset": "grid",
+    "setup": "pacgan",
+    "device": "a 2-core CPU, one thread per model (torch 2.13.0)",
+    "date": "2026-12-05",
+    "n_steps": 20000,
+    "seconds": {"gan": 4207, "mbgan": 5706},
+    "curves": {
+        "gan": _curve(
+            {1000: [7, 4, 9, 10, 7, 8, 12, 11, 7, 11],
+             2000: [3, 9, 9, 9, 9, 11, 9, 9, 9, 3],
+             5000: [8, 12, 10, 17, 11, 8, 19, 18, 11, 11],
+             10000: [18, 17, 17, 19, 18, 16, 20, 20, 15, 14],
+             15000: [20, 15, 18, 16, 17, 15, 20, 21, 17, 15],
+             20000: [18, 17, 19, 16, 18, 17, 19, 20, 17, 16]},
+            {1000: [2.6, 1.2, 1.7, 1.2, 1.1, 1.0, 2.3, 1.6, 2.0, 1.8],
+             2000: [2.3, 0.8, 1.1, 4.8, 1.7, 1.6, 3.1, 2.4, 0.8, 0.7],
+             5000: [4.5, 6.0, 4.1, 24.2, 18.4, 12.7, 16.9, 14.9, 12.2, 15.3],
+             10000: [28.6, 34.2, 33.7, 43.5, 41.0, 33.3, 44.1, 32.6, 24.2, 44.7],
+             15000: [33.6, 59.0, 45.6, 52.3, 63.2, 45.4, 43.2, 50.7, 37.9, 49.6],
+             20000: [48.16, 68.32, 45.12, 55.72, 60.28, 57.2, 62.2, 52.48, 60.56, 60.8]}),
+        "bgan": _curve(
+            {1000: [5, 6, 7, 4, 7, 6, 8, 9, 7, 5],
+             2000: [7, 8, 8, 8, 5, 5, 7, 5, 11, 4],
+             5000: [7, 5, 8, 9, 9, 6, 9, 9, 4, 7]},
+            {1000: [2.0, 1.1, 1.3, 0.9, 1.1, 1.0, 1.3, 0.9, 1.2, 0.8],
+             2000: [0.9, 1.6, 1.8, 1.1, 2.4, 3.4, 1.3, 2.3, 1.2, 2.0],
+             5000: [1.9, 1.0, 4.0, 2.2, 2.0, 3.4, 2.1, 6.1, 3.4, 1.6]}),
+        "mbgan": _curve(
+            {1000: [9, 9, 8, 11, 12, 10, 8, 8, 12, 7],
+             2000: [13, 11, 13, 14, 14, 14, 9, 11, 13, 3],
+             5000: [9, 18, 17, 16, 17, 19, 15, 19, 10, 17],
+             10000: [21, 23, 24, 21, 21, 23, 21, 22, 19, 21],
+             15000: [22, 23, 23, 21, 23, 20, 22, 24, 20, 18],
+             20000: [22, 23, 25, 22, 23, 21, 25, 25, 22, 23]},
+            {1000: [2.2, 1.3, 1.6, 1.8, 1.3, 2.2, 1.1, 0.9, 2.1, 1.7],
+             2000: [3.0, 2.5, 2.5, 4.5, 4.5, 5.6, 2.1, 4.5, 4.1, 0.4],
+             5000: [14.9, 13.3, 14.7, 11.5, 18.2, 14.3, 19.1, 19.2, 8.0, 16.6],
+             10000: [30.6, 32.0, 21.0, 35.8, 25.3, 40.7, 37.7, 27.6, 29.6, 36.4],
+             15000: [35.1, 45.0, 45.1, 39.6, 44.3, 39.8, 44.4, 42.0, 48.3, 29.4],
+             20000: [36.96, 40.76, 38.24, 48.16, 44.96, 37.44, 40.04, 48.4, 32.28, 40.64]}),
+    },
+}
+
 def _checked_curves(record: Mapping) -> Dict[str, Dict[int, Dict[str, List[float]]]]:
     """The record's curves, after checking their shape: a GAN, and per step equal seed counts."""
     if not isinstance(record, Mapping) or not isinstance(record.get("curves"), Mapping):
@@ -103,6 +161,28 @@ def _steps(record: Mapping, steps: Optional[Sequence[int]]) -> List[int]:
     return list(steps)
 
 
+def _dataset(record: Mapping) -> str:
+    dataset = record.get("dataset", "ring")
+    if dataset not in PAPER_GAN_BARS:
+        raise ValueError(f"the record's dataset must be one of {sorted(PAPER_GAN_BARS)}; got {dataset!r}")
+    return dataset
+
+
+def gan_bar_met_from(record: Mapping = PAPER_RING_RECORD) -> Optional[int]:
+    """The first recorded step from which on the GAN's mean modes stay at or above its bar
+    (:data:`PAPER_GAN_BARS` of the record's data set) at every later evaluation; ``None`` if it
+    is below the bar at its last one."""
+    gan = _checked_curves(record)["gan"]
+    bar = PAPER_GAN_BARS[_dataset(record)]
+    met_from = None
+    for step in sorted(gan):
+        if np.mean(gan[step]["modes"]) >= bar:
+            met_from = step if met_from is None else met_from
+        else:
+            met_from = None
+    return met_from
+
+
 def paper_record_table(record: Mapping = PAPER_RING_RECORD):
     """Modes covered and high-quality samples (mean ± std over the seeds) at every recorded
     step, one row per (step, model), with PacGAN's Table 3 GAN beside (a pandas DataFrame)."""
@@ -111,7 +191,7 @@ def paper_record_table(record: Mapping = PAPER_RING_RECORD):
     from companion.evidence import format_spread, summarize
 
     curves = _checked_curves(record)
-    dataset = record.get("dataset", "ring")
+    dataset = _dataset(record)
     rows = []
     for step in sorted(set().union(*curves.values())):
         for method in (m for m in curves if step in curves[m]):
@@ -127,18 +207,22 @@ def paper_record_table(record: Mapping = PAPER_RING_RECORD):
 
 
 def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optional[Sequence[int]] = None) -> List[Dict]:
-    """Each batch GAN of the record against its GAN at every step all were evaluated at (or
-    ``steps``), on modes covered and on the high-quality fraction: the difference, its 95%
-    bootstrap interval and the verdict on "the batch GAN is better" (seeds treated as
-    independent, as in the book-scale run).
+    """Each batch GAN of the record against its GAN at every step both were evaluated at (or at
+    ``steps``, which every model must have reached), on modes covered and on the high-quality
+    fraction: the difference, its 95% bootstrap interval and the verdict on "the batch GAN is
+    better" (seeds treated as independent, as in the book-scale run). A run cut short is
+    compared up to its last evaluation.
 
     Returns:
         Rows ``{"step", "method", "quantity", "difference", "low", "high", "verdict", "phrase"}``.
     """
     curves = _checked_curves(record)
+    requested = None if steps is None else _steps(record, steps)
     rows = []
-    for step in _steps(record, steps):
-        for method in (m for m in curves if m != "gan"):
+    for step in sorted(set().union(*curves.values())):
+        if requested is not None and step not in requested:
+            continue
+        for method in (m for m in curves if m != "gan" and step in curves[m] and step in curves["gan"]):
             for quantity in ("modes", "high_quality_pct"):
                 runs = {f"p/d/{m}": {"modes": curves[m][step][quantity]} for m in ("gan", method)}
                 row = _compare(runs, "p", "d", method)
@@ -149,8 +233,9 @@ def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optiona
 
 def plot_paper_record(record: Mapping = PAPER_RING_RECORD):
     """Modes covered (left) and high-quality samples (right) against generator steps: mean and
-    spread over the seeds of every model, with the bar and PacGAN's GAN."""
+    spread over the seeds of every model, with the GAN's bar (:data:`PAPER_GAN_BARS`) and PacGAN's GAN."""
     curves = _checked_curves(record)
+    dataset = _dataset(record)
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for method, curve in curves.items():
@@ -160,14 +245,14 @@ def plot_paper_record(record: Mapping = PAPER_RING_RECORD):
             mean, std = values.mean(1), values.std(1, ddof=1)
             ax.plot(steps, mean, marker="o", ms=3, label=METHOD_NAMES[method])
             ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-    modes, quality = PACGAN_TABLE[record.get("dataset", "ring")]["GAN"]
-    axes[0].axhline(RING_GAN_BAR, color="crimson", lw=1, ls=":", label="the bar")
+    modes, quality = PACGAN_TABLE[dataset]["GAN"]
+    axes[0].axhline(PAPER_GAN_BARS[dataset], color="crimson", lw=1, ls=":", label="the bar")
     axes[0].axhline(modes, color="grey", lw=1, ls="--", label="PacGAN's GAN")
     axes[1].axhline(quality, color="grey", lw=1, ls="--", label="PacGAN's GAN")
-    axes[0].set(xlabel="generator step", ylabel="modes covered (of 8)")
+    axes[0].set(xlabel="generator step", ylabel=f"modes covered (of {len(toy_centers(dataset))})")
     axes[1].set(xlabel="generator step", ylabel="high-quality samples (%)")
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"{record.get('dataset', 'ring')}, paper scale, {record.get('device', '')}, {record.get('date', '')}",
+    fig.suptitle(f"{dataset}, paper scale, {record.get('device', '')}, {record.get('date', '')}",
                  fontsize=9)
     fig.tight_layout()
     return fig
