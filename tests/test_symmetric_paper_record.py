@@ -13,6 +13,7 @@ from companion.experiments.symmetric_paper_record import (
     paper_record_comparisons,
     paper_record_table,
     plot_paper_record,
+    verdicts_along,
 )
 
 
@@ -142,3 +143,21 @@ def test_the_grid_record_holds_ten_seeds_of_25_mode_counts_per_evaluation():
             assert all(0 <= q <= 100 for q in values["high_quality_pct"]), (method, step)
     assert set(PAPER_GRID_RECORD["seconds"]) <= set(curves)
     assert all(max(curves[m]) == PAPER_GRID_RECORD["n_steps"] for m in PAPER_GRID_RECORD["seconds"])
+
+
+def test_verdicts_along_lists_every_compared_step_once_grouped_by_verdict():
+    text = verdicts_along(PAPER_RING_RECORD, "bgan")
+    steps = [r["step"] for r in paper_record_comparisons() if r["method"] == "bgan" and r["quantity"] == "modes"]
+    listed = [step for group in text.split("; ") for step in group.split(" at step")[1].lstrip("s ").split(", ")]
+    assert sorted(listed, key=lambda t: int(t.replace(",", ""))) == [f"{step:,}" for step in sorted(steps)]
+    verdicts = {r["verdict"] for r in paper_record_comparisons() if r["method"] == "bgan" and r["quantity"] == "modes"}
+    assert len(text.split("; ")) == len(verdicts)
+    record = _gan_record("ring", {1000: 5, 2000: 7})
+    record["curves"]["mbgan"] = {1000: {"modes": [8.0] * 6, "high_quality_pct": [9.0] * 6}}
+    record["curves"]["gan"] = {1000: {"modes": [4.0, 5.0, 4.0, 5.0, 4.0, 5.0], "high_quality_pct": [1.0] * 6}}
+    assert verdicts_along(record, "mbgan") == "holds at step 1,000"
+    assert verdicts_along(record, "mbgan", "high_quality_pct") == "holds at step 1,000"
+    with pytest.raises(ValueError, match="no comparison of 'bgan'"):
+        verdicts_along(record, "bgan")
+    with pytest.raises(ValueError, match="quantity"):
+        verdicts_along(record, "mbgan", "fid")

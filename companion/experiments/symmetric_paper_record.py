@@ -20,7 +20,7 @@ from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_T
 from companion.plots import pyplot
 
 __all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_RECORD", "gan_bar_met_from", "paper_record_comparisons",
-           "paper_record_table", "plot_paper_record"]
+           "paper_record_table", "plot_paper_record", "verdicts_along"]
 
 #: The modes the GAN must cover at ``paper`` scale, averaged over the seeds, before a batch GAN is
 #: compared with it: on ``ring`` the book's bar (PacGAN's GAN: 6.3 of 8), on ``grid`` PacGAN's
@@ -230,6 +230,22 @@ def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optiona
                              **{k: row[k] for k in ("difference", "low", "high", "verdict", "phrase")}})
     return rows
 
+
+def verdicts_along(record: Mapping = PAPER_RING_RECORD, method: str = "mbgan", quantity: str = "modes") -> str:
+    """The verdicts of :func:`paper_record_comparisons` for one batch GAN and quantity at every
+    step it was compared at, grouped by verdict in order of first appearance, e.g. ``"cannot tell
+    at this budget at steps 1,000, 5,000; holds at steps 2,000, 10,000"``: the whole list, none
+    picked."""
+    if quantity not in ("modes", "high_quality_pct"):
+        raise ValueError(f"quantity must be 'modes' or 'high_quality_pct'; got {quantity!r}")
+    rows = [r for r in paper_record_comparisons(record) if r["method"] == method and r["quantity"] == quantity]
+    if not rows:
+        raise ValueError(f"the record has no comparison of {method!r} with the GAN; it has {sorted(record['curves'])}")
+    steps_by_verdict: Dict[str, List[str]] = {}
+    for row in sorted(rows, key=lambda r: r["step"]):
+        steps_by_verdict.setdefault(row["verdict"], []).append(f"{row['step']:,}")
+    return "; ".join(f"{verdict} at step{'s' * (len(steps) > 1)} {', '.join(steps)}"
+                     for verdict, steps in steps_by_verdict.items())
 
 def plot_paper_record(record: Mapping = PAPER_RING_RECORD):
     """Modes covered (left) and high-quality samples (right) against generator steps: mean and
