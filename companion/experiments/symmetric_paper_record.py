@@ -1,12 +1,12 @@
-"""The paper-scale run of ``symmetric_discriminators/mode_coverage`` on a GPU, as it ran.
+"""The paper-scale runs of ``symmetric_discriminators/mode_coverage``, as they ran.
 
 The ``paper`` configuration (PacGAN's benchmark: widths 400/200, Adam(1e-4, beta1 0.8), batch
 100, 20,000 generator steps, 10 seeds trained at once as replicas) is too slow for a CPU book
-build, so the chapter shows the run that was made on a GPU, recorded here seed by seed, and
-computes its summaries and bootstrap verdicts from the record with the same helpers as the
-book-scale run (:func:`~companion.experiments.symmetric_mode_coverage._compare`). The record
-is the evaluations each process printed to its log (and, for the run that finished, its
-JSON), copied without change; ``benchmarks/device_checks.sh`` made the run.
+build, so the chapter shows the runs made once (``ring`` on a GPU, ``grid`` on a CPU), recorded
+here seed by seed, and computes their summaries and bootstrap verdicts from the records with the
+same helpers as the book-scale run (:func:`~companion.experiments.symmetric_mode_coverage._compare`).
+A record is the evaluations each process printed to its log (and, for a run that finished, its
+JSON), copied without change.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ PAPER_GRID_RECORD = {
     "device": "a 2-core CPU, one thread per model (torch 2.13.0)",
     "date": "2026-12-05",
     "n_steps": 20000,
-    "seconds": {"gan": 4207, "mbgan": 5706},
+    "seconds": {"gan": 4207, "mbgan": 5706, "mixup": 3323},
     "curves": {
         "gan": _curve(
             {1000: [7, 4, 9, 10, 7, 8, 12, 11, 7, 11],
@@ -128,6 +128,19 @@ PAPER_GRID_RECORD = {
              10000: [30.6, 32.0, 21.0, 35.8, 25.3, 40.7, 37.7, 27.6, 29.6, 36.4],
              15000: [35.1, 45.0, 45.1, 39.6, 44.3, 39.8, 44.4, 42.0, 48.3, 29.4],
              20000: [36.96, 40.76, 38.24, 48.16, 44.96, 37.44, 40.04, 48.4, 32.28, 40.64]}),
+        "mixup": _curve(
+            {1000: [7, 6, 5, 8, 14, 13, 12, 13, 4, 7],
+             2000: [7, 9, 17, 14, 8, 14, 9, 13, 11, 12],
+             5000: [12, 9, 14, 14, 10, 11, 16, 12, 14, 9],
+             10000: [23, 22, 23, 25, 24, 23, 24, 22, 22, 24],
+             15000: [24, 24, 25, 25, 23, 24, 25, 23, 24, 25],
+             20000: [25, 25, 24, 25, 25, 25, 24, 25, 25, 25]},
+            {1000: [2.2, 1.7, 1.2, 1.7, 2.2, 1.8, 1.9, 1.9, 1.4, 2.0],
+             2000: [1.3, 1.0, 1.4, 1.9, 1.0, 2.1, 2.5, 1.7, 1.2, 1.3],
+             5000: [6.6, 4.6, 3.7, 6.9, 3.8, 2.2, 9.9, 5.3, 3.6, 5.5],
+             10000: [22.1, 27.8, 22.5, 30.6, 21.0, 17.5, 22.1, 18.2, 15.8, 26.6],
+             15000: [34.5, 40.2, 47.1, 41.5, 37.1, 27.3, 28.0, 36.8, 31.3, 39.5],
+             20000: [53.24, 40.16, 42.36, 60.16, 50.6, 46.56, 49.16, 44.24, 34.12, 50.32]}),
     },
 }
 
@@ -248,6 +261,7 @@ def verdicts_along(record: Mapping = PAPER_RING_RECORD, method: str = "mbgan", q
         steps_by_verdict.setdefault(row["verdict"], []).append(f"{row['step']:,}")
     return "; ".join(f"{verdict} at step{'s' * (len(steps) > 1)} {', '.join(steps)}"
                      for verdict, steps in steps_by_verdict.items())
+
 
 def plot_paper_record(record: Mapping = PAPER_RING_RECORD):
     """Modes covered (left) and high-quality samples (right) against generator steps: mean and
