@@ -78,20 +78,21 @@ PAPER_RING_RECORD = {
 }
 
 
-#: ``grid`` in PacGAN's setting at ``paper`` scale, on a CPU, 2026-12-05 12:02-14:01 UTC, when no
-#: GPU was lent: ``python -m companion reproduce symmetric_discriminators/mode_coverage --scale
-#: paper --set "datasets=('grid',)" --set "methods=('<model>',)" --set "setups=('pacgan',)"``,
-#: each model in its own process with ``OMP_NUM_THREADS=1``, GAN and M-BGAN side by side on the
-#: two cores, BGAN after the GAN. The GAN and M-BGAN finished their 20,000 steps (``seconds``:
-#: their wall-clock time); BGAN was stopped after its evaluation at step 10,000, to leave the
-#: session time to record the run. ``curves`` as in :data:`PAPER_RING_RECORD` (modes of 25).
+#: ``grid`` in PacGAN's setting at ``paper`` scale, on a CPU, 2026-12-05, when no GPU was lent:
+#: ``python -m companion reproduce symmetric_discriminators/mode_coverage --scale paper --set
+#: "datasets=('grid',)" --set "methods=('<model>',)" --set "setups=('pacgan',)"``, each model in its
+#: own process with ``OMP_NUM_THREADS=1``, two side by side on the two cores: the GAN and M-BGAN
+#: (12:02-13:37 UTC), then BGAN and the mixup GAN (14:16-15:52 UTC). Every model finished its
+#: 20,000 steps (``seconds``: wall-clock time). An earlier BGAN run of the same command, stopped
+#: after step 10,000, gave the same evaluations seed by seed up to there. ``curves`` as in
+#: :data:`PAPER_RING_RECORD` (modes of 25).
 PAPER_GRID_RECORD = {
     "dataset": "grid",
     "setup": "pacgan",
     "device": "a 2-core CPU, one thread per model (torch 2.13.0)",
     "date": "2026-12-05",
     "n_steps": 20000,
-    "seconds": {"gan": 4207, "mbgan": 5706, "mixup": 3323},
+    "seconds": {"gan": 4207, "bgan": 5744, "mbgan": 5706, "mixup": 3323},
     "curves": {
         "gan": _curve(
             {1000: [7, 4, 9, 10, 7, 8, 12, 11, 7, 11],
@@ -110,11 +111,15 @@ PAPER_GRID_RECORD = {
             {1000: [5, 6, 7, 4, 7, 6, 8, 9, 7, 5],
              2000: [7, 8, 8, 8, 5, 5, 7, 5, 11, 4],
              5000: [7, 5, 8, 9, 9, 6, 9, 9, 4, 7],
-             10000: [7, 6, 5, 5, 7, 5, 5, 7, 7, 5]},
+             10000: [7, 6, 5, 5, 7, 5, 5, 7, 7, 5],
+             15000: [7, 8, 7, 14, 7, 4, 4, 8, 10, 6],
+             20000: [7, 8, 7, 7, 11, 4, 9, 5, 7, 6]},
             {1000: [2.0, 1.1, 1.3, 0.9, 1.1, 1.0, 1.3, 0.9, 1.2, 0.8],
              2000: [0.9, 1.6, 1.8, 1.1, 2.4, 3.4, 1.3, 2.3, 1.2, 2.0],
              5000: [1.9, 1.0, 4.0, 2.2, 2.0, 3.4, 2.1, 6.1, 3.4, 1.6],
-             10000: [5.7, 1.7, 2.2, 2.9, 1.2, 16.7, 5.5, 9.2, 5.2, 2.0]}),
+             10000: [5.7, 1.7, 2.2, 2.9, 1.2, 16.7, 5.5, 9.2, 5.2, 2.0],
+             15000: [5.2, 25.5, 17.0, 23.3, 16.1, 8.7, 10.1, 7.1, 12.3, 12.6],
+             20000: [14.2, 21.56, 36.76, 4.84, 31.28, 14.48, 11.16, 24.72, 17.4, 8.48]}),
         "mbgan": _curve(
             {1000: [9, 9, 8, 11, 12, 10, 8, 8, 12, 7],
              2000: [13, 11, 13, 14, 14, 14, 9, 11, 13, 3],
