@@ -227,11 +227,11 @@ def paper_record_table(record: Mapping = PAPER_RING_RECORD):
 
 
 def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optional[Sequence[int]] = None) -> List[Dict]:
-    """Each batch GAN of the record against its GAN at every step both were evaluated at (or at
-    ``steps``, which every model must have reached), on modes covered and on the high-quality
-    fraction: the difference, its 95% bootstrap interval and the verdict on "the batch GAN is
-    better" (seeds treated as independent, as in the book-scale run). A run cut short is
-    compared up to its last evaluation.
+    """Each other model of the record (the batch GANs, the mixup GAN) against its GAN at every
+    step both were evaluated at (or at ``steps``, which every model must have reached), on modes
+    covered and on the high-quality fraction: the difference, its 95% bootstrap interval and the
+    verdict on "the model is better" (seeds treated as independent, as in the book-scale run). A
+    run cut short is compared up to its last evaluation.
 
     Returns:
         Rows ``{"step", "method", "quantity", "difference", "low", "high", "verdict", "phrase"}``.
