@@ -50,7 +50,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from .checks import check_nonnegative, check_nonnegative_int, check_positive_int
+from .checks import check_in_interval, check_nonnegative, check_nonnegative_int, check_positive_int
 from .distributed import batch_noise
 from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
@@ -329,6 +329,7 @@ def build_ade(
     disc_hidden: int = 128,
     disc_layers: int = 2,
     init_log_sigma: float = -2.0,
+    disc_dropout: float = 0.0,
     **options: object,
 ) -> ADE:
     """An :class:`ADE` with the default parts: MLP VAE, Real-NVP (for the modes with a flow) and
@@ -338,7 +339,8 @@ def build_ade(
         hidden, n_layers: the MLP encoder and decoder of the VAE.
         flow_blocks, flow_scales, flow_hidden, flow_layers: the Real-NVP ``f_psi``
             (``n_blocks``, ``n_scales``, ``hidden``, ``n_layers`` of :class:`~companion.flows.RealNVP`).
-        disc_hidden, disc_layers: the MLP discriminator.
+        disc_hidden, disc_layers, disc_dropout: the MLP discriminator (``disc_dropout``: see
+            :class:`~companion.gan.MLPDiscriminator`).
         init_log_sigma: initial ``log sigma`` of the isotropic decoder noise.
         shape, mode, n_levels, **options (``adv_weight``, ``gp_weight``, ``adversarial_flow``): see :class:`ADE`.
     """
@@ -351,7 +353,8 @@ def build_ade(
     if mode in FLOW_MODES:
         flow = RealNVP(shape, n_blocks=flow_blocks, hidden=flow_hidden, n_layers=flow_layers, n_scales=flow_scales)
     discriminator = (
-        MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers) if mode in ADVERSARIAL_MODES else None
+        MLPDiscriminator(shape, hidden=disc_hidden, n_layers=disc_layers, dropout=disc_dropout)
+        if mode in ADVERSARIAL_MODES else None
     )
     return ADE(shape, mode, vae, flow, discriminator, n_levels=n_levels, **options)
 
@@ -368,18 +371,25 @@ class ResidualMLPDiscriminator(nn.Module):
         in_shape: the shape of one example.
         hidden: the width of the residual stream.
         n_blocks: residual blocks.
+        dropout: the probability of an ``nn.Dropout`` after every ReLU (0: none), as in
+            :class:`~companion.gan.MLPDiscriminator`.
     """
 
-    def __init__(self, in_shape: Sequence[int], hidden: int = 128, n_blocks: int = 2) -> None:
+    def __init__(self, in_shape: Sequence[int], hidden: int = 128, n_blocks: int = 2, dropout: float = 0.0) -> None:
         super().__init__()
         self.in_shape = check_shape(in_shape, "in_shape")
         check_positive_int(hidden, "hidden")
         check_positive_int(n_blocks, "n_blocks")
+        dropout = check_in_interval(dropout, "dropout", 0.0, 0.99)
+
+        def relu() -> List[nn.Module]:
+            return [nn.ReLU(), nn.Dropout(dropout)] if dropout > 0 else [nn.ReLU()]
+
         self.stem = nn.Linear(math.prod(self.in_shape), hidden)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+            nn.Sequential(*relu(), nn.Linear(hidden, hidden), *relu(), nn.Linear(hidden, hidden))
             for _ in range(n_blocks))
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(*relu(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if tuple(x.shape[1:]) != self.in_shape:

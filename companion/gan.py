@@ -21,7 +21,7 @@ Chapter: ``book/preliminaries.md``; its experiments: ``companion/experiments/pre
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -169,7 +169,9 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """``x (batch, *in_shape) -> logits (batch,)`` through an :class:`~companion.nets.MLP`.
 
-    Leaky ReLU by default (a common choice for discriminators: no dead units).
+    Leaky ReLU by default (a common choice for discriminators: no dead units). ``dropout``
+    adds dropout after every hidden activation (a regulariser for a discriminator that would
+    otherwise memorise a small training set; active in ``train()`` mode only).
     """
 
     def __init__(
@@ -178,10 +180,11 @@ class MLPDiscriminator(nn.Module):
         hidden: Union[int, Sequence[int]] = 128,
         n_layers: Optional[int] = 3,
         activation: str = "leaky_relu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.in_shape = check_shape(in_shape, "in_shape")
-        self.net = MLP(math.prod(self.in_shape), 1, hidden, n_layers, activation)
+        self.net = MLP(math.prod(self.in_shape), 1, hidden, n_layers, activation, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if tuple(x.shape[1:]) != self.in_shape:
@@ -374,6 +377,7 @@ def fit_gan(
     gp_weight: Optional[float] = None,
     log_every: int = 10,
     desc: str = "GAN",
+    state: Optional[Mapping[str, Any]] = None,
 ) -> History:
     """Train ``gan`` on ``data`` for ``n_steps`` generator updates with :func:`gan_step`, in
     the package's alternating-update loop (:func:`companion.train.fit_adversarial`).
@@ -390,6 +394,9 @@ def fit_gan(
         d_optimizer, g_optimizer: optimizers to use instead (one per player).
         loss, n_critic, gp_weight: see :func:`gan_step`.
         batch_size, generator, callback, progress, log_every, desc: the package's fit keywords.
+        state: more objects the steps change (what ``callback`` updates, say a
+            :class:`~companion.weight_average.WeightAverage`), checkpointed with the players and
+            their optimizers (:func:`companion.train.train_loop`).
 
     Returns:
         The :class:`~companion.train.History` of ``d_loss``, ``g_loss`` and ``gp``.
@@ -402,6 +409,8 @@ def fit_gan(
         raise ValueError("data must be a floating-point tensor (N, ...)")
     if not torch.isfinite(data).all():
         raise ValueError("data contains NaN or infinite values")
+    if state is not None and not isinstance(state, Mapping):
+        raise TypeError(f"state must be a mapping of names to checkpointable objects; got {type(state).__name__}")
     data = data.to(gan._device())
     if d_optimizer is None:
         d_optimizer = _default_adam(gan.discriminator, loss, lr, betas)
@@ -412,4 +421,4 @@ def fit_gan(
         lambda real: gan_step(gan, real, d_optimizer, g_optimizer, loss=loss, n_critic=n_critic, gp_weight=gp_weight),
         data, n_steps=n_steps, batch_size=batch_size, n_batches=n_critic, generator=generator, callback=callback,
         progress=progress, log_every=log_every, desc=desc, shard=True,  # torchrun: each process a share
-        state={"model": gan, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer})
+        state={**(state or {}), "model": gan, "d_optimizer": d_optimizer, "g_optimizer": g_optimizer})

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_nonnegative_int, check_positive_int
+from .checks import check_in_interval, check_nonnegative_int, check_positive_int
 
 __all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation_layer", "check_shape", "conv_sizes"]
 
@@ -115,6 +115,8 @@ class MLP(nn.Sequential):
         out_activation: an optional activation after the last layer.
         zero_last: initialise the last layer to zero (the network then starts as the
             constant 0; flows use this to start as the identity).
+        dropout: the probability of an ``nn.Dropout`` after every hidden activation (0: no
+            dropout layers, so the layer indices are those of the plain MLP).
 
     >>> MLP(2, 3, hidden=16, n_layers=2)(torch.zeros(5, 2)).shape
     torch.Size([5, 3])
@@ -129,15 +131,20 @@ class MLP(nn.Sequential):
         activation: ActivationSpec = "relu",
         out_activation: Optional[ActivationSpec] = None,
         zero_last: bool = False,
+        dropout: float = 0.0,
     ) -> None:
         check_positive_int(in_features, "in_features")
         check_positive_int(out_features, "out_features")
+        # below 1: a layer that drops every unit would cut the network off from its input
+        dropout = check_in_interval(dropout, "dropout", 0.0, 0.99)
         widths = [in_features] + _widths(hidden, n_layers) + [out_features]
         layers: List[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.Linear(a, b))
             if i < len(widths) - 2:
                 layers.append(activation_layer(activation))
+                if dropout > 0:
+                    layers.append(nn.Dropout(dropout))
         if zero_last:
             nn.init.zeros_(layers[-1].weight)
             nn.init.zeros_(layers[-1].bias)

@@ -32,6 +32,26 @@ def test_mlp_zero_last_and_out_activation():
     assert out.min() >= 0 and out.max() <= 1
 
 
+def test_mlp_dropout_sits_after_every_hidden_activation_and_only_in_training():
+    torch.manual_seed(0)
+    plain = MLP(4, 2, hidden=8, n_layers=2)
+    torch.manual_seed(0)
+    dropped = MLP(4, 2, hidden=8, n_layers=2, dropout=0.5)
+    kinds = [type(m).__name__ for m in dropped]
+    assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [p.shape for p in plain.parameters()] == [p.shape for p in dropped.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), dropped.parameters()))  # same weights drawn
+    x = torch.randn(16, 4)
+    dropped.eval()
+    torch.testing.assert_close(dropped(x), plain(x))  # evaluation: the plain network
+    dropped.train()
+    assert not torch.allclose(dropped(x), dropped(x))  # training: random units dropped
+    assert [type(m).__name__ for m in MLP(4, 2, hidden=8, n_layers=2, dropout=0.0)].count("Dropout") == 0
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="dropout must be a number in"):
+            MLP(4, 2, dropout=bad)
+
+
 def test_mlp_is_a_universal_enough_regressor():
     # a small MLP fits sin on [-3, 3]; a linear map cannot (so the hidden layers are wired in)
     torch.manual_seed(0)
