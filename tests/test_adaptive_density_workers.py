@@ -57,6 +57,18 @@ def test_the_shared_fit_items_refuse_bad_input_clearly():
         A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_fit="ade"), 0, train, "bad recipe")
     with pytest.raises(TypeError, match="residual must be a bool"):
         A.plain_gan_fit_item(cfg, 0, train, "bad flag", residual="yes")
+    for bad, message in (((0.5,), "pair"), ((0.5, 1.0), "each of gan_betas"), ("ab", "pair")):
+        with pytest.raises(ValueError, match=message):
+            A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=bad), 0, train, "bad betas")
+    with pytest.raises(ValueError, match="gan_disc_dropout"):
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_disc_dropout=1.0), 0, train, "bad dropout")
+    with pytest.raises(ValueError, match="gan_average"):
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_average=1.0), 0, train, "bad average")
+    # betas as a list (from JSON, say) name the same fit as the tuple
+    as_list = A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=[0.0, 0.9]), 0, train, "list")[0]
+    assert as_list == A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=(0.0, 0.9)), 0, train,
+                                           "tuple")[0]
+    hash(as_list)
     plain_key = A.plain_gan_fit_item(cfg, 0, train, "plain")[0]
     residual_key, residual_fit = A.plain_gan_fit_item(cfg, 0, train, "rd", residual=True)
     assert residual_key != plain_key and residual_key[1] == "plain gan (rd)"

@@ -50,6 +50,22 @@ def test_residual_discriminator_is_a_sum_of_blocks():
         ResidualMLPDiscriminator((1, 8, 8), n_blocks=0)
 
 
+def test_the_discriminators_take_dropout_without_changing_their_weights():
+    torch.manual_seed(0)
+    plain = ResidualMLPDiscriminator((1, 8, 8), hidden=8, n_blocks=2)
+    torch.manual_seed(0)
+    dropped = ResidualMLPDiscriminator((1, 8, 8), hidden=8, n_blocks=2, dropout=0.5)
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), dropped.parameters()))
+    assert sum(isinstance(m, torch.nn.Dropout) for m in dropped.modules()) == 5  # after every ReLU
+    x = torch.rand(6, 1, 8, 8)
+    dropped.eval()
+    torch.testing.assert_close(dropped(x), plain(x))
+    with pytest.raises(ValueError, match="dropout"):
+        ResidualMLPDiscriminator((1, 8, 8), dropout=1.5)
+    model = build_ade((1, 8, 8), "gan", latent_dim=2, hidden=8, disc_hidden=8, disc_dropout=0.25)
+    assert [m.p for m in model.discriminator.modules() if isinstance(m, torch.nn.Dropout)] == [0.25, 0.25]
+
+
 def test_the_digits_quality_bar_passes_real_digits_and_fails_a_collapsed_sampler(feature_net):
     from companion.metrics import classifier_quality_bar
 
@@ -229,6 +245,27 @@ def test_the_plain_gan_recipe_drops_its_rate_at_the_decay_step():
     never = _fit_decoder_as_gan(model, datasets.load("ring", "train")[:200], n_steps=12, batch_size=20, lr=1e-3,
                                 decay_step=0, decay=0.2, desc="no decay")
     assert never["lr"] == pytest.approx([1e-3, 1e-3, 1e-3])
+
+
+def test_the_plain_gan_recipe_can_end_with_the_average_of_its_generators_weights():
+    from companion.experiments.adaptive_density import _fit_decoder_as_gan
+
+    ring = datasets.load("ring", "train")[:200]
+
+    def fitted(average_decay):
+        torch.manual_seed(0)
+        model = build_ade((2,), "gan", latent_dim=1, hidden=8, disc_hidden=8)
+        start = [p.detach().clone() for p in model.vae.decoder.parameters()]
+        torch.manual_seed(1)
+        _fit_decoder_as_gan(model, ring, n_steps=1, batch_size=20, lr=1e-3, decay_step=0, decay=1.0,
+                            desc="average", betas=(0.0, 0.9), average_decay=average_decay)
+        return start, [p.detach() for p in model.vae.decoder.parameters()]
+
+    start, last = fitted(0.0)
+    _, averaged = fitted(0.75)  # the same single step, then the average of the start and that step
+    for s, a, w in zip(start, averaged, last):
+        torch.testing.assert_close(a, 0.75 * s + 0.25 * w)
+    assert not all(torch.equal(s, w) for s, w in zip(start, last))  # the step moved the generator
 
 
 def test_fig4_smoke_reports_every_seed_and_the_ring_bar():

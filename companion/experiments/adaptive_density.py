@@ -35,6 +35,7 @@ from torch import nn
 import companion
 from companion import data as datasets
 from companion.ade import ADE, MODES, ResidualMLPDiscriminator, build_ade, fit_ade, fit_inference_network
+from companion.checks import check_in_interval
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
@@ -44,6 +45,7 @@ from companion.plots import pyplot
 from companion.reproduce import register
 from companion.train import History
 from companion.vae import VAE, fit_vae
+from companion.weight_average import WeightAverage
 from companion.workers import map_in_workers
 
 #: The paper's Table 1 (CIFAR-10): bits/dim, IS, FID ([7.0] for the GAN is approximate).
@@ -280,7 +282,8 @@ _ADE_FIT_FIELDS = ("dataset", "architecture", "latent_dim", "hidden", "flow_bloc
                    "n_inference_steps", "batch_size", "lr")
 #: The fields that decide a fit of :func:`fitted_plain_gan` (the GAN row's recipe, its inference network).
 _PLAIN_GAN_FIELDS = ("dataset", "gan_latent_dim", "gan_hidden", "gan_layers", "adv_weight", "batch_size", "gan_steps",
-                     "gan_lr", "gan_decay_step", "gan_decay", "n_inference_steps", "lr")
+                     "gan_lr", "gan_decay_step", "gan_decay", "gan_betas", "gan_disc_dropout", "gan_average",
+                     "n_inference_steps", "lr")
 
 
 def _shared_item(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[tuple, Callable[[], ADE]]:
@@ -352,13 +355,17 @@ def trained_ade_item(cfg: "AblationConfig", name: tuple, build: Callable[[], ADE
 
 
 def _fit_decoder_as_gan(model: ADE, data: torch.Tensor, n_steps: int, batch_size: int, lr: float, decay_step: int,
-                        decay: float, desc: str) -> History:
+                        decay: float, desc: str, betas: Tuple[float, float] = (0.5, 0.999),
+                        average_decay: float = 0.0) -> History:
     """Train the decoder ``mu_theta`` and the discriminator of an ADE of mode ``gan`` as the package's
-    plain GAN (:func:`companion.gan.fit_gan`: non-saturating loss, Adam at ``lr`` with betas (0.5, 0.999)),
-    the rate times ``decay`` from step ``decay_step`` on (0: never); returns the history, with ``lr``."""
+    plain GAN (:func:`companion.gan.fit_gan`: non-saturating loss, Adam at ``lr`` with ``betas``), the rate
+    times ``decay`` from step ``decay_step`` on (0: never); returns the history, with ``lr``. With
+    ``average_decay > 0`` the decoder ends with the exponential moving average of its weights along training
+    (:class:`companion.weight_average.WeightAverage`) instead of its last weights."""
     gan = GAN(model.vae.decoder, model.discriminator, latent_dim=model.vae.latent_dim)
-    optimizers = [torch.optim.Adam(player.parameters(), lr=lr, betas=(0.5, 0.999))
+    optimizers = [torch.optim.Adam(player.parameters(), lr=lr, betas=betas)
                   for player in (gan.discriminator, gan.generator)]
+    average = WeightAverage(gan.generator, average_decay) if average_decay > 0 else None
 
     def decay_lr(step: int) -> Dict[str, float]:
         # at a constant rate the GANs of this chapter drift along training (the smallest digit class crosses
@@ -367,10 +374,16 @@ def _fit_decoder_as_gan(model: ADE, data: torch.Tensor, n_steps: int, batch_size
             for optimizer in optimizers:
                 for group in optimizer.param_groups:
                     group["lr"] = lr * decay
+        if average is not None:
+            average.update(gan.generator)
         return {"lr": optimizers[1].param_groups[0]["lr"]}
 
-    return fit_gan(gan, data, n_steps=n_steps, batch_size=batch_size, loss="ns", d_optimizer=optimizers[0],
-            g_optimizer=optimizers[1], callback=decay_lr, desc=desc)
+    history = fit_gan(gan, data, n_steps=n_steps, batch_size=batch_size, loss="ns", d_optimizer=optimizers[0],
+                      g_optimizer=optimizers[1], callback=decay_lr, desc=desc,
+                      state=None if average is None else {"generator_average": average})
+    if average is not None:
+        average.copy_to(gan.generator)
+    return history
 
 
 def _fit_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, held_out: torch.Tensor,
@@ -383,8 +396,9 @@ def _fit_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, held_o
 def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc: str) -> Tuple[ADE, float]:
     """The ablation's GAN row with ``cfg.gan_fit == "plain"`` after ``seed_everything(seed)``, and the seconds
     its fit took: an ADE of mode ``gan`` whose generator ``mu_theta`` is trained by :func:`_fit_decoder_as_gan`
-    (Adam at ``cfg.gan_lr``, times ``cfg.gan_decay`` from step ``cfg.gan_decay_step`` on) on the dequantised
-    training images, then the inference network and ``sigma`` around it
+    (Adam at ``cfg.gan_lr`` with ``cfg.gan_betas``, times ``cfg.gan_decay`` from step ``cfg.gan_decay_step`` on,
+    dropout ``cfg.gan_disc_dropout`` in the discriminator, the generator's weights averaged with decay
+    ``cfg.gan_average``) on the dequantised training images, then the inference network and ``sigma`` around it
     (:func:`companion.ade.fit_inference_network`) for the bits/dim bound. Shared within a process like
     :func:`fitted_ade` (by seed, device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the
     ablation's GANs."""
@@ -404,24 +418,36 @@ def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, de
                          f"{cfg.architecture!r}")
     if not isinstance(residual, bool):
         raise TypeError(f"residual must be a bool; got {residual!r}")
+    betas = _adam_betas(cfg.gan_betas)
+    check_in_interval(cfg.gan_disc_dropout, "gan_disc_dropout", 0.0, 0.99)
+    check_in_interval(cfg.gan_average, "gan_average", 0.0, 0.999999)
     shape, n_levels = DATASETS[cfg.dataset]
 
     def fit() -> ADE:
         model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
                           n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
-                          adv_weight=cfg.adv_weight)
+                          disc_dropout=cfg.gan_disc_dropout, adv_weight=cfg.adv_weight)
         if residual:  # drawn after the generator, so a seed's generator starts where the plain row's does
-            model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2)
+            model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2,
+                                                           dropout=cfg.gan_disc_dropout)
         model = model.to(train.device)
         # one dequantisation of the training set: the samples are continuous, so the real images must be too
         _fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
-                            lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc)
+                            lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc,
+                            betas=betas, average_decay=cfg.gan_average)
         fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
         return model
 
     key = ("plain gan (rd)" if residual else "plain gan", seed, str(train.device)) + tuple(
-        getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
+        betas if name == "gan_betas" else getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
     return _shared_item(key, seed, fit)
+
+
+def _adam_betas(betas: object) -> Tuple[float, float]:
+    """``betas`` as Adam's pair ``(beta_1, beta_2)`` of numbers in ``[0, 1)``, a tuple (a config may hold a list)."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise ValueError(f"gan_betas must be a pair (beta_1, beta_2); got {betas!r}")
+    return tuple(check_in_interval(beta, "each of gan_betas", 0.0, 0.999999) for beta in betas)
 
 
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
@@ -475,9 +501,11 @@ class AblationConfig(ExperimentConfig):
     # The GAN row. "plain": its generator mu_theta (an MLP of gan_hidden units, gan_layers hidden layers, a
     # gan_latent_dim noise) is trained as the package's plain GAN (non-saturating loss, Adam at gan_lr,
     # gan_steps steps: companion.gan.fit_gan), then the inference network around it as in the paper; the
-    # recipe a small sweep found at the digits bar (see the chapter): the rate drops to gan_lr * gan_decay
-    # after gan_decay_step steps (0: never). "ade": L_Q with the gradient penalty and Adamax (fit_ade) with the
-    # shared networks and budget, the paper's setting (below the bar on digits).
+    # recipe of the chapter's sweeps for the digits bar (see the chapter): the rate drops to gan_lr * gan_decay
+    # after gan_decay_step steps (0: never); Adam's betas gan_betas; dropout gan_disc_dropout after each of the
+    # discriminator's hidden layers (it memorises the 1,297 training digits otherwise); the generator ends with
+    # the moving average of its weights of decay gan_average (0: its last weights). "ade": L_Q with the gradient
+    # penalty and Adamax (fit_ade) with the shared networks and budget, the paper's setting (below the bar).
     gan_fit: str = "plain"
     gan_latent_dim: int = 32
     gan_hidden: int = 256
@@ -486,6 +514,9 @@ class AblationConfig(ExperimentConfig):
     gan_lr: float = 5e-4
     gan_decay_step: int = 1500
     gan_decay: float = 0.2
+    gan_betas: Tuple[float, float] = (0.0, 0.9)
+    gan_disc_dropout: float = 0.5
+    gan_average: float = 0.99
     SCALES: ClassVar = {
         "smoke": {"modes": ("vae", "av-ade"), "seeds": (0,), "n_steps": 20, "n_inference_steps": 10,
                   "n_eval_samples": 4, "feature_steps": 30, "gan_steps": 20, "gan_decay_step": 10},

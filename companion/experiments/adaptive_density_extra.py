@@ -347,12 +347,13 @@ class SampleQualityConfig(ExperimentConfig):
     models are the comparison chapter's (:func:`~companion.experiments.comparison.fit_model`, its settings at
     the same scale); the ADEs have its networks and are trained as the ablation trains them (the same
     models to the last bit), so at book scale they are the ablation's AV-ADE fits, trained once in the
-    chapter. The GAN is the ablation's GAN row, the recipe of its sweep that met the digits bar
-    (:func:`companion.metrics.classifier_quality_bar`) in every seed: a generator with a 32-dimensional noise,
-    width 256 and one hidden layer, trained as the package's plain GAN with Adam at ``gan_lr`` for ``gan_steps``
-    steps, the rate times ``gan_decay`` from step ``gan_decay_step`` on
-    (:func:`~companion.experiments.adaptive_density.fitted_plain_gan`: in the chapter, the ablation's models
-    themselves).
+    chapter. The GAN is the ablation's GAN row, the recipe of the chapter's sweeps for the digits bar
+    (:func:`companion.metrics.classifier_quality_bar`): a generator with a 32-dimensional noise, width 256
+    and one hidden layer, trained as the package's plain GAN with Adam at ``gan_lr`` (betas ``gan_betas``)
+    for ``gan_steps`` steps, the rate times ``gan_decay`` from step ``gan_decay_step`` on, dropout
+    ``gan_disc_dropout`` in its discriminator, and the moving average of its weights (decay ``gan_average``)
+    as the final generator (:func:`~companion.experiments.adaptive_density.fitted_plain_gan`: in the chapter,
+    the ablation's models themselves).
     """
 
     # V-ADE's samples and bits/dim are in the ablation already; paper scale adds it here
@@ -366,6 +367,9 @@ class SampleQualityConfig(ExperimentConfig):
     gan_hidden: int = 256
     gan_decay_step: int = 1500
     gan_decay: float = 0.2
+    gan_betas: Tuple[float, float] = (0.0, 0.9)
+    gan_disc_dropout: float = 0.5
+    gan_average: float = 0.99
     gan_inference_steps: int = 200  # the inference network of the ablation's GAN row (not scored here)
     n_samples: int = 1000
     feature_steps: int = 400
@@ -466,6 +470,7 @@ def _gan_cfg(cfg: SampleQualityConfig) -> AblationConfig:
     """The ablation's configuration (its book-scale networks and budget) with this experiment's GAN recipe."""
     return AblationConfig(gan_latent_dim=cfg.gan_latent_dim, gan_hidden=cfg.gan_hidden, gan_steps=cfg.gan_steps,
                           gan_lr=cfg.gan_lr, gan_decay_step=cfg.gan_decay_step, gan_decay=cfg.gan_decay,
+                          gan_betas=cfg.gan_betas, gan_disc_dropout=cfg.gan_disc_dropout, gan_average=cfg.gan_average,
                           n_inference_steps=cfg.gan_inference_steps)
 
 
