@@ -503,9 +503,9 @@ class AblationConfig(ExperimentConfig):
     # gan_steps steps: companion.gan.fit_gan), then the inference network around it as in the paper; the
     # recipe of the chapter's sweeps for the digits bar (see the chapter): the rate drops to gan_lr * gan_decay
     # after gan_decay_step steps (0: never); Adam's betas gan_betas; dropout gan_disc_dropout after each of the
-    # discriminator's hidden layers (it memorises the 1,297 training digits otherwise); the generator ends with
-    # the moving average of its weights of decay gan_average (0: its last weights). "ade": L_Q with the gradient
-    # penalty and Adamax (fit_ade) with the shared networks and budget, the paper's setting (below the bar).
+    # discriminator's hidden layers (without it, it appears to memorise the 1,297 training digits); the generator
+    # ends with the moving average of its weights of decay gan_average (0: its last weights). "ade": L_Q with the
+    # gradient penalty and Adamax (fit_ade) with the shared networks and budget, the paper's setting (below the bar).
     gan_fit: str = "plain"
     gan_latent_dim: int = 32
     gan_hidden: int = 256
