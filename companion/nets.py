@@ -5,7 +5,9 @@ its networks from these pieces, so that a change of architecture happens in one 
 
 * :class:`MLP` — fully connected layers with a chosen activation;
 * :class:`ConvEncoder` — images ``(C, H, W)`` to a feature vector (stride-2 convolutions);
-* :class:`ConvDecoder` — a vector back to an image of *exactly* ``(C, H, W)``.
+* :class:`ConvDecoder` — a vector back to an image of *exactly* ``(C, H, W)``;
+* :func:`spectral_normalise` — spectral normalisation of a network's layers (a discriminator's), and
+  :func:`remove_spectral_norm`, which keeps the normalised weights as plain ones after training.
 
 The convolutional pair works for any image size, odd ones included (the 25x25 faces): the
 encoder halves the size with ``ceil(n / 2)`` at every stage (25 -> 13 -> 7) and the decoder
@@ -23,7 +25,8 @@ from torch.nn import functional as F
 
 from .checks import check_in_interval, check_nonnegative_int, check_positive_int
 
-__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation_layer", "check_shape", "conv_sizes"]
+__all__ = ["MLP", "ConvDecoder", "ConvEncoder", "activation_layer", "check_shape", "conv_sizes", "remove_spectral_norm",
+           "spectral_normalise"]
 
 ActivationSpec = Union[str, Callable[[], nn.Module]]
 
@@ -275,3 +278,53 @@ class ConvDecoder(nn.Module):
         for stage, size in zip(self.stages, self._sizes[1:]):
             x = stage(F.interpolate(x, size=size, mode="nearest"))
         return self.out(x)
+
+
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al., 2018) on every convolution and linear layer of ``module``, in place.
+
+    Each such layer's weight becomes ``W / sigma(W)``, with ``sigma(W)`` its largest singular value estimated
+    by one power iteration per forward pass in ``train()`` mode (PyTorch's
+    ``torch.nn.utils.parametrizations.spectral_norm``). Layers already parametrised are left as they are. A
+    network of such layers and 1-Lipschitz activations is 1-Lipschitz, which keeps a discriminator's
+    gradients bounded. A parametrised module pickles only through its ``state_dict``; call
+    :func:`remove_spectral_norm` after training to keep plain layers.
+
+    Returns:
+        ``module`` itself.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    for sub in list(module.modules()):
+        if isinstance(sub, (nn.Conv2d, nn.Linear)) and not _has_weight_parametrization(sub):
+            spectral_norm(sub)
+    return module
+
+
+def remove_spectral_norm(module: nn.Module) -> nn.Module:
+    """Undo :func:`spectral_normalise` in place, keeping each layer's current normalised weight ``W / sigma(W)``
+    as a plain weight (so the network computes what it computed in ``eval()`` mode, and pickles).
+
+    Returns:
+        ``module`` itself.
+    """
+    from torch.nn.utils import parametrize
+
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
+    for sub in list(module.modules()):
+        if _has_weight_parametrization(sub):
+            training = sub.training
+            sub.eval()  # the weight from the stored singular vectors, without a further power iteration
+            with torch.no_grad():
+                parametrize.remove_parametrizations(sub, "weight", leave_parametrized=True)
+            sub.train(training)
+    return module
+
+
+def _has_weight_parametrization(module: nn.Module) -> bool:
+    from torch.nn.utils import parametrize
+
+    return parametrize.is_parametrized(module, "weight")

@@ -137,3 +137,36 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="shape"):
         check_shape((2, 0))
     assert check_shape(5) == (5,)
+
+
+def test_spectral_normalise_bounds_every_layer_and_remove_keeps_the_normalised_weights():
+    import pickle
+
+    from companion.nets import remove_spectral_norm, spectral_normalise
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 16), nn.ReLU(), nn.Linear(16, 1))
+    for layer in (net[0], net[2], net[4]):  # large weights, far from norm one
+        layer.weight.data.mul_(10.0)
+    assert spectral_normalise(net) is net
+    assert spectral_normalise(net) is net  # a second call leaves the parametrised layers alone
+    x = torch.randn(8, 1, 8, 8)
+    for _ in range(50):  # power iterations (one per forward pass in train mode)
+        net(x)
+    net.eval()
+    for layer in (net[2], net[4]):
+        assert torch.linalg.matrix_norm(layer.weight, ord=2).item() == pytest.approx(1.0, abs=1e-3)
+    before = net(x)
+    with pytest.raises(RuntimeError):
+        pickle.dumps(net)  # why remove_spectral_norm exists: a parametrised network does not pickle
+    net.train()
+    assert remove_spectral_norm(net) is net and net.training
+    assert not any(hasattr(layer, "parametrizations") for layer in net)
+    net.eval()
+    assert torch.allclose(net(x), before, atol=1e-6)
+    assert torch.allclose(pickle.loads(pickle.dumps(net))(x), before, atol=1e-6)
+    assert remove_spectral_norm(net) is net  # a no-op on plain layers
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        spectral_normalise("not a network")
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        remove_spectral_norm(None)

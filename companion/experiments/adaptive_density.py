@@ -41,6 +41,7 @@ from companion.evidence import verdict
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
 from companion.gan import GAN, ConvDiscriminator, fit_gan
 from companion.metrics import frechet_distance, inception_metrics, mean_std, mode_coverage
+from companion.nets import remove_spectral_norm, spectral_normalise
 from companion.plots import pyplot
 from companion.reproduce import register
 from companion.train import History
@@ -282,8 +283,8 @@ _ADE_FIT_FIELDS = ("dataset", "architecture", "latent_dim", "hidden", "flow_bloc
                    "n_inference_steps", "batch_size", "lr")
 #: The fields that decide a fit of :func:`fitted_plain_gan` (the GAN row's recipe, its inference network).
 _PLAIN_GAN_FIELDS = ("dataset", "gan_latent_dim", "gan_hidden", "gan_layers", "adv_weight", "batch_size", "gan_steps",
-                     "gan_lr", "gan_decay_step", "gan_decay", "gan_betas", "gan_disc_dropout", "gan_average",
-                     "n_inference_steps", "lr")
+                     "gan_lr", "gan_decay_step", "gan_decay", "gan_betas", "gan_disc_dropout", "gan_spectral_norm",
+                     "gan_average", "n_inference_steps", "lr")
 
 
 def _shared_item(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[tuple, Callable[[], ADE]]:
@@ -397,8 +398,9 @@ def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc
     """The ablation's GAN row with ``cfg.gan_fit == "plain"`` after ``seed_everything(seed)``, and the seconds
     its fit took: an ADE of mode ``gan`` whose generator ``mu_theta`` is trained by :func:`_fit_decoder_as_gan`
     (Adam at ``cfg.gan_lr`` with ``cfg.gan_betas``, times ``cfg.gan_decay`` from step ``cfg.gan_decay_step`` on,
-    dropout ``cfg.gan_disc_dropout`` in the discriminator, the generator's weights averaged with decay
-    ``cfg.gan_average``) on the dequantised training images, then the inference network and ``sigma`` around it
+    dropout ``cfg.gan_disc_dropout`` in the discriminator and, with ``cfg.gan_spectral_norm``, spectral
+    normalisation of its layers, the generator's weights averaged with decay ``cfg.gan_average``) on the
+    dequantised training images, then the inference network and ``sigma`` around it
     (:func:`companion.ade.fit_inference_network`) for the bits/dim bound. Shared within a process like
     :func:`fitted_ade` (by seed, device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the
     ablation's GANs."""
@@ -421,6 +423,8 @@ def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, de
     betas = _adam_betas(cfg.gan_betas)
     check_in_interval(cfg.gan_disc_dropout, "gan_disc_dropout", 0.0, 0.99)
     check_in_interval(cfg.gan_average, "gan_average", 0.0, 0.999999)
+    if not isinstance(cfg.gan_spectral_norm, bool):
+        raise TypeError(f"gan_spectral_norm must be a bool; got {cfg.gan_spectral_norm!r}")
     shape, n_levels = DATASETS[cfg.dataset]
 
     def fit() -> ADE:
@@ -430,11 +434,16 @@ def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, de
         if residual:  # drawn after the generator, so a seed's generator starts where the plain row's does
             model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2,
                                                            dropout=cfg.gan_disc_dropout)
+        if cfg.gan_spectral_norm:
+            spectral_normalise(model.discriminator)
         model = model.to(train.device)
         # one dequantisation of the training set: the samples are continuous, so the real images must be too
         _fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
                             lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc,
                             betas=betas, average_decay=cfg.gan_average)
+        # plain layers with the normalised weights: a parametrised network pickles only through its state_dict,
+        # and the fit travels from its worker process whole
+        remove_spectral_norm(model.discriminator)
         fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
         return model
 
@@ -503,9 +512,11 @@ class AblationConfig(ExperimentConfig):
     # gan_steps steps: companion.gan.fit_gan), then the inference network around it as in the paper; the
     # recipe of the chapter's sweeps for the digits bar (see the chapter): the rate drops to gan_lr * gan_decay
     # after gan_decay_step steps (0: never); Adam's betas gan_betas; dropout gan_disc_dropout after each of the
-    # discriminator's hidden layers (without it, it appears to memorise the 1,297 training digits); the generator
-    # ends with the moving average of its weights of decay gan_average (0: its last weights). "ade": L_Q with the
-    # gradient penalty and Adamax (fit_ade) with the shared networks and budget, the paper's setting (below the bar).
+    # discriminator's hidden layers (without it, it appears to memorise the 1,297 training digits); spectral
+    # normalisation of the discriminator's layers with gan_spectral_norm (companion.nets.spectral_normalise); the
+    # generator ends with the moving average of its weights of decay gan_average (0: its last weights). "ade":
+    # L_Q with the gradient penalty and Adamax (fit_ade) with the shared networks and budget, the paper's setting
+    # (below the bar).
     gan_fit: str = "plain"
     gan_latent_dim: int = 32
     gan_hidden: int = 256
@@ -516,6 +527,7 @@ class AblationConfig(ExperimentConfig):
     gan_decay: float = 0.2
     gan_betas: Tuple[float, float] = (0.0, 0.9)
     gan_disc_dropout: float = 0.5
+    gan_spectral_norm: bool = True
     gan_average: float = 0.99
     SCALES: ClassVar = {
         "smoke": {"modes": ("vae", "av-ade"), "seeds": (0,), "n_steps": 20, "n_inference_steps": 10,

@@ -351,9 +351,10 @@ class SampleQualityConfig(ExperimentConfig):
     (:func:`companion.metrics.classifier_quality_bar`): a generator with a 32-dimensional noise, width 256
     and one hidden layer, trained as the package's plain GAN with Adam at ``gan_lr`` (betas ``gan_betas``)
     for ``gan_steps`` steps, the rate times ``gan_decay`` from step ``gan_decay_step`` on, dropout
-    ``gan_disc_dropout`` in its discriminator, and the moving average of its weights (decay ``gan_average``)
-    as the final generator (:func:`~companion.experiments.adaptive_density.fitted_plain_gan`: in the chapter,
-    the ablation's models themselves).
+    ``gan_disc_dropout`` and (``gan_spectral_norm``) spectral normalisation in its discriminator, and the
+    moving average of its weights (decay ``gan_average``) as the final generator
+    (:func:`~companion.experiments.adaptive_density.fitted_plain_gan`: in the chapter, the ablation's models
+    themselves).
     """
 
     # V-ADE's samples and bits/dim are in the ablation already; paper scale adds it here
@@ -369,6 +370,7 @@ class SampleQualityConfig(ExperimentConfig):
     gan_decay: float = 0.2
     gan_betas: Tuple[float, float] = (0.0, 0.9)
     gan_disc_dropout: float = 0.5
+    gan_spectral_norm: bool = True
     gan_average: float = 0.99
     gan_inference_steps: int = 200  # the inference network of the ablation's GAN row (not scored here)
     n_samples: int = 1000
@@ -470,7 +472,8 @@ def _gan_cfg(cfg: SampleQualityConfig) -> AblationConfig:
     """The ablation's configuration (its book-scale networks and budget) with this experiment's GAN recipe."""
     return AblationConfig(gan_latent_dim=cfg.gan_latent_dim, gan_hidden=cfg.gan_hidden, gan_steps=cfg.gan_steps,
                           gan_lr=cfg.gan_lr, gan_decay_step=cfg.gan_decay_step, gan_decay=cfg.gan_decay,
-                          gan_betas=cfg.gan_betas, gan_disc_dropout=cfg.gan_disc_dropout, gan_average=cfg.gan_average,
+                          gan_betas=cfg.gan_betas, gan_disc_dropout=cfg.gan_disc_dropout,
+                          gan_spectral_norm=cfg.gan_spectral_norm, gan_average=cfg.gan_average,
                           n_inference_steps=cfg.gan_inference_steps)
 
 

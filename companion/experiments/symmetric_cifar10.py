@@ -18,6 +18,7 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.nets import spectral_normalise
 from companion.reproduce import register
 from companion.symmetric import SymmetricDiscriminator, bgan_step
 from companion.train import train_loop
@@ -30,7 +31,6 @@ __all__ = [
     "cifar10_table",
     "plot_cifar10",
     "run_cifar10",
-    "spectral_normalise",
 ]
 
 #: Table 4.1 of the thesis (CIFAR-10): model -> (IS mean, IS std, FID).
@@ -105,21 +105,6 @@ class SNGANGenerator(nn.Module):
         return self.body(self.linear(z).view(z.shape[0], self.widths[0], 4, 4))
 
 
-def spectral_normalise(module: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al., 2018) on every convolution and linear layer of ``module``.
-
-    In an :class:`~companion.symmetric.EquivariantConv2d` both the own and the mixing
-    convolutions are normalised; with the ``B/(B+1)``, ``1/(B+1)`` weights, which sum to one,
-    the layer stays 1-Lipschitz in each input image's own channel map plus the set mean.
-    """
-    from torch.nn.utils.parametrizations import spectral_norm
-
-    for sub in list(module.modules()):
-        if isinstance(sub, (nn.Conv2d, nn.Linear)) and not hasattr(sub, "parametrizations"):
-            spectral_norm(sub)
-    return module
-
-
 @dataclass
 class Cifar10Result:
     samples: np.ndarray
@@ -146,6 +131,8 @@ def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
         raise ValueError(f"architecture must be 'sngan' or 'small'; got {cfg.architecture!r}")
     disc = SymmetricDiscriminator(shape, cfg.channels, reduction=cfg.reduction, activation="leaky_relu").to(dev)
     if cfg.spectral_norm:
+        # in an EquivariantConv2d both the own and the mixing convolutions are normalised; with the B/(B+1), 1/(B+1)
+        # weights, which sum to one, the layer stays 1-Lipschitz in each image's own channel map plus the set mean
         spectral_normalise(disc)
     g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))

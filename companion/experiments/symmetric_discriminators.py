@@ -42,7 +42,6 @@ from companion.experiments.symmetric_cifar10 import (  # noqa: F401  (the chapte
     cifar10_table,
     plot_cifar10,
     run_cifar10,
-    spectral_normalise,
 )
 from companion.experiments.symmetric_mode_coverage import (  # noqa: F401  (the chapter imports them from here)
     BASELINE_SWEEP_RECORD,
