@@ -283,12 +283,15 @@ class ConvDecoder(nn.Module):
 def spectral_normalise(module: nn.Module) -> nn.Module:
     """Spectral normalisation (Miyato et al., 2018) on every convolution and linear layer of ``module``, in place.
 
-    Each such layer's weight becomes ``W / sigma(W)``, with ``sigma(W)`` its largest singular value estimated
-    by one power iteration per forward pass in ``train()`` mode (PyTorch's
-    ``torch.nn.utils.parametrizations.spectral_norm``). Layers already parametrised are left as they are. A
-    network of such layers and 1-Lipschitz activations is 1-Lipschitz, which keeps a discriminator's
-    gradients bounded. A parametrised module pickles only through its ``state_dict``; call
-    :func:`remove_spectral_norm` after training to keep plain layers.
+    Each such layer's weight becomes ``W / sigma(W)``, with ``sigma(W)`` the largest singular value of the
+    weight as a matrix (a convolution's reshaped to ``(out_channels, in_channels * kernel)``), estimated by one
+    power iteration per forward pass in ``train()`` mode (PyTorch's
+    ``torch.nn.utils.parametrizations.spectral_norm``). Layers already parametrised are left as they are. For
+    linear layers ``sigma`` is the operator norm, so a stack of them with 1-Lipschitz activations (and no
+    dropout, which scales by ``1 / (1 - p)`` in training) is 1-Lipschitz up to that estimate; for
+    convolutions the bound holds up to a factor set by the kernel size (Miyato et al.). Either way the
+    discriminator's gradients stay bounded. A parametrised module pickles only through its ``state_dict``;
+    call :func:`remove_spectral_norm` after training to keep plain layers.
 
     Returns:
         ``module`` itself.
