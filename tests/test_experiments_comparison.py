@@ -238,6 +238,9 @@ def test_paper_scale_names_the_real_datasets():
     ({"dataset_seeds": (("ring", 10),)}, "dataset_seeds"),
     ({"dataset_seeds": (("digits", 0),)}, "dataset_seeds"),
     ({"gan_bar_seeds": 0}, "gan_bar_seeds"),
+    ({"gan_betas": (0.5,)}, "gan_betas"),
+    ({"gan_betas": (0.5, 1.0)}, "gan_betas"),
+    ({"gan_spectral_norm": "yes"}, "gan_spectral_norm"),
 ])
 def test_bad_configurations_raise(overrides, match):
     cfg = C.ImagesConfig.for_scale("smoke", **overrides)
@@ -389,6 +392,26 @@ def test_conv_gan_on_patches_draws_mean_free_patch_vectors():
     assert torch.allclose(full.mean(1), torch.zeros(5), atol=1e-6)
     assert any(isinstance(m, torch.nn.Conv2d) for m in gen.modules()) and \
         any(isinstance(m, torch.nn.Conv2d) for m in disc.modules())
+
+
+def test_patches_gans_train_with_spectral_normalisation_and_keep_plain_normalised_layers():
+    """The patches' GAN recipe (betas (0, 0.9), spectral normalisation): each GAN's discriminator ends as plain
+    layers (the fit pickles from its worker) whose weights have spectral norm one, up to the power iteration."""
+    import pickle
+
+    cfg = C.PatchesConfig.for_scale("smoke", gan_steps=100)
+    assert cfg.gan_spectral_norm and tuple(cfg.gan_betas) == (0.0, 0.9)
+    assert not C.ImagesConfig.for_scale("book").gan_spectral_norm  # the images' GANs keep their recipe
+    spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 256)
+    for model in ("gan", "bgan", "m-bgan"):
+        fitted = C.fit_model(model, train, spec, cfg)
+        disc = fitted.modules.discriminator
+        pickle.dumps(disc)
+        assert not any(hasattr(layer, "parametrizations") for layer in disc.modules())
+        norms = [torch.linalg.matrix_norm(layer.weight, ord=2).item() for layer in disc.modules()
+                 if isinstance(layer, torch.nn.Linear)]
+        # unnormalised, the smoke widths' layers start with spectral norms from about 0.5 to 1.1
+        assert norms and all(0.98 < norm < 1.06 for norm in norms), (model, norms)
 
 
 def test_faces_frechet_has_fewer_dimensions_than_test_images_and_equal_sample_counts():

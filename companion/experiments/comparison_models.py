@@ -45,6 +45,7 @@ from torch import nn
 
 import companion
 from companion import data as datasets
+from companion.nets import remove_spectral_norm, spectral_normalise
 
 if TYPE_CHECKING:  # the configurations live with the runs; only the type is needed here
     from companion.experiments.comparison import ComparisonConfig
@@ -488,9 +489,12 @@ def _discriminator(spec: DatasetSpec, cfg: ComparisonConfig) -> nn.Module:
 
     if cfg.gan_discriminator == "conv":
         if _patch_grid(spec):
-            return nn.Sequential(_PatchToImage(), ConvDiscriminator((1, 8, 8), cfg.gan_disc_conv_channels))
-        return ConvDiscriminator(spec.shape, cfg.gan_disc_conv_channels)
-    return MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden, n_layers=cfg.gan_layers)
+            disc = nn.Sequential(_PatchToImage(), ConvDiscriminator((1, 8, 8), cfg.gan_disc_conv_channels))
+        else:
+            disc = ConvDiscriminator(spec.shape, cfg.gan_disc_conv_channels)
+    else:
+        disc = MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden, n_layers=cfg.gan_layers)
+    return spectral_normalise(disc) if cfg.gan_spectral_norm else disc
 
 
 def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
@@ -500,7 +504,9 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
     # their own latent size, widths, steps and learning rate (``gan_*`` of the configuration)
     disc = _discriminator(spec, cfg)  # built first: the initialisations draw in this order
     gan = GAN(_generator(spec, cfg), disc, cfg.gan_latent_dim).to(train.device)
-    fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr, desc="GAN")
+    fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr,
+            betas=tuple(cfg.gan_betas), desc="GAN")
+    remove_spectral_norm(gan.discriminator)  # plain layers with the normalised weights: the fit pickles
     return FittedModel("gan", gan, gan.sample, None, "none", _likelihood_how("gan", spec))
 
 
@@ -513,9 +519,12 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, red
     gen = _generator(spec, cfg, flat=True)  # built first: the initialisations draw in this order
     disc = SymmetricDiscriminator(spec.n_dims, (cfg.gan_disc_hidden,) * cfg.gan_layers, reduction=reduction,
                                   activation="leaky_relu")
+    if cfg.gan_spectral_norm:
+        spectral_normalise(disc)
     gan = GAN(gen, disc, cfg.gan_latent_dim).to(train.device)
     fit_bgan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, lr=cfg.gan_lr, gamma=cfg.bgan_gamma,
-             desc=DISPLAY_NAMES[name])
+             betas=tuple(cfg.gan_betas), desc=DISPLAY_NAMES[name])
+    remove_spectral_norm(gan.discriminator)
 
     def sample(n):
         return gan.sample(n).view(n, *spec.shape)
