@@ -395,13 +395,15 @@ def test_conv_gan_on_patches_draws_mean_free_patch_vectors():
 
 
 def test_patches_gans_train_with_spectral_normalisation_and_keep_plain_normalised_layers():
-    """The patches' GAN recipe (betas (0, 0.9), spectral normalisation): each GAN's discriminator ends as plain
-    layers (the fit pickles from its worker) whose weights have spectral norm one, up to the power iteration."""
+    """The GANs' recipe of images and patches (betas (0, 0.9), spectral normalisation): each GAN's discriminator
+    ends as plain layers (the fit pickles from its worker) whose weights have spectral norm one, up to the power
+    iteration."""
     import pickle
 
     cfg = C.PatchesConfig.for_scale("smoke", gan_steps=100)
     assert cfg.gan_spectral_norm and tuple(cfg.gan_betas) == (0.0, 0.9)
-    assert not C.ImagesConfig.for_scale("book").gan_spectral_norm  # the images' GANs keep their recipe
+    images = C.ImagesConfig.for_scale("book")  # the images' GANs share the recipe
+    assert images.gan_spectral_norm and tuple(images.gan_betas) == (0.0, 0.9)
     spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 256)
     for model in ("gan", "bgan", "m-bgan"):
         fitted = C.fit_model(model, train, spec, cfg)

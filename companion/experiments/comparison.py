@@ -98,17 +98,19 @@ class ComparisonConfig(ExperimentConfig):
     ade_flow_blocks: int = 2
     ade_flow_hidden: int = 16
     bgan_gamma: float = 0.5
-    # the GANs' recipe (preliminaries/gan_digits, the one that meets the book's bar on digits)
+    # the GANs' recipe (preliminaries/gan_digits, the one that meets the book's bar on digits), with Adam's betas
+    # (0, 0.9) and spectral normalisation of the discriminators (companion.nets.spectral_normalise): the changes
+    # of the chapter's sweeps that put every GAN of images and patches at its bar, BGAN on digits among them
     gan_latent_dim: int = 16
     gan_hidden: int = 48
     gan_disc_hidden: int = 128
     gan_layers: int = 1
     gan_steps: int = 1500
     gan_lr: float = 1e-3
-    # Adam's betas of the GANs of images and patches, and spectral normalisation of their discriminators
-    # (companion.nets.spectral_normalise); the toys' GANs keep the PacGAN recipe of the symmetric chapter
-    gan_betas: Tuple[float, float] = (0.5, 0.999)
-    gan_spectral_norm: bool = False
+    # Adam's betas and spectral normalisation of the GANs of images and patches; the toys' GANs keep the PacGAN
+    # recipe of the symmetric chapter
+    gan_betas: Tuple[float, float] = (0.0, 0.9)
+    gan_spectral_norm: bool = True
     gan_generator: str = "mlp"  # or "conv": companion.gan.ConvGenerator (on patches: an 8x8 map made a patch)
     gan_discriminator: str = "mlp"  # the GAN's pointwise one: or "conv", companion.gan.ConvDiscriminator
     gan_conv_channels: Tuple[int, ...] = (32, 16)  # the conv generator's stages, smallest map first
@@ -218,13 +220,11 @@ class PatchesConfig(ComparisonConfig):
     """``comparison/patches``: 63-dimensional natural-image patches (BSDS300 itself at paper scale)."""
 
     datasets: Tuple[str, ...] = ("patches",)
-    # the shared MLP settings, trained as the images' GANs (1,500 steps) with Adam's betas (0, 0.9) and spectral
-    # normalisation: the setting of the chapter's sweeps at which the GAN meets the patches bar in every seed
+    # the shared MLP settings, trained as the images' GANs (1,500 steps, Adam's betas (0, 0.9), spectral
+    # normalisation): the setting of the chapter's sweeps at which the GAN meets the patches bar in every seed
     gan_latent_dim: int = 8
     gan_hidden: int = 128
     gan_layers: int = 2
-    gan_betas: Tuple[float, float] = (0.0, 0.9)
-    gan_spectral_norm: bool = True
     n_train: Optional[int] = 20_000
     n_test: Optional[int] = 2000
     FAMILIES: ClassVar[Tuple[str, ...]] = ("vectors",)
