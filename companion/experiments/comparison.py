@@ -107,8 +107,7 @@ class ComparisonConfig(ExperimentConfig):
     gan_layers: int = 1
     gan_steps: int = 1500
     gan_lr: float = 1e-3
-    # Adam's betas and spectral normalisation of the GANs of images and patches; the toys' GANs keep the PacGAN
-    # recipe of the symmetric chapter
+    # of images and patches only: the toys' GANs keep the PacGAN recipe of the symmetric chapter
     gan_betas: Tuple[float, float] = (0.0, 0.9)
     gan_spectral_norm: bool = True
     gan_generator: str = "mlp"  # or "conv": companion.gan.ConvGenerator (on patches: an 8x8 map made a patch)
