@@ -221,6 +221,23 @@ def test_faces_sized_images_run():
     assert math.isfinite(flow.log_prob(x).mean().item())
 
 
+def test_conv_couplings_are_channels_last_and_the_layout_changes_only_rounding():
+    import copy
+
+    torch.manual_seed(0)
+    flow = _perturb(RealNVP((2, 6, 6), n_blocks=2, hidden=8, n_scales=2))
+    convs = [m for m in flow.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    default = copy.deepcopy(flow).to(memory_format=torch.contiguous_format)
+    assert not any(m.weight.is_contiguous(memory_format=torch.channels_last)
+                   for m in default.modules() if isinstance(m, torch.nn.Conv2d))
+    x = torch.rand(5, 2, 6, 6)
+    torch.testing.assert_close(flow.log_prob(x), default.log_prob(x), rtol=1e-5, atol=1e-4)
+    loss = -flow.log_prob(x).mean()
+    loss.backward()  # gradients reach the channels-last weights in their layout
+    assert all(torch.isfinite(m.weight.grad).all() for m in convs)
+
+
 def test_standardized_is_the_change_of_variables_and_fit_flow_initialises():
     from companion.flows import RealNVP, Standardized, fit_flow
 
