@@ -77,7 +77,7 @@ class BarsConfig(ExperimentConfig):
     26%): none put more than 30% of its samples on a bar. A third try (2026-12-05, one seed,
     batches of 256-512): only the small bandwidths (0.02 to 0.3) with a two-dimensional noise
     reached 35% after 2,000 steps on a cosine rate from 3e-3; a one-dimensional noise drew a
-    thin curve, 88% of it on a bar but over two of the six bars (the smallest bar's share 1%).
+    thin curve, 88% of it on a bar but mostly along two of the six bars (the smallest share 1%).
     So the cheapest is kept, fitted for the first seed only, and the chapter does not rank it.
     """
 
