@@ -21,6 +21,7 @@ import torch
 __all__ = [
     "ArgumentTypeError",
     "ArrayLike",
+    "check_adam_betas",
     "check_choice",
     "check_float64_array",
     "check_in_interval",
@@ -124,6 +125,18 @@ def check_in_interval(value: object, name: str, low: float, high: float) -> floa
     if not low <= value <= high:
         raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]; got {value!r}")
     return float(value)
+
+
+def check_adam_betas(value: object, name: str = "betas") -> Tuple[float, float]:
+    """Adam's ``(beta_1, beta_2)`` as a tuple of floats if ``value`` is a pair of real numbers in ``[0, 1)``
+    (a list is accepted: a configuration read from JSON holds one); otherwise an error naming ``name``."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise ValueError(f"{name} must be a pair (beta_1, beta_2) of numbers in [0, 1); got {value!r}")
+    if not all(_is_real(beta) for beta in value):
+        raise ArgumentTypeError(f"{name} must be a pair (beta_1, beta_2) of numbers in [0, 1); got {value!r}")
+    if not all(0 <= beta < 1 for beta in value):
+        raise ValueError(f"{name} must be a pair (beta_1, beta_2) of numbers in [0, 1); got {value!r}")
+    return float(value[0]), float(value[1])
 
 
 def check_tensor(

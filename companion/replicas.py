@@ -37,6 +37,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, 
 import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
+from torch.nn.utils import parametrizations, parametrize
 
 from .checks import check_nonnegative_int
 from .train import minibatches
@@ -68,17 +69,18 @@ class _StackedLinear(nn.Module):
 
     def __init__(self, layers: Sequence[nn.Linear]) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.stack([m.weight.detach() for m in layers]))  # (S, out, in)
+        self.weight = nn.Parameter(torch.stack([_unparametrized_weight(m) for m in layers]))  # (S, out, in)
         has_bias = layers[0].bias is not None
         self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if has_bias else None
 
     def linear(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
         """``x W^T + b`` per replica, with ``W`` multiplied by ``scale`` first (as EquivariantLinear does)."""
-        n_rep, n_in = self.weight.shape[0], self.weight.shape[2]
+        weight = self.weight  # read once: a spectrally normalised weight takes a power iteration per read
+        n_rep, n_in = weight.shape[0], weight.shape[2]
         if x.dim() < 2 or x.shape[0] != n_rep or x.shape[-1] != n_in:
             raise ValueError(f"expected inputs of shape ({n_rep}, ..., {n_in}); got {tuple(x.shape)}")
         flat = x.reshape(n_rep, -1, n_in)
-        weight = (self.weight * scale if scale != 1.0 else self.weight).transpose(1, 2)
+        weight = (weight * scale if scale != 1.0 else weight).transpose(1, 2)
         if self.bias is None:
             out = torch.bmm(flat, weight)
         else:
@@ -87,6 +89,66 @@ class _StackedLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return self.linear(x)
+
+
+def _unparametrized_weight(layer: nn.Linear) -> torch.Tensor:
+    """The weight a layer stores: for a spectrally normalised one, the weight before normalisation."""
+    if parametrize.is_parametrized(layer, "weight"):
+        return layer.parametrizations.weight.original.detach()
+    return layer.weight.detach()
+
+
+def _spectral_norm_of(layer: nn.Module) -> Optional[nn.Module]:
+    """The spectral normalisation of ``layer``'s weight, if it is an ``nn.Linear`` whose only parametrisation
+    is PyTorch's ``spectral_norm`` (as :func:`companion.nets.spectral_normalise` leaves it); else ``None``."""
+    spectral_norm_class = getattr(parametrizations, "_SpectralNorm", None)  # private: absent, not stacked
+    if not isinstance(layer, nn.Linear) or spectral_norm_class is None:
+        return None
+    if set(getattr(layer, "parametrizations", {}).keys()) != {"weight"} or len(layer.parametrizations.weight) != 1:
+        return None
+    norm = layer.parametrizations.weight[0]
+    return norm if isinstance(norm, spectral_norm_class) and norm.dim == 0 else None
+
+
+class _StackedSpectralNorm(nn.Module):
+    """The spectral normalisation of S stacked weights ``(S, out, in)``: per replica what PyTorch's
+    ``spectral_norm`` computes, ``W / sigma(W)`` with ``sigma`` from the replica's own singular-vector
+    estimates ``u``, ``v``, updated by the same power iterations per call in training mode."""
+
+    def __init__(self, norms: Sequence[nn.Module]) -> None:
+        super().__init__()
+        self.n_power_iterations, self.eps = norms[0].n_power_iterations, norms[0].eps
+        self.register_buffer("_u", torch.stack([n._u.detach() for n in norms]))  # (S, out)
+        self.register_buffer("_v", torch.stack([n._v.detach() for n in norms]))  # (S, in)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if self.training:
+            with torch.no_grad():
+                for _ in range(self.n_power_iterations):
+                    self._u = nn.functional.normalize(torch.bmm(weight, self._v.unsqueeze(-1)).squeeze(-1), dim=-1,
+                                                      eps=self.eps, out=self._u)
+                    self._v = nn.functional.normalize(torch.bmm(weight.transpose(1, 2), self._u.unsqueeze(-1))
+                                                      .squeeze(-1), dim=-1, eps=self.eps, out=self._v)
+        u, v = self._u.clone(), self._v.clone()  # the estimates as they stand, out of the in-place updates
+        sigma = (u * torch.bmm(weight, v.unsqueeze(-1)).squeeze(-1)).sum(-1)
+        return weight / sigma[:, None, None]
+
+
+def _stack_linear(layers: Sequence[nn.Linear]) -> "_StackedLinear":
+    """S ``nn.Linear`` layers as one :class:`_StackedLinear`; spectrally normalised ones (all or none) with a
+    stacked normalisation, under the same names (``parametrizations.weight.original``, ``..._u``, ``..._v``)."""
+    norms = [_spectral_norm_of(m) for m in layers]
+    if all(norm is None for norm in norms) and all(type(m) is nn.Linear for m in layers):
+        return _StackedLinear(layers)
+    if any(norm is None for norm in norms):
+        raise _Unsupported("the replicas' linear layers are not all plain or all spectrally normalised")
+    shape = _unparametrized_weight(layers[0]).shape  # not .weight: reading it would take a power iteration
+    if any(_unparametrized_weight(m).shape != shape or (m.bias is None) != (layers[0].bias is None) for m in layers):
+        raise _Unsupported("the replicas differ in structure")
+    stacked = _StackedLinear(layers)
+    # unsafe: registering would otherwise call the normalisation once, a power iteration no replica takes
+    parametrize.register_parametrization(stacked, "weight", _StackedSpectralNorm(norms), unsafe=True)
+    return stacked
 
 
 class _StackedBatchNorm1d(nn.Module):
@@ -126,8 +188,8 @@ class _StackedEquivariantLinear(nn.Module):
     def __init__(self, layers: Sequence[nn.Module]) -> None:
         super().__init__()
         self.reweight = layers[0].reweight
-        self.own = _StackedLinear([m.own for m in layers])
-        self.mixing = _StackedLinear([m.mixing for m in layers])
+        self.own = _stack_linear([m.own for m in layers])
+        self.mixing = _stack_linear([m.mixing for m in layers])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         set_size = x.shape[-2]
@@ -162,11 +224,13 @@ def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
     from .symmetric import EquivariantLinear, SymmetricDiscriminator
 
     first = modules[0]
+    if all(_spectral_norm_of(m) is not None for m in modules):  # parametrised layers each have a class of their own
+        return _stack_linear(modules)
     kind = type(first)
     if any(type(m) is not kind for m in modules):
         raise _Unsupported("the replicas differ in structure")
     if kind is nn.Linear:
-        return _StackedLinear(modules)
+        return _stack_linear(modules)
     if kind is nn.BatchNorm1d:
         return _StackedBatchNorm1d(modules)
     if kind is EquivariantLinear:
@@ -195,8 +259,9 @@ class Replicas:
     * ensemble layers (``backend="ensemble"``, the default where possible): every
       ``nn.Linear`` becomes one batched product (``torch.baddbmm``), every
       ``nn.BatchNorm1d`` and :class:`~companion.symmetric.EquivariantLinear` a stacked
-      version; this covers the book's MLPs, the PacGAN-style generators and discriminators
-      and the vector :class:`~companion.symmetric.SymmetricDiscriminator`;
+      version, and a spectrally normalised ``nn.Linear`` (:func:`companion.nets.spectral_normalise`)
+      a stacked layer with a stacked normalisation; this covers the book's MLPs, the
+      PacGAN-style generators and discriminators and the vector :class:`~companion.symmetric.SymmetricDiscriminator`;
     * a vectorised map (``backend="vmap"``): :func:`torch.func.vmap` over
       :func:`torch.func.functional_call`, which runs any module (convolutional nets
       included) but costs more per operation.

@@ -59,7 +59,7 @@ def test_the_shared_fit_items_refuse_bad_input_clearly():
         A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_fit="ade"), 0, train, "bad recipe")
     with pytest.raises(TypeError, match="residual must be a bool"):
         A.plain_gan_fit_item(cfg, 0, train, "bad flag", residual="yes")
-    for bad, message in (((0.5,), "pair"), ((0.5, 1.0), "each of gan_betas"), ("ab", "pair")):
+    for bad, message in (((0.5,), "pair"), ((0.5, 1.0), "gan_betas must be a pair"), ("ab", "pair")):
         with pytest.raises(ValueError, match=message):
             A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=bad), 0, train, "bad betas")
     with pytest.raises(ValueError, match="gan_disc_dropout"):

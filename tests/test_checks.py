@@ -8,6 +8,7 @@ import torch
 
 from companion.checks import (
     ArgumentTypeError,
+    check_adam_betas,
     check_choice,
     check_float64_array,
     check_in_interval,
@@ -98,6 +99,16 @@ def test_interval_and_minimum_dimensions():
     assert check_tensor(x, "x", min_dim=2) is x
     with pytest.raises(ValueError, match=r"x must have at least 3 dimensions; got shape \(3, 2\)"):
         check_tensor(x, "x", min_dim=3)
+
+
+def test_adam_betas_are_a_pair_in_the_unit_interval():
+    assert check_adam_betas((0, 0.9), "gan_betas") == (0.0, 0.9)
+    assert check_adam_betas([np.float32(0.5), 0.999]) == (0.5, pytest.approx(0.999))  # a list, read from JSON
+    for bad in ((0.5,), (0.5, 0.9, 0.99), "ab", (0.5, 1.0), (-0.1, 0.9), (math.nan, 0.9), 0.5, None):
+        with pytest.raises(ValueError, match=r"gan_betas must be a pair \(beta_1, beta_2\) of numbers in \[0, 1\)"):
+            check_adam_betas(bad, "gan_betas")
+    with pytest.raises(TypeError, match="betas must be a pair"):
+        check_adam_betas((True, 0.9))
 
 
 def test_a_one_element_tensor_or_array_counts_as_its_number():

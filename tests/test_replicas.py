@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from companion.nets import MLP, ConvEncoder
+from companion.nets import MLP, ConvEncoder, spectral_normalise
 from companion.replicas import Replicas, StackedMinibatches, replica_generators, stacked_randn
 from companion.symmetric import SymmetricDiscriminator
 from companion.train import minibatches
@@ -105,6 +105,87 @@ def test_the_symmetric_discriminator_stacks_as_ensemble_layers(reduction):
         torch.manual_seed(seed)
         assert torch.allclose(out[index], make()(sets[index]), atol=1e-5)
         assert torch.allclose(reps.module(index)(sets[index]), out[index], atol=1e-5)
+
+
+def _sn_mlp() -> nn.Module:
+    return spectral_normalise(MLP(3, 2, 16, 2))
+
+
+def test_spectrally_normalised_layers_stack_and_follow_the_plain_runs():
+    seeds = [0, 1, 2]
+    reps = _replica_run(_sn_mlp, seeds, 100)
+    assert reps.backend == "ensemble"  # a stacked normalisation, not the vectorised map
+    assert any(name.endswith("_u") for name in reps.buffers) and any(name.endswith("_v") for name in reps.buffers)
+    for index, seed in enumerate(seeds):  # the weights and each replica's singular-vector estimates
+        assert _max_gap(reps.module(index), _plain_run(_sn_mlp, seed, 100)) < 1e-4
+    torch.manual_seed(0)
+    assert _max_gap(reps.module(0), _sn_mlp()) > 1e-2
+    # the normalised weights have spectral norm one, per replica, up to the power iteration's estimate
+    for layer in reps.module(1).eval().modules():
+        if isinstance(layer, nn.Linear):
+            assert torch.linalg.matrix_norm(layer.weight.detach(), ord=2) == pytest.approx(1.0, abs=0.02)
+    # changing one replica's seed leaves the others bit-identical, their normalisations included
+    other = _replica_run(_sn_mlp, [0, 7, 2], 100)
+    for index in (0, 2):
+        for (name, a), b in zip(reps.module(index).state_dict().items(), other.module(index).state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+def test_a_stacked_normalisation_iterates_in_training_only_as_the_plain_one_does():
+    reps = Replicas(_sn_mlp, [4, 5])
+    x = torch.randn(2, 6, 3)
+    before = {name: t.clone() for name, t in reps.buffers.items()}
+    reps.eval()
+    out = reps(x)
+    assert all(torch.equal(before[name], t) for name, t in reps.buffers.items())  # no power iteration
+    torch.manual_seed(5)
+    plain = _sn_mlp().eval()
+    assert torch.allclose(out[1], plain(x[1]), atol=1e-6)
+    reps.train()
+    reps(x)
+    plain.train()
+    plain(x[1])  # one forward, one power iteration per layer, in both
+    assert _max_gap(reps.module(1), plain) < 1e-6
+    assert not all(torch.equal(before[name], t) for name, t in reps.buffers.items())
+
+
+@pytest.mark.parametrize("reduction", ["bgan", "mbgan"])
+def test_a_spectrally_normalised_symmetric_discriminator_trains_as_its_plain_runs(reduction):
+    def make():
+        return spectral_normalise(SymmetricDiscriminator(4, (8,), reduction=reduction, activation="leaky_relu"))
+
+    seeds = [3, 5]
+    reps = Replicas(make, seeds)
+    assert reps.backend == "ensemble"
+    plains = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        plains.append(make())
+    opt = torch.optim.Adam(reps.parameters(), lr=1e-2)
+    plain_opts = [torch.optim.Adam(p.parameters(), lr=1e-2) for p in plains]
+    sets = torch.randn(2, 3, 5, 4, generator=torch.Generator().manual_seed(0))  # (replicas, sets, B, features)
+    for _ in range(20):
+        out = reps(sets)
+        opt.zero_grad()
+        out.square().sum().backward()
+        opt.step()
+        for index, (plain, plain_opt) in enumerate(zip(plains, plain_opts)):
+            plain_out = plain(sets[index])
+            assert torch.allclose(out[index].detach(), plain_out.detach(), atol=1e-5)
+            plain_opt.zero_grad()
+            plain_out.square().sum().backward()
+            plain_opt.step()
+    for index, plain in enumerate(plains):
+        assert _max_gap(reps.module(index), plain) < 1e-4
+
+
+def test_replicas_normalised_in_some_seeds_only_do_not_stack():
+    def make():
+        layer = nn.Linear(3, 2)
+        return spectral_normalise(layer) if torch.initial_seed() == 0 else layer
+
+    with pytest.raises(ValueError, match="cannot stack"):
+        Replicas(make, [0, 1], backend="ensemble")
 
 
 def test_batch_norm_running_statistics_are_kept_per_replica():

@@ -35,7 +35,7 @@ from torch import nn
 import companion
 from companion import data as datasets
 from companion.ade import ADE, MODES, ResidualMLPDiscriminator, build_ade, fit_ade, fit_inference_network
-from companion.checks import check_in_interval
+from companion.checks import check_adam_betas, check_in_interval
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
@@ -420,7 +420,7 @@ def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, de
                          f"{cfg.architecture!r}")
     if not isinstance(residual, bool):
         raise TypeError(f"residual must be a bool; got {residual!r}")
-    betas = _adam_betas(cfg.gan_betas)
+    betas = check_adam_betas(cfg.gan_betas, "gan_betas")
     check_in_interval(cfg.gan_disc_dropout, "gan_disc_dropout", 0.0, 0.99)
     check_in_interval(cfg.gan_average, "gan_average", 0.0, 0.999999)
     if not isinstance(cfg.gan_spectral_norm, bool):
@@ -450,13 +450,6 @@ def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, de
     key = ("plain gan (rd)" if residual else "plain gan", seed, str(train.device)) + tuple(
         betas if name == "gan_betas" else getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
     return _shared_item(key, seed, fit)
-
-
-def _adam_betas(betas: object) -> Tuple[float, float]:
-    """``betas`` as Adam's pair ``(beta_1, beta_2)`` of numbers in ``[0, 1)``, a tuple (a config may hold a list)."""
-    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise ValueError(f"gan_betas must be a pair (beta_1, beta_2); got {betas!r}")
-    return tuple(check_in_interval(beta, "each of gan_betas", 0.0, 0.999999) for beta in betas)
 
 
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:

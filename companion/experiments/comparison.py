@@ -27,6 +27,7 @@ import torch
 
 import companion
 from companion import data as datasets
+from companion.checks import check_adam_betas
 from companion.config import ExperimentConfig
 from companion.experiments.comparison_models import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
     CHAPTERS,
@@ -177,10 +178,7 @@ class ComparisonConfig(ExperimentConfig):
                 raise ValueError(f"{name} must be a non-empty tuple of positive ints; got {value!r}")
         if not (isinstance(self.bgan_gamma, (int, float)) and 0 <= self.bgan_gamma <= 0.5):
             raise ValueError(f"bgan_gamma must lie in [0, 0.5]; got {self.bgan_gamma!r}")
-        betas = self.gan_betas
-        if (isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2
-                or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not 0 <= b < 1 for b in betas)):
-            raise ValueError(f"gan_betas must be a pair of numbers in [0, 1); got {betas!r}")
+        check_adam_betas(self.gan_betas, "gan_betas")
         if not isinstance(self.gan_spectral_norm, bool):
             raise ValueError(f"gan_spectral_norm must be a bool; got {self.gan_spectral_norm!r}")
 
