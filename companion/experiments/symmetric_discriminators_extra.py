@@ -149,7 +149,7 @@ class DigitsDynamicsResult:
     bars: Dict[str, List[Dict[str, Any]]]  # method -> the quality bar per seed
     samples: Dict[str, np.ndarray]  # method -> (n_show, 1, 8, 8), first seed
     comparisons: List[Dict[str, Any]]
-    seconds: Dict[str, float]  # method -> wall-clock seconds for all seeds
+    seconds: Dict[str, float]  # method (and "vae") -> seconds of its worker jobs, one thread, all seeds
     metrics: Dict[str, Any] = field(default_factory=dict)
 
 
