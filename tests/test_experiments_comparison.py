@@ -416,6 +416,44 @@ def test_patches_gans_train_with_spectral_normalisation_and_keep_plain_normalise
         assert norms and all(0.98 < norm < 1.06 for norm in norms), (model, norms)
 
 
+def test_patches_set_discriminators_judge_pure_batches_and_the_others_keep_the_thesis_smoothing(monkeypatch):
+    """On the patches BGAN and M-BGAN train with gamma 0 at every scale (the sweep in PATCHES_BGAN_GAMMA_RECORD),
+    and the fit receives it; images and toys keep the thesis' gamma 1/2."""
+    import companion.symmetric as S
+
+    for scale in ("smoke", "book", "paper"):
+        assert C.PatchesConfig.for_scale(scale).bgan_gamma == 0.0
+        assert C.ImagesConfig.for_scale(scale).bgan_gamma == 0.5
+        assert C.ModeCoverageConfig.for_scale(scale).bgan_gamma == 0.5
+    seen = []
+    fit_bgan = S.fit_bgan
+
+    def spy(gan, data, **kwargs):
+        seen.append(kwargs["gamma"])
+        return fit_bgan(gan, data, **kwargs)
+
+    monkeypatch.setattr(S, "fit_bgan", spy)
+    cfg = C.PatchesConfig.for_scale("smoke", gan_steps=2)
+    spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 128)
+    for model in ("bgan", "m-bgan"):
+        C.fit_model(model, train, spec, cfg)
+    assert seen == [0.0, 0.0]
+
+
+def test_recorded_sweeps_have_one_value_per_seed_and_their_tables_read_them():
+    for record in (C.RING_GAN_SEED_RECORD, C.PATCHES_GAN_SWEEP_RECORD, C.PATCHES_BGAN_GAMMA_RECORD):
+        for setting, curve in record.items():
+            lengths = {len(values) for values in curve.values()}
+            assert len(lengths) == 1, setting  # one value per seed at every step of a setting
+            assert all(v is None or v > 0 for values in curve.values() for v in values), setting
+    table = C.sweep_table(C.PATCHES_BGAN_GAMMA_RECORD, higher_is_better=False)
+    assert len(table) == sum(len(curve) for curve in C.PATCHES_BGAN_GAMMA_RECORD.values())
+    first, curve = next(iter(C.PATCHES_BGAN_GAMMA_RECORD.items()))
+    step, values = next(iter(curve.items()))
+    assert table.loc[(first, step), "worst"] == max(values)  # lower is better: the worst is the largest
+    assert table.loc[(first, step), "mean"] == pytest.approx(sum(values) / len(values))
+
+
 def test_faces_frechet_has_fewer_dimensions_than_test_images_and_equal_sample_counts():
     cfg = C.ImagesConfig.for_scale("book")
     test = C.load_split("faces", "test", cfg.n_test)
