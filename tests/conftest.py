@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("COMPANION_PROGRESS", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import math  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -37,6 +38,34 @@ def pytest_collection_modifyitems(config, items):
         return 2 if item.get_closest_marker("browser") else 1
 
     items.sort(key=rank)  # stable: the order within each group is kept
+
+
+@pytest.fixture
+def one_worker_and_two(monkeypatch):
+    """``both(run, *args)``: ``run(*args)`` with one worker process and again with two
+    (:mod:`companion.workers`), each time with nothing kept from an earlier fit
+    (:func:`companion.runs.fit_once`); returns the two results, to be compared number for number."""
+    from companion import runs, workers
+
+    def both(run, *args):
+        results = []
+        for n in ("1", "2"):
+            monkeypatch.setattr(runs, "_FITTED", {})
+            monkeypatch.setenv(workers.WORKERS_ENV, n)
+            results.append(run(*args))
+        return results
+
+    return both
+
+
+def timeless(numbers):
+    """``numbers`` (nested dicts, lists, floats) without wall-clock seconds, which differ from run to run, and
+    with NaN written as a word (NaN != NaN): what two runs of the same seeds must agree on."""
+    if isinstance(numbers, dict):
+        return {key: timeless(value) for key, value in numbers.items() if "seconds" not in str(key)}
+    if isinstance(numbers, (list, tuple)):
+        return [timeless(value) for value in numbers]
+    return "nan" if isinstance(numbers, float) and math.isnan(numbers) else numbers
 
 
 def build_book(config: dict, out: Path, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -4,25 +4,15 @@ same numbers, in seed order."""
 
 from __future__ import annotations
 
-import math
 import pickle
 import sys
 
 import pytest
 import torch
+from conftest import timeless
 
-from companion import runs, workers
 from companion.experiments import adaptive_density as A
 from companion.experiments import adaptive_density_extra as X
-
-
-def _timeless(numbers):
-    """Everything but wall-clock seconds, NaN written as a word (NaN != NaN)."""
-    if isinstance(numbers, dict):
-        return {key: _timeless(value) for key, value in numbers.items() if "seconds" not in str(key)}
-    if isinstance(numbers, (list, tuple)):
-        return [_timeless(value) for value in numbers]
-    return "nan" if isinstance(numbers, float) and math.isnan(numbers) else numbers
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
@@ -35,15 +25,10 @@ def _timeless(numbers):
     (X.run_sample_quality, X.SampleQualityConfig.for_scale("smoke", seeds=(0, 1), models=("vae", "av-ade", "gan")),
      "scores"),
 ])
-def test_one_worker_and_two_give_the_same_numbers(monkeypatch, run, config, per_seed):
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setattr(runs, "_FITTED", {})  # nothing shared from an earlier run: every fit runs again
-        monkeypatch.setenv(workers.WORKERS_ENV, n)
-        results.append(run(config))
-    one, two = results
-    assert _timeless(getattr(one, per_seed)) == _timeless(getattr(two, per_seed))
-    assert _timeless(one.metrics) == _timeless(two.metrics)
+def test_one_worker_and_two_give_the_same_numbers(one_worker_and_two, run, config, per_seed):
+    one, two = one_worker_and_two(run, config)  # nothing shared from an earlier run: every fit runs again
+    assert timeless(getattr(one, per_seed)) == timeless(getattr(two, per_seed))
+    assert timeless(one.metrics) == timeless(two.metrics)
     seeds = list(getattr(one, per_seed).values())[0]
     if isinstance(seeds, dict):  # a model's metrics: one of them
         seeds = next(iter(seeds.values()))

@@ -3,15 +3,14 @@ same numbers with one worker as with two: every run seeds itself and returns wha
 
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np
 import pytest
+from conftest import timeless
 
 from companion.experiments import elbo_surgery as ex
 from companion.experiments import elbo_surgery_extra as exx
-from companion.workers import WORKERS_ENV
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 
@@ -57,22 +56,12 @@ EXPERIMENTS = {
 }
 
 
-def _same(a, b) -> bool:
-    """Equal metrics, NaN equal to NaN."""
-    if a.keys() != b.keys():
-        return False
-    return all(a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) for k in a)
-
-
 @linux_only
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
-def test_one_worker_and_two_give_the_same_numbers(name, monkeypatch):
+def test_one_worker_and_two_give_the_same_numbers(name, one_worker_and_two):
     run, cfg, per_run = EXPERIMENTS[name]
-    results = {}
-    for workers in (1, 2):
-        monkeypatch.setenv(WORKERS_ENV, str(workers))
-        results[workers] = run(cfg)
-    assert _same(results[1].metrics, results[2].metrics)
-    assert per_run(results[1]) == per_run(results[2])
+    one, two = one_worker_and_two(run, cfg)
+    assert timeless(one.metrics) == timeless(two.metrics)
+    assert per_run(one) == per_run(two)
     # not vacuous: the seeds of a group are different runs
-    assert all(len(set(np.round(values, 12))) == len(values) > 1 for values in per_run(results[1]) if len(values) > 1)
+    assert all(len(set(np.round(values, 12))) == len(values) > 1 for values in per_run(one) if len(values) > 1)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from conftest import timeless
 
 from companion.experiments import comparison as C
 
@@ -496,21 +497,14 @@ def test_mode_coverage_resumes_mid_loop_to_the_same_metrics(tmp_path, monkeypatc
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
-def test_one_worker_and_two_give_the_same_numbers(monkeypatch):
+def test_one_worker_and_two_give_the_same_numbers(one_worker_and_two):
     """Every fit is a job of companion.workers (a toy GAN's seeds one job of replicas): with one
     worker or two, the same metrics, seed by seed, and the GAN bars read against the same VAEs."""
-    from companion import workers
+    def both_families():
+        return [C.run_images(C.ImagesConfig.for_scale("smoke", models=("vae", "gan", "real-nvp"))),
+                C.run_mode_coverage(C.ModeCoverageConfig.for_scale("smoke", models=("vae", "bgan")))]
 
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setenv(workers.WORKERS_ENV, n)
-        results.append([C.run_images(C.ImagesConfig.for_scale("smoke", models=("vae", "gan", "real-nvp"))),
-                        C.run_mode_coverage(C.ModeCoverageConfig.for_scale("smoke", models=("vae", "bgan")))])
-    def timeless(numbers):  # wall-clock seconds differ from run to run; everything else must not (NaN as NaN)
-        if isinstance(numbers, dict):
-            return {key: timeless(value) for key, value in numbers.items() if "seconds" not in key}
-        return "nan" if isinstance(numbers, float) and math.isnan(numbers) else numbers
-
+    results = one_worker_and_two(both_families)
     for one, two in zip(*results):
         assert timeless(one.runs) == timeless(two.runs)
         assert timeless(one.metrics) == timeless(two.metrics)

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import timeless
 
 from companion import runs
 from companion.experiments import implicit_mle_baselines as B
@@ -298,26 +299,13 @@ def test_quality_bar_table_has_one_row_per_method_and_latent_size():
     assert table.loc[("GAN", 4), "smallest class share (%)"] == "0.4"
 
 
-def _without_seconds(metrics):
-    return {k: v for k, v in metrics.items() if k != "seconds_per_seed"}
-
-
-def _with_one_worker_and_two(monkeypatch, run, cfg):
-    """``run(cfg)`` with one worker process and with two: the two results."""
-    results = []
-    for workers in ("1", "2"):
-        monkeypatch.setenv("COMPANION_WORKERS", workers)
-        results.append(run(cfg))
-    return results
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
-def test_components_sweep_gives_the_same_numbers_with_one_worker_or_two(monkeypatch):
+def test_components_sweep_gives_the_same_numbers_with_one_worker_or_two(one_worker_and_two):
     from companion.experiments import implicit_mle_components as C
 
     cfg = C.ComponentsConfig.for_scale("smoke")
-    one, two = _with_one_worker_and_two(monkeypatch, C.run_components_sweep, cfg)
-    assert one.runs == two.runs and _without_seconds(one.metrics) == _without_seconds(two.metrics)
+    one, two = one_worker_and_two(C.run_components_sweep, cfg)
+    assert one.runs == two.runs and timeless(one.metrics) == timeless(two.metrics)
     assert len(one.metrics["seconds_per_seed"]) == cfg.n_seeds
     for name in C.SCORES:
         for c in cfg.n_components:
@@ -361,14 +349,14 @@ def test_components_claims_read_their_verdicts_from_paired_seeds():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
-def test_audio_hmm_seeds_give_the_same_numbers_with_one_worker_or_two(monkeypatch):
+def test_audio_hmm_seeds_give_the_same_numbers_with_one_worker_or_two(one_worker_and_two):
     from matplotlib.figure import Figure
 
     from companion.experiments import implicit_mle_audio as A
 
     cfg = A.AudioHMMConfig.for_scale("smoke")
-    one, two = _with_one_worker_and_two(monkeypatch, A.run_audio_hmm, cfg)
-    assert one.runs == two.runs and _without_seconds(one.metrics) == _without_seconds(two.metrics)
+    one, two = one_worker_and_two(A.run_audio_hmm, cfg)
+    assert one.runs == two.runs and timeless(one.metrics) == timeless(two.metrics)
     assert one.metrics["n_seeds"] == cfg.n_seeds == len(one.metrics["seconds_per_seed"])
     for quantity, arms in {"transition_tv": ("HMM", "GMM"), "mean_note_length_frames": ("data", "HMM", "GMM"),
                            "test_code_log_lik_per_frame": ("HMM", "GMM")}.items():

@@ -212,15 +212,9 @@ def test_each_evaluation_is_logged_when_bars_are_on(monkeypatch, capsys):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
-def test_mode_coverage_gives_the_same_numbers_with_one_worker_and_two(monkeypatch):
-    from companion.workers import WORKERS_ENV
-
+def test_mode_coverage_gives_the_same_numbers_with_one_worker_and_two(one_worker_and_two):
     cfg = S.ModeCoverageConfig.for_scale("smoke", setups=("pacgan",), n_steps=20, n_eval_samples=300)
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setenv(WORKERS_ENV, n)
-        results.append(S.run_mode_coverage(cfg))
-    one, two = results
+    one, two = one_worker_and_two(S.run_mode_coverage, cfg)
     assert one.runs == two.runs and one.curves == two.curves
     for key in one.samples:
         np.testing.assert_array_equal(one.samples[key], two.samples[key])

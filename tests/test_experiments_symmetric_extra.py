@@ -5,7 +5,6 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from companion import workers
 from companion.evidence import VERDICTS
 from companion.experiments import symmetric_discriminators_extra as X
 from companion.replicas import Replicas
@@ -47,13 +46,9 @@ def test_one_set_draws_what_complementary_mixed_sets_draws():
         X._complementary_sets(real, fake, 0.5, None, 3)
 
 
-def test_one_worker_and_two_give_the_same_numbers(monkeypatch):
+def test_one_worker_and_two_give_the_same_numbers(one_worker_and_two):
     cfg = X.DigitsDynamicsConfig.for_scale("smoke", methods=("bgan", "minibatch"))
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setenv(workers.WORKERS_ENV, n)
-        results.append(X.run_digits_dynamics(cfg))
-    one, two = results
+    one, two = one_worker_and_two(X.run_digits_dynamics, cfg)
     assert one.final == two.final and one.curves == two.curves
     assert [b["reference_frechet"] for b in one.bars["bgan"]] == [b["reference_frechet"] for b in two.bars["bgan"]]
     assert len(set(one.final["bgan"])) == len(cfg.seeds)  # the seeds differ

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from companion import workers
 from companion.evidence import VERDICTS
 from companion.experiments import symmetric_faces as X
 from companion.reproduce import experiments
@@ -34,13 +33,9 @@ def test_smoke_run_scores_every_model_and_reports_the_bar():
     assert X.plot_faces_samples(result) is not None
 
 
-def test_one_worker_and_two_give_the_same_numbers(monkeypatch):
+def test_one_worker_and_two_give_the_same_numbers(one_worker_and_two):
     cfg = X.FacesSamplesConfig.for_scale("smoke", methods=("gan", "mbgan"))
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setenv(workers.WORKERS_ENV, n)
-        results.append(X.run_faces_samples(cfg))
-    one, two = results
+    one, two = one_worker_and_two(X.run_faces_samples, cfg)
     assert one.scores == two.scores and one.bars == two.bars
     assert all(np.array_equal(one.samples[m], two.samples[m]) for m in cfg.methods)
     assert one.scores["gan"][0] != one.scores["gan"][1]  # the seeds differ

@@ -8,7 +8,6 @@ import sys
 import numpy as np
 import pytest
 
-from companion import workers
 from companion.experiments import latent_density as L
 
 
@@ -20,12 +19,8 @@ from companion.experiments import latent_density as L
                                                    (L.run_baselines, L.BaselinesConfig, "runs"),
                                                    (L.run_interpolation, L.InterpolationConfig, "runs"),
                                                    (L.run_beta, L.BetaConfig, "runs")])
-def test_one_worker_and_two_give_the_same_metrics(monkeypatch, run, config, per_seed):
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setenv(workers.WORKERS_ENV, n)
-        results.append(run(config.for_scale("smoke")))
-    one, two = results
+def test_one_worker_and_two_give_the_same_metrics(one_worker_and_two, run, config, per_seed):
+    one, two = one_worker_and_two(run, config.for_scale("smoke"))
     assert getattr(one, per_seed) == getattr(two, per_seed)
     assert one.metrics == two.metrics
     values = list(getattr(one, per_seed).values())[0]
@@ -60,12 +55,8 @@ def test_baselines_show_the_first_seeds_models_and_score_each_seed_by_its_own_fi
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
-def test_beta_gives_the_same_numbers_with_one_worker_and_two(monkeypatch):
-    results = []
-    for n in ("1", "2"):
-        monkeypatch.setenv(workers.WORKERS_ENV, n)
-        results.append(L.run_beta(L.BetaConfig.for_scale("smoke")))
-    one, two = results
+def test_beta_gives_the_same_numbers_with_one_worker_and_two(one_worker_and_two):
+    one, two = one_worker_and_two(L.run_beta, L.BetaConfig.for_scale("smoke"))
     assert one.metrics == two.metrics
     for beta in one.codes:
         np.testing.assert_array_equal(one.codes[beta], two.codes[beta])
