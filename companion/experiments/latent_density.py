@@ -4,6 +4,8 @@
   varies (here: why a fixed prior costs reconstruction).
 * ``latent_density/bars`` — Fig. 5: LDEs with K = 1, 10, 30, a GMMN and a scikit-learn GMM
   on the six bars with a gap; held-out log-likelihood and the fraction of samples in the gap.
+* ``latent_density/gmmn_length`` — Fig. 5's GMMN trained far longer, scored along the way
+  against the bars' quality bar.
 * ``latent_density/patches`` — Table 1: log-likelihood of 8x8 natural-image patches for LDEs
   (K = 1, 10, 30, 100), a full-covariance GMM, a Real-NVP and zuko's MAF, over trials.
 * ``latent_density/interpolation`` — Sec. 4.2 / App. B: AE vs IAE on digits and faces;
@@ -17,7 +19,8 @@
 
 ``beta`` lives here; the others in modules of one idea each, whose public names are
 importable from here too: the LDE as a density estimator (``bars``, ``patches``) in
-:mod:`companion.experiments.latent_density_estimators`, autoencoders with an LDE on their
+:mod:`companion.experiments.latent_density_estimators`, the GMMN's long run (``gmmn_length``) in
+:mod:`companion.experiments.latent_density_gmmn`, autoencoders with an LDE on their
 codes (``interpolation``, ``faces``) in :mod:`companion.experiments.latent_density_autoencoders`,
 and Table 2 (``parzen``, ``baselines``) in :mod:`companion.experiments.latent_density_parzen`.
 """
@@ -55,11 +58,20 @@ from companion.experiments.latent_density_estimators import (  # noqa: F401  (th
     PatchesConfig,
     PatchesResult,
     gap_comparison,
+    meets_bars_bar,
     patches_table,
     plot_bars,
     plot_patches,
     run_bars,
     run_patches,
+)
+from companion.experiments.latent_density_gmmn import (  # noqa: F401  (the chapter imports them from here)
+    GMMN_LENGTH_RECORD,
+    GMMNLengthConfig,
+    GMMNLengthResult,
+    gmmn_length_summary,
+    plot_gmmn_length,
+    run_gmmn_length,
 )
 from companion.experiments.latent_density_parzen import (  # noqa: F401  (the chapter imports them from here)
     PAPER_TABLE2_MNIST,

@@ -78,7 +78,14 @@ class BarsConfig(ExperimentConfig):
     batches of 256-512): only the small bandwidths (0.02 to 0.3) with a two-dimensional noise
     reached 35% after 2,000 steps on a cosine rate from 3e-3; a one-dimensional noise drew a
     thin curve, 88% of it on a bar but mostly along two of the six bars (the smallest share 1%).
-    So the cheapest is kept, fitted for the first seed only, and the chapter does not rank it.
+    A fourth try (2026-12-06, seed 0) trained far longer, with a two-dimensional noise, three
+    hidden layers of 256 and bandwidths from 0.02 to 3: at a constant 1e-3 the on-bar fraction
+    rose from 34% (2,000 steps) to 65% (8,000) and 87% (24,000), on a cosine rate over 16,000
+    steps to 81%. Those settings are kept (``gmmn_*``); ``latent_density/gmmn_length`` trains them
+    for :class:`~companion.experiments.latent_density_gmmn.GMMNLengthConfig`'s steps on three
+    seeds, which is more than the chapter's budget, so the chapter reads its record. Here the GMMN
+    is fitted briefly, for the first seed only, as a picture of the start of that run, and the
+    chapter does not rank it.
     """
 
     n_train: int = 10_000
@@ -92,6 +99,12 @@ class BarsConfig(ExperimentConfig):
     lde_head_layers: int = 2
     batch_size: int = 256
     gmmn_steps: int = 400
+    # the GMMN's settings, from its fourth try (2026-12-06; see above and ``latent_density/gmmn_length``)
+    gmmn_noise_dim: int = 2
+    gmmn_hidden: int = 256
+    gmmn_layers: int = 3
+    gmmn_bandwidths: Tuple[float, ...] = (0.02, 0.05, 0.1, 0.3, 1.0, 3.0)  # in standardised units
+    gmmn_lr: float = 1e-3
     gmm_components: int = 30
     min_on_bar: float = 0.9
     seed: int = 0
@@ -140,6 +153,15 @@ def bars_on_bar(points: torch.Tensor, half_width: float = 0.3) -> Tuple[float, f
     return float(on.amax(1).mean()), float(on.mean(0).min())
 
 
+def meets_bars_bar(on_bar: float, smallest_bar_share: float, min_on_bar: float) -> bool:
+    """The quality bar of a model of ``bars`` (see :func:`bars_on_bar` for the two fractions): at least
+    ``min_on_bar`` of the samples on a bar, and every bar holding at least half of its sixth."""
+    for value, name in ((on_bar, "on_bar"), (smallest_bar_share, "smallest_bar_share"), (min_on_bar, "min_on_bar")):
+        if not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a fraction in [0, 1]; got {value!r}")
+    return on_bar >= min_on_bar and smallest_bar_share >= 1 / 12
+
+
 def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
                      with_gmmn: bool) -> Dict[str, Tuple[np.ndarray, object]]:
     """One seed of Fig. 5: every model's samples and, for the density models, the model (else None); the GMMN
@@ -156,8 +178,9 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
                 betas=cfg.lde_betas, desc=f"LDE K={k}")
         fitted[f"LDE (K={k})"] = (model.sample(cfg.n_samples).cpu().numpy(), model)
     if with_gmmn:
-        gmmn = GMMN(2).to(companion.device())
-        fit_gmmn(gmmn, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size)
+        gmmn = GMMN(2, noise_dim=cfg.gmmn_noise_dim, hidden=cfg.gmmn_hidden, n_layers=cfg.gmmn_layers)
+        fit_gmmn(gmmn.to(companion.device()), train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size,
+                 lr=cfg.gmmn_lr, bandwidths=cfg.gmmn_bandwidths)
         with torch.no_grad():
             fitted["GMMN"] = (gmmn.sample(cfg.n_samples).cpu().numpy(), None)
     gmm = GaussianMixture(cfg.gmm_components, covariance_type="full", random_state=seed)
@@ -220,7 +243,7 @@ def _bars_metrics(runs: Dict[str, List[float]], cfg: BarsConfig, train: torch.Te
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
     names = [key.split("/", 1)[1] for key in runs if key.startswith("on_bar/")]
     for name in names:
-        met = [on >= cfg.min_on_bar and share >= 1 / 12
+        met = [meets_bars_bar(on, share, cfg.min_on_bar)
                for on, share in zip(runs[f"on_bar/{name}"], runs[f"smallest_bar_share/{name}"])]
         metrics[f"meets_bar/{name}"] = f"{sum(met)} of {len(met)} seeds"
     metrics["gap_fraction/train data"] = float(data.bars_gap_mask(train).float().mean())
