@@ -109,4 +109,5 @@ def test_the_record_holds_both_data_sets_ten_seeds_and_the_commands_that_ran_the
                 assert all(0 <= q <= 100 for q in run["high_quality_pct"])
                 assert tuple(run["curve"]) == tuple(lengths[:i])
         assert record["seconds"] > 0 and record["date"].startswith("2026-12-0")
+        assert record["pacgan_lr"] == book.pacgan_lr  # the record is a run of the book's recipe as it is
     assert L.plot_training_length({d: r["runs"] for d, r in TRAINING_LENGTH_RECORD.items()}) is not None

@@ -254,8 +254,8 @@ class ModeCoverageConfig(ComparisonConfig):
     gan_disc_hidden: int = 32
     gan_steps: int = 1500
     gan_batch_size: int = 100
-    # half that chapter's rate: at 1e-3 BGAN missed the ring's bar, at 5e-4 it meets it, as the GAN and M-BGAN do
-    # (RING_BGAN_SWEEP_RECORD)
+    # that chapter's rate (half its GAN sweep's 1e-3, at which BGAN missed the ring's bar; at 5e-4 it meets it, as
+    # the GAN and M-BGAN do: RING_BGAN_SWEEP_RECORD)
     gan_lr: float = 5e-4
     # both players' learning rates fall linearly to zero over gan_steps, as in that chapter at book scale (this
     # chapter's recorded try, RING_GAN_SEED_RECORD: at a constant rate the worst of 10 seeds covers 4-5 modes)
