@@ -60,6 +60,18 @@ def test_smoke_run_scores_every_seed_along_training():
         L.run_gmmn_length(L.GMMNLengthConfig.for_scale("smoke", seeds=()))
 
 
+def test_plot_says_what_is_wrong_with_its_curves():
+    score = {"on_bar": 0.9, "smallest_bar_share": 0.1, "gap_fraction": 0.0}
+    with pytest.raises(ValueError, match="curves must map"):
+        L.plot_gmmn_length({})
+    with pytest.raises(ValueError, match=r"curves\[0\] must map"):
+        L.plot_gmmn_length({0: {}})
+    with pytest.raises(ValueError, match="smallest_bar_share"):
+        L.plot_gmmn_length({0: {10: score}, 1: {10: {"on_bar": 0.5}}})
+    with pytest.raises(ValueError, match="min_on_bar"):
+        L.plot_gmmn_length({0: {10: score}}, min_on_bar=1.5)
+
+
 def test_bars_fits_the_gmmn_with_the_configs_settings(monkeypatch):
     """Fig. 5's GMMN is built and trained with the settings of BarsConfig, as the long run is."""
     import companion.lde

@@ -127,9 +127,23 @@ def gmmn_length_summary(curves: Dict[int, Dict[int, Dict[str, float]]], min_on_b
 
 
 def plot_gmmn_length(curves: Dict[int, Dict[int, Dict[str, float]]], min_on_bar: float = BarsConfig.min_on_bar):
-    """The on-bar fraction and the smallest bar's share along training, one line per seed, with the bar."""
+    """The on-bar fraction and the smallest bar's share along training, one line per seed, with the bar.
+
+    ``curves`` is :attr:`GMMNLengthResult.curves` (seed -> step -> scores), as the record holds it."""
     import matplotlib.pyplot as plt
 
+    from companion.checks import check_probability
+
+    check_probability(min_on_bar, "min_on_bar")
+    if not isinstance(curves, dict) or not curves:
+        raise ValueError("curves must map each seed to its evaluations (seed -> step -> scores); got none")
+    for seed, curve in curves.items():
+        if not isinstance(curve, dict) or not curve:
+            raise ValueError(f"curves[{seed!r}] must map each evaluated step to its scores; got {curve!r}")
+        for step, score in curve.items():
+            missing = {"on_bar", "smallest_bar_share"} - set(score if isinstance(score, dict) else ())
+            if missing:
+                raise ValueError(f"curves[{seed!r}][{step!r}] lacks the score(s) {sorted(missing)}")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, key, bar, label in ((axes[0], "on_bar", min_on_bar, "fraction of samples on a bar"),
                                 (axes[1], "smallest_bar_share", 1 / 12, "smallest bar's share")):
