@@ -11,7 +11,7 @@ everything here).
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import torch
 from torch import nn
@@ -96,9 +96,11 @@ def fit_gmmn(
     progress: Optional[bool] = None,
     bandwidths: Sequence[float] = (0.05, 0.1, 0.3, 1.0, 3.0),
     desc: str = "GMMN",
+    scheduler: Optional[Callable[[torch.optim.Optimizer], Any]] = None,
 ) -> History:
     """Train a :class:`GMMN` to minimise the MMD to ``data`` (bandwidths in standardised units)
-    with :func:`companion.train.minimize`; records ``mmd2``."""
+    with :func:`companion.train.minimize`; records ``mmd2``. ``scheduler`` is passed on to it
+    (``None``: a constant rate; :func:`companion.train.cosine_schedule` anneals it)."""
     if not isinstance(model, GMMN):
         raise TypeError(f"model must be a GMMN; got {type(model).__name__}")
     device = next(model.parameters()).device
@@ -112,6 +114,6 @@ def fit_gmmn(
 
     history = minimize(model, (data - model.loc) / model.scale, mmd, n_steps=n_steps, batch_size=batch_size, lr=lr,
                        optimizer=optimizer, generator=generator, callback=callback, progress=progress,
-                       log_every=max(1, n_steps // 200), desc=desc)
+                       scheduler=scheduler, log_every=max(1, n_steps // 200), desc=desc)
     model.eval()
     return history

@@ -60,6 +60,23 @@ def test_smoke_run_scores_every_seed_along_training():
         L.run_gmmn_length(L.GMMNLengthConfig.for_scale("smoke", seeds=()))
 
 
+def test_gmmn_cosine_anneals_the_long_runs_rate(monkeypatch):
+    import companion.lde
+
+    seen = []
+    real_fit = companion.lde.fit_gmmn
+
+    def spy(model, data, **kwargs):
+        seen.append(kwargs["scheduler"])
+        return real_fit(model, data, **kwargs)
+
+    monkeypatch.setattr(companion.lde, "fit_gmmn", spy)
+    monkeypatch.setenv("COMPANION_WORKERS", "1")  # the spy lives in this process
+    L.run_gmmn_length(L.GMMNLengthConfig.for_scale("smoke", seeds=(0,), gmmn_cosine=False))
+    L.run_gmmn_length(L.GMMNLengthConfig.for_scale("smoke", seeds=(0,), gmmn_cosine=True))
+    assert seen[0] is None and callable(seen[1])
+
+
 def test_plot_says_what_is_wrong_with_its_curves():
     score = {"on_bar": 0.9, "smallest_bar_share": 0.1, "gap_fraction": 0.0}
     with pytest.raises(ValueError, match="curves must map"):
@@ -89,10 +106,11 @@ def test_bars_fits_the_gmmn_with_the_configs_settings(monkeypatch):
     assert seen == {"noise_dim": 3, "bandwidths": cfg.gmmn_bandwidths, "lr": 2e-3}
 
 
-def test_the_record_is_a_book_scale_run_of_the_configs_gmmn():
+@pytest.mark.parametrize("name", ["GMMN_LENGTH_RECORD", "GMMN_CONSTANT_RATE_RECORD"])
+def test_each_record_is_a_book_scale_run_of_the_configs_gmmn(name):
     from companion.__main__ import _parser
 
-    record = L.GMMN_LENGTH_RECORD
+    record = getattr(L, name)
     args = _parser().parse_args(shlex.split(record["command"])[3:])
     assert args.ids == ["latent_density/gmmn_length"] and args.scale == "book"
     settings = {name: ast.literal_eval(value) for name, value in (t.split("=", 1) for t in args.set or [])}
@@ -104,3 +122,12 @@ def test_the_record_is_a_book_scale_run_of_the_configs_gmmn():
     assert record["date"].startswith("2026-12-") and record["seconds"] > 0
     assert L.gmmn_length_summary(record["curves"], cfg.min_on_bar)["final_meets_bar"].endswith(
         f"of {len(cfg.seeds)} seeds")
+
+
+def test_the_records_differ_only_in_the_rate():
+    from companion.__main__ import _parser
+
+    annealed, constant = (_parser().parse_args(shlex.split(r["command"])[3:]).set or []
+                          for r in (L.GMMN_LENGTH_RECORD, L.GMMN_CONSTANT_RATE_RECORD))
+    assert annealed == [] and constant == ["gmmn_cosine=False"]  # the book's setting anneals the rate
+    assert L.GMMNLengthConfig.for_scale("book").gmmn_cosine

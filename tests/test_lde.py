@@ -402,6 +402,20 @@ def test_gmmn_learns_a_shifted_scaled_gaussian():
     assert ((samples.std(0) / sd).log().abs()).max() < 0.2  # an untrained generator is off by ~2
 
 
+def test_fit_gmmn_passes_its_scheduler_to_the_loop():
+    from companion.train import cosine_schedule
+
+    torch.manual_seed(0)
+    data = torch.randn(500, 2)
+    model = GMMN(2, noise_dim=2, hidden=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    fit_gmmn(model, data, n_steps=20, batch_size=50, optimizer=optimizer, scheduler=cosine_schedule(20), progress=False)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed to zero over the run
+    constant = torch.optim.Adam(model.parameters(), lr=1e-3)
+    fit_gmmn(model, data, n_steps=20, batch_size=50, optimizer=constant, progress=False)
+    assert constant.param_groups[0]["lr"] == 1e-3
+
+
 def test_samples_stay_finite_where_the_network_asks_for_huge_scales():
     # Sampling can wander where the estimator was never fitted; there an unbounded log sd
     # overflowed exp and turned codes into inf/NaN (seen on patches). The scale is capped.

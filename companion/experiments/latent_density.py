@@ -66,6 +66,7 @@ from companion.experiments.latent_density_estimators import (  # noqa: F401  (th
     run_patches,
 )
 from companion.experiments.latent_density_gmmn import (  # noqa: F401  (the chapter imports them from here)
+    GMMN_CONSTANT_RATE_RECORD,
     GMMN_LENGTH_RECORD,
     GMMNLengthConfig,
     GMMNLengthResult,
