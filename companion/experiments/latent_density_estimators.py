@@ -83,7 +83,7 @@ class BarsConfig(ExperimentConfig):
     rose from 34% (2,000 steps) to 65% (8,000) and 87% (24,000), on a cosine rate over 16,000
     steps to 81%. Those settings are kept (``gmmn_*``); ``latent_density/gmmn_length`` trains them
     for :class:`~companion.experiments.latent_density_gmmn.GMMNLengthConfig`'s steps on three
-    seeds (48,000, the rate annealed; a fifth try), which is more than the chapter's budget, so the
+    seeds (64,000, the rate annealed; a fifth try), which is more than the chapter's budget, so the
     chapter reads its records. Here the GMMN
     is fitted briefly, for the first seed only, as a picture of the start of that run, and the
     chapter does not rank it.
