@@ -89,11 +89,12 @@ def test_the_record_holds_both_data_sets_ten_seeds_and_the_commands_that_ran_the
     import shlex
 
     from companion.__main__ import _parser
-    from companion.experiments.symmetric_training_length_record import TRAINING_LENGTH_RECORD
+    from companion.experiments.symmetric_training_length_record import GRID_LONGER_RECORD as LONGER
+    from companion.experiments.symmetric_training_length_record import LENGTH_RUNS, TRAINING_LENGTH_RECORD
 
     assert set(TRAINING_LENGTH_RECORD) == {"ring", "grid"}
     book = L.TrainingLengthConfig.for_scale("book")
-    for dataset, record in TRAINING_LENGTH_RECORD.items():
+    for dataset, record in [*TRAINING_LENGTH_RECORD.items(), ("grid", LONGER)]:
         args = _parser().parse_args(shlex.split(record["command"])[3:])
         assert args.ids == ["symmetric_discriminators/training_length"] and args.scale == "book"
         settings = dict(text.split("=", 1) for text in args.set)
@@ -110,4 +111,8 @@ def test_the_record_holds_both_data_sets_ten_seeds_and_the_commands_that_ran_the
                 assert tuple(run["curve"]) == tuple(lengths[:i])
         assert record["seconds"] > 0 and record["date"].startswith("2026-12-0")
         assert record["pacgan_lr"] == book.pacgan_lr  # the record is a run of the book's recipe as it is
+    # the longer grid run is longer than every run of the grid's record, and the chapters read them all in order
+    assert min(LONGER["runs"]) > max(TRAINING_LENGTH_RECORD["grid"]["runs"])
+    assert LENGTH_RUNS["ring"] is TRAINING_LENGTH_RECORD["ring"]["runs"]
+    assert list(LENGTH_RUNS["grid"]) == [*TRAINING_LENGTH_RECORD["grid"]["runs"], *LONGER["runs"]]
     assert L.plot_training_length({d: r["runs"] for d, r in TRAINING_LENGTH_RECORD.items()}) is not None

@@ -13,9 +13,14 @@ from (the book scale's, :class:`~companion.experiments.symmetric_mode_coverage.M
 the runs of 2026-12-04/05 at the earlier 1e-3 were replaced when it was halved). ``seconds``: the
 wall-clock time of the command, which on 2026-12-06 shared the two cores with up to three other
 one-thread runs, so it overstates what the runs cost alone.
+
+``GRID_LONGER_RECORD``: a longer ``grid`` run of the same recipe, made afterwards with its own
+command to see whether the gap between M-BGAN and the GAN at the longest length above keeps
+growing; it holds one length and so no scores along the way. ``LENGTH_RUNS``: every recorded
+run per data set in order of length, the longer ``grid`` run after the others (what the chapters read).
 """
 
-__all__ = ["TRAINING_LENGTH_RECORD"]
+__all__ = ["GRID_LONGER_RECORD", "LENGTH_RUNS", "TRAINING_LENGTH_RECORD"]
 
 TRAINING_LENGTH_RECORD = {
     "grid": {
@@ -232,3 +237,28 @@ TRAINING_LENGTH_RECORD = {
         },
     },
 }
+
+
+GRID_LONGER_RECORD = {
+    "date": "2026-12-06 (09:26-09:43 UTC)",
+    "seconds": 986,  # the three models side by side (COMPANION_WORKERS=3) on the two cores, nothing else running
+    "pacgan_lr": 0.0005,
+    "command": ("python -m companion reproduce symmetric_discriminators/training_length --scale book"
+                ' --set "datasets=(\'grid\',)" --set "horizons=(30000,)"'),
+    "runs": {
+        30000: {
+            "bgan": {"modes": [16, 13, 12, 17, 10, 12, 11, 9, 8, 7],
+                    "high_quality_pct": [17.08, 20.64, 37.52, 15.52, 26.48, 16.04, 9.32, 7.52, 13.32, 12.12],
+                    "curve": {}},
+            "gan": {"modes": [19, 24, 15, 17, 15, 13, 18, 17, 19, 19],
+                    "high_quality_pct": [67.72, 69.6, 42.12, 48.32, 50.64, 34.2, 56.6, 59.2, 46.32, 58.04],
+                    "curve": {}},
+            "mbgan": {"modes": [23, 25, 22, 24, 23, 21, 24, 23, 25, 23],
+                    "high_quality_pct": [50.96, 61.44, 50.56, 55.72, 50.64, 52.96, 62.6, 57.56, 60.68, 42.44],
+                    "curve": {}},
+        },
+    },
+}
+
+LENGTH_RUNS = {"ring": TRAINING_LENGTH_RECORD["ring"]["runs"],
+               "grid": {**TRAINING_LENGTH_RECORD["grid"]["runs"], **GRID_LONGER_RECORD["runs"]}}
