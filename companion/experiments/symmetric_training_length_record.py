@@ -241,7 +241,7 @@ TRAINING_LENGTH_RECORD = {
 
 GRID_LONGER_RECORD = {
     "date": "2026-12-06 (09:26-09:43 UTC)",
-    "seconds": 986,  # the three models side by side (COMPANION_WORKERS=3) on the two cores, nothing else running
+    "seconds": 986,  # the three models side by side (COMPANION_WORKERS=3) on the two cores, otherwise idle
     "pacgan_lr": 0.0005,
     "command": ("python -m companion reproduce symmetric_discriminators/training_length --scale book"
                 ' --set "datasets=(\'grid\',)" --set "horizons=(30000,)"'),
