@@ -343,6 +343,21 @@ def test_bars_and_verdicts_are_in_the_json_metrics(results):
     assert results["images"].metrics["digits/iml_vs_vae_frechet_verdict"] in (-1.0, 0.0, 1.0)
 
 
+def test_the_toys_bars_at_book_scale_are_the_symmetric_chapters_and_every_toy_has_the_bars_seeds():
+    from companion.experiments.symmetric_paper_record import PAPER_GAN_BARS
+    from companion.experiments.symmetric_training_length import stops_rising_at
+    from companion.experiments.symmetric_training_length_record import LENGTH_RUNS
+
+    cfg = C.ModeCoverageConfig.for_scale("book")
+    assert dict(cfg.gan_bar_modes) == PAPER_GAN_BARS  # ring 6 of 8, grid 17 of 25 (PacGAN's GAN)
+    assert dict(cfg.dataset_seeds) == {dataset: cfg.gan_bar_seeds for dataset in cfg.datasets}
+    # the grid's bar is within reach of the recipe: trained until its coverage stops rising, its GAN is at it
+    grid = {steps: runs["gan"]["modes"] for steps, runs in LENGTH_RUNS["grid"].items()}
+    plateau = stops_rising_at(grid)
+    assert plateau is not None
+    assert all(sum(grid[steps]) / len(grid[steps]) >= 17 for steps in grid if steps >= plateau)
+
+
 def test_toy_gan_verdicts_pair_the_replicas_and_rank_a_gan_at_its_bar(results):
     import dataclasses
 
