@@ -442,18 +442,51 @@ def test_patches_set_discriminators_judge_pure_batches_and_the_others_keep_the_t
         assert C.ImagesConfig.for_scale(scale).bgan_gamma == 0.5
         assert C.ModeCoverageConfig.for_scale(scale).bgan_gamma == 0.5
     seen = []
-    fit_bgan = S.fit_bgan
+    mix = S.complementary_mixed_sets
 
-    def spy(gan, data, **kwargs):
-        seen.append(kwargs["gamma"])
-        return fit_bgan(gan, data, **kwargs)
+    def spy(real, fake, gamma, generator=None):
+        seen.append(gamma)
+        return mix(real, fake, gamma, generator=generator)
 
-    monkeypatch.setattr(S, "fit_bgan", spy)
+    monkeypatch.setattr(S, "complementary_mixed_sets", spy)
     cfg = C.PatchesConfig.for_scale("smoke", gan_steps=2)
     spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 128)
     for model in ("bgan", "m-bgan"):
         C.fit_model(model, train, spec, cfg)
-    assert seen == [0.0, 0.0]
+    assert seen and set(seen) == {0.0}
+
+
+@pytest.mark.parametrize("model", ["gan", "m-bgan"])
+def test_gans_of_images_train_their_seeds_as_independent_replicas(model):
+    """fit_gans trains every seed at once; each replica is the fit with its seed alone (fit_model), so changing
+    the other seeds changes nothing in it, and the replicas differ from each other."""
+    import dataclasses
+
+    cfg = C.ImagesConfig.for_scale("smoke", gan_steps=30)
+    spec, train = C.dataset_spec("digits"), C.load_split("digits", "train", 256)
+    together = C.fit_gans(model, train, spec, dataclasses.replace(cfg, seed=3, n_seeds=2))
+    alone = C.fit_model(model, train, spec, dataclasses.replace(cfg, seed=4))
+    assert len(together) == 2 and all(f.name == model and f.seconds > 0 for f in together)
+    with_other, by_itself = (dict(f.modules.named_parameters()) for f in (together[1], alone))
+    assert set(with_other) == set(by_itself)
+    for name, value in with_other.items():
+        assert torch.allclose(value, by_itself[name], atol=1e-5), name
+    first = dict(together[0].modules.named_parameters())
+    assert any(not torch.allclose(first[name], value) for name, value in with_other.items())
+    assert together[1].sample(7).shape == (7, *spec.shape)
+    with pytest.raises(ValueError, match="model must be one of"):
+        C.fit_gans("vae", train, spec, cfg)
+    with pytest.raises(ValueError, match="shape"):
+        C.fit_gans(model, train.flatten(1), spec, cfg)
+
+
+def test_gans_with_convolutional_players_train_one_seed_after_the_other():
+    cfg = C.PatchesConfig.for_scale("smoke", gan_steps=3, n_seeds=2)
+    cfg.gan_generator, cfg.gan_discriminator = "conv", "conv"
+    spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 128)
+    fits = C.fit_gans("gan", train, spec, cfg)
+    assert len(fits) == 2 and all(any(isinstance(m, torch.nn.Conv2d) for m in f.modules.modules()) for f in fits)
+    assert fits[0].sample(4).shape == (4, 63)
 
 
 def test_recorded_sweeps_have_one_value_per_seed_and_their_tables_read_them():

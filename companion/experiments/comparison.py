@@ -33,6 +33,7 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
     CHAPTERS,
     DATASET_SPECS,
     DISPLAY_NAMES,
+    GAN_MODELS,
     MODELS,
     PARZEN_GRIDS,
     DatasetSpec,
@@ -40,8 +41,8 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
     FittedModel,
     dataset_spec,
     feature_space,
+    fit_gans,
     fit_model,
-    fit_toy_gans,
     likelihood_kind,
     load_split,
     not_applicable_reason,
@@ -60,6 +61,7 @@ __all__ = [
     "comparison_table",
     "dataset_spec",
     "feature_space",
+    "fit_gans",
     "fit_model",
     "likelihood_kind",
     "load_split",
@@ -101,7 +103,8 @@ class ComparisonConfig(ExperimentConfig):
     bgan_gamma: float = 0.5
     # the GANs' recipe (preliminaries/gan_digits, the one that meets the book's bar on digits), with Adam's betas
     # (0, 0.9) and spectral normalisation of the discriminators (companion.nets.spectral_normalise): the changes
-    # of the chapter's sweeps that put every GAN of images and patches at its bar, BGAN on digits among them
+    # of the chapter's sweeps that brought the GANs of images and patches to their bar (BGAN on digits among them;
+    # BGAN on the patches in 9 of 10 seeds); every seed of a GAN trains at once (comparison_models.fit_gans)
     gan_latent_dim: int = 16
     gan_hidden: int = 48
     gan_disc_hidden: int = 128
@@ -331,9 +334,6 @@ COLUMNS = {
              ("n_params", "parameters", True)),
 }
 
-#: The models held to the GAN bar before they are ranked.
-GAN_MODELS = ("gan", "bgan", "m-bgan")
-
 
 def _n_samples(model: str, spec: DatasetSpec, cfg: ComparisonConfig, n_train: int) -> int:
     """Samples per model: ``n_samples``, never more than the training split, so the data row has as many."""
@@ -439,15 +439,15 @@ def _scored_seeds(model: str, seeds: Tuple[int, ...], spec: DatasetSpec, cfg: Co
     """Fit ``model`` with each of ``seeds`` and score it (:func:`_evaluate`): per seed its row, its grid
     draws and, for a GAN, the draws its bar is read on; with the model's likelihood kind and note.
 
-    A toy GAN trains all its seeds at once as replicas (:func:`fit_toy_gans`), every other model one
-    fit per seed (:func:`fit_model`, which seeds itself). One call is one worker's job in :func:`_fit_models`,
-    so it sets the random state it draws from.
+    A GAN trains all its seeds at once (:func:`fit_gans`: replicas), every other model one fit per seed
+    (:func:`fit_model`, which seeds itself). One call is one worker's job in :func:`_fit_models`, so it
+    sets the random state it draws from.
     """
     import dataclasses
 
-    if spec.family == "toys" and model in GAN_MODELS:
+    if model in GAN_MODELS:
         companion.seed_everything(seeds[0])  # the replicas seed themselves; this seeds the draws that score them
-        fits = fit_toy_gans(model, train, spec, dataclasses.replace(cfg, seed=seeds[0], n_seeds=len(seeds)))
+        fits = fit_gans(model, train, spec, dataclasses.replace(cfg, seed=seeds[0], n_seeds=len(seeds)))
     else:
         fits = [fit_model(model, train, spec, dataclasses.replace(cfg, seed=seed)) for seed in seeds]
     scored = []
@@ -469,9 +469,8 @@ def _fit_models(models: Sequence[str], spec: DatasetSpec, cfg: ComparisonConfig,
 
     seeds = tuple(cfg.seed + j for j in range(cfg.n_seeds))
     jobs = []
-    for model in models:  # a toy GAN's seeds are one job (replicas), any other model's one job per seed
-        toy_gan = spec.family == "toys" and model in GAN_MODELS
-        jobs += [(model, seeds)] if toy_gan else [(model, (seed,)) for seed in seeds]
+    for model in models:  # a GAN's seeds are one job (replicas), any other model's one job per seed
+        jobs += [(model, seeds)] if model in GAN_MODELS else [(model, (seed,)) for seed in seeds]
     jobs.sort(key=lambda job: len(job[1]) == 1)  # the long replica jobs first, so that the workers end together
     done = map_in_workers(lambda model, job_seeds: _scored_seeds(model, job_seeds, spec, cfg, train, valid, test,
                                                                  space), jobs)

@@ -53,6 +53,10 @@ if TYPE_CHECKING:  # the configurations live with the runs; only the type is nee
 #: Every model of the comparison, in the order of the tables.
 MODELS = ("vae", "iml", "ae+lde", "iae+lde", "agave", "v-ade", "av-ade", "gan", "bgan", "m-bgan", "real-nvp")
 
+#: The GANs (samples only): the models held to the GAN bar before they are ranked; they train their seeds
+#: at once (:func:`fit_gans`).
+GAN_MODELS = ("gan", "bgan", "m-bgan")
+
 #: How the tables and figures name them.
 DISPLAY_NAMES = {
     "vae": "VAE", "iml": "IML (GMM base)", "ae+lde": "AE + LDE", "iae+lde": "IAE + LDE", "agave": "AGAVE",
@@ -497,11 +501,135 @@ def _discriminator(spec: DatasetSpec, cfg: ComparisonConfig) -> nn.Module:
     return spectral_normalise(disc) if cfg.gan_spectral_norm else disc
 
 
+def _replicated_players(cfg: ComparisonConfig) -> bool:
+    """Whether the GANs of images and vectors train as replicas: with MLP players (the chapter's recipe);
+    the convolutional ones of the sweeps (``gan_generator``/``gan_discriminator`` ``"conv"``) train one seed
+    at a time."""
+    return cfg.gan_generator == "mlp" and cfg.gan_discriminator == "mlp"
+
+
+def _replica_discriminator(model: str, spec: DatasetSpec, cfg: ComparisonConfig) -> nn.Module:
+    """One seed's discriminator as the replicas stack it: the GAN's MLP on flat examples (a logit per
+    example), or BGAN's and M-BGAN's set discriminator; spectrally normalised with ``gan_spectral_norm``."""
+    from companion.gan import MLPDiscriminator
+    from companion.symmetric import SymmetricDiscriminator
+
+    if model == "gan":  # the MLP of MLPDiscriminator, its (..., 1) logits flattened to (...,)
+        disc: nn.Module = nn.Sequential(MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden,
+                                                         n_layers=cfg.gan_layers).net, nn.Flatten(-2))
+    else:
+        disc = SymmetricDiscriminator(spec.n_dims, (cfg.gan_disc_hidden,) * cfg.gan_layers,
+                                      reduction="bgan" if model == "bgan" else "mbgan", activation="leaky_relu")
+    return spectral_normalise(disc) if cfg.gan_spectral_norm else disc
+
+
+def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig,
+                        seeds: Tuple[int, ...]) -> Tuple:
+    """Every seed of a GAN, BGAN or M-BGAN of images or vectors at once (:class:`companion.replicas.Replicas`):
+    ``gan_steps`` steps of one discriminator update and one generator update on minibatches of
+    ``batch_size``, Adam with ``gan_lr`` and ``gan_betas`` for both players. The GAN plays the
+    non-saturating game on single examples; BGAN and M-BGAN judge each minibatch as one set, mixed with
+    its generated batch and complemented (:func:`companion.symmetric.complementary_mixed_sets`, mixing
+    parameter ``bgan_gamma``). Replica j draws its weights, minibatches, noise and mixing from seed
+    ``seeds[j]`` alone, so it is the run with that seed whatever the other replicas are.
+
+    Returns the generator replicas (flat examples) and the discriminator replicas.
+    """
+    from companion.experiments.symmetric_replicas import discriminator_update, generator_update, replica_mixer
+    from companion.replicas import Replicas, StackedMinibatches, stacked_randn
+    from companion.symmetric import complementary_mixed_sets
+    from companion.train import train_loop
+
+    dev = train.device
+    discs = Replicas(lambda: _replica_discriminator(model, spec, cfg), seeds, device=dev)
+    gens = Replicas(lambda: _generator(spec, cfg, flat=True).net, seeds, device=dev)
+    noise = gens.continuation_generators()  # each seed's stream after building its generator
+    betas = tuple(cfg.gan_betas)
+    d_opt = torch.optim.Adam(discs.parameters(), lr=cfg.gan_lr, betas=betas)
+    g_opt = torch.optim.Adam(gens.parameters(), lr=cfg.gan_lr, betas=betas)
+    batches = StackedMinibatches(train.flatten(1), cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
+    gamma = cfg.bgan_gamma
+    mix = replica_mixer(lambda real, fake, rng: complementary_mixed_sets(real, fake, gamma, generator=rng),
+                        [torch.Generator(device=dev).manual_seed(s) for s in seeds])
+    reduction = {"gan": None, "bgan": "bgan", "m-bgan": "mbgan"}[model]
+
+    def fake_batch() -> torch.Tensor:
+        return gens(stacked_randn(noise, cfg.batch_size, cfg.gan_latent_dim, device=dev))
+
+    def step(i: int) -> Dict[str, torch.Tensor]:
+        real = next(batches)
+        with torch.no_grad():
+            fake = fake_batch()
+        d_loss = discriminator_update(discs, d_opt, real, fake, mix, reduction)
+        g_loss = generator_update(discs, g_opt, real, fake_batch(), mix, reduction)
+        return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}
+
+    train_loop(step, cfg.gan_steps, desc=f"{DISPLAY_NAMES[model]} x{len(seeds)}", log_every=10)
+    return gens, discs
+
+
+def _fit_gans_as_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig,
+                          seeds: Tuple[int, ...]) -> List[FittedModel]:
+    """:func:`_train_gan_replicas`, each replica made a :class:`companion.gan.GAN` whose discriminator has
+    plain layers with the normalised weights (so that the fit pickles); ``seconds`` is each seed's share."""
+    from companion.gan import GAN, MLPGenerator
+
+    start = time.perf_counter()
+    gens, discs = _train_gan_replicas(model, train, spec, cfg, seeds)
+    seconds = (time.perf_counter() - start) / len(seeds)
+    fitted = []
+    for j in range(len(seeds)):
+        gen = MLPGenerator(cfg.gan_latent_dim, spec.shape, hidden=cfg.gan_hidden, n_layers=cfg.gan_layers,
+                           out_activation="sigmoid" if spec.discrete else None)
+        gen.net = gens.module(j)  # the same MLP, its flat output shaped as the examples
+        # a fresh module for the trained weights: PyTorch's parametrised layers share their class with every
+        # copy of them (Replicas.module copies its template), and removing a normalisation edits that class
+        disc = _replica_discriminator(model, spec, cfg).to(train.device)
+        disc.load_state_dict(discs.module(j).state_dict())
+        remove_spectral_norm(disc)
+        gan = GAN(gen, disc[0] if model == "gan" else disc, cfg.gan_latent_dim).eval()
+        fitted.append(FittedModel(model, gan, gan.sample, None, "none", _likelihood_how(model, spec), seconds=seconds))
+    return fitted
+
+
+def fit_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> List[FittedModel]:
+    """Fit ``model`` (one of :data:`GAN_MODELS`) with each seed ``cfg.seed .. cfg.seed + cfg.n_seeds - 1``.
+
+    On the toys every seed trains at once with the PacGAN recipe (:func:`fit_toy_gans`); on images and
+    vectors with MLP players too, as replicas (:func:`_train_gan_replicas`); with the sweeps'
+    convolutional players one seed after the other. Replica j is the run with seed ``cfg.seed + j`` on
+    its own (it draws from that seed alone), so one seed's fit is the same however many are trained with it.
+
+    Returns:
+        One fitted model per seed, in order; ``seconds`` is each seed's share of the training time.
+
+    Raises:
+        ValueError: if ``model`` is not a GAN, or ``train`` is not a tensor of the dataset's shape.
+    """
+    if model not in GAN_MODELS:
+        raise ValueError(f"model must be one of {GAN_MODELS}; got {model!r}")
+    if not torch.is_tensor(train) or tuple(train.shape[1:]) != spec.shape:
+        raise ValueError(f"train must be a tensor of shape (N, {', '.join(map(str, spec.shape))}); "
+                         f"got {getattr(train, 'shape', type(train).__name__)}")
+    seeds = tuple(cfg.seed + j for j in range(cfg.n_seeds))
+    if spec.family == "toys":
+        return fit_toy_gans(model, train, spec, cfg)
+    if _replicated_players(cfg):
+        return _fit_gans_as_replicas(model, train, spec, cfg, seeds)
+    fitted = []
+    for seed in seeds:
+        companion.seed_everything(seed)
+        start = time.perf_counter()
+        fit = _fit_gan(train, spec, cfg) if model == "gan" else _fit_bgan(train, spec, cfg, model.replace("-", ""))
+        fit.seconds = time.perf_counter() - start
+        fitted.append(fit)
+    return fitted
+
+
 def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
+    """A GAN with convolutional players (the sweeps' ``gan_*="conv"`` settings), one seed."""
     from companion.gan import GAN, fit_gan
 
-    # the GANs train with the recipe that meets the book's bar on digits (preliminaries/gan_digits):
-    # their own latent size, widths, steps and learning rate (``gan_*`` of the configuration)
     disc = _discriminator(spec, cfg)  # built first: the initialisations draw in this order
     gan = GAN(_generator(spec, cfg), disc, cfg.gan_latent_dim).to(train.device)
     fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr,
@@ -511,6 +639,7 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
 
 
 def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, reduction: str) -> FittedModel:
+    """BGAN or M-BGAN with a convolutional generator (the sweeps' ``gan_generator="conv"``), one seed."""
     from companion.gan import GAN
     from companion.symmetric import SymmetricDiscriminator, fit_bgan
 
@@ -601,6 +730,13 @@ def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig)
                        _likelihood_how("real-nvp", spec))
 
 
+def _one_gan(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
+    """One seed's fit of a GAN, as :func:`fit_gans` trains it among others."""
+    import dataclasses
+
+    return fit_gans(model, train, spec, dataclasses.replace(cfg, n_seeds=1))[0]
+
+
 _BUILDERS: Dict[str, Callable[[torch.Tensor, DatasetSpec, object], FittedModel]] = {
     "vae": _fit_vae,
     "iml": _fit_iml,
@@ -609,9 +745,9 @@ _BUILDERS: Dict[str, Callable[[torch.Tensor, DatasetSpec, object], FittedModel]]
     "agave": _fit_agave,
     "v-ade": lambda t, s, c: _fit_ade(t, s, c, "v-ade"),
     "av-ade": lambda t, s, c: _fit_ade(t, s, c, "av-ade"),
-    "gan": _fit_gan,
-    "bgan": lambda t, s, c: _fit_bgan(t, s, c, "bgan"),
-    "m-bgan": lambda t, s, c: _fit_bgan(t, s, c, "mbgan"),
+    "gan": partial(_one_gan, "gan"),
+    "bgan": partial(_one_gan, "bgan"),
+    "m-bgan": partial(_one_gan, "m-bgan"),
     "real-nvp": _fit_real_nvp,
 }
 
