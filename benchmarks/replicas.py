@@ -8,7 +8,13 @@ Two models of the book, each trained for the same number of steps S times:
 * a VAE on ``digits`` with the networks of the preliminaries' digits VAE (MLPs with two
   hidden layers of 256 units, 8 latent dimensions; a Bernoulli likelihood on the grey
   levels here, to keep the script short), batch 128, Adam(1e-3): S plain loops against
-  one loop over :class:`companion.replicas.Replicas`.
+  one loop over :class:`companion.replicas.Replicas`;
+* the comparison chapter's GAN and BGAN on ``digits`` and ``faces`` (its book-scale recipe: MLP players,
+  spectral normalisation, batch 64): S calls of the package's plain loop (``fit_gan``, ``fit_bgan``, one
+  seed each, as the chapter trained them until 2026-12-06) against one call of
+  :func:`companion.experiments.comparison.fit_gans` with S seeds, the chapter's way now. The two are
+  different random draws, so only their times are compared; the replicas' own independence is tested
+  in ``tests/test_experiments_comparison.py``.
 
 Correctness first: the replicas' first steps must equal the plain runs' (the GAN after two
 steps, the VAE after 20, to 1e-4), else the script fails. Then the speed ratio
@@ -161,6 +167,28 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
           f"{flops / together / 1e9:.0f} GFLOP/s as replicas; one large product reaches {peak / 1e9:.0f} GFLOP/s")
     print(f"RATIO replicas_digits_vae_ceiling_{tag} {peak * sequential / flops:.2f} the most any batching "
           f"can gain here: device peak / sequential rate")
+
+    # -- the comparison chapter's GANs of images -------------------------------------------------
+    import dataclasses
+
+    from companion.experiments import comparison as C
+    from companion.experiments import comparison_models as M
+
+    for dataset in ("digits", "faces"):
+        spec, train = C.dataset_spec(dataset), C.load_split(dataset, "train").to(dev)
+        cfg = C.ImagesConfig.for_scale("book", gan_steps=gan_steps, n_seeds=n_replicas)
+        for model in ("gan", "bgan"):
+            def plain(seed: int):
+                companion.seed_everything(seed)
+                one = dataclasses.replace(cfg, seed=seed)
+                return M._fit_gan(train, spec, one) if model == "gan" else M._fit_bgan(train, spec, one, "bgan")
+
+            _, sequential = _timed(lambda: [plain(s) for s in seeds])
+            _, together = _timed(lambda: C.fit_gans(model, train, spec, cfg))
+            print(f"comparison {model} on {dataset} ({tag}, {gan_steps} steps): {n_replicas} sequential runs "
+                  f"{sequential:.1f} s, {n_replicas} replicas {together:.1f} s")
+            print(f"RATIO replicas_comparison_{model}_{dataset}_{tag} {sequential / together:.2f} {n_replicas} seeds "
+                  f"in one run vs {n_replicas} sequential runs")
 
 
 def main() -> None:
