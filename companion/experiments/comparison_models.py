@@ -535,7 +535,7 @@ def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg:
 
     Returns the generator replicas (flat examples) and the discriminator replicas.
     """
-    from companion.experiments.symmetric_replicas import discriminator_update, generator_update, replica_mixer
+    from companion.experiments.symmetric_replicas import replica_gan_step, replica_mixer
     from companion.replicas import Replicas, StackedMinibatches, stacked_randn
     from companion.symmetric import complementary_mixed_sets
     from companion.train import train_loop
@@ -553,15 +553,9 @@ def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg:
                         [torch.Generator(device=dev).manual_seed(s) for s in seeds])
     reduction = {"gan": None, "bgan": "bgan", "m-bgan": "mbgan"}[model]
 
-    def fake_batch() -> torch.Tensor:
-        return gens(stacked_randn(noise, cfg.batch_size, cfg.gan_latent_dim, device=dev))
-
     def step(i: int) -> Dict[str, torch.Tensor]:
-        real = next(batches)
-        with torch.no_grad():
-            fake = fake_batch()
-        d_loss = discriminator_update(discs, d_opt, real, fake, mix, reduction)
-        g_loss = generator_update(discs, g_opt, real, fake_batch(), mix, reduction)
+        d_loss, g_loss = replica_gan_step(gens, discs, g_opt, d_opt, next(batches), lambda: stacked_randn(
+            noise, cfg.batch_size, cfg.gan_latent_dim, device=dev), mix, reduction)
         return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}
 
     train_loop(step, cfg.gan_steps, desc=f"{DISPLAY_NAMES[model]} x{len(seeds)}", log_every=10)
@@ -627,7 +621,8 @@ def fit_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: Comparison
 
 
 def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    """A GAN with convolutional players (the sweeps' ``gan_*="conv"`` settings), one seed."""
+    """A GAN of one seed in the package's plain loop, as the sweeps with a convolutional player
+    (``gan_generator`` or ``gan_discriminator`` ``"conv"``) train it (:func:`fit_gans`)."""
     from companion.gan import GAN, fit_gan
 
     disc = _discriminator(spec, cfg)  # built first: the initialisations draw in this order
@@ -639,7 +634,8 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
 
 
 def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, reduction: str) -> FittedModel:
-    """BGAN or M-BGAN with a convolutional generator (the sweeps' ``gan_generator="conv"``), one seed."""
+    """BGAN or M-BGAN of one seed in the package's plain loop, as the sweeps with a convolutional player
+    train it (:func:`fit_gans`)."""
     from companion.gan import GAN
     from companion.symmetric import SymmetricDiscriminator, fit_bgan
 

@@ -22,7 +22,7 @@ from torch import nn
 import companion
 from companion.checks import check_adam_betas
 from companion.config import ExperimentConfig
-from companion.experiments.symmetric_replicas import discriminator_update, generator_update, replica_mixer
+from companion.experiments.symmetric_replicas import replica_gan_step, replica_mixer
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.nets import MLP, spectral_normalise
 from companion.plots import pyplot
@@ -189,19 +189,13 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
     reduction = None if kind == "minibatch" else kind  # minibatch discrimination passes real and fake separately
     curve: Dict[int, List[float]] = {}
 
-    def fake_batch() -> torch.Tensor:
-        return gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-
     def evaluate(step: int) -> None:
         samples = _sample(gen, eval_rngs, cfg.n_eval_samples, cfg.latent_dim)
         curve[step] = [classifier_frechet(s, feature_net, held_out) for s in samples]
 
     def step(i: int) -> Dict[str, torch.Tensor]:
-        real = next(batches)
-        with torch.no_grad():
-            fake = fake_batch()
-        d_loss = discriminator_update(disc, d_opt, real, fake, mixed_sets, reduction)
-        g_loss = generator_update(disc, g_opt, real, fake_batch(), mixed_sets, reduction)
+        d_loss, g_loss = replica_gan_step(gen, disc, g_opt, d_opt, next(batches), lambda: stacked_randn(
+            noise, cfg.batch_size, cfg.latent_dim, device=dev), mixed_sets, reduction)
         if (i + 1) % cfg.eval_every == 0:
             evaluate(i + 1)
         return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}

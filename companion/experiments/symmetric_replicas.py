@@ -1,11 +1,11 @@
 """One update of many batch GANs at once: the steps the chapter's replica experiments share.
 
-The mode-coverage experiments (``symmetric_discriminators/mode_coverage``, ``baseline_sweep``)
-and the digits experiment (``symmetric_discriminators/digits_dynamics``) train every seed of a
-model at once with :class:`~companion.replicas.Replicas`: networks whose outputs carry a
-leading replica axis ``S``. The helpers here write the losses of eqs. (4.4)-(4.5) for that
-axis and take one optimizer step of every replica; the single-run game is
-:func:`companion.symmetric.bgan_step`.
+The mode-coverage experiments (``symmetric_discriminators/mode_coverage``, ``baseline_sweep``),
+the digits experiment (``symmetric_discriminators/digits_dynamics``) and the comparison chapter's
+GANs (``companion.experiments.comparison_models.fit_gans``) train every seed of a model at once
+with :class:`~companion.replicas.Replicas`: networks whose outputs carry a leading replica axis
+``S``. The helpers here write the losses of eqs. (4.4)-(4.5) for that axis and take one
+optimizer step of every replica; the single-run game is :func:`companion.symmetric.bgan_step`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from torch import nn
 
 from companion.symmetric import bernoulli_kl
 
-__all__ = ["Mix", "discriminator_update", "generator_update", "replica_mixer", "replica_step", "set_losses"]
+__all__ = ["Mix", "discriminator_update", "generator_update", "replica_gan_step", "replica_mixer", "replica_step",
+           "set_losses"]
 
 #: ``mix(real, fake) -> (sets, real fractions)`` for replica-stacked batches ``(S, B, ...)``.
 Mix = Callable[[torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
@@ -91,3 +92,20 @@ def generator_update(disc: nn.Module, g_opt: torch.optim.Optimizer, real: torch.
     replica_step(g_opt, g_loss)
     disc.requires_grad_(True)
     return g_loss
+
+
+def replica_gan_step(gen: nn.Module, disc: nn.Module, g_opt: torch.optim.Optimizer, d_opt: torch.optim.Optimizer,
+                     real: torch.Tensor, draw_noise: Callable[[], torch.Tensor], mix: Mix,
+                     reduction: Optional[str]) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One step of replicated GANs on the real minibatches ``real`` ``(S, B, ...)``: a discriminator update
+    (:func:`discriminator_update`) against a generated batch made without gradients, then a generator update
+    (:func:`generator_update`) on a fresh one; ``draw_noise()`` gives each batch's stacked noise.
+
+    Returns:
+        The per-replica discriminator and generator losses, each ``(S,)``.
+    """
+    with torch.no_grad():
+        fake = gen(draw_noise())
+    d_loss = discriminator_update(disc, d_opt, real, fake, mix, reduction)
+    g_loss = generator_update(disc, g_opt, real, gen(draw_noise()), mix, reduction)
+    return d_loss, g_loss
