@@ -40,3 +40,16 @@ def test_one_replicated_gan_step_is_each_replicas_own_plain_step():
             for name, value in module.state_dict().items():
                 assert torch.allclose(stacked.module(s).state_dict()[name], value, atol=1e-6), (s, name)
     assert all(p.requires_grad for p in discs.parameters())  # the discriminator is trainable again
+
+
+def test_a_replicated_gan_step_says_what_is_wrong_with_its_inputs():
+    gens = Replicas(lambda: nn.Linear(2, 3), (0, 1))
+    discs = Replicas(lambda: nn.Sequential(nn.Linear(3, 1), nn.Flatten(-2)), (0, 1))
+    g_opt, d_opt = torch.optim.Adam(gens.parameters()), torch.optim.Adam(discs.parameters())
+    noise = lambda: torch.randn(2, 4, 2)  # noqa: E731
+    with pytest.raises(TypeError, match="real must be a torch.Tensor"):
+        replica_gan_step(gens, discs, g_opt, d_opt, [[0.0]], noise, None, None)
+    with pytest.raises(TypeError, match="draw_noise must be callable"):
+        replica_gan_step(gens, discs, g_opt, d_opt, torch.zeros(2, 4, 3), None, None, None)
+    with pytest.raises(ValueError, match="leading replica axis"):
+        replica_gan_step(gens, discs, g_opt, d_opt, torch.zeros(3, 4, 3), noise, None, None)

@@ -103,7 +103,14 @@ def replica_gan_step(gen: nn.Module, disc: nn.Module, g_opt: torch.optim.Optimiz
 
     Returns:
         The per-replica discriminator and generator losses, each ``(S,)``.
+
+    Raises:
+        TypeError: if ``real`` is not a tensor or ``draw_noise`` is not callable (the replicas check the shapes).
     """
+    if not torch.is_tensor(real):
+        raise TypeError(f"real must be a torch.Tensor (S, B, ...); got {type(real).__name__}")
+    if not callable(draw_noise):
+        raise TypeError(f"draw_noise must be callable; got {type(draw_noise).__name__}")
     with torch.no_grad():
         fake = gen(draw_noise())
     d_loss = discriminator_update(disc, d_opt, real, fake, mix, reduction)
