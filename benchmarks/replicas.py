@@ -48,7 +48,7 @@ from companion import data
 from companion.likelihoods import bernoulli_log_prob
 from companion.nets import MLP
 from companion.replicas import Replicas, StackedMinibatches, replica_generators, stacked_randn
-from companion.train import minibatches
+from companion.train import adam, minibatches
 
 LATENT, HIDDEN, BATCH = 8, 256, 128
 
@@ -70,7 +70,7 @@ def _make_vae() -> torch.nn.ModuleList:
 def vae_plain(seed: int, n_steps: int, dev: torch.device, images: torch.Tensor) -> torch.nn.Module:
     torch.manual_seed(seed)
     vae = _make_vae().to(dev)
-    opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
+    opt = adam(vae.parameters(), lr=1e-3)
     batches = minibatches(images, BATCH, generator=torch.Generator().manual_seed(seed))
     noise = torch.Generator().manual_seed(1000 + seed)
     for _ in range(n_steps):
@@ -84,7 +84,7 @@ def vae_plain(seed: int, n_steps: int, dev: torch.device, images: torch.Tensor) 
 def vae_replicas(seeds: List[int], n_steps: int, dev: torch.device, images: torch.Tensor):
     encoders = Replicas(lambda: _make_vae()[0], seeds, device=dev)
     decoders = Replicas(lambda: _make_vae()[1], seeds, device=dev)
-    opt = torch.optim.Adam(encoders.parameters() + decoders.parameters(), lr=1e-3)
+    opt = adam(encoders.parameters() + decoders.parameters(), lr=1e-3)
     batches = StackedMinibatches(images, BATCH, replica_generators(seeds))
     noise = replica_generators([1000 + s for s in seeds])
     for _ in range(n_steps):

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from .checks import check_positive_int
 from .distributed import batch_noise
 from .nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape
-from .train import Callback, History, fit_adversarial
+from .train import Callback, History, adam, fit_adversarial
 
 __all__ = [
     "GAN",
@@ -356,7 +356,7 @@ def _default_adam(player: nn.Module, loss: str, lr: Optional[float],
         lr = 1e-3 if loss == "ns" else 1e-4
     if betas is None:
         betas = (0.5, 0.999) if loss == "ns" else (0.5, 0.9)
-    return torch.optim.Adam(player.parameters(), lr=lr, betas=betas)
+    return adam(player.parameters(), lr=lr, betas=betas)
 
 
 def fit_gan(

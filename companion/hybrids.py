@@ -40,7 +40,7 @@ from . import distributed
 from .checks import check_positive, check_positive_int, check_tensor
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty, wasserstein_critic_loss
 from .nets import MLP, check_shape
-from .train import Callback, History, fit_adversarial, minibatches, train_loop
+from .train import Callback, History, adam, fit_adversarial, minibatches, train_loop
 
 __all__ = [
     "HYBRIDS",
@@ -202,12 +202,12 @@ def hybrid_optimizers(model: VAEGANHybrid, lr: float = 5e-4, disc_lr: float = 5e
     check_positive(lr, "lr"), check_positive(disc_lr, "disc_lr")
     betas = (0.5, 0.9)
     optimizers = {
-        "encoder": torch.optim.Adam(model.encoder.parameters(), lr=lr, betas=betas),
-        "generator": torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas),
-        "code": torch.optim.Adam(model.code_discriminator.parameters(), lr=disc_lr, betas=betas),
+        "encoder": adam(model.encoder.parameters(), lr=lr, betas=betas),
+        "generator": adam(model.generator.parameters(), lr=lr, betas=betas),
+        "code": adam(model.code_discriminator.parameters(), lr=disc_lr, betas=betas),
     }
     if model.data_discriminator is not None:
-        optimizers["data"] = torch.optim.Adam(model.data_discriminator.parameters(), lr=disc_lr, betas=betas)
+        optimizers["data"] = adam(model.data_discriminator.parameters(), lr=disc_lr, betas=betas)
     return optimizers
 
 
@@ -282,7 +282,7 @@ def independent_critic_score(samples: torch.Tensor, valid: torch.Tensor, n_steps
 
     (real_train, real_test), (fake_train, fake_test) = halves(valid), halves(samples)
     critic = MLPDiscriminator(tuple(valid.shape[1:]), hidden, 2).to(device)
-    optimizer = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.9))
+    optimizer = adam(critic.parameters(), lr=lr, betas=(0.5, 0.9))
     real_batches = minibatches(real_train, batch_size, generator=g)
     fake_batches = minibatches(fake_train, batch_size, generator=g)
 
@@ -370,7 +370,7 @@ def _check_model_args(shape: Sequence[int], latent_dim: int, hidden: int, n_laye
 
 def _adam(params, lr: float) -> torch.optim.Optimizer:
     check_positive(lr, "lr")
-    return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9))
+    return adam(params, lr=lr, betas=(0.5, 0.9))
 
 
 class AdversarialVB(nn.Module):

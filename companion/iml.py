@@ -48,7 +48,7 @@ from .iml_invertible import (
     tanh_inv_inverse,
     tanh_inv_log_derivative,
 )
-from .train import Callback, History, minibatches, minimize, progress_disabled, run_callback, train_loop
+from .train import Callback, History, adam, minibatches, minimize, progress_disabled, run_callback, train_loop
 
 # the algorithm, then the parts it re-exports (the chapter and the other modules import them from here)
 __all__ = [
@@ -178,7 +178,7 @@ def fit_exact_mle(
     check_tensor(data, "data", min_dim=2)
     refit_base_every = check_positive_int(refit_base_every, "refit_base_every")
     net = model.autoencoder
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr) if optimizer is None else optimizer
+    optimizer = adam(net.parameters(), lr=lr) if optimizer is None else optimizer
     batches = minibatches(data, check_positive_int(batch_size, "batch_size"), generator=generator)
 
     def step(i: int):

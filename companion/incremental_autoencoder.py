@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .checks import check_positive_int, check_tensor
 from .nets import MLP, ConvDecoder, ConvEncoder, check_shape
-from .train import Callback, History, minibatches, progress_disabled, run_callback, train_loop
+from .train import Callback, History, adam, minibatches, progress_disabled, run_callback, train_loop
 
 __all__ = ["PAPER_AE_LR", "PAPER_BETAS", "IncrementalAutoencoder", "fit_incremental_autoencoder", "make_autoencoder"]
 
@@ -176,7 +176,7 @@ def fit_incremental_autoencoder(
     check_tensor(data, "data")
     device = next(model.parameters()).device
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+        optimizer = adam(model.parameters(), lr=lr, betas=tuple(betas))
     batches = minibatches(data.to(device), batch_size, generator=generator)
 
     def step(i: int):

@@ -40,7 +40,7 @@ from .incremental_autoencoder import (
     fit_incremental_autoencoder,
     make_autoencoder,
 )
-from .train import Callback, History, fit_likelihood
+from .train import Callback, History, adam, fit_likelihood
 
 __all__ = [
     "GMMN",
@@ -418,7 +418,7 @@ def fit_lde(
     if standardize:
         model.set_standardization(data)
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(betas))
+        optimizer = adam(model.parameters(), lr=lr, betas=tuple(betas))
     history = fit_likelihood(model, data, n_steps=n_steps, batch_size=batch_size, optimizer=optimizer,
                              generator=generator, callback=callback, progress=progress, scale=model.dim,
                              loss_name="nll_per_dim", max_grad_norm=max_grad_norm, scheduler=scheduler,

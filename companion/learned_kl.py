@@ -27,7 +27,7 @@ import companion
 
 from .checks import check_nonnegative, check_positive, check_positive_int, check_probability, check_tensor
 from .surgery import _check_generator, standard_normal_log_prob
-from .train import History, fit_likelihood, minibatches, train_loop
+from .train import History, adam, fit_likelihood, minibatches, train_loop
 
 __all__ = ["GaussianMixtureDensity", "KLFit", "RatioClassifier", "density_model_kl", "density_ratio_kl"]
 
@@ -133,7 +133,7 @@ def _train_classifier(classifier: nn.Module, q_train: torch.Tensor, p_samples: t
     check_positive_int(batch_size, "batch_size")
     check_positive(lr, "lr")
     check_nonnegative(gradient_penalty, "gradient_penalty")
-    optimizer = torch.optim.Adam(classifier.parameters(), lr=lr, betas=(0.5, 0.9))
+    optimizer = adam(classifier.parameters(), lr=lr, betas=(0.5, 0.9))
     q_batches = minibatches(q_train, batch_size, generator=generator)
     p_batches = minibatches(p_samples, batch_size, generator=generator)
 

@@ -48,7 +48,7 @@ from .equivariant import (
 )
 from .minibatch_discrimination import L1KernelSum, MinibatchDiscrimination, MinibatchDiscriminator
 from .optimal_batch_discriminator import batch_log_densities, mixing_log_prior, optimal_discriminator
-from .train import Callback, History, fit_adversarial
+from .train import Callback, History, adam, fit_adversarial
 
 __all__ = [
     "ACTIVATIONS",
@@ -227,8 +227,8 @@ def fit_bgan(
     if not isinstance(getattr(gan, "discriminator", None), SymmetricDiscriminator):
         raise TypeError("gan must be a companion.gan.GAN with a SymmetricDiscriminator")
     check_positive_int(n_disc, "n_disc")
-    g_opt = torch.optim.Adam(gan.generator.parameters(), lr=lr, betas=betas)
-    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=lr, betas=betas)
+    g_opt = adam(gan.generator.parameters(), lr=lr, betas=betas)
+    d_opt = adam(gan.discriminator.parameters(), lr=lr, betas=betas)
     gan.generator.train()
     return fit_adversarial(
         lambda real: bgan_step(gan.generator, gan.discriminator, real, gan.latent_dim, d_opt, g_opt, gamma=gamma),

@@ -7,6 +7,7 @@
 * :func:`minibatches` — endless shuffled minibatches of a tensor;
 * :func:`train_loop` — ``n_steps`` calls of a step function, with all of the above;
 * :func:`save_checkpoint` / :func:`load_checkpoint` — atomic saves, ``weights_only`` loads;
+* :func:`adam` — the Adam optimiser every fit builds (PyTorch's fused kernel where it has one);
 * :func:`minimize` — the one loop of the non-adversarial fits (a loss over minibatches);
 * :func:`fit_likelihood` — the one maximum-likelihood fit of every density model;
 * :func:`fit_adversarial` — the one alternating-update loop of the adversarial fits.
@@ -19,7 +20,7 @@ import os
 import tempfile
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import torch
 
@@ -27,6 +28,7 @@ from .checks import check_nonnegative_int, check_positive_int
 
 __all__ = [
     "History",
+    "adam",
     "Minibatches",
     "check_finite",
     "cosine_schedule",
@@ -379,8 +381,7 @@ def minimize(
         model: the module trained (in place, in train mode).
         data: the training examples ``(N, ...)`` on the model's device.
         loss_fn: see :data:`LossValues`; a bare tensor is recorded as ``"loss"``.
-        optimizer: default ``Adam(model.parameters(), lr)``, its multi-tensor (``foreach``) form: the
-            same updates as the per-tensor loop, to the last bit, in a shorter step on the CPU.
+        optimizer: default :func:`adam` ``(model.parameters(), lr)``.
         scheduler: ``scheduler(optimizer)`` builds a learning-rate scheduler stepped every step.
         callback, progress: see :data:`Callback`; ``progress=False`` silences the bar.
         shard: under ``torchrun``, each process draws its share of every global batch (see
@@ -399,8 +400,7 @@ def minimize(
     if scheduler is not None and not callable(scheduler):
         raise TypeError(f"scheduler must be None or a function of the optimizer (see cosine_schedule); "
                         f"got {type(scheduler).__name__}")
-    # foreach: one kernel per step for all parameters, not one per tensor; the same numbers, a shorter step on CPU
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True) if optimizer is None else optimizer
+    optimizer = adam(model.parameters(), lr=lr) if optimizer is None else optimizer
     state = {"model": model, "optimizer": optimizer,
              "batches": minibatches(data, batch_size, generator=generator, shard=shard)}
     if scheduler is not None:
@@ -555,6 +555,48 @@ def run_callback(callback: Optional[Callback], step: int) -> Dict[str, Union[flo
 def progress_disabled(progress: Optional[bool]) -> Optional[bool]:
     """The ``progress`` keyword of the fits (``True`` shows the bar) as ``train_loop``'s ``disable_progress``."""
     return None if progress is None else not progress
+
+
+#: Devices with a fused Adam kernel in PyTorch (one pass over all parameters per step).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def adam(params: Iterable[Union[torch.Tensor, Dict[str, Any]]], lr: float = 1e-3,
+         betas: Sequence[float] = (0.9, 0.999)) -> torch.optim.Adam:
+    """``torch.optim.Adam(params, lr, betas)`` as every fit of the package builds it.
+
+    The same algorithm in PyTorch's fused form where the parameters' device has one (CPU and
+    CUDA, floating-point parameters): one kernel updates every parameter, where the default
+    multi-tensor form makes several passes over them, each a round of Python and dispatch. A
+    step of the book's small networks is short, so this is a tenth of a digits VAE's training
+    time on a CPU (``benchmarks/optimizer.py``). Elsewhere (another device, or parameters that
+    are not floating point) the multi-tensor form. The two differ only in the rounding of the
+    last bits of an update (about 1e-7 after hundreds of steps), so a run differs from the
+    same seed's run with the other form as a float32 run does from its float64 twin.
+
+    Args:
+        params: parameters, or parameter groups (dicts), as for ``torch.optim.Adam``.
+        lr: learning rate, > 0.
+        betas: the two decay rates, each in ``[0, 1)``.
+
+    Raises:
+        ValueError: for a non-positive ``lr``, ``betas`` that are not two rates in ``[0, 1)``,
+            or no parameters.
+    """
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    betas = tuple(betas)
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+        raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}")
+    params = [dict(group, params=list(group["params"])) if isinstance(group, dict) else group for group in params]
+    tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
+    if not tensors:
+        raise ValueError("adam got no parameters to optimise")
+    fused = all(torch.is_tensor(p) and p.is_floating_point() and p.device.type in FUSED_ADAM_DEVICES
+                for p in tensors)
+    if fused:
+        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+    return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 
 def cosine_schedule(n_steps: int) -> Callable[[torch.optim.Optimizer], Any]:

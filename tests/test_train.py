@@ -155,13 +155,13 @@ def test_fit_likelihood_lowers_the_nll_and_calls_back():
 
 def test_fit_likelihood_is_the_plain_loop():
     # the same random stream as the loop it replaced: same minibatches, same updates
-    from companion.train import fit_likelihood, minibatches
+    from companion.train import adam, fit_likelihood, minibatches
 
     data = torch.randn(100, 2)
     model_a, model_b = _gaussian_model(), _gaussian_model()
     fit_likelihood(model_a, data, n_steps=5, batch_size=16, lr=1e-2, generator=torch.Generator().manual_seed(3),
                    max_grad_norm=10.0, progress=False)
-    optimizer = torch.optim.Adam(model_b.parameters(), lr=1e-2, foreach=False)  # the per-tensor loop
+    optimizer = adam(model_b.parameters(), lr=1e-2)  # the optimiser it builds by default
     batches = minibatches(data, 16, generator=torch.Generator().manual_seed(3))
     for _ in range(5):
         loss = -model_b.log_prob(next(batches)).mean()
@@ -185,3 +185,50 @@ def test_fit_likelihood_rejects_bad_input():
         fit_likelihood(model, torch.randn(4, 2), n_steps=1, batch_size=2, max_grad_norm=0.0)
     with pytest.raises(TypeError, match="callback"):
         fit_likelihood(model, torch.randn(4, 2), n_steps=1, batch_size=2, callback=lambda s: 3.0, progress=False)
+
+
+def test_adam_is_fused_on_cpu_and_follows_the_per_tensor_loop():
+    from companion.train import adam
+
+    def run(make_optimizer):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+        optimizer = make_optimizer(net.parameters())
+        g = torch.Generator().manual_seed(1)
+        for _ in range(50):
+            loss = net(torch.randn(16, 3, generator=g)).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return optimizer, torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    fused, ours = run(lambda params: adam(params, lr=1e-2, betas=(0.5, 0.9)))
+    assert fused.defaults["fused"] is True and fused.defaults["betas"] == (0.5, 0.9)
+    _, loop = run(lambda params: torch.optim.Adam(params, lr=1e-2, betas=(0.5, 0.9), foreach=False))
+    torch.testing.assert_close(ours, loop, rtol=0, atol=1e-6)  # the same algorithm, up to rounding
+    assert not torch.equal(ours, run(lambda params: adam(params, lr=1e-3))[1])  # the rate matters
+
+
+def test_adam_takes_parameter_groups_and_falls_back_to_foreach():
+    from companion.train import adam
+
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    groups = adam([{"params": a.parameters()}, {"params": b.parameters(), "lr": 0.5}], lr=0.1)
+    assert [len(g["params"]) for g in groups.param_groups] == [2, 2] and groups.param_groups[1]["lr"] == 0.5
+    meta = torch.nn.Linear(2, 2, device="meta")  # no fused kernel there: the multi-tensor form
+    optimizer = adam(meta.parameters(), lr=0.1)
+    assert not optimizer.defaults["fused"] and optimizer.defaults["foreach"] is True
+
+
+def test_adam_rejects_bad_input():
+    from companion.train import adam
+
+    net = torch.nn.Linear(2, 2)
+    for lr in (0.0, -1e-3, True, "1e-3"):
+        with pytest.raises(ValueError, match="lr"):
+            adam(net.parameters(), lr=lr)
+    for betas in ((0.9,), (0.9, 1.0), (-0.1, 0.9)):
+        with pytest.raises(ValueError, match="betas"):
+            adam(net.parameters(), betas=betas)
+    with pytest.raises(ValueError, match="no parameters"):
+        adam([])

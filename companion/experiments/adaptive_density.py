@@ -44,7 +44,7 @@ from companion.metrics import frechet_distance, inception_metrics, mean_std, mod
 from companion.nets import remove_spectral_norm, spectral_normalise
 from companion.plots import pyplot
 from companion.reproduce import register
-from companion.train import History
+from companion.train import History, adam
 from companion.vae import VAE, fit_vae
 from companion.weight_average import WeightAverage
 from companion.workers import map_in_workers
@@ -364,7 +364,7 @@ def _fit_decoder_as_gan(model: ADE, data: torch.Tensor, n_steps: int, batch_size
     ``average_decay > 0`` the decoder ends with the exponential moving average of its weights along training
     (:class:`companion.weight_average.WeightAverage`) instead of its last weights."""
     gan = GAN(model.vae.decoder, model.discriminator, latent_dim=model.vae.latent_dim)
-    optimizers = [torch.optim.Adam(player.parameters(), lr=lr, betas=betas)
+    optimizers = [adam(player.parameters(), lr=lr, betas=betas)
                   for player in (gan.discriminator, gan.generator)]
     average = WeightAverage(gan.generator, average_decay) if average_decay > 0 else None
 

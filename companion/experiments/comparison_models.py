@@ -46,6 +46,7 @@ from torch import nn
 import companion
 from companion import data as datasets
 from companion.nets import remove_spectral_norm, spectral_normalise
+from companion.train import adam
 
 if TYPE_CHECKING:  # the configurations live with the runs; only the type is needed here
     from companion.experiments.comparison import ComparisonConfig
@@ -545,8 +546,8 @@ def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg:
     gens = Replicas(lambda: _generator(spec, cfg, flat=True).net, seeds, device=dev)
     noise = gens.continuation_generators()  # each seed's stream after building its generator
     betas = tuple(cfg.gan_betas)
-    d_opt = torch.optim.Adam(discs.parameters(), lr=cfg.gan_lr, betas=betas)
-    g_opt = torch.optim.Adam(gens.parameters(), lr=cfg.gan_lr, betas=betas)
+    d_opt = adam(discs.parameters(), lr=cfg.gan_lr, betas=betas)
+    g_opt = adam(gens.parameters(), lr=cfg.gan_lr, betas=betas)
     batches = StackedMinibatches(train.flatten(1), cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
     gamma = cfg.bgan_gamma
     mix = replica_mixer(lambda real, fake, rng: complementary_mixed_sets(real, fake, gamma, generator=rng),

@@ -28,7 +28,7 @@ from companion.experiments.elbo_surgery_shared import digits_feature_net, freche
 from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
 from companion.metrics import classifier_quality_bar
 from companion.reproduce import register
-from companion.train import minibatches
+from companion.train import adam, minibatches
 from companion.vae import VAE, fit_vae
 from companion.workers import map_in_workers
 
@@ -301,7 +301,7 @@ def _vae_trainee(kind: str, shape: Tuple[int, ...], cfg: BoundsAlongTrainingConf
                  valid: torch.Tensor) -> _Trainee:
     """The VAE reports its ELBO, which is its true ELBO."""
     model = VAE(shape, cfg.latent_dim, likelihood="bernoulli", hidden=cfg.hidden).to(valid.device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.5, 0.9))
+    opt = adam(model.parameters(), lr=lr, betas=(0.5, 0.9))
 
     def step():
         loss = -model.elbo(next(batches)).elbo.mean()

@@ -29,6 +29,7 @@ from companion.experiments.elbo_surgery_shared import SURGERY_VAE, VAEStudyConfi
 from companion.flows import RealNVP
 from companion.lde import LatentDensityEstimator
 from companion.reproduce import register
+from companion.train import adam
 from companion.workers import map_in_workers
 
 
@@ -322,8 +323,8 @@ def _learn_by_ratio(cfg: SyntheticGaussiansConfig, model: _AffineGaussian, targe
     torch.manual_seed(seed)
     classifier = learned_kl.RatioClassifier(model.weight.shape[1], cfg.hidden, cfg.depth, 0.0, 0.0).to(
         model.weight.device)
-    opt_c = torch.optim.Adam(classifier.parameters(), lr=cfg.lr_classifier, betas=(0.5, 0.9))
-    opt_m = torch.optim.Adam(model.parameters(), lr=cfg.lr_model, betas=(0.5, 0.9))
+    opt_c = adam(classifier.parameters(), lr=cfg.lr_classifier, betas=(0.5, 0.9))
+    opt_m = adam(model.parameters(), lr=cfg.lr_model, betas=(0.5, 0.9))
     curve = [_gaussian_kl_full(*model.moments(), *target.moments())]
     for step in range(cfg.learning_steps):
         for _ in range(cfg.classifier_updates):

@@ -17,7 +17,7 @@ from torch import nn
 import companion
 from companion import data as datasets
 from companion.nets import MLP, ConvEncoder
-from companion.train import minibatches, train_loop
+from companion.train import adam, minibatches, train_loop
 
 DIGIT_LEVELS = 17  # the digits hold counts 0..16
 #: Image shape and grey levels of the data sets the classifier (and the ADE ablation) knows.
@@ -59,7 +59,7 @@ def fit_classifier(net: nn.Module, x: torch.Tensor, labels: torch.Tensor, n_step
                    disable_progress: Optional[bool] = None) -> nn.Module:
     """Train ``net`` to predict ``labels`` from images ``x`` (cross-entropy, Adam at 2e-3, batches of
     128, the global random state); returns it in eval mode."""
-    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    opt = adam(net.parameters(), lr=2e-3)
     batches = minibatches(torch.arange(len(x), device=x.device), 128)
 
     def step(i: int):

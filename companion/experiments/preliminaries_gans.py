@@ -23,6 +23,7 @@ import companion
 from companion.config import ExperimentConfig
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.reproduce import register
+from companion.train import adam
 
 from ..checks import check_positive_int
 from .preliminaries import RING_BOUNDS, RingConfig, _ring_quality, _square
@@ -133,8 +134,8 @@ def run_gan_ring(cfg: GANRingConfig) -> GANRingResult:
     gan = GAN(MLPGenerator(cfg.latent_dim, (2,), hidden=cfg.hidden, n_layers=cfg.n_layers),
               MLPDiscriminator((2,), hidden=cfg.hidden, n_layers=cfg.n_layers)).to(dev)
     betas = (0.5, 0.999)
-    d_opt = torch.optim.Adam(gan.discriminator.parameters(), lr=cfg.lr, betas=betas)
-    g_opt = torch.optim.Adam(gan.generator.parameters(), lr=cfg.lr, betas=betas)
+    d_opt = adam(gan.discriminator.parameters(), lr=cfg.lr, betas=betas)
+    g_opt = adam(gan.generator.parameters(), lr=cfg.lr, betas=betas)
     steps, modes, quality = [], [], []
     done = 0
     while done < cfg.n_steps:

@@ -21,7 +21,7 @@ from companion.config import ExperimentConfig
 from companion.nets import spectral_normalise
 from companion.reproduce import register
 from companion.symmetric import SymmetricDiscriminator, bgan_step
-from companion.train import train_loop
+from companion.train import adam, train_loop
 
 __all__ = [
     "PAPER_TABLE_4_1",
@@ -134,8 +134,8 @@ def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
         # in an EquivariantConv2d both the own and the mixing convolutions are normalised; with the B/(B+1), 1/(B+1)
         # weights, which sum to one, the layer stays 1-Lipschitz in each image's own channel map plus the set mean
         spectral_normalise(disc)
-    g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    g_opt = adam(gen.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    d_opt = adam(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     batches = minibatches(images, cfg.batch_size)
 
     def step(i: int) -> Dict[str, float]:

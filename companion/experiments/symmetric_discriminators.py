@@ -74,7 +74,7 @@ from companion.symmetric import (
     mix_batches,
     optimal_discriminator,
 )
-from companion.train import train_loop
+from companion.train import adam, train_loop
 
 
 @dataclass
@@ -152,7 +152,7 @@ def run_optimal_discriminator(cfg: OptimalDiscriminatorConfig) -> OptimalDiscrim
         companion.seed_everything(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed + set_size)
         disc = SymmetricDiscriminator(1, cfg.hidden, activation="tanh").to(dev)
-        opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr)
+        opt = adam(disc.parameters(), lr=cfg.lr)
 
         def step(i: int) -> Dict[str, float]:
             y, t = draw(cfg.sets_per_step, set_size, gen)
@@ -312,7 +312,7 @@ def _fit_universality_replicas(name: str, cfg: UniversalityConfig, mean: torch.T
     """One model over every seed at once: (errors (seeds, targets), parameters, invariance error)."""
     dev, n_rep = companion.device(), len(cfg.seeds)
     model = Replicas(lambda: _universality_model(name, cfg), cfg.seeds, device=dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.n_steps, 1))
     gens = [torch.Generator().manual_seed(1_000 + s) for s in cfg.seeds]  # each replica's training sets
 

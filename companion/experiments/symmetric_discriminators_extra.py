@@ -29,7 +29,7 @@ from companion.plots import pyplot
 from companion.replicas import Replicas, StackedMinibatches, stacked_randn
 from companion.reproduce import register
 from companion.symmetric import MinibatchDiscriminator, SymmetricDiscriminator, mix_batches
-from companion.train import train_loop
+from companion.train import adam, train_loop
 from companion.workers import map_in_workers
 
 __all__ = [
@@ -180,8 +180,8 @@ def _train_digits_replicas(method: str, cfg: DigitsDynamicsConfig, train: torch.
     disc = Replicas(lambda: _digits_discriminator(method, cfg), seeds, device=dev)
     noise = disc.continuation_generators()
     betas = check_adam_betas(cfg.betas, "betas")
-    g_opt = torch.optim.Adam(gen.parameters(), lr=cfg.lr, betas=betas)
-    d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.lr, betas=betas)
+    g_opt = adam(gen.parameters(), lr=cfg.lr, betas=betas)
+    d_opt = adam(disc.parameters(), lr=cfg.lr, betas=betas)
     batches = StackedMinibatches(train.flatten(1), cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
     mixed_sets = replica_mixer(lambda r, f, g: _complementary_sets(r, f, gamma, g, cfg.set_size),
                                [torch.Generator(device=dev).manual_seed(s) for s in seeds])

@@ -32,7 +32,7 @@ from companion.experiments.symmetric_replicas import (
 )
 from companion.replicas import GeneratorListState, Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.symmetric import Maxout, SymmetricDiscriminator, bernoulli_kl, bgan_step, complementary_mixed_sets
-from companion.train import train_loop
+from companion.train import adam, train_loop
 
 __all__ = ["POINTWISE_METHODS", "BatchNormMLPGenerator", "MaxoutDiscriminator", "ToyGANConfig"]
 
@@ -136,8 +136,8 @@ def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg: ToyGANConf
     companion.seed_everything(seed)
     gen, disc, lr, betas, n_disc = _networks(setup, method, cfg)
     gen, disc = gen.to(dev), disc.to(dev)
-    g_opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    d_opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+    g_opt = adam(gen.parameters(), lr=lr, betas=betas)
+    d_opt = adam(disc.parameters(), lr=lr, betas=betas)
     train = data.load(dataset).to(dev)
     batches = minibatches(train, cfg.batch_size, generator=torch.Generator().manual_seed(seed))
     rng = torch.Generator(device=dev).manual_seed(seed)
@@ -186,8 +186,8 @@ def _replica_players(setup: str, method: str, seeds: Tuple[int, ...], cfg: ToyGA
     lr, betas, n_disc = _networks(setup, method, cfg)[2:]
     gen = Replicas(lambda: _networks(setup, method, cfg)[0], seeds, device=dev)
     disc = Replicas(lambda: _networks(setup, method, cfg)[1], seeds, device=dev)
-    g_opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=betas)
-    d_opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=betas)
+    g_opt = adam(gen.parameters(), lr=lr, betas=betas)
+    d_opt = adam(disc.parameters(), lr=lr, betas=betas)
     return gen, disc, g_opt, d_opt, n_disc
 
 
