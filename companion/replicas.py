@@ -22,7 +22,7 @@ replica, by the vectorised call in training mode.
 Typical use::
 
     reps = Replicas(lambda: MLP(2, 1, 64), seeds=range(8))
-    opt = torch.optim.Adam(reps.parameters(), lr=1e-3)
+    opt = companion.train.adam(reps.parameters(), lr=1e-3)
     gens = replica_generators(range(8))
     loss = per_replica_loss(reps(x_stacked)).sum()   # (S,) -> scalar
     opt.zero_grad(); loss.backward(); opt.step()

@@ -232,3 +232,13 @@ def test_adam_rejects_bad_input():
             adam(net.parameters(), betas=betas)
     with pytest.raises(ValueError, match="no parameters"):
         adam([])
+
+
+def test_every_adam_of_the_package_is_built_by_companion_train_adam():
+    # one place decides the optimiser's form, so a run, its replicas and its worker jobs take the same steps
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1] / "companion"
+    direct = [str(p.relative_to(package.parent)) for p in sorted(package.rglob("*.py"))
+              if p.name != "train.py" and "torch.optim.Adam(" in p.read_text()]
+    assert direct == [], f"build Adam with companion.train.adam, not torch.optim.Adam, in: {direct}"
