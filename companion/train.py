@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 import tempfile
 from collections import defaultdict
@@ -28,8 +29,8 @@ from .checks import check_nonnegative_int, check_positive_int
 
 __all__ = [
     "History",
-    "adam",
     "Minibatches",
+    "adam",
     "check_finite",
     "cosine_schedule",
     "fit_adversarial",
@@ -584,10 +585,11 @@ def adam(params: Iterable[Union[torch.Tensor, Dict[str, Any]]], lr: float = 1e-3
         ValueError: for a non-positive ``lr``, ``betas`` that are not two rates in ``[0, 1)``,
             or no parameters.
     """
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
         raise ValueError(f"lr must be a positive number; got {lr!r}")
     betas = tuple(betas)
-    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+    if len(betas) != 2 or not all(isinstance(b, numbers.Real) and not isinstance(b, bool) and 0 <= b < 1
+                                  for b in betas):
         raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}")
     params = [dict(group, params=list(group["params"])) if isinstance(group, dict) else group for group in params]
     tensors = [p for group in params for p in (group["params"] if isinstance(group, dict) else [group])]
