@@ -570,11 +570,12 @@ def adam(params: Iterable[Union[torch.Tensor, Dict[str, Any]]], lr: float = 1e-3
     CUDA, floating-point parameters): one kernel updates every parameter, where the default
     multi-tensor form makes several passes over them, each a round of Python and dispatch. A
     step of the book's small networks is short, so their fits run 1.14x to 1.20x faster on a
-    CPU (``benchmarks/optimizer.py``). Elsewhere (another device, or parameters that are not
-    floating point) the multi-tensor form. The two differ only in the rounding of an update's
-    last bits (weights 3e-7 apart after 20 steps), but training can amplify such a difference
-    (a GAN's game does, quickly): a run with one form is another draw of the same recipe, not
-    the same numbers, as the other form's run of the same seed.
+    CPU (``benchmarks/optimizer.py``). Elsewhere (another device, parameters that are not
+    floating point, or a PyTorch without the fused kernel for the device: CPU before 2.4) the
+    multi-tensor form. The two differ only in the rounding of an update's last bits (weights
+    3e-7 apart after 20 steps), but training can amplify such a difference (a GAN's game does,
+    quickly): a run with one form is another draw of the same recipe, not the same numbers, as
+    the other form's run of the same seed.
 
     Args:
         params: parameters, or parameter groups (dicts), as for ``torch.optim.Adam``.
@@ -598,7 +599,10 @@ def adam(params: Iterable[Union[torch.Tensor, Dict[str, Any]]], lr: float = 1e-3
     fused = all(torch.is_tensor(p) and p.is_floating_point() and p.device.type in FUSED_ADAM_DEVICES
                 for p in tensors)
     if fused:
-        return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        try:
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+        except RuntimeError:  # a PyTorch without the kernel for this device (CPU before 2.4): its default form
+            pass
     return torch.optim.Adam(params, lr=lr, betas=betas, foreach=True)
 
 

@@ -220,6 +220,21 @@ def test_adam_takes_parameter_groups_and_falls_back_to_foreach():
     assert not optimizer.defaults["fused"] and optimizer.defaults["foreach"] is True
 
 
+def test_adam_falls_back_where_pytorch_has_no_fused_kernel(monkeypatch):
+    from companion.train import adam
+
+    real_adam = torch.optim.Adam
+
+    def older_pytorch(params, **kwargs):  # as PyTorch before 2.4 answers fused=True for CPU parameters
+        if kwargs.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of supported devices")
+        return real_adam(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", older_pytorch)
+    optimizer = adam(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    assert not optimizer.defaults["fused"] and optimizer.defaults["foreach"] is True
+
+
 def test_adam_rejects_bad_input():
     from companion.train import adam
 
