@@ -7,7 +7,7 @@ load on a shared machine hits both alike, and prints the ratio of the median tim
 
 * the ELBO-surgery chapter's digits VAE (``train_vae``: MLPs of 256 units, 16 latents, batch 64);
 * the same VAE with its Real-NVP posterior (``train_flow_vae``: four couplings of 32 units);
-* the preliminaries' style of GAN on digits (``companion.gan.fit_gan`` with MLP players).
+* an MLP GAN on digits (``companion.gan.fit_gan``, players of two hidden layers of 256 units).
 
 Correctness first: after 20 steps the two forms' VAE weights agree to 1e-5 (they differ only in
 the rounding of an update's last bits), else the script fails.
