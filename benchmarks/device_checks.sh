@@ -25,8 +25,9 @@
 #      with the digits VAE's compute ceiling (about 1 min; --quick steps; BENCH_LIMIT_S);
 #   3. benchmarks/paper_throughput.py --device cuda --markdown: measured seconds per step of every
 #      paper-scale family and the GPU-hours of each paper-scale experiment (about 30 s; BENCH_LIMIT_S).
-#   4. benchmarks/flow_channels_last.py --device cuda: Real-NVP's channels-last conv couplings against the
-#      default layout on the GPU (measured only on CPUs so far; a few seconds; BENCH_LIMIT_S).
+#   4. benchmarks/channels_last.py --device cuda: Real-NVP's channels-last conv couplings and the PixelCNN's
+#      channels-last stack against the default layout on the GPU (measured only on CPUs so far; a few seconds;
+#      BENCH_LIMIT_S).
 # Everything lands in OUT_DIR: the printed figures (*.txt, *.md), the experiment's metrics.json and figures,
 # and device.txt with the GPU's name and the date, for the chapter and the README list; the mode
 # coverage outputs and logs (without checkpoints) in OUT_DIR/mode_coverage.tar.gz.
@@ -98,5 +99,5 @@ if [ "$mode" = "--smoke" ]; then methods=${METHODS:-"gan bgan"}; else methods=${
 mode_coverage
 step replicas "$limit_bench" $python benchmarks/replicas.py --quick
 step paper_throughput "$limit_bench" $python benchmarks/paper_throughput.py --device "$device" $quick --markdown
-step flow_channels_last "$limit_bench" $python benchmarks/flow_channels_last.py --device "$device" --quick
+step channels_last "$limit_bench" $python benchmarks/channels_last.py --device "$device" --quick
 exit $status

@@ -220,7 +220,7 @@ def _conv_net(channels: int, hidden: int, n_layers: int, activation: str) -> nn.
     nn.init.zeros_(last.weight)
     nn.init.zeros_(last.bias)
     # channels-last weights: on a CPU, oneDNN runs these few-channel convolutions (their backward above all)
-    # 1.5-1.75x faster on 25x25 images in this layout (benchmarks/flow_channels_last.py); only the
+    # 1.5-1.75x faster on 25x25 images in this layout (benchmarks/channels_last.py); only the
     # rounding differs
     return nn.Sequential(*layers, last).to(memory_format=torch.channels_last)
 

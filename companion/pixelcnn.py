@@ -245,6 +245,10 @@ class PixelCNN(nn.Module):
             nn.ReLU(),
             nn.Conv2d(channels, self.n_mixtures * (3 * c + self.n_couplings), 1),
         )
+        # channels-last weights: on a CPU oneDNN runs this stack's convolutions (tens of channels on small
+        # images) about 1.1-1.15x faster per training step in that layout (benchmarks/channels_last.py); only
+        # the rounding differs
+        self.to(memory_format=torch.channels_last)
 
     # -- the network -------------------------------------------------------------------
     def _check_cond(self, cond: Optional[torch.Tensor], batch: int) -> Optional[torch.Tensor]:

@@ -155,6 +155,27 @@ def test_sample_shape_and_range():
     assert torch.isfinite(model.log_prob(x, cond)).all()
 
 
+def test_the_stack_is_channels_last_and_the_layout_changes_only_rounding():
+    import copy
+
+    torch.manual_seed(0)
+    model = PixelCNN((3, 5, 5), n_levels=17, channels=8, n_blocks=2, cond_channels=2)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    default = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    # (a 1x1 kernel's weight is in both layouts at once)
+    assert not any(m.weight.is_contiguous(memory_format=torch.channels_last)
+                   for m in default.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1))
+    x, cond = torch.randint(0, 17, (4, 3, 5, 5)) / 16, torch.rand(4, 2, 5, 5)
+    torch.testing.assert_close(model.log_prob(x, cond), default.log_prob(x, cond), rtol=1e-5, atol=1e-4)
+    (-model.log_prob(x, cond).mean()).backward()  # gradients reach the channels-last weights in their layout
+    assert all(torch.isfinite(m.weight.grad).all() for m in convs)
+    torch.manual_seed(1)
+    drawn = model.sample(3, cond[:3])
+    torch.manual_seed(1)
+    torch.testing.assert_close(drawn, default.sample(3, cond[:3]))  # the same draws: the layouts differ in rounding
+
+
 def test_bad_inputs_raise_clear_errors():
     model = PixelCNN((1, 4, 4), n_levels=17, channels=8, n_blocks=1)
     good = torch.zeros(2, 1, 4, 4)
