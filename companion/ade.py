@@ -56,7 +56,7 @@ from .flows import RealNVP
 from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
 from .metrics import continuous_to_discrete_nll
-from .nets import check_shape
+from .nets import Dropout, check_shape
 from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
@@ -371,7 +371,7 @@ class ResidualMLPDiscriminator(nn.Module):
         in_shape: the shape of one example.
         hidden: the width of the residual stream.
         n_blocks: residual blocks.
-        dropout: the probability of an ``nn.Dropout`` after every ReLU (0: none), as in
+        dropout: the probability of a :class:`~companion.nets.Dropout` after every ReLU (0: none), as in
             :class:`~companion.gan.MLPDiscriminator`.
     """
 
@@ -383,7 +383,7 @@ class ResidualMLPDiscriminator(nn.Module):
         dropout = check_in_interval(dropout, "dropout", 0.0, 0.99)
 
         def relu() -> List[nn.Module]:
-            return [nn.ReLU(), nn.Dropout(dropout)] if dropout > 0 else [nn.ReLU()]
+            return [nn.ReLU(), Dropout(dropout)] if dropout > 0 else [nn.ReLU()]
 
         self.stem = nn.Linear(math.prod(self.in_shape), hidden)
         self.blocks = nn.ModuleList(

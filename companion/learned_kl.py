@@ -26,6 +26,7 @@ from torch import nn
 import companion
 
 from .checks import check_nonnegative, check_positive, check_positive_int, check_probability, check_tensor
+from .nets import Dropout
 from .surgery import _check_generator, standard_normal_log_prob
 from .train import History, adam, fit_likelihood, minibatches, train_loop
 
@@ -100,7 +101,7 @@ class RatioClassifier(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
         self.head = nn.Linear(sizes[-1], 1)
         self.activation_noise = activation_noise
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = z

@@ -13,6 +13,7 @@ from companion.ade import ResidualMLPDiscriminator, build_ade
 from companion.evidence import VERDICTS
 from companion.experiments import adaptive_density_extra as ex
 from companion.experiments.feature_classifier import train_feature_net
+from companion.nets import Dropout
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +58,14 @@ def test_the_discriminators_take_dropout_without_changing_their_weights():
     torch.manual_seed(0)
     dropped = ResidualMLPDiscriminator((1, 8, 8), hidden=8, n_blocks=2, dropout=0.5)
     assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), dropped.parameters()))
-    assert sum(isinstance(m, torch.nn.Dropout) for m in dropped.modules()) == 5  # after every ReLU
+    assert sum(isinstance(m, Dropout) for m in dropped.modules()) == 5  # after every ReLU
     x = torch.rand(6, 1, 8, 8)
     dropped.eval()
     torch.testing.assert_close(dropped(x), plain(x))
     with pytest.raises(ValueError, match="dropout"):
         ResidualMLPDiscriminator((1, 8, 8), dropout=1.5)
     model = build_ade((1, 8, 8), "gan", latent_dim=2, hidden=8, disc_hidden=8, disc_dropout=0.25)
-    assert [m.p for m in model.discriminator.modules() if isinstance(m, torch.nn.Dropout)] == [0.25, 0.25]
+    assert [m.p for m in model.discriminator.modules() if isinstance(m, Dropout)] == [0.25, 0.25]
 
 
 def test_the_digits_quality_bar_passes_real_digits_and_fails_a_collapsed_sampler(feature_net):

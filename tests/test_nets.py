@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from companion.nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape, conv_sizes
+from companion.nets import MLP, ConvDecoder, ConvEncoder, Dropout, activation_layer, check_shape, conv_sizes
 
 
 def test_mlp_layer_structure_and_shapes():
@@ -50,6 +50,34 @@ def test_mlp_dropout_sits_after_every_hidden_activation_and_only_in_training():
     for bad in (1.0, -0.1):
         with pytest.raises(ValueError, match="dropout must be a number in"):
             MLP(4, 2, dropout=bad)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_zeroes_a_fraction_p_and_keeps_the_mean(p):
+    layer = Dropout(p)
+    x = torch.ones(400, 500, requires_grad=True)
+    torch.manual_seed(0)
+    y = layer(x)
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - p) < 0.005  # 200,000 draws: the fraction dropped is p
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))  # the kept ones scaled
+    assert abs(y.mean().item() - 1) < 0.02  # so the expected output is the input
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, y.detach())  # the gradient flows through the kept units only, scaled alike
+    torch.manual_seed(0)
+    torch.testing.assert_close(layer(x), y)  # the mask comes from the default generator
+    layer.eval()
+    assert layer(x) is x  # evaluation: the identity
+    assert Dropout(0.0).train()(x) is x
+
+
+def test_dropout_rejects_bad_probabilities():
+    for bad in (1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="p must be"):
+            Dropout(bad)
+    with pytest.raises(TypeError, match="p must be a number"):
+        Dropout("0.5")
+    assert "p=0.25" in repr(Dropout(0.25))
 
 
 def test_mlp_is_a_universal_enough_regressor():
