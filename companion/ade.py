@@ -57,6 +57,7 @@ from .gan import MLPDiscriminator, discriminator_loss, gradient_penalty
 from .metrics import bits_per_dim as _bits_per_dim
 from .metrics import continuous_to_discrete_nll
 from .nets import Dropout, check_shape
+from .replicas import ensemble_container
 from .train import Callback, History, fit_adversarial
 from .vae import VAE
 
@@ -216,13 +217,18 @@ class ADE(nn.Module):
         """Validate a batch of data ``(batch, *shape)`` (on the level grid for discrete data)."""
         return _check_ade_data(x, self.shape, self.n_levels)
 
-    def dequantize(self, x: torch.Tensor) -> torch.Tensor:
-        """Data to the model's scale: ``(level + u) / n_levels``, ``u ~ U[0, 1)`` (identity if continuous)."""
+    def dequantize(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Data to the model's scale: ``(level + u) / n_levels``, ``u ~ U[0, 1)`` (identity if continuous),
+        ``u`` drawn from ``generator`` (default: the default generator of ``x``'s device)."""
         self.check_data(x)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None; got {type(generator).__name__}")
         if self.n_levels is None:
             return x
         levels = torch.round(x * (self.n_levels - 1))
-        u = batch_noise(torch.rand, levels.shape, dtype=levels.dtype, device=levels.device)  # torchrun: a share's rows
+        rng_device = levels.device if generator is None else generator.device
+        u = batch_noise(torch.rand, levels.shape, dtype=levels.dtype, device=rng_device,
+                        generator=generator).to(levels.device)  # torchrun: a share's rows
         return (levels + u) / self.n_levels
 
     def bin_centres(self, x: torch.Tensor) -> torch.Tensor:
@@ -359,13 +365,15 @@ def build_ade(
     return ADE(shape, mode, vae, flow, discriminator, n_levels=n_levels, **options)
 
 
+@ensemble_container
 class ResidualMLPDiscriminator(nn.Module):
     """An MLP discriminator with residual blocks, the book's stand-in for the (rd) refinement.
 
     Table 5.2 of the thesis replaces the plain convolutional discriminator by a residual one
     (ResBlocks with ReLU, Table A.1, after Gulrajani et al. 2017). On flattened 8x8 digits the
     same idea is a linear map to ``hidden`` units followed by ``n_blocks`` blocks
-    ``h + W_2 relu(W_1 relu(h))`` and a linear read-out to one logit.
+    ``h + W_2 relu(W_1 relu(h))`` and a linear read-out to one logit. Any leading dimensions are
+    kept (``(..., *in_shape) -> (...)``), so the replicas of :mod:`companion.replicas` stack it.
 
     Args:
         in_shape: the shape of one example.
@@ -392,13 +400,14 @@ class ResidualMLPDiscriminator(nn.Module):
         self.head = nn.Sequential(*relu(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if tuple(x.shape[1:]) != self.in_shape:
+        n_dims = len(self.in_shape)
+        if x.dim() <= n_dims or tuple(x.shape[-n_dims:]) != self.in_shape:
             raise ValueError(f"expected inputs of shape (batch, {', '.join(map(str, self.in_shape))}); "
                              f"got {tuple(x.shape)}")
-        h = self.stem(x.flatten(1))
+        h = self.stem(x.flatten(-n_dims))
         for block in self.blocks:
             h = h + block(h)
-        return self.head(h).squeeze(1)
+        return self.head(h).squeeze(-1)
 
 
 # -- training (App. A.3) -----------------------------------------------------------------------

@@ -30,6 +30,7 @@ from torch.nn import functional as F
 from .checks import check_positive_int
 from .distributed import batch_noise
 from .nets import MLP, ConvDecoder, ConvEncoder, activation_layer, check_shape
+from .replicas import ensemble_container
 from .train import Callback, History, adam, fit_adversarial
 
 __all__ = [
@@ -166,8 +167,12 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(z.shape[0], *self.out_shape)
 
 
+@ensemble_container
 class MLPDiscriminator(nn.Module):
     """``x (batch, *in_shape) -> logits (batch,)`` through an :class:`~companion.nets.MLP`.
+
+    Any leading dimensions are kept (``(..., *in_shape) -> (...)``), so the replicas of
+    :mod:`companion.replicas` stack it.
 
     Leaky ReLU by default (a common choice for discriminators: no dead units). ``dropout``
     adds dropout after every hidden activation (a regulariser for a discriminator that would
@@ -187,10 +192,11 @@ class MLPDiscriminator(nn.Module):
         self.net = MLP(math.prod(self.in_shape), 1, hidden, n_layers, activation, dropout=dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        if tuple(x.shape[1:]) != self.in_shape:
+        n_dims = len(self.in_shape)
+        if x.dim() <= n_dims or tuple(x.shape[-n_dims:]) != self.in_shape:
             expected = ", ".join(map(str, self.in_shape))
             raise ValueError(f"expected inputs of shape (batch, {expected}); got {tuple(x.shape)}")
-        return self.net(x.flatten(1)).squeeze(1)
+        return self.net(x.flatten(-n_dims)).squeeze(-1)
 
 
 class ConvGenerator(nn.Module):

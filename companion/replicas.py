@@ -14,7 +14,9 @@ as the loss is the *sum* of the replicas' losses (the gradient of replica s's lo
 only replica s's slice). Randomness is drawn outside the vectorised call, one
 ``torch.Generator`` per replica (:func:`replica_generators`, :func:`stacked_randn`,
 :class:`StackedMinibatches`), so replica s sees the data order and the noise of the plain run
-with seed s, and changing one replica's seed changes nothing in the others.
+with seed s, and changing one replica's seed changes nothing in the others; dropout layers,
+which draw inside the call, take each replica's masks from its own generator too
+(:meth:`Replicas.use_generators`).
 
 The buffers (batch-norm running statistics) are stacked too and updated in place, per
 replica, by the vectorised call in training mode.
@@ -32,10 +34,11 @@ Typical use::
 from __future__ import annotations
 
 import copy
-from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.utils import parametrizations, parametrize
 
@@ -47,12 +50,19 @@ __all__ = [
     "Replicas",
     "ensemble_container",
     "StackedMinibatches",
+    "check_seeds",
     "replica_generators",
     "stacked_randn",
 ]
 
 
-def _check_seeds(seeds: Iterable[int]) -> List[int]:
+def check_seeds(seeds: Iterable[int]) -> List[int]:
+    """``seeds`` as a list: one seed per replica, each an int >= 0, at least one.
+
+    Raises:
+        TypeError: if ``seeds`` is not iterable or a seed is not an int.
+        ValueError: if there is no seed or a seed is negative.
+    """
     try:
         seeds = list(seeds)
     except TypeError as err:
@@ -74,12 +84,24 @@ class _StackedLinear(nn.Module):
         self.bias = nn.Parameter(torch.stack([m.bias.detach() for m in layers])) if has_bias else None
 
     def linear(self, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        """``x W^T + b`` per replica, with ``W`` multiplied by ``scale`` first (as EquivariantLinear does)."""
-        weight = self.weight  # read once: a spectrally normalised weight takes a power iteration per read
+        """``x W^T + b`` per replica, with ``W`` multiplied by ``scale`` first (as EquivariantLinear does).
+
+        A spectrally normalised layer computes ``(x W^T) (scale / sigma) + b``: the weight ``W / sigma``
+        applied without forming it. The weights are the larger tensors of the book's layers (a minibatch
+        of 64 against 256 x 256 weights), so scaling the outputs instead saves the passes over them
+        that forming ``W / sigma`` and its gradient would take; only the rounding differs.
+        """
+        norm = _stacked_spectral_norm(self)
+        # read once: reading a spectrally normalised weight would take a power iteration
+        weight = self.weight if norm is None else self.parametrizations.weight.original
         n_rep, n_in = weight.shape[0], weight.shape[2]
         if x.dim() < 2 or x.shape[0] != n_rep or x.shape[-1] != n_in:
             raise ValueError(f"expected inputs of shape ({n_rep}, ..., {n_in}); got {tuple(x.shape)}")
         flat = x.reshape(n_rep, -1, n_in)
+        if norm is not None:
+            u, v = norm.estimates(weight)
+            out = _SpectralLinear.apply(flat, weight, self.bias, u, v, float(scale))
+            return out.view(*x.shape[:-1], out.shape[-1])
         weight = (weight * scale if scale != 1.0 else weight).transpose(1, 2)
         if self.bias is None:
             out = torch.bmm(flat, weight)
@@ -121,17 +143,72 @@ class _StackedSpectralNorm(nn.Module):
         self.register_buffer("_u", torch.stack([n._u.detach() for n in norms]))  # (S, out)
         self.register_buffer("_v", torch.stack([n._v.detach() for n in norms]))  # (S, in)
 
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def estimates(self, weight: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The singular-vector estimates ``u`` ``(S, out)`` and ``v`` ``(S, in)`` that ``sigma = u^T W v`` is
+        read with: in training mode after the power iterations of one call (which update them), as
+        PyTorch's ``spectral_norm`` takes them."""
         if self.training:
             with torch.no_grad():
                 for _ in range(self.n_power_iterations):
-                    self._u = nn.functional.normalize(torch.bmm(weight, self._v.unsqueeze(-1)).squeeze(-1), dim=-1,
+                    self._u = nn.functional.normalize(_times_rows(self._v, weight.transpose(1, 2)), dim=-1,
                                                       eps=self.eps, out=self._u)
-                    self._v = nn.functional.normalize(torch.bmm(weight.transpose(1, 2), self._u.unsqueeze(-1))
-                                                      .squeeze(-1), dim=-1, eps=self.eps, out=self._v)
-        u, v = self._u.clone(), self._v.clone()  # the estimates as they stand, out of the in-place updates
-        sigma = (u * torch.bmm(weight, v.unsqueeze(-1)).squeeze(-1)).sum(-1)
-        return weight / sigma[:, None, None]
+                    self._v = nn.functional.normalize(_times_rows(self._u, weight), dim=-1, eps=self.eps,
+                                                      out=self._v)
+        return self._u.clone(), self._v.clone()  # the estimates as they stand, out of the in-place updates
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        u, v = self.estimates(weight)
+        return weight / (u * _times_rows(v, weight.transpose(1, 2))).sum(-1)[:, None, None]
+
+
+class _SpectralLinear(torch.autograd.Function):
+    """``(x W^T) (scale / sigma) + b`` per replica, ``sigma = u^T W v`` with ``u``, ``v`` held constant: a
+    linear layer with the weight ``scale W / sigma``, which PyTorch's ``spectral_norm`` forms (its gradient
+    included). The weights are the larger tensors of the book's layers (minibatches of 64 against weights
+    of 256 x 256), so this scales the outputs instead and writes the weight's gradient in one product,
+    ``(g^T x - (sum g * x W^T / sigma) u v^T) scale / sigma``, without forming ``W / sigma``, its transposed
+    gradient or their sum; only the rounding differs. Once differentiable (no gradient penalty through it)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, u, v, scale):  # noqa: D102
+        sigma = (u * _times_rows(v, weight.transpose(1, 2))).sum(-1)  # (S,)
+        factor = (scale / sigma)[:, None, None]
+        linear = torch.bmm(x, weight.transpose(1, 2))  # (S, N, out)
+        ctx.save_for_backward(x, weight, u, v, linear, factor, sigma)
+        ctx.has_bias = bias is not None
+        return linear * factor if bias is None else torch.addcmul(bias.unsqueeze(1), linear, factor)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # noqa: D102
+        x, weight, u, v, linear, factor, sigma = ctx.saved_tensors
+        scaled = grad * factor  # the gradient of x W^T
+        grad_x = torch.bmm(scaled, weight) if ctx.needs_input_grad[0] else None
+        grad_weight = None
+        if ctx.needs_input_grad[1]:
+            # through sigma: d out / d sigma = -linear * factor / sigma, d sigma / d W = u v^T
+            d_sigma = -(grad * linear).sum((1, 2)) * factor.view(-1) / sigma
+            # g^T x + (d_sigma u) v^T as one product: the rank-one term as one more row of each factor
+            left = torch.cat([scaled, (u * d_sigma[:, None]).unsqueeze(1)], dim=1)
+            right = torch.cat([x, v.unsqueeze(1)], dim=1)
+            grad_weight = torch.bmm(left.transpose(1, 2), right)
+        grad_bias = grad.sum(1) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias, None, None, None
+
+
+def _times_rows(vectors: torch.Tensor, matrices: torch.Tensor) -> torch.Tensor:
+    """``vectors[s] @ matrices[s]`` for every replica s, ``(S, n) x (S, n, m) -> (S, m)``: the products of
+    the power iteration as rows times matrices, which batched products run several times faster than
+    the same products as matrices times columns."""
+    return torch.bmm(vectors.unsqueeze(1), matrices).squeeze(1)
+
+
+def _stacked_spectral_norm(layer: nn.Module) -> Optional[_StackedSpectralNorm]:
+    """The stacked spectral normalisation of a :class:`_StackedLinear`'s weight, or ``None``."""
+    if not parametrize.is_parametrized(layer, "weight"):
+        return None
+    norm = layer.parametrizations.weight[0]
+    return norm if isinstance(norm, _StackedSpectralNorm) else None
 
 
 def _stack_linear(layers: Sequence[nn.Linear]) -> "_StackedLinear":
@@ -197,6 +274,31 @@ class _StackedEquivariantLinear(nn.Module):
         return self.own.linear(x, w_own) + self.mixing.linear(x.mean(dim=-2, keepdim=True), w_mix)
 
 
+class _StackedDropout(nn.Module):
+    """S :class:`~companion.nets.Dropout` layers on inputs ``(S, ...)``: replica s's mask drawn from its own
+    generator (:meth:`Replicas.use_generators`), as the plain run with that generator as its default one draws it."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+        self.generators: Optional[List[torch.Generator]] = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        if not self.training or self.p == 0:
+            return x
+        if self.generators is None:
+            raise RuntimeError("replicas with dropout draw each replica's masks from its own generator: "
+                               "give them with Replicas.use_generators(generators) before training")
+        if len(self.generators) != x.shape[0]:
+            raise ValueError(f"{len(self.generators)} generators for {x.shape[0]} replicas")
+        # Dropout's mask, one uniform draw per element, per replica from its own generator
+        device = self.generators[0].device
+        uniform = torch.empty(x.shape, dtype=x.dtype, device=device)
+        for rows, generator in zip(uniform, self.generators):
+            torch.rand(rows.shape, dtype=x.dtype, generator=generator, device=device, out=rows)
+        return x * uniform.to(x.device).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+
+
 class _Unsupported(Exception):
     """A module the ensemble layers cannot stack (the vectorised-map path is used instead)."""
 
@@ -221,6 +323,7 @@ def ensemble_container(cls: type) -> type:
 
 def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
     """One module that runs S same-structure modules on inputs with a leading replica axis."""
+    from .nets import Dropout
     from .symmetric import EquivariantLinear, SymmetricDiscriminator
 
     first = modules[0]
@@ -235,10 +338,17 @@ def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
         return _StackedBatchNorm1d(modules)
     if kind is EquivariantLinear:
         return _StackedEquivariantLinear(modules)
+    if kind is Dropout:
+        if any(m.p != first.p for m in modules):
+            raise _Unsupported("the replicas' dropout layers differ in p")
+        return _StackedDropout(first.p)
+    if isinstance(first, nn.modules.dropout._DropoutNd):  # one mask for all replicas: they would not be independent
+        raise _Unsupported(f"{kind.__name__} draws every replica's mask at once; "
+                           "companion.nets.Dropout draws each its own")
     if next(first.parameters(), None) is None and next(first.buffers(), None) is None:
         return copy.deepcopy(first)  # stateless (activations, maxout): acts elementwise or on the last axis
     vector_sets = kind is SymmetricDiscriminator and len(first.in_shape) == 1
-    if isinstance(first, nn.Sequential) or kind in _CONTAINERS or vector_sets:
+    if isinstance(first, (nn.Sequential, nn.ModuleList)) or kind in _CONTAINERS or vector_sets:
         if (
             next(first.parameters(recurse=False), None) is not None
             or next(first.buffers(recurse=False), None) is not None
@@ -260,8 +370,10 @@ class Replicas:
       ``nn.Linear`` becomes one batched product (``torch.baddbmm``), every
       ``nn.BatchNorm1d`` and :class:`~companion.symmetric.EquivariantLinear` a stacked
       version, and a spectrally normalised ``nn.Linear`` (:func:`companion.nets.spectral_normalise`)
-      a stacked layer with a stacked normalisation; this covers the book's MLPs, the
-      PacGAN-style generators and discriminators and the vector :class:`~companion.symmetric.SymmetricDiscriminator`;
+      a stacked layer with a stacked normalisation, every :class:`~companion.nets.Dropout` a stacked
+      one that draws each replica's masks from its own generator (:meth:`use_generators`); this covers
+      the book's MLPs, the PacGAN-style generators and discriminators, the MLP discriminators with
+      dropout and the vector :class:`~companion.symmetric.SymmetricDiscriminator`;
     * a vectorised map (``backend="vmap"``): :func:`torch.func.vmap` over
       :func:`torch.func.functional_call`, which runs any module (convolutional nets
       included) but costs more per operation.
@@ -294,7 +406,7 @@ class Replicas:
             raise TypeError(f"make_module must be callable; got {type(make_module).__name__}")
         if backend not in self.BACKENDS:
             raise ValueError(f"backend must be one of {self.BACKENDS}; got {backend!r}")
-        self.seeds = _check_seeds(seeds)
+        self.seeds = check_seeds(seeds)
         device = torch.device("cpu") if device is None else torch.device(device)
         modules, self.rng_states = [], []
         for seed in self.seeds:
@@ -396,6 +508,28 @@ class Replicas:
         module.load_state_dict(state)
         return module
 
+    def use_generators(self, generators: Sequence[torch.Generator]) -> "Replicas":
+        """Draw replica s's dropout masks from ``generators[s]`` (a :class:`~companion.nets.Dropout` draws
+        from the default generator; stacked, each replica's from its own, so that one seed's masks do not
+        depend on the others'). Give the generators that replica s's plain run draws its masks from, for
+        example :meth:`continuation_generators`, to follow that run.
+
+        Raises:
+            TypeError: if ``generators`` is not a sequence of ``torch.Generator``.
+            ValueError: if there is not one generator per replica, or the replicas run on the vectorised map.
+        """
+        generators = list(generators) if isinstance(generators, (list, tuple)) else generators
+        if not isinstance(generators, list) or not all(isinstance(g, torch.Generator) for g in generators):
+            raise TypeError(f"generators must be a list or tuple of torch.Generator; got {generators!r}")
+        if len(generators) != len(self):
+            raise ValueError(f"one generator per replica: {len(self)} needed, got {len(generators)}")
+        if self._stacked is None:
+            raise ValueError("only the ensemble backend draws masks per replica")
+        for layer in self._stacked.modules():
+            if isinstance(layer, _StackedDropout):
+                layer.generators = generators
+        return self
+
     def continuation_generators(self) -> List[torch.Generator]:
         """One CPU generator per replica that continues the global stream of its plain run.
 
@@ -414,7 +548,7 @@ class Replicas:
 def replica_generators(seeds: Iterable[int], device: Union[str, torch.device, None] = None) -> List[torch.Generator]:
     """One ``torch.Generator`` per seed, on ``device`` (default CPU), seeded with it."""
     device = torch.device("cpu") if device is None else torch.device(device)
-    return [torch.Generator(device=device).manual_seed(seed) for seed in _check_seeds(seeds)]
+    return [torch.Generator(device=device).manual_seed(seed) for seed in check_seeds(seeds)]
 
 
 def stacked_randn(generators: Sequence[torch.Generator], *shape: int,

@@ -41,26 +41,26 @@ def test_the_shared_fit_items_refuse_bad_input_clearly():
     with pytest.raises(ValueError, match="mode must be one of"):
         A.ade_fit_item(cfg, "vae-gan", 0, train, "bad mode")
     with pytest.raises(ValueError, match="plain GAN recipe"):
-        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_fit="ade"), 0, train, "bad recipe")
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_fit="ade"), (0,), train, "bad recipe")
     with pytest.raises(TypeError, match="residual must be a bool"):
-        A.plain_gan_fit_item(cfg, 0, train, "bad flag", residual="yes")
+        A.plain_gan_fit_item(cfg, (0,), train, "bad flag", residual="yes")
     for bad, message in (((0.5,), "pair"), ((0.5, 1.0), "gan_betas must be a pair"), ("ab", "pair")):
         with pytest.raises(ValueError, match=message):
-            A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=bad), 0, train, "bad betas")
+            A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=bad), (0,), train, "bad betas")
     with pytest.raises(ValueError, match="gan_disc_dropout"):
-        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_disc_dropout=1.0), 0, train, "bad dropout")
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_disc_dropout=1.0), (0,), train, "bad dropout")
     with pytest.raises(ValueError, match="gan_average"):
-        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_average=1.0), 0, train, "bad average")
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_average=1.0), (0,), train, "bad average")
     # betas as a list (from JSON, say) name the same fit as the tuple
-    as_list = A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=[0.0, 0.9]), 0, train, "list")[0]
-    assert as_list == A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=(0.0, 0.9)), 0, train,
+    as_list = A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=[0.0, 0.9]), (0,), train, "list")[0]
+    assert as_list == A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_betas=(0.0, 0.9)), (0,), train,
                                            "tuple")[0]
     hash(as_list)
-    plain_key = A.plain_gan_fit_item(cfg, 0, train, "plain")[0]
-    residual_key, residual_fit = A.plain_gan_fit_item(cfg, 0, train, "rd", residual=True)
+    plain_key = A.plain_gan_fit_item(cfg, (0,), train, "plain")[0]
+    residual_key, residual_fit = A.plain_gan_fit_item(cfg, (0,), train, "rd", residual=True)
     assert residual_key != plain_key and residual_key[1] == "plain gan (rd)"
     # trained with spectral normalisation, kept as plain layers: the fit pickles to leave its worker process
-    residual = residual_fit().discriminator
+    residual = residual_fit()[0][0].discriminator
     assert isinstance(residual, A.ResidualMLPDiscriminator) and cfg.gan_spectral_norm
     assert not any(hasattr(layer, "parametrizations") for layer in residual.modules())
     pickle.dumps(residual)
@@ -69,8 +69,8 @@ def test_the_shared_fit_items_refuse_bad_input_clearly():
     # norm one up to the power iteration's estimate after the smoke run's 20 steps (unnormalised: 0.6 to 1.7)
     assert len(norms) == 6 and all(0.95 < norm < 1.1 for norm in norms), norms
     with pytest.raises(TypeError, match="gan_spectral_norm must be a bool"):
-        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_spectral_norm="yes"), 0, train, "bad norm")
-    assert A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_spectral_norm=False), 0, train,
+        A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_spectral_norm="yes"), (0,), train, "bad norm")
+    assert A.plain_gan_fit_item(A.AblationConfig.for_scale("smoke", gan_spectral_norm=False), (0,), train,
                                 "no norm")[0] != plain_key
     with pytest.raises(TypeError, match="build a callable"):
         A.trained_ade_item(cfg, ("ade", "vae"), "not callable", 0, train, "bad build")

@@ -343,3 +343,25 @@ def test_ablation_reports_the_discretized_logistic_vae_and_network_sizes():
     from companion.experiments.adaptive_density import ablation_table
 
     assert "VAE, discretized logistic (reference)" in ablation_table(result).index
+
+
+def test_the_residual_discriminator_keeps_leading_dimensions():
+    from companion.ade import ResidualMLPDiscriminator
+
+    torch.manual_seed(0)
+    disc = ResidualMLPDiscriminator((1, 4, 4), hidden=8).eval()
+    x = torch.rand(2, 6, 1, 4, 4)
+    assert disc(x).shape == (2, 6) and torch.allclose(disc(x)[0], disc(x[0]), atol=1e-6)
+    with pytest.raises(ValueError, match="expected inputs of shape"):
+        disc(torch.rand(6, 16))
+
+
+def test_dequantize_draws_from_the_generator_it_is_given():
+    model = build_ade((1, 4, 4), "vae", n_levels=17)
+    x = torch.randint(0, 17, (5, 1, 4, 4)).float() / 16
+    ours = model.dequantize(x, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(3)
+    assert torch.equal(ours, model.dequantize(x))  # the same draws as the default generator seeded alike
+    assert torch.equal(torch.floor(ours * 17), torch.round(x * 16))  # each value stays in its level's bin
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        model.dequantize(x, generator=3)

@@ -118,7 +118,7 @@ def test_refinements_smoke_reports_every_variant():
     for variant in ("gan", "gan (rd)"):
         share, fd, vae_fd = (result.min_class_share[variant][0], result.fd[variant][0], result.metrics["vae_fd_mean"])
         assert result.metrics[f"{variant}_meets_bar_seeds"] == float(share >= 0.03 and fd <= 2 * vae_fd)
-    assert isinstance(ex._refinement_item(cfg, "gan (rd)", 0, datasets.load("digits", "train")[:64])[1]()
+    assert isinstance(ex._refinement_item(cfg, "gan (rd)", 0, datasets.load("digits", "train")[:64])[1]()[0][0]
                       .discriminator, ResidualMLPDiscriminator)
     table = ex.refinements_table(result)
     assert "AV-ADE (IAF, RD)" in table.index  # the row the package cannot run, said so

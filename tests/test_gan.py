@@ -160,3 +160,17 @@ def test_bad_inputs_raise_clear_errors():
         fit_gan(gan, torch.full((10, 2), float("inf")), n_steps=1)
     with pytest.raises(TypeError, match="GAN"):
         fit_gan(critic, torch.zeros(10, 2), n_steps=1)
+
+
+def test_the_mlp_discriminator_keeps_leading_dimensions():
+    from companion.gan import MLPDiscriminator
+
+    torch.manual_seed(0)
+    disc = MLPDiscriminator((1, 4, 4), hidden=8, n_layers=1).eval()
+    x = torch.rand(3, 5, 1, 4, 4)  # a leading axis of 3 (replicas, say) of batches of 5
+    out = disc(x)
+    assert out.shape == (3, 5)
+    assert torch.allclose(out[1], disc(x[1]), atol=1e-6)
+    for bad in (torch.rand(5, 16), torch.rand(1, 4, 4)):
+        with pytest.raises(ValueError, match="expected inputs of shape"):
+            disc(bad)

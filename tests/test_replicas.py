@@ -281,3 +281,66 @@ def test_stacked_batch_norm_equals_each_replicas_own_layer():
         assert torch.equal(reps.buffers[name], torch.stack([getattr(m, name) for m in plain])), name
     reps.eval()
     assert torch.equal(reps(x), torch.stack([m.eval()(x[s]) for s, m in enumerate(plain)]))
+
+
+def _dropout_mlp() -> nn.Module:
+    from companion.nets import Dropout
+
+    return nn.Sequential(nn.Linear(3, 8), nn.ReLU(), Dropout(0.5), nn.Linear(8, 2))
+
+
+def test_stacked_dropout_draws_each_replicas_masks_from_its_own_generator():
+    reps = Replicas(_dropout_mlp, [3, 8])
+    x = torch.randn(2, 5, 3)
+    with pytest.raises(RuntimeError, match="use_generators"):
+        reps(x)  # in training, masks need a generator per replica
+    with pytest.raises(ValueError, match="one generator per replica"):
+        reps.use_generators(replica_generators([1]))
+    with pytest.raises(TypeError, match="torch.Generator"):
+        reps.use_generators([1, 2])
+    out = reps.use_generators(replica_generators([40, 41]))(x)
+    for index, seed in enumerate((40, 41)):  # the plain run with that generator as its default one
+        torch.manual_seed(seed)
+        assert torch.allclose(out[index], reps.module(index)(x[index]), atol=1e-6)
+    other = Replicas(_dropout_mlp, [3, 9]).use_generators(replica_generators([40, 99]))(x)
+    assert torch.equal(out[0], other[0]) and not torch.equal(out[1], other[1])  # one seed's masks are its own
+    reps.eval()
+    torch.manual_seed(0)
+    assert torch.allclose(reps(x)[1], reps.module(1).eval()(x[1]), atol=1e-6)  # identity in evaluation
+
+
+def test_pytorchs_dropout_does_not_stack():
+    # nn.Dropout would draw one mask for every replica from the default generator: not independent runs
+    with pytest.raises(ValueError, match="companion.nets.Dropout"):
+        Replicas(lambda: nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5)), [0, 1], backend="ensemble")
+
+
+def test_a_stacked_normalised_layer_has_the_plain_layers_gradients_once():
+    reps = Replicas(_sn_mlp, [2, 6])
+    x = torch.randn(2, 7, 3, requires_grad=True)
+    reps(x).square().sum().backward()
+    for index, seed in enumerate((2, 6)):
+        torch.manual_seed(seed)
+        plain = _sn_mlp()
+        xi = x[index].detach().clone().requires_grad_(True)
+        plain(xi).square().sum().backward()
+        torch.testing.assert_close(x.grad[index], xi.grad, rtol=1e-4, atol=1e-6)
+        grads = {name: p.grad for name, p in plain.named_parameters()}
+        for name, stacked in reps.params.items():
+            torch.testing.assert_close(stacked.grad[index], grads[name], rtol=1e-4, atol=1e-6, msg=name)
+    y = torch.randn(2, 7, 3, requires_grad=True)
+    (grad,) = torch.autograd.grad(reps(y).sum(), y, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):  # no gradient penalty through it
+        grad.square().sum().backward()
+
+
+def test_check_seeds_refuses_bad_seeds_clearly():
+    from companion.replicas import check_seeds
+
+    assert check_seeds(range(3)) == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least one seed"):
+        check_seeds([])
+    with pytest.raises(TypeError, match="iterable"):
+        check_seeds(3)
+    with pytest.raises(ValueError):
+        check_seeds([1, -2])

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, List, Optional, Tuple, Union
+from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -41,7 +41,7 @@ from companion.evidence import verdict
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
 from companion.gan import GAN, ConvDiscriminator, fit_gan
 from companion.metrics import frechet_distance, inception_metrics, mean_std, mode_coverage
-from companion.nets import remove_spectral_norm, spectral_normalise
+from companion.nets import spectral_normalise
 from companion.plots import pyplot
 from companion.reproduce import register
 from companion.train import History, adam
@@ -119,12 +119,39 @@ class Fig4Result:
 RING_BAR_MODES = 6.0
 
 
+def _ring_model(cfg: Fig4Config, mode: str) -> ADE:
+    """A model of Fig. 4 with a 1-D latent on the 2-D ring, untrained (its initialisation draws from the global
+    generator)."""
+    return build_ade((2,), mode=mode, latent_dim=1, hidden=cfg.hidden, flow_blocks=cfg.flow_blocks,
+                     flow_hidden=cfg.flow_hidden, disc_hidden=cfg.hidden, adv_weight=cfg.adv_weight)
+
+
+def _ring_gans(cfg: Fig4Config, seeds: Sequence[int], train: torch.Tensor) -> Iterator[ADE]:
+    """The GAN of Fig. 4 for every seed (``cfg.gan_fit == "plain"``), the seeds trained together as replicas
+    (:func:`~.adaptive_density_gans.train_decoders_as_gans`), each the run of its seed up to rounding; yields
+    each seed's model after its inference network, with the global random state that seed's run leaves."""
+    from companion.experiments.adaptive_density_gans import continuing_generator, train_decoders_as_gans
+
+    models, streams = [], []
+    for seed in seeds:
+        companion.seed_everything(seed)
+        models.append(_ring_model(cfg, "gan").to(train.device))
+        streams.append(continuing_generator())
+    train_decoders_as_gans(models, streams, train.expand(len(models), *train.shape), n_steps=cfg.gan_steps,
+                           batch_size=cfg.gan_batch_size, lr=cfg.gan_lr, decay_step=cfg.gan_decay_step,
+                           decay=cfg.gan_decay, desc=f"ring (gan) x{len(models)}")
+    for seed, model, stream in zip(seeds, models, streams):
+        companion.seed_everything(seed)
+        torch.set_rng_state(stream.get_state())  # the seed's own stream goes on
+        fit_inference_network(model, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+        yield model
+
+
 def _fit_ring_model(cfg: Fig4Config, mode: str, train: torch.Tensor, desc: str) -> ADE:
     """One model of Fig. 4 with a 1-D latent, trained on the ring (the GAN as ``cfg.gan_fit`` says)."""
     if cfg.gan_fit not in ("plain", "ade"):
         raise ValueError(f"gan_fit must be 'plain' or 'ade'; got {cfg.gan_fit!r}")
-    model = build_ade((2,), mode=mode, latent_dim=1, hidden=cfg.hidden, flow_blocks=cfg.flow_blocks,
-                      flow_hidden=cfg.flow_hidden, disc_hidden=cfg.hidden, adv_weight=cfg.adv_weight).to(train.device)
+    model = _ring_model(cfg, mode).to(train.device)
     if mode == "gan" and cfg.gan_fit == "plain":
         _fit_decoder_as_gan(model, train, n_steps=cfg.gan_steps, batch_size=cfg.gan_batch_size, lr=cfg.gan_lr,
                             decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc)
@@ -178,10 +205,8 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
     samples, log_density = {}, {}
     runs: Dict[str, Dict[str, List[float]]] = {mode: {} for mode in cfg.modes}
 
-    def fit_and_score(seed: int, mode: str) -> Tuple[Dict[str, float], Optional[np.ndarray], Optional[np.ndarray]]:
-        """One job (companion.workers): a seed's model, its scores, and for the first seed the figure's panels."""
-        companion.seed_everything(seed)
-        model = _fit_ring_model(cfg, mode, train, f"ring ({mode}, seed {seed})")
+    def score(seed: int, model: ADE) -> Tuple[Dict[str, float], Optional[np.ndarray], Optional[np.ndarray]]:
+        """A seed's trained model: its scores, and for the first seed the figure's panels."""
         model.eval()
         with torch.no_grad():
             x_s = model.sample(cfg.n_samples)
@@ -195,8 +220,21 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
             dens = torch.cat([model.log_prob(chunk, n_samples=cfg.n_eval_samples) for chunk in grid_2d.split(1200)])
         return scores, x_s.cpu().numpy(), dens.view(cfg.resolution, cfg.resolution).cpu().numpy()
 
-    jobs = [(seed, mode) for seed in cfg.seeds for mode in cfg.modes]
-    for (seed, mode), (scores, x_s, dens) in zip(jobs, map_in_workers(fit_and_score, jobs)):
+    def fit_and_score(mode: str, seeds: Tuple[int, ...]) -> List[Tuple[Dict[str, float], Optional[np.ndarray],
+                                                                     Optional[np.ndarray]]]:
+        """One job (companion.workers): the plain GANs of every seed at once, any other model one seed."""
+        if mode == "gan" and cfg.gan_fit == "plain":
+            return [score(seed, model) for seed, model in zip(seeds, _ring_gans(cfg, seeds, train))]
+        companion.seed_everything(seeds[0])
+        return [score(seeds[0], _fit_ring_model(cfg, mode, train, f"ring ({mode}, seed {seeds[0]})"))]
+
+    together = cfg.gan_fit == "plain"  # the plain GANs of every seed train in one job (replicas)
+    jobs = [("gan", tuple(cfg.seeds))] if together and "gan" in cfg.modes else []
+    jobs += [(mode, (seed,)) for seed in cfg.seeds for mode in cfg.modes if not (together and mode == "gan")]
+    fitted = {(mode, seed): result for (mode, seeds), results in zip(jobs, map_in_workers(fit_and_score, jobs))
+              for seed, result in zip(seeds, results)}
+    for seed, mode in [(seed, mode) for seed in cfg.seeds for mode in cfg.modes]:
+        scores, x_s, dens = fitted[mode, seed]
         for key, value in scores.items():
             runs[mode].setdefault(key, []).append(float(value))
         if x_s is not None:
@@ -394,62 +432,72 @@ def _fit_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, held_o
     return model, _evaluate(model, held_out, feature_net, cfg.n_eval_samples, cfg.eval_batch_size)
 
 
-def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc: str) -> Tuple[ADE, float]:
-    """The ablation's GAN row with ``cfg.gan_fit == "plain"`` after ``seed_everything(seed)``, and the seconds
-    its fit took: an ADE of mode ``gan`` whose generator ``mu_theta`` is trained by :func:`_fit_decoder_as_gan`
-    (Adam at ``cfg.gan_lr`` with ``cfg.gan_betas``, times ``cfg.gan_decay`` from step ``cfg.gan_decay_step`` on,
+def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc: str,
+                     residual: bool = False) -> Tuple[ADE, float]:
+    """The ablation's GAN row with ``cfg.gan_fit == "plain"`` for ``seed``, and its share of the training
+    seconds: an ADE of mode ``gan`` whose generator ``mu_theta`` is trained as a plain GAN (Adam at
+    ``cfg.gan_lr`` with ``cfg.gan_betas``, times ``cfg.gan_decay`` from step ``cfg.gan_decay_step`` on,
     dropout ``cfg.gan_disc_dropout`` in the discriminator and, with ``cfg.gan_spectral_norm``, spectral
     normalisation of its layers, the generator's weights averaged with decay ``cfg.gan_average``) on the
     dequantised training images, then the inference network and ``sigma`` around it
-    (:func:`companion.ade.fit_inference_network`) for the bits/dim bound. Shared within a process like
-    :func:`fitted_ade` (by seed, device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the
-    ablation's GANs."""
-    return _shared_fit(plain_gan_fit_item(cfg, seed, train, desc))
+    (:func:`companion.ade.fit_inference_network`) for the bits/dim bound; with ``residual`` the refinements'
+    GAN (rd) row. The seeds of ``cfg.seeds`` train together as replicas (:func:`plain_gan_fit_item`; a seed
+    outside them alone), each the run of its own seed; the fits are shared within a process (by seeds,
+    device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the ablation's GANs. Sets the global
+    random state to what this seed's run left, as :func:`companion.runs.fit_once` does for one fit."""
+    from companion.runs import set_rng_state
+
+    seeds = tuple(cfg.seeds) if seed in cfg.seeds else (seed,)
+    fitted, seconds = _shared_fit(plain_gan_fit_item(cfg, seeds, train, desc, residual=residual))
+    model, state = fitted[seeds.index(seed)]
+    set_rng_state(state)
+    return model, seconds / len(seeds)
 
 
-def plain_gan_fit_item(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc: str,
-                       residual: bool = False) -> Tuple[tuple, Callable[[], ADE]]:
-    """The shared fit of :func:`fitted_plain_gan` as a ``(key, fit)`` pair, for :func:`prefit`.
+def plain_gan_model(cfg: "AblationConfig", residual: bool = False) -> ADE:
+    """The ADE of mode ``gan`` of the plain GAN recipe, as one seed's run builds it (draws from the global
+    generator): its MLP VAE and discriminator (dropout ``cfg.gan_disc_dropout``); with ``residual`` the
+    discriminator is then replaced by a :class:`~companion.ade.ResidualMLPDiscriminator` of the same width
+    with two residual blocks (Table 5.2's (rd) row of the GAN), drawn after the generator so that a seed's
+    generator starts where the plain row's does; spectrally normalised with ``cfg.gan_spectral_norm``."""
+    shape, n_levels = DATASETS[cfg.dataset]
+    model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
+                      n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
+                      disc_dropout=cfg.gan_disc_dropout, adv_weight=cfg.adv_weight)
+    if residual:
+        model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2,
+                                                       dropout=cfg.gan_disc_dropout)
+    if cfg.gan_spectral_norm:
+        spectral_normalise(model.discriminator)
+    return model
 
-    With ``residual`` the discriminator is a :class:`~companion.ade.ResidualMLPDiscriminator` of the same
-    width with two residual blocks (Table 5.2's (rd) row of the GAN); the generator, its initialisation
-    at ``seed`` and the recipe stay the same.
+
+def plain_gan_fit_item(cfg: "AblationConfig", seeds: Sequence[int], train: torch.Tensor, desc: str,
+                       residual: bool = False) -> Tuple[tuple, Callable[[], list]]:
+    """The shared fit of :func:`fitted_plain_gan` for every seed of ``seeds`` as a ``(key, fit)`` pair, for
+    :func:`prefit`: ``fit()`` trains them together (:func:`~.adaptive_density_gans.train_plain_gans`) and
+    returns, per seed, the model and the random state its run left.
+
+    With ``residual`` the discriminator is a :class:`~companion.ade.ResidualMLPDiscriminator` (see
+    :func:`plain_gan_model`); the generator, its initialisation at each seed and the recipe stay the same.
     """
+    from companion.experiments.adaptive_density_gans import train_plain_gans
+    from companion.replicas import check_seeds
+
     if cfg.gan_fit != "plain" or cfg.architecture != "mlp":
         raise ValueError(f"the plain GAN recipe needs gan_fit='plain' and MLPs; got {cfg.gan_fit!r}, "
                          f"{cfg.architecture!r}")
     if not isinstance(residual, bool):
         raise TypeError(f"residual must be a bool; got {residual!r}")
+    seeds = tuple(check_seeds(seeds))
     betas = check_adam_betas(cfg.gan_betas, "gan_betas")
     check_in_interval(cfg.gan_disc_dropout, "gan_disc_dropout", 0.0, 0.99)
     check_in_interval(cfg.gan_average, "gan_average", 0.0, 0.999999)
     if not isinstance(cfg.gan_spectral_norm, bool):
         raise TypeError(f"gan_spectral_norm must be a bool; got {cfg.gan_spectral_norm!r}")
-    shape, n_levels = DATASETS[cfg.dataset]
-
-    def fit() -> ADE:
-        model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
-                          n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
-                          disc_dropout=cfg.gan_disc_dropout, adv_weight=cfg.adv_weight)
-        if residual:  # drawn after the generator, so a seed's generator starts where the plain row's does
-            model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2,
-                                                           dropout=cfg.gan_disc_dropout)
-        if cfg.gan_spectral_norm:
-            spectral_normalise(model.discriminator)
-        model = model.to(train.device)
-        # one dequantisation of the training set: the samples are continuous, so the real images must be too
-        _fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
-                            lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc=desc,
-                            betas=betas, average_decay=cfg.gan_average)
-        # plain layers with the normalised weights: a parametrised network pickles only through its state_dict,
-        # and the fit travels from its worker process whole
-        remove_spectral_norm(model.discriminator)
-        fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
-        return model
-
-    key = ("plain gan (rd)" if residual else "plain gan", seed, str(train.device)) + tuple(
+    key = ("adaptive_density", "plain gan (rd)" if residual else "plain gan", seeds, str(train.device)) + tuple(
         betas if name == "gan_betas" else getattr(cfg, name) for name in _PLAIN_GAN_FIELDS)
-    return _shared_item(key, seed, fit)
+    return key, lambda: train_plain_gans(cfg, seeds, train, desc, residual=residual)
 
 
 def _inception_scores(model: ADE, real: torch.Tensor, n_samples: int, state: Dict[str, str]) -> Dict[str, float]:
@@ -597,9 +645,10 @@ def run_ablation(cfg: AblationConfig) -> AblationResult:
     # the reference VAEs train in the same batch of worker jobs as the models (an even count keeps both workers busy)
     references = ([_reference_item(cfg, train, held_out, seed) for seed in cfg.seeds]
                   if cfg.logistic_vae_reference else [])
-    prefit([plain_gan_fit_item(cfg, seed, train, f"{mode} (seed {seed})") if mode == "gan" and cfg.gan_fit == "plain"
-            else ade_fit_item(cfg, mode, seed, train, f"{mode} (seed {seed})")
-            for seed in cfg.seeds for mode in cfg.modes] + references)
+    plain_gans = "gan" in cfg.modes and cfg.gan_fit == "plain"  # every seed of the GAN row in one job (replicas)
+    prefit(([plain_gan_fit_item(cfg, cfg.seeds, train, "gan")] if plain_gans else [])
+           + [ade_fit_item(cfg, mode, seed, train, f"{mode} (seed {seed})") for seed in cfg.seeds
+              for mode in cfg.modes if not (mode == "gan" and plain_gans)] + references)
     reference_bpd = [_shared_fit(item)[0] for item in references]
     for seed in cfg.seeds:
         for mode in cfg.modes:

@@ -156,16 +156,21 @@ def refined_ade(cfg: AblationConfig, variant: str):
     return model
 
 
+def _plain_gan_row(cfg: AblationConfig, variant: str) -> bool:
+    """Whether ``variant`` is a GAN row trained by the ablation's plain GAN recipe (``cfg.gan_fit == "plain"``)."""
+    return REFINEMENTS[variant][0] == "gan" and cfg.gan_fit == "plain"
+
+
 def _refinement_item(cfg: AblationConfig, variant: str, seed: int, train: torch.Tensor):
     """The fit of ``variant`` with ``seed`` as a ``(key, fit)`` pair of :func:`companion.runs.fit_once`: the
     plain mode is the ablation's model (:func:`ade_fit_item`, shared with it), a refined one its own fit.
-    With ``cfg.gan_fit == "plain"`` the GAN rows take the ablation's plain GAN recipe
-    (:func:`plain_gan_fit_item`; the plain row is the ablation's GAN itself), the recipe that meets the
-    digits bar; with ``"ade"`` they are trained by L_Q like the ADEs, as in the thesis."""
+    With ``cfg.gan_fit == "plain"`` the GAN rows take the ablation's plain GAN recipe, the recipe that meets
+    the digits bar, every seed of ``cfg.seeds`` in one fit (:func:`plain_gan_fit_item`; the plain row is the
+    ablation's GAN itself); with ``"ade"`` they are trained by L_Q like the ADEs, as in the thesis."""
     mode, residual, wide, scales = REFINEMENTS[variant]
     desc = f"{variant} (seed {seed})"
-    if mode == "gan" and cfg.gan_fit == "plain":
-        return plain_gan_fit_item(cfg, seed, train, desc, residual=residual)
+    if _plain_gan_row(cfg, variant):
+        return plain_gan_fit_item(cfg, cfg.seeds, train, variant, residual=residual)
     if not residual and not wide and scales == cfg.flow_scales:
         return ade_fit_item(cfg, mode, seed, train, desc)
     return trained_ade_item(cfg, ("refined", variant), lambda: refined_ade(cfg, variant), seed, train, desc)
@@ -241,7 +246,10 @@ def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
                                            feature_net.features(held_out)))
     for seed in cfg.seeds:
         for variant in cfg.variants:
-            model, _ = _shared_fit(items[seed, variant])
+            if _plain_gan_row(cfg, variant):  # its seed's model of the fit of every seed
+                model, _ = fitted_plain_gan(cfg, seed, train, variant, residual=REFINEMENTS[variant][1])
+            else:
+                model, _ = _shared_fit(items[seed, variant])
             model.eval()
             with torch.no_grad():
                 bpd[variant].append(float(torch.cat([model.bits_per_dim(c, n_samples=cfg.n_eval_samples)
@@ -479,8 +487,9 @@ def _fit(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: int):
 
 def _gan_cfg(cfg: SampleQualityConfig) -> AblationConfig:
     """The ablation's configuration (its book-scale networks and budget) with this experiment's GAN recipe."""
-    return AblationConfig(gan_latent_dim=cfg.gan_latent_dim, gan_hidden=cfg.gan_hidden, gan_steps=cfg.gan_steps,
-                          gan_lr=cfg.gan_lr, gan_decay_step=cfg.gan_decay_step, gan_decay=cfg.gan_decay,
+    return AblationConfig(seeds=tuple(cfg.seeds), gan_latent_dim=cfg.gan_latent_dim, gan_hidden=cfg.gan_hidden,
+                          gan_steps=cfg.gan_steps, gan_lr=cfg.gan_lr, gan_decay_step=cfg.gan_decay_step,
+                          gan_decay=cfg.gan_decay,
                           gan_betas=cfg.gan_betas, gan_disc_dropout=cfg.gan_disc_dropout,
                           gan_spectral_norm=cfg.gan_spectral_norm, gan_average=cfg.gan_average,
                           n_inference_steps=cfg.gan_inference_steps)
@@ -542,9 +551,9 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
         return x[:36].numpy(), values, curve, shown
 
     # the ablation's GANs and ADEs (shared with it; already trained after the ablation): two fits at a time
-    prefit([plain_gan_fit_item(_gan_cfg(cfg), seed, train, f"GAN (seed {seed})") if name == "gan"
-            else _ade_item(name, train, cfg, seed)
-            for seed in cfg.seeds for name in cfg.models if name in ("gan", "v-ade", "av-ade")])
+    prefit(([plain_gan_fit_item(_gan_cfg(cfg), cfg.seeds, train, "GAN")] if "gan" in cfg.models else [])
+           + [_ade_item(name, train, cfg, seed) for seed in cfg.seeds for name in cfg.models
+              if name in ("v-ade", "av-ade")])
     jobs = [(name, seed) for seed in cfg.seeds for name in cfg.models]
     for (name, seed), (x, values, curve, shown) in zip(jobs, map_in_workers(fit_and_score, jobs)):
         for key, value in values.items():
