@@ -391,8 +391,10 @@ def _patches_gmm(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, se
     with warnings.catch_warnings():  # a capped EM run may stop before its tolerance; that is the budget
         warnings.simplefilter("ignore", ConvergenceWarning)
         with companion.blas_threads(1):  # EM's small products run faster on one BLAS thread
-            gmm.fit(train.cpu().numpy())
-    return float(gmm.score(test.numpy()))
+            # in double precision: scikit-learn's EM keeps the data's, and its covariance step, most of the
+            # fit's time, runs faster on doubles than on the float32 patches (8.6 s against 11.1 s a fit)
+            gmm.fit(train.cpu().double().numpy())
+    return float(gmm.score(test.double().numpy()))
 
 
 def _fit_flow_baseline(model: torch.nn.Module, train: torch.Tensor, cfg: PatchesConfig, desc: str) -> None:
