@@ -137,12 +137,13 @@ def path_dip(path_ll: np.ndarray) -> float:
     return float(values[values.size // 2] - (values[0] + values[-1]) / 2)
 
 
-def _interpolation_seed(cfg: InterpolationConfig, x: torch.Tensor, test_digits: torch.Tensor,
-                        test_faces: torch.Tensor, seed: int
-                        ) -> Tuple[Dict[str, float], Dict[str, np.ndarray], Dict[str, np.ndarray]]:
-    """One seed of ``latent_density/interpolation`` (a job of :func:`companion.workers.map_in_workers`):
-    its own test pairs, AE and IAE (+ LDE) trained from ``seed``; test errors, the log-likelihood along
-    each path and the decoded rows of the figure."""
+def _interpolation_fit(cfg: InterpolationConfig, x: torch.Tensor, test_digits: torch.Tensor,
+                       test_faces: torch.Tensor, seed: int, name: str
+                       ) -> Tuple[Dict[str, float], Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+    """One model of one seed of ``latent_density/interpolation`` (a job of
+    :func:`companion.workers.map_in_workers`): the seed's own test pairs, the AE or IAE ``name`` (+ LDE)
+    trained after ``seed_everything(seed)``; its test error, the log-likelihood along each path and the
+    decoded rows of the figure."""
     companion.seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     n = cfg.n_pairs
@@ -157,18 +158,17 @@ def _interpolation_seed(cfg: InterpolationConfig, x: torch.Tensor, test_digits: 
     scores: Dict[str, float] = {}
     paths: Dict[str, np.ndarray] = {}
     images: Dict[str, np.ndarray] = {}
-    for name, incremental in INTERPOLATION_MODELS:
-        ae, lde = _train_ae_and_lde(x, cfg.latent_dim, incremental, cfg, name)
-        with torch.no_grad():
-            test_all = torch.cat([test_digits, test_faces]).to(device)
-            scores[f"test_mse/{name}"] = float(F.mse_loss(ae(test_all), test_all))
-            for kind, (a, b) in pairs.items():
-                za, zb = ae.encode(a.to(device)), ae.encode(b.to(device))
-                path = np.asarray([lde.log_prob((1 - t) * za + t * zb).mean().item() for t in alphas])
-                paths[f"{name}/{kind}"] = path
-                scores[f"dip/{name}/{kind}"] = path_dip(path)
-                row = [ae.decode((1 - t) * za[:1] + t * zb[:1]) for t in shown]
-                images[f"{name}/{kind}"] = torch.cat([a[:1].to(device)] + row + [b[:1].to(device)]).cpu().numpy()
+    ae, lde = _train_ae_and_lde(x, cfg.latent_dim, dict(INTERPOLATION_MODELS)[name], cfg, name)
+    with torch.no_grad():
+        test_all = torch.cat([test_digits, test_faces]).to(device)
+        scores[f"test_mse/{name}"] = float(F.mse_loss(ae(test_all), test_all))
+        for kind, (a, b) in pairs.items():
+            za, zb = ae.encode(a.to(device)), ae.encode(b.to(device))
+            path = np.asarray([lde.log_prob((1 - t) * za + t * zb).mean().item() for t in alphas])
+            paths[f"{name}/{kind}"] = path
+            scores[f"dip/{name}/{kind}"] = path_dip(path)
+            row = [ae.decode((1 - t) * za[:1] + t * zb[:1]) for t in shown]
+            images[f"{name}/{kind}"] = torch.cat([a[:1].to(device)] + row + [b[:1].to(device)]).cpu().numpy()
     return scores, paths, images
 
 
@@ -179,8 +179,9 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
 
     Each seed draws its own ``n_pairs`` test pairs per kind of path (two digits; a digit and a
     face), trains both autoencoders and their LDEs, and reads the mean LDE log-likelihood of
-    ``z_alpha`` along the paths. The seeds run as independent jobs in worker processes
-    (:func:`companion.workers.map_in_workers`), so the numbers are the same with one worker or two.
+    ``z_alpha`` along the paths. Each model of each seed seeds itself and runs as an independent job in
+    worker processes (:func:`companion.workers.map_in_workers`: ten jobs keep two workers busier to the end
+    than five), so the numbers are the same with one worker or two.
 
     Metrics (means over seeds): ``test_mse/<model>`` (per pixel, test digits and faces),
     ``dip/<model>/<path>`` (:func:`path_dip`), and ``verdict/dip across < within/<model>``: the
@@ -207,8 +208,12 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
     x = torch.cat([digits, faces.repeat(max(1, len(digits) // (2 * len(faces))), 1, 1, 1)])
     test_digits, test_faces = _two_domains(cfg.size, "test")
     seeds = [cfg.seed + i for i in range(cfg.n_seeds)]
-    per_seed = map_in_workers(functools.partial(_interpolation_seed, cfg, x, test_digits, test_faces),
-                              [(seed,) for seed in seeds])
+    jobs = [(seed, name) for name, _ in INTERPOLATION_MODELS for seed in seeds]
+    fits = dict(zip(jobs, map_in_workers(functools.partial(_interpolation_fit, cfg, x, test_digits, test_faces),
+                                         jobs)))
+    # per seed, the models' scores, paths and rows together, in the order of INTERPOLATION_MODELS
+    per_seed = [tuple({key: value for name, _ in INTERPOLATION_MODELS for key, value in fits[seed, name][part].items()}
+                      for part in range(3)) for seed in seeds]
     runs = seed_runs([scores for scores, _, _ in per_seed])
     path_ll_runs = {key: np.stack([paths[key] for _, paths, _ in per_seed]) for key in per_seed[0][1]}
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
