@@ -287,17 +287,24 @@ class FacesResult:
     runs: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # "sharpness/AAE" -> one per seed
 
 
-def _faces_seed(cfg: FacesConfig, train: torch.Tensor, test: torch.Tensor,
-                i: int) -> Tuple[Dict[str, float], Dict[str, np.ndarray], Dict[str, np.ndarray]]:
-    """The ``i``-th seed of ``latent_density/faces``: AE, IAE and AAE trained on ``train``; their scores on
-    ``test`` and ``n_show`` reconstructions each; the first seed also fits an LDE to the AE and IAE codes and
-    returns the samples of the figure (else no samples)."""
+def _faces_fit(cfg: FacesConfig, train: torch.Tensor, test: torch.Tensor, i: int,
+               name: str) -> Tuple[Dict[str, float], Dict[str, np.ndarray], Dict[str, np.ndarray]]:
+    """One model (``"AE"``, ``"IAE"`` or ``"AAE"``) of the ``i``-th seed of ``latent_density/faces``, trained
+    on ``train`` after ``seed_everything(seed)``: its scores on ``test`` and ``n_show`` reconstructions; in
+    the first seed also its samples for the figure (the AE and IAE through an LDE fitted to their codes)."""
     from companion.metrics import total_variation
 
     seed = cfg.seed + i
     companion.seed_everything(seed)
-    outputs, samples = {}, {}
-    for name, incremental in (("AE", False), ("IAE", True)):
+    samples = {}
+    if name == "AAE":
+        aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, seed)
+        with torch.no_grad():
+            out = aae.decode(aae.encode(test)[0])  # the posterior mean's decoding
+            if i == 0:
+                samples["AAE"] = aae.sample(2 * cfg.n_show).cpu().numpy()
+    else:
+        incremental = name == "IAE"
         if i == 0:
             ae, lde = _train_ae_and_lde(train, cfg.latent_dim, incremental, cfg, name)
             with torch.no_grad():
@@ -305,25 +312,17 @@ def _faces_seed(cfg: FacesConfig, train: torch.Tensor, test: torch.Tensor,
         else:
             ae = _train_ae(train, cfg.latent_dim, incremental, cfg, name)
         with torch.no_grad():
-            outputs[name] = ae(test).clamp(0, 1)
-    aae = _fit_aae(train, cfg.latent_dim, cfg.ae_hidden, cfg.aae_steps, cfg.ae_batch_size, seed)
-    with torch.no_grad():
-        outputs["AAE"] = aae.decode(aae.encode(test)[0])  # the posterior mean's decoding
-        if i == 0:
-            samples["AAE"] = aae.sample(2 * cfg.n_show).cpu().numpy()
-    scores: Dict[str, float] = {}
-    for name, out in outputs.items():
-        scores[f"test_mse/{name}"] = float(F.mse_loss(out, test))
-        scores[f"sharpness/{name}"] = total_variation(out)
-    return scores, {name: out[: cfg.n_show].cpu().numpy() for name, out in outputs.items()}, samples
+            out = ae(test).clamp(0, 1)
+    scores = {f"test_mse/{name}": float(F.mse_loss(out, test)), f"sharpness/{name}": total_variation(out)}
+    return scores, {name: out[: cfg.n_show].cpu().numpy()}, samples
 
 
 @register("latent_density/faces", config=FacesConfig, plot=lambda r: plot_faces(r),
           description="Fig. 1 / Fig. 6 on faces: AE, IAE, AAE reconstructions and AE+LDE, IAE+LDE, AAE samples")
 def run_faces(cfg: FacesConfig) -> FacesResult:
     """Train AE, IAE and an AAE on the training faces for ``n_seeds`` seeds; reconstruct test faces; the
-    first seed also fits an LDE to the AE and IAE codes and draws the samples of the figure. Each seed seeds
-    itself, so the seeds run as independent jobs in worker processes (:func:`companion.workers.map_in_workers`).
+    first seed also fits an LDE to the AE and IAE codes and draws the samples of the figure. Each model of each
+    seed seeds itself, so they run as independent jobs in worker processes (:func:`companion.workers.map_in_workers`).
 
     Metrics: ``test_mse/<model>`` (per pixel) and ``sharpness/<model>``, the mean absolute
     difference of neighbouring pixels of the reconstructions (blur lowers it), means over seeds
@@ -338,7 +337,12 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
 
     device = companion.device()
     train, test = data.load("faces", "train"), data.load("faces", "test").to(device)
-    per_seed = map_in_workers(functools.partial(_faces_seed, cfg, train, test), [(i,) for i in range(cfg.n_seeds)])
+    names = ("AE", "IAE", "AAE")
+    jobs = [(i, name) for name in names for i in range(cfg.n_seeds)]
+    fits = dict(zip(jobs, map_in_workers(functools.partial(_faces_fit, cfg, train, test), jobs)))
+    # per seed, the models' scores, reconstructions and samples together, in the order of names
+    per_seed = [tuple({key: value for name in names for key, value in fits[i, name][part].items()}
+                      for part in range(3)) for i in range(cfg.n_seeds)]
     runs = seed_runs([scores for scores, _, _ in per_seed])
     _, recon, samples = per_seed[0]
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
