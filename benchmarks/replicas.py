@@ -1,6 +1,6 @@
 """Benchmark: S seeds trained at once as replicas against S sequential plain runs.
 
-Two models of the book, each trained for the same number of steps S times:
+Models of the book, each trained for the same number of steps S times:
 
 * the toy GAN of the symmetric-discriminators chapter in PacGAN's setting at book scale (width 64/32,
   batch 100, the ``ring`` data): S sequential calls of the experiment's plain
@@ -9,6 +9,10 @@ Two models of the book, each trained for the same number of steps S times:
   hidden layers of 256 units, 8 latent dimensions; a Bernoulli likelihood on the grey
   levels here, to keep the script short), batch 128, Adam(1e-3): S plain loops against
   one loop over :class:`companion.replicas.Replicas`;
+* the adaptive-density chapter's GAN rows on ``digits`` (the ablation's GAN and the refinements' GAN (rd):
+  dropout, spectral normalisation, the generator's weights averaged), five seeds as the chapter trains
+  them: five one-seed runs against one :func:`companion.experiments.adaptive_density_gans.train_plain_gans`
+  call (which tests show to follow the one-seed runs), the GAN phase only;
 * the comparison chapter's GAN and BGAN on ``digits`` and ``faces`` (its book-scale recipe: MLP players,
   spectral normalisation, batch 64): S calls of the package's plain loop (``fit_gan``, ``fit_bgan``, one
   seed each, as the chapter trained them until 2026-12-06) against one call of
@@ -191,12 +195,43 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
                   f"in one run vs {n_replicas} sequential runs")
 
 
+def bench_adaptive_density_gans(dev: torch.device, n_replicas: int, gan_steps: int) -> None:
+    """The adaptive-density chapter's plain GAN rows (the ablation's GAN, the refinements' GAN (rd)): S one-seed
+    runs (``plain_gan_model`` trained by ``_fit_decoder_as_gan``) against one :func:`train_plain_gans` call."""
+    import dataclasses
+
+    from companion.experiments import adaptive_density as A
+    from companion.experiments.adaptive_density_gans import train_plain_gans
+
+    cfg = dataclasses.replace(A.AblationConfig.for_scale("book"), gan_steps=gan_steps, seeds=tuple(range(n_replicas)))
+    train = data.load("digits", "train").to(dev)
+
+    def one_run(seed: int, residual: bool) -> None:
+        companion.seed_everything(seed)
+        model = A.plain_gan_model(cfg, residual).to(dev)
+        A._fit_decoder_as_gan(model, model.dequantize(train), n_steps=gan_steps, batch_size=cfg.batch_size,
+                              lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc="one seed",
+                              betas=tuple(cfg.gan_betas), average_decay=cfg.gan_average)
+
+    for residual, name in ((False, "gan"), (True, "gan_rd")):
+        _, sequential = _timed(lambda: [one_run(s, residual) for s in cfg.seeds])
+        # the replicas also train each seed's inference network: time the GAN phase alike
+        _, together = _timed(lambda: train_plain_gans(dataclasses.replace(cfg, n_inference_steps=1), cfg.seeds,
+                                                      train, "replicas", residual=residual))
+        print(f"adaptive-density {name} ({dev.type}, {gan_steps} steps): {n_replicas} sequential runs "
+              f"{sequential:.1f} s, {n_replicas} replicas {together:.1f} s")
+        print(f"RATIO replicas_adaptive_density_{name}_{dev.type} {sequential / together:.2f} {n_replicas} seeds "
+              f"in one run vs {n_replicas} sequential runs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--gan-steps", type=int, default=2000)
     parser.add_argument("--vae-steps", type=int, default=1000)
     parser.add_argument("--quick", action="store_true", help="200 GAN and 200 VAE steps")
+    parser.add_argument("--only-adaptive-density", action="store_true",
+                        help="only the adaptive-density chapter's GANs (5 seeds, as the chapter trains them)")
     args = parser.parse_args()
     if args.quick:
         args.gan_steps, args.vae_steps = 200, 200
@@ -204,10 +239,15 @@ def main() -> None:
 
     os.environ.setdefault("COMPANION_PROGRESS", "0")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.only_adaptive_density:
+        bench_adaptive_density_gans(torch.device("cpu"), 5, args.gan_steps)
+        return
     bench(torch.device("cpu"), args.replicas, args.gan_steps, args.vae_steps)
+    bench_adaptive_density_gans(torch.device("cpu"), 5, args.gan_steps)
     if torch.cuda.is_available():
         print(f"GPU: {torch.cuda.get_device_name()}")
         bench(torch.device("cuda"), args.replicas, args.gan_steps, args.vae_steps)
+        bench_adaptive_density_gans(torch.device("cuda"), 5, args.gan_steps)
 
 
 if __name__ == "__main__":
