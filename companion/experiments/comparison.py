@@ -270,6 +270,11 @@ class ModeCoverageConfig(ComparisonConfig):
     gan_bar_seeds: int = 10
     # every model, both toys: the bar's seeds, which also carry the verdicts (a toy run costs seconds)
     dataset_seeds: Tuple[Tuple[str, int], ...] = (("ring", 10), ("grid", 10))
+    # the grid's GANs, left out at book scale: 1,500 steps leave them below the grid's bar (the build of
+    # 2026-12-06 19:20: 14.4, 9.0 and 14.3 of 25 modes on average), so they were ranked against nothing here;
+    # they are the very runs of the symmetric chapter's mode coverage (the same function, recipe and seeds),
+    # which shows them, and their minute of this chapter's time goes unspent. The paper scale trains them.
+    skip: Tuple[str, ...] = ("grid/gan", "grid/bgan", "grid/m-bgan")
     n_test: Optional[int] = 1000
     n_samples: int = 2500
     FAMILIES: ClassVar[Tuple[str, ...]] = ("toys",)
@@ -277,7 +282,7 @@ class ModeCoverageConfig(ComparisonConfig):
         "smoke": dict(_SMOKE, datasets=("ring",), n_test=100, n_samples=200, dataset_seeds=(("ring", 3),)),
         "paper": {"n_steps": 20_000, "hidden": 256, "n_test": 2500, "iw_samples": 100, "lde_steps": 5000,
                   "gan_steps": 20_000, "gan_hidden": 400, "gan_disc_hidden": 200, "gan_lr": 1e-4, "n_seeds": 10,
-                  "gan_lr_decay": False},  # PacGAN's published setting: a constant rate
+                  "gan_lr_decay": False, "skip": ()},  # PacGAN's published setting: a constant rate
     }
 
 
