@@ -389,6 +389,34 @@ def test_mmd_is_zero_for_equal_samples_and_grows_with_a_shift():
     assert abs(same) < 0.02 < small < large
 
 
+def test_mmd_matches_its_definition_and_its_gradient_where_kernels_underflow():
+    # the definition in float64, without the exponent floor: the floor changes nothing visible, even with
+    # points so far apart at the narrowest bandwidth (exponents of -d^2 / (2 * 0.05^2), down to about -1e5)
+    # that float32 kernels would underflow
+    torch.manual_seed(0)
+    x = (torch.randn(60, 3) * 4).requires_grad_()
+    y = torch.randn(50, 3) * 4 + 1.0
+    widths = (0.05, 0.3, 3.0)
+
+    def by_definition(a, b):
+        d2 = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+        return sum(torch.exp(-d2 / (2 * h * h)) for h in widths)
+
+    x64, y64 = x.detach().double().requires_grad_(), y.double()
+    n, m = len(x64), len(y64)
+    k_xx, k_yy, k_xy = by_definition(x64, x64), by_definition(y64, y64), by_definition(x64, y64)
+    expected = ((k_xx.sum() - k_xx.diagonal().sum()) / (n * (n - 1))
+                + (k_yy.sum() - k_yy.diagonal().sum()) / (m * (m - 1)) - 2 * k_xy.mean())
+    expected.backward()
+    value = mmd2(x, y, widths)
+    value.backward()
+    assert value.item() == pytest.approx(expected.item(), rel=1e-5, abs=1e-7)
+    torch.testing.assert_close(x.grad.double(), x64.grad, rtol=1e-4, atol=1e-7)
+    # the biased estimate keeps k(a, a), whose float32 distance of a point to itself is not exactly 0
+    assert mmd2(x, y, widths, unbiased=False).item() == pytest.approx(
+        (k_xx.mean() + k_yy.mean() - 2 * k_xy.mean()).item(), rel=1e-4)
+
+
 def test_gmmn_learns_a_shifted_scaled_gaussian():
     torch.manual_seed(0)
     data = torch.randn(2000, 2) * torch.tensor([2.0, 0.5]) + torch.tensor([3.0, -1.0])
