@@ -17,17 +17,11 @@ import torch
 from torch import nn
 
 from .checks import check_nonnegative_int, check_positive, check_positive_int, check_tensor
+from .logspace import EXP_FLOOR
 from .nets import MLP
 from .train import Callback, History, minimize
 
 __all__ = ["GMMN", "fit_gmmn", "mmd2"]
-
-
-#: Where :func:`mmd2` floors each kernel's exponent: a kernel value below ``exp(-60)`` (about
-#: 1e-26) is nothing beside the sums it enters, while on a CPU float32's ``exp`` of an argument
-#: below about -87, and the products of such tiny values in its gradient, run 10-100x slower
-#: (the denormal range), which made the MMD most of a GMMN step.
-KERNEL_EXPONENT_FLOOR = -60.0
 
 
 def mmd2(
@@ -42,7 +36,8 @@ def mmd2(
     unbiased estimate (default) leaves out the ``k(a, a)`` terms, whose presence would reward
     a generator for shrinking its spread; the biased one (a V-statistic) is exactly zero when
     ``x`` and ``y`` are the same sample. Each kernel's exponent is floored at
-    :data:`KERNEL_EXPONENT_FLOOR` (a change below 1e-25 in every kernel value).
+    :data:`companion.logspace.EXP_FLOOR` (a change below 1e-25 in every kernel value), which
+    keeps ``exp`` on its fast path on a CPU at narrow bandwidths.
     """
     check_tensor(x, "x", shape=(None, None), finite=False)
     check_tensor(y, "y", shape=(None, x.shape[1]), finite=False)  # the same d as x
@@ -54,7 +49,7 @@ def mmd2(
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         d2 = torch.cdist(a, b).pow(2)
-        return sum(torch.exp((d2 * (-0.5 / (h * h))).clamp_min_(KERNEL_EXPONENT_FLOOR)) for h in widths)
+        return sum(torch.exp((d2 * (-0.5 / (h * h))).clamp_min_(EXP_FLOOR)) for h in widths)
 
     # three blocks, not the kernel matrix of [x; y]: k(y, x) would repeat k(x, y), and k(y, y) of
     # data without gradient needs no backward pass

@@ -15,17 +15,12 @@ import numpy as np
 import torch
 
 from ..checks import ArrayLike, check_points, check_positive, check_positive_int, check_same_width
+from ..logspace import logsumexp_rows_
 
 __all__ = ["parzen_log_likelihood", "parzen_log_prob", "select_parzen_sigma"]
 
 
-
-def _logsumexp_rows_(logits: torch.Tensor) -> torch.Tensor:
-    """Row-wise logsumexp of a finite matrix, overwriting it (in place is ~2x faster on a CPU)."""
-    row_max = logits.amax(dim=1, keepdim=True)
-    return logits.sub_(row_max).exp_().sum(dim=1).log_().add_(row_max.squeeze(1))
-
-
+@torch.no_grad()  # a score, never differentiated; its log-sum-exp runs in place
 def _parzen_log_prob_grid(
     samples: torch.Tensor,
     x: torch.Tensor,
@@ -58,10 +53,10 @@ def _parzen_log_prob_grid(
             sb_sq = samples_sq[s_start : s_start + sample_batch_size]
             if len(coefs) == 1:  # fused: coef * (2 x.s - ||s||^2) in one call
                 logits = torch.addmm(sb_sq, xb, sb.T, beta=-coefs[0], alpha=2 * coefs[0])
-                chunk_lse = [_logsumexp_rows_(logits)]
+                chunk_lse = [logsumexp_rows_(logits)]
             else:
                 inner = torch.addmm(sb_sq, xb, sb.T, beta=-1.0, alpha=2.0)
-                chunk_lse = [_logsumexp_rows_(inner * c) for c in coefs]
+                chunk_lse = [logsumexp_rows_(inner * c) for c in coefs]
             for k, lse in enumerate(chunk_lse):
                 acc[k] = torch.logaddexp(acc[k], lse)
         for k, (sigma, coef) in enumerate(zip(sigmas, coefs)):
