@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .checks import check_positive_int, check_tensor
+from .logspace import logsumexp_rows_
 
 __all__ = [
     "aggregate_posterior_log_prob",
@@ -160,7 +161,11 @@ def aggregate_posterior_log_prob(
         # log N(z; mu_n, s_n^2) for the chunk and every n: constant - z^2/(2 s^2) + z mu / s^2.
         log_components = torch.addmm(constant, zc.pow(2), precision.T, alpha=-0.5)
         log_components.addmm_(zc, weighted_mu.T)  # (chunk, N)
-        pieces.append(torch.logsumexp(log_components, dim=1) - log_n)
+        # in place and floored where nothing needs a gradient: narrow posteriors put most terms far
+        # below each row's largest, where exp is slow (companion.logspace)
+        lse = torch.logsumexp(log_components, dim=1) if log_components.requires_grad else logsumexp_rows_(
+            log_components)
+        pieces.append(lse - log_n)
     return torch.cat(pieces).to(out_dtype)
 
 

@@ -411,3 +411,20 @@ def test_learned_estimators_check_their_settings_with_the_package_checks():
 
     with pytest.raises(ValueError, match="n_steps"):
         learned_kl.density_model_kl(q, Untrained(), n_steps=0)
+
+
+def test_aggregate_log_prob_keeps_its_gradient_and_matches_for_narrow_posteriors():
+    # without a gradient the log-sum-exp runs in place and floored (companion.logspace); with one, torch's:
+    # both give the direct mixture, and narrow posteriors put most terms far below each row's largest
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = 2 * torch.randn(200, 4, generator=g), torch.full((200, 4), math.log(1e-4))
+    z = mu[:20] + 0.01 * torch.randn(20, 4, generator=g)
+    components = torch.distributions.Independent(torch.distributions.Normal(mu.double(), 1e-2), 1)
+    direct = torch.logsumexp(components.log_prob(z.double()[:, None, :]), 1) - math.log(200)
+    torch.testing.assert_close(surgery.aggregate_posterior_log_prob(z, mu, logvar).double(), direct,
+                               rtol=0, atol=1e-4)
+    z_grad = z.clone().requires_grad_()
+    surgery.aggregate_posterior_log_prob(z_grad, mu, logvar).sum().backward()
+    z_direct = z.double().clone().requires_grad_()
+    torch.logsumexp(components.log_prob(z_direct[:, None, :]), 1).sum().backward()
+    torch.testing.assert_close(z_grad.grad.double(), z_direct.grad, rtol=1e-3, atol=1e-2)
