@@ -250,3 +250,24 @@ def test_synthetic_gaussians_seeds_are_the_plain_runs_and_carry_a_verdict():
     # One seed gives no verdict.
     assert second.metrics["d1_learning_lowers_kl_verdict"] == "cannot tell at this budget"
     base.plot_synthetic_gaussians(two)
+
+
+def test_the_frozen_sampler_draws_the_model_gaussian():
+    # The classifier's draws come from d normals (b + eps L^T, L L^T = W^T W) instead of k = 10 d:
+    # the same Gaussian N(b, W^T W), so its mean and covariance must be the model's.
+    from companion.experiments.elbo_surgery_ratios import _AffineGaussian
+
+    torch.manual_seed(0)
+    model = _AffineGaussian(30, 3, torch.Generator().manual_seed(1))
+    bias, covariance = model.moments()
+    x = model.frozen_sampler()(200_000).double()
+    assert not x.requires_grad and x.shape == (200_000, 3)
+    assert torch.allclose(x.mean(0), bias, atol=0.02)
+    assert torch.allclose(torch.cov(x.T), covariance, atol=0.02)
+    # A singular W^T W has no Cholesky factor: the draws fall back to W^T z + b, still without a gradient.
+    with torch.no_grad():
+        model.weight[:, 0] = 0.0
+    x = model.frozen_sampler()(50_000).double()
+    assert not x.requires_grad
+    assert torch.allclose(x[:, 0], bias[0].expand(50_000))  # no spread along the dead direction
+    assert torch.allclose(torch.cov(x.T)[1:, 1:], model.moments()[1][1:, 1:], atol=0.02)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import Callable, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -314,6 +314,21 @@ class _AffineGaussian(torch.nn.Module):
         w = self.weight.detach().double()
         return self.bias.detach().double(), w.T @ w
 
+    def frozen_sampler(self) -> Callable[[int], torch.Tensor]:
+        """A sampler of this Gaussian as it is now, for draws that need no gradient (the classifier's):
+        ``b + eps L^T`` with ``L L^T = W^T W``, the same N(b, W^T W) from d normals per sample, not k = 10 d
+        (at d = 100 the k-dimensional draws and products were most of a run). Falls back to ``W^T z + b``
+        where W^T W is numerically singular."""
+        bias, covariance = self.moments()
+        factor, info = torch.linalg.cholesky_ex(covariance)
+        if int(info) != 0:
+            def draw_k_normals(n: int) -> torch.Tensor:
+                with torch.no_grad():
+                    return self(n)
+            return draw_k_normals
+        factor, bias = factor.to(self.weight), bias.to(self.weight)
+        return lambda n: torch.randn(n, factor.shape[0], device=factor.device) @ factor.T + bias
+
 
 def _learn_by_ratio(cfg: SyntheticGaussiansConfig, model: _AffineGaussian, target: _AffineGaussian,
                     seed: int) -> np.ndarray:
@@ -326,10 +341,11 @@ def _learn_by_ratio(cfg: SyntheticGaussiansConfig, model: _AffineGaussian, targe
     opt_c = adam(classifier.parameters(), lr=cfg.lr_classifier, betas=(0.5, 0.9))
     opt_m = adam(model.parameters(), lr=cfg.lr_model, betas=(0.5, 0.9))
     curve = [_gaussian_kl_full(*model.moments(), *target.moments())]
+    draw_real = target.frozen_sampler()  # the target never changes
     for step in range(cfg.learning_steps):
+        draw_fake = model.frozen_sampler()  # the model as it is at this step
         for _ in range(cfg.classifier_updates):
-            with torch.no_grad():
-                fake, real = model(cfg.batch_size), target(cfg.batch_size)
+            fake, real = draw_fake(cfg.batch_size), draw_real(cfg.batch_size)
             logits = classifier(torch.cat([fake, real]))
             labels = torch.cat([torch.ones(cfg.batch_size), torch.zeros(cfg.batch_size)]).to(logits)
             loss_c = bce(logits, labels)
@@ -359,8 +375,7 @@ def _gaussian_kl_run(cfg: SyntheticGaussiansConfig, d: int, seed: int, estimate:
     estimated = float("nan")
     if estimate:  # (a) Estimation: both fixed; a classifier's logit is read as log model/target.
         torch.manual_seed(seed)
-        with torch.no_grad():
-            q, p = model(cfg.n_samples), target(cfg.n_samples)
+        q, p = model.frozen_sampler()(cfg.n_samples), target.frozen_sampler()(cfg.n_samples)
         estimated = learned_kl.density_ratio_kl(
             q, p, hidden=cfg.hidden, depth=cfg.depth, n_steps=cfg.estimation_steps, lr=cfg.lr_classifier,
             batch_size=cfg.batch_size, generator=g).kl
