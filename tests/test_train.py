@@ -11,6 +11,8 @@ import torch
 from companion.train import (
     History,
     check_finite,
+    denormals_flushed,
+    flushing_denormals,
     load_checkpoint,
     minibatches,
     progress,
@@ -68,6 +70,39 @@ def test_train_loop_runs_steps_records_and_stops_on_nan():
         train_loop(lambda i: 1.0, 1, disable_progress=True)
     with pytest.raises(ValueError, match="n_steps"):
         train_loop(step, -1)
+
+
+def _half_the_smallest_normal() -> float:
+    return float(torch.tensor(torch.finfo(torch.float32).tiny) / 2)
+
+
+def test_flushing_denormals_flushes_in_the_block_and_restores_the_mode():
+    assert not denormals_flushed() and _half_the_smallest_normal() > 0  # the default: denormals kept
+    with flushing_denormals() as supported:
+        if not supported:
+            pytest.skip("this CPU cannot flush denormals")
+        assert denormals_flushed() and _half_the_smallest_normal() == 0.0
+        with flushing_denormals():
+            pass
+        assert denormals_flushed()  # an inner block restores the outer block's mode, not the default
+    assert not denormals_flushed() and _half_the_smallest_normal() > 0
+    with pytest.raises(RuntimeError, match="inside"):
+        with flushing_denormals():
+            raise RuntimeError("inside")
+    assert not denormals_flushed()  # restored after an error too
+
+
+def test_train_loop_steps_run_with_denormals_flushed():
+    with flushing_denormals() as supported:
+        pass
+    if not supported:
+        pytest.skip("this CPU cannot flush denormals")
+    during = []
+    train_loop(lambda i: during.append(denormals_flushed()) or {"loss": 0.0}, 3, disable_progress=True)
+    assert during == [True, True, True] and not denormals_flushed()
+    with pytest.raises(FloatingPointError):  # a loop stopped by a NaN restores the mode as well
+        train_loop(lambda i: {"loss": float("nan")}, 2, disable_progress=True)
+    assert not denormals_flushed()
 
 
 def test_train_loop_actually_optimises():
