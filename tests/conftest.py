@@ -58,6 +58,22 @@ def one_worker_and_two(monkeypatch):
     return both
 
 
+#: The front matter of a MyST notebook chapter (what jupytext reads before the first cell), for tests that
+#: write a small chapter of their own.
+MYST_FRONT_MATTER = """\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+"""
+
+
 def timeless(numbers):
     """``numbers`` (nested dicts, lists, floats) without wall-clock seconds, which differ from run to run, and
     with NaN written as a word (NaN != NaN): what two runs of the same seeds must agree on."""

@@ -26,6 +26,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import MYST_FRONT_MATTER
 from sphinx.pycode import ModuleAnalyzer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,18 +142,7 @@ def test_glued_values_read_as_placeholders_with_one_note(source: Path, built_not
     assert cells[0].startswith("# ") and GLUE_NOTE in cells[0], f"{source.stem}.ipynb: the note is not after the title"
 
 
-GLUE_CHAPTER = """\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+GLUE_CHAPTER = MYST_FRONT_MATTER + """
 # Glued
 
 ```{code-cell} ipython3

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import MYST_FRONT_MATTER
 
 spec = importlib.util.spec_from_file_location(
     "chapter_times", Path(__file__).resolve().parents[1] / "tools" / "chapter_times.py"
@@ -14,17 +15,7 @@ chapter_times = importlib.util.module_from_spec(spec)
 sys.modules["chapter_times"] = chapter_times  # its dataclass looks its module up
 spec.loader.exec_module(chapter_times)
 
-TINY = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+TINY = MYST_FRONT_MATTER + """
 # A tiny chapter
 
 ```{code-cell} ipython3
