@@ -15,7 +15,7 @@ only, and counting every program on the machine), and the cell's first line; the
 ``--glue FILE`` writes the chapter's glued values as ``tools/metrics_table.py`` reads them, so
 that a change meant to save time can show it changed no result::
 
-    PYTHONPATH=<old checkout> python tools/chapter_times.py book/agave.md --glue before.json
+    PYTHONPATH=<old checkout> python tools/chapter_times.py <old checkout>/book/agave.md --glue before.json
     PYTHONPATH=. python tools/chapter_times.py book/agave.md --glue after.json
     python tools/metrics_table.py compare before.json after.json
 
