@@ -43,6 +43,8 @@ def test_cpu_counters_and_busy_percent(tmp_path):
     stat.write_text("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 50 0 25 400 25 0 0 0 0 0\n")
     assert chapter_times.cpu_counters(stat) == (150, 1000)
     assert chapter_times.cpu_counters(tmp_path / "missing") is None
+    stat.write_text("")
+    assert chapter_times.cpu_counters(stat) is None
     assert chapter_times.busy_percent((150, 1000), (240, 1100)) == pytest.approx(90.0)
     assert chapter_times.busy_percent(None, (240, 1100)) is None
     assert chapter_times.busy_percent((150, 1000), (150, 1000)) is None  # no time passed

@@ -53,10 +53,11 @@ class CellTime:
 def cpu_counters(stat: Path = _STAT) -> Optional[Tuple[int, int]]:
     """``(busy, total)`` clock ticks of all cores since boot from ``/proc/stat``, or ``None`` where it is missing."""
     try:
-        fields = stat.read_text().splitlines()[0].split()
+        lines = stat.read_text().splitlines()
     except OSError:
         return None
-    if not fields or fields[0] != "cpu":
+    fields = lines[0].split() if lines else []
+    if len(fields) < 9 or fields[0] != "cpu":
         return None
     ticks = [int(value) for value in fields[1:9]]  # user nice system idle iowait irq softirq steal
     idle = ticks[3] + ticks[4]
