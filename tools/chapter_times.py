@@ -145,10 +145,10 @@ def execute(path: Path, scale: str = "book", timeout: int = 3600) -> Tuple[Any, 
     busy: Dict[int, float] = {}
     started: Dict[int, Optional[Tuple[int, int]]] = {}
 
-    def on_start(cell, cell_index):  # noqa: ANN001 - nbclient's hook signature
+    def on_start(cell, cell_index):  # nbclient's hooks are called with these keywords
         started[cell_index] = cpu_counters()
 
-    def on_done(cell, cell_index, **_):  # noqa: ANN001
+    def on_done(cell, cell_index, **_):
         share = busy_percent(started.get(cell_index), cpu_counters())
         if share is not None:
             busy[cell_index] = share
