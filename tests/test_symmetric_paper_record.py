@@ -8,11 +8,15 @@ import pytest
 from companion.experiments.symmetric_paper_record import (
     PAPER_GAN_BARS,
     PAPER_GRID_RECORD,
+    PAPER_RING_CPU_RECORD,
     PAPER_RING_RECORD,
     gan_bar_met_from,
+    gan_bar_phrase,
+    last_comparison_phrase,
     paper_record_comparisons,
     paper_record_table,
     plot_paper_record,
+    run_rates,
     verdicts_along,
 )
 
@@ -131,18 +135,28 @@ def test_a_run_cut_short_is_compared_with_the_gan_up_to_its_last_evaluation():
         paper_record_comparisons(record, steps=[10000])
 
 
-def test_the_grid_record_holds_ten_seeds_of_25_mode_counts_per_evaluation():
-    curves = PAPER_GRID_RECORD["curves"]
-    assert PAPER_GRID_RECORD["dataset"] == "grid" and set(curves) == {"gan", "bgan", "mbgan", "mixup"}
+@pytest.mark.parametrize("record, methods, n_modes", [
+    (PAPER_GRID_RECORD, {"gan", "bgan", "mbgan", "mixup"}, 25),
+    (PAPER_RING_CPU_RECORD, {"gan", "mixup"}, 8),
+])
+def test_the_cpu_records_hold_ten_seeds_of_whole_mode_counts_per_evaluation(record, methods, n_modes):
+    curves = record["curves"]
+    assert set(curves) == methods and record["n_steps"] == 20000
     # every model finished its run, with its wall-clock time: the chapter compares them at the end
-    assert set(PAPER_GRID_RECORD["seconds"]) == set(curves)
+    assert set(record["seconds"]) == set(curves)
     for method, curve in curves.items():
         for step, values in curve.items():
-            assert 0 < step <= PAPER_GRID_RECORD["n_steps"]
+            assert 0 < step <= record["n_steps"]
             assert len(values["modes"]) == len(values["high_quality_pct"]) == 10, (method, step)
-            assert all(0 <= m <= 25 and m == int(m) for m in values["modes"]), (method, step)
+            assert all(0 <= m <= n_modes and m == int(m) for m in values["modes"]), (method, step)
             assert all(0 <= q <= 100 for q in values["high_quality_pct"]), (method, step)
-    assert all(max(curve) == PAPER_GRID_RECORD["n_steps"] for curve in curves.values())
+    assert all(max(curve) == record["n_steps"] for curve in curves.values())
+
+
+def test_the_cpu_ring_run_is_evaluated_where_the_h200_run_was():
+    # the chapter sets its GAN beside the H200's at the same steps
+    assert PAPER_RING_CPU_RECORD["dataset"] == PAPER_RING_RECORD["dataset"] == "ring"
+    assert set(PAPER_RING_CPU_RECORD["curves"]["gan"]) == set(PAPER_RING_RECORD["curves"]["gan"])
 
 
 def test_verdicts_along_lists_every_compared_step_once_grouped_by_verdict():
@@ -161,3 +175,33 @@ def test_verdicts_along_lists_every_compared_step_once_grouped_by_verdict():
         verdicts_along(record, "bgan")
     with pytest.raises(ValueError, match="quantity"):
         verdicts_along(record, "mbgan", "fid")
+
+
+def test_run_rates_reads_each_finished_models_wall_clock_time():
+    record = {"n_steps": 20000, "seconds": {"gan": 4000, "mixup": 3200}}
+    assert run_rates(record) == ("GAN: 5.0 generator steps per second (67 minutes for 20,000 steps); "
+                                 "mixup GAN: 6.2 generator steps per second (53 minutes for 20,000 steps)")
+    assert run_rates(PAPER_GRID_RECORD).count("generator steps per second") == 4
+    with pytest.raises(ValueError, match="seconds"):
+        run_rates(PAPER_RING_RECORD)  # the H200 run was cut by its lease: no model but the GAN finished
+    with pytest.raises(ValueError, match="positive"):
+        run_rates({"n_steps": 100, "seconds": {"gan": 0}})
+
+
+def test_the_bar_phrase_says_whether_the_comparisons_are_read():
+    assert gan_bar_phrase(_gan_record("grid", {1000: 16, 2000: 18})) == (
+        "It meets the bar of 17 modes from step 2,000 on, so the comparisons below are read")
+    below = gan_bar_phrase(_gan_record("ring", {1000: 7, 2000: 5}))
+    assert below.startswith("It stays below the bar of 6 modes") and "not read" in below
+
+
+def test_the_last_comparison_is_read_at_the_last_step_both_models_reached():
+    record = _gan_record("ring", {1000: 4, 2000: 5, 3000: 7})
+    record["curves"]["mixup"] = {1000: {"modes": [8.0, 8.0, 8.0, 8.0], "high_quality_pct": [60.0] * 4},
+                                 2000: {"modes": [8.0, 7.0], "high_quality_pct": [10.0, 12.0]}}
+    phrase = last_comparison_phrase(record, "mixup")
+    assert phrase.startswith("at step 2,000, the mixup GAN covers 7.50 ± 0.71 modes")
+    assert "against the GAN's 5.0 ± 1.4 (50.0" in phrase  # format_spread's two significant digits of the std
+    assert '"mixup GAN covers more modes" cannot tell at this budget' in phrase
+    with pytest.raises(ValueError, match="no comparison of 'bgan'"):
+        last_comparison_phrase(record, "bgan")

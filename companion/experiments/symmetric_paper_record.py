@@ -19,8 +19,9 @@ from companion.data import toy_centers
 from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, RING_GAN_BAR, _compare
 from companion.plots import pyplot
 
-__all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_RECORD", "gan_bar_met_from", "paper_record_comparisons",
-           "paper_record_table", "plot_paper_record", "verdicts_along"]
+__all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPER_RING_RECORD", "gan_bar_met_from",
+           "gan_bar_phrase", "last_comparison_phrase", "paper_record_comparisons", "paper_record_table",
+           "plot_paper_record", "run_rates", "verdicts_along"]
 
 #: The modes the GAN must cover at ``paper`` scale, averaged over the seeds, before a batch GAN is
 #: compared with it: on ``ring`` the book's bar (PacGAN's GAN: 6.3 of 8), on ``grid`` PacGAN's
@@ -149,6 +150,50 @@ PAPER_GRID_RECORD = {
     },
 }
 
+#: ``ring`` in PacGAN's setting at ``paper`` scale on a CPU, 2026-12-07, when no GPU was lent: the mixup GAN,
+#: which the H200's lease did not reach, and a GAN beside it, with the grid's command (``datasets=('ring',)``,
+#: ``methods=('<model>',)``), each model in its own process with ``OMP_NUM_THREADS=1``, the two side by side
+#: on the two cores (05:48-07:04 UTC). Both finished their 20,000 steps (``seconds``: wall-clock time). The GAN
+#: is the H200 run's recipe and seeds on another device, so another run of them, not a copy: their
+#: evaluations differ seed by seed from step 1,000 on. ``curves`` as in :data:`PAPER_RING_RECORD`.
+PAPER_RING_CPU_RECORD = {
+    "dataset": "ring",
+    "setup": "pacgan",
+    "device": "a 2-core CPU, one thread per model (torch 2.13.0)",
+    "date": "2026-12-07",
+    "n_steps": 20000,
+    "seconds": {"gan": 4539, "mixup": 3436},
+    "curves": {
+        "gan": _curve(
+            {1000: [7, 2, 8, 3, 6, 8, 7, 8, 3, 6],
+             2000: [8, 7, 8, 8, 7, 8, 8, 7, 7, 8],
+             5000: [7, 8, 8, 8, 8, 8, 8, 5, 8, 7],
+             10000: [7, 7, 8, 8, 8, 8, 8, 7, 8, 8],
+             15000: [7, 8, 8, 8, 8, 8, 8, 7, 8, 8],
+             20000: [7, 6, 8, 8, 8, 8, 8, 7, 8, 8]},
+            {1000: [3.4, 0.8, 5.2, 3.9, 2.2, 11.3, 7.7, 6.8, 1.0, 13.0],
+             2000: [32.2, 12.7, 24.4, 53.3, 21.4, 54.1, 41.1, 40.7, 10.0, 26.8],
+             5000: [57.3, 63.8, 68.4, 50.4, 69.5, 81.1, 67.8, 49.3, 27.3, 47.5],
+             10000: [83.3, 75.5, 80.2, 78.4, 84.9, 54.9, 84.3, 80.9, 71.3, 82.8],
+             15000: [72.5, 69.8, 86.8, 87.9, 75.7, 51.2, 85.7, 86.1, 82.9, 78.7],
+             20000: [56.04, 78.24, 90.16, 94.28, 88.48, 76.32, 92.88, 90.64, 90.8, 68.48]}),
+        "mixup": _curve(
+            {1000: [6, 4, 7, 7, 4, 7, 8, 7, 4, 4],
+             2000: [8, 8, 7, 8, 8, 8, 8, 8, 8, 8],
+             5000: [8, 8, 8, 8, 8, 8, 8, 8, 8, 8],
+             10000: [8, 8, 8, 8, 8, 8, 8, 8, 8, 8],
+             15000: [8, 8, 8, 8, 8, 8, 8, 8, 8, 8],
+             20000: [8, 8, 8, 8, 8, 8, 8, 8, 8, 8]},
+            {1000: [3.6, 1.0, 1.3, 4.7, 0.4, 2.6, 16.1, 5.2, 0.2, 0.7],
+             2000: [25.3, 5.7, 15.1, 21.8, 7.4, 31.8, 41.0, 17.2, 7.3, 25.4],
+             5000: [54.3, 72.6, 52.7, 66.1, 48.6, 50.7, 72.3, 61.6, 52.2, 55.1],
+             10000: [71.2, 71.1, 78.9, 73.0, 78.4, 74.4, 79.4, 77.5, 76.4, 86.4],
+             15000: [88.4, 63.0, 85.2, 85.4, 77.6, 84.2, 87.2, 88.6, 68.6, 81.0],
+             20000: [91.84, 77.2, 84.48, 90.44, 76.68, 92.24, 73.52, 91.88, 77.44, 66.2]}),
+    },
+}
+
+
 def _checked_curves(record: Mapping) -> Dict[str, Dict[int, Dict[str, List[float]]]]:
     """The record's curves, after checking their shape: a GAN, and per step equal seed counts."""
     if not isinstance(record, Mapping) or not isinstance(record.get("curves"), Mapping):
@@ -224,6 +269,60 @@ def paper_record_table(record: Mapping = PAPER_RING_RECORD):
     pacgan = pd.DataFrame([{"step": record.get("n_steps", ""), "model": "GAN (PacGAN, Table 3)", "seeds": 10,
                             "modes": f"{modes}", "high quality (%)": f"{quality}"}])
     return pd.concat([table, pacgan], ignore_index=True)
+
+
+def gan_bar_phrase(record: Mapping) -> str:
+    """Whether the record's GAN meets its bar (:func:`gan_bar_met_from`), as the sentence that says whether the
+    comparisons with it are read: "It meets the bar of 17 modes from step 10,000 on, so the comparisons below are
+    read", or that it stays below the bar and the comparisons are shown, not read."""
+    bar, met_from = PAPER_GAN_BARS[_dataset(record)], gan_bar_met_from(record)
+    if met_from is not None:
+        return f"It meets the bar of {bar:g} modes from step {met_from:,} on, so the comparisons below are read"
+    return (f"It stays below the bar of {bar:g} modes at its last evaluation, so the comparisons below are shown "
+            "and not read: a GAN baseline weaker than the published one would flatter the batch discriminators")
+
+
+def run_rates(record: Mapping) -> str:
+    """The speed of every model of ``record`` that finished its run, from its wall-clock ``seconds``: e.g.
+    ``"GAN: 4.8 generator steps per second (70 minutes for 20,000 steps); ..."``.
+
+    Raises:
+        ValueError: if the record has no ``seconds`` or ``n_steps``, or a time is not positive.
+    """
+    seconds, n_steps = record.get("seconds"), record.get("n_steps")
+    if not isinstance(seconds, Mapping) or not seconds or not n_steps:
+        raise ValueError("the record needs 'n_steps' and the 'seconds' of the models that finished")
+    if any(not s > 0 for s in seconds.values()):
+        raise ValueError(f"every wall-clock time must be positive; got {dict(seconds)}")
+    return "; ".join(f"{METHOD_NAMES[m]}: {n_steps / s:.1f} generator steps per second "
+                     f"({s / 60:.0f} minutes for {n_steps:,} steps)" for m, s in seconds.items())
+
+
+def last_comparison_phrase(record: Mapping, method: str) -> str:
+    """``method`` against the record's GAN at the last step both were evaluated at: both models' modes and
+    high-quality shares (mean ± std over the seeds) and the verdicts on "covers more modes" and "its samples
+    are more often of high quality" (:func:`paper_record_comparisons`).
+
+    Raises:
+        ValueError: if the record has no evaluation of ``method`` at a step the GAN was evaluated at.
+    """
+    from companion.evidence import format_spread, summarize
+
+    curves = _checked_curves(record)
+    rows = {(r["step"], r["quantity"]): r for r in paper_record_comparisons(record) if r["method"] == method}
+    if not rows:
+        raise ValueError(f"the record has no comparison of {method!r} with the GAN; it has {sorted(curves)}")
+    last = max(step for step, _ in rows)
+    ours, gan = curves[method][last], curves["gan"][last]
+    name = "the mixup GAN" if method == "mixup" else METHOD_NAMES[method]
+
+    def spread(values: Mapping, quantity: str) -> str:
+        return format_spread(summarize(values[quantity]))
+
+    return (f"at step {last:,}, {name} covers {spread(ours, 'modes')} modes ({spread(ours, 'high_quality_pct')} % "
+            f"high quality) against the GAN's {spread(gan, 'modes')} ({spread(gan, 'high_quality_pct')} %): "
+            f"\"{METHOD_NAMES[method]} covers more modes\" {rows[(last, 'modes')]['verdict']} and \"its samples are "
+            f"more often of high quality\" {rows[(last, 'high_quality_pct')]['verdict']}")
 
 
 def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optional[Sequence[int]] = None) -> List[Dict]:
