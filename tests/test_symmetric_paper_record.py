@@ -186,6 +186,8 @@ def test_run_rates_reads_each_finished_models_wall_clock_time():
         run_rates(PAPER_RING_RECORD)  # the H200 run was cut by its lease: no model but the GAN finished
     with pytest.raises(ValueError, match="positive"):
         run_rates({"n_steps": 100, "seconds": {"gan": 0}})
+    with pytest.raises(TypeError, match="mapping"):
+        run_rates([("gan", 100)])
 
 
 def test_the_bar_phrase_says_whether_the_comparisons_are_read():
@@ -193,6 +195,8 @@ def test_the_bar_phrase_says_whether_the_comparisons_are_read():
         "It meets the bar of 17 modes from step 2,000 on, so the comparisons below are read")
     below = gan_bar_phrase(_gan_record("ring", {1000: 7, 2000: 5}))
     assert below.startswith("It stays below the bar of 6 modes") and "not read" in below
+    with pytest.raises(TypeError, match="curves"):
+        gan_bar_phrase({"dataset": "ring"})
 
 
 def test_the_last_comparison_is_read_at_the_last_step_both_models_reached():

@@ -2,11 +2,11 @@
 
 The ``paper`` configuration (PacGAN's benchmark: widths 400/200, Adam(1e-4, beta1 0.8), batch
 100, 20,000 generator steps, 10 seeds trained at once as replicas) is too slow for a CPU book
-build, so the chapter shows the runs made once (``ring`` on a GPU, ``grid`` on a CPU), recorded
-here seed by seed, and computes their summaries and bootstrap verdicts from the records with the
-same helpers as the book-scale run (:func:`~companion.experiments.symmetric_mode_coverage._compare`).
-A record is the evaluations each process printed to its log (and, for a run that finished, its
-JSON), copied without change.
+build, so the chapter shows the runs made once (``ring`` on a GPU, ``grid`` on a CPU, and the
+``ring``'s mixup GAN with a GAN of its own on a CPU), recorded here seed by seed, and computes their
+summaries and bootstrap verdicts from the records with the same helpers as the book-scale run
+(:func:`~companion.experiments.symmetric_mode_coverage._compare`). A record is the evaluations each
+process printed to its log (and, for a run that finished, its JSON), copied without change.
 """
 
 from __future__ import annotations
@@ -275,7 +275,8 @@ def gan_bar_phrase(record: Mapping) -> str:
     """Whether the record's GAN meets its bar (:func:`gan_bar_met_from`), as the sentence that says whether the
     comparisons with it are read: "It meets the bar of 17 modes from step 10,000 on, so the comparisons below are
     read", or that it stays below the bar and the comparisons are shown, not read."""
-    bar, met_from = PAPER_GAN_BARS[_dataset(record)], gan_bar_met_from(record)
+    met_from = gan_bar_met_from(record)  # checks the record first
+    bar = PAPER_GAN_BARS[_dataset(record)]
     if met_from is not None:
         return f"It meets the bar of {bar:g} modes from step {met_from:,} on, so the comparisons below are read"
     return (f"It stays below the bar of {bar:g} modes at its last evaluation, so the comparisons below are shown "
@@ -287,8 +288,11 @@ def run_rates(record: Mapping) -> str:
     ``"GAN: 4.8 generator steps per second (70 minutes for 20,000 steps); ..."``.
 
     Raises:
+        TypeError: if ``record`` is not a mapping.
         ValueError: if the record has no ``seconds`` or ``n_steps``, or a time is not positive.
     """
+    if not isinstance(record, Mapping):
+        raise TypeError(f"record must be a mapping (see PAPER_GRID_RECORD); got {type(record).__name__}")
     seconds, n_steps = record.get("seconds"), record.get("n_steps")
     if not isinstance(seconds, Mapping) or not seconds or not n_steps:
         raise ValueError("the record needs 'n_steps' and the 'seconds' of the models that finished")
