@@ -13,6 +13,7 @@ from companion.experiments.symmetric_paper_record import (
     gan_bar_met_from,
     gan_bar_phrase,
     last_comparison_phrase,
+    models_compared_phrase,
     paper_record_comparisons,
     paper_record_table,
     plot_paper_record,
@@ -209,3 +210,21 @@ def test_the_last_comparison_is_read_at_the_last_step_both_models_reached():
     assert '"mixup GAN covers more modes" cannot tell at this budget' in phrase
     with pytest.raises(ValueError, match="no comparison of 'bgan'"):
         last_comparison_phrase(record, "bgan")
+
+
+def test_two_models_are_compared_at_the_last_step_both_reached_in_modes_and_quality():
+    text = models_compared_phrase(PAPER_GRID_RECORD, "mixup", "bgan")
+    last = max(set(PAPER_GRID_RECORD["curves"]["mixup"]) & set(PAPER_GRID_RECORD["curves"]["bgan"]))
+    assert text.startswith(f"at step {last:,}, in modes, the mixup GAN (")
+    # the mixup GAN covered 24-25 of the grid's modes in every seed, BGAN 4-11: the interval cannot reach zero
+    assert "the mixup GAN (24.80 ± 0.42) is ahead of BGAN" in text
+    assert "; in high-quality samples (%), the mixup GAN (" in text
+    record = copy.deepcopy(PAPER_RING_RECORD)  # BGAN was cut at 15,000, the GAN went on to 20,000
+    assert models_compared_phrase(record, "gan", "bgan").startswith("at step 15,000, in modes, GAN (")
+    with pytest.raises(ValueError, match="no run of 'mixup'"):
+        models_compared_phrase(record, "gan", "mixup")
+    with pytest.raises(ValueError, match="two different models"):
+        models_compared_phrase(record, "bgan", "bgan")
+    record["curves"]["bgan"] = {500: {"modes": [1.0] * 10, "high_quality_pct": [1.0] * 10}}
+    with pytest.raises(ValueError, match="never evaluated at the same step"):
+        models_compared_phrase(record, "gan", "bgan")

@@ -20,8 +20,8 @@ from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_T
 from companion.plots import pyplot
 
 __all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPER_RING_RECORD", "gan_bar_met_from",
-           "gan_bar_phrase", "last_comparison_phrase", "paper_record_comparisons", "paper_record_table",
-           "plot_paper_record", "run_rates", "verdicts_along"]
+           "gan_bar_phrase", "last_comparison_phrase", "models_compared_phrase", "paper_record_comparisons",
+           "paper_record_table", "plot_paper_record", "run_rates", "verdicts_along"]
 
 #: The modes the GAN must cover at ``paper`` scale, averaged over the seeds, before a batch GAN is
 #: compared with it: on ``ring`` the book's bar (PacGAN's GAN: 6.3 of 8), on ``grid`` PacGAN's
@@ -327,6 +327,32 @@ def last_comparison_phrase(record: Mapping, method: str) -> str:
             f"high quality) against the GAN's {spread(gan, 'modes')} ({spread(gan, 'high_quality_pct')} %): "
             f"\"{METHOD_NAMES[method]} covers more modes\" {rows[(last, 'modes')]['verdict']} and \"its samples are "
             f"more often of high quality\" {rows[(last, 'high_quality_pct')]['verdict']}")
+
+
+def models_compared_phrase(record: Mapping, first: str, second: str) -> str:
+    """Two models of the record, neither of them necessarily the GAN, at the last step both were evaluated at:
+    "at step 20,000, in modes, <first> (m ± s) is ahead of <second> (m ± s): the difference ...; in
+    high-quality samples (%), ..." (:func:`companion.evidence.compare_phrase`, seeds treated as independent).
+
+    Raises:
+        ValueError: if either model is not in the record, the two are the same, or they share no step.
+    """
+    from companion.evidence import compare_phrase
+
+    curves = _checked_curves(record)
+    for method in (first, second):
+        if method not in curves:
+            raise ValueError(f"the record has no run of {method!r}; it has {sorted(curves)}")
+    if first == second:
+        raise ValueError(f"compare two different models; got {first!r} twice")
+    common = set(curves[first]) & set(curves[second])
+    if not common:
+        raise ValueError(f"{first!r} and {second!r} were never evaluated at the same step")
+    last = max(common)
+    names = ["the mixup GAN" if m == "mixup" else METHOD_NAMES[m] for m in (first, second)]
+    return f"at step {last:,}, " + "; ".join(
+        f"{label}, " + compare_phrase(names[0], curves[first][last][quantity], names[1], curves[second][last][quantity])
+        for label, quantity in (("in modes", "modes"), ("in high-quality samples (%)", "high_quality_pct")))
 
 
 def paper_record_comparisons(record: Mapping = PAPER_RING_RECORD, steps: Optional[Sequence[int]] = None) -> List[Dict]:
