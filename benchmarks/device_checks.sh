@@ -7,7 +7,9 @@
 # In order, each step with its own time limit so that one slow step cannot eat the others:
 #   1. symmetric_discriminators/mode_coverage at paper scale in PacGAN's setting (20,000 steps, 10 seeds
 #      as replicas, GAN, BGAN, M-BGAN and the mixup GAN) on one data set or both (RUN_LIMIT_S, default
-#      400 s); the thesis' setting (five critic steps per generator step) is left for a longer lease.
+#      400 s). SETUP=thesis runs the thesis' setting instead (3 x 512 networks, five critic steps per
+#      generator step, Adam(1e-3)): PacGAN's has run on both data sets (the ring on an H200 and, to the
+#      end, on a CPU; the grid on a CPU), the thesis' on neither, and it costs more per generator step.
 #      Each (data set, model) pair runs in its own process, all at once: a toy step is a few hundred
 #      tiny kernels, bound by the launching CPU thread, so one process leaves most of the GPU idle.
 #      Each writes its per-seed values (the JSON's "runs" and "curves") for merging, and its progress
@@ -74,16 +76,17 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, keep its output
 }
 
 mode_coverage() {  # every (data set, model) pair in its own process, all at once, under one time limit
-  local work=${WORK_DIR:-$out/work} resume="" pids="" name
+  local work=${WORK_DIR:-$out/work} resume="" pids="" name setup=${SETUP:-pacgan}
+  case "$setup" in pacgan|thesis) ;; *) echo "SETUP must be pacgan or thesis; got '$setup'" >&2; exit 2 ;; esac
   mkdir -p "$work" && work=$(cd "$work" && pwd)
   [ "${RESUME:-0}" = "1" ] && resume="--resume"
-  echo "== mode_coverage (limit ${limit_run} s, $(echo $sets | tr -d "(),'") x ${methods// /, })"
+  echo "== mode_coverage (limit ${limit_run} s, $setup setting, $(echo $sets | tr -d "(),'") x ${methods// /, })"
   local start=$SECONDS
   for dataset in $(echo "$sets" | tr -d "(),'"); do
     for method in $methods; do
-      name="${dataset}_${method}"
+      name="${dataset}_${setup}_${method}"
       OMP_NUM_THREADS=1 COMPANION_PROGRESS=1 timeout "$limit_run" $python -m companion reproduce symmetric_discriminators/mode_coverage \
-        --scale "$scale" --set "datasets=('$dataset',)" --set "methods=('$method',)" --set "setups=('pacgan',)" \
+        --scale "$scale" --set "datasets=('$dataset',)" --set "methods=('$method',)" --set "setups=('$setup',)" \
         --checkpoint-every 1 $resume --out "$work/$name" > "$work/$name.log" 2>&1 &
       pids="$pids $!"
     done
