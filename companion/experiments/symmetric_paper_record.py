@@ -2,8 +2,8 @@
 
 The ``paper`` configuration (PacGAN's benchmark: widths 400/200, Adam(1e-4, beta1 0.8), batch
 100, 20,000 generator steps, 10 seeds trained at once as replicas) is too slow for a CPU book
-build, so the chapter shows the runs made once (``ring`` on a GPU, ``grid`` on a CPU, and the
-``ring``'s mixup GAN with a GAN of its own on a CPU), recorded here seed by seed, and computes their
+build, so the chapter shows the runs made once (``ring`` on a GPU, cut short, then on a CPU to the end;
+``grid`` on a CPU), recorded here seed by seed, and computes their
 summaries and bootstrap verdicts from the records with the same helpers as the book-scale run
 (:func:`~companion.experiments.symmetric_mode_coverage._compare`). A record is the evaluations each
 process printed to its log (and, for a run that finished, its JSON), copied without change.
@@ -150,19 +150,21 @@ PAPER_GRID_RECORD = {
     },
 }
 
-#: ``ring`` in PacGAN's setting at ``paper`` scale on a CPU, 2026-12-07, when no GPU was lent: the mixup GAN,
-#: which the H200's lease did not reach, and a GAN beside it, with the grid's command (``datasets=('ring',)``,
-#: ``methods=('<model>',)``), each model in its own process with ``OMP_NUM_THREADS=1``, the two side by side
-#: on the two cores (05:48-07:04 UTC). Both finished their 20,000 steps (``seconds``: wall-clock time). The GAN
-#: is the H200 run's recipe and seeds on another device, so another run of them, not a copy: their
-#: evaluations differ seed by seed from step 1,000 on. ``curves`` as in :data:`PAPER_RING_RECORD`.
+#: ``ring`` in PacGAN's setting at ``paper`` scale on a CPU, 2026-12-07, when no GPU was lent: all four models,
+#: the mixup GAN, which the H200's lease did not reach, and BGAN and M-BGAN, which it cut at about 17,700 steps,
+#: each beside a model of its own run, with the grid's command (``datasets=('ring',)``, ``methods=('<model>',)``),
+#: each model in its own process with ``OMP_NUM_THREADS=1``, two side by side on the two cores: the GAN and the
+#: mixup GAN (05:48-07:04 UTC), then BGAN and M-BGAN (08:21-09:55 UTC). Every model finished its 20,000 steps
+#: (``seconds``: wall-clock time). The GAN is the H200 run's recipe and seeds on another device, so another run of
+#: them, not a copy: their evaluations differ seed by seed from step 1,000 on. ``curves`` as in
+#: :data:`PAPER_RING_RECORD`.
 PAPER_RING_CPU_RECORD = {
     "dataset": "ring",
     "setup": "pacgan",
     "device": "a 2-core CPU, one thread per model (torch 2.13.0)",
     "date": "2026-12-07",
     "n_steps": 20000,
-    "seconds": {"gan": 4539, "mixup": 3436},
+    "seconds": {"gan": 4539, "mixup": 3436, "bgan": 5668, "mbgan": 5638},
     "curves": {
         "gan": _curve(
             {1000: [7, 2, 8, 3, 6, 8, 7, 8, 3, 6],
@@ -190,6 +192,28 @@ PAPER_RING_CPU_RECORD = {
              10000: [71.2, 71.1, 78.9, 73.0, 78.4, 74.4, 79.4, 77.5, 76.4, 86.4],
              15000: [88.4, 63.0, 85.2, 85.4, 77.6, 84.2, 87.2, 88.6, 68.6, 81.0],
              20000: [91.84, 77.2, 84.48, 90.44, 76.68, 92.24, 73.52, 91.88, 77.44, 66.2]}),
+        "bgan": _curve(
+            {1000: [2, 2, 3, 1, 4, 1, 1, 2, 3, 4],
+             2000: [2, 2, 3, 5, 4, 2, 0, 2, 1, 3],
+             5000: [4, 6, 7, 3, 5, 8, 6, 6, 4, 4],
+             10000: [6, 7, 8, 7, 4, 8, 8, 7, 4, 7],
+             15000: [8, 8, 8, 8, 8, 8, 8, 8, 7, 8],
+             20000: [7, 8, 8, 8, 8, 8, 8, 8, 7, 8]},
+            {1000: [3.7, 1.5, 0.7, 0.1, 1.8, 1.6, 0.0, 0.9, 2.3, 0.5],
+             2000: [0.8, 0.2, 0.4, 0.8, 1.2, 14.4, 0.0, 0.4, 0.2, 0.4],
+             5000: [16.6, 24.3, 32.4, 21.1, 20.1, 13.6, 21.2, 23.3, 12.4, 9.8],
+             10000: [35.7, 36.8, 48.8, 38.7, 58.9, 71.6, 58.5, 50.8, 59.3, 35.0],
+             15000: [44.8, 51.1, 87.4, 72.3, 61.4, 66.6, 67.7, 51.4, 50.6, 56.0],
+             20000: [49.4, 68.12, 71.56, 80.0, 65.4, 69.76, 83.32, 79.28, 35.24, 49.24]}),
+        "mbgan": _curve(
+            {1000: [7, 7, 8, 6, 7, 8, 8, 8, 8, 8],
+             2000: [8] * 10, 5000: [8] * 10, 10000: [8] * 10, 15000: [8] * 10, 20000: [8] * 10},
+            {1000: [7.2, 6.3, 22.6, 8.2, 15.3, 14.6, 8.1, 24.9, 8.9, 13.9],
+             2000: [25.0, 26.1, 35.5, 45.5, 52.6, 30.2, 15.3, 37.0, 33.3, 18.1],
+             5000: [59.5, 69.8, 44.6, 78.6, 67.1, 47.4, 56.4, 64.6, 68.0, 74.2],
+             10000: [57.4, 70.3, 79.6, 65.0, 87.0, 73.6, 57.5, 83.0, 87.4, 80.0],
+             15000: [88.9, 89.2, 76.5, 86.7, 81.1, 83.7, 67.9, 89.8, 89.0, 83.4],
+             20000: [90.04, 88.24, 72.84, 89.28, 87.16, 91.64, 79.52, 94.2, 90.52, 93.12]}),
     },
 }
 
