@@ -39,8 +39,11 @@ out=${1:?usage: device_checks.sh OUT_DIR [ring|grid|both] [--smoke]}
 datasets=${2:-ring}
 mode=${3:-}
 python=${PYTHON:-python}
-mkdir -p "$out" && out=$(cd "$out" && pwd)
-export COMPANION_PROGRESS=0
+setup=${SETUP:-pacgan}
+case "$setup" in
+  pacgan|thesis) ;;
+  *) echo "SETUP must be pacgan or thesis; got '$setup'" >&2; exit 2 ;;
+esac
 
 case "$datasets" in
   ring) sets="('ring',)" ;;
@@ -56,6 +59,8 @@ elif [ -z "$mode" ]; then
 else
   echo "the third argument must be --smoke or nothing; got '$mode'" >&2; exit 2
 fi
+mkdir -p "$out" && out=$(cd "$out" && pwd)  # only once the arguments are known to be good
+export COMPANION_PROGRESS=0
 
 {
   date -u +"%Y-%m-%d %H:%M UTC"
@@ -76,8 +81,7 @@ step() {  # step NAME LIMIT_S COMMAND...: run with a time limit, keep its output
 }
 
 mode_coverage() {  # every (data set, model) pair in its own process, all at once, under one time limit
-  local work=${WORK_DIR:-$out/work} resume="" pids="" name setup=${SETUP:-pacgan}
-  case "$setup" in pacgan|thesis) ;; *) echo "SETUP must be pacgan or thesis; got '$setup'" >&2; exit 2 ;; esac
+  local work=${WORK_DIR:-$out/work} resume="" pids="" name
   mkdir -p "$work" && work=$(cd "$work" && pwd)
   [ "${RESUME:-0}" = "1" ] && resume="--resume"
   echo "== mode_coverage (limit ${limit_run} s, $setup setting, $(echo $sets | tr -d "(),'") x ${methods// /, })"
