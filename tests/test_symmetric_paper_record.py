@@ -10,6 +10,7 @@ from companion.experiments.symmetric_paper_record import (
     PAPER_GRID_RECORD,
     PAPER_RING_CPU_RECORD,
     PAPER_RING_RECORD,
+    evaluations_compared_phrase,
     gan_bar_met_from,
     gan_bar_phrase,
     last_comparison_phrase,
@@ -228,3 +229,13 @@ def test_two_models_are_compared_at_the_last_step_both_reached_in_modes_and_qual
     record["curves"]["bgan"] = {500: {"modes": [1.0] * 10, "high_quality_pct": [1.0] * 10}}
     with pytest.raises(ValueError, match="never evaluated at the same step"):
         models_compared_phrase(record, "gan", "bgan")
+
+
+def test_two_evaluations_are_compared_in_modes_and_quality_and_a_missing_quantity_is_named():
+    cpu, h200 = PAPER_RING_CPU_RECORD["curves"]["gan"][20000], PAPER_RING_RECORD["curves"]["gan"][20000]
+    text = evaluations_compared_phrase("this run's GAN", cpu, "the H200's", h200)
+    modes, quality = text.split("; in high-quality samples (%), ")
+    assert modes.startswith("in modes, this run's GAN (7.60 ± 0.70)") and "the H200's (7.90 ± 0.32)" in modes
+    assert quality.startswith("this run's GAN (83 ± 13)")
+    with pytest.raises(ValueError, match="of \"the H200's\" needs per-seed 'modes' and 'high_quality_pct'"):
+        evaluations_compared_phrase("this run's GAN", cpu, "the H200's", {"modes": [8.0] * 10})

@@ -19,9 +19,10 @@ from companion.data import toy_centers
 from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, RING_GAN_BAR, _compare
 from companion.plots import pyplot
 
-__all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPER_RING_RECORD", "gan_bar_met_from",
-           "gan_bar_phrase", "last_comparison_phrase", "models_compared_phrase", "paper_record_comparisons",
-           "paper_record_table", "plot_paper_record", "run_rates", "verdicts_along"]
+__all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPER_RING_RECORD",
+           "evaluations_compared_phrase", "gan_bar_met_from", "gan_bar_phrase", "last_comparison_phrase",
+           "models_compared_phrase", "paper_record_comparisons", "paper_record_table", "plot_paper_record",
+           "run_rates", "verdicts_along"]
 
 #: The modes the GAN must cover at ``paper`` scale, averaged over the seeds, before a batch GAN is
 #: compared with it: on ``ring`` the book's bar (PacGAN's GAN: 6.3 of 8), on ``grid`` PacGAN's
@@ -361,8 +362,6 @@ def models_compared_phrase(record: Mapping, first: str, second: str) -> str:
     Raises:
         ValueError: if either model is not in the record, the two are the same, or they share no step.
     """
-    from companion.evidence import compare_phrase
-
     curves = _checked_curves(record)
     for method in (first, second):
         if method not in curves:
@@ -374,8 +373,27 @@ def models_compared_phrase(record: Mapping, first: str, second: str) -> str:
         raise ValueError(f"{first!r} and {second!r} were never evaluated at the same step")
     last = max(common)
     names = ["the mixup GAN" if m == "mixup" else METHOD_NAMES[m] for m in (first, second)]
-    return f"at step {last:,}, " + "; ".join(
-        f"{label}, " + compare_phrase(names[0], curves[first][last][quantity], names[1], curves[second][last][quantity])
+    return f"at step {last:,}, " + evaluations_compared_phrase(names[0], curves[first][last], names[1],
+                                                               curves[second][last])
+
+
+def evaluations_compared_phrase(name_a: str, evaluation_a: Mapping, name_b: str, evaluation_b: Mapping) -> str:
+    """Two evaluations over seeds (each ``{"modes": [...], "high_quality_pct": [...]}``, one step of a record's
+    curve), in modes and in high-quality samples: "in modes, <a> (m ± s) is ahead of <b> ...; in high-quality
+    samples (%), ..." (:func:`companion.evidence.compare_phrase`, seeds treated as independent). Used for two
+    models of one run and for one model's runs on two devices.
+
+    Raises:
+        ValueError: if an evaluation lacks ``modes`` or ``high_quality_pct``.
+    """
+    from companion.evidence import compare_phrase
+
+    for name, evaluation in ((name_a, evaluation_a), (name_b, evaluation_b)):
+        if not isinstance(evaluation, Mapping) or not all(evaluation.get(q) for q in ("modes", "high_quality_pct")):
+            raise ValueError(f"the evaluation of {name!r} needs per-seed 'modes' and 'high_quality_pct'; got "
+                             f"{evaluation!r}")
+    return "; ".join(
+        f"{label}, " + compare_phrase(name_a, evaluation_a[quantity], name_b, evaluation_b[quantity])
         for label, quantity in (("in modes", "modes"), ("in high-quality samples (%)", "high_quality_pct")))
 
 
