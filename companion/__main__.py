@@ -12,6 +12,8 @@ from . import SCALES
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The command line ``python -m companion`` (``argv``: its arguments, ``sys.argv[1:]`` by default);
+    returns the exit status."""
     parser = _parser()
     args = parser.parse_args(argv)
 

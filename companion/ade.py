@@ -45,7 +45,7 @@ Chapter: ``book/adaptive_density.md``; its experiments: ``companion/experiments/
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -487,7 +487,7 @@ def inference_step(model: ADE, x: torch.Tensor, optimizer: torch.optim.Optimizer
     return {"L_C": l_c.detach(), "sigma": model.log_sigma.detach().exp()}
 
 
-def _adamax(params, lr: float) -> torch.optim.Optimizer:
+def _adamax(params: Iterable[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
     # App. A.2; the multi-tensor form: the same numbers as the per-parameter loop, in fewer calls
     return torch.optim.Adamax(params, lr=lr, betas=(0.9, 0.999), foreach=True)
 

@@ -31,7 +31,7 @@ Chapter: ``book/agave.md``; its experiments: ``companion/experiments/agave.py``.
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -287,7 +287,8 @@ class AGAVE(nn.Module):
 
     # -- generation ------------------------------------------------------------------------
     @torch.no_grad()
-    def sample(self, n: int, z: Optional[torch.Tensor] = None, return_auxiliary: bool = False):
+    def sample(self, n: int, z: Optional[torch.Tensor] = None,
+               return_auxiliary: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Draw ``z ~ p(z)`` (or use the given ``z``), then ``x ~ p(x | f(z))`` pixel by pixel.
 
         Args:

@@ -27,6 +27,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
+from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
 from .checks import check_nonnegative_int, check_positive_int, check_tensor
@@ -85,7 +86,7 @@ class EquivariantLinear(nn.Module):
         bias = self.own.bias if self.own.bias is not None else self.own.weight.new_zeros(self.out_features)
         return w_own * self.own.weight.t(), w_mix * self.mixing.weight.t(), bias
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
         check_tensor(x, "x", finite=False, min_dim=2)
         if x.shape[-1] != self.in_features:
             raise ValueError(
@@ -100,7 +101,7 @@ class EquivariantLinear(nn.Module):
         mixed = F.linear(x.mean(dim=-2, keepdim=True), self.mixing.weight * w_mix)
         return own + mixed
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # noqa: D102
         return f"{self.in_features}, {self.out_features}, reweight={self.reweight}"
 
 
@@ -149,7 +150,7 @@ class EquivariantConv2d(nn.Module):
             return set_size / (set_size + 1.0), 1.0 / (set_size + 1.0)
         return 1.0, 1.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
         check_tensor(x, "x", finite=False, min_dim=4)
         if x.dim() > 5 or x.shape[-3] != self.in_channels:
             raise ValueError(
@@ -170,7 +171,7 @@ class EquivariantConv2d(nn.Module):
             return own + mixed  # (B, C, H, W) + (1, C, H, W)
         return own.view(*x.shape[:2], *own.shape[1:]) + mixed.unsqueeze(1)
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # noqa: D102
         return f"{self.in_channels}, {self.out_channels}, kernel_size={self.own.kernel_size}, reweight={self.reweight}"
 
 
@@ -186,13 +187,13 @@ class _MaxOfPieces(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, grouped: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: FunctionCtx, grouped: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         maximum = grouped.amax(dim=-1)
         ctx.save_for_backward(grouped, maximum)
         return maximum
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         grouped, maximum = ctx.saved_tensors
         return (grouped == maximum.unsqueeze(-1)) * grad.unsqueeze(-1)
 
@@ -208,7 +209,7 @@ class Maxout(nn.Module):
         super().__init__()
         self.pieces = check_positive_int(pieces, "pieces")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
         if x.shape[-1] % self.pieces:
             raise ValueError(f"the last dimension ({x.shape[-1]}) must be a multiple of pieces={self.pieces}")
         return _MaxOfPieces.apply(x.unflatten(-1, (x.shape[-1] // self.pieces, self.pieces)))

@@ -388,7 +388,8 @@ class RealNVP(nn.Module):
         self._check(x, "x")
         return self.body(x)
 
-    def inverse(self, y: torch.Tensor, return_logdet: bool = False):
+    def inverse(self, y: torch.Tensor,
+                return_logdet: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Latent to data: ``y -> x`` (and ``log|det dx/dy|`` per example with ``return_logdet``)."""
         self._check(y, "y")
         x, logdet = self.body.inverse(y)

@@ -30,7 +30,7 @@ Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -98,6 +98,7 @@ class VAEGANHybrid(nn.Module):
         return mu, logvar.clamp(-12.0, 8.0)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's Bernoulli logits, one per pixel, in the image's shape."""
         return self.generator(z).view(z.shape[0], *self.shape)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -105,6 +106,7 @@ class VAEGANHybrid(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     def code_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The code discriminator's logit per code ``(batch,)``: prior draws (real) against posterior codes."""
         return self.code_discriminator(z).squeeze(-1)
 
     @torch.no_grad()
@@ -368,7 +370,7 @@ def _check_model_args(shape: Sequence[int], latent_dim: int, hidden: int, n_laye
     return shape
 
 
-def _adam(params, lr: float) -> torch.optim.Optimizer:
+def _adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Optimizer:
     check_positive(lr, "lr")
     return adam(params, lr=lr, betas=(0.5, 0.9))
 

@@ -24,11 +24,16 @@ Chapter: ``book/implicit_mle.md``; its experiments: ``companion/experiments/impl
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # the bases' module imports this one; only the types are needed here
+    from .iml_bases import GaussianBase, HMMBase
+
+    Base = Union[GaussianBase, HMMBase]
 
 from .checks import check_positive, check_positive_int, check_tensor
 from .iml_bases import GaussianBase, GMMBase, HMMBase
@@ -226,7 +231,7 @@ class TwoStageModel(nn.Module):
     #: the density on the decoder's surface (exact up to the log-determinant's approximation)
     log_prob_is_bound = False
 
-    def __init__(self, autoencoder: nn.Module, base) -> None:
+    def __init__(self, autoencoder: nn.Module, base: Base) -> None:
         super().__init__()
         if not (hasattr(autoencoder, "encode") and hasattr(autoencoder, "decode")):
             raise TypeError("autoencoder must have encode and decode methods")
@@ -237,6 +242,7 @@ class TwoStageModel(nn.Module):
 
     @property
     def sequential(self) -> bool:
+        """Whether the base models sequences of codes (an HMM): the data are then ``(N, T, ...)`` sequences."""
         return bool(getattr(self.base, "is_sequential", False))
 
     def _check_data(self, x: torch.Tensor) -> torch.Tensor:
@@ -265,7 +271,7 @@ class TwoStageModel(nn.Module):
         self.fit_base(data)
         return history
 
-    def fit_base(self, x: torch.Tensor):
+    def fit_base(self, x: torch.Tensor) -> Base:
         """Stage 2 alone: fit the base to the codes of ``x``; returns the base."""
         return self.base.fit(self.encode_data(x))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -277,7 +277,8 @@ class HMMBase:
         scores = [self.hmm.score(s.detach().cpu().double().numpy()) for s in seqs]
         return torch.tensor(scores, dtype=seqs[0].dtype, device=seqs[0].device)
 
-    def sample(self, n: int, length: int = 20, return_states: bool = False):
+    def sample(self, n: int, length: int = 20,
+               return_states: bool = False) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """``n`` sequences of ``length`` codes, ``(n, length, K)`` (and their states ``(n, length)``)."""
         self._require_fit()
         n, length = check_positive_int(n, "n"), check_positive_int(length, "length")

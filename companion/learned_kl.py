@@ -18,7 +18,7 @@ Chapter: ``book/elbo_surgery.md``; its experiments: ``companion/experiments/elbo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch import nn
@@ -81,7 +81,7 @@ def _split(samples: torch.Tensor, fraction: float, generator: Optional[torch.Gen
 
 
 @torch.no_grad()
-def _mean_over(fn, z: torch.Tensor, chunk: int = 4096) -> float:
+def _mean_over(fn: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor, chunk: int = 4096) -> float:
     """The mean of ``fn(z)`` over the rows of ``z``, computed in chunks."""
     return float(torch.cat([fn(c) for c in z.split(chunk)]).mean())
 
@@ -104,6 +104,7 @@ class RatioClassifier(nn.Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """One logit per row of ``z``, ``(batch,)``: large where the classifier reads a q-sample."""
         h = z
         for layer in self.layers:
             h = nn.functional.leaky_relu(layer(h), 0.2)
@@ -235,6 +236,7 @@ class GaussianMixtureDensity:
         return torch.as_tensor(values, dtype=z.dtype, device=z.device)
 
     def sample(self, n: int) -> torch.Tensor:
+        """``n`` draws from the fitted mixture, ``(n, d)`` in float32."""
         check_positive_int(n, "n")
         return torch.as_tensor(self._fitted().sample(n)[0], dtype=torch.float32)
 

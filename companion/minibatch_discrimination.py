@@ -33,7 +33,7 @@ class L1KernelSum(nn.Module):
         self.kernels = check_positive_int(kernels, "kernels")
         self.kernel_dim = check_positive_int(kernel_dim, "kernel_dim")
 
-    def forward(self, m: torch.Tensor) -> torch.Tensor:
+    def forward(self, m: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
         check_tensor(m, "m", finite=False, min_dim=2)
         if m.shape[-1] != self.kernels * self.kernel_dim:
             raise ValueError(f"m must have shape (..., N, {self.kernels * self.kernel_dim}); got {tuple(m.shape)}")
@@ -41,7 +41,7 @@ class L1KernelSum(nn.Module):
         l1 = torch.cdist(m, m, p=1.0)  # (..., B, N, N): ||M_i,b - M_j,b||_1, twice as fast as broadcasting
         return torch.exp(-l1).sum(-1).transpose(-1, -2)
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # noqa: D102
         return f"kernels={self.kernels}, kernel_dim={self.kernel_dim}"
 
 
@@ -91,13 +91,13 @@ class MinibatchDiscrimination(nn.Module):
         """The width of the output, ``in_features + kernels``."""
         return self.in_features + self.kernels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
         check_tensor(x, "x", finite=False, min_dim=2)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x must have shape (..., N, {self.in_features}); got {tuple(x.shape)}")
         return torch.cat([x, self.kernel(self.projection(x))], dim=-1)
 
-    def extra_repr(self) -> str:
+    def extra_repr(self) -> str:  # noqa: D102
         return f"{self.in_features}, kernels={self.kernels}, kernel_dim={self.kernel_dim}"
 
 
@@ -123,6 +123,6 @@ class MinibatchDiscriminator(nn.Module):
         self.minibatch = MinibatchDiscrimination(hidden, kernels, kernel_dim)
         self.readout = nn.Linear(self.minibatch.out_features, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
         check_tensor(x, "x", finite=False, min_dim=2)
         return self.readout(self.minibatch(self.trunk(x))).squeeze(-1)

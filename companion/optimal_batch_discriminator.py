@@ -63,7 +63,7 @@ def _log_beta(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.lgamma(x) + torch.lgamma(y) - torch.lgamma(x + y)
 
 
-def _check_log_densities(log_p_real, log_p_fake) -> Tuple[torch.Tensor, torch.Tensor]:
+def _check_log_densities(log_p_real: torch.Tensor, log_p_fake: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     check_tensor(log_p_real, "log_p_real", finite=False, min_dim=1)
     check_tensor(log_p_fake, "log_p_fake", finite=False, min_dim=1)
     if log_p_real.shape != log_p_fake.shape:

@@ -160,8 +160,8 @@ class PixelCNNBlock(nn.Module):
         self.cond = nn.Conv2d(cond_channels, width, 1) if cond_channels else None
         self.out = nn.Conv2d(channels, channels, 1)
 
-    def forward(self, h: torch.Tensor, cond: Optional[torch.Tensor] = None,
-                cond_term: Optional[torch.Tensor] = None) -> torch.Tensor:  # noqa: D102
+    def forward(self, h: torch.Tensor, cond: Optional[torch.Tensor] = None,  # noqa: D102 - documented on the class
+                cond_term: Optional[torch.Tensor] = None) -> torch.Tensor:
         # cond_term: self.cond(cond) computed beforehand (sampling reuses it for every pixel)
         a = self.conv(h if self.kind == "gated" else F.relu(h))
         if self.cond is not None:

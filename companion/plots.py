@@ -16,7 +16,8 @@ and scripts save it.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Tuple, Union
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple, Union
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -25,6 +26,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .checks import ArrayLike, check_float64_array, check_int, check_nonnegative_int, check_positive_int
+
+if TYPE_CHECKING:  # drawing needs no training code; only the type
+    from .train import History
 
 __all__ = ["PALETTE", "density_2d", "image_grid", "loss_curves", "pyplot", "scatter_2d", "set_style"]
 
@@ -65,7 +69,7 @@ def set_style() -> None:
 
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot``, with the house style applied (for experiment modules that draw).
 
     Imported here, not at the top of a module, so that importing an experiment stays cheap.
@@ -327,7 +331,7 @@ def density_2d(
 
 
 def loss_curves(
-    history,
+    history: History,
     names: Optional[Union[str, Sequence[str]]] = None,
     ax: Optional[Axes] = None,
     title: Optional[str] = None,

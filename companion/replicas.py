@@ -38,7 +38,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional, 
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
+from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.utils import parametrizations, parametrize
 
@@ -170,7 +170,8 @@ class _SpectralLinear(torch.autograd.Function):
     gradient or their sum; only the rounding differs. Once differentiable (no gradient penalty through it)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, u, v, scale):  # noqa: D102
+    def forward(ctx: FunctionCtx, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],  # noqa: D102
+                u: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
         sigma = (u * _times_rows(v, weight.transpose(1, 2))).sum(-1)  # (S,)
         factor = (scale / sigma)[:, None, None]
         linear = torch.bmm(x, weight.transpose(1, 2))  # (S, N, out)
@@ -180,7 +181,7 @@ class _SpectralLinear(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad):  # noqa: D102
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> Tuple[Optional[torch.Tensor], ...]:  # noqa: D102
         x, weight, u, v, linear, factor, sigma = ctx.saved_tensors
         scaled = grad * factor  # the gradient of x W^T
         grad_x = torch.bmm(scaled, weight) if ctx.needs_input_grad[0] else None
@@ -460,7 +461,8 @@ class Replicas:
             p.requires_grad_(flag)
         return self
 
-    def _call_one(self, params, buffers, *inputs):
+    def _call_one(self, params: Dict[str, torch.Tensor], buffers: Dict[str, torch.Tensor],
+                  *inputs: torch.Tensor) -> torch.Tensor:
         return functional_call(self._template, (params, buffers), inputs)
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -63,7 +63,8 @@ def _progress_disabled(disable: Optional[bool]) -> bool:
     return os.environ.get(PROGRESS_ENV, "1").strip().lower() in {"0", "false", "no", "off"}
 
 
-def progress(iterable: Union[Iterable, int], desc: str = "", disable: Optional[bool] = None, **kwargs: Any):
+def progress(iterable: Union[Iterable, int], desc: str = "", disable: Optional[bool] = None,
+             **kwargs: Any) -> Iterable:
     """A ``tqdm.auto`` progress bar over ``iterable`` (or ``range(iterable)`` for an int).
 
     Args:

@@ -6,7 +6,7 @@ on first use (``paper`` scale, with a network).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -51,7 +51,8 @@ def _check_images(images: ArrayLike, name: str, min_samples: int) -> torch.Tenso
     return images
 
 
-def _torchmetrics_inception(fake, real, batch_size, device, splits):
+def _torchmetrics_inception(fake: torch.Tensor, real: torch.Tensor, batch_size: int, device: Union[str, torch.device],
+                            splits: int) -> Tuple[float, float, float]:
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.inception import InceptionScore
 
@@ -71,7 +72,8 @@ def _torchmetrics_inception(fake, real, batch_size, device, splits):
     return float(is_mean), float(is_std), float(fid.compute())
 
 
-def _torch_fidelity_inception(fake, real, batch_size, device, splits):
+def _torch_fidelity_inception(fake: torch.Tensor, real: torch.Tensor, batch_size: int,
+                              device: Union[str, torch.device], splits: int) -> Tuple[float, float, float]:
     import torch_fidelity
 
     class _Uint8Images(torch.utils.data.Dataset):  # torch-fidelity reads uint8 (3, H, W) images
