@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -48,6 +48,10 @@ from companion.train import History, adam
 from companion.vae import VAE, fit_vae
 from companion.weight_average import WeightAverage
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
+    from matplotlib.figure import Figure
+    from pandas import DataFrame
 
 #: The paper's Table 1 (CIFAR-10): bits/dim, IS, FID ([7.0] for the GAN is approximate).
 PAPER_TABLE1 = {
@@ -102,6 +106,14 @@ class Fig4Config(ExperimentConfig):
 
 @dataclass
 class Fig4Result:
+    """What :func:`run_fig4` returns (arrays on the CPU).
+
+    ``target_1d`` (the mixture ``p*``), ``forward_kl_fit`` and ``reverse_kl_fit`` are densities on ``grid_1d``, 1,001
+    points of ``[-5, 5]``; ``data`` is the first 2,000 training points of the ring, ``(2000, 2)``. For the first seed,
+    ``samples[mode]`` is ``(n_samples, 2)`` and ``log_density[mode]`` the ``(resolution, resolution)`` log-density
+    (nats) on the square ``bounds`` = ``(x_min, x_max, y_min, y_max)``, one row per ``y``.
+    """
+
     grid_1d: np.ndarray
     target_1d: np.ndarray
     forward_kl_fit: np.ndarray  # the single Gaussian minimising KL(p* || q): MLE
@@ -163,7 +175,7 @@ def _fit_ring_model(cfg: Fig4Config, mode: str, train: torch.Tensor, desc: str) 
 
 def _two_kl_fits(grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Dict[str, float]]:
     """p* = 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2) fitted by one Gaussian under both KL directions."""
-    def normal_pdf(x, mean, std):
+    def normal_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
         return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
     target = 0.5 * normal_pdf(grid, -2, 0.5) + 0.5 * normal_pdf(grid, 2, 0.5)
@@ -191,6 +203,14 @@ def _two_kl_fits(grid: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray, 
           description="Fig. 4: the two KL directions, and a factorised Gaussian decoder on the ring "
                       "with and without f_psi")
 def run_fig4(cfg: Fig4Config) -> Fig4Result:
+    """Fit one Gaussian to a two-mode 1-D mixture under both KL directions (:func:`_two_kl_fits`), and train each
+    model of ``cfg.modes`` with a 1-D latent on the 2-D ``ring`` for every seed of ``cfg.seeds``.
+
+    Each model is scored on ``cfg.n_samples`` samples (modes covered and share of high-quality samples,
+    :func:`companion.metrics.mode_coverage`) and by its NLL on 1,000 test points (``cfg.n_eval_samples`` latent
+    draws); the metrics add means and spreads over seeds, the GAN's seeds at :data:`RING_BAR_MODES` and the verdict
+    on the VAE's test NLL against the GAN's. The first seed's samples and log-density make the figure.
+    """
     grid = np.linspace(-5, 5, 1001)
     target, forward, reverse, metrics = _two_kl_fits(grid)
     dev = companion.device()
@@ -255,7 +275,9 @@ def run_fig4(cfg: Fig4Config) -> Fig4Result:
                       runs)
 
 
-def plot_fig4(result: Fig4Result):
+def plot_fig4(result: Fig4Result) -> Figure:
+    """Left, the mixture and its two single-Gaussian fits; then, per mode, the first seed's log-density (blue) and
+    samples (red) on the ring, titled with the modes it covers and its share of good samples."""
     plt = pyplot()
     modes = list(result.samples)
     fig, axes = plt.subplots(1, 1 + len(modes), figsize=(3.4 * (1 + len(modes)), 3.3))
@@ -286,11 +308,11 @@ def plot_fig4(result: Fig4Result):
 # ========================================================================================
 
 
-def _held_out_digits(device) -> torch.Tensor:
+def _held_out_digits(device: torch.device) -> torch.Tensor:
     return torch.cat([datasets.load("digits", "valid"), datasets.load("digits", "test")]).to(device)
 
 
-def _held_out(dataset: str, device) -> torch.Tensor:
+def _held_out(dataset: str, device: torch.device) -> torch.Tensor:
     """The images bits/dim is measured on: valid + test digits (500), or the CIFAR-10 test set."""
     return _held_out_digits(device) if dataset == "digits" else datasets.load(dataset, "test").to(device)
 
@@ -584,6 +606,13 @@ class AblationConfig(ExperimentConfig):
 
 @dataclass
 class AblationResult:
+    """What :func:`run_ablation` returns.
+
+    ``bpd[mode]`` and ``fd[mode]`` hold one value per seed: bits/dim of the held-out images (an upper bound) and the
+    Fréchet distance of as many samples to them in the feature classifier's features. ``samples[mode]`` holds 36
+    samples of the first seed's model and ``data_samples`` 36 training images, ``(36, C, H, W)`` in ``[0, 1]``.
+    """
+
     modes: List[str]
     bpd: Dict[str, List[float]]
     fd: Dict[str, List[float]]
@@ -626,6 +655,15 @@ def _ade_from(cfg: AblationConfig, mode: str, flow_scales: Optional[int] = None,
 @register("adaptive_density/ablation", config=AblationConfig, plot=lambda r: plot_ablation(r),
           description="Table 1 / Fig. 5 on 8x8 digits: GAN, VAE, V-ADE, AV-GDE, AV-ADE over seeds")
 def run_ablation(cfg: AblationConfig) -> AblationResult:
+    """Train the models of Table 1 (``cfg.modes``) for every seed of ``cfg.seeds`` on ``cfg.dataset`` and score them
+    on the held-out images (:func:`_held_out`).
+
+    The ADEs train by :func:`fitted_ade`; the GAN row by the plain GAN recipe (:func:`fitted_plain_gan`) or by L_Q, as
+    ``cfg.gan_fit`` says; with ``cfg.logistic_vae_reference`` a discretized-logistic VAE trains beside them
+    (:func:`logistic_vae_reference`). Scores: bits/dim, the Fréchet distance in the feature classifier's features, on
+    digits the smallest class share of 1,000 samples, and IS and FID with ``cfg.n_inception_samples``; the metrics
+    (:func:`_ablation_metrics`) add means and spreads over seeds and the verdicts on :data:`TABLE1_ORDERINGS`.
+    """
     if cfg.gan_fit not in ("plain", "ade"):
         raise ValueError(f"gan_fit must be 'plain' or 'ade'; got {cfg.gan_fit!r}")
     dev = companion.device()
@@ -765,7 +803,7 @@ def logistic_vae_reference(cfg: AblationConfig, train: torch.Tensor, held_out: t
     return float(-log_p.mean() / (held_out[0].numel() * math.log(2)))
 
 
-def ablation_table(result: AblationResult):
+def ablation_table(result: AblationResult) -> DataFrame:
     """Our numbers beside the paper's Table 1, as a pandas DataFrame."""
     import pandas as pd
 
@@ -800,7 +838,9 @@ def ablation_table(result: AblationResult):
     return pd.DataFrame(rows).set_index("model")
 
 
-def plot_ablation(result: AblationResult):
+def plot_ablation(result: AblationResult) -> Figure:
+    """Training images, then 36 samples of the first seed's model of every mode, each titled with its mean bits/dim
+    and Fréchet distance over seeds (Fig. 5)."""
     from companion.plots import image_grid
 
     plt = pyplot()

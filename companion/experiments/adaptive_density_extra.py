@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ResidualMLPDiscriminator
+from companion.ade import ADE, ResidualMLPDiscriminator
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.adaptive_density import (
@@ -56,6 +56,12 @@ from companion.vae import VAE
 from companion.workers import map_in_workers
 
 from ..checks import check_positive_int
+
+if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
+    from matplotlib.figure import Figure
+    from pandas import DataFrame
+
+    from companion.experiments.comparison_models import FittedModel
 
 #: Table 5.2 of the thesis (CIFAR-10): bits/dim ([] from an inference network), IS, FID.
 PAPER_TABLE2 = {
@@ -137,7 +143,7 @@ REFINEMENTS = {
 }
 
 
-def refined_ade(cfg: AblationConfig, variant: str):
+def refined_ade(cfg: AblationConfig, variant: str) -> ADE:
     """The ADE of the ablation's configuration with the refinements of ``variant`` (see :data:`REFINEMENTS`).
 
     (rd) swaps the discriminator for a :class:`~companion.ade.ResidualMLPDiscriminator` of the
@@ -203,6 +209,11 @@ class RefinementsConfig(AblationConfig):
 
 @dataclass
 class RefinementsResult:
+    """What :func:`run_refinements` returns: per variant, one value per seed of bits/dim on the held-out digits
+    (``bpd``), of the Fréchet distance of samples to them in the digit classifier's features (``fd``) and of the
+    smallest class share of ``n_bar_samples`` samples (``min_class_share``); ``samples[variant]`` holds 36 samples of
+    the first seed's model, ``(36, 1, 8, 8)`` in ``[0, 1]``."""
+
     variants: List[str]
     bpd: Dict[str, List[float]]
     fd: Dict[str, List[float]]
@@ -218,6 +229,10 @@ class RefinementsResult:
     description="Table 2 / 5.2 on digits: AV-ADE and GAN with a residual discriminator, wide generator, two scales",
 )
 def run_refinements(cfg: RefinementsConfig) -> RefinementsResult:
+    """Train every variant of ``cfg.variants`` (:data:`REFINEMENTS`) for every seed of ``cfg.seeds`` on ``digits``
+    and score it on the held-out digits: bits/dim, Fréchet distance and smallest class share. The GAN rows are held
+    to the digits quality bar against the ablation's VAE of the same seed (trained :func:`reference_vae_steps` steps);
+    the metrics add means and spreads over seeds, each GAN row's seeds at the bar and :func:`refinement_verdicts`."""
     for variant in cfg.variants:
         if variant not in REFINEMENTS:
             raise ValueError(f"variants must be among {tuple(REFINEMENTS)}; got {variant!r}")
@@ -309,7 +324,7 @@ def refinement_verdicts(bpd: Dict[str, List[float]], fd: Dict[str, List[float]],
     return verdicts
 
 
-def refinements_table(result: RefinementsResult):
+def refinements_table(result: RefinementsResult) -> DataFrame:
     """Our numbers (mean ± std over seeds) beside Table 5.2's, as a pandas DataFrame."""
     import pandas as pd
 
@@ -330,7 +345,9 @@ def refinements_table(result: RefinementsResult):
     return pd.DataFrame(rows).set_index("model")
 
 
-def plot_refinements(result: RefinementsResult):
+def plot_refinements(result: RefinementsResult) -> Figure:
+    """Training digits, then 36 samples of the first seed's model of every variant, each titled with its mean
+    bits/dim and Fréchet distance over seeds."""
     from companion.plots import image_grid
 
     plt = pyplot()
@@ -434,6 +451,15 @@ def sample_quality_verdicts(scores: Dict[str, Dict[str, List[float]]], gan_at_ba
 
 @dataclass
 class SampleQualityResult:
+    """What :func:`run_sample_quality` returns.
+
+    ``scores[model][metric]`` holds one value per seed (``seconds`` of training, ``bpd`` where the model has a
+    likelihood, ``fd``, ``min_class_share``, ``gan_train``, ``gan_test``, ``prd_recall``, ``prd_precision``, and
+    ``reconstruction_error`` for AV-ADE). For the first seed: 36 samples per model, ``prd[model]`` its
+    precision-recall curve and ``reconstructions``, AV-ADE's of the ``originals`` (the first ``n_reconstructions``
+    held-out digits; zeros without AV-ADE). Images are ``(N, 1, 8, 8)`` in ``[0, 1]``.
+    """
+
     models: List[str]
     scores: Dict[str, Dict[str, List[float]]]  # model -> metric -> per seed
     samples: Dict[str, np.ndarray]  # seed 0, 36 each
@@ -495,7 +521,8 @@ def _gan_cfg(cfg: SampleQualityConfig) -> AblationConfig:
                           n_inference_steps=cfg.gan_inference_steps)
 
 
-def _quality_scores(model, cfg: SampleQualityConfig, seed: int, feature_net: nn.Module, held_out: torch.Tensor,
+def _quality_scores(model: FittedModel, cfg: SampleQualityConfig, seed: int, feature_net: nn.Module,
+                    held_out: torch.Tensor,
                     held_labels: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, float], Tuple[np.ndarray, np.ndarray]]:
     """One fitted model's samples, its scores of this seed (training seconds, bits/dim where it has a
     likelihood, Fréchet distance, smallest class share, GAN-train/test, PRD summaries) and its PRD curve."""
@@ -522,6 +549,11 @@ def _quality_scores(model, cfg: SampleQualityConfig, seed: int, feature_net: nn.
           description="Tables 5.3 and 5.6, Figs. 5.6, 5.11 and A.8 on digits: AV-ADE beside likelihood models "
                       "and a GAN, bits/dim, Fréchet, GAN-train/test, precision-recall, reconstructions")
 def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
+    """Train every model of ``cfg.models`` for every seed of ``cfg.seeds`` on ``digits`` (:func:`_fit`) and score it
+    on the CPU against the held-out digits (:func:`_quality_scores`): bits/dim, Fréchet distance, smallest class
+    share, GAN-train and the GAN-test proxy (:func:`gan_train_test`), the precision-recall curve and its summaries,
+    and AV-ADE's reconstructions. The training digits are scored the same way as a data row; the metrics add means
+    and spreads over seeds, the GAN's seeds at the digits bar and :func:`sample_quality_verdicts`."""
     for name in cfg.models:
         if name not in SAMPLE_QUALITY_NAMES:
             raise ValueError(f"models must be among {tuple(SAMPLE_QUALITY_NAMES)}; got {name!r}")
@@ -585,7 +617,7 @@ def run_sample_quality(cfg: SampleQualityConfig) -> SampleQualityResult:
                                train[:36].numpy(), metrics)
 
 
-def sample_quality_table(result: SampleQualityResult):
+def sample_quality_table(result: SampleQualityResult) -> DataFrame:
     """Table 5.3 and Table 5.6 on digits: one row per model, mean ± std over seeds."""
     import pandas as pd
 
@@ -626,7 +658,7 @@ def sample_quality_table(result: SampleQualityResult):
     return pd.DataFrame(rows).set_index("model")
 
 
-def plot_sample_quality(result: SampleQualityResult):
+def plot_sample_quality(result: SampleQualityResult) -> Figure:
     """Samples (Fig. 5.6), precision-recall curves (Fig. 5.11) and AV-ADE reconstructions (Fig. A.8)."""
     from companion.plots import image_grid
 
@@ -684,6 +716,10 @@ FLOW_DEPTH_CLAIMS = (("s2b2", "s1b2", "bpd"), ("s2b2", "s1b2", "fd"), ("s1b2", "
 
 @dataclass
 class FlowDepthResult:
+    """What :func:`run_flow_depth` returns: for each shape of ``f_psi`` (``architectures``, ``(scales, blocks)``
+    pairs), keyed ``"s{scales}b{blocks}"``, one value per seed of bits/dim (``bpd``) and of the Fréchet distance
+    (``fd``) on the held-out images, and the flow's number of parameters (``n_params``)."""
+
     mode: str
     architectures: List[Tuple[int, int]]
     bpd: Dict[str, List[float]]
@@ -696,6 +732,10 @@ class FlowDepthResult:
 @register("adaptive_density/flow_depth", config=FlowDepthConfig, plot=lambda r: plot_flow_depth(r),
           description="Sec. 5.7: scales and blocks of f_psi against bits/dim and the Fréchet distance")
 def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
+    """Train ``cfg.mode`` with every shape ``(scales, blocks)`` of ``f_psi`` in ``cfg.architectures`` for every seed
+    of ``cfg.seeds`` on ``cfg.dataset`` and score it on the held-out images (:func:`_fit_and_score`): bits/dim, the
+    Fréchet distance and, with ``cfg.n_inception_samples``, IS and FID; the metrics add means and spreads over seeds,
+    the flows' sizes and the paired verdicts on :data:`FLOW_DEPTH_CLAIMS`."""
     dev = companion.device()
     train = datasets.load(cfg.dataset, "train").to(dev)
     held_out = _held_out(cfg.dataset, dev)
@@ -736,7 +776,8 @@ def run_flow_depth(cfg: FlowDepthConfig) -> FlowDepthResult:
     return FlowDepthResult(cfg.mode, [tuple(a) for a in cfg.architectures], bpd, fd, n_params, metrics, cfg.dataset)
 
 
-def plot_flow_depth(result: FlowDepthResult):
+def plot_flow_depth(result: FlowDepthResult) -> Figure:
+    """Bits/dim and Fréchet distance for each shape of ``f_psi``: a bar at the mean over seeds, a dot per seed."""
     plt = pyplot()
     keys = [f"s{s}b{b}" for s, b in result.architectures]
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))

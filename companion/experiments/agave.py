@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -50,6 +50,11 @@ from companion.experiments.agave_models import (
     upsample,
 )
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
+    from matplotlib.figure import Figure
+
+    from companion.train import History
 
 #: Table 3.1 of the thesis: bits/dim on the CIFAR-10 test set (lower is better).
 PAPER_BITS_PER_DIM = {
@@ -81,6 +86,11 @@ class PosteriorCollapseConfig(AgaveConfig):
 
 @dataclass
 class PosteriorCollapseResult:
+    """What :func:`run_posterior_collapse` returns (tensors on the CPU): the training KL (nats) at the recorded steps
+    ``kl_steps`` of the PixelCNN-decoder VAE without auxiliary loss (``kl_naive``) and of AGAVE (``kl_agave``); for
+    each model, ``f(z)`` of ``n_z`` latents from the prior, ``(n_z, C, H, W)``, and ``n_per_z`` PixelCNN samples
+    given each, ``(n_z, n_per_z, C, H, W)``."""
+
     kl_steps: np.ndarray
     kl_naive: np.ndarray
     kl_agave: np.ndarray
@@ -91,7 +101,9 @@ class PosteriorCollapseResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_posterior_collapse(result: PosteriorCollapseResult):
+def plot_posterior_collapse(result: PosteriorCollapseResult) -> Figure:
+    """The KL of both models during training, and for each model rows of ``f(z)`` followed by PixelCNN samples given
+    it."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.3, 1, 1]})
@@ -110,6 +122,10 @@ def plot_posterior_collapse(result: PosteriorCollapseResult):
 @register("agave/posterior_collapse", config=PosteriorCollapseConfig, plot=plot_posterior_collapse,
           description="KL of a PixelCNN-decoder VAE without auxiliary loss vs AGAVE")
 def run_posterior_collapse(cfg: PosteriorCollapseConfig) -> PosteriorCollapseResult:
+    """Train a VAE with a PixelCNN decoder and no auxiliary loss (``aux_weight = 0``, ``lambda = 1``) beside AGAVE;
+    report each model's test KL, bits/dim bound and :func:`mismatch_penalty`, AGAVE's importance-weighted bound
+    against the PixelCNN alone (and the gain in nats per image), and from each model ``cfg.n_per_z`` PixelCNN samples
+    given each of ``cfg.n_z`` prior latents."""
     train_in_parallel([agave_job(cfg, aux_weight=0.0, lam=1.0), agave_job(cfg), ("pixelcnn", cfg, {})])
     naive, h_naive = trained_agave(cfg, aux_weight=0.0, lam=1.0)
     agave, h_agave = trained_agave(cfg)
@@ -163,6 +179,10 @@ class LambdaConfig(AgaveConfig):
 
 @dataclass
 class LambdaResult:
+    """What :func:`run_lambda` returns: for each ``lambda`` of ``lams``, from the first seed's model, the test KL
+    (``kl_bpd``) and the reconstruction terms of the VAE decoder and of the PixelCNN, in bits/dim; ``n_images`` test
+    ``originals``, their reconstructions and PixelCNN samples, and samples from the prior (tensors on the CPU)."""
+
     lams: np.ndarray
     kl_bpd: np.ndarray
     vae_recon_bpd: np.ndarray
@@ -177,7 +197,9 @@ class LambdaResult:
     iw_bpd: Dict[float, List[float]] = field(default_factory=dict)
 
 
-def plot_lambda(result: LambdaResult):
+def plot_lambda(result: LambdaResult) -> Figure:
+    """Fig. 3.4: the bits/dim terms against ``lambda``; Fig. 3.3: per ``lambda``, the test images with their
+    reconstructions and PixelCNN samples given them, and ``f(z)`` from the prior with PixelCNN samples."""
     import matplotlib.pyplot as plt
 
     n_lams = len(result.lams)
@@ -208,6 +230,9 @@ def plot_lambda(result: LambdaResult):
 @register("agave/lambda", config=LambdaConfig, plot=plot_lambda,
           description="Figs. 3.3-3.4: effect of lambda on bits/dim, reconstructions and samples")
 def run_lambda(cfg: LambdaConfig) -> LambdaResult:
+    """Train AGAVE with every ``lambda`` of ``cfg.lams`` on every seed of ``cfg.seeds``; report each ``lambda``'s
+    importance-weighted test bound per seed and its mean, the first seed's bound split into KL and reconstruction
+    terms, its reconstructions and samples, and each ``lambda`` against the one before it, paired by seed."""
     x, n_dims = test_split(cfg)
     originals = x[: cfg.n_images]
     rows: Dict[str, List[Any]] = {k: [] for k in ("kl", "vae", "pix", "rec", "rec_s", "pf", "ps")}
@@ -252,6 +277,8 @@ def run_lambda(cfg: LambdaConfig) -> LambdaResult:
 
 @dataclass
 class RemoveAuxiliaryConfig(AgaveConfig):
+    """The main AGAVE trained ``finetune_steps`` more steps without the auxiliary loss; ``n_images`` test images."""
+
     finetune_steps: int = 600
     n_images: int = 6
     SCALES: ClassVar[Dict[str, Dict[str, Any]]] = {
@@ -261,6 +288,10 @@ class RemoveAuxiliaryConfig(AgaveConfig):
 
 @dataclass
 class RemoveAuxiliaryResult:
+    """What :func:`run_remove_auxiliary` returns (tensors on the CPU): the training KL (nats) at ``steps`` of the
+    fine-tuning without the auxiliary loss; ``n_images`` test ``originals`` with ``f(mu(x))`` before and after it,
+    at the size of the images."""
+
     steps: np.ndarray
     kl: np.ndarray
     originals: torch.Tensor
@@ -270,7 +301,9 @@ class RemoveAuxiliaryResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_remove_auxiliary(result: RemoveAuxiliaryResult):
+def plot_remove_auxiliary(result: RemoveAuxiliaryResult) -> Figure:
+    """Fig. 3.7: the KL along the fine-tuning without the auxiliary loss, and the test images with ``f(z)`` before
+    and after it and two PixelCNN samples after."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), gridspec_kw={"width_ratios": [1.3, 1]})
@@ -287,6 +320,8 @@ def plot_remove_auxiliary(result: RemoveAuxiliaryResult):
 @register("agave/remove_auxiliary", config=RemoveAuxiliaryConfig, plot=plot_remove_auxiliary,
           description="Fig. 3.7: the KL after dropping the auxiliary loss from a trained AGAVE")
 def run_remove_auxiliary(cfg: RemoveAuxiliaryConfig) -> RemoveAuxiliaryResult:
+    """Train a copy of the main AGAVE ``cfg.finetune_steps`` more steps without the auxiliary term and with
+    ``lambda = 1`` (eq. 3.6); report its test KL, :func:`mismatch_penalty` and bits/dim bound before and after."""
     from companion.agave import fit_agave
 
     model, _ = trained_agave(cfg)
@@ -350,6 +385,10 @@ class AuxiliaryImagesConfig(AgaveConfig):
 
 @dataclass
 class AuxiliaryImagesResult:
+    """What :func:`run_auxiliary_images` returns: for each auxiliary image of ``names``, from the first seed's model,
+    the test bound (``bpd``) and its KL term (``kl_bpd``) in bits/dim, and the reconstructions ``f(mu(x))`` of the
+    test ``originals`` at the size of the images (tensors on the CPU)."""
+
     names: List[str]
     bpd: np.ndarray
     kl_bpd: np.ndarray
@@ -362,7 +401,9 @@ class AuxiliaryImagesResult:
     samples: Optional[torch.Tensor] = None
 
 
-def plot_auxiliary_images(result: AuxiliaryImagesResult):
+def plot_auxiliary_images(result: AuxiliaryImagesResult) -> Figure:
+    """Fig. 3.8: the test images with each variant's ``f(z)``, and each variant's bits/dim bound with its KL term;
+    Fig. 3.9: samples of each variant, when the result has them."""
     import matplotlib.pyplot as plt
 
     with_samples = result.samples is not None
@@ -385,7 +426,7 @@ def plot_auxiliary_images(result: AuxiliaryImagesResult):
     return fig
 
 
-def _kl_still_rising(name: str, history) -> Dict[str, float]:
+def _kl_still_rising(name: str, history: History) -> Dict[str, float]:
     """Did the variant's latent stop gaining information? The training KL (nats, the first
     seed's minibatches) averaged over the middle fifth of the steps and over the last fifth: a
     model still learning to use ``z`` has a last fifth well above the middle one."""
@@ -401,6 +442,10 @@ def _kl_still_rising(name: str, history) -> Dict[str, float]:
 @register("agave/auxiliary_images", config=AuxiliaryImagesConfig, plot=plot_auxiliary_images,
           description="Fig. 3.8: coarser colour quantisation and lower resolution of the auxiliary image")
 def run_auxiliary_images(cfg: AuxiliaryImagesConfig) -> AuxiliaryImagesResult:
+    """Train AGAVE with each auxiliary image of ``cfg.variants`` (fewer levels, lower resolution, grey) and compare
+    the importance-weighted test bounds: the first ``cfg.seeded_variants`` on every seed, each against the first
+    variant paired by seed, the others on the first seed; also the first seed's bounds, reconstructions, samples and
+    training KL (:func:`_kl_still_rising`)."""
     x, n_dims = test_split(cfg)
     originals = x[: cfg.n_images]
     names, bpds, kl_bpd, recs, samples, metrics = [], [], [], [], [], {}
@@ -456,13 +501,18 @@ class BitsPerDimConfig(AgaveConfig):
 
 @dataclass
 class BitsPerDimResult:
+    """What :func:`run_bits_per_dim` returns: each model's name and test bits/dim (``bpd``, in the same order: the
+    VAE's and AGAVE's importance-weighted bounds, the PixelCNN's exact value), and ``paper``, the thesis' Table 3.1
+    (CIFAR-10)."""
+
     names: List[str]
     bpd: np.ndarray
     paper: Dict[str, float]
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_bits_per_dim(result: BitsPerDimResult):
+def plot_bits_per_dim(result: BitsPerDimResult) -> Figure:
+    """Table 3.1 at this scale: each model's test bits/dim as a horizontal bar."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3))
@@ -482,6 +532,8 @@ def plot_bits_per_dim(result: BitsPerDimResult):
 @register("agave/bits_per_dim", config=BitsPerDimConfig, plot=plot_bits_per_dim,
           description="Table 3.1: bits/dim of the VAE, the PixelCNN alone and AGAVE")
 def run_bits_per_dim(cfg: BitsPerDimConfig) -> BitsPerDimResult:
+    """Train the shared VAE, the PixelCNN alone and AGAVE (with ``cfg.compare_detached``, also AGAVE with the
+    gradient stopped at ``f(z)``) and report their bits/dim on the same test split."""
     x, n_dims = test_split(cfg)
     names, bpds = [], []
     jobs = [("vae", cfg, {}), ("pixelcnn", cfg, {}), agave_job(cfg)]

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -43,6 +43,13 @@ from companion.experiments.agave_models import (
 )
 from companion.reproduce import register
 
+if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
+    from matplotlib.figure import Figure
+
+    from companion.agave import AGAVE
+    from companion.iaf_vae import IAFVAE
+    from companion.train import History
+
 # ========================================================================================
 # Fig. 3.5: f(z) from the prior with several PixelCNN samples each (Fig. 3.5)
 # ========================================================================================
@@ -60,12 +67,17 @@ class PriorSamplesConfig(AgaveConfig):
 
 @dataclass
 class PriorSamplesResult:
+    """What :func:`run_prior_samples` returns (on the CPU): ``f(z)`` of ``n_z`` latents from the prior, one image
+    each, and ``n_per_z`` PixelCNN samples given each; the metrics are the samples' mean absolute distance in grey
+    levels to their own ``f(z)`` and to the other rows' ``f(z)``."""
+
     f: torch.Tensor
     samples: torch.Tensor  # (n_z, n_per_z, C, H, W)
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_prior_samples(result: PriorSamplesResult):
+def plot_prior_samples(result: PriorSamplesResult) -> Figure:
+    """Fig. 3.5: one row per latent: ``f(z)`` at the size of the samples, then the PixelCNN samples given it."""
     rows = torch.cat([upsample(result.f, result.samples.shape[2:])[:, None], result.samples], dim=1)
     from companion.plots import image_grid
 
@@ -77,6 +89,8 @@ def plot_prior_samples(result: PriorSamplesResult):
 @register("agave/prior_samples", config=PriorSamplesConfig, plot=plot_prior_samples,
           description="Fig. 3.5: f(z) from the prior with several PixelCNN samples each")
 def run_prior_samples(cfg: PriorSamplesConfig) -> PriorSamplesResult:
+    """Draw ``cfg.n_z`` latents from the main AGAVE's prior, decode each to ``f(z)`` and draw ``cfg.n_per_z``
+    PixelCNN samples given it; measure whether the samples are nearer to their own ``f(z)`` than to the others'."""
     model, _ = trained_agave(cfg)
     companion.seed_everything(cfg.seed + 1)
     f, x = samples_given_z(model, cfg.n_z, cfg.n_per_z)
@@ -108,6 +122,10 @@ class InterpolationsConfig(AgaveConfig):
 
 @dataclass
 class InterpolationsResult:
+    """What :func:`run_interpolations` returns (on the CPU): for each pair of test images (``ends``), ``f(z_t)`` and
+    one AGAVE PixelCNN sample at ``n_points`` points ``z_t`` of the segment between their posterior means, and the
+    same paths through the PixelCNN-decoder VAE without auxiliary loss (``samples_naive``)."""
+
     ends: torch.Tensor  # (n_pairs, 2, C, H, W): the two test images of each path
     f: torch.Tensor  # (n_pairs, n_points, C, H, W): f(z_t) as images in [0, 1]
     samples: torch.Tensor  # (n_pairs, n_points, C, H, W): AGAVE's PixelCNN given f(z_t)
@@ -115,7 +133,7 @@ class InterpolationsResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def _interpolate(model, ends: torch.Tensor, n_points: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def _interpolate(model: AGAVE, ends: torch.Tensor, n_points: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """``f(z_t)`` and one PixelCNN draw given it, for ``z_t`` on the segment between the ends' posterior means."""
     n_pairs = ends.shape[0]
     with torch.no_grad():
@@ -143,7 +161,9 @@ def endpoint_agreement(samples: torch.Tensor, ends: torch.Tensor) -> float:
     return float(right.float().mean())
 
 
-def plot_interpolations(result: InterpolationsResult):
+def plot_interpolations(result: InterpolationsResult) -> Figure:
+    """Fig. 3.6: for each path, AGAVE's ``f(z_t)`` and the PixelCNN samples given it; beside them, the same paths
+    through the model without auxiliary loss."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.8 * result.f.shape[0] * 2 + 1.2))
@@ -158,6 +178,9 @@ def plot_interpolations(result: InterpolationsResult):
 @register("agave/interpolations", config=InterpolationsConfig, plot=plot_interpolations,
           description="Fig. 3.6: interpolations between the latents of two test images")
 def run_interpolations(cfg: InterpolationsConfig) -> InterpolationsResult:
+    """Interpolate between the posterior means of ``cfg.n_pairs`` pairs of test images in the main AGAVE and in the
+    PixelCNN-decoder VAE without auxiliary loss; :func:`endpoint_agreement` says whether each model's samples follow
+    ``z`` along the paths."""
     x, _ = test_split(cfg)
     if 2 * cfg.n_pairs > x.shape[0]:
         raise ValueError(f"n_pairs={cfg.n_pairs} needs {2 * cfg.n_pairs} test images; n_test is {x.shape[0]}")
@@ -224,6 +247,10 @@ class SamplesConfig(AgaveConfig):
 
 @dataclass
 class SamplesResult:
+    """What :func:`run_samples` returns: ``images[name]``, ``n_show`` images of the real test split and of each model
+    (the first seed's), ``names`` the panels of the figure in order, and ``f_agave``, AGAVE's ``f(z)`` of its shown
+    samples (tensors on the CPU)."""
+
     names: List[str]
     images: Dict[str, torch.Tensor]  # name -> (n_show, C, H, W) in [0, 1], the first seed's models
     f_agave: torch.Tensor  # AGAVE's f(z) of its shown samples
@@ -239,7 +266,7 @@ def _iaf_overrides(cfg: SamplesConfig) -> Dict[str, Any]:
     return {"n_flows": cfg.n_flows, "flow_hidden": cfg.flow_hidden, "context_dim": cfg.context_dim}
 
 
-def trained_iaf_vae(cfg: SamplesConfig):
+def trained_iaf_vae(cfg: SamplesConfig) -> Tuple[IAFVAE, History]:
     """The IAF-VAE (the shared VAE's networks with an IAF posterior), trained like the VAE and cached."""
     return trained("iaf_vae", cfg, _iaf_overrides(cfg), cfg.n_steps)
 
@@ -251,7 +278,9 @@ def class_shares(classifier: torch.nn.Module, images01: torch.Tensor, n_classes:
     return np.bincount(labels.cpu().numpy(), minlength=n_classes) / max(len(labels), 1)
 
 
-def plot_samples(result: SamplesResult):
+def plot_samples(result: SamplesResult) -> Figure:
+    """Fig. 3.2: real test images and the first seed's samples of the IAF-VAE and the PixelCNN alone, then AGAVE's
+    ``f(z)`` and its PixelCNN samples given them."""
     import matplotlib.pyplot as plt
 
     names = result.names
@@ -277,7 +306,8 @@ def _trained_model(kind: str, cfg: SamplesConfig):
     return {"vae": trained_vae, "pixelcnn": trained_pixelcnn, "agave": trained_agave}[kind](cfg)[0]
 
 
-def _scores(kind: str, cfg: SamplesConfig, x_test: torch.Tensor, classifier, ref_features: torch.Tensor):
+def _scores(kind: str, cfg: SamplesConfig, x_test: torch.Tensor, classifier: torch.nn.Module,
+            ref_features: torch.Tensor):
     """One trained model's test bound (bits/dim), smallest class share and Fréchet distance of its samples.
 
     Returns ``(scores, draws, f)``: the scores, the ``cfg.n_samples`` draws in ``[0, 1]`` and
@@ -288,8 +318,8 @@ def _scores(kind: str, cfg: SamplesConfig, x_test: torch.Tensor, classifier, ref
         return _scores_of(kind, model, cfg, n_dims, x_test, classifier, ref_features)
 
 
-def _scores_of(kind: str, model, cfg: SamplesConfig, n_dims: int, x_test: torch.Tensor, classifier,
-               ref_features: torch.Tensor):
+def _scores_of(kind: str, model: torch.nn.Module, cfg: SamplesConfig, n_dims: int, x_test: torch.Tensor,
+               classifier: torch.nn.Module, ref_features: torch.Tensor):
     from companion.metrics import frechet_distance
 
     companion.seed_everything(cfg.seed)
@@ -354,7 +384,8 @@ def _sample_job(kind: str, cfg: SamplesConfig) -> Tuple[str, AgaveConfig, Dict[s
 
 
 @torch.no_grad()
-def _real_row(cfg: SamplesConfig, x_test: torch.Tensor, classifier) -> Tuple[torch.Tensor, Dict[str, float]]:
+def _real_row(cfg: SamplesConfig, x_test: torch.Tensor,
+              classifier: torch.nn.Module) -> Tuple[torch.Tensor, Dict[str, float]]:
     """The validation images' features (the Fréchet distance's reference) and the real test images' scores."""
     from companion.data import load
     from companion.metrics import frechet_distance
@@ -369,6 +400,10 @@ def _real_row(cfg: SamplesConfig, x_test: torch.Tensor, classifier) -> Tuple[tor
 @register("agave/samples", config=SamplesConfig, plot=plot_samples,
           description="Fig. 3.2: samples of an IAF-VAE, the PixelCNN alone and AGAVE beside real images")
 def run_samples(cfg: SamplesConfig) -> SamplesResult:
+    """Train the IAF-VAE and the VAE on every seed of ``cfg.vae_seeds``, the PixelCNN alone and AGAVE on every seed
+    of ``cfg.pixel_seeds``, and score each: test bound in bits/dim, smallest class share and Fréchet distance of its
+    samples in the digits classifier's features; then the digits bar of each model seed by seed against the VAE's
+    mean distance, and the verdicts on :data:`SAMPLE_COMPARISONS`."""
     from companion.experiments.feature_classifier import train_feature_net
 
     for seeds in (cfg.vae_seeds, cfg.pixel_seeds):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,6 +22,14 @@ import companion
 from companion.checks import check_seeds  # noqa: F401  (the AGAVE experiments import it from here)
 from companion.config import ExperimentConfig
 from companion.metrics import bits_per_dim
+
+if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
+    from matplotlib.axes import Axes
+
+    from companion.agave import AGAVE
+    from companion.pixelcnn import PixelCNN
+    from companion.train import History
+    from companion.vae import VAE
 
 # ========================================================================================
 # The shared configuration and data
@@ -150,7 +158,7 @@ def _fit_model(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: 
     )
 
 
-def trained(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int):
+def trained(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: int) -> Tuple[torch.nn.Module, History]:
     """The cached model of ``kind`` (trained here if no one trained it yet), as a fresh copy in eval mode."""
     key = _model_key(cfg, kind, overrides, n_steps)
     if key not in _MODEL_CACHE:
@@ -207,7 +215,7 @@ def agave_job(cfg: AgaveConfig, **overrides: Any) -> Tuple[str, AgaveConfig, Dic
     return "agave", cfg, {"lam": cfg.lam, **overrides}
 
 
-def trained_agave(cfg: AgaveConfig, n_steps: Optional[int] = None, **overrides: Any):
+def trained_agave(cfg: AgaveConfig, n_steps: Optional[int] = None, **overrides: Any) -> Tuple[AGAVE, History]:
     """An AGAVE trained on ``cfg.dataset`` for ``n_steps`` (default ``cfg.n_steps``), and its history.
 
     ``overrides`` are :class:`~companion.agave.AGAVE` arguments (``lam``, ``aux_weight``,
@@ -218,12 +226,12 @@ def trained_agave(cfg: AgaveConfig, n_steps: Optional[int] = None, **overrides: 
     return trained("agave", cfg, overrides, cfg.n_steps if n_steps is None else n_steps)
 
 
-def trained_pixelcnn(cfg: AgaveConfig):
+def trained_pixelcnn(cfg: AgaveConfig) -> Tuple[PixelCNN, History]:
     """The PixelCNN alone (same architecture as AGAVE's, no conditioning), trained and cached."""
     return trained("pixelcnn", cfg, {}, cfg.n_steps)
 
 
-def trained_vae(cfg: AgaveConfig):
+def trained_vae(cfg: AgaveConfig) -> Tuple[VAE, History]:
     """The shared VAE (:class:`companion.vae.VAE`, convolutional, discretized logistic), trained and cached."""
     return trained("vae", cfg, {}, cfg.n_steps)
 
@@ -234,7 +242,7 @@ def trained_vae(cfg: AgaveConfig):
 
 
 @torch.no_grad()
-def test_terms(model, x: torch.Tensor, batch_size: int = 250) -> Dict[str, float]:
+def test_terms(model: AGAVE, x: torch.Tensor, batch_size: int = 250) -> Dict[str, float]:
     """Test-set means of the three terms of eq. 3.13 (nats per image), one draw of ``z`` each."""
     sums: Dict[str, float] = {}
     for start in range(0, x.shape[0], batch_size):
@@ -244,7 +252,7 @@ def test_terms(model, x: torch.Tensor, batch_size: int = 250) -> Dict[str, float
 
 
 @torch.no_grad()
-def mismatch_penalty(model, x: torch.Tensor, batch_size: int = 250) -> float:
+def mismatch_penalty(model: AGAVE, x: torch.Tensor, batch_size: int = 250) -> float:
     """What the wrong conditioning costs: ``E[log p(x | f(mu(x))) - log p(x | f(mu(x')))]`` in nats.
 
     ``x'`` is another test image (a fixed shuffle). Zero when the PixelCNN ignores its
@@ -265,7 +273,7 @@ def mismatch_penalty(model, x: torch.Tensor, batch_size: int = 250) -> float:
 
 
 @torch.no_grad()
-def mean_log_prob(log_prob, x: torch.Tensor, batch_size: int = 250) -> float:
+def mean_log_prob(log_prob: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 250) -> float:
     """The test-set mean of ``log_prob(batch)`` (nats per image), computed batch by batch."""
     total = 0.0
     for start in range(0, x.shape[0], batch_size):
@@ -319,14 +327,14 @@ def bpd(nats: float, n_dims: int) -> float:
 # ========================================================================================
 
 
-def show_images(ax, batch: torch.Tensor, nrow: int, title: str) -> None:
+def show_images(ax: Axes, batch: torch.Tensor, nrow: int, title: str) -> None:
     """A grid of images in ``[0, 1]`` on ``ax``."""
     from companion.plots import image_grid
 
     image_grid(batch.detach().float().cpu().clamp(0, 1), nrow=nrow, ax=ax, title=title)
 
 
-def samples_given_z(model, n_z: int, n_per_z: int) -> Tuple[torch.Tensor, torch.Tensor]:
+def samples_given_z(model: AGAVE, n_z: int, n_per_z: int) -> Tuple[torch.Tensor, torch.Tensor]:
     """``n_z`` latents from the prior, each decoded to ``f(z)`` and ``n_per_z`` PixelCNN samples.
 
     Returns ``(f, x)`` with ``f`` of shape ``(n_z, ...)`` and ``x`` of shape ``(n_z, n_per_z, ...)``.

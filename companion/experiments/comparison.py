@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -49,6 +49,9 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
 )
 from companion.metrics import pareto_front  # noqa: F401  (the chapter calls it as cmp.pareto_front)
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import pandas as pd
 
 __all__ = [
     "DATASET_SPECS",
@@ -674,7 +677,7 @@ def _cell(key: str, values: Sequence[float]) -> str:
     return text + ("%" if key == "high_quality" else "")
 
 
-def comparison_table(result: ComparisonResult, dataset: Optional[str] = None):
+def comparison_table(result: ComparisonResult, dataset: Optional[str] = None) -> pd.DataFrame:
     """A pandas DataFrame of one dataset's results (the first by default), models as rows.
 
     Each cell is the mean ± standard deviation over the seeds. Undefined numbers read ``n/a``;

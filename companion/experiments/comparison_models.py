@@ -394,7 +394,7 @@ def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, i
     fit_lde(lde, codes, n_steps=cfg.lde_steps, batch_size=256, lr=3e-3, desc=f"LDE on {DISPLAY_NAMES[name]} codes")
     modules = nn.ModuleDict({"autoencoder": ae, "lde": lde})
 
-    def sample(n):
+    def sample(n: int) -> torch.Tensor:
         return ae.decode(lde.sample(n))
 
     return FittedModel(name, modules, sample, None, "none", _likelihood_how(name, spec))
@@ -436,10 +436,11 @@ def ade_fitted_model(model: nn.Module, spec: DatasetSpec, cfg: ComparisonConfig)
     if not isinstance(model, ADE):
         raise TypeError(f"model must be an ADE; got {type(model).__name__}")
 
-    def log_prob(x):
+    def log_prob(x: torch.Tensor) -> torch.Tensor:
         return model.log_prob(x, n_samples=cfg.iw_samples)
 
-    def sample(n):  # a draw of the VAE on the flow's features, with its noise, mapped back through the flow
+    def sample(n: int) -> torch.Tensor:
+        # a draw of the VAE on the flow's features, with its noise, mapped back through the flow
         features = model.vae.sample(n)
         return model.to_data_scale(features if model.flow is None else model.flow.inverse(features))
 
@@ -652,7 +653,7 @@ def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, red
              betas=tuple(cfg.gan_betas), desc=DISPLAY_NAMES[name])
     remove_spectral_norm(gan.discriminator)
 
-    def sample(n):
+    def sample(n: int) -> torch.Tensor:
         return gan.sample(n).view(n, *spec.shape)
 
     return FittedModel(name, gan, sample, None, "none", _likelihood_how(name, spec))
@@ -695,7 +696,7 @@ def fit_toy_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: Compar
         gen = gens.module(j).eval()
         networks = nn.ModuleDict({"generator": gen, "discriminator": discs.module(j)})
 
-        def sample(n, gen=gen):
+        def sample(n: int, gen: nn.Module = gen) -> torch.Tensor:
             return gen(torch.randn(n, cfg.gan_latent_dim, device=_device_of(gen)))
 
         fitted.append(FittedModel(model, networks, sample, None, "none", _likelihood_how(model, spec), seconds=seconds))

@@ -5,7 +5,7 @@ Pareto exercise (:mod:`companion.experiments.comparison` runs and scores)."""
 from __future__ import annotations
 
 import math
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from companion.experiments.comparison import (
     dataset_spec,
     pareto_front,
 )
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.figure import Figure
 
 
 def tradeoff_points(result: ComparisonResult, dataset: str, x: str, y: str) -> Dict[str, Tuple[float, float]]:
@@ -93,7 +96,7 @@ def _patch_images(x: np.ndarray) -> np.ndarray:
     return (full - low) / np.maximum(high - low, 1e-8)
 
 
-def plot_samples(result: ComparisonResult):
+def plot_samples(result: ComparisonResult) -> Figure:
     """Sample grids (images, patches) or scatter plots (toys): one row per dataset, one panel per model."""
     import matplotlib.pyplot as plt
 
@@ -137,7 +140,7 @@ def plot_samples(result: ComparisonResult):
     return fig
 
 
-def plot_tradeoffs(result: ComparisonResult, pairs: Optional[Sequence[Tuple[str, str]]] = None):
+def plot_tradeoffs(result: ComparisonResult, pairs: Optional[Sequence[Tuple[str, str]]] = None) -> Figure:
     """Metric against metric, one panel per (dataset, pair); the Pareto front of each panel is drawn.
 
     The default pairs: likelihood against Fréchet and training time against Fréchet (images,

@@ -3,9 +3,12 @@ them with :func:`sweep_table`, it does not rerun them; :mod:`companion.experimen
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import TYPE_CHECKING, Dict
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    import pandas as pd
 
 #: Sweeps made once while writing the chapter (CPU; the build prints them, it does not rerun them).
 #: The toy GAN of ``comparison/mode_coverage``'s recipe (the symmetric chapter's: widths 64/32, Adam at 1e-3 with
@@ -86,7 +89,7 @@ PATCHES_BGAN_GAMMA_RECORD = {
 }
 
 
-def sweep_table(record: Dict, higher_is_better: bool = True):
+def sweep_table(record: Dict, higher_is_better: bool = True) -> pd.DataFrame:
     """A recorded sweep (:data:`RING_GAN_SEED_RECORD`, :data:`RING_BGAN_SWEEP_RECORD`,
     :data:`PATCHES_GAN_SWEEP_RECORD`, :data:`PATCHES_BGAN_GAMMA_RECORD`) as a pandas DataFrame:
     one row per setting and step, one column per seed, with the mean and the worst seed of those run."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from companion.experiments.elbo_surgery_shared import (
 from companion.reproduce import register
 from companion.vae import VAE, fit_vae
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.figure import Figure
 
 
 def train_gallery_model(kind: str, x: torch.Tensor, name: str, *, latent_dim: int, hidden: int, n_steps: int,
@@ -213,7 +216,10 @@ def run_many_latents(cfg: ManyLatentsConfig) -> ManyLatentsResult:
     return ManyLatentsResult(list(cfg.datasets), means, activity, samples, data, metrics, cfg.seeds, runs, verdicts)
 
 
-def plot_many_latents(result: ManyLatentsResult):
+def plot_many_latents(result: ManyLatentsResult) -> Figure:
+    """Figs. 5, 16, 17 from the first seed's run: one row per data set with the VAE's and the AAE's
+    posterior means of the first ``n_show`` training examples (example against latent), the sorted
+    per-latent variance of the means over the data (log scale), VAE samples, AAE samples and data."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid
@@ -272,6 +278,11 @@ class PixelLikelihoodsConfig(ExperimentConfig):
 
 @dataclass
 class PixelLikelihoodsResult:
+    """What :func:`run_pixel_likelihoods` returns: the first seed's ``n_show`` training digits
+    (``data``) and, per likelihood (``"bernoulli"``, ``"logistic"``), its reconstructions (decoded
+    posterior means) and samples (decoded prior draws), mean images in [0, 1]; ``per_seed`` holds
+    ``average_kl``, ``reconstruction_mse`` and ``sample_frechet``, one value per seed."""
+
     data: np.ndarray
     reconstructions: Dict[str, np.ndarray]
     samples: Dict[str, np.ndarray]
@@ -335,7 +346,9 @@ def run_pixel_likelihoods(cfg: PixelLikelihoodsConfig) -> PixelLikelihoodsResult
     return PixelLikelihoodsResult(x_show, reconstructions, samples, per_seed, metrics)
 
 
-def plot_pixel_likelihoods(result: PixelLikelihoodsResult):
+def plot_pixel_likelihoods(result: PixelLikelihoodsResult) -> Figure:
+    """Fig. 22 from the first seed: the training digits, then the reconstructions and the samples
+    of the Bernoulli VAE and of the VAE with discretised pixels, five image grids in a row."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid
@@ -384,6 +397,10 @@ class ReconstructionsConfig(ExperimentConfig):
 
 @dataclass
 class ReconstructionsResult:
+    """What :func:`run_reconstructions_and_samples` returns: per data set, its first ``n_show``
+    training images (``data``) and, per model, the first seed's reconstructions of them (decoded
+    posterior means) and ``n_show`` samples; ``l1`` holds every seed's reconstruction error."""
+
     data: Dict[str, np.ndarray]
     reconstructions: Dict[str, Dict[str, np.ndarray]]  # the first seed's
     samples: Dict[str, Dict[str, np.ndarray]]  # the first seed's
@@ -450,7 +467,10 @@ def run_reconstructions_and_samples(cfg: ReconstructionsConfig) -> Reconstructio
     return ReconstructionsResult(data, recs, samples, l1, metrics)
 
 
-def plot_reconstructions_and_samples(result: ReconstructionsResult):
+def plot_reconstructions_and_samples(result: ReconstructionsResult) -> Figure:
+    """Figs. 25-28 from the first seed: one row per data set, with the training images above each
+    model's reconstructions of them (a grid row per model) on the left, and each model's samples
+    (a grid row per model) on the right."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid

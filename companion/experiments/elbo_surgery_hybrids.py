@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from companion.reproduce import register
 from companion.train import adam, minibatches
 from companion.vae import VAE, fit_vae
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.figure import Figure
 
 # ========================================================================================
 # 7. Sec. 6: VAE, AAE, VGH, VGH++ and a GAN on digits, judged by an independent critic
@@ -77,6 +80,12 @@ class HybridsConfig(ExperimentConfig):
 
 @dataclass
 class HybridsResult:
+    """What :func:`run_hybrids` returns: per model, the independent critic's score (higher is
+    better) and the sample diversity of every run (learning rate by seed), 32 samples of its
+    best-scoring run, and the same two numbers for the test digits; ``quality_bar`` holds the
+    digits quality bar (:func:`companion.metrics.classifier_quality_bar`) of every VAE and GAN run
+    (empty without VAE runs)."""
+
     scores: Dict[str, List[float]]  # model -> critic score per run (learning rate x seed)
     diversity: Dict[str, List[float]]
     samples: Dict[str, np.ndarray]
@@ -129,6 +138,16 @@ def _scored_sampler(x: torch.Tensor, valid: torch.Tensor, cfg: HybridsConfig, ki
 @register("elbo_surgery/hybrids", config=HybridsConfig, plot=lambda r: plot_hybrids(r),
           description="Sec. 6 / Figs. 7-8: VAE, AAE, VGH, VGH++ and GAN on digits, independent critic, seeds")
 def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
+    """Train every model of ``cfg.models`` on the training digits at every learning rate and seed,
+    and score ``n_samples`` of its samples with an independent WGAN-GP critic trained against the
+    validation digits (:func:`companion.hybrids.independent_critic_score`) and by their diversity
+    (:func:`companion.hybrids.sample_diversity`); the test digits are scored alike as the reference.
+
+    The VAE's and the GAN's runs are checked against the digits quality bar on ``n_bar_samples``
+    samples, the VAE's mean Fréchet distance to the held-out digits being the reference. Every run
+    seeds itself (``seed + 100 * lr index + seed index``) and trains in a worker process
+    (:func:`companion.workers.map_in_workers`).
+    """
     dev = companion.device()
     x, valid, test = (load("digits", s).to(dev) for s in ("train", "valid", "test"))
     held_out = torch.cat([valid, test])
@@ -171,7 +190,9 @@ def run_hybrids(cfg: HybridsConfig) -> HybridsResult:
     return HybridsResult(scores, diversity, samples, data_diversity, data_score, quality_bar, metrics)
 
 
-def plot_hybrids(result: HybridsResult):
+def plot_hybrids(result: HybridsResult) -> Figure:
+    """Figs. 7-8: box plots over the runs of each model's critic score (its best run a dot) and
+    sample diversity, the test digits' values dotted, above 16 samples of each model's best run."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid
@@ -264,6 +285,11 @@ class BoundsAlongTrainingConfig(ExperimentConfig):
 
 @dataclass
 class BoundsAlongTrainingResult:
+    """What :func:`run_bounds_along_training` returns. ``steps`` are the training steps at which the
+    curves of ``reported`` and ``true_elbo`` (nats per validation digit, of the run with curves) were
+    evaluated; ``samples`` are 32 samples of that run at the first learning rate; ``data_critic`` is
+    the independent critic's score of the test digits, the reference for ``critic``."""
+
     steps: np.ndarray
     reported: Dict[str, Dict[float, np.ndarray]]  # model -> lr -> curve
     true_elbo: Dict[str, Dict[float, np.ndarray]]  # vae, aae only
@@ -501,7 +527,10 @@ def _bounds_quality_bar(bar_samples: Dict[str, List[torch.Tensor]], held_out: to
     return quality_bar
 
 
-def plot_bounds_along_training(result: BoundsAlongTrainingResult):
+def plot_bounds_along_training(result: BoundsAlongTrainingResult) -> Figure:
+    """Figs. 4, 23, 24: one column per model, its reported bound along training per learning rate
+    (the AAE's true ELBO dashed beside it) above 16 of its samples, titled with its median critic
+    score and the test digits'."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid

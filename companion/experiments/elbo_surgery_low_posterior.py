@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ import torch
 from companion import surgery
 from companion.experiments.elbo_surgery_shared import VAEStudyConfig, posteriors, to_numpy
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.figure import Figure
 
 # ========================================================================================
 # 5. Sec. 3.3 / App. A: low-posterior samples
@@ -42,6 +45,12 @@ class LowPosteriorConfig(VAEStudyConfig):
 
 @dataclass
 class LowPosteriorResult:
+    """What :func:`run_low_posterior` returns, the pictures and per-image values of the first VAE:
+    ``n_show`` decoded mean images of the prior latents of lowest q(z) (``low_samples``) and of
+    ordinary prior draws, the log q(z) of their latents, and the VAE's ELBO (nats per image) of
+    both, of ``4 * n_show`` training examples (``data_elbo``) and of their decoded posterior means
+    (``reconstruction_elbo``)."""
+
     low_samples: np.ndarray
     ordinary_samples: np.ndarray
     low_log_q: np.ndarray
@@ -130,7 +139,9 @@ def _low_posterior_run(cfg: LowPosteriorConfig, seed: int) -> LowPosteriorResult
                               c(data_elbo), c(reconstruction_elbo), metrics)
 
 
-def plot_low_posterior(result: LowPosteriorResult):
+def plot_low_posterior(result: LowPosteriorResult) -> Figure:
+    """Ordinary and low-posterior samples side by side, and histograms of the VAE's ELBO of the
+    training data, of their decoded means and of both kinds of sample."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid
@@ -176,6 +187,11 @@ class LowPosteriorAnalysisConfig(LowPosteriorConfig):
 
 @dataclass
 class LowPosteriorAnalysisResult:
+    """What :func:`run_low_posterior_analysis` returns: ``n_show`` low-posterior samples (decoded
+    means), their nearest training examples in l2 over pixels (``neighbours``) and as many random
+    training examples; per set (``"data"``, ``"neighbours"``, ``"low-posterior samples"``) all its
+    pixel values (``pixels``) and its per-example KL[q(z|x) || p(z)] in nats (``kl``)."""
+
     low: np.ndarray
     neighbours: np.ndarray
     random_data: np.ndarray
@@ -247,7 +263,10 @@ def run_low_posterior_analysis(cfg: LowPosteriorAnalysisConfig) -> LowPosteriorA
                                       embedding, cfg.n_show, list(cfg.num_z_values), np.stack(by_num_z), metrics)
 
 
-def plot_low_posterior_analysis(result: LowPosteriorAnalysisResult):
+def plot_low_posterior_analysis(result: LowPosteriorAnalysisResult) -> Figure:
+    """Figs. 10-12, 14, 15: the low-posterior samples, their nearest neighbours and random data;
+    pixel and per-example-KL histograms; the t-SNE of prior draws and low-posterior latents; the
+    samples kept from each ``num_z`` prior draws, and their mean log q(z) against ``num_z``."""
     import matplotlib.pyplot as plt
 
     from companion.plots import image_grid

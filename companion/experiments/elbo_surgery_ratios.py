@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from companion.lde import LatentDensityEstimator
 from companion.reproduce import register
 from companion.train import adam
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers only
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -115,6 +118,10 @@ class KLReferences:
 
 @dataclass
 class DensityRatioResult(KLReferences):
+    """What :func:`run_density_ratio` returns: the references and one row per classifier of
+    ``classifiers``, with its ``depth``, ``width``, ``activation_noise``, ``gradient_penalty`` and
+    its estimate ``kl`` of KL[q(z) || p(z)] in nats."""
+
     rows: List[Dict[str, float]]
     metrics: Dict[str, float] = field(default_factory=dict)
 
@@ -122,6 +129,10 @@ class DensityRatioResult(KLReferences):
 @register("elbo_surgery/density_ratio", config=DensityRatioConfig, plot=lambda r: plot_density_ratio(r),
           description="Fig. 3 / Tables 1-2: density-ratio estimates of KL[q(z)||p(z)] and their sensitivity")
 def run_density_ratio(cfg: DensityRatioConfig) -> DensityRatioResult:
+    """Train each classifier of ``cfg.classifiers`` to tell samples of the VAE's q(z) from as many
+    draws of p(z) = N(0, I) and read its mean logit on held-out q samples as KL[q(z) || p(z)]
+    (:func:`companion.learned_kl.density_ratio_kl`), beside the references of
+    :func:`aggregate_posterior`. Every classifier starts from the global seed ``cfg.seed``."""
     posterior = aggregate_posterior(cfg)
     q, g = posterior.q, posterior.generator
     p = torch.randn(q.shape, generator=g).to(q)
@@ -144,6 +155,7 @@ def run_density_ratio(cfg: DensityRatioConfig) -> DensityRatioResult:
 
 
 def _row_label(r: Dict[str, float]) -> str:
+    """A classifier's row as a bar label: ``depth x width``, with ``noise`` and ``GP`` where used."""
     label = f"{int(r['depth'])} x {int(r['width'])}"
     if r["activation_noise"]:
         label += ", noise"
@@ -152,15 +164,17 @@ def _row_label(r: Dict[str, float]) -> str:
     return label
 
 
-def plot_density_ratio(result: DensityRatioResult):
+def plot_density_ratio(result: DensityRatioResult) -> Figure:
+    """Fig. 3: a bar per classifier of its estimate (negative ones drawn at 0), against the Monte
+    Carlo value of KL[q(z) || p(z)] and the lower bound average KL - log N."""
     values = [max(r["kl"], 0.0) for r in result.rows]
     return _plot_kl_estimates([_row_label(r) for r in result.rows], values, result.monte_carlo, result.lower_bound,
                               "density ratio (classifier)", "C3",
                               "The density-ratio trick underestimates the marginal KL", height=3.8)
 
 
-def _plot_kl_estimates(names, values, monte_carlo: float, lower_bound: float, label: str, color: str,
-                       title: str, height: float):
+def _plot_kl_estimates(names: Sequence[str], values: Sequence[float], monte_carlo: float, lower_bound: float,
+                       label: str, color: str, title: str, height: float) -> Figure:
     """Bars of KL[q(z)||p(z)] estimates against the Monte Carlo value and the eq.-5 lower bound."""
     import matplotlib.pyplot as plt
 
@@ -194,6 +208,10 @@ class DensityModelsConfig(AggregatePosteriorConfig):
 
 @dataclass
 class DensityModelsResult(KLReferences):
+    """What :func:`run_density_models` returns: the references and ``estimates``, each density
+    model's name (``"GMM (k)"``, ``"LDE (autoregressive)"``, ``"Real-NVP"``) to its estimate of
+    KL[q(z) || p(z)] in nats."""
+
     estimates: Dict[str, float]
     metrics: Dict[str, float] = field(default_factory=dict)
 
@@ -201,6 +219,10 @@ class DensityModelsResult(KLReferences):
 @register("elbo_surgery/density_models", config=DensityModelsConfig, plot=lambda r: plot_density_models(r),
           description="Fig. 21: density-model estimates of KL[q(z)||p(z)] against the lower bound")
 def run_density_models(cfg: DensityModelsConfig) -> DensityModelsResult:
+    """Fit density models to samples of the VAE's q(z) (a GMM per entry of ``gmm_components``, the
+    latent-density chapter's LDE and a Real-NVP, the last two for ``lde_steps`` steps) and read each
+    as an estimate of KL[q(z) || p(z)] on held-out samples (:func:`companion.learned_kl.density_model_kl`),
+    beside the references of :func:`aggregate_posterior`."""
     posterior = aggregate_posterior(cfg)
     q, g = posterior.q, posterior.generator
     estimates = {}
@@ -220,7 +242,9 @@ def run_density_models(cfg: DensityModelsConfig) -> DensityModelsResult:
     return DensityModelsResult(**posterior.references(), estimates=estimates, metrics=metrics)
 
 
-def plot_density_models(result: DensityModelsResult):
+def plot_density_models(result: DensityModelsResult) -> Figure:
+    """Fig. 21: a bar per density model of its estimate, against the Monte Carlo value of
+    KL[q(z) || p(z)] and the lower bound average KL - log N."""
     names = list(result.estimates)
     return _plot_kl_estimates(names, [result.estimates[n] for n in names], result.monte_carlo, result.lower_bound,
                               "density model of q(z)", "C4",
@@ -290,7 +314,7 @@ class SyntheticGaussiansResult:
         return self.learning_curves[d][:, -1]
 
 
-def _gaussian_kl_full(mean_a, cov_a, mean_b, cov_b) -> float:
+def _gaussian_kl_full(mean_a: torch.Tensor, cov_a: torch.Tensor, mean_b: torch.Tensor, cov_b: torch.Tensor) -> float:
     """KL[N(mean_a, cov_a) || N(mean_b, cov_b)] in nats."""
     d = mean_a.shape[0]
     inv_b = torch.linalg.inv(cov_b)
@@ -426,7 +450,9 @@ def run_synthetic_gaussians(cfg: SyntheticGaussiansConfig) -> SyntheticGaussians
     return _synthetic_runs(cfg)
 
 
-def plot_synthetic_gaussians(result: SyntheticGaussiansResult):
+def plot_synthetic_gaussians(result: SyntheticGaussiansResult) -> Figure:
+    """App. D: one panel per dimension with every seed's true KL along learning (symlog axis), the
+    mean true KL at the start dotted and the mean classifier estimate of it dashed (where estimated)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(result.dims), figsize=(3.6 * len(result.dims), 3.3), squeeze=False)
@@ -464,6 +490,9 @@ class ClassifierUpdatesConfig(GaussianKLConfig):
 
 @dataclass
 class ClassifierUpdatesResult:
+    """What :func:`run_classifier_updates` returns: ``runs[u]``, the runs over seeds with ``u``
+    classifier updates per model update, for each ``u`` of ``updates``."""
+
     updates: List[int]
     runs: Dict[int, SyntheticGaussiansResult]  # updates -> the runs over seeds
     metrics: Dict[str, object] = field(default_factory=dict)
@@ -485,7 +514,8 @@ def _reused_runs(reuse: SyntheticGaussiansResult, cfg: ClassifierUpdatesConfig) 
 @register("elbo_surgery/classifier_updates", config=ClassifierUpdatesConfig,
           plot=lambda r: plot_classifier_updates(r),
           description="Fig. 20: the synthetic Gaussians with five classifier updates per generator update, over seeds")
-def run_classifier_updates(cfg: ClassifierUpdatesConfig, reuse=None) -> ClassifierUpdatesResult:
+def run_classifier_updates(cfg: ClassifierUpdatesConfig,
+                           reuse: Optional[SyntheticGaussiansResult] = None) -> ClassifierUpdatesResult:
     """Run ``elbo_surgery/synthetic_gaussians`` once per number of classifier updates, over the same seeds.
 
     Args:
@@ -525,7 +555,9 @@ def run_classifier_updates(cfg: ClassifierUpdatesConfig, reuse=None) -> Classifi
     return ClassifierUpdatesResult(list(cfg.updates), runs, metrics)
 
 
-def plot_classifier_updates(result: ClassifierUpdatesResult):
+def plot_classifier_updates(result: ClassifierUpdatesResult) -> Figure:
+    """Fig. 20: one panel per dimension with every seed's true KL along learning (symlog axis), a
+    colour per number of classifier updates, and the mean true KL at the start dotted."""
     import matplotlib.pyplot as plt
 
     dims = result.runs[result.updates[0]].dims

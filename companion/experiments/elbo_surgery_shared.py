@@ -79,7 +79,8 @@ def train_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_exam
 
 
 @functools.lru_cache(maxsize=8)
-def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int):
+def trained_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int,
+                seed: int) -> Tuple[torch.nn.Module, torch.Tensor]:
     """:func:`train_vae`, cached per process, so the chapter's experiments share the models.
 
     Returns:
@@ -120,7 +121,7 @@ def train_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max
 
 @functools.lru_cache(maxsize=8)
 def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_examples: int, seed: int,
-                     flow_blocks: int, flow_hidden: int):
+                     flow_blocks: int, flow_hidden: int) -> Tuple[FlowPosteriorVAE, torch.Tensor]:
     """:func:`train_flow_vae`, cached per process.
 
     Returns:
@@ -130,8 +131,9 @@ def trained_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, m
 
 
 @torch.no_grad()
-def posteriors(vae, x: torch.Tensor, batch: int = 4096) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances of every row of ``x``."""
+def posteriors(vae: torch.nn.Module, x: torch.Tensor, batch: int = 4096) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances of every row of ``x`` (``vae.encode`` over chunks of ``batch`` rows),
+    each ``(len(x), latent_dim)``."""
     pieces = [vae.encode(chunk) for chunk in x.split(batch)]
     return torch.cat([p[0] for p in pieces]), torch.cat([p[1] for p in pieces])
 
@@ -187,7 +189,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=2)
-def digits_feature_net(n_steps: int = 400, seed: int = 0):
+def digits_feature_net(n_steps: int = 400, seed: int = 0) -> Tuple[torch.nn.Module, float]:
     """The adaptive-density chapter's digit classifier (cached per process): ``(net, accuracy)``."""
     from companion.experiments.feature_classifier import train_feature_net
 

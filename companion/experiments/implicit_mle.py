@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -30,6 +30,10 @@ from companion.metrics import mean_std
 from companion.reproduce import register
 
 from .implicit_mle_baselines import _fit_baselines, _gan_fit, _prefit_baselines
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 class _LinearGenerator(nn.Module):
@@ -77,6 +81,15 @@ class TwoGaussiansConfig(ExperimentConfig):
 
 @dataclass
 class TwoGaussiansResult:
+    """What :func:`run_two_gaussians` returns: the first seed's data and fits (arrays on the CPU), every seed's numbers.
+
+    ``x_train`` ``(n_train, 2)`` and the two ``centers`` ``(2, 2)`` are the first seed's. The dicts are keyed
+    by fit (``"fixed"``, ``"gmm"``, ``"gan"``): ``codes`` ``(n_train, 2)`` of the training data, 500
+    ``base_samples`` and ``data_samples``; ``base_grid``/``data_grid`` ``(grid_size, grid_size)`` hold the
+    log-densities (nats) of the two MLE fits only, over the axes ``grid_axes["base_<fit>"]``/``["data_<fit>"]``
+    ``(2, grid_size)`` (x, then y). ``metrics``: means ± std over seeds, ``per_seed`` and the verdicts.
+    """
+
     x_train: np.ndarray
     centers: np.ndarray
     codes: Dict[str, np.ndarray]  # codes of the training data, per method (first seed)
@@ -105,7 +118,7 @@ def _grid(bounds: Tuple[float, float, float, float], size: int) -> Tuple[torch.T
     return torch.tensor(np.stack([gx.ravel(), gy.ravel()], 1), dtype=torch.float32), xs, ys
 
 
-def plot_two_gaussians(result: TwoGaussiansResult):
+def plot_two_gaussians(result: TwoGaussiansResult) -> Figure:
     """Base space (top) and data space (bottom) for the three fits of the first seed."""
     import matplotlib.pyplot as plt
 
@@ -160,7 +173,8 @@ def _fit_three_ways(cfg: TwoGaussiansConfig, x_train: torch.Tensor, seed: int, d
     return fits, gan, generator
 
 
-def _log_density_grid(log_prob, points: np.ndarray, size: int, dev: torch.device) -> Tuple[np.ndarray, np.ndarray]:
+def _log_density_grid(log_prob: Callable[[torch.Tensor], torch.Tensor], points: np.ndarray, size: int,
+                      dev: torch.device) -> Tuple[np.ndarray, np.ndarray]:
     """``log_prob`` on a ``size`` x ``size`` grid over the box of ``points`` with a margin of 1, and the axes."""
     lo, hi = points.min(0) - 1.0, points.max(0) + 1.0
     pts, xs, ys = _grid((lo[0], hi[0], lo[1], hi[1]), size)
@@ -279,6 +293,14 @@ class Digits2DConfig(ExperimentConfig):
 
 @dataclass
 class Digits2DResult:
+    """What :func:`run_digits_2d` returns: the first seed's model (arrays on the CPU), every seed's numbers.
+
+    ``images`` and ``reconstructions``: 8 training digits and their reconstructions; ``codes`` ``(N, latent_dim)``
+    and ``labels`` ``(N,)``: the codes and digit labels of the training digits; ``means`` ``(C, latent_dim)``,
+    ``covariances`` ``(C, latent_dim, latent_dim)`` and ``weights`` ``(C,)``: the GMM base of ``C`` components;
+    ``history``: the autoencoder's training history (:meth:`companion.train.History.to_dict`).
+    """
+
     images: np.ndarray
     reconstructions: np.ndarray
     codes: np.ndarray
@@ -301,7 +323,8 @@ def _select_digits(dataset: str, split: str, digits: Tuple[int, ...]) -> Tuple[t
     return x[keep], y[keep]
 
 
-def _ellipse(ax, mean: np.ndarray, cov: np.ndarray, color, n_std: float = 2.0) -> None:
+def _ellipse(ax: Axes, mean: np.ndarray, cov: np.ndarray, color: Tuple[float, float, float],
+             n_std: float = 2.0) -> None:
     from matplotlib.patches import Ellipse
 
     values, vectors = np.linalg.eigh(cov)
@@ -310,7 +333,7 @@ def _ellipse(ax, mean: np.ndarray, cov: np.ndarray, color, n_std: float = 2.0) -
     ax.add_patch(Ellipse(mean, width, height, angle=angle, fill=False, color=color, linewidth=2))
 
 
-def plot_digits_2d(result: Digits2DResult):
+def plot_digits_2d(result: Digits2DResult) -> Figure:
     """Data and reconstructions; the codes with the GMM's 2-sigma ellipses; samples per component."""
     import matplotlib.pyplot as plt
     import seaborn as sns
@@ -442,13 +465,17 @@ class LikelihoodCorrelationConfig(ExperimentConfig):
 
 @dataclass
 class LikelihoodCorrelationResult:
+    """What :func:`run_likelihood_correlation` returns: per test example ``(n_test,)``, in nats, the first seed's
+    base log-likelihood ``log p_base(encode(x))`` and model log-likelihood ``log p(x)`` under both corrections;
+    ``metrics`` holds the Pearson correlations of every seed (``pearson_per_seed``) and the verdict."""
+
     base_log_lik: np.ndarray  # first seed
     model_log_lik: np.ndarray  # the paper's layer-wise correction, first seed
     model_log_lik_exact: np.ndarray  # the exact volume of the decoder's Jacobian, first seed
     metrics: Dict = field(default_factory=dict)
 
 
-def plot_likelihood_correlation(result: LikelihoodCorrelationResult):
+def plot_likelihood_correlation(result: LikelihoodCorrelationResult) -> Figure:
     """Scatter of the model log-likelihood (both corrections) against the base log-likelihood (first seed)."""
     import matplotlib.pyplot as plt
 

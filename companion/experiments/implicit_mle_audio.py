@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Mapping, NamedTuple, Sequence, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Mapping, NamedTuple, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -23,6 +23,9 @@ import torch
 import companion
 from companion.config import ExperimentConfig
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
 
 
 @dataclass
@@ -175,7 +178,7 @@ def _mean_run_length(notes: np.ndarray) -> float:
     return float(len(notes) / (1 + np.count_nonzero(np.diff(notes))))
 
 
-def plot_audio_hmm(result: AudioHMMResult):
+def plot_audio_hmm(result: AudioHMMResult) -> Figure:
     """Spectrograms of training and generated audio (top); note-transition matrices (bottom): the first seed's."""
     import matplotlib.pyplot as plt
 

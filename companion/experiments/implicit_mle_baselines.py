@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +32,12 @@ from companion.metrics import classifier_frechet, classifier_quality_bar, mean_s
 from companion.reproduce import register
 
 from ..checks import check_positive_int
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or pandas
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from companion.vae import VAE
 
 #: The chapter's four methods, in the order of its tables.
 METHODS = ("IML", "VAE", "GAN", "WGAN-GP")
@@ -128,7 +134,7 @@ def _digits_bar_tools(dataset: str, classifier_steps: int, seed: int, x_valid: t
     )
 
 
-def _record_bars(bars: Dict[str, Dict], key, samples: Dict[str, torch.Tensor], feature_net: nn.Module,
+def _record_bars(bars: Dict[str, Dict], key: int, samples: Dict[str, torch.Tensor], feature_net: nn.Module,
                  held_out: torch.Tensor, min_class_share: float) -> None:
     """Append each method's quality bar, against the VAE's Fréchet distance on the same run, to ``bars[m][key]``."""
     reference = classifier_frechet(samples["VAE"], feature_net, held_out)
@@ -310,7 +316,7 @@ def iml_claims(runs: Dict[str, Sequence[float]], quality_bar: Dict[str, Optional
 class _MeanSampler:
     """A VAE whose ``sample(n)`` gives decoder means (grey images, as the Parzen literature scores them)."""
 
-    def __init__(self, vae) -> None:
+    def __init__(self, vae: VAE) -> None:
         self.vae = vae
 
     @torch.no_grad()
@@ -369,12 +375,19 @@ class GANSweepConfig(QualityBarConfig):
 
 @dataclass
 class GANSweepResult:
+    """What :func:`run_gan_sweep` returns: one row per (baseline, setting) with its quality bar, and samples.
+
+    A row holds ``baseline`` (``"GAN"`` or ``"WGAN-GP"``), the setting (``lr``, ``disc_hidden``, ``steps``),
+    the bar (``frechet``, ``frechet_ratio`` to the VAE's, ``min_class_share``, ``meets_bar``) and the training
+    ``seconds``; ``samples`` maps each setting's label to its first 16 samples ``(16, *image)``.
+    """
+
     rows: List[Dict[str, object]]  # one per (baseline, setting): the setting and its quality bar
     samples: Dict[str, np.ndarray]  # "GAN lr=..., width=..., steps=..." -> 16 samples
     metrics: Dict = field(default_factory=dict)
 
 
-def plot_gan_sweep(result: GANSweepResult):
+def plot_gan_sweep(result: GANSweepResult) -> Figure:
     """Each setting's smallest class share against its Fréchet ratio, with the bar's two thresholds."""
     import matplotlib.pyplot as plt
 
@@ -446,7 +459,7 @@ def run_gan_sweep(cfg: GANSweepConfig) -> GANSweepResult:
     return GANSweepResult(rows, kept, metrics)
 
 
-def gan_sweep_table(result: GANSweepResult):
+def gan_sweep_table(result: GANSweepResult) -> pd.DataFrame:
     """The sweep as a pandas DataFrame: one row per setting, its Fréchet ratio, smallest class share, verdict."""
     import pandas as pd
 
@@ -457,7 +470,7 @@ def gan_sweep_table(result: GANSweepResult):
                          for r in result.rows]).set_index("baseline")
 
 
-def quality_bar_table(quality_bar: Dict[str, Dict], n_seeds: int):
+def quality_bar_table(quality_bar: Dict[str, Dict], n_seeds: int) -> pd.DataFrame:
     """The quality bar per method and latent size as a pandas DataFrame.
 
     Args:

@@ -17,7 +17,7 @@ The digits baselines and their fits: ``implicit_mle_baselines.py``; the panels:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -29,6 +29,10 @@ from companion.reproduce import register
 from .implicit_mle_baselines import _fit_baselines, _gan_fit, _make_gan_nets, _prefit_baselines, _splits
 from .implicit_mle_neighbours import _component_samples, _neighbour_panels, _sample_pools, nearest_samples
 from .implicit_mle_parzen import _parzen_scores
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or pandas
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = ["FACE_METHODS", "FacesConfig", "FacesResult", "faces_bar_table", "faces_sweep_table", "plot_faces",
            "run_faces"]
@@ -90,6 +94,13 @@ class FacesConfig(ExperimentConfig):
 
 @dataclass
 class FacesResult:
+    """What :func:`run_faces` returns: the first seed's pictures (arrays on the CPU), every seed's numbers.
+
+    ``queries``: 8 test faces ``(8, *image)``; ``neighbours[method]``: the nearest of that method's
+    ``n_samples`` samples to each query, same shape; ``gan_samples``: 36 GAN samples; ``component_samples``
+    ``(n_components, n_per_component, *image)``: IML samples by GMM component.
+    """
+
     queries: np.ndarray
     neighbours: Dict[str, np.ndarray]
     gan_samples: np.ndarray
@@ -158,7 +169,7 @@ def _compare(parzen: Dict[str, np.ndarray], bars: Dict[str, List[Dict[str, Any]]
             "phrase": compare_phrase(names[a], parzen[a].tolist(), names[b], parzen[b].tolist())}
 
 
-def plot_faces(result: FacesResult):
+def plot_faces(result: FacesResult) -> Figure:
     """Top: test faces and their nearest samples per method; bottom: GAN samples, IML samples by component."""
     import matplotlib.pyplot as plt
 
@@ -215,8 +226,10 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
     return FacesResult(queries.cpu().numpy(), neighbours, gan_samples, components, parzen, bars, sweep, metrics)
 
 
-def _faces_metrics(cfg: FacesConfig, x_train, x_valid, x_test, parzen, released, nearest, bars, bar,
-                   sweep) -> Dict[str, Any]:
+def _faces_metrics(cfg: FacesConfig, x_train: torch.Tensor, x_valid: torch.Tensor, x_test: torch.Tensor,
+                   parzen: Dict[str, np.ndarray], released: Dict[str, np.ndarray], nearest: Dict[str, np.ndarray],
+                   bars: Dict[str, List[Dict[str, Any]]], bar: _FacesBar, sweep: List[Dict[str, Any]]
+                   ) -> Dict[str, Any]:
     """Means and spreads over seeds, the bar per method (seeds meeting it), the sweep and the claims' verdicts."""
     d = int(np.prod(x_train.shape[1:]))
     g = torch.Generator().manual_seed(cfg.seed)
@@ -245,7 +258,7 @@ def _faces_metrics(cfg: FacesConfig, x_train, x_valid, x_test, parzen, released,
     }
 
 
-def faces_bar_table(result: FacesResult):
+def faces_bar_table(result: FacesResult) -> pd.DataFrame:
     """Per method: the faces bar's three ratios (mean ± std over seeds) and the seeds meeting it."""
     import pandas as pd
 
@@ -263,7 +276,7 @@ def faces_bar_table(result: FacesResult):
     return pd.DataFrame(rows).set_index("method")
 
 
-def faces_sweep_table(result: FacesResult):
+def faces_sweep_table(result: FacesResult) -> pd.DataFrame:
     """The GAN sweep: one row per setting, its three ratios and whether it meets the bar."""
     import pandas as pd
 

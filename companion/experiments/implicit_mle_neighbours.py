@@ -13,7 +13,7 @@ The baselines and their bar: ``implicit_mle_baselines.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +32,12 @@ from .implicit_mle_baselines import (
     _splits,
     iml_claims,
 )
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.gridspec import GridSpec
+
+    from companion.iml import TwoStageModel
 
 
 @torch.no_grad()
@@ -68,7 +74,7 @@ def _sample_pools(models: Dict[str, Any], methods: Tuple[str, ...], n: int, shap
         return {m: models[m].sample(n).detach().reshape(n, *shape).clamp(0, 1) for m in methods}
 
 
-def _component_samples(model, n_per_component: int) -> np.ndarray:
+def _component_samples(model: TwoStageModel, n_per_component: int) -> np.ndarray:
     """IML samples grouped by the GMM component they come from: (n_components, n, *shape)."""
     with torch.no_grad():
         return np.stack([model.autoencoder.decode(model.base.sample(n_per_component, component=c)).cpu().numpy()
@@ -107,6 +113,10 @@ class NearestNeighboursConfig(DigitsBaselinesConfig):
 
 @dataclass
 class NearestNeighboursResult:
+    """What :func:`run_nearest_neighbours` returns: the first seed's pictures (arrays on the CPU), every seed's
+    distances. ``vae_samples``: 36 VAE decoder means; ``component_samples`` and ``component_weights``
+    ``(n_components,)``: IML samples by GMM component and the mixture weights, heaviest component first."""
+
     queries: np.ndarray  # (Q, *shape) test images
     neighbours: Dict[str, np.ndarray]  # method -> (Q, *shape), first seed
     vae_samples: np.ndarray
@@ -116,7 +126,7 @@ class NearestNeighboursResult:
     metrics: Dict = field(default_factory=dict)
 
 
-def _neighbour_panels(fig, grid, queries: np.ndarray, neighbours: Dict[str, np.ndarray], title: str,
+def _neighbour_panels(fig: Figure, grid: GridSpec, queries: np.ndarray, neighbours: Dict[str, np.ndarray], title: str,
                       samples: np.ndarray, samples_nrow: int, samples_title: str, components: np.ndarray) -> None:
     """The panels of Figs. 4 and 5: queries over their nearest samples per method (top row of ``grid``),
     random ``samples`` (bottom left) and IML samples by GMM component (bottom right)."""
@@ -129,7 +139,7 @@ def _neighbour_panels(fig, grid, queries: np.ndarray, neighbours: Dict[str, np.n
                ax=fig.add_subplot(grid[1, 1]), title="IML samples, one row per GMM component")
 
 
-def plot_nearest_neighbours(result: NearestNeighboursResult):
+def plot_nearest_neighbours(result: NearestNeighboursResult) -> Figure:
     """Top: test digits and their nearest generated neighbours per method; bottom: VAE samples, IML by component."""
     import matplotlib.pyplot as plt
 

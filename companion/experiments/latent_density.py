@@ -28,7 +28,7 @@ and Table 2 (``parzen``, ``baselines``) in :mod:`companion.experiments.latent_de
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -91,6 +91,9 @@ from companion.experiments.latent_density_parzen import (  # noqa: F401  (the ch
 )
 from companion.reproduce import register
 
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
+
 
 @dataclasses.dataclass
 class BetaConfig(ExperimentConfig):
@@ -107,6 +110,12 @@ class BetaConfig(ExperimentConfig):
 
 @dataclasses.dataclass
 class BetaResult:
+    """What :func:`run_beta` returns: the first seed's pictures (arrays on the CPU), every seed's losses.
+
+    Keyed by beta: ``codes`` ``(n_test, latent_dim)``, the posterior means of the test digits (``labels``
+    ``(n_test,)``, their digit labels), and ``reconstructions`` of the first 8 test digits (``originals``).
+    """
+
     betas: np.ndarray
     codes: Dict[float, np.ndarray]
     labels: np.ndarray
@@ -205,7 +214,7 @@ def run_beta(cfg: BetaConfig) -> BetaResult:
     return BetaResult(np.asarray(betas), codes, labels, recons, test[:8].numpy(), metrics, runs)
 
 
-def plot_beta(result: BetaResult):
+def plot_beta(result: BetaResult) -> Figure:
     """Top: test codes per beta, coloured by digit; bottom: reconstructions; right: the two losses."""
     import matplotlib.pyplot as plt
 

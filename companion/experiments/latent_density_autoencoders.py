@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
 from companion.experiments.latent_density_estimators import _lde
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
 
 
 @dataclasses.dataclass
@@ -107,6 +110,12 @@ INTERPOLATION_PATHS = ("within", "across")
 
 @dataclasses.dataclass
 class InterpolationResult:
+    """What :func:`run_interpolation` returns: the LDE log-likelihood (nats) along the paths, every seed's numbers.
+
+    ``alphas`` ``(n_alphas,)`` run from 0 to 1; the dicts are keyed ``"<model>/<path>"`` (``"AE/within"``, ...).
+    A row of ``images`` is the first seed's: a test image, 6 decoded points of the path, the other end.
+    """
+
     alphas: np.ndarray
     images: Dict[str, np.ndarray]  # "AE/within" -> (n_alphas_shown, 1, H, W), the first seed's
     path_ll: Dict[str, np.ndarray]  # "AE/within" -> mean LDE log-likelihood per alpha, mean over seeds
@@ -226,7 +235,7 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
                                path_ll_runs)
 
 
-def plot_interpolation(result: InterpolationResult):
+def plot_interpolation(result: InterpolationResult) -> Figure:
     """Left: originals at both ends, decoded interpolations between; right: LDE log-likelihood along the path."""
     import matplotlib.pyplot as plt
 
@@ -280,6 +289,9 @@ class FacesConfig(AutoencoderLDEConfig):
 
 @dataclasses.dataclass
 class FacesResult:
+    """What :func:`run_faces` returns: the first seed's test faces, reconstructions and samples (arrays on the
+    CPU), and every seed's ``test_mse/<model>`` and ``sharpness/<model>`` (``runs``; ``metrics``: their means)."""
+
     test_faces: np.ndarray  # (n_show, 1, 25, 25)
     reconstructions: Dict[str, np.ndarray]  # "AE" / "IAE" / "AAE" -> (n_show, 1, 25, 25)
     samples: Dict[str, np.ndarray]  # "AE + LDE" / "IAE + LDE" / "AAE" -> (2 n_show, 1, 25, 25)
@@ -353,7 +365,7 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
     return FacesResult(test[: cfg.n_show].cpu().numpy(), recon, samples, metrics, runs)
 
 
-def plot_faces(result: FacesResult):
+def plot_faces(result: FacesResult) -> Figure:
     """Left: test faces and their AE, IAE, AAE reconstructions (Fig. 6); right: samples per model (Fig. 1)."""
     import matplotlib.pyplot as plt
 

@@ -15,7 +15,7 @@ import functools
 import math
 import time
 import warnings
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -23,6 +23,10 @@ import torch
 import companion
 from companion.config import ExperimentConfig
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or zuko
+    import zuko
+    from matplotlib.figure import Figure
 
 #: Table 1 of the paper: test log-likelihood (nats) on BSDS300 8x8 patches, with 2 std.
 PAPER_TABLE1 = {
@@ -47,7 +51,7 @@ def _lde(dim: int, k: int, channels: int, head_layers: int):
 
 
 @torch.no_grad()
-def _mean_log_prob(model, x: torch.Tensor, batch: int = 2048) -> Tuple[float, float]:
+def _mean_log_prob(model: torch.nn.Module, x: torch.Tensor, batch: int = 2048) -> Tuple[float, float]:
     """Mean log-likelihood of the rows of ``x`` and its standard error."""
     values = torch.cat([model.log_prob(b.to(companion.device())).double().cpu() for b in torch.split(x, batch)])
     return float(values.mean()), float(values.std() / math.sqrt(len(values)))
@@ -119,6 +123,9 @@ class BarsConfig(ExperimentConfig):
 
 @dataclasses.dataclass
 class BarsResult:
+    """What :func:`run_bars` returns: the training points ``(n_train, 2)`` and the first seed's samples
+    ``(n_samples, 2)`` per model (arrays on the CPU); ``runs`` holds every seed's scores, ``metrics`` their means."""
+
     train: np.ndarray
     samples: Dict[str, np.ndarray]  # the first seed's samples, for the figure
     metrics: Dict[str, object]  # means over seeds, the bar's outcome and the verdicts
@@ -279,7 +286,7 @@ def gap_comparison(metrics: Dict[str, object], cfg: BarsConfig) -> Optional[Tupl
     return (learned[0], learned[-1]) if len(learned) >= 2 else None
 
 
-def plot_bars(result: BarsResult):
+def plot_bars(result: BarsResult) -> Figure:
     """The first seed's samples (blue) over the target (orange), with the means over seeds of the held-out
     log-likelihood, the on-bar fraction and (bottom row, a zoom on the gap) the gap fraction."""
     import matplotlib.pyplot as plt
@@ -351,6 +358,9 @@ class PatchesConfig(ExperimentConfig):
 
 @dataclasses.dataclass
 class PatchesResult:
+    """What :func:`run_patches` returns: each model's held-out mean log-likelihood (nats) per trial, and
+    ``seconds``, the wall-clock time of its fits summed over the trials."""
+
     test_ll: Dict[str, List[float]]  # method -> one number per trial
     seconds: Dict[str, float]
     metrics: Dict[str, object]  # means, two standard deviations and the verdicts of the chapter's comparisons
@@ -362,7 +372,7 @@ class _Zuko(torch.nn.Module):
 
     log_prob_is_bound = False
 
-    def __init__(self, flow) -> None:
+    def __init__(self, flow: zuko.flows.LazyDistribution) -> None:
         super().__init__()
         self.flow = flow
 
@@ -514,7 +524,7 @@ def patches_table(result: PatchesResult) -> str:
     return "\n".join(rows)
 
 
-def plot_patches(result: PatchesResult):
+def plot_patches(result: PatchesResult) -> Figure:
     """Held-out log-likelihood per method (mean and 2 std over trials; dots are trials)."""
     import matplotlib.pyplot as plt
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ import torch
 import companion
 from companion.experiments.latent_density_estimators import BarsConfig, bars_on_bar, meets_bars_bar
 from companion.reproduce import register
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
 
 __all__ = ["GMMN_CONSTANT_RATE_RECORD", "GMMN_LENGTH_RECORD", "GMMNLengthConfig", "GMMNLengthResult",
            "gmmn_length_summary", "plot_gmmn_length", "run_gmmn_length"]
@@ -50,6 +53,9 @@ class GMMNLengthConfig(BarsConfig):
 
 @dataclasses.dataclass
 class GMMNLengthResult:
+    """What :func:`run_gmmn_length` returns: each seed's scores along training, the seconds of its job, and
+    :func:`gmmn_length_summary` of the curves as ``metrics``."""
+
     #: seed -> step -> {"on_bar", "smallest_bar_share", "gap_fraction"}
     curves: Dict[int, Dict[int, Dict[str, float]]]
     seconds: Dict[int, float]  # seed -> wall-clock seconds of its job
@@ -132,7 +138,7 @@ def gmmn_length_summary(curves: Dict[int, Dict[int, Dict[str, float]]], min_on_b
 
 
 def plot_gmmn_length(curves: Dict[int, Dict[int, Dict[str, float]]], min_on_bar: float = BarsConfig.min_on_bar,
-                     title: str = ""):
+                     title: str = "") -> Figure:
     """The on-bar fraction and the smallest bar's share along training, one line per seed, with the bar.
 
     ``curves`` is :attr:`GMMNLengthResult.curves` (seed -> step -> scores), as the records hold it;

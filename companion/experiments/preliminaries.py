@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -27,6 +27,10 @@ from companion.config import ExperimentConfig
 from companion.reproduce import register
 
 from ..checks import check_int, check_tensor
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FlowGridConfig",
@@ -143,7 +147,7 @@ class RealNVPRingResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def _square(ax) -> None:
+def _square(ax: Axes) -> None:
     """Show the square [-RING_BOUNDS, RING_BOUNDS]^2 with equal axes."""
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlim(-RING_BOUNDS, RING_BOUNDS)
@@ -157,7 +161,7 @@ def _ring_quality(samples: torch.Tensor) -> Tuple[int, float]:
     return mode_coverage(samples, toy_centers("ring"), toy_std("ring"))
 
 
-def plot_realnvp_ring(result: RealNVPRingResult):
+def plot_realnvp_ring(result: RealNVPRingResult) -> Figure:
     """Training data, the flow's log-density and its samples, side by side."""
     import matplotlib.pyplot as plt
 
@@ -240,6 +244,10 @@ class FlowGridConfig(RealNVPRingConfig):
 
 @dataclass
 class FlowGridResult:
+    """What :func:`flow_grid_from` (and :func:`run_flow_grid`) returns (arrays on the CPU): the grid lines
+    ``(2 * n_lines, n_points, 2)`` in each space, the training points ``(N, 2)`` and their images in latent space,
+    and ``metrics["stretch_ratio"]``, the largest over the smallest area scale ``|det df/dx|`` on the data grid."""
+
     data_lines: np.ndarray  # (2 * n_lines, n_points, 2): a regular grid in data space
     data_lines_to_latent: np.ndarray  # the same lines mapped by f: data -> latent
     latent_lines: np.ndarray  # a regular grid in latent space, [-3, 3]^2
@@ -289,8 +297,9 @@ def flow_grid_from(flow: Any, train: np.ndarray, n_lines: int = 17, n_points: in
                           train, train_latent.cpu().numpy(), metrics)
 
 
-def plot_flow_grid(result: FlowGridResult):
-    """Top: a data-space grid and its image in latent space; bottom: a latent grid and its image in data space."""
+def plot_flow_grid(result: FlowGridResult) -> Figure:
+    """Four panels, left to right: a data-space grid and its image in latent space, then a latent grid and its
+    image in data space."""
     import matplotlib.pyplot as plt
 
     from companion.plots import set_style

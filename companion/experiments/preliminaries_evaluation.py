@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from companion.config import ExperimentConfig
 from companion.reproduce import register
 
 from ..checks import check_int, check_tensor
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FrechetSubsetsConfig",
@@ -70,7 +73,7 @@ class ParzenBandwidthResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_parzen_bandwidth(result: ParzenBandwidthResult):
+def plot_parzen_bandwidth(result: ParzenBandwidthResult) -> Figure:
     """Test Parzen log-likelihood against the bandwidth, and against the number of samples."""
     import matplotlib.pyplot as plt
 
@@ -219,6 +222,9 @@ class FrechetSubsetsConfig(ExperimentConfig):
 
 @dataclass
 class FrechetSubsetsResult:
+    """What :func:`run_frechet_subsets` returns: the Fréchet distance and classifier score of each random subset
+    of the training digits, per size of ``sizes`` (rows) and draw (columns), and the scores of the references."""
+
     sizes: List[int]
     frechet: np.ndarray  # (n_sizes, n_repeats): Fréchet distance to the full training set
     classifier_score: np.ndarray  # (n_sizes, n_repeats): the Inception score's formula, digit classifier
@@ -242,7 +248,7 @@ def classifier_score(probs: torch.Tensor) -> float:
     return float(kl.mean().exp())
 
 
-def plot_frechet_subsets(result: FrechetSubsetsResult):
+def plot_frechet_subsets(result: FrechetSubsetsResult) -> Figure:
     """Fréchet distance and classifier score of random subsets against their size, with the references."""
     import matplotlib.pyplot as plt
 

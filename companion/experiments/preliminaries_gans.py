@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from companion.train import adam
 
 from ..checks import check_positive_int
 from .preliminaries import RING_BOUNDS, RingConfig, _ring_quality, _square
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
 
 __all__ = [
     "GANDigitsConfig",
@@ -76,7 +79,7 @@ class GANRingResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_gan_ring(result: GANRingResult):
+def plot_gan_ring(result: GANRingResult) -> Figure:
     """GAN samples, the discriminator's logit over the plane, and the modes covered along training."""
     import matplotlib.pyplot as plt
 
@@ -212,7 +215,7 @@ class GANDigitsResult:
     metrics: Dict[str, Any] = field(default_factory=dict)
 
 
-def plot_gan_digits(result: GANDigitsResult):
+def plot_gan_digits(result: GANDigitsResult) -> Figure:
     """GAN samples, VAE decoder means, and each model's class shares over seeds beside the 3% line."""
     import matplotlib.pyplot as plt
 

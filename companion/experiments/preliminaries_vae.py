@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from companion.reproduce import register
 
 from ..checks import check_positive_int
 from ..metrics import total_variation
+
+if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
+    from matplotlib.figure import Figure
 
 __all__ = ["VAEDigitsConfig", "VAEDigitsResult", "plot_vae_digits", "run_vae_digits"]
 
@@ -65,7 +68,7 @@ class VAEDigitsResult:
     metrics: Dict[str, float] = field(default_factory=dict)
 
 
-def plot_vae_digits(result: VAEDigitsResult):
+def plot_vae_digits(result: VAEDigitsResult) -> Figure:
     """Test digits, decoder means and decoder draws, and the bounds against ``K``."""
     import matplotlib.pyplot as plt
 

@@ -25,7 +25,7 @@ GANs trained for longer, recorded in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -76,6 +76,10 @@ from companion.symmetric import (
 )
 from companion.train import adam, train_loop
 
+if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 
 @dataclass
 class SetFitConfig(ExperimentConfig):
@@ -112,6 +116,14 @@ class OptimalDiscriminatorConfig(SetFitConfig):
 
 @dataclass
 class OptimalDiscriminatorResult:
+    """What :func:`run_optimal_discriminator` returns.
+
+    ``learned[B]`` and ``optimal[B]``: the trained ``D(y)`` and the exact ``D*(y)`` on the same ``n_test_sets`` test
+    sets of size ``B``, shape ``(n_test_sets,)``. ``metrics``: the sums of :func:`_normalisation_check`, and per ``B``
+    the mean Bernoulli KL of the trained, the optimal and the constant ``D = 1/2`` discriminator
+    (``B{B}_loss_learned``, ``B{B}_loss_optimal``, ``B{B}_loss_constant``) and ``B{B}_mean_abs_gap``, mean |D - D*|.
+    """
+
     batch_sizes: List[int]
     learned: Dict[int, np.ndarray]  # D(y) of the trained network on test sets
     optimal: Dict[int, np.ndarray]  # D*(y) on the same sets
@@ -136,6 +148,12 @@ def _normalisation_check() -> Dict[str, float]:
           plot=lambda r: plot_optimal_discriminator(r),
           description="Prop. 1: a trained symmetric discriminator against the exact optimal one")
 def run_optimal_discriminator(cfg: OptimalDiscriminatorConfig) -> OptimalDiscriminatorResult:
+    """Train a 1-D :class:`SymmetricDiscriminator` per set size of ``cfg.batch_sizes`` and score it against ``D*``.
+
+    Its sets mix draws of ``N(real_mean, 1)`` and ``N(fake_mean, fake_std**2)`` with batch smoothing ``cfg.gamma``
+    (:func:`companion.symmetric.mix_batches`); on fresh test sets its ``D(y)`` is set beside the exact
+    :func:`companion.symmetric.optimal_discriminator`. The metrics also hold :func:`_normalisation_check`.
+    """
     from scipy.stats import norm
 
     dev = companion.device()
@@ -181,7 +199,8 @@ def run_optimal_discriminator(cfg: OptimalDiscriminatorConfig) -> OptimalDiscrim
     return OptimalDiscriminatorResult(list(cfg.batch_sizes), learned, optimal, metrics)
 
 
-def plot_optimal_discriminator(result: OptimalDiscriminatorResult):
+def plot_optimal_discriminator(result: OptimalDiscriminatorResult) -> Figure:
+    """One panel per set size: the trained ``D(y)`` against the exact ``D*(y)`` on the test sets, and the diagonal."""
     plt = pyplot()
     n = len(result.batch_sizes)
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
@@ -253,6 +272,7 @@ class EquivariantStack(nn.Module):
         self.out = EquivariantLinear(hidden, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Sets ``x`` of shape ``(..., B, dim)`` to ``n_out`` invariant outputs, shape ``(..., n_out)``."""
         return self.out(self.body(x)).mean(-2)
 
 
@@ -267,6 +287,7 @@ class DeepSets(nn.Module):
         self.rho = nn.Sequential(nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Sets ``x`` of shape ``(..., B, dim)`` to ``n_out`` invariant outputs, shape ``(..., n_out)``."""
         return self.rho(self.phi(x).mean(-2))
 
 
@@ -280,11 +301,21 @@ class PermutedMLP(nn.Module):
                                  nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, n_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Sets ``x`` of shape ``(..., set_size, dim)``, flattened in their given order, to outputs ``(..., n_out)``."""
         return self.net(x.flatten(-2))
 
 
 @dataclass
 class UniversalityResult:
+    """What :func:`run_universality` returns.
+
+    ``errors``: mean squared errors on the standardised targets (each statistic less its mean, over its std, on a
+    probe of 20,000 sets), so about 1 is the error of predicting the mean. ``n_params``: the parameters of one
+    replica. ``invariance_error``: on the standardised scale, under one fixed reordering of the test sets' elements
+    (0 up to rounding for the two invariant models). ``comparisons``: one row per target and pair (keys ``target``,
+    ``a``, ``b``, ``difference``, ``low``, ``high``, ``verdict``, ``phrase``), from :func:`_universality_comparisons`.
+    """
+
     errors: Dict[str, np.ndarray]  # per model: normalised test MSE per seed and target, shape (seeds, targets)
     n_params: Dict[str, int]
     invariance_error: Dict[str, float]  # per model: the largest change under reordering, over seeds and targets
@@ -361,6 +392,11 @@ def _universality_comparisons(errors: Dict[str, np.ndarray]) -> List[Dict[str, o
           plot=lambda r: plot_universality(r),
           description="Symmetric targets fitted by equivariant stacks, Deep Sets and a permuted MLP, over seeds")
 def run_universality(cfg: UniversalityConfig) -> UniversalityResult:
+    """Fit the five :func:`symmetric_targets` with each model of :data:`MODEL_NAMES`, every seed at once.
+
+    The targets are standardised by a 20,000-set probe; every model and seed is scored on the same
+    ``cfg.n_test_sets`` test sets, and the models are compared per target (:func:`_universality_comparisons`).
+    """
     gen = torch.Generator().manual_seed(cfg.seed)
     probe = symmetric_targets(_draw_sets(20000, cfg.set_size, cfg.dim, gen))
     mean, std = probe.mean(0), probe.std(0)
@@ -386,7 +422,7 @@ def run_universality(cfg: UniversalityConfig) -> UniversalityResult:
     return UniversalityResult(errors, n_params, invariance, comparisons, metrics)
 
 
-def universality_table(result: UniversalityResult):
+def universality_table(result: UniversalityResult) -> pd.DataFrame:
     """Per model: the normalised test error of each statistic (mean ± std over seeds), parameters, invariance."""
     import pandas as pd
 
@@ -400,7 +436,7 @@ def universality_table(result: UniversalityResult):
     return pd.DataFrame(rows)
 
 
-def universality_comparisons(result: UniversalityResult):
+def universality_comparisons(result: UniversalityResult) -> pd.DataFrame:
     """The comparisons of :func:`run_universality` as a table: target, models, verdict and phrase."""
     import pandas as pd
 
@@ -409,7 +445,8 @@ def universality_comparisons(result: UniversalityResult):
                           "verdict": r["verdict"], "evidence": r["phrase"]} for r in result.comparisons])
 
 
-def plot_universality(result: UniversalityResult):
+def plot_universality(result: UniversalityResult) -> Figure:
+    """Bars of the normalised test error per statistic and model (mean ± std over seeds), on a log scale."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.4))
     width = 0.8 / len(MODEL_NAMES)
@@ -448,6 +485,14 @@ class GammaLossesConfig(ToyGANConfig):
 
 @dataclass
 class GammaLossesResult:
+    """What :func:`run_gamma_losses` returns.
+
+    ``steps[gamma]``: the generator steps at which the losses were recorded (every 10 steps). ``g_loss_last_quarter``:
+    per gamma and seed, the mean generator loss over the last quarter of the recorded values. ``comparisons``: the
+    rows of :func:`_gamma_comparisons` (keys ``a``, ``b``, ``difference``, ``low``, ``high``, ``verdict``,
+    ``phrase``). ``metrics`` also holds each gamma's final modes covered and high-quality percentage.
+    """
+
     gammas: List[float]
     steps: Dict[float, np.ndarray]
     d_loss: Dict[float, np.ndarray]  # per gamma: the discriminator loss along training, mean over the seeds
@@ -481,6 +526,11 @@ def _gamma_comparisons(g_last: Dict[float, List[float]]) -> List[Dict[str, objec
           plot=lambda r: plot_gamma_losses(r),
           description="Fig. 4.2: batch smoothing gamma against the discriminator and generator losses, over seeds")
 def run_gamma_losses(cfg: GammaLossesConfig) -> GammaLossesResult:
+    """Train BGAN (the thesis' networks) on ``cfg.dataset`` for each ``gamma`` of ``cfg.gammas``, seeds as replicas.
+
+    Records both losses along training, and compares the largest gamma's generator loss over the last quarter of
+    training with every other gamma's (:func:`_gamma_comparisons`).
+    """
     steps, d_loss, g_loss, metrics = {}, {}, {}, {"n_seeds": len(cfg.seeds)}
     g_last: Dict[float, List[float]] = {}
     for gamma in cfg.gammas:
@@ -504,7 +554,7 @@ def run_gamma_losses(cfg: GammaLossesConfig) -> GammaLossesResult:
     return GammaLossesResult(list(cfg.gammas), steps, d_loss, g_loss, g_last, comparisons, metrics)
 
 
-def gamma_losses_table(result: GammaLossesResult):
+def gamma_losses_table(result: GammaLossesResult) -> pd.DataFrame:
     """Per gamma: the generator loss over the last quarter of training (mean ± std over seeds)
     and, for every gamma but the largest, the comparison with the largest."""
     import pandas as pd
@@ -522,7 +572,9 @@ def _smooth(values: np.ndarray, width: int) -> np.ndarray:
     return np.convolve(values, np.ones(width) / width, mode="valid")
 
 
-def plot_gamma_losses(result: GammaLossesResult):
+def plot_gamma_losses(result: GammaLossesResult) -> Figure:
+    """Fig. 4.2: the discriminator and generator losses along training per gamma (mean over the seeds, smoothed
+    by a moving average over a tenth of the recorded steps)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.3))
     for gamma in result.gammas:

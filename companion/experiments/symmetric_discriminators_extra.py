@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +31,10 @@ from companion.reproduce import register
 from companion.symmetric import MinibatchDiscriminator, SymmetricDiscriminator, mix_batches
 from companion.train import adam, train_loop
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "DIGITS_METHODS",
@@ -316,7 +320,7 @@ DIGITS_SWEEP_RECORD: Dict[Tuple[str, str, int], Tuple[float, ...]] = {
 }
 
 
-def digits_sweep_table():
+def digits_sweep_table() -> pd.DataFrame:
     """:data:`DIGITS_SWEEP_RECORD` as a table: per setting, the seeds whose samples cover every digit."""
     import pandas as pd
 
@@ -369,7 +373,7 @@ DIGITS_RECIPE_RECORD: Dict[Tuple[str, str], Tuple[Tuple[float, ...], Tuple[int, 
 }
 
 
-def digits_recipe_table():
+def digits_recipe_table() -> pd.DataFrame:
     """:data:`DIGITS_RECIPE_RECORD` as a table: per recipe and model, the seeds at the bar and the Fréchet distance."""
     import pandas as pd
 
@@ -433,7 +437,7 @@ def run_digits_dynamics(cfg: DigitsDynamicsConfig) -> DigitsDynamicsResult:
     return DigitsDynamicsResult(curves, final, bars, samples, comparisons, seconds, metrics)
 
 
-def digits_dynamics_table(result: DigitsDynamicsResult):
+def digits_dynamics_table(result: DigitsDynamicsResult) -> pd.DataFrame:
     """Per model: final Fréchet distance (mean ± std over seeds), ratio to the VAE, seeds meeting the bar."""
     import pandas as pd
 
@@ -450,7 +454,7 @@ def digits_dynamics_table(result: DigitsDynamicsResult):
     return pd.DataFrame(rows)
 
 
-def claims_table(comparisons: List[Dict[str, Any]], names: Dict[str, str]):
+def claims_table(comparisons: List[Dict[str, Any]], names: Dict[str, str]) -> pd.DataFrame:
     """A table of "A better than B" claims on the Fréchet distance, each with its difference,
     95% bootstrap interval and verdict (or "not compared" where a model missed its bar)."""
     import pandas as pd
@@ -462,12 +466,12 @@ def claims_table(comparisons: List[Dict[str, Any]], names: Dict[str, str]):
                          for r in comparisons])
 
 
-def digits_dynamics_comparisons(result: DigitsDynamicsResult):
+def digits_dynamics_comparisons(result: DigitsDynamicsResult) -> pd.DataFrame:
     """The paper's claims on Fig. 4.6, each read from the bootstrap interval of the difference."""
     return claims_table(result.comparisons, DIGITS_METHOD_NAMES)
 
 
-def plot_digits_dynamics(result: DigitsDynamicsResult):
+def plot_digits_dynamics(result: DigitsDynamicsResult) -> Figure:
     """Left: Fréchet distance against generator steps (mean and spread over seeds); right: first-seed samples."""
     from companion.plots import image_grid
 

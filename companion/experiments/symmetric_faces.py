@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, List, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +31,10 @@ from companion.plots import pyplot
 from companion.reproduce import register
 from companion.symmetric import SymmetricDiscriminator, fit_bgan
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FACES_CLAIMS",
@@ -293,7 +297,8 @@ def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
                               train[_nearest_training(shown, train)[0]].numpy(), comparisons, metrics)
 
 
-def _untrained_frechet(cfg: FacesSamplesConfig, train: torch.Tensor, test: torch.Tensor, features) -> float:
+def _untrained_frechet(cfg: FacesSamplesConfig, train: torch.Tensor, test: torch.Tensor,
+                       features: Callable[[torch.Tensor], torch.Tensor]) -> float:
     """The Fréchet distance of the first seed's generator before training: a score the bar must reject."""
     from companion.metrics import frechet_distance
 
@@ -304,7 +309,9 @@ def _untrained_frechet(cfg: FacesSamplesConfig, train: torch.Tensor, test: torch
     return frechet_distance(features(images), features(test))
 
 
-def _faces_metrics(cfg: FacesSamplesConfig, scores, bars, references, comparisons, seconds,
+def _faces_metrics(cfg: FacesSamplesConfig, scores: Dict[str, List[Dict[str, float]]],
+                   bars: Dict[str, List[Dict[str, Any]]], references: Dict[str, float],
+                   comparisons: List[Dict[str, Any]], seconds: Dict[str, float],
                    feature_description: str) -> Dict[str, Any]:
     """The run's numbers for the metrics table (means and spreads over seeds, seeds meeting the bar, verdicts)."""
     from companion.metrics import mean_std
@@ -322,7 +329,7 @@ def _faces_metrics(cfg: FacesSamplesConfig, scores, bars, references, comparison
     return metrics
 
 
-def faces_table(result: FacesSamplesResult):
+def faces_table(result: FacesSamplesResult) -> pd.DataFrame:
     """Per model (and the held-out faces): the bar's statistics over seeds and the seeds meeting the bar."""
     import pandas as pd
 
@@ -345,14 +352,14 @@ def faces_table(result: FacesSamplesResult):
     return pd.DataFrame(rows)
 
 
-def faces_comparisons(result: FacesSamplesResult):
+def faces_comparisons(result: FacesSamplesResult) -> pd.DataFrame:
     """The thesis' reading of Fig. 4.5, each claim read from the bootstrap interval of the Fréchet difference."""
     from companion.experiments.symmetric_discriminators_extra import claims_table
 
     return claims_table(result.comparisons, FACES_METHOD_NAMES)
 
 
-def plot_faces_samples(result: FacesSamplesResult):
+def plot_faces_samples(result: FacesSamplesResult) -> Figure:
     """One column per model (first seed) and one for held-out faces: images on top, nearest training faces below."""
     from companion.plots import image_grid
 

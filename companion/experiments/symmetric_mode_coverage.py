@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Dict, List, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Tuple
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from companion.metrics import mean_std
 from companion.plots import pyplot
 from companion.reproduce import register
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "BASELINE_SWEEP_RECORD",
@@ -143,6 +147,16 @@ CONSTANT_RATE_RECORD = {
 
 @dataclass
 class ModeCoverageResult:
+    """What :func:`run_mode_coverage` returns; runs are keyed ``"setup/dataset/method"``.
+
+    ``table[setup][dataset][method]``: ``{"modes": ..., "high_quality_pct": ...}`` at the end of training, each the
+    :func:`companion.metrics.mean_std` over the seeds. ``curves``: modes covered per seed at each of ``eval_steps``
+    and at ``n_steps``. ``samples``: the first seed's final samples, shape ``(n_eval_samples, 2)``. ``comparisons``:
+    one row per batch GAN, setup and data set (keys ``setup``, ``dataset``, ``method``, ``difference``, ``low``,
+    ``high``, ``verdict``, ``phrase``), empty without the GAN. ``seconds``: wall-clock seconds of each run, all its
+    seeds together.
+    """
+
     table: Dict[str, Dict[str, Dict[str, Dict[str, float]]]]  # setup -> dataset -> method -> stats
     runs: Dict[str, Dict[str, List[float]]]  # "setup/dataset/method" -> {"modes": per seed, "high_quality_pct": ...}
     curves: Dict[str, Dict[int, List[float]]]  # "setup/dataset/method" -> step -> modes per seed
@@ -231,7 +245,7 @@ def run_mode_coverage(cfg: ModeCoverageConfig) -> ModeCoverageResult:
     return ModeCoverageResult(table, runs, curves, samples, comparisons, seconds, metrics)
 
 
-def mode_coverage_table(result: ModeCoverageResult):
+def mode_coverage_table(result: ModeCoverageResult) -> pd.DataFrame:
     """Our numbers (mean ± std over the seeds) beside PacGAN's Table 3 (a pandas DataFrame)."""
     import pandas as pd
 
@@ -257,7 +271,7 @@ def mode_coverage_table(result: ModeCoverageResult):
     return pd.DataFrame(rows).fillna("")
 
 
-def mode_coverage_comparisons(result: ModeCoverageResult):
+def mode_coverage_comparisons(result: ModeCoverageResult) -> pd.DataFrame:
     """Each batch GAN against the GAN: the difference in modes, its 95% bootstrap interval and
     the verdict read from the interval (a pandas DataFrame)."""
     import pandas as pd
@@ -268,7 +282,8 @@ def mode_coverage_comparisons(result: ModeCoverageResult):
                          for r in result.comparisons])
 
 
-def decay_effect_table(result: ModeCoverageResult, record: Dict = CONSTANT_RATE_RECORD, setup: str = "pacgan"):
+def decay_effect_table(result: ModeCoverageResult, record: Dict = CONSTANT_RATE_RECORD,
+                       setup: str = "pacgan") -> pd.DataFrame:
     """The constant-rate record (:data:`CONSTANT_RATE_RECORD`) beside ``result``, per data set and
     model: modes covered and high-quality samples (%), mean ± standard deviation over the seeds (a
     pandas DataFrame; the models and data sets that both hold).
@@ -299,7 +314,7 @@ def decay_effect_table(result: ModeCoverageResult, record: Dict = CONSTANT_RATE_
     return pd.DataFrame(rows)
 
 
-def plot_mode_coverage(result: ModeCoverageResult):
+def plot_mode_coverage(result: ModeCoverageResult) -> Figure:
     """Left: modes covered against generator steps (mean and spread over the seeds); right: the
     first seed's final samples of every model."""
     plt = pyplot()
@@ -372,6 +387,13 @@ BASELINE_SWEEP_RECORD = {
 
 @dataclass
 class BaselineSweepResult:
+    """What :func:`run_baseline_sweep` returns.
+
+    ``curves``: (generator width, discriminator width, lr) -> {step: ring modes covered, mean over the seeds}, at
+    each of ``eval_steps`` and at ``n_steps`` (the shape of :data:`BASELINE_SWEEP_RECORD`); ``metrics``: the same
+    numbers, flat.
+    """
+
     curves: Dict[Tuple[int, int, float], Dict[int, float]]  # grid point -> step -> mean modes
     metrics: Dict[str, float] = field(default_factory=dict)
 
@@ -380,6 +402,10 @@ class BaselineSweepResult:
           plot=lambda r: plot_baseline_sweep(r.curves),
           description="The GAN baseline on ring: widths and learning rates, modes covered over steps")
 def run_baseline_sweep(cfg: BaselineSweepConfig) -> BaselineSweepResult:
+    """Train the GAN of the PacGAN configuration on ``ring`` at each point of ``cfg.grid_points``, all seeds as
+    replicas, and record the mean modes covered along training. The learning rate stays constant (``cfg.lr_decay``
+    is not passed on), as in the recorded sweep, :data:`BASELINE_SWEEP_RECORD`, which chose the recipe before the
+    book's runs took the decay."""
     curves, metrics = {}, {}
     for g_hidden, d_hidden, lr in cfg.grid_points:
         point = replace(cfg, pacgan_g_hidden=g_hidden, pacgan_d_hidden=d_hidden, pacgan_lr=lr)
@@ -390,7 +416,7 @@ def run_baseline_sweep(cfg: BaselineSweepConfig) -> BaselineSweepResult:
     return BaselineSweepResult(curves, metrics)
 
 
-def plot_baseline_sweep(curves: Dict[Tuple[int, int, float], Dict[int, float]]):
+def plot_baseline_sweep(curves: Dict[Tuple[int, int, float], Dict[int, float]]) -> Figure:
     """Mean ring modes of the GAN against generator steps, one line per sweep point."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -11,13 +11,17 @@ process printed to its log (and, for a run that finished, its JSON), copied with
 
 from __future__ import annotations
 
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from companion.data import toy_centers
 from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, RING_GAN_BAR, _compare
 from companion.plots import pyplot
+
+if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPER_RING_RECORD",
            "evaluations_compared_phrase", "gan_bar_met_from", "gan_bar_phrase", "last_comparison_phrase",
@@ -273,7 +277,7 @@ def gan_bar_met_from(record: Mapping = PAPER_RING_RECORD) -> Optional[int]:
     return met_from
 
 
-def paper_record_table(record: Mapping = PAPER_RING_RECORD):
+def paper_record_table(record: Mapping = PAPER_RING_RECORD) -> pd.DataFrame:
     """Modes covered and high-quality samples (mean ± std over the seeds) at every recorded
     step, one row per (step, model), with PacGAN's Table 3 GAN beside (a pandas DataFrame)."""
     import pandas as pd
@@ -439,7 +443,7 @@ def verdicts_along(record: Mapping = PAPER_RING_RECORD, method: str = "mbgan", q
                      for verdict, steps in steps_by_verdict.items())
 
 
-def plot_paper_record(record: Mapping = PAPER_RING_RECORD):
+def plot_paper_record(record: Mapping = PAPER_RING_RECORD) -> Figure:
     """Modes covered (left) and high-quality samples (right) against generator steps: mean and
     spread over the seeds of every model, with the GAN's bar (:data:`PAPER_GAN_BARS`) and PacGAN's GAN."""
     curves = _checked_curves(record)

@@ -74,6 +74,7 @@ class BatchNormMLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Points ``(N, out_dim)`` from noise ``z`` of shape ``(N, latent_dim)`` (batch statistics in training)."""
         return self.net(z)
 
 
@@ -92,6 +93,7 @@ class MaxoutDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One logit per sample: points ``x`` of shape ``(..., in_dim)`` to logits of shape ``(...)``."""
         return self.net(x).squeeze(-1)
 
 

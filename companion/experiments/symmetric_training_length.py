@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from companion.experiments.symmetric_toys import _train_toy_replicas
 from companion.plots import pyplot
 from companion.reproduce import register
 from companion.workers import map_in_workers
+
+if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = [
     "TrainingLengthConfig",
@@ -65,6 +69,14 @@ class TrainingLengthConfig(ModeCoverageConfig):
 
 @dataclass
 class TrainingLengthResult:
+    """What :func:`run_training_length` returns.
+
+    ``runs[dataset]``: the runs of each length (:data:`Runs`: modes covered and high-quality percentage per seed at
+    the end of the run, and the modes per seed at the shorter lengths it passed). ``metrics``: the means over the
+    seeds per data set, length and model, and ``{dataset}_gan_stops_rising_at`` (:func:`stops_rising_at`; 0 when
+    the GAN's coverage is still rising at the longest length).
+    """
+
     runs: Dict[str, Runs]  # data set -> its runs (see ``Runs``)
     seconds: Dict[str, float]  # "dataset/horizon/method" -> wall-clock seconds of the run (all seeds)
     metrics: Dict[str, float] = field(default_factory=dict)
@@ -170,7 +182,7 @@ def _comparisons(runs: Runs) -> List[Dict[str, object]]:
     return rows
 
 
-def training_length_comparisons(runs: Runs):
+def training_length_comparisons(runs: Runs) -> pd.DataFrame:
     """Each batch GAN against the GAN at every length of one data set's ``runs``: the difference
     in modes covered, its 95% bootstrap interval over the seeds and the verdict read from it (a
     pandas DataFrame)."""
@@ -187,7 +199,7 @@ def _check_dataset(dataset: str) -> None:
         raise ValueError(f"dataset must be one of {tuple(MODES)}; got {dataset!r}")
 
 
-def training_length_table(runs: Runs, dataset: str):
+def training_length_table(runs: Runs, dataset: str) -> pd.DataFrame:
     """Modes covered and high-quality samples (%) at the end of each run of ``dataset``, mean ±
     standard deviation over the seeds, one row per length, PacGAN's GAN below (a pandas DataFrame).
 
@@ -213,7 +225,7 @@ def training_length_table(runs: Runs, dataset: str):
     return pd.DataFrame(rows).fillna("")
 
 
-def plot_training_length(runs: Dict[str, Runs]):
+def plot_training_length(runs: Dict[str, Runs]) -> Figure:
     """Modes covered at the end of each run against its length (mean and standard deviation over
     the seeds, one line per model, one panel per data set), PacGAN's GAN dashed."""
     plt = pyplot()
