@@ -86,7 +86,8 @@ class EquivariantLinear(nn.Module):
         bias = self.own.bias if self.own.bias is not None else self.own.weight.new_zeros(self.out_features)
         return w_own * self.own.weight.t(), w_mix * self.mixing.weight.t(), bias
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (..., B, in_features) -> (..., B, out_features)``: eq. (4.12) over the set axis ``-2``."""
         check_tensor(x, "x", finite=False, min_dim=2)
         if x.shape[-1] != self.in_features:
             raise ValueError(
@@ -150,7 +151,8 @@ class EquivariantConv2d(nn.Module):
             return set_size / (set_size + 1.0), 1.0 / (set_size + 1.0)
         return 1.0, 1.0
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (B, C, H, W)`` or ``(S, B, C, H, W)`` -> the same with ``out_channels``: eq. (4.12) over the set."""
         check_tensor(x, "x", finite=False, min_dim=4)
         if x.dim() > 5 or x.shape[-3] != self.in_channels:
             raise ValueError(

@@ -33,7 +33,8 @@ class L1KernelSum(nn.Module):
         self.kernels = check_positive_int(kernels, "kernels")
         self.kernel_dim = check_positive_int(kernel_dim, "kernel_dim")
 
-    def forward(self, m: torch.Tensor) -> torch.Tensor:  # noqa: D102 - documented on the class
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        """``o_{i,b}`` for every sample ``i`` and kernel ``b`` (see the class), ``(..., N, kernels)``."""
         check_tensor(m, "m", finite=False, min_dim=2)
         if m.shape[-1] != self.kernels * self.kernel_dim:
             raise ValueError(f"m must have shape (..., N, {self.kernels * self.kernel_dim}); got {tuple(m.shape)}")
