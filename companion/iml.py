@@ -164,10 +164,12 @@ def fit_exact_mle(
     """Joint maximum likelihood of an invertible map and its base (eq. 7 of the paper).
 
     Adam ascends ``log p_base(encode(x)) + log_det_jacobian(x)`` in the map's parameters;
-    every ``refit_base_every`` steps the base is refitted to the current codes (EM for a
-    :class:`GMMBase`, nothing to learn for a :class:`GaussianBase`): a coordinate ascent
-    on the same objective, since the Jacobian term does not depend on the base. (The base
-    is refitted before the step's minibatch is drawn, hence a loop of its own.)
+    every ``refit_base_every`` steps the base is refitted from scratch to the current codes
+    (a fresh EM run for a :class:`GMMBase`, nothing to learn for a :class:`GaussianBase`).
+    The refit targets the same objective, since the Jacobian term does not depend on the
+    base, but EM from a new start may end at a worse local optimum, so the objective is not
+    guaranteed to increase. (The base is refitted before the step's minibatch is drawn,
+    hence a loop of its own.)
 
     Args:
         model: a :class:`TwoStageModel` whose autoencoder has ``log_det_jacobian`` and whose
@@ -296,11 +298,13 @@ class TwoStageModel(nn.Module):
         Needs an autoencoder with ``log_det_jacobian`` (:class:`InvertiblePerceptron`) and a
         non-sequential base. The density lives on the decoder's K-dimensional surface: it is
         a density with respect to the K-dimensional volume on that surface, exact at points
-        of the surface. A point ``x`` off the surface (a test image, say) is scored at its
-        projection ``decode(encode(x))``, so the value is not a density of ``x`` in ``R^D``.
+        of the surface. Off the surface (a test image, say), ``method="exact"`` scores ``x`` at
+        ``decode(encode(x))`` (idempotent, but a layer-wise least-squares fit, not the nearest
+        surface point); ``method="paper"`` takes its pre-activations from ``x`` itself, so it is
+        not the surface density at that point either. Neither is a density of ``x`` in ``R^D``.
 
         ``method="exact"`` (the default) uses the volume ``sqrt(det(J^T J))`` of the decoder's
-        Jacobian; ``method="paper"`` multiplies the layers' volume changes as the paper does,
+        Jacobian; ``method="paper"`` multiplies the layers' volume changes (our reading of the paper),
         which agrees with it only when ``K = H = D``.
         """
         if not hasattr(self.autoencoder, "log_det_jacobian"):
