@@ -342,7 +342,12 @@ class SymmetricDiscriminator(nn.Module):
         return bernoulli_kl(target.unsqueeze(-1).expand_as(logits), logits).mean()
 
     def generator_loss(self, x: torch.Tensor) -> torch.Tensor:
-        """The non-saturating generator loss ``-log D`` of eq. (4.5), averaged over the sets."""
+        """The non-saturating generator loss, averaged over the sets.
+
+        ``"bgan"``: ``-log D`` of eq. (4.5). ``"mbgan"``: its per-element counterpart
+        ``mean_b -log sigmoid(o_b)`` (the thesis leaves M-BGAN's generator loss implicit), which by
+        Jensen's inequality is at least ``-log`` of :meth:`predict_ratio`.
+        """
         logits = self(x)
         if self.reduction == "bgan":
             return F.softplus(-logits.mean(dim=-1)).mean()

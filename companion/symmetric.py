@@ -158,8 +158,10 @@ def bgan_step(
     Every update turns a real batch and a fake batch of the same size into the two
     complementary mixed sets of :func:`complementary_mixed_sets`. The discriminator
     minimises the Bernoulli KL to the true real fraction (eq. 4.4 with the reduction of
-    ``discriminator``); the generator minimises ``-log D`` on fresh mixed sets (eq. 4.5),
-    whose gradient flows through the generated elements only.
+    ``discriminator``); the generator minimises ``discriminator.generator_loss`` on fresh mixed
+    sets: ``-log D`` (eq. 4.5) for BGAN, its per-element counterpart ``mean_b -log sigmoid(o_b)``
+    for M-BGAN (the thesis leaves M-BGAN's generator loss implicit). Its gradient flows through
+    the generated elements only.
 
     Returns:
         ``{"d_loss": ..., "g_loss": ...}`` (the last discriminator update's loss).
