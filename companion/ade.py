@@ -292,7 +292,8 @@ class ADE(nn.Module):
         return -continuous_to_discrete_nll(-log_p, self.n_dims, self.n_levels, data_range=1.0)
 
     def bits_per_dim(self, x: torch.Tensor, n_samples: int = 100) -> torch.Tensor:
-        """``-log_prob(x) / (D ln 2)`` per example: an upper bound on bits per dimension."""
+        """``-log_prob(x) / (D ln 2)`` per example: an upper bound on bits per dimension in expectation (over the
+        dequantisation draw and the importance samples of :meth:`log_prob`)."""
         return _bits_per_dim(-self.log_prob(x, n_samples), self.n_dims)
 
     @torch.no_grad()

@@ -117,7 +117,7 @@ class Fig4Result:
     grid_1d: np.ndarray
     target_1d: np.ndarray
     forward_kl_fit: np.ndarray  # the single Gaussian minimising KL(p* || q): MLE
-    reverse_kl_fit: np.ndarray  # the one minimising KL(q || p*): what the optimal GAN generator does
+    reverse_kl_fit: np.ndarray  # the one minimising KL(q || p*): what L_Q does at the optimal discriminator
     data: np.ndarray
     samples: Dict[str, np.ndarray]
     log_density: Dict[str, np.ndarray]
