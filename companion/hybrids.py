@@ -137,7 +137,12 @@ def _generator_loss(model: VAEGANHybrid, reconstruction: torch.Tensor, z_hat: to
 
 def _data_discriminator_step(model: VAEGANHybrid, x: torch.Tensor, z_hat: torch.Tensor, z_prior: torch.Tensor,
                              optimizer: Optional[torch.optim.Optimizer]) -> torch.Tensor:
-    """One step of D: data are real; reconstructions (and samples for VGH++) are fake, as in eq. 9."""
+    """One step of D: data are real; reconstructions (and samples for VGH++) are fake.
+
+    For VGH++ the weights of data, reconstructions and samples are 2 : 1 : 1, as in step 8 of
+    Alg. 5 (up to a factor), not the 1 : 1 : 1 of eq. 9, which has another optimal D; the
+    paper is inconsistent here, and this follows Alg. 5.
+    """
     if model.data_discriminator is None:  # the AAE has none
         return torch.zeros((), device=x.device)
     with torch.no_grad():
