@@ -64,8 +64,8 @@ class AuxiliaryImage:
 
     The factorised decoder outputs a logistic mean per value of ``y`` *in the levels of x*,
     so that ``f(z)`` is an image in the same units as ``x`` whatever ``b`` is. The
-    probability of a coarse bin is the logistic mass over the stretch of the ``x`` scale it
-    covers (thesis eq. 3.17), computed by :meth:`log_prob` with a change of units.
+    probability of a coarse bin is the logistic mass over an interval of the ``x`` scale (a
+    centred variant of thesis eq. 3.17; see :meth:`log_prob`), computed with a change of units.
 
     Args:
         shape: the shape ``(C, H, W)`` of ``x``.
@@ -128,8 +128,14 @@ class AuxiliaryImage:
         """``log p(y | mean, scale)`` per example, with ``mean`` and ``log_scale`` in levels of ``x``.
 
         A coarse bin ``k`` covers ``[k c - 1/2, (k + 1) c - 1/2)`` on the scale of ``x`` with
-        ``c = n_levels / levels``; in units of coarse bins, centred on the integers, the
-        logistic has mean ``(mean + 1/2) / c - 1/2`` and scale ``s / c``.
+        ``c = n_levels / levels``, and the edge bins take the tails, so the probabilities sum to
+        one; in units of coarse bins, centred on the integers, the logistic has mean
+        ``(mean + 1/2) / c - 1/2`` and scale ``s / c``. Thesis eq. 3.17 uses ``[k c, (k + 1) c)``
+        with ``c = 256 / b`` and no tails. The interval of bin ``k`` holds exactly the levels of
+        ``x`` that :meth:`__call__` maps to ``k``, but when ``c`` is not an integer its ends fall
+        inside fine bins, so ``p(y)`` is not the fine distribution grouped into coarse bins
+        (17 levels to 4: ``c = 4.25``, bin 0 holds levels 0-3, whose fine bins end at 3.5, while
+        its interval ends at 3.75).
         """
         c = self.n_levels / self.levels
         coarse_mean = (mean + 0.5) / c - 0.5

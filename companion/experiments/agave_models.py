@@ -259,8 +259,9 @@ def mismatch_penalty(model: AGAVE, x: torch.Tensor, batch_size: int = 250) -> fl
     conditioning; large when the PixelCNN relies on ``f(z)``. It is a penalty for a
     *mismatched* condition, not the value of conditioning: a PixelCNN that leans on ``f``
     can lose far more from the wrong ``f`` than it gains from the right one over a model
-    that ignores ``u`` (that gain is bounded by ``I(X; U) <= E KL``; compare the bound with
-    the PixelCNN alone for it).
+    that ignores ``u`` (between ideal models that gain is ``I(X; U) <= I(X; Z) <= E KL``; the
+    bound's gain over a real PixelCNN alone is bounded by that PixelCNN's excess over the
+    entropy, not by the KL).
     """
     total = 0.0
     for start in range(0, x.shape[0], batch_size):
