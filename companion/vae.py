@@ -15,8 +15,9 @@ A :class:`VAE` has a standard normal prior ``p(z) = N(0, I)``, a Gaussian poster
   ``log_scale`` (in levels); see :func:`companion.likelihoods.discretized_logistic_log_prob`.
   Means and draws come back on the lattice in ``[0, 1]``.
 
-It implements the package's density protocol: :meth:`VAE.log_prob` is the importance-weighted
-lower bound (``log_prob_is_bound = True``), :meth:`VAE.sample` draws from the model.
+It implements the package's density protocol: :meth:`VAE.log_prob` is a Monte Carlo estimate of
+the importance-weighted lower bound (``log_prob_is_bound = True``), :meth:`VAE.sample` draws
+from the model.
 
 The two objectives are kept apart: the **ELBO** ``E_q[log p(x|z)] - KL(q(z|x) || p(z))`` is a
 lower bound on ``log p(x)`` (the number to report), the **training objective**
@@ -324,13 +325,17 @@ class VAE(nn.Module):
         return ELBOTerms(reconstruction - kl, reconstruction - self.beta * kl, reconstruction, kl)
 
     def log_prob(self, x: torch.Tensor, n_samples: int = 100, chunk_size: Optional[int] = None) -> torch.Tensor:
-        """The importance-weighted bound (IWAE, Burda et al. 2016) on ``log p(x)``, per example.
+        """One Monte Carlo draw of the importance-weighted bound (IWAE, Burda et al. 2016) on
+        ``log p(x)``, per example.
 
         ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`` with ``z_k ~ q(z|x)``, ``K = n_samples``.
-        It is a lower bound for every ``K``, equals the ELBO in expectation for ``K = 1`` and
-        tightens (in expectation) as ``K`` grows. The ``K`` draws are decoded ``chunk_size``
-        at a time (default: about 8192 decoded examples per chunk) to bound memory; the
-        chunk size does not change the result for a given random state. Wrap the call in
+        Its expectation ``L_K`` is a lower bound for every ``K``; a single draw can exceed
+        ``log p(x)``, by more than ``t`` nats with probability at most ``exp(-t)`` (Markov's
+        inequality). The expectation equals the ELBO for ``K = 1`` and does not decrease as
+        ``K`` grows. :func:`importance_weighted_bound` computes the estimate, with a
+        ``logsumexp`` over the weights. The ``K`` draws are decoded ``chunk_size`` at a time
+        (default: about 8192 decoded examples per chunk) to bound memory; the chunk size does
+        not change the result for a given random state. Wrap the call in
         ``torch.no_grad()`` for evaluation (with gradients the graph of every chunk is kept).
         """
         check_positive_int(n_samples, "n_samples")
@@ -382,9 +387,11 @@ def importance_weighted_bound(
     chunk_size: int,
     noise: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """The importance-weighted bound (IWAE, Burda et al. 2016) of a model with prior ``N(0, I)``
-    and Gaussian posterior ``N(mu, diag(exp(logvar)))``, per example, in nats:
-    ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``, ``z_k ~ q(z|x)``, ``K = n_samples``.
+    """One Monte Carlo draw of the importance-weighted bound (IWAE, Burda et al. 2016) of a model
+    with prior ``N(0, I)`` and Gaussian posterior ``N(mu, diag(exp(logvar)))``, per example, in
+    nats: ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``, ``z_k ~ q(z|x)``, ``K = n_samples``,
+    with the weights combined by a ``logsumexp``. Only its expectation is a lower bound on
+    ``log p(x)``.
 
     The one implementation of the bound, shared by :class:`VAE` and
     :class:`companion.agave.AGAVE`, which differ only in ``log p(x|z)``.
