@@ -80,8 +80,11 @@ class IncrementalAutoencoder(nn.Module):
         self.active.copy_(torch.arange(self.latent_dim, device=self.active.device) < k)
 
     def active_dims_at(self, step: int, n_steps: int, growth_fraction: float = 0.5) -> int:
-        """The schedule: from ``start_dims`` to ``latent_dim`` in equal stages over the first
-        ``growth_fraction`` of training (always ``latent_dim`` for the plain AE)."""
+        """The schedule (the book's; the paper gives none): the first ``growth_fraction`` of training
+        is split into ``latent_dim - start_dims + 1`` equal stages with ``k = start_dims, ...,
+        latent_dim``; the last stage, with every dimension active, begins at a fraction
+        ``(latent_dim - start_dims) / (latent_dim - start_dims + 1)`` of that part and lasts to the
+        end of training (always ``latent_dim`` for the plain AE)."""
         if not self.incremental:
             return self.latent_dim
         if not 0 < growth_fraction <= 1:

@@ -195,8 +195,9 @@ class LatentDensityEstimator(nn.Module):
         n_components: the number ``K`` of Gaussians per conditional.
         filter_size: the filter size ``s`` of the dilated convolutions (>= 2).
         channels: the width of the dilated layers: an int (every layer) or one int per layer
-            (``L`` of them). The paper's widths ``2**(l+3)`` (:meth:`paper_channels`) reach
-            1024 for ``D = 100``; the default 32 keeps ``log_prob`` fast on a CPU.
+            (``L`` of them). The paper's widths ``2**(l+3)`` for ``l = 1 .. L``
+            (:meth:`paper_channels`) reach 1024 for ``D = 100``; the default 32 keeps ``log_prob``
+            fast on a CPU.
         head_layers: hidden 1x1 convolutions of the mixture density network (the paper: 0,
             a single 1x1 convolution from ``h_i`` to the mixture parameters).
         head_channels: their width (default: the last dilated layer's width).

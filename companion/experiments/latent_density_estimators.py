@@ -138,7 +138,7 @@ def bars_on_bar(points: torch.Tensor, half_width: float = 0.3) -> Tuple[float, f
     A point is on a bar when it lies within ``half_width`` (three standard deviations of the
     bars' thickness) of a bar's centre line and within its length (plus ``half_width``). The
     data put about 99.7% of their points on a bar and a sixth on each; a diffuse cloud over
-    the same square puts about a fifth on a bar.
+    the same square puts about 17% on a bar.
 
     Args:
         points: a float tensor of shape ``(N, 2)``.
