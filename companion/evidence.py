@@ -17,20 +17,30 @@ follows that interval (see the contributor's guide, "Evidence"):
 
 Bootstrap: resample each group with replacement (``n_resamples`` times), take the
 difference of the resampled means (paired: resample the seeds, that is the per-seed
-differences ``a[i] - b[i]``), and report the ``(1 - level) / 2`` and
-``(1 + level) / 2`` quantiles (Efron and Tibshirani, 1993, ch. 13). With a handful of
-seeds the percentile interval is somewhat too narrow; the verdict "holds" therefore asks
-for the whole interval on one side of zero, and a group of fewer than
-:data:`MIN_RUNS_FOR_VERDICT` (three) runs gives no verdict: with two runs the resampled means
-take only three values, the interval is little more than the range of two numbers, and two
-seeds that happen to agree would read as a result.
+differences ``a[i] - b[i]``), and report two quantiles of it (Efron and Tibshirani, 1993,
+ch. 13). With the handful of seeds a chapter can afford, the plain percentile interval (the
+``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles) is too narrow: its spread is that of
+the plug-in variance, smaller by ``(n - 1) / n``, and its tails are normal where they should
+be Student's. Simulated under no difference at all (normal runs, 1,000 trials), its 95%
+interval lay wholly above zero, a false "holds", in 8.2% of paired comparisons of 5 seeds and
+6.2% of independent groups of 5, against the 2.5% a 95% interval promises. The quantiles are
+therefore those of the *expanded* percentile interval (Hesterberg, 2015, "What teachers
+should know about the bootstrap", The American Statistician 69(4)): the tail ``alpha'`` with
+``z_{alpha'} = sqrt(n / (n - 1)) t_{(1 - level) / 2, n - 1}`` (paired: ``n`` seeds; two
+independent groups: the same correction of each group's variance and Welch's degrees of
+freedom). In the same simulation its false "holds" fell to 4.9% (paired, 5 seeds) and 4.1%
+(independent, 5 and 5), and to 2.5% and 2.2% with 10. A bootstrap cannot reach beyond the
+data: with three paired seeds its lower end is the smallest per-seed difference, so three
+positive differences, one chance in eight with no effect, would read as "holds". A verdict
+therefore needs at least :data:`MIN_RUNS_FOR_VERDICT` (three) runs in each independent group
+and :data:`MIN_SEEDS_FOR_PAIRED_VERDICT` (four) paired seeds; with fewer it is "cannot tell".
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -38,20 +48,25 @@ from .checks import check_int, check_positive_int
 
 __all__ = [
     "MIN_RUNS_FOR_VERDICT",
+    "MIN_SEEDS_FOR_PAIRED_VERDICT",
     "Difference",
     "Summary",
     "VERDICTS",
     "bootstrap_difference",
     "compare_phrase",
+    "expanded_tail",
     "format_spread",
     "summarize",
+    "too_few_runs",
     "verdict",
 ]
 
 #: The three verdicts a comparative claim can get.
 VERDICTS = ("holds", "does not hold", "cannot tell at this budget")
-#: The fewest runs per group (paired: seeds) for a verdict other than "cannot tell".
+#: The fewest runs per independent group for a verdict other than "cannot tell".
 MIN_RUNS_FOR_VERDICT = 3
+#: The fewest seeds of a paired comparison for a verdict other than "cannot tell" (see the module docstring).
+MIN_SEEDS_FOR_PAIRED_VERDICT = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +123,7 @@ def bootstrap_difference(
     seed: int = 0,
     paired: bool = False,
 ) -> Difference:
-    """Percentile-bootstrap interval of ``mean(a) - mean(b)``.
+    """Bootstrap interval of ``mean(a) - mean(b)``: the expanded percentile interval (module docstring).
 
     Args:
         a, b: the runs of the two groups (for example a metric over seeds of two models).
@@ -121,16 +136,19 @@ def bootstrap_difference(
             lengths. ``False`` (default) treats the groups as independent.
 
     Returns:
-        A :class:`Difference`; with one run in each group the interval is the single point.
+        A :class:`Difference`; with one run in each group the interval is the single point. A group of
+        one run has no variance to correct: its groups' interval is the plain percentile one.
 
     Raises:
         ValueError: for empty or non-finite groups, a level outside (0, 1), too few resamples,
-            or paired groups of different lengths.
+            a negative seed, or paired groups of different lengths.
+        TypeError: for a seed that is not an int.
     """
     a_arr, b_arr = _runs(a, "a"), _runs(b, "b")
-    if not isinstance(level, (int, float)) or isinstance(level, bool) or not 0.0 < level < 1.0:
+    if not isinstance(level, (int, float, np.floating)) or isinstance(level, bool) or not 0.0 < level < 1.0:
         raise ValueError(f"level must be a number in (0, 1); got {level!r}")
     check_int(n_resamples, "n_resamples", 100)
+    check_int(seed, "seed", 0)
     if not isinstance(paired, bool):
         raise TypeError(f"paired must be a bool; got {paired!r}")
     rng = np.random.default_rng(seed)
@@ -139,12 +157,44 @@ def bootstrap_difference(
             raise ValueError(f"paired runs need one value of a and of b per seed; got {a_arr.size} and {b_arr.size}")
         per_seed = a_arr - b_arr
         resampled = per_seed[rng.integers(0, per_seed.size, size=(n_resamples, per_seed.size))].mean(axis=1)
+        tail = expanded_tail(float(level), per_seed)
     else:
         means_a = a_arr[rng.integers(0, a_arr.size, size=(n_resamples, a_arr.size))].mean(axis=1)
         means_b = b_arr[rng.integers(0, b_arr.size, size=(n_resamples, b_arr.size))].mean(axis=1)
         resampled = means_a - means_b
-    low, high = np.quantile(resampled, [(1 - level) / 2, (1 + level) / 2])
+        tail = expanded_tail(float(level), a_arr, b_arr)
+    low, high = np.quantile(resampled, [tail, 1 - tail])
     return Difference(float(a_arr.mean() - b_arr.mean()), float(low), float(high), float(level))
+
+
+def expanded_tail(level: float, a: np.ndarray, b: Optional[np.ndarray] = None) -> float:
+    """The tail probability of each end of the expanded percentile interval at ``level``.
+
+    One group ``a`` (paired: the per-seed differences) of ``n`` runs: ``alpha'`` with
+    ``Phi^{-1}(1 - alpha') = sqrt(n / (n - 1)) t_{n - 1}^{-1}((1 + level) / 2)``. Two independent groups:
+    the factor is the ratio of the unbiased to the plug-in standard error of the difference of means,
+    and the degrees of freedom are Welch's. Where there is nothing to correct (a group of one run, or no
+    variance at all) it is the plain ``(1 - level) / 2``.
+
+    >>> round(expanded_tail(0.95, np.arange(10.0)), 5)  # 10 paired seeds: the 0.86% quantile, not the 2.5%
+    0.00855
+    """
+    from scipy import stats
+
+    plain = (1 - level) / 2
+    groups = [np.asarray(a, dtype=float)] + ([] if b is None else [np.asarray(b, dtype=float)])
+    if min(g.size for g in groups) < 2:
+        return plain
+    unbiased = [g.var(ddof=1) / g.size for g in groups]
+    plug_in = [g.var(ddof=0) / g.size for g in groups]
+    if sum(plug_in) <= 0:
+        return plain
+    if b is None:
+        dof = groups[0].size - 1
+    else:  # Welch-Satterthwaite
+        dof = sum(unbiased) ** 2 / sum(u ** 2 / (g.size - 1) for u, g in zip(unbiased, groups))
+    z = math.sqrt(sum(unbiased) / sum(plug_in)) * float(stats.t.ppf((1 + level) / 2, dof))
+    return float(stats.norm.sf(z))
 
 
 def verdict(
@@ -159,8 +209,8 @@ def verdict(
 
     * ``"holds"``: the whole interval of the difference lies on the better side of zero;
     * ``"does not hold"``: the whole interval lies on the other side (``b`` is better);
-    * ``"cannot tell at this budget"``: the interval contains zero, or a group has fewer than
-      :data:`MIN_RUNS_FOR_VERDICT` runs (two seeds that agree are not yet evidence).
+    * ``"cannot tell at this budget"``: the interval contains zero, or there are too few runs
+      (:func:`too_few_runs`: two seeds that agree are not yet evidence).
 
     Args:
         a, b: the runs of the two groups.
@@ -173,7 +223,7 @@ def verdict(
     if not isinstance(higher_is_better, bool):
         raise TypeError(f"higher_is_better must be a bool; got {higher_is_better!r}")
     diff = bootstrap_difference(a, b, level=level, seed=seed, paired=paired)
-    if min(len(a), len(b)) < MIN_RUNS_FOR_VERDICT:
+    if too_few_runs(a, b, paired):
         return VERDICTS[2]
     low, high = (diff.low, diff.high) if higher_is_better else (-diff.high, -diff.low)
     if low > 0:
@@ -181,6 +231,13 @@ def verdict(
     if high < 0:
         return VERDICTS[1]
     return VERDICTS[2]
+
+
+def too_few_runs(a: Sequence[float], b: Sequence[float], paired: bool = False) -> bool:
+    """Whether ``a`` and ``b`` hold too few runs for any verdict but "cannot tell": fewer than
+    :data:`MIN_SEEDS_FOR_PAIRED_VERDICT` paired seeds, or fewer than :data:`MIN_RUNS_FOR_VERDICT` runs in
+    an independent group."""
+    return min(len(a), len(b)) < (MIN_SEEDS_FOR_PAIRED_VERDICT if paired else MIN_RUNS_FOR_VERDICT)
 
 
 def _significant_digits(x: float, digits: int) -> str:
@@ -194,9 +251,10 @@ def _significant_digits(x: float, digits: int) -> str:
 def format_spread(summary: Summary, digits: int = 2) -> str:
     """``"mean ± std"`` with the mean rounded to the precision of the spread.
 
-    The spread is shown with ``digits`` significant digits and the mean with as many
-    decimals (at least as many as the spread has). One run shows its value alone, and so do runs
-    whose spread is rounding (below 1e-12 of the mean: equal values summed in another order).
+    The spread is shown with ``digits`` significant digits, but never rounded left of the
+    decimal point (``5000 ± 1234``), and the mean with as many decimals as the spread. One run
+    shows its value alone, and so do runs whose spread is rounding (below 1e-12 of the mean:
+    equal values summed in another order).
 
     >>> format_spread(Summary(mean=143.2371, std=1.234, n=5))
     '143.2 ± 1.2'
@@ -235,7 +293,8 @@ def compare_phrase(
     Returns:
         "A (m ± s) is ahead of B (m ± s): the difference, d, has a 95% interval [l, h] over
         n_a and n_b seeds" (paired: "over n paired seeds"), with "ahead of", "behind" or
-        "within the spread of" chosen by :func:`verdict`.
+        "within the spread of" chosen by :func:`verdict`, and "cannot yet be compared with" where
+        there are too few runs for a verdict (:func:`too_few_runs`).
     """
     for name, value in (("name_a", name_a), ("name_b", name_b)):
         if not isinstance(value, str) or not value.strip():
@@ -245,10 +304,13 @@ def compare_phrase(
         VERDICTS[1]: "is behind",
         VERDICTS[2]: "is within the spread of",
     }[verdict(a, b, higher_is_better=higher_is_better, level=level, seed=seed, paired=paired)]
+    if too_few_runs(a, b, paired):
+        word = "cannot yet be compared with"
     sa, sb = summarize(a), summarize(b)
     diff = bootstrap_difference(a, b, level=level, seed=seed, paired=paired)
     scale = max(sa.std, sb.std, abs(diff.high - diff.low) / 4)
-    shown = _significant_digits(scale, digits) if scale > 0 else f"{diff.estimate:.3g}"
+    # no spread at all: as many decimals as three significant digits of the difference need
+    shown = _significant_digits(scale if scale > 0 else abs(diff.estimate) or 1.0, digits if scale > 0 else 3)
     decimals = len(shown.split(".")[1]) if "." in shown else 0
     def fmt(x: float) -> str:
         text = f"{x:.{decimals}f}"
@@ -256,7 +318,7 @@ def compare_phrase(
 
     return (
         f"{name_a} ({format_spread(sa, digits)}) {word} {name_b} ({format_spread(sb, digits)}): "
-        f"the difference, {fmt(diff.estimate)}, has a {round(100 * level)}% interval "
+        f"the difference, {fmt(diff.estimate)}, has a {100 * level:g}% interval "
         f"[{fmt(diff.low)}, {fmt(diff.high)}] over "
         + (f"{sa.n} paired seeds" if paired else f"{sa.n} and {sb.n} seeds")
     )

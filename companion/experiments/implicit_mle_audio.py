@@ -304,13 +304,13 @@ def audio_claims(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> Dict[str,
         of zero and does not hold when it lies on the other. An ``"equal"`` claim does not hold when
         the interval excludes zero; otherwise the verdict is "cannot tell at this budget", since an
         interval around zero does not show that two means are equal. Fewer than
-        :data:`companion.evidence.MIN_RUNS_FOR_VERDICT` seeds give "cannot tell" throughout.
+        :data:`companion.evidence.MIN_SEEDS_FOR_PAIRED_VERDICT` seeds give "cannot tell" throughout.
 
     Raises:
         TypeError: if ``runs`` is not a mapping of mappings.
         ValueError: if a claim's quantity or arm is missing, or its two arms have different numbers of seeds.
     """
-    from companion.evidence import MIN_RUNS_FOR_VERDICT, VERDICTS, bootstrap_difference, compare_phrase, verdict
+    from companion.evidence import VERDICTS, bootstrap_difference, compare_phrase, too_few_runs, verdict
 
     if not isinstance(runs, Mapping) or not all(isinstance(v, Mapping) for v in runs.values()):
         raise TypeError(f"runs must map each quantity to a mapping of arms; got {type(runs).__name__}")
@@ -326,7 +326,7 @@ def audio_claims(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> Dict[str,
             raise ValueError(f"runs[{claim.quantity!r}] needs one value of each arm a seed; got {len(a)} and {len(b)}")
         diff = bootstrap_difference(a, b, paired=True)
         if claim.reading == "equal":
-            apart = len(a) >= MIN_RUNS_FOR_VERDICT and not diff.low <= 0.0 <= diff.high
+            apart = not too_few_runs(a, b, paired=True) and not diff.low <= 0.0 <= diff.high
             word = VERDICTS[1] if apart else VERDICTS[2]
         else:
             word = verdict(a, b, higher_is_better=claim.reading == "higher", paired=True)
