@@ -190,6 +190,20 @@ def test_pareto_front():
         C.pareto_front([(1.0, 2.0)])
 
 
+def test_a_gan_below_its_bar_is_on_no_tradeoff_plot_or_front(results, monkeypatch):
+    from companion.experiments import comparison_plots
+
+    r = results["images"]
+    gans = [m for m in r.models if m in C.GAN_MODELS and r.rows["digits"][m].get("frechet") is not None]
+    assert gans, "the smoke comparison trains a GAN"
+    monkeypatch.setattr(comparison_plots, "meets_bar", lambda result, dataset, model: True)
+    assert set(gans) <= set(C.tradeoff_points(r, "digits", "seconds", "frechet"))
+    monkeypatch.setattr(comparison_plots, "meets_bar", lambda result, dataset, model: False if model in gans else None)
+    points = C.tradeoff_points(r, "digits", "seconds", "frechet")
+    assert not set(gans) & set(points) and points  # the other models stay
+    assert not set(gans) & set(C.pareto_front(points))
+
+
 def test_check_pareto_front(results, capsys):
     r = results["images"]
     points = C.tradeoff_points(r, "digits", "seconds", "frechet")

@@ -16,6 +16,7 @@ from companion.experiments.comparison import (
     MODELS,
     ComparisonResult,
     dataset_spec,
+    meets_bar,
     pareto_front,
 )
 
@@ -27,7 +28,8 @@ def tradeoff_points(result: ComparisonResult, dataset: str, x: str, y: str) -> D
     """``model -> (x, y)`` for two metrics of ``dataset``, oriented so that lower is better on both.
 
     Metrics where higher is better (log-likelihoods, modes) are negated. Models where either
-    metric is undefined are left out.
+    metric is undefined are left out, and so is a GAN below its bar (:func:`meets_bar` false): it
+    is ranked nowhere, so it is on no Pareto front either.
     """
     if dataset not in result.rows:
         raise ValueError(f"dataset must be one of {result.datasets}; got {dataset!r}")
@@ -38,7 +40,7 @@ def tradeoff_points(result: ComparisonResult, dataset: str, x: str, y: str) -> D
     out = {}
     for model in result.models:
         row = result.rows[dataset][model]
-        if row.get(x) is None or row.get(y) is None:
+        if row.get(x) is None or row.get(y) is None or meets_bar(result, dataset, model) is False:
             continue
         out[model] = tuple(float(row[k]) if lower[k] else -float(row[k]) for k in (x, y))
     return out
