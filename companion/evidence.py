@@ -136,8 +136,8 @@ def bootstrap_difference(
             lengths. ``False`` (default) treats the groups as independent.
 
     Returns:
-        A :class:`Difference`; with one run in each group the interval is the single point. A group of
-        one run has no variance to correct: its groups' interval is the plain percentile one.
+        A :class:`Difference`; with one run in each group the interval is the single point. Where a
+        group has one run there is no variance to correct, and the interval is the plain percentile one.
 
     Raises:
         ValueError: for empty or non-finite groups, a level outside (0, 1), too few resamples,
@@ -176,13 +176,18 @@ def expanded_tail(level: float, a: np.ndarray, b: Optional[np.ndarray] = None) -
     and the degrees of freedom are Welch's. Where there is nothing to correct (a group of one run, or no
     variance at all) it is the plain ``(1 - level) / 2``.
 
+    Raises:
+        ValueError: for a level outside (0, 1), or an empty or non-finite group.
+
     >>> round(expanded_tail(0.95, np.arange(10.0)), 5)  # 10 paired seeds: the 0.86% quantile, not the 2.5%
     0.00855
     """
     from scipy import stats
 
+    if not isinstance(level, (int, float, np.floating)) or isinstance(level, bool) or not 0.0 < level < 1.0:
+        raise ValueError(f"level must be a number in (0, 1); got {level!r}")
     plain = (1 - level) / 2
-    groups = [np.asarray(a, dtype=float)] + ([] if b is None else [np.asarray(b, dtype=float)])
+    groups = [_runs(a, "a")] + ([] if b is None else [_runs(b, "b")])
     if min(g.size for g in groups) < 2:
         return plain
     unbiased = [g.var(ddof=1) / g.size for g in groups]

@@ -109,6 +109,10 @@ def test_expanded_tail_known_answers():
     # nothing to correct: the plain percentile tail
     assert expanded_tail(0.9, np.array([2.0])) == pytest.approx(0.05)
     assert expanded_tail(0.9, np.ones(4), np.ones(5)) == pytest.approx(0.05)
+    with pytest.raises(ValueError, match="level"):
+        expanded_tail(1.0, d)
+    with pytest.raises(ValueError, match="finite"):
+        expanded_tail(0.95, d, np.array([1.0, np.nan]))
     # the tail shrinks towards the plain one as the seeds grow
     tails = [expanded_tail(0.95, np.arange(float(n))) for n in (4, 10, 100, 10_000)]
     assert tails == sorted(tails) and tails[-1] == pytest.approx(0.025, abs=1e-4)
