@@ -306,6 +306,19 @@ def test_frechet_rejects_bad_input(call, error):
         call(feats)
 
 
+def test_frechet_gaussians_refuses_what_is_no_covariance():
+    mu = np.zeros(2)
+    # these once came out as 0.0 and 0.258 without a word
+    with pytest.raises(ValueError, match="positive semi-definite"):
+        frechet_distance_gaussians(mu, -np.eye(2), mu, np.eye(2))
+    with pytest.raises(ValueError, match="symmetric"):
+        frechet_distance_gaussians(mu, np.array([[1.0, 5.0], [0.0, 1.0]]), mu, np.eye(2))
+    # round-off of a fitted covariance passes: a rank-deficient sample covariance (N = 2 < d = 3)
+    feats = np.random.default_rng(0).normal(size=(2, 3))
+    cov = np.cov(feats, rowvar=False)
+    assert frechet_distance_gaussians(feats.mean(0), cov, feats.mean(0), cov) == pytest.approx(0.0, abs=1e-9)
+
+
 # -- the quality bar of a baseline: class coverage and a Fréchet distance in a classifier's features
 from companion.metrics import classifier_frechet, classifier_quality_bar  # noqa: E402
 

@@ -40,6 +40,10 @@ def frechet_distance_gaussians(
 
     Returns:
         The distance (>= 0; round-off below zero is clipped).
+
+    Raises:
+        ValueError: for shapes that do not match, or a covariance that is not symmetric positive
+            semi-definite (up to round-off: asymmetry or a negative eigenvalue beyond 1e-8 of its scale).
     """
     mu_a = check_float64_array(mu_a, "mu_a", 1)
     mu_b = check_float64_array(mu_b, "mu_b", 1)
@@ -52,11 +56,23 @@ def frechet_distance_gaussians(
     for name, cov in (("cov_a", cov_a), ("cov_b", cov_b)):
         if cov.shape != (d, d):
             raise ValueError(f"{name} must have shape ({d}, {d}); got {cov.shape}")
+        _check_covariance(cov, name)
     sqrt_a = _psd_sqrt(cov_a)
     middle = sqrt_a @ ((cov_b + cov_b.T) / 2) @ sqrt_a
     trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0.0, None)).sum()
     value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt)
     return max(value, 0.0)
+
+
+def _check_covariance(cov: np.ndarray, name: str) -> None:
+    """A clear error for a matrix that is no covariance: not symmetric, or with a negative eigenvalue,
+    each beyond round-off (1e-8 of the matrix's largest entry)."""
+    tolerance = 1e-8 * max(float(np.abs(cov).max()), 1e-300)
+    if np.abs(cov - cov.T).max() > tolerance:
+        raise ValueError(f"{name} must be symmetric; its largest asymmetry is {np.abs(cov - cov.T).max():.3g}")
+    smallest = float(np.linalg.eigvalsh((cov + cov.T) / 2).min())
+    if smallest < -tolerance:
+        raise ValueError(f"{name} must be positive semi-definite; its smallest eigenvalue is {smallest:.3g}")
 
 
 def frechet_distance(feats_a: ArrayLike, feats_b: ArrayLike) -> float:
