@@ -74,6 +74,8 @@ def test_total_variation_of_flat_and_checkerboard_images():
     assert total_variation(board) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="images"):
         total_variation(torch.zeros(4, 4))
+    with pytest.raises(ValueError, match="2 x 2"):  # no neighbours in one direction: was nan
+        total_variation(torch.zeros(2, 1, 1, 4))
 
 
 # ----------------------------------------------------------------------------- the experiments

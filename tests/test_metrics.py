@@ -337,6 +337,27 @@ class _PixelClassifier(torch.nn.Module):
         return self.features(x)
 
 
+def test_classifier_features_are_read_in_evaluation_mode_and_the_mode_restored():
+    class DropoutNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(10, 10)
+            self.drop = torch.nn.Dropout(0.5)
+
+        def features(self, x: torch.Tensor) -> torch.Tensor:
+            return self.drop(self.linear(x.flatten(1)))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.features(x)
+
+    torch.manual_seed(0)
+    net = DropoutNet().train()
+    x, y = _images_of_classes([0, 1, 2, 3] * 10, seed=1), _images_of_classes([4, 5, 6, 7] * 10, seed=2)
+    # in training mode dropout would draw new masks each call: the same inputs would give different distances
+    assert classifier_frechet(x, net, y) == classifier_frechet(x, net, y)
+    assert net.training
+
+
 def _images_of_classes(classes, seed: int = 0) -> torch.Tensor:
     """Images in [0, 0.5] whose brightest pixel is ``classes[i]`` (set to 1)."""
     gen = torch.Generator().manual_seed(seed)

@@ -44,13 +44,21 @@ def _check_image_pair(
 
 
 @torch.no_grad()
-def _classifier_outputs(classifier: torch.nn.Module, images: torch.Tensor, chunk: int = 1000):
-    device = next(classifier.parameters()).device
+def _classifier_outputs(classifier: torch.nn.Module, images: torch.Tensor,
+                        chunk: int = 1000) -> Tuple[torch.Tensor, torch.Tensor, int]:
+    """The classifier's features, predicted labels and number of classes for ``images``, computed in
+    evaluation mode (dropout and batch norm as at test time; the classifier's mode is restored after)."""
+    device = next(iter(classifier.parameters()), images).device
+    was_training = classifier.training
+    classifier.eval()
     feats, logits = [], []
-    for part in images.split(chunk):
-        part = part.to(device)
-        feats.append(classifier.features(part).cpu())
-        logits.append(classifier(part).cpu())
+    try:
+        for part in images.split(chunk):
+            part = part.to(device)
+            feats.append(classifier.features(part).cpu())
+            logits.append(classifier(part).cpu())
+    finally:
+        classifier.train(was_training)
     logits = torch.cat(logits)
     return torch.cat(feats), logits.argmax(1), logits.shape[1]
 
