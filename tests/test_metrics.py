@@ -533,6 +533,26 @@ def test_inception_metrics_explains_a_failed_weight_download(monkeypatch):
     assert "pip install torchmetrics[image]" in message
 
 
+def _fake_torch_fidelity(monkeypatch, error: Exception) -> None:
+    module = types.ModuleType("torch_fidelity")
+
+    def calculate_metrics(**kwargs):
+        raise error
+
+    module.calculate_metrics = calculate_metrics
+    monkeypatch.setitem(sys.modules, "torch_fidelity", module)
+
+
+def test_torch_fidelity_blames_the_weights_only_for_a_failed_download(monkeypatch):
+    _fake_torch_fidelity(monkeypatch, urllib.error.URLError("no network"))
+    with pytest.raises(RuntimeError, match="could not load the Inception-v3 weights"):
+        inception_metrics(_rgb(20), _rgb(20, seed=1), backend="torch_fidelity")
+    # any other failure (a bad argument, an out-of-memory error) surfaces as itself
+    _fake_torch_fidelity(monkeypatch, ValueError("batch too large"))
+    with pytest.raises(ValueError, match="batch too large"):
+        inception_metrics(_rgb(20), _rgb(20, seed=1), backend="torch_fidelity")
+
+
 def test_mean_std_is_the_sample_statistic_over_runs():
     from companion.metrics import mean_std
 

@@ -91,9 +91,7 @@ def _torch_fidelity_inception(fake: torch.Tensor, real: torch.Tensor, batch_size
             input1=_Uint8Images(fake), input2=_Uint8Images(real), isc=True, fid=True, isc_splits=splits,
             batch_size=batch_size, cuda=device.type == "cuda", verbose=False,
         )
-    except (ImportError, ModuleNotFoundError):
-        raise
-    except Exception as error:  # the weight download happens inside calculate_metrics
+    except OSError as error:  # the weight download happens inside calculate_metrics: URLError, HTTPError, ...
         raise _WeightsUnavailable(error) from error
     return (float(out["inception_score_mean"]), float(out["inception_score_std"]),
             float(out["frechet_inception_distance"]))
