@@ -365,6 +365,21 @@ def _default_adam(player: nn.Module, loss: str, lr: Optional[float],
     return adam(player.parameters(), lr=lr, betas=betas)
 
 
+def _check_fit_gan_arguments(gan: GAN, data: torch.Tensor, loss: str, state: Optional[Mapping[str, Any]]) -> None:
+    """:func:`fit_gan`'s input checks: a :class:`GAN`, a known loss, finite floating-point data
+    ``(N, ...)`` and a mapping (or None) for ``state``."""
+    if not isinstance(gan, GAN):
+        raise TypeError(f"gan must be a GAN; got {type(gan).__name__}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}")
+    if not torch.is_tensor(data) or data.dim() < 2 or not data.is_floating_point():
+        raise ValueError("data must be a floating-point tensor (N, ...)")
+    if not torch.isfinite(data).all():
+        raise ValueError("data contains NaN or infinite values")
+    if state is not None and not isinstance(state, Mapping):
+        raise TypeError(f"state must be a mapping of names to checkpointable objects; got {type(state).__name__}")
+
+
 def fit_gan(
     gan: GAN,
     data: torch.Tensor,
@@ -407,16 +422,7 @@ def fit_gan(
     Returns:
         The :class:`~companion.train.History` of ``d_loss``, ``g_loss`` and ``gp``.
     """
-    if not isinstance(gan, GAN):
-        raise TypeError(f"gan must be a GAN; got {type(gan).__name__}")
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}; got {loss!r}")
-    if not torch.is_tensor(data) or data.dim() < 2 or not data.is_floating_point():
-        raise ValueError("data must be a floating-point tensor (N, ...)")
-    if not torch.isfinite(data).all():
-        raise ValueError("data contains NaN or infinite values")
-    if state is not None and not isinstance(state, Mapping):
-        raise TypeError(f"state must be a mapping of names to checkpointable objects; got {type(state).__name__}")
+    _check_fit_gan_arguments(gan, data, loss, state)
     data = data.to(gan._device())
     if d_optimizer is None:
         d_optimizer = _default_adam(gan.discriminator, loss, lr, betas)

@@ -232,10 +232,9 @@ class LatentDensityEstimator(nn.Module):
             raise ValueError(f"min_log_scale must be finite; got {min_log_scale!r}")
         self.min_log_scale = float(min_log_scale)
         widths = _layer_widths(channels, self.n_layers, self.dim, self.filter_size)
-        self.dilated = nn.ModuleList(
-            nn.Conv1d(c_in, c_out, kernel_size=self.filter_size, dilation=self.filter_size**layer)
-            for layer, (c_in, c_out) in enumerate(zip([2] + widths[:-1], widths))
-        )
+        self.dilated = nn.ModuleList(nn.Conv1d(c_in, c_out, kernel_size=self.filter_size,
+                                               dilation=self.filter_size**layer)
+                                     for layer, (c_in, c_out) in enumerate(zip([2] + widths[:-1], widths)))
         self.head, self.mdn = _mixture_density_network(widths[-1] if widths else 2, head_layers, head_channels,
                                                        self.n_components)
         self.register_buffer("loc", torch.zeros(self.dim))

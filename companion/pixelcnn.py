@@ -42,7 +42,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_positive_int
+from .checks import check_nonnegative_int, check_positive_int
 from .likelihoods import (
     discretized_logistic_log_prob,
     discretized_logistic_mixture_log_prob,
@@ -217,13 +217,10 @@ class PixelCNN(nn.Module):
         self.shape = tuple(check_positive_int(s, "shape entries") for s in shape)
         if isinstance(n_levels, bool) or not isinstance(n_levels, int) or n_levels < 2:
             raise ValueError(f"n_levels must be an int >= 2; got {n_levels!r}")
-        if isinstance(n_blocks, bool) or not isinstance(n_blocks, int) or n_blocks < 0:
-            raise ValueError(f"n_blocks must be a non-negative int; got {n_blocks!r}")
-        if isinstance(cond_channels, bool) or not isinstance(cond_channels, int) or cond_channels < 0:
-            raise ValueError(f"cond_channels must be a non-negative int; got {cond_channels!r}")
+        n_blocks = check_nonnegative_int(n_blocks, "n_blocks")
         self.n_levels = n_levels
         self.n_mixtures = check_positive_int(n_mixtures, "n_mixtures")
-        self.cond_channels = cond_channels
+        self.cond_channels = cond_channels = check_nonnegative_int(cond_channels, "cond_channels")
         channels = check_positive_int(channels, "channels")
         c = self.shape[0]
         self.input = MaskedConv2d(c, channels, first_kernel, "A")

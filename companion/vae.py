@@ -229,9 +229,8 @@ class VAE(nn.Module):
         self.beta = beta  # validated by the property setter
         self.n_features = math.prod(self.shape)
         if encoder is None or decoder is None:
-            default_encoder, default_decoder = _default_networks(
-                self.shape, latent_dim, architecture, hidden, n_layers, channels, activation
-            )
+            default_encoder, default_decoder = _default_networks(self.shape, latent_dim, architecture, hidden,
+                                                                 n_layers, channels, activation)
             encoder = default_encoder if encoder is None else encoder
             decoder = default_decoder if decoder is None else decoder
         self.encoder = encoder

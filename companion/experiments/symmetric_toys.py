@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Dict, List, Tuple
+from typing import Dict, List, NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -259,6 +259,41 @@ def _log_evaluation(label: str, step: int, modes: np.ndarray, quality: np.ndarra
               f"{[round(100 * float(q), 1) for q in quality]}", file=sys.stderr, flush=True)
 
 
+class _ReplicaSources(NamedTuple):
+    """Each replica's own random sources in :func:`_train_toy_replicas`, drawn as :func:`_train_toy` draws them."""
+
+    noise: List[torch.Generator]  # the generator's noise: the global stream a plain run draws from
+    batches: StackedMinibatches  # each replica's minibatch order
+    mixing: List[torch.Generator]  # the mixed batches' compositions (BGAN, M-BGAN)
+    mixed_sets: Mix
+    mixup_rngs: List[np.random.Generator]  # the mixup GAN's Beta draws
+    eval_rngs: List[torch.Generator]  # the evaluation samples' noise
+
+
+def _replica_sources(disc: Replicas, train: torch.Tensor, seeds: Tuple[int, ...], cfg: ToyGANConfig, gamma: float,
+                     dev: torch.device) -> _ReplicaSources:
+    """The random sources of the replicas of ``seeds`` (see :class:`_ReplicaSources`)."""
+    mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
+    return _ReplicaSources(
+        noise=disc.continuation_generators(),
+        batches=StackedMinibatches(train, cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds]),
+        mixing=mixing,
+        mixed_sets=replica_mixer(lambda r, f, g: complementary_mixed_sets(r, f, gamma, generator=g), mixing),
+        mixup_rngs=[np.random.default_rng(s) for s in seeds],
+        eval_rngs=[torch.Generator().manual_seed(10_000 + s) for s in seeds])
+
+
+def _sources_state(src: _ReplicaSources, method: str) -> Dict[str, object]:
+    """The random sources as checkpointable state, so that ``--resume`` continues a killed run mid-loop
+    (:mod:`companion.runs`)."""
+    state: Dict[str, object] = {"batches": src.batches, "noise": GeneratorListState(src.noise),
+                                "mixing": GeneratorListState(src.mixing),
+                                "eval_rngs": GeneratorListState(src.eval_rngs)}
+    if method == "mixup":
+        state["mixup_rngs"] = _NumpyGeneratorListState(src.mixup_rngs)
+    return state
+
+
 def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int, ...], cfg: ToyGANConfig,
                         gamma: float, eval_steps: Tuple[int, ...] = (), lr_decay: bool = False) -> Dict[str, object]:
     """Train one 2-D GAN per seed, all seeds at once with :class:`~companion.replicas.Replicas`.
@@ -283,13 +318,7 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
     dev = companion.device()
     seeds = tuple(seeds)
     gen, disc, g_opt, d_opt, n_disc = _replica_players(setup, method, seeds, cfg, dev)
-    noise = disc.continuation_generators()  # the global stream a plain run draws its noise from
-    batches = StackedMinibatches(data.load(dataset).to(dev), cfg.batch_size,
-                                 [torch.Generator().manual_seed(s) for s in seeds])
-    mixing = [torch.Generator(device=dev).manual_seed(s) for s in seeds]
-    mixed_sets: Mix = replica_mixer(lambda r, f, g: complementary_mixed_sets(r, f, gamma, generator=g), mixing)
-    mixup_rngs = [np.random.default_rng(s) for s in seeds]  # the mixup GAN's Beta draws
-    eval_rngs = [torch.Generator().manual_seed(10_000 + s) for s in seeds]
+    src = _replica_sources(disc, data.load(dataset).to(dev), seeds, cfg, gamma, dev)
     reduction = None if method in POINTWISE_METHODS else method  # the mixup GAN's G plays the non-saturating game
     curve: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
     schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1.0 - i / cfg.n_steps)
@@ -297,19 +326,20 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
 
     def step(i: int) -> Dict[str, float]:
         for _ in range(n_disc):
-            real = next(batches)
+            real = next(src.batches)
             with torch.no_grad():
-                fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
+                fake = gen(stacked_randn(src.noise, cfg.batch_size, cfg.latent_dim, device=dev))
             if method == "mixup":
-                d_loss = replica_step(d_opt, _mixup_discriminator_loss(disc, real, fake, mixup_rngs, cfg.mixup_alpha))
+                d_loss = replica_step(d_opt, _mixup_discriminator_loss(disc, real, fake, src.mixup_rngs,
+                                                                       cfg.mixup_alpha))
             else:
-                d_loss = discriminator_update(disc, d_opt, real, fake, mixed_sets, reduction)
-        fake = gen(stacked_randn(noise, cfg.batch_size, cfg.latent_dim, device=dev))
-        g_loss = generator_update(disc, g_opt, real, fake, mixed_sets, reduction)
+                d_loss = discriminator_update(disc, d_opt, real, fake, src.mixed_sets, reduction)
+        fake = gen(stacked_randn(src.noise, cfg.batch_size, cfg.latent_dim, device=dev))
+        g_loss = generator_update(disc, g_opt, real, fake, src.mixed_sets, reduction)
         for scheduler in schedulers:
             scheduler.step()
         if i + 1 in eval_steps and i + 1 < cfg.n_steps:
-            curve[i + 1] = _score_replicas(gen, eval_rngs, cfg, dataset)[1:]
+            curve[i + 1] = _score_replicas(gen, src.eval_rngs, cfg, dataset)[1:]
             _log_evaluation(f"{setup} {method} {dataset}", i + 1, *curve[i + 1])
         out = {"d_loss": d_loss.mean(), "g_loss": g_loss.mean()}
         if i % 10 == 0 or i == cfg.n_steps - 1:  # the steps train_loop records: each replica's own losses
@@ -317,16 +347,10 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
                         for k, v in enumerate(losses.detach())})
         return out
 
-    # everything the steps change, so that --resume continues a killed run mid-loop (companion.runs)
-    state = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "batches": batches,
-             "noise": GeneratorListState(noise), "mixing": GeneratorListState(mixing),
-             "eval_rngs": GeneratorListState(eval_rngs), "curve": _CurveState(curve)}
-    if method == "mixup":
-        state["mixup_rngs"] = _NumpyGeneratorListState(mixup_rngs)
-    if lr_decay:
-        state["g_scheduler"], state["d_scheduler"] = schedulers
+    state = {"gen": gen, "disc": disc, "g_opt": g_opt, "d_opt": d_opt, "curve": _CurveState(curve),
+             **_sources_state(src, method), **dict(zip(("g_scheduler", "d_scheduler"), schedulers))}
     history = train_loop(step, cfg.n_steps, desc=f"{setup} {method} {dataset} x{len(seeds)}", log_every=10,
                          state=state)
-    samples, modes, quality = _score_replicas(gen, eval_rngs, cfg, dataset)
+    samples, modes, quality = _score_replicas(gen, src.eval_rngs, cfg, dataset)
     curve[cfg.n_steps] = (modes, quality)
     return {"samples": samples, "curve": curve, "gen": gen, "disc": disc, "history": history}
