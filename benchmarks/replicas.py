@@ -16,7 +16,7 @@ Models of the book, each trained for the same number of steps S times:
 * the comparison chapter's GAN and BGAN on ``digits`` and ``faces`` (its book-scale recipe: MLP players,
   spectral normalisation, batch 64): S calls of the package's plain loop (``fit_gan``, ``fit_bgan``, one
   seed each, as the chapter trained them until 2026-12-06) against one call of
-  :func:`companion.experiments.comparison.fit_gans` with S seeds, the chapter's way now. The two are
+  :func:`companion.experiments.comparison_gans.fit_gans` with S seeds, the chapter's way now. The two are
   different random draws, so only their times are compared; the replicas' own independence is tested
   in ``tests/test_experiments_comparison.py``.
 
@@ -176,7 +176,7 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
     import dataclasses
 
     from companion.experiments import comparison as C
-    from companion.experiments import comparison_models as M
+    from companion.experiments import comparison_gans as G
 
     for dataset in ("digits", "faces"):
         spec, train = C.dataset_spec(dataset), C.load_split(dataset, "train").to(dev)
@@ -185,10 +185,10 @@ def bench(dev: torch.device, n_replicas: int, gan_steps: int, vae_steps: int) ->
             def plain(seed: int):
                 companion.seed_everything(seed)
                 one = dataclasses.replace(cfg, seed=seed)
-                return M._fit_gan(train, spec, one) if model == "gan" else M._fit_bgan(train, spec, one, "bgan")
+                return G._fit_gan(train, spec, one) if model == "gan" else G._fit_bgan(train, spec, one, "bgan")
 
             _, sequential = _timed(lambda: [plain(s) for s in seeds])
-            _, together = _timed(lambda: C.fit_gans(model, train, spec, cfg))
+            _, together = _timed(lambda: G.fit_gans(model, train, spec, cfg))
             print(f"comparison {model} on {dataset} ({tag}, {gan_steps} steps): {n_replicas} sequential runs "
                   f"{sequential:.1f} s, {n_replicas} replicas {together:.1f} s")
             print(f"RATIO replicas_comparison_{model}_{dataset}_{tag} {sequential / together:.2f} {n_replicas} seeds "

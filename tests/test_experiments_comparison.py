@@ -11,6 +11,8 @@ import torch
 from conftest import timeless
 
 from companion.experiments import comparison as C
+from companion.experiments.comparison_gans import fit_gans
+from companion.experiments.comparison_tables import comparison_table
 
 
 @pytest.fixture(scope="module")
@@ -104,14 +106,14 @@ def test_tables_and_figures(results):
 
     for result in results.values():
         for dataset in result.datasets:
-            table = C.comparison_table(result, dataset)
+            table = comparison_table(result, dataset)
             assert list(table.index)[1:] == [C.DISPLAY_NAMES[m] for m in result.models]
         plt.close(C.plot_samples(result))
         plt.close(C.plot_tradeoffs(result))
-    table = C.comparison_table(results["patches"])
+    table = comparison_table(results["patches"])
     assert (table.loc["AGAVE"] == "n/a").sum() >= 4
     with pytest.raises(ValueError, match="dataset"):
-        C.comparison_table(results["patches"], "digits")
+        comparison_table(results["patches"], "digits")
 
 
 def test_reproduce_writes_json_metrics(tmp_path):
@@ -298,7 +300,7 @@ def test_every_model_runs_every_seed_and_the_table_shows_the_spread(results):
         assert len(r.runs["digits"][model]["frechet"]) == r.n_seeds
         assert r.rows["digits"][model]["frechet"] == pytest.approx(sum(r.runs["digits"][model]["frechet"]) / 2)
         assert math.isfinite(r.metrics[f"digits/{model}/frechet_std"])
-    table = C.comparison_table(r)
+    table = comparison_table(r)
     assert "±" in table.loc["VAE", "Fréchet, draws ↓"]
     spreads = C.tradeoff_spreads(r, "digits", "seconds", "frechet")
     assert set(spreads) == set(C.tradeoff_points(r, "digits", "seconds", "frechet"))
@@ -320,7 +322,7 @@ def test_gan_bar_is_computed_and_reported(results):
         assert len(bar) == r.n_seeds and all(v in (0.0, 1.0) for v in bar)
         assert "min_class_share" in r.runs["digits"][model]
         assert C.meets_bar(r, "digits", model) == all(v == 1.0 for v in bar)
-        assert C.comparison_table(r).loc[C.DISPLAY_NAMES[model], "GAN bar"].endswith(f"/{r.n_seeds} seeds")
+        assert comparison_table(r).loc[C.DISPLAY_NAMES[model], "GAN bar"].endswith(f"/{r.n_seeds} seeds")
     assert C.meets_bar(r, "digits", "vae") is None
     toys = results["toys"]  # the ring's bar is read over the seeds together: mean >= 6 over >= 10 seeds
     assert toys.seeds["ring"] == 3 and toys.n_seeds == 2  # the ring's own seed count (dataset_seeds)
@@ -330,7 +332,7 @@ def test_gan_bar_is_computed_and_reported(results):
         bar = toys.bars["ring"][model]
         assert bar["mean"] == pytest.approx(sum(modes) / 3) and bar["worst"] == min(modes) and bar["needed"] == 6
         assert bar["met"] == 0.0 and C.meets_bar(toys, "ring", model) is False  # 3 seeds are fewer than the bar's 10
-        assert C.comparison_table(toys, "ring").loc[C.DISPLAY_NAMES[model], "GAN bar"].startswith("missed: 3 seeds")
+        assert comparison_table(toys, "ring").loc[C.DISPLAY_NAMES[model], "GAN bar"].startswith("missed: 3 seeds")
     patches = results["patches"].runs["patches"]  # the bar without labels: within twice the VAE's distance
     reference = [min(a, b) for a, b in zip(patches["vae"]["frechet"], patches["vae"]["frechet_means"])]
     for model in C.GAN_MODELS:
@@ -408,7 +410,7 @@ def test_toy_gan_verdicts_pair_the_replicas_and_rank_a_gan_at_its_bar(results):
 def test_toy_gan_replicas_are_the_symmetric_chapters_loop_with_the_decay_switched_off():
     import dataclasses
 
-    from companion.experiments.comparison_models import _train_toy_gan_replicas
+    from companion.experiments.comparison_gans import _train_toy_gan_replicas
     from companion.experiments.symmetric_mode_coverage import ModeCoverageConfig as Recipe
     from companion.experiments.symmetric_toys import _train_toy_replicas
 
@@ -429,7 +431,7 @@ def test_toy_gan_replicas_are_the_symmetric_chapters_loop_with_the_decay_switche
 
 
 def test_conv_gan_on_patches_draws_mean_free_patch_vectors():
-    from companion.experiments.comparison_models import _discriminator, _generator
+    from companion.experiments.comparison_gans import _discriminator, _generator
 
     cfg = C.PatchesConfig.for_scale("smoke")
     cfg.gan_generator, cfg.gan_discriminator = "conv", "conv"
@@ -497,7 +499,7 @@ def test_gans_of_images_train_their_seeds_as_independent_replicas(model):
 
     cfg = C.ImagesConfig.for_scale("smoke", gan_steps=30)
     spec, train = C.dataset_spec("digits"), C.load_split("digits", "train", 256)
-    together = C.fit_gans(model, train, spec, dataclasses.replace(cfg, seed=3, n_seeds=2))
+    together = fit_gans(model, train, spec, dataclasses.replace(cfg, seed=3, n_seeds=2))
     alone = C.fit_model(model, train, spec, dataclasses.replace(cfg, seed=4))
     assert len(together) == 2 and all(f.name == model and f.seconds > 0 for f in together)
     with_other, by_itself = (dict(f.modules.named_parameters()) for f in (together[1], alone))
@@ -508,16 +510,16 @@ def test_gans_of_images_train_their_seeds_as_independent_replicas(model):
     assert any(not torch.allclose(first[name], value) for name, value in with_other.items())
     assert together[1].sample(7).shape == (7, *spec.shape)
     with pytest.raises(ValueError, match="model must be one of"):
-        C.fit_gans("vae", train, spec, cfg)
+        fit_gans("vae", train, spec, cfg)
     with pytest.raises(ValueError, match="shape"):
-        C.fit_gans(model, train.flatten(1), spec, cfg)
+        fit_gans(model, train.flatten(1), spec, cfg)
 
 
 def test_gans_with_convolutional_players_train_one_seed_after_the_other():
     cfg = C.PatchesConfig.for_scale("smoke", gan_steps=3, n_seeds=2)
     cfg.gan_generator, cfg.gan_discriminator = "conv", "conv"
     spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 128)
-    fits = C.fit_gans("gan", train, spec, cfg)
+    fits = fit_gans("gan", train, spec, cfg)
     assert len(fits) == 2 and all(any(isinstance(m, torch.nn.Conv2d) for m in f.modules.modules()) for f in fits)
     assert fits[0].sample(4).shape == (4, 63)
 

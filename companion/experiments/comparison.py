@@ -13,14 +13,15 @@ the package's own classes and fit functions, on the same splits and scores them 
   (:func:`companion.metrics.mode_coverage`), test log-likelihood where defined, time, size.
 
 The models, their builders and what their likelihood number is live in
-:mod:`companion.experiments.comparison_models`.
+:mod:`companion.experiments.comparison_models` (the GANs in :mod:`companion.experiments.comparison_gans`);
+what a run returns in :mod:`companion.experiments.comparison_results`, its tables in
+:mod:`companion.experiments.comparison_tables` and its figures in :mod:`companion.experiments.comparison_plots`.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ import companion
 from companion import data as datasets
 from companion.checks import check_adam_betas
 from companion.config import ExperimentConfig
+from companion.experiments.comparison_gans import fit_gans
 from companion.experiments.comparison_models import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
     CHAPTERS,
     DATASET_SPECS,
@@ -41,17 +43,29 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
     FittedModel,
     dataset_spec,
     feature_space,
-    fit_gans,
     fit_model,
     likelihood_kind,
     load_split,
     not_applicable_reason,
 )
+from companion.experiments.comparison_plots import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
+    check_pareto_front,
+    plot_samples,
+    plot_tradeoffs,
+    tradeoff_points,
+    tradeoff_spreads,
+)
+from companion.experiments.comparison_records import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
+    PATCHES_BGAN_GAMMA_RECORD,
+    PATCHES_GAN_SWEEP_RECORD,
+    RING_BGAN_SWEEP_RECORD,
+    RING_GAN_SEED_RECORD,
+    sweep_table,
+)
+from companion.experiments.comparison_results import COLUMNS, ComparisonResult, meets_bar
+from companion.experiments.comparison_tables import bar_summary, comparison_table  # noqa: F401  (re-exported: cmp.X)
 from companion.metrics import pareto_front  # noqa: F401  (the chapter calls it as cmp.pareto_front)
 from companion.reproduce import register
-
-if TYPE_CHECKING:  # pragma: no cover - for type checkers only
-    import pandas as pd
 
 __all__ = [
     "DATASET_SPECS",
@@ -61,10 +75,8 @@ __all__ = [
     "FeatureSpace",
     "FittedModel",
     "check_pareto_front",
-    "comparison_table",
     "dataset_spec",
     "feature_space",
-    "fit_gans",
     "fit_model",
     "likelihood_kind",
     "load_split",
@@ -108,7 +120,7 @@ class ComparisonConfig(ExperimentConfig):
     # (0, 0.9) and spectral normalisation of the discriminators (companion.nets.spectral_normalise): the changes
     # of the chapter's sweeps that brought the GANs of images and patches to their bar (BGAN on digits among them;
     # BGAN on the patches, with pure batches, in 9 of 10 seeds); every seed of a GAN trains at once
-    # (comparison_models.fit_gans)
+    # (comparison_gans.fit_gans)
     gan_latent_dim: int = 16
     gan_hidden: int = 48
     gan_disc_hidden: int = 128
@@ -257,7 +269,7 @@ class ModeCoverageConfig(ComparisonConfig):
     hidden: int = 64
     n_steps: int = 500  # 2-D steps are cheap: more of them than for the images, the same for every model
     # the GANs: the PacGAN recipe of symmetric_discriminators/mode_coverage at book scale, trained as replicas
-    # (comparison_models.fit_toy_gans); that chapter's GAN meets PacGAN's ring level with it
+    # (comparison_gans.fit_toy_gans); that chapter's GAN meets PacGAN's ring level with it
     gan_latent_dim: int = 2
     gan_hidden: int = 64  # the symmetric chapter's book-scale widths and steps
     gan_disc_hidden: int = 32
@@ -295,55 +307,6 @@ class ModeCoverageConfig(ComparisonConfig):
 # ========================================================================================
 # The runs
 # ========================================================================================
-
-
-@dataclass
-class ComparisonResult:
-    """Everything one comparison experiment measured.
-
-    Attributes:
-        datasets, models: what ran, in order.
-        rows: ``dataset -> model -> {metric: mean over seeds}``; a metric that is not defined holds ``None``.
-        runs: ``dataset -> model -> {metric: [one value per seed]}`` (the ``data`` row: one value).
-        kinds: ``dataset -> model -> "exact" | "bound" | "none" | "n/a" | "skipped"``.
-        notes: ``dataset -> model -> text``: what the likelihood is, or why the model is n/a.
-        samples: ``dataset -> model -> (n_grid, *shape)`` draws of the first seed on the data's scale (and ``"data"``).
-        feature_spaces: ``dataset -> description`` of the Fréchet features.
-        metrics: flat JSON numbers ``"<dataset>/<model>/<metric>"`` (NaN where not defined): the
-            mean over seeds, and ``.../<metric>_std`` their standard deviation.
-        n_seeds: seeds per model (``seeds``: per dataset, where ``dataset_seeds`` gives one more).
-        bars: ``dataset -> GAN -> {met, mean, worst, at_level, needed, min_seeds, n_seeds}`` for the bars read
-            over the seeds together (the toys: modes covered on average over at least ``gan_bar_seeds`` seeds,
-            with the worst seed and the seeds at the level beside it); see :func:`meets_bar`.
-    """
-
-    datasets: List[str]
-    models: List[str]
-    rows: Dict[str, Dict[str, Dict[str, Optional[float]]]]
-    kinds: Dict[str, Dict[str, str]]
-    notes: Dict[str, Dict[str, str]]
-    samples: Dict[str, Dict[str, np.ndarray]]
-    feature_spaces: Dict[str, str]
-    metrics: Dict[str, float] = field(default_factory=dict)
-    family: str = "images"
-    runs: Dict[str, Dict[str, Dict[str, List[float]]]] = field(default_factory=dict)
-    n_seeds: int = 1
-    seeds: Dict[str, int] = field(default_factory=dict)
-    bars: Dict[str, Dict[str, Dict[str, float]]] = field(default_factory=dict)
-
-
-#: The metric columns, per family: (key, header, lower is better?).
-COLUMNS = {
-    "images": (("bits_per_dim", "bits/dim ↓", True), ("parzen_ll", "Parzen LL (nats) ↑", False),
-               ("frechet", "Fréchet, draws ↓", True), ("frechet_means", "Fréchet, means ↓", True),
-               ("seconds", "train time (s)", True), ("n_params", "parameters", True)),
-    "vectors": (("test_ll", "test LL (nats) ↑", False), ("parzen_ll", "Parzen LL (nats) ↑", False),
-                ("frechet", "Fréchet, draws ↓", True), ("frechet_means", "Fréchet, means ↓", True),
-                ("seconds", "train time (s)", True), ("n_params", "parameters", True)),
-    "toys": (("modes", "modes covered ↑", False), ("high_quality", "high-quality samples ↑", False),
-             ("test_ll", "test LL (nats) ↑", False), ("seconds", "train time (s)", True),
-             ("n_params", "parameters", True)),
-}
 
 
 def _n_samples(model: str, spec: DatasetSpec, cfg: ComparisonConfig, n_train: int) -> int:
@@ -632,18 +595,6 @@ def _headline_verdicts(result: ComparisonResult, dataset: str) -> Dict[str, floa
     return out
 
 
-def meets_bar(result: ComparisonResult, dataset: str, model: str) -> Optional[bool]:
-    """Whether ``model`` met its bar on ``dataset`` (``None``: no bar for it there): on the toys the bar over
-    the seeds together (:func:`_toy_bar`), elsewhere the bar in every seed."""
-    toy_bar = result.bars.get(dataset, {}).get(model)
-    if toy_bar is not None:
-        return bool(toy_bar["met"])
-    values = result.runs[dataset].get(model, {}).get("meets_bar")
-    if not values or any(v is None for v in values):
-        return None
-    return all(v == 1.0 for v in values)
-
-
 @register("comparison/images", config=ImagesConfig, plot=lambda r: plot_samples(r),
           description="Every method on digits and faces: bits/dim, Parzen, Fréchet, time, size, samples")
 def run_images(cfg: ImagesConfig) -> ComparisonResult:
@@ -663,86 +614,3 @@ def run_patches(cfg: PatchesConfig) -> ComparisonResult:
 def run_mode_coverage(cfg: ModeCoverageConfig) -> ComparisonResult:
     """Train every model that applies on the 2-D mixtures; mode coverage on 2,500 samples each."""
     return _run(cfg)
-
-
-# ========================================================================================
-# Tables, Pareto fronts, plots
-# ========================================================================================
-
-
-def _cell(key: str, values: Sequence[float]) -> str:
-    """One table cell: ``mean ± std`` over seeds (a single value alone)."""
-    from companion.evidence import format_spread, summarize
-
-    if key == "n_params":
-        return f"{int(values[0]):,}"
-    if key == "high_quality":
-        values = [100 * v for v in values]
-    text = format_spread(summarize(values)) if len(values) > 1 else f"{values[0]:.2f}"
-    return text + ("%" if key == "high_quality" else "")
-
-
-def comparison_table(result: ComparisonResult, dataset: Optional[str] = None) -> pd.DataFrame:
-    """A pandas DataFrame of one dataset's results (the first by default), models as rows.
-
-    Each cell is the mean ± standard deviation over the seeds. Undefined numbers read ``n/a``;
-    the likelihood column says whether its number is exact or a bound; the ``GAN bar`` column
-    counts the seeds in which a GAN met the book's bar (see :func:`meets_bar`). The ``data`` row
-    scores as many training examples as each model has samples, as if they were a model's.
-    """
-    import pandas as pd
-
-    dataset = result.datasets[0] if dataset is None else dataset
-    if dataset not in result.rows:
-        raise ValueError(f"dataset must be one of {result.datasets}; got {dataset!r}")
-    table = []
-    for model in ["data"] + result.models:
-        runs = result.runs[dataset][model]
-        entry = {"model": "data (training split)" if model == "data" else DISPLAY_NAMES[model]}
-        for key, header, _ in COLUMNS[result.family]:
-            values = runs.get(key)
-            if model == "data" and key in ("bits_per_dim", "test_ll", "seconds", "n_params", "frechet_means"):
-                entry[header] = ""
-            elif not values or any(v is None or not math.isfinite(v) for v in values):
-                entry[header] = "n/a"
-            else:
-                entry[header] = _cell(key, values)
-        entry["likelihood"] = "" if model == "data" else result.kinds[dataset][model]
-        entry["GAN bar"] = bar_summary(result, dataset, model) if model in GAN_MODELS and runs else ""
-        table.append(entry)
-    return pd.DataFrame(table).set_index("model")
-
-
-def bar_summary(result: ComparisonResult, dataset: str, model: str) -> str:
-    """How a GAN fared against its bar on ``dataset``, in a few words: the seeds that met it ("3/3 seeds"), or on
-    the toys the mean over the seeds with the worst seed ("met: 8.0 ≥ 6 over 10 seeds, worst 8"), or "no bar"."""
-    if dataset not in result.runs or model not in result.runs[dataset]:
-        raise ValueError(f"no run of {model!r} on {dataset!r}")
-    toy_bar = result.bars.get(dataset, {}).get(model)
-    if toy_bar is not None:
-        n, met, spread = toy_bar["n_seeds"], bool(toy_bar["met"]), f"mean {toy_bar['mean']:.1f}"
-        worst = f"worst seed {toy_bar['worst']:g}"
-        if n < toy_bar["min_seeds"]:
-            return f"missed: {n:g} seeds, the bar needs {toy_bar['min_seeds']:g} ({spread}, {worst})"
-        word, sign = ("met", "≥") if met else ("missed", "<")
-        return f"{word}: {spread} {sign} {toy_bar['needed']:g} over {n:g} seeds, {worst}"
-    bar = result.runs[dataset][model].get("meets_bar")
-    return f"{int(sum(bar))}/{len(bar)} seeds" if bar and None not in bar else "no bar"
-
-
-# the figures and the trade-off points live in comparison_plots (this module's size); imported last, as they
-# read its tables
-from companion.experiments.comparison_plots import (  # noqa: E402,F401
-    check_pareto_front,
-    plot_samples,
-    plot_tradeoffs,
-    tradeoff_points,
-    tradeoff_spreads,
-)
-from companion.experiments.comparison_records import (  # noqa: E402,F401
-    PATCHES_BGAN_GAMMA_RECORD,
-    PATCHES_GAN_SWEEP_RECORD,
-    RING_BGAN_SWEEP_RECORD,
-    RING_GAN_SEED_RECORD,
-    sweep_table,
-)

@@ -10,15 +10,9 @@ from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 
 from companion import data as datasets
-from companion.experiments.comparison import (
-    COLUMNS,
-    DISPLAY_NAMES,
-    MODELS,
-    ComparisonResult,
-    dataset_spec,
-    meets_bar,
-    pareto_front,
-)
+from companion.experiments.comparison_models import DISPLAY_NAMES, MODELS, dataset_spec
+from companion.experiments.comparison_results import COLUMNS, ComparisonResult, meets_bar
+from companion.metrics import pareto_front
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure

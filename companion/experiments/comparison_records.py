@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 #: Sweeps made once while writing the chapter (CPU; the build prints them, it does not rerun them).
 #: The toy GAN of ``comparison/mode_coverage``'s recipe (the symmetric chapter's: widths 64/32, Adam at 1e-3 with
-#: beta1 0.8, batch 100), 10 seeds trained as replicas (:func:`comparison_models._train_toy_gan_replicas`),
+#: beta1 0.8, batch 100), 10 seeds trained as replicas (:func:`comparison_gans._train_toy_gan_replicas`),
 #: each seed scored on 2,500 samples along training (2026-12-04): setting -> {generator step: modes of each seed}.
 #: At a constant rate the mean over the seeds passes the bar of 6 ring modes from step 1,500 on, but single
 #: seeds keep dropping modes (from step 1,500 to 3,000 the worst covers 4 or 5); decaying the rate to zero over

@@ -2,7 +2,7 @@
 
 The mode-coverage experiments (``symmetric_discriminators/mode_coverage``, ``baseline_sweep``),
 the digits experiment (``symmetric_discriminators/digits_dynamics``) and the comparison chapter's
-GANs (``companion.experiments.comparison_models.fit_gans``) train every seed of a model at once
+GANs (``companion.experiments.comparison_gans.fit_gans``) train every seed of a model at once
 with :class:`~companion.replicas.Replicas`: networks whose outputs carry a leading replica axis
 ``S``. The helpers here write the losses of eqs. (4.4)-(4.5) for that axis and take one
 optimizer step of every replica; the single-run game is :func:`companion.symmetric.bgan_step`.
