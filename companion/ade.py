@@ -39,7 +39,7 @@ Discrete images (``n_levels`` grey levels, stored as ``level / (n_levels - 1)`` 
 (the ``- D log n_levels`` of the change of units included), see
 :func:`companion.metrics.continuous_to_discrete_nll`.
 
-Chapter: ``book/adaptive_density.md``; its experiments: ``companion/experiments/adaptive_density.py``.
+Chapter: ``book/adaptive_density.md``; its experiments: ``companion/experiments/adaptive_density*.py``.
 """
 
 from __future__ import annotations

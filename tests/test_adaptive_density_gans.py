@@ -5,7 +5,9 @@ import torch
 
 import companion
 from companion import data as datasets
+from companion.ade import fit_inference_network
 from companion.experiments import adaptive_density as A
+from companion.experiments import adaptive_density_ring as R
 from companion.experiments.adaptive_density_gans import train_plain_gans
 from companion.nets import remove_spectral_norm
 
@@ -25,7 +27,7 @@ def _plain_run(cfg, seed, train, residual):
                           lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc="plain",
                           betas=tuple(cfg.gan_betas), average_decay=cfg.gan_average)
     remove_spectral_norm(model.discriminator)
-    A.fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
+    fit_inference_network(model, train, n_steps=cfg.n_inference_steps, batch_size=cfg.batch_size, lr=cfg.lr)
     return model
 
 
@@ -76,13 +78,13 @@ def test_bad_input_is_refused_clearly():
 
 
 def test_the_ring_gans_of_fig4_follow_their_plain_runs():
-    cfg = A.Fig4Config.for_scale("smoke", gan_steps=12, gan_decay_step=6, n_steps=4)
+    cfg = R.Fig4Config.for_scale("smoke", gan_steps=12, gan_decay_step=6, n_steps=4)
     train = datasets.load("ring", "train")[:500]
-    together = list(A._ring_gans(cfg, (1, 6), train))
+    together = list(R._ring_gans(cfg, (1, 6), train))
     after = torch.rand(2)  # the state seed 6's run left
     for seed, model in zip((1, 6), together):
         companion.seed_everything(seed)
-        plain = A._fit_ring_model(cfg, "gan", train, "plain")
+        plain = R._fit_ring_model(cfg, "gan", train, "plain")
         for name, value in plain.state_dict().items():
             torch.testing.assert_close(model.state_dict()[name], value, rtol=1e-4, atol=1e-5, msg=name)
     assert torch.equal(torch.rand(2), after)  # the plain run of seed 6 left the same state
@@ -100,13 +102,13 @@ def test_continuing_generator_draws_what_the_global_generator_would():
 def test_train_decoders_as_gans_refuses_bad_input_clearly():
     from companion.experiments.adaptive_density_gans import train_decoders_as_gans
 
-    cfg = A.Fig4Config.for_scale("smoke")
+    cfg = R.Fig4Config.for_scale("smoke")
     data = datasets.load("ring", "train")[:50]
     with pytest.raises(ValueError, match="mode 'gan'"):
-        train_decoders_as_gans([A._ring_model(cfg, "vae")], [torch.Generator()], data[None], n_steps=1,
+        train_decoders_as_gans([R._ring_model(cfg, "vae")], [torch.Generator()], data[None], n_steps=1,
                                batch_size=8, lr=1e-3)
     with pytest.raises(ValueError, match="one per model"):
-        train_decoders_as_gans([A._ring_model(cfg, "gan")], [], data[None], n_steps=1, batch_size=8, lr=1e-3)
+        train_decoders_as_gans([R._ring_model(cfg, "gan")], [], data[None], n_steps=1, batch_size=8, lr=1e-3)
     with pytest.raises(ValueError, match="one per model"):
-        train_decoders_as_gans([A._ring_model(cfg, "gan")], [torch.Generator()], data, n_steps=1, batch_size=8,
+        train_decoders_as_gans([R._ring_model(cfg, "gan")], [torch.Generator()], data, n_steps=1, batch_size=8,
                                lr=1e-3)

@@ -13,16 +13,18 @@ from conftest import timeless
 
 from companion.experiments import adaptive_density as A
 from companion.experiments import adaptive_density_extra as X
+from companion.experiments import adaptive_density_quality as Q
+from companion.experiments import adaptive_density_ring as R
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 @pytest.mark.parametrize("run, config, per_seed", [
-    (A.run_fig4, A.Fig4Config.for_scale("smoke", seeds=(0, 1), modes=("vae", "gan")), "runs"),
+    (R.run_fig4, R.Fig4Config.for_scale("smoke", seeds=(0, 1), modes=("vae", "gan")), "runs"),
     (A.run_ablation, A.AblationConfig.for_scale("smoke", seeds=(0, 1), modes=("vae", "gan")), "bpd"),
     (X.run_refinements, X.RefinementsConfig.for_scale("smoke", seeds=(0, 1),
                                                      variants=("gan (rd)", "av-ade", "av-ade (rd)")), "bpd"),
     (X.run_flow_depth, X.FlowDepthConfig.for_scale("smoke", seeds=(0, 1)), "bpd"),
-    (X.run_sample_quality, X.SampleQualityConfig.for_scale("smoke", seeds=(0, 1), models=("vae", "av-ade", "gan")),
+    (Q.run_sample_quality, Q.SampleQualityConfig.for_scale("smoke", seeds=(0, 1), models=("vae", "av-ade", "gan")),
      "scores"),
 ])
 def test_one_worker_and_two_give_the_same_numbers(one_worker_and_two, run, config, per_seed):

@@ -12,6 +12,7 @@ from companion import data as datasets
 from companion.ade import ResidualMLPDiscriminator, build_ade
 from companion.evidence import VERDICTS
 from companion.experiments import adaptive_density_extra as ex
+from companion.experiments import adaptive_density_quality as sq
 from companion.experiments.feature_classifier import train_feature_net
 from companion.nets import Dropout
 
@@ -84,12 +85,12 @@ def test_the_digits_quality_bar_passes_real_digits_and_fails_a_collapsed_sampler
 def test_gan_train_is_high_for_real_digits_and_low_for_one_repeated_digit(feature_net):
     train = datasets.load("digits", "train")
     test_x, test_y = datasets.load("digits", "test"), datasets.load_labels("digits", "test")
-    real = ex.gan_train_test(train[:600], feature_net, test_x, test_y, n_steps=150)
-    collapsed = ex.gan_train_test(train[:1].repeat(600, 1, 1, 1), feature_net, test_x, test_y, n_steps=150)
+    real = sq.gan_train_test(train[:600], feature_net, test_x, test_y, n_steps=150)
+    collapsed = sq.gan_train_test(train[:1].repeat(600, 1, 1, 1), feature_net, test_x, test_y, n_steps=150)
     assert real["gan_train"] > 0.5 and collapsed["gan_train"] < 0.25
     assert 0 <= real["gan_test"] <= 1
     with pytest.raises(ValueError, match="test_y"):
-        ex.gan_train_test(train[:10], feature_net, test_x, test_y[:3])
+        sq.gan_train_test(train[:10], feature_net, test_x, test_y[:3])
 
 
 def test_refinements_smoke_reports_every_variant():
@@ -141,8 +142,8 @@ def test_flow_depth_tests_the_thesis_claims_over_its_seeds():
 
 
 def test_sample_quality_smoke_scores_every_model_the_same_way():
-    cfg = ex.SampleQualityConfig.for_scale("smoke")
-    result = ex.run_sample_quality(cfg)
+    cfg = sq.SampleQualityConfig.for_scale("smoke")
+    result = sq.run_sample_quality(cfg)
     m = result.metrics
     for name in cfg.models:
         for key in ("fd", "gan_train", "gan_test", "prd_recall", "prd_precision", "min_class_share"):
@@ -152,13 +153,13 @@ def test_sample_quality_smoke_scores_every_model_the_same_way():
         assert precision.shape == recall.shape == (201,)
     assert "gan_bpd_mean" not in m and "vae_bpd_mean" in m  # no likelihood for the GAN
     assert "gan_meets_bar_seeds" in m  # the bar is computed and reported
-    assert {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in ex.SAMPLE_QUALITY_CLAIMS} <= set(m)  # and the verdicts
+    assert {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in sq.SAMPLE_QUALITY_CLAIMS} <= set(m)  # and the verdicts
     assert result.reconstructions.shape == result.originals.shape == (cfg.n_reconstructions, 1, 8, 8)
-    table = ex.sample_quality_table(result)
+    table = sq.sample_quality_table(result)
     assert list(table.index)[-1] == "training digits"
-    ex.plot_sample_quality(result)
+    sq.plot_sample_quality(result)
     with pytest.raises(ValueError, match="models"):
-        ex.run_sample_quality(ex.SampleQualityConfig.for_scale("smoke", models=("pixelcnn",)))
+        sq.run_sample_quality(sq.SampleQualityConfig.for_scale("smoke", models=("pixelcnn",)))
 
 
 def test_paper_configs_run_the_rows_book_scale_leaves_out():
@@ -167,9 +168,9 @@ def test_paper_configs_run_the_rows_book_scale_leaves_out():
     # book scale runs the GAN rows with the plain recipe (held to the digits bar), paper scale trains them by L_Q
     book = ex.RefinementsConfig.for_scale("book")
     assert {"gan", "gan (rd)"} <= set(book.variants) and book.gan_fit == "plain" and refinements.gan_fit == "ade"
-    quality = ex.SampleQualityConfig.for_scale("paper")
+    quality = sq.SampleQualityConfig.for_scale("paper")
     assert "v-ade" in quality.models and len(quality.seeds) >= 5
-    comparison_cfg = ex._comparison_cfg(quality, seed=3)
+    comparison_cfg = sq._comparison_cfg(quality, seed=3)
     assert comparison_cfg.datasets == ("digits",) and comparison_cfg.seed == 3
     assert comparison_cfg.n_steps == quality.n_steps
 
@@ -188,11 +189,11 @@ def test_the_sample_quality_runs_give_every_model_the_gans_budget_and_share_the_
     from companion.experiments.adaptive_density import AblationConfig, ade_fit_item
 
     for scale in ("book", "paper"):
-        cfg = ex.SampleQualityConfig.for_scale(scale)
+        cfg = sq.SampleQualityConfig.for_scale(scale)
         assert cfg.n_steps == cfg.gan_steps, scale
     # at book scale the AV-ADE of a seed is the ablation's fit of that seed (one fit, shared in the chapter)
-    book, train = ex.SampleQualityConfig.for_scale("book"), datasets.load("digits", "train")
-    ours = ex._ade_item("av-ade", train, book, 3)[0]
+    book, train = sq.SampleQualityConfig.for_scale("book"), datasets.load("digits", "train")
+    ours = sq._ade_item("av-ade", train, book, 3)[0]
     assert ours == ade_fit_item(AblationConfig.for_scale("book"), "av-ade", 3, train, "")[0]
 
 
@@ -202,15 +203,15 @@ def test_the_sample_quality_ade_is_the_model_the_comparison_chapter_trains():
     from companion.experiments.comparison import dataset_spec, fit_model
     from companion.experiments.comparison_models import ade_fitted_model
 
-    cfg = ex.SampleQualityConfig.for_scale("smoke", n_steps=5)
+    cfg = sq.SampleQualityConfig.for_scale("smoke", n_steps=5)
     train = datasets.load("digits", "train")
-    shared = ex._fit("av-ade", train, cfg, 1)
-    direct = fit_model("av-ade", train, dataset_spec("digits"), ex._comparison_cfg(cfg, 1))
+    shared = sq._fit("av-ade", train, cfg, 1)
+    direct = fit_model("av-ade", train, dataset_spec("digits"), sq._comparison_cfg(cfg, 1))
     for (name, a), b in zip(shared.modules.state_dict().items(), direct.modules.state_dict().values()):
         assert torch.equal(a, b), name
     assert shared.seconds > 0 and shared.name == direct.name == "av-ade"
     with pytest.raises(TypeError, match="must be an ADE"):
-        ade_fitted_model(torch.nn.Linear(2, 2), dataset_spec("digits"), ex._comparison_cfg(cfg, 1))
+        ade_fitted_model(torch.nn.Linear(2, 2), dataset_spec("digits"), sq._comparison_cfg(cfg, 1))
 
 
 @pytest.mark.parametrize("gan_fit", ["plain", "ade"])
@@ -282,7 +283,7 @@ def test_the_plain_gan_recipe_can_end_with_the_average_of_its_generators_weights
 
 def test_fig4_smoke_reports_every_seed_and_the_ring_bar():
     from companion.evidence import VERDICTS
-    from companion.experiments.adaptive_density import RING_BAR_MODES, Fig4Config, plot_fig4, run_fig4
+    from companion.experiments.adaptive_density_ring import RING_BAR_MODES, Fig4Config, plot_fig4, run_fig4
 
     cfg = Fig4Config.for_scale("smoke", modes=("vae", "gan"), n_steps=4, gan_steps=6,
                                resolution=5, n_samples=100, n_eval_samples=2, seeds=(0, 1))
@@ -350,12 +351,12 @@ def test_sample_quality_verdicts_follow_the_interval_and_hold_back_a_gan_below_t
 
     scores = {"av-ade": {"gan_train": [0.9, 0.91, 0.92], "fd": [10.0, 11.0, 12.0]},
               "gan": {"gan_train": [0.5, 0.51, 0.52]}, "vae": {"fd": [20.0, 21.0, 22.0]}}
-    verdicts = ex.sample_quality_verdicts(scores, gan_at_bar=True)
-    assert set(verdicts) == {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in ex.SAMPLE_QUALITY_CLAIMS}
+    verdicts = sq.sample_quality_verdicts(scores, gan_at_bar=True)
+    assert set(verdicts) == {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in sq.SAMPLE_QUALITY_CLAIMS}
     assert verdicts["av-ade_vs_gan_gan_train_verdict"] == VERDICTS[0]
     assert verdicts["av-ade_vs_vae_fd_verdict"] == VERDICTS[0]  # lower is better
     assert verdicts["av-ade_vs_real-nvp_bpd_verdict"] == "not run"
-    below = ex.sample_quality_verdicts(scores, gan_at_bar=False)
+    below = sq.sample_quality_verdicts(scores, gan_at_bar=False)
     assert below["av-ade_vs_gan_gan_train_verdict"].startswith("not compared")
     assert below["av-ade_vs_vae_fd_verdict"] == VERDICTS[0]
 
@@ -377,11 +378,11 @@ def test_the_ablation_pairs_the_seeds_of_two_modes_of_the_shared_vae_only():
 def test_the_sample_quality_gan_is_the_ablation_gan_row_shared_within_a_process():
     from companion.experiments.adaptive_density import AblationConfig, fitted_plain_gan
 
-    quality = ex.SampleQualityConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, gan_inference_steps=2)
-    gan_cfg = ex._gan_cfg(quality)
+    quality = sq.SampleQualityConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, gan_inference_steps=2)
+    gan_cfg = sq._gan_cfg(quality)
     assert (gan_cfg.gan_steps, gan_cfg.gan_decay_step, gan_cfg.n_inference_steps) == (4, 2, 2)
     train = datasets.load("digits", "train")[:200]
-    fitted = ex._fit("gan", train, quality, 5)
+    fitted = sq._fit("gan", train, quality, 5)
     assert fitted.modules.mode == "gan" and fitted.log_prob_fn is None  # scored on its samples only
     same = AblationConfig.for_scale("smoke", gan_steps=4, gan_decay_step=2, n_inference_steps=2, n_steps=1)
     assert fitted_plain_gan(same, 5, train, "the ablation's")[0] is fitted.modules

@@ -15,7 +15,7 @@ the two together), in a fraction of the time of one run per seed.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -111,23 +111,10 @@ def train_decoders_as_gans(models: Sequence[ADE], streams: Sequence[torch.Genera
     """
     from companion.experiments.symmetric_replicas import replica_gan_step
 
-    models = list(models)
-    if not models or any(not isinstance(m, ADE) or m.mode != "gan" for m in models):
-        raise ValueError("models must be a non-empty list of ADEs of mode 'gan'")
-    decoders = [model.vae.decoder[0] for model in models]  # the MLP; the decoder's last layer only reshapes
-    if not all(isinstance(decoder, MLP) for decoder in decoders):
-        raise ValueError("the GANs' generators must be the VAE's MLP decoders")
-    if len(streams) != len(models) or not torch.is_tensor(data) or data.shape[0] != len(models):
-        raise ValueError(f"streams and data must give one per model ({len(models)}); got {len(streams)} streams "
-                         f"and data of shape {tuple(getattr(data, 'shape', ()))}")
+    models, decoders = _checked_gan_models(models, streams, data)
     betas = check_adam_betas(betas, "betas")
     device = data.device
-    seeds = list(range(len(models)))  # the replicas are built already; Replicas only reseeds before each
-    built = iter(decoders)
-    generators = Replicas(lambda: next(built), seeds, device=device, backend="ensemble")
-    built = iter([model.discriminator for model in models])
-    discriminators = Replicas(lambda: next(built), seeds, device=device, backend="ensemble")
-    discriminators.use_generators(streams)  # the dropout masks
+    generators, discriminators = _stacked_players(models, decoders, streams, device)
     batches = StackedMinibatches(torch.arange(data.shape[1], device=device), batch_size, streams)
     replica_rows = torch.arange(len(models), device=device).unsqueeze(1)
     optimizers = [adam(player.parameters(), lr=lr, betas=betas) for player in (discriminators, generators)]
@@ -153,6 +140,46 @@ def train_decoders_as_gans(models: Sequence[ADE], streams: Sequence[torch.Genera
         return {"d_loss": d_loss.mean().detach(), "g_loss": g_loss.mean().detach()}
 
     train_loop(step, n_steps, desc=desc, log_every=10)
+    _load_trained_players(models, generators, discriminators, average)
+
+
+def _checked_gan_models(models: Sequence[ADE], streams: Sequence[torch.Generator],
+                        data: torch.Tensor) -> Tuple[List[ADE], List[MLP]]:
+    """``models`` as a list and their generators (the MLPs of their decoders), after checking the arguments of
+    :func:`train_decoders_as_gans`: ADEs of mode ``gan`` with MLP decoders, one stream and one ``data[j]`` per model.
+
+    Raises:
+        ValueError: as :func:`train_decoders_as_gans` says.
+    """
+    models = list(models)
+    if not models or any(not isinstance(m, ADE) or m.mode != "gan" for m in models):
+        raise ValueError("models must be a non-empty list of ADEs of mode 'gan'")
+    decoders = [model.vae.decoder[0] for model in models]  # the MLP; the decoder's last layer only reshapes
+    if not all(isinstance(decoder, MLP) for decoder in decoders):
+        raise ValueError("the GANs' generators must be the VAE's MLP decoders")
+    if len(streams) != len(models) or not torch.is_tensor(data) or data.shape[0] != len(models):
+        raise ValueError(f"streams and data must give one per model ({len(models)}); got {len(streams)} streams "
+                         f"and data of shape {tuple(getattr(data, 'shape', ()))}")
+    return models, decoders
+
+
+def _stacked_players(models: List[ADE], decoders: List[MLP], streams: Sequence[torch.Generator],
+                     device: torch.device) -> Tuple[Replicas, Replicas]:
+    """The generators ``decoders`` and the discriminators of ``models``, each kind stacked as replicas on ``device``
+    (:class:`companion.replicas.Replicas`); discriminator j draws its dropout masks from ``streams[j]``."""
+    seeds = list(range(len(models)))  # the replicas are built already; Replicas only reseeds before each
+    built = iter(decoders)
+    generators = Replicas(lambda: next(built), seeds, device=device, backend="ensemble")
+    built = iter([model.discriminator for model in models])
+    discriminators = Replicas(lambda: next(built), seeds, device=device, backend="ensemble")
+    discriminators.use_generators(streams)  # the dropout masks
+    return generators, discriminators
+
+
+def _load_trained_players(models: List[ADE], generators: Replicas, discriminators: Replicas,
+                          average: Optional[List[torch.Tensor]]) -> None:
+    """Load the trained replicas back into ``models``: each generator with its averaged weights ``average`` (when
+    not ``None``) or its last ones into the MLP of the model's decoder, each discriminator into the model's."""
     if average is not None:
         generators.load_state_dict({**dict(zip(generators.params, average)), **generators.buffers})
     # every replica's trained state first, then into the models (a replica is a copy of the first model's layers)
