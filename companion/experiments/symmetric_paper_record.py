@@ -3,7 +3,8 @@
 The ``paper`` configuration (PacGAN's benchmark: widths 400/200, Adam(1e-4, beta1 0.8), batch
 100, 20,000 generator steps, 10 seeds trained at once as replicas) is too slow for a CPU book
 build, so the chapter shows the runs made once (``ring`` on a GPU, cut short, then on a CPU to the end;
-``grid`` on a CPU), recorded here seed by seed, and computes their
+``grid`` on a CPU; the thesis' setting on ``ring``, on a CPU, while it runs), recorded here seed by seed,
+and computes their
 summaries and bootstrap verdicts from the records with the same helpers as the book-scale run
 (:func:`~companion.experiments.symmetric_mode_coverage._compare`). A record is the evaluations each
 process printed to its log (and, for a run that finished, its JSON), copied without change.
@@ -24,6 +25,7 @@ if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
     from matplotlib.figure import Figure
 
 __all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPER_RING_RECORD",
+           "PAPER_RING_THESIS_CPU_RECORD",
            "evaluations_compared_phrase", "gan_bar_met_from", "gan_bar_phrase", "last_comparison_phrase",
            "models_compared_phrase", "paper_record_comparisons", "paper_record_table", "plot_paper_record",
            "run_rates", "verdicts_along"]
@@ -219,6 +221,42 @@ PAPER_RING_CPU_RECORD = {
              10000: [57.4, 70.3, 79.6, 65.0, 87.0, 73.6, 57.5, 83.0, 87.4, 80.0],
              15000: [88.9, 89.2, 76.5, 86.7, 81.1, 83.7, 67.9, 89.8, 89.0, 83.4],
              20000: [90.04, 88.24, 72.84, 89.28, 87.16, 91.64, 79.52, 94.2, 90.52, 93.12]}),
+    },
+}
+
+
+#: The ``ring`` at ``paper`` scale in the thesis' setting (Lucas 2020, Sec. 4.5: generators and discriminators of
+#: three ReLU layers of 512 units, Adam with its default parameters (1e-3, betas 0.9 and 0.999), five discriminator
+#: steps per generator step; batch 100, 10 seeds trained at once as replicas), on a CPU, one thread per model: the
+#: GAN beside M-BGAN, started 2026-12-07 (``setups=('thesis',)``, ``datasets=('ring',)``, one model per process,
+#: checkpointed every few minutes and resumed with ``--resume`` across sessions). The runs have NOT finished:
+#: ``last_step`` is the last evaluation each model has reached, and ``curves`` hold the evaluations its process
+#: printed to its log up to there, copied without change (as in :data:`PAPER_RING_RECORD`). BGAN and the mixup
+#: GAN have not started. ``steps_per_second``: each process's speed on one thread beside the other, read from
+#: its progress bar.
+PAPER_RING_THESIS_CPU_RECORD = {
+    "dataset": "ring",
+    "setup": "thesis",
+    "device": "a 2-core CPU, one thread per model (torch 2.13.0)",
+    "date": "2026-12-07",
+    "n_steps": 20000,
+    "finished": False,
+    "steps_per_second": {"gan": 1.3, "mbgan": 1.05},
+    "curves": {
+        "gan": _curve(
+            {1000: [0, 5, 3, 1, 0, 2, 1, 4, 3, 1],
+             2000: [2, 1, 4, 1, 0, 3, 2, 1, 3, 2],
+             5000: [1, 1, 2, 1, 2, 5, 2, 1, 0, 2]},
+            {1000: [0.0, 14.2, 2.0, 39.6, 0.0, 1.0, 0.7, 63.8, 29.6, 0.0],
+             2000: [56.1, 10.2, 1.6, 1.8, 0.0, 1.3, 39.8, 0.2, 0.4, 7.1],
+             5000: [7.3, 22.9, 0.1, 49.2, 68.8, 42.3, 60.7, 2.3, 0.0, 53.2]}),
+        "mbgan": _curve(
+            {1000: [6, 7, 1, 1, 3, 0, 1, 0, 1, 1],
+             2000: [7, 6, 6, 5, 3, 0, 2, 4, 7, 6],
+             5000: [8, 6, 8, 8, 7, 0, 7, 7, 7, 6]},
+            {1000: [16.6, 30.6, 0.0, 0.2, 1.2, 0.0, 7.9, 0.0, 0.0, 0.1],
+             2000: [33.1, 41.2, 4.2, 10.7, 2.8, 0.0, 2.4, 1.2, 8.5, 7.7],
+             5000: [67.1, 54.9, 35.3, 30.9, 57.2, 0.0, 53.2, 11.6, 18.9, 0.8]}),
     },
 }
 
