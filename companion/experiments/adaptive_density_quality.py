@@ -217,7 +217,7 @@ class SampleQualityResult:
 
 def _comparison_cfg(cfg: SampleQualityConfig, seed: int):
     """The comparison chapter's configuration at the same scale, on digits, with this experiment's steps and seed."""
-    from companion.experiments.comparison import ImagesConfig
+    from companion.experiments.comparison_configs import ImagesConfig
 
     base = ImagesConfig.for_scale(cfg.scale if cfg.scale in ("smoke", "book", "paper") else "book")
     return dataclasses.replace(base, datasets=("digits",), n_steps=cfg.n_steps, seed=seed)

@@ -29,8 +29,8 @@ from companion.experiments.comparison_models import (
 from companion.nets import remove_spectral_norm, spectral_normalise
 from companion.train import adam
 
-if TYPE_CHECKING:  # the configurations live with the runs; only the type is needed here
-    from companion.experiments.comparison import ComparisonConfig
+if TYPE_CHECKING:  # only the type: comparison_configs imports this module's MODELS
+    from companion.experiments.comparison_configs import ComparisonConfig
 
 
 class _PatchToImage(nn.Module):

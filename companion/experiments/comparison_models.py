@@ -47,8 +47,8 @@ from torch import nn
 import companion
 from companion import data as datasets
 
-if TYPE_CHECKING:  # the configurations live with the runs; only the type is needed here
-    from companion.experiments.comparison import ComparisonConfig
+if TYPE_CHECKING:  # only the type: comparison_configs imports this module's MODELS
+    from companion.experiments.comparison_configs import ComparisonConfig
 
 #: Every model of the comparison, in the order of the tables.
 MODELS = ("vae", "iml", "ae+lde", "iae+lde", "agave", "v-ade", "av-ade", "gan", "bgan", "m-bgan", "real-nvp")

@@ -119,7 +119,7 @@ class _FacesBar:
         self.limits = {"max_frechet_ratio": cfg.max_frechet_ratio, "max_tv_ratio": cfg.max_tv_ratio,
                        "min_copy_ratio": cfg.min_copy_ratio}
         if self.active:
-            from companion.experiments.comparison import ComparisonConfig
+            from companion.experiments.comparison_configs import ComparisonConfig
             from companion.experiments.comparison_models import feature_space
             from companion.experiments.symmetric_faces import faces_references
 

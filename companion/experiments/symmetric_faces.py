@@ -261,7 +261,7 @@ def _faces_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
                       "quality and memorisation bar against held-out faces")
 def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
     """Train every model of ``cfg.methods`` over ``cfg.seeds``; the bar, the scores and the thesis' claims."""
-    from companion.experiments.comparison import ComparisonConfig
+    from companion.experiments.comparison_configs import ComparisonConfig
     from companion.experiments.comparison_models import feature_space
 
     unknown = [m for m in cfg.methods if m not in FACES_METHODS]
