@@ -62,3 +62,11 @@ def test_beta_gives_the_same_numbers_with_one_worker_and_two(one_worker_and_two)
         np.testing.assert_array_equal(one.codes[beta], two.codes[beta])
     kls = [one.metrics[f"kl/beta={beta}"] for beta in one.betas]
     assert len(set(kls)) == len(kls) > 1  # each beta its own run, in the order of the config
+
+
+def test_seed_runs_lists_each_metric_in_seed_order_and_refuses_no_seeds():
+    from companion.experiments.latent_density_estimators import seed_runs
+
+    assert seed_runs([{"a": 1, "b": 2.5}, {"a": 3, "b": -1}]) == {"a": [1.0, 3.0], "b": [2.5, -1.0]}
+    with pytest.raises(ValueError, match="at least one seed"):
+        seed_runs([])

@@ -64,6 +64,7 @@ from companion.experiments.latent_density_estimators import (  # noqa: F401  (th
     plot_patches,
     run_bars,
     run_patches,
+    seed_runs,
 )
 from companion.experiments.latent_density_gmmn import (  # noqa: F401  (the chapter imports them from here)
     GMMN_CONSTANT_RATE_RECORD,
@@ -187,7 +188,6 @@ def run_beta(cfg: BetaConfig) -> BetaResult:
         ValueError: for ``n_seeds`` < 1, a negative ``seed`` or betas that are not increasing.
     """
     from companion import data
-    from companion.experiments.latent_density_parzen import seed_runs
     from companion.workers import map_in_workers
 
     check_positive_int(cfg.n_seeds, "n_seeds")

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 import companion
 from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
-from companion.experiments.latent_density_estimators import _lde
+from companion.experiments.latent_density_estimators import _lde, seed_runs
 from companion.reproduce import register
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
@@ -204,7 +204,6 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
             even number of ``n_alphas`` (the middle of the path must be one of them).
     """
     from companion.evidence import verdict
-    from companion.experiments.latent_density_parzen import seed_runs
     from companion.workers import map_in_workers
 
     check_positive_int(cfg.n_seeds, "n_seeds")
@@ -343,7 +342,6 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
     """
     from companion import data
     from companion.evidence import verdict
-    from companion.experiments.latent_density_parzen import seed_runs
     from companion.metrics import total_variation
     from companion.workers import map_in_workers
 

@@ -42,6 +42,13 @@ PAPER_TABLE1 = {
 }
 
 
+def seed_runs(per_seed: List[Dict[str, float]]) -> Dict[str, List[float]]:
+    """The metrics of several seeds (one mapping per seed) as one list per key, in seed order."""
+    if not per_seed:
+        raise ValueError("per_seed must hold the metrics of at least one seed")
+    return {key: [float(m[key]) for m in per_seed] for key in per_seed[0]}
+
+
 def _lde(dim: int, k: int, channels: int, head_layers: int):
     from companion.lde import LatentDensityEstimator
 

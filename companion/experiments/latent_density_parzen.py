@@ -21,6 +21,7 @@ import torch
 
 import companion
 from companion.experiments.latent_density_autoencoders import AutoencoderLDEConfig, _fit_aae, _train_ae_and_lde
+from companion.experiments.latent_density_estimators import seed_runs
 from companion.reproduce import register
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
@@ -91,13 +92,6 @@ class ParzenResult:
     samples: Dict[str, np.ndarray]  # a few samples per model (the first seed), for the figure
     metrics: Dict[str, object]  # means over seeds and the verdicts
     runs: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # "parzen_ll/VAE" -> one per seed
-
-
-def seed_runs(per_seed: List[Dict[str, float]]) -> Dict[str, List[float]]:
-    """The metrics of several seeds (one mapping per seed) as one list per key, in seed order."""
-    if not per_seed:
-        raise ValueError("per_seed must hold the metrics of at least one seed")
-    return {key: [float(m[key]) for m in per_seed] for key in per_seed[0]}
 
 
 def ordering_verdicts(runs: Dict[str, List[float]], pairs: List[Tuple[str, str]]) -> Dict[str, str]:
