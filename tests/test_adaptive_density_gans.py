@@ -8,7 +8,7 @@ from companion import data as datasets
 from companion.ade import fit_inference_network
 from companion.experiments import adaptive_density as A
 from companion.experiments import adaptive_density_ring as R
-from companion.experiments.adaptive_density_gans import train_plain_gans
+from companion.experiments.adaptive_density_gans import plain_gan_model, train_plain_gans
 from companion.nets import remove_spectral_norm
 
 
@@ -22,7 +22,7 @@ def _plain_run(cfg, seed, train, residual):
     """The run of one seed as the recipe defines it: the model built after seeding, one dequantisation of the
     training set, the package's plain GAN loop, then the inference network."""
     companion.seed_everything(seed)
-    model = A.plain_gan_model(cfg, residual)
+    model = plain_gan_model(cfg, residual)
     A._fit_decoder_as_gan(model, model.dequantize(train), n_steps=cfg.gan_steps, batch_size=cfg.batch_size,
                           lr=cfg.gan_lr, decay_step=cfg.gan_decay_step, decay=cfg.gan_decay, desc="plain",
                           betas=tuple(cfg.gan_betas), average_decay=cfg.gan_average)

@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import timeless
 
+from companion.ade import ResidualMLPDiscriminator
 from companion.experiments import adaptive_density as A
 from companion.experiments import adaptive_density_extra as X
 from companion.experiments import adaptive_density_quality as Q
@@ -63,7 +64,7 @@ def test_the_shared_fit_items_refuse_bad_input_clearly():
     assert residual_key != plain_key and residual_key[1] == "plain gan (rd)"
     # trained with spectral normalisation, kept as plain layers: the fit pickles to leave its worker process
     residual = residual_fit()[0][0].discriminator
-    assert isinstance(residual, A.ResidualMLPDiscriminator) and cfg.gan_spectral_norm
+    assert isinstance(residual, ResidualMLPDiscriminator) and cfg.gan_spectral_norm
     assert not any(hasattr(layer, "parametrizations") for layer in residual.modules())
     pickle.dumps(residual)
     norms = [torch.linalg.matrix_norm(layer.weight, ord=2).item() for layer in residual.modules()

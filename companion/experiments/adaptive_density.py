@@ -35,14 +35,14 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ADE, MODES, ResidualMLPDiscriminator, build_ade, fit_ade
+from companion.ade import ADE, MODES, build_ade, fit_ade
 from companion.checks import check_adam_betas, check_in_interval
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
+from companion.experiments.adaptive_density_gans import train_plain_gans
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
 from companion.gan import GAN, ConvDiscriminator, fit_gan
 from companion.metrics import frechet_distance, inception_metrics, mean_std
-from companion.nets import spectral_normalise
 from companion.plots import pyplot
 from companion.reproduce import register
 from companion.train import History, adam
@@ -236,24 +236,6 @@ def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc
     return model, seconds / len(seeds)
 
 
-def plain_gan_model(cfg: "AblationConfig", residual: bool = False) -> ADE:
-    """The ADE of mode ``gan`` of the plain GAN recipe, as one seed's run builds it (draws from the global
-    generator): its MLP VAE and discriminator (dropout ``cfg.gan_disc_dropout``); with ``residual`` the
-    discriminator is then replaced by a :class:`~companion.ade.ResidualMLPDiscriminator` of the same width
-    with two residual blocks (Table 5.2's (rd) row of the GAN), drawn after the generator so that a seed's
-    generator starts where the plain row's does; spectrally normalised with ``cfg.gan_spectral_norm``."""
-    shape, n_levels = DATASETS[cfg.dataset]
-    model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
-                      n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
-                      disc_dropout=cfg.gan_disc_dropout, adv_weight=cfg.adv_weight)
-    if residual:
-        model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2,
-                                                       dropout=cfg.gan_disc_dropout)
-    if cfg.gan_spectral_norm:
-        spectral_normalise(model.discriminator)
-    return model
-
-
 def plain_gan_fit_item(cfg: "AblationConfig", seeds: Sequence[int], train: torch.Tensor, desc: str,
                        residual: bool = False) -> Tuple[tuple, Callable[[], list]]:
     """The shared fit of :func:`fitted_plain_gan` for every seed of ``seeds`` as a ``(key, fit)`` pair, for
@@ -263,7 +245,6 @@ def plain_gan_fit_item(cfg: "AblationConfig", seeds: Sequence[int], train: torch
     With ``residual`` the discriminator is a :class:`~companion.ade.ResidualMLPDiscriminator` (see
     :func:`plain_gan_model`); the generator, its initialisation at each seed and the recipe stay the same.
     """
-    from companion.experiments.adaptive_density_gans import train_plain_gans
     from companion.replicas import check_seeds
 
     if cfg.gan_fit != "plain" or cfg.architecture != "mlp":

@@ -8,7 +8,7 @@ together as replicas (:class:`companion.replicas.Replicas`): each seed's network
 ``seed_everything(seed)`` as its own run builds them, the players of all seeds are stacked, and
 each seed draws its dequantisation of the training set, its minibatches, its noise and its
 dropout masks from its own stream (the continuation of its build), in its own run's order. So
-seed s's GAN is the run of that seed (:func:`~companion.experiments.adaptive_density.plain_gan_model`
+seed s's GAN is the run of that seed (:func:`plain_gan_model`
 trained by ``_fit_decoder_as_gan``) up to rounding, whatever the other seeds are (a test holds
 the two together), in a fraction of the time of one run per seed.
 """
@@ -20,14 +20,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 import companion
-from companion.ade import ADE, fit_inference_network
+from companion.ade import ADE, ResidualMLPDiscriminator, build_ade, fit_inference_network
 from companion.checks import check_adam_betas
-from companion.nets import MLP, remove_spectral_norm
+from companion.experiments.feature_classifier import DATASETS
+from companion.nets import MLP, remove_spectral_norm, spectral_normalise
 from companion.replicas import Replicas, StackedMinibatches, check_seeds, stacked_randn
 from companion.runs import rng_state
 from companion.train import adam, train_loop
 
-__all__ = ["continuing_generator", "train_decoders_as_gans", "train_plain_gans"]
+__all__ = ["continuing_generator", "plain_gan_model", "train_decoders_as_gans", "train_plain_gans"]
 
 
 def continuing_generator() -> torch.Generator:
@@ -37,12 +38,32 @@ def continuing_generator() -> torch.Generator:
     return stream
 
 
+def plain_gan_model(cfg: Any, residual: bool = False) -> ADE:
+    """The ADE of mode ``gan`` of the plain GAN recipe of an
+    :class:`~companion.experiments.adaptive_density.AblationConfig` ``cfg``, as one seed's run builds it
+    (draws from the global generator): its MLP VAE and discriminator (dropout ``cfg.gan_disc_dropout``);
+    with ``residual`` the discriminator is then replaced by a :class:`~companion.ade.ResidualMLPDiscriminator`
+    of the same width with two residual blocks (Table 5.2's (rd) row of the GAN), drawn after the generator
+    so that a seed's generator starts where the plain row's does; spectrally normalised with
+    ``cfg.gan_spectral_norm``."""
+    shape, n_levels = DATASETS[cfg.dataset]
+    model = build_ade(shape, mode="gan", latent_dim=cfg.gan_latent_dim, n_levels=n_levels, hidden=cfg.gan_hidden,
+                      n_layers=cfg.gan_layers, disc_hidden=cfg.gan_hidden, init_log_sigma=-1.0,
+                      disc_dropout=cfg.gan_disc_dropout, adv_weight=cfg.adv_weight)
+    if residual:
+        model.discriminator = ResidualMLPDiscriminator(shape, hidden=cfg.gan_hidden, n_blocks=2,
+                                                       dropout=cfg.gan_disc_dropout)
+    if cfg.gan_spectral_norm:
+        spectral_normalise(model.discriminator)
+    return model
+
+
 def train_plain_gans(cfg: Any, seeds: Sequence[int], train: torch.Tensor, desc: str,
                      residual: bool = False) -> List[Tuple[ADE, Dict[str, Any]]]:
     """The plain GAN recipe of an :class:`~companion.experiments.adaptive_density.AblationConfig` ``cfg``
     for every seed of ``seeds`` at once, on the digit levels ``train``.
 
-    Per seed: the model of :func:`~companion.experiments.adaptive_density.plain_gan_model` (``residual``:
+    Per seed: the model of :func:`plain_gan_model` (``residual``:
     the GAN (rd) row), its generator ``mu_theta`` and discriminator trained for ``cfg.gan_steps`` steps on
     one dequantisation of ``train`` (one discriminator update on a minibatch of ``cfg.batch_size`` against
     fresh samples, then one generator update, non-saturating loss, Adam at ``cfg.gan_lr`` with
@@ -58,8 +79,6 @@ def train_plain_gans(cfg: Any, seeds: Sequence[int], train: torch.Tensor, desc: 
     Raises:
         TypeError, ValueError: for bad ``seeds``, ``cfg.gan_betas`` or ``train``.
     """
-    from companion.experiments.adaptive_density import plain_gan_model
-
     seeds = check_seeds(seeds)
     betas = check_adam_betas(cfg.gan_betas, "gan_betas")
     if not torch.is_tensor(train) or not train.is_floating_point():
