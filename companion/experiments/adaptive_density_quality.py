@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
     from matplotlib.figure import Figure
     from pandas import DataFrame
 
-    from companion.experiments.comparison_models import FittedModel
+    from companion.experiments.comparison_data import FittedModel
 
 #: Table 5.6 of the thesis (CIFAR-10, class-conditional models): GAN-test and GAN-train accuracy (%).
 PAPER_TABLE56 = {"gan": (71.8, 29.7), "av-ade": (76.9, 73.4), "dcgan (Shmelkov et al.)": (58.2, 65.0)}

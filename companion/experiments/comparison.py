@@ -12,9 +12,10 @@ the package's own classes and fit functions, on the same splits and scores them 
 * ``comparison/mode_coverage`` — ``ring`` and ``grid``: modes covered and high-quality samples
   (:func:`companion.metrics.mode_coverage`), test log-likelihood where defined, time, size.
 
-The settings live in :mod:`companion.experiments.comparison_configs`; the models, their builders
-and what their likelihood number is in
-:mod:`companion.experiments.comparison_models` (the GANs in :mod:`companion.experiments.comparison_gans`);
+What is compared and on what (models, data sets, likelihood kinds, feature spaces) lives in
+:mod:`companion.experiments.comparison_data`, the settings in :mod:`companion.experiments.comparison_configs`,
+the builders in :mod:`companion.experiments.comparison_models` (the GANs in
+:mod:`companion.experiments.comparison_gans`);
 what a run returns in :mod:`companion.experiments.comparison_results`, its tables in
 :mod:`companion.experiments.comparison_tables` and its figures in :mod:`companion.experiments.comparison_plots`.
 """
@@ -34,8 +35,7 @@ from companion.experiments.comparison_configs import (  # noqa: F401  (re-export
     ModeCoverageConfig,
     PatchesConfig,
 )
-from companion.experiments.comparison_gans import fit_gans
-from companion.experiments.comparison_models import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
+from companion.experiments.comparison_data import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
     CHAPTERS,
     DATASET_SPECS,
     DISPLAY_NAMES,
@@ -47,11 +47,12 @@ from companion.experiments.comparison_models import (  # noqa: F401  (re-exporte
     FittedModel,
     dataset_spec,
     feature_space,
-    fit_model,
     likelihood_kind,
     load_split,
     not_applicable_reason,
 )
+from companion.experiments.comparison_gans import fit_gans
+from companion.experiments.comparison_models import fit_model
 from companion.experiments.comparison_plots import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
     check_pareto_front,
     plot_samples,

@@ -10,7 +10,7 @@ from typing import ClassVar, Optional, Tuple
 
 from companion.checks import check_adam_betas
 from companion.config import ExperimentConfig
-from companion.experiments.comparison_models import MODELS, dataset_spec
+from companion.experiments.comparison_data import MODELS, dataset_spec
 
 __all__ = ["ComparisonConfig", "ImagesConfig", "ModeCoverageConfig", "PatchesConfig"]
 

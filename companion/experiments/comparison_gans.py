@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import companion
-from companion.experiments.comparison_models import (
+from companion.experiments.comparison_data import (
     DISPLAY_NAMES,
     GAN_MODELS,
     DatasetSpec,
@@ -29,7 +29,7 @@ from companion.experiments.comparison_models import (
 from companion.nets import remove_spectral_norm, spectral_normalise
 from companion.train import adam
 
-if TYPE_CHECKING:  # only the type: comparison_configs imports this module's MODELS
+if TYPE_CHECKING:  # only the type: the settings are read, never built, here
     from companion.experiments.comparison_configs import ComparisonConfig
 
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 
 from companion import data as datasets
-from companion.experiments.comparison_models import DISPLAY_NAMES, MODELS, dataset_spec
+from companion.experiments.comparison_data import DISPLAY_NAMES, MODELS, dataset_spec
 from companion.experiments.comparison_results import COLUMNS, ComparisonResult, meets_bar
 from companion.metrics import pareto_front
 

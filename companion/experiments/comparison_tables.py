@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional, Sequence
 
-from companion.experiments.comparison_models import DISPLAY_NAMES, GAN_MODELS
+from companion.experiments.comparison_data import DISPLAY_NAMES, GAN_MODELS
 from companion.experiments.comparison_results import COLUMNS, ComparisonResult
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only

@@ -120,7 +120,7 @@ class _FacesBar:
                        "min_copy_ratio": cfg.min_copy_ratio}
         if self.active:
             from companion.experiments.comparison_configs import ComparisonConfig
-            from companion.experiments.comparison_models import feature_space
+            from companion.experiments.comparison_data import feature_space
             from companion.experiments.symmetric_faces import faces_references
 
             self.features = feature_space("faces", ComparisonConfig(pca_components=cfg.pca_components)).features

@@ -6,7 +6,7 @@
   Before any comparison every model must meet a stated quality bar: its Fréchet distance to
   the 15 test faces, in the comparison chapter's faces feature space (the first principal
   components of the training faces,
-  :func:`companion.experiments.comparison_models.feature_space`), within twice that of the
+  :func:`companion.experiments.comparison_data.feature_space`), within twice that of the
   15 held-out validation faces; its samples no further from smooth faces than twice the
   held-out faces' total variation; and no copies of the training faces (the median distance
   of a sample to its nearest training face at least half that of a held-out face).
@@ -251,7 +251,7 @@ def _compare(final: Dict[str, List[float]], bars: Dict[str, List[Dict[str, Any]]
 
 def _faces_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training, validation and test faces on the comparison chapter's footing (8-bit levels in [0, 1])."""
-    from companion.experiments.comparison_models import load_split
+    from companion.experiments.comparison_data import load_split
 
     return load_split("faces", "train"), load_split("faces", "valid"), load_split("faces", "test")
 
@@ -262,7 +262,7 @@ def _faces_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
     """Train every model of ``cfg.methods`` over ``cfg.seeds``; the bar, the scores and the thesis' claims."""
     from companion.experiments.comparison_configs import ComparisonConfig
-    from companion.experiments.comparison_models import feature_space
+    from companion.experiments.comparison_data import feature_space
 
     unknown = [m for m in cfg.methods if m not in FACES_METHODS]
     if unknown:
