@@ -35,8 +35,9 @@ from torch import nn
 import companion.ade
 import companion.nets
 from companion.data import load
-from companion.experiments.adaptive_density import _fit_decoder_as_gan, plain_gan_model
+from companion.experiments.adaptive_density import _fit_decoder_as_gan
 from companion.experiments.adaptive_density_extra import RefinementsConfig
+from companion.experiments.adaptive_density_gans import plain_gan_model
 from companion.train import PROGRESS_ENV
 
 
