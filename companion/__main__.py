@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, List, Optional, Tuple
 
-from . import SCALES
+from . import SCALES, get_scale
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -17,7 +17,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
 
-    from .reproduce import experiments
+    from .reproduce import experiments  # after parsing: --help and bad arguments answer without torch
 
     known = experiments()
     if args.command == "list":
@@ -63,8 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _reproduce(parser: argparse.ArgumentParser, args: argparse.Namespace, ids: List[str]) -> int:
     """``reproduce IDS``: run them (under ``torchrun``, in every process) and print what rank 0 wrote."""
-    from . import get_scale
-    from .distributed import init_from_env, is_main, shutdown
+    from .distributed import init_from_env, is_main, shutdown  # torch, only once the arguments are good
     from .reproduce import reproduce, reproduce_many
 
     if args.checkpoint_every is not None and args.checkpoint_every < 0:

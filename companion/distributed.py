@@ -39,6 +39,8 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from . import device
+
 __all__ = [
     "all_reduce_mean",
     "autocast",
@@ -84,8 +86,6 @@ def is_main() -> bool:
 
 def local_device() -> torch.device:
     """This process's device: ``cuda:LOCAL_RANK`` under ``torchrun`` on GPUs, else :func:`companion.device`."""
-    from . import device
-
     if torch.cuda.is_available() and "LOCAL_RANK" in os.environ:
         return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return device()

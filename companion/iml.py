@@ -24,16 +24,11 @@ Chapter: ``book/implicit_mle.md``; its experiments: ``companion/experiments/impl
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch import nn
-
-if TYPE_CHECKING:  # the bases' module imports this one; only the types are needed here
-    from .iml_bases import GaussianBase, HMMBase
-
-    Base = Union[GaussianBase, HMMBase]
 
 from .checks import check_positive, check_positive_int, check_tensor
 from .iml_bases import GaussianBase, GMMBase, HMMBase
@@ -53,7 +48,12 @@ from .iml_invertible import (
     tanh_inv_inverse,
     tanh_inv_log_derivative,
 )
+from .metrics import parzen_log_likelihood
+from .nets import MLP
 from .train import Callback, History, adam, minibatches, minimize, progress_disabled, run_callback, train_loop
+
+#: A base of a two-stage model (a GMMBase is a GaussianBase).
+Base = Union[GaussianBase, HMMBase]
 
 # the algorithm, then the parts it re-exports (the chapter and the other modules import them from here)
 __all__ = [
@@ -85,8 +85,6 @@ class Autoencoder(nn.Module):
         self, data_shape: Sequence[int], latent_dim: int, hidden: Sequence[int] = (128,), output: str = "sigmoid"
     ) -> None:
         super().__init__()
-        from .nets import MLP
-
         if isinstance(data_shape, int):
             data_shape = (data_shape,)
         self.data_shape = tuple(int(s) for s in data_shape)
@@ -328,7 +326,5 @@ def released_kde_score(samples: torch.Tensor, x: torch.Tensor, sigma: float = 0.
     It equals ``parzen_log_likelihood(samples, x, sigma) + log(len(samples))``; with 1,000
     samples it is ``log 1000 ~= 6.9`` nats above the standard estimate.
     """
-    from .metrics import parzen_log_likelihood
-
     check_tensor(samples, "samples", min_dim=2)
     return float(parzen_log_likelihood(samples, x, sigma)) + math.log(samples.shape[0])

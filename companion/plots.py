@@ -19,15 +19,15 @@ import math
 from types import ModuleType
 from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple, Union
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
 
 from .checks import ArrayLike, check_float64_array, check_int, check_nonnegative_int, check_positive_int
 
-if TYPE_CHECKING:  # drawing needs no training code; only the type
+if TYPE_CHECKING:  # the types only: importing this module (and the experiments that draw) loads no matplotlib
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     from .train import History
 
 __all__ = ["PALETTE", "density_2d", "image_grid", "loss_curves", "pyplot", "scatter_2d", "set_style"]
@@ -68,7 +68,6 @@ def set_style() -> None:
     _style_applied = True
 
 
-
 def pyplot() -> ModuleType:
     """``matplotlib.pyplot``, with the house style applied (for experiment modules that draw).
 
@@ -79,6 +78,7 @@ def pyplot() -> ModuleType:
     set_style()
     return plt
 
+
 def _ensure_style() -> None:
     # Applied once, so that a reader's own rcParams changes after that are not overwritten.
     if not _style_applied:
@@ -87,6 +87,9 @@ def _ensure_style() -> None:
 
 def _figure_and_axes(ax: Optional[Axes], figsize: Tuple[float, float]) -> Tuple[Figure, Axes, bool]:
     """The figure to draw on: ``ax``'s own, or a new one (third value: whether it is new)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.axes import Axes
+
     _ensure_style()
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)

@@ -43,6 +43,8 @@ from torch.func import functional_call, stack_module_state, vmap
 from torch.nn.utils import parametrizations, parametrize
 
 from .checks import check_nonnegative_int
+from .equivariant import EquivariantLinear, SymmetricDiscriminator
+from .nets import Dropout
 from .train import minibatches
 
 __all__ = [
@@ -324,9 +326,6 @@ def ensemble_container(cls: type) -> type:
 
 def _stack_layers(modules: Sequence[nn.Module]) -> nn.Module:
     """One module that runs S same-structure modules on inputs with a leading replica axis."""
-    from .nets import Dropout
-    from .symmetric import EquivariantLinear, SymmetricDiscriminator
-
     first = modules[0]
     if all(_spectral_norm_of(m) is not None for m in modules):  # parametrised layers each have a class of their own
         return _stack_linear(modules)

@@ -25,6 +25,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from .config import ExperimentConfig
+from .distributed import is_main
+from .runs import checkpointing
+from .train import progress
 
 __all__ = ["Experiment", "experiments", "register", "reproduce", "to_jsonable"]
 
@@ -73,7 +76,7 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    from . import experiments as package
+    from . import experiments as package  # here, not at the top: every experiment module imports this one
 
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
         importlib.import_module(f"{package.__name__}.{info.name}")
@@ -156,8 +159,6 @@ def reproduce(
         or not checkpoint_every >= 0
     ):
         raise ValueError(f"checkpoint_every must be a number of minutes >= 0 or None; got {checkpoint_every!r}")
-    from .distributed import is_main
-
     exp = known[experiment_id]
     cfg = exp.config.for_scale(scale, **overrides)
     chapter, name = experiment_id.split("/")
@@ -176,8 +177,6 @@ def _run(exp: Experiment, experiment_id: str, cfg: Any, checkpoints: Path, check
     """The result of ``exp.run(cfg)``, under :func:`companion.runs.checkpointing` when asked for."""
     if checkpoint_every is None and not resume:
         return exp.run(cfg)
-    from .runs import checkpointing
-
     manifest = {"id": experiment_id, "config": to_jsonable(cfg.to_dict())}
     every = 30.0 if checkpoint_every is None else checkpoint_every
     with checkpointing(checkpoints, every, resume=resume, manifest=manifest):
@@ -218,8 +217,6 @@ def _write(exp: Experiment, experiment_id: str, cfg: Any, result: Any, seconds: 
 def reproduce_many(ids: List[str], scale: Optional[str] = None, out: Union[str, Path] = "figures",
                    checkpoint_every: Optional[float] = None, resume: bool = False) -> Dict[str, Dict[str, Path]]:
     """Run several experiments in order with an overall progress bar (arguments of :func:`reproduce`)."""
-    from .train import progress
-
     written = {}
     for experiment_id in progress(ids, desc="experiments"):
         written[experiment_id] = reproduce(experiment_id, scale=scale, out=out,

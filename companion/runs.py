@@ -10,7 +10,7 @@ most every ``every_minutes`` and when it ends, one checkpoint file per call::
         {"call", "desc", "n_steps", "step" (the next step to run), "completed",
          "state" (the state dicts), "rng" (torch, CUDA, NumPy and Python), "history"}
 
-saved atomically (:func:`companion.train.save_checkpoint`; a kill mid-save leaves the previous
+saved atomically (:func:`save_checkpoint`; a kill mid-save leaves the previous
 file). ``--resume`` runs the experiment again from its start with the same seed, so the code
 between the training loops (data, initialisation, evaluation) repeats exactly; each loop
 whose checkpoint says it completed loads its final state and random-number states and skips
@@ -25,16 +25,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
+import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
 
-__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpointing", "fit_once", "fit_once_in_workers",
-           "rng_state", "set_rng_state"]
+from .distributed import is_main
+
+__all__ = ["GeneratorState", "RunCheckpoints", "active_run", "checkpoint_files", "checkpointing", "load_checkpoint",
+           "rng_state", "save_checkpoint", "set_rng_state"]
 
 _ACTIVE: Optional["RunCheckpoints"] = None
 
@@ -102,8 +106,6 @@ class RunCheckpoints:
         self.calls = 0  # train_loop calls seen so far in this run
         self._last_save = time.monotonic()
         manifest = dict(manifest or {})
-        from .distributed import is_main
-
         path = self.folder / "run.json"
         if self.resume and path.is_file():
             saved = json.loads(path.read_text())
@@ -129,8 +131,6 @@ class RunCheckpoints:
         self._last_save = time.monotonic()
         if state is None or not self.resume or not self.path(call).is_file():
             return 0
-        from .train import load_checkpoint
-
         saved = load_checkpoint(self.path(call))
         if (saved["desc"], saved["n_steps"], sorted(saved["state"])) != (desc, n_steps, sorted(state)):
             raise ValueError(
@@ -146,9 +146,6 @@ class RunCheckpoints:
 
     def save(self, desc: str, n_steps: int, next_step: int, state: Mapping[str, Any], history: Any) -> None:
         """Write the checkpoint of the current loop (on rank 0 only)."""
-        from .distributed import is_main
-        from .train import save_checkpoint
-
         self._last_save = time.monotonic()
         if not is_main():
             return
@@ -173,91 +170,6 @@ def active_run() -> Optional[RunCheckpoints]:
     return _ACTIVE
 
 
-T = TypeVar("T")
-
-#: What :func:`fit_once` fitted in this process, by key: the result, the seconds it took and the random state after.
-_FITTED: Dict[Hashable, Tuple[Any, float, Dict[str, Any]]] = {}
-
-
-def _check_fit(key: Any, fit: Any, where: str = "") -> None:
-    """A :func:`fit_once` key must be hashable and its fit callable; ``where`` prefixes the message."""
-    try:
-        hash(key)
-    except TypeError:
-        raise TypeError(f"{where}key must be hashable; got {type(key).__name__}") from None
-    if not callable(fit):
-        raise TypeError(f"{where}fit must be callable; got {type(fit).__name__}")
-
-
-def fit_once(key: Hashable, fit: Callable[[], T]) -> Tuple[T, float]:
-    """``fit()`` once a process per ``key``: returns its result and the seconds it took.
-
-    Experiments of one chapter that train the same model (same data, settings and seed, all
-    in ``key``) share it instead of training it twice. A later call with the same key returns
-    the very same object, and sets the global random state to what the fit left, so the
-    caller's next draws do not depend on which experiment trained it first. ``fit`` seeds
-    itself. Inside a checkpointed run (:func:`active_run`) ``fit`` runs every time and nothing
-    is kept, so that the run's training loops are numbered alike on every resume.
-
-    Raises:
-        TypeError: if ``key`` is not hashable or ``fit`` is not callable.
-    """
-    _check_fit(key, fit)
-    if key in _FITTED and active_run() is None:
-        result, seconds, after = _FITTED[key]
-        set_rng_state(after)
-        return result, seconds
-    start = time.perf_counter()
-    result = fit()
-    seconds = time.perf_counter() - start
-    if active_run() is None:
-        _FITTED[key] = (result, seconds, rng_state())
-    return result, seconds
-
-
-def fit_once_in_workers(items: Sequence[Tuple[Hashable, Callable[[], Any]]], workers: Optional[int] = None) -> int:
-    """Run the fits of ``items`` that :func:`fit_once` does not hold yet, in forked one-thread
-    workers (:func:`companion.workers.map_in_workers`: two at a time on a 2-core CPU), and keep
-    them, so that the :func:`fit_once` calls with the same keys that follow return them.
-
-    Args:
-        items: ``(key, fit)`` pairs as :func:`fit_once` takes them (a key given twice is fitted
-            once); each ``fit`` seeds itself and returns something picklable.
-        workers: the number of processes (``None``: :func:`companion.workers.worker_count`).
-
-    Each fit runs on one thread wherever it runs, so what is kept does not depend on
-    ``workers``; the random state each fit leaves is kept with it, as :func:`fit_once` does.
-    Inside a checkpointed run nothing is done (there :func:`fit_once` fits every time).
-
-    Returns:
-        The number of fits run.
-
-    Raises:
-        TypeError: if an item is not a ``(hashable key, callable)`` pair.
-    """
-    from companion.workers import map_in_workers
-
-    missing: Dict[Hashable, Callable[[], Any]] = {}
-    for i, item in enumerate(items):
-        if not isinstance(item, tuple) or len(item) != 2:
-            raise TypeError(f"each item must be a (key, fit) pair; item {i} is {item!r}")
-        key, fit = item
-        _check_fit(key, fit, f"item {i}: ")
-        if key not in _FITTED and key not in missing:
-            missing[key] = fit
-    if active_run() is not None or not missing:
-        return 0
-
-    def run(key: Hashable) -> Tuple[Any, float, Dict[str, Any]]:
-        start = time.perf_counter()
-        result = missing[key]()
-        return result, time.perf_counter() - start, rng_state()
-
-    for key, kept in zip(missing, map_in_workers(run, [(key,) for key in missing], workers)):
-        _FITTED[key] = kept
-    return len(missing)
-
-
 @contextlib.contextmanager
 def checkpointing(folder: Union[str, Path], every_minutes: float = 30.0, resume: bool = False,
                   manifest: Optional[Mapping[str, Any]] = None) -> Iterator[RunCheckpoints]:
@@ -279,3 +191,33 @@ def checkpointing(folder: Union[str, Path], every_minutes: float = 30.0, resume:
 def checkpoint_files(folder: Union[str, Path]) -> List[Path]:
     """The ``call-NNN.pt`` files in ``folder``, in call order."""
     return sorted(Path(folder).glob("call-*.pt"))
+
+
+def save_checkpoint(state: Mapping[str, Any], path: Union[str, Path]) -> Path:
+    """Save ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically.
+
+    The state is written to a temporary file in the same folder and then renamed, so a run
+    killed mid-save never leaves a truncated checkpoint behind.
+    """
+    if not isinstance(state, Mapping):
+        raise TypeError(f"state must be a mapping (for example a state_dict); got {type(state).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(dict(state), handle)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, torch.device]] = None) -> Dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location=map_location, weights_only=True)

@@ -8,7 +8,6 @@
 * :func:`flushing_denormals` — denormal floats flushed to zero while a block runs (every
   :func:`train_loop` runs so: arithmetic on them is many times slower on a CPU);
 * :func:`train_loop` — ``n_steps`` calls of a step function, with all of the above;
-* :func:`save_checkpoint` / :func:`load_checkpoint` — atomic saves, ``weights_only`` loads;
 * :func:`adam` — the Adam optimiser every fit builds (PyTorch's fused kernel where it has one);
 * :func:`minimize` — the one loop of the non-adversarial fits (a loss over minibatches);
 * :func:`fit_likelihood` — the one maximum-likelihood fit of every density model;
@@ -21,14 +20,15 @@ import contextlib
 import math
 import numbers
 import os
-import tempfile
 from collections import defaultdict
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import torch
 
+from . import distributed
 from .checks import check_nonnegative_int, check_positive_int
+from .distributed import all_reduce_mean, averaging_gradients, is_distributed, shard, sharded_step
+from .runs import active_run
 
 __all__ = [
     "History",
@@ -40,13 +40,11 @@ __all__ = [
     "fit_adversarial",
     "fit_likelihood",
     "flushing_denormals",
-    "load_checkpoint",
     "minibatches",
     "minimize",
     "progress",
     "progress_disabled",
     "run_callback",
-    "save_checkpoint",
     "train_loop",
 ]
 
@@ -196,8 +194,6 @@ class Minibatches:
         rows = self._order[self._next : self._next + self.size]
         self._next += self.size
         if self.shard:
-            from .distributed import shard
-
             rows = shard(rows)
         return self.data[rows.to(self.data.device)]
 
@@ -308,8 +304,6 @@ def train_loop(
     check_nonnegative_int(n_steps, "n_steps")
     check_positive_int(log_every, "log_every")
     _check_state(state)
-    from .runs import active_run
-
     history = History() if history is None else history
     run = active_run()
     first_step = run.begin(desc, n_steps, state, history) if run is not None else 0
@@ -331,8 +325,6 @@ def train_loop(
 
 def _checked_values(values: Any, step: int) -> Mapping[str, Union[float, torch.Tensor]]:
     """What a step of :func:`train_loop` returned: averaged over the processes, checked finite."""
-    from .distributed import all_reduce_mean, is_distributed
-
     if not isinstance(values, Mapping) or not values:
         raise TypeError("step_fn must return a non-empty mapping of scalar values")
     if is_distributed():
@@ -353,36 +345,6 @@ def _check_state(state: Optional[Mapping[str, Any]]) -> None:
             raise TypeError(f"state's keys must be strings; got {name!r}")
         if not (callable(getattr(obj, "state_dict", None)) and callable(getattr(obj, "load_state_dict", None))):
             raise TypeError(f"state[{name!r}] must have state_dict() and load_state_dict(); got {type(obj).__name__}")
-
-
-def save_checkpoint(state: Mapping[str, Any], path: Union[str, Path]) -> Path:
-    """Save ``state`` (tensors, numbers, strings, lists, dicts) to ``path`` atomically.
-
-    The state is written to a temporary file in the same folder and then renamed, so a run
-    killed mid-save never leaves a truncated checkpoint behind.
-    """
-    if not isinstance(state, Mapping):
-        raise TypeError(f"state must be a mapping (for example a state_dict); got {type(state).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(dict(state), handle)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def load_checkpoint(path: Union[str, Path], map_location: Optional[Union[str, torch.device]] = None) -> Dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 # -- one way to fit ----------------------------------------------------------------------------
@@ -459,8 +421,6 @@ def _minimize_step(loss_fn: Callable[[torch.Tensor], LossValues], state: Mapping
                    max_grad_norm: Optional[float], callback: Optional[Callback],
                    shard: bool) -> Callable[[int], Dict[str, Union[float, torch.Tensor]]]:
     """One step of :func:`minimize` on its ``state`` (model, optimizer, minibatches, scheduler)."""
-    from .distributed import sharded_step
-
     model, optimizer, batches, schedule = (state["model"], state["optimizer"], state["batches"],
                                            state.get("scheduler"))
 
@@ -511,8 +471,6 @@ def fit_likelihood(
         raise TypeError(f"model must have a log_prob method; got {type(model).__name__}")
     if not scale > 0:
         raise ValueError(f"scale must be positive; got {scale!r}")
-
-    from . import distributed
 
     # with shard=True (torchrun) the model is called through DDP, which averages the gradients
     log_prob = distributed.wrap(model, method="log_prob") if fit.get("shard") else model.log_prob
@@ -566,8 +524,6 @@ def fit_adversarial(
     check_positive_int(n_batches, "n_batches")
     if state is not None and not isinstance(state, Mapping):
         raise TypeError(f"state must be a mapping of names to objects or None; got {type(state).__name__}")
-    from .distributed import averaging_gradients, sharded_step
-
     optimizers = [obj for obj in (state or {}).values() if isinstance(obj, torch.optim.Optimizer)]
     if shard and not optimizers:
         raise ValueError("shard=True needs the players' optimizers in state: their gradients are averaged there")

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 
 import companion
+from companion.runs import active_run
+from companion.train import PROGRESS_ENV
 
 __all__ = ["MAX_DEFAULT_WORKERS", "WORKERS_ENV", "map_in_workers", "worker_count"]
 
@@ -103,8 +105,6 @@ def _silence_bars_in_notebooks() -> None:
     In a terminal a worker's bar writes to stderr and is kept.
     """
     if "ipykernel" in sys.modules:
-        from companion.train import PROGRESS_ENV
-
         os.environ[PROGRESS_ENV] = "0"
 
 
@@ -141,8 +141,6 @@ def map_in_workers(function: Callable[..., Any], jobs: Sequence[Sequence[Any]],
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int; got {workers!r}")
     workers = min(workers, len(jobs))
-    from companion.runs import active_run
-
     # forking is safe on Linux only; a checkpointed run numbers its training loops in one process
     if workers < 2 or not sys.platform.startswith("linux") or _IN_WORKER or active_run() is not None:
         return _map_here(function, jobs)

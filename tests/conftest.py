@@ -44,13 +44,13 @@ def pytest_collection_modifyitems(config, items):
 def one_worker_and_two(monkeypatch):
     """``both(run, *args)``: ``run(*args)`` with one worker process and again with two
     (:mod:`companion.workers`), each time with nothing kept from an earlier fit
-    (:func:`companion.runs.fit_once`); returns the two results, to be compared number for number."""
-    from companion import runs, workers
+    (:func:`companion.shared_fits.fit_once`); returns the two results, to be compared number for number."""
+    from companion import shared_fits, workers
 
     def both(run, *args):
         results = []
         for n in ("1", "2"):
-            monkeypatch.setattr(runs, "_FITTED", {})
+            monkeypatch.setattr(shared_fits, "_FITTED", {})
             monkeypatch.setenv(workers.WORKERS_ENV, n)
             results.append(run(*args))
         return results

@@ -1,5 +1,5 @@
 """The adaptive-density experiments train their seeds as jobs in worker processes (companion.workers)
-or prefit their shared models there (companion.runs.fit_once_in_workers): with one worker or two, the
+or prefit their shared models there (companion.shared_fits.fit_once_in_workers): with one worker or two, the
 same numbers, in seed order."""
 
 from __future__ import annotations

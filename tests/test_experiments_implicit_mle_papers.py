@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import timeless
 
-from companion import runs
+from companion import shared_fits
 from companion.experiments import implicit_mle_baselines as B
 from companion.experiments import implicit_mle_faces as F
 from companion.experiments import implicit_mle_neighbours as N
@@ -91,7 +91,7 @@ def test_parzen_sweep_gives_the_same_numbers_with_and_without_worker_processes(m
     scores = []
     for workers in ("1", "2"):
         monkeypatch.setenv("COMPANION_WORKERS", workers)
-        monkeypatch.setattr(runs, "_FITTED", {})
+        monkeypatch.setattr(shared_fits, "_FITTED", {})
         result = P.run_parzen_sweep(cfg)
         scores.append({m: result.parzen[m].tolist() for m in B.METHODS})
     assert scores[0] == scores[1]
@@ -110,14 +110,14 @@ def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
         return [(name, model) for name, model, _ in B._fit_baselines(x, methods, 2, 8, 2, "full", steps, 16, 1e-3,
                                                                      1e-3, seed, reg_covar=1e-4)]
 
-    runs._FITTED.clear()
+    shared_fits._FITTED.clear()
     first = fit(0)
     after_training = torch.get_rng_state()
     second = fit(0)
     assert [m for _, m in first] == [m for _, m in second]  # the very same models
     assert torch.equal(torch.get_rng_state(), after_training)
     assert all(a is not b for (_, a), (_, b) in zip(first, fit(1)))  # another seed trains its own
-    runs._FITTED.clear()
+    shared_fits._FITTED.clear()
     fresh = fit(0, ("VAE",))[0][1]  # trained again: the same numbers as the first time
     draws = []
     for model in (fresh, dict(first)["VAE"]):
@@ -126,7 +126,7 @@ def test_the_nearest_neighbours_reuse_the_models_of_the_parzen_sweep():
     assert torch.equal(*draws)
     with pytest.raises(ValueError, match="unknown method"):
         fit(0, ("PixelCNN",))
-    runs._FITTED.clear()
+    shared_fits._FITTED.clear()
 
 
 def test_likelihood_correlation_smoke_run_compares_the_corrections_over_seeds():

@@ -8,15 +8,14 @@ import math
 import pytest
 import torch
 
+from companion.runs import load_checkpoint, save_checkpoint
 from companion.train import (
     History,
     check_finite,
     denormals_flushed,
     flushing_denormals,
-    load_checkpoint,
     minibatches,
     progress,
-    save_checkpoint,
     train_loop,
 )
 

@@ -67,7 +67,7 @@ def test_bad_input_is_refused_clearly():
 
 def test_the_average_survives_a_checkpoint_and_a_gan_fit_names_it_in_its_state(tmp_path):
     from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
-    from companion.train import load_checkpoint, save_checkpoint
+    from companion.runs import load_checkpoint, save_checkpoint
 
     network = nn.Linear(2, 2)
     average = WeightAverage(network, decay=0.5)

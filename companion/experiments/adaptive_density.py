@@ -35,16 +35,20 @@ from torch import nn
 
 import companion
 from companion import data as datasets
-from companion.ade import ADE, MODES, build_ade, fit_ade
+from companion.ade import ADE, ADVERSARIAL_MODES, FLOW_MODES, MODES, build_ade, fit_ade
 from companion.checks import check_adam_betas, check_in_interval
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.adaptive_density_gans import train_plain_gans
 from companion.experiments.feature_classifier import DATASETS, train_feature_net
+from companion.flows import RealNVP
 from companion.gan import GAN, ConvDiscriminator, fit_gan
 from companion.metrics import frechet_distance, inception_metrics, mean_std
-from companion.plots import pyplot
+from companion.plots import image_grid, pyplot
+from companion.replicas import check_seeds
 from companion.reproduce import register
+from companion.runs import set_rng_state
+from companion.shared_fits import fit_once, fit_once_in_workers
 from companion.train import History, adam
 from companion.vae import VAE, fit_vae
 from companion.weight_average import WeightAverage
@@ -108,7 +112,8 @@ _PLAIN_GAN_FIELDS = ("dataset", "gan_latent_dim", "gan_hidden", "gan_layers", "a
 
 
 def _shared_item(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[tuple, Callable[[], ADE]]:
-    """The ``(key, fit)`` pair of :func:`companion.runs.fit_once` for ``fit()`` after ``seed_everything(seed)``."""
+    """The ``(key, fit)`` pair of :func:`companion.shared_fits.fit_once` for ``fit()`` after
+    ``seed_everything(seed)``."""
 
     def seeded_fit() -> ADE:
         companion.seed_everything(seed)
@@ -118,19 +123,15 @@ def _shared_item(key: tuple, seed: int, fit: Callable[[], ADE]) -> Tuple[tuple, 
 
 
 def _shared_fit(item: Tuple[tuple, Callable[[], ADE]]) -> Tuple[ADE, float]:
-    """The fit of an item of :func:`_shared_item`, once a process per key (:func:`companion.runs.fit_once`;
+    """The fit of an item of :func:`_shared_item`, once a process per key (:func:`companion.shared_fits.fit_once`;
     :func:`prefit` runs many at once); returns the model and the seconds the fit took."""
-    from companion.runs import fit_once
-
     return fit_once(*item)
 
 
 def prefit(items: List[Tuple[tuple, Callable[[], ADE]]]) -> None:
     """Train the shared fits of ``items`` (:func:`ade_fit_item`, :func:`plain_gan_fit_item`) two at a time in
-    one-thread worker processes (:func:`companion.runs.fit_once_in_workers`), before an experiment asks for them
+    one-thread worker processes (:func:`companion.shared_fits.fit_once_in_workers`), before an experiment asks for them
     one by one: each is the fit it would have run, on one thread, wherever it runs."""
-    from companion.runs import fit_once_in_workers
-
     fit_once_in_workers(items)
 
 
@@ -226,9 +227,7 @@ def fitted_plain_gan(cfg: "AblationConfig", seed: int, train: torch.Tensor, desc
     GAN (rd) row. The seeds of ``cfg.seeds`` train together as replicas (:func:`plain_gan_fit_item`; a seed
     outside them alone), each the run of its own seed; the fits are shared within a process (by seeds,
     device and :data:`_PLAIN_GAN_FIELDS`): the sample-quality runs score the ablation's GANs. Sets the global
-    random state to what this seed's run left, as :func:`companion.runs.fit_once` does for one fit."""
-    from companion.runs import set_rng_state
-
+    random state to what this seed's run left, as :func:`companion.shared_fits.fit_once` does for one fit."""
     seeds = tuple(cfg.seeds) if seed in cfg.seeds else (seed,)
     fitted, seconds = _shared_fit(plain_gan_fit_item(cfg, seeds, train, desc, residual=residual))
     model, state = fitted[seeds.index(seed)]
@@ -245,8 +244,6 @@ def plain_gan_fit_item(cfg: "AblationConfig", seeds: Sequence[int], train: torch
     With ``residual`` the discriminator is a :class:`~companion.ade.ResidualMLPDiscriminator` (see
     :func:`plain_gan_model`); the generator, its initialisation at each seed and the recipe stay the same.
     """
-    from companion.replicas import check_seeds
-
     if cfg.gan_fit != "plain" or cfg.architecture != "mlp":
         raise ValueError(f"the plain GAN recipe needs gan_fit='plain' and MLPs; got {cfg.gan_fit!r}, "
                          f"{cfg.architecture!r}")
@@ -369,9 +366,6 @@ class AblationResult:
 def _ade_from(cfg: AblationConfig, mode: str, flow_scales: Optional[int] = None,
               flow_blocks: Optional[int] = None) -> ADE:
     """The ADE of ``mode`` for ``cfg`` (MLPs, or with ``cfg.architecture == "conv"`` conv networks)."""
-    from companion.ade import ADVERSARIAL_MODES, FLOW_MODES
-    from companion.flows import RealNVP
-
     if cfg.dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {cfg.dataset!r}")
     shape, n_levels = DATASETS[cfg.dataset]
@@ -582,8 +576,6 @@ def ablation_table(result: AblationResult) -> DataFrame:
 def plot_ablation(result: AblationResult) -> Figure:
     """Training images, then 36 samples of the first seed's model of every mode, each titled with its mean bits/dim
     and Fréchet distance over seeds (Fig. 5)."""
-    from companion.plots import image_grid
-
     plt = pyplot()
     panels = [("data", result.data_samples)] + [(m, result.samples[m]) for m in result.modes]
     fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6))

@@ -44,7 +44,7 @@ from companion.experiments.adaptive_density import (
 )
 from companion.experiments.feature_classifier import train_feature_net
 from companion.metrics import frechet_distance, mean_std
-from companion.plots import pyplot
+from companion.plots import image_grid, pyplot
 from companion.reproduce import register
 from companion.vae import VAE
 from companion.workers import map_in_workers
@@ -101,7 +101,7 @@ def _plain_gan_row(cfg: AblationConfig, variant: str) -> bool:
 
 
 def _refinement_item(cfg: AblationConfig, variant: str, seed: int, train: torch.Tensor):
-    """The fit of ``variant`` with ``seed`` as a ``(key, fit)`` pair of :func:`companion.runs.fit_once`: the
+    """The fit of ``variant`` with ``seed`` as a ``(key, fit)`` pair of :func:`companion.shared_fits.fit_once`: the
     plain mode is the ablation's model (:func:`ade_fit_item`, shared with it), a refined one its own fit.
     With ``cfg.gan_fit == "plain"`` the GAN rows take the ablation's plain GAN recipe, the recipe that meets
     the digits bar, every seed of ``cfg.seeds`` in one fit (:func:`plain_gan_fit_item`; the plain row is the
@@ -299,8 +299,6 @@ def refinements_table(result: RefinementsResult) -> DataFrame:
 def plot_refinements(result: RefinementsResult) -> Figure:
     """Training digits, then 36 samples of the first seed's model of every variant, each titled with its mean
     bits/dim and Fréchet distance over seeds."""
-    from companion.plots import image_grid
-
     plt = pyplot()
     variants = result.variants
     fig, axes = plt.subplots(1, len(variants) + 1, figsize=(2.2 * (len(variants) + 1), 2.7))

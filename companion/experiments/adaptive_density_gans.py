@@ -23,6 +23,7 @@ import companion
 from companion.ade import ADE, ResidualMLPDiscriminator, build_ade, fit_inference_network
 from companion.checks import check_adam_betas
 from companion.experiments.feature_classifier import DATASETS
+from companion.experiments.symmetric_replicas import replica_gan_step
 from companion.nets import MLP, remove_spectral_norm, spectral_normalise
 from companion.replicas import Replicas, StackedMinibatches, check_seeds, stacked_randn
 from companion.runs import rng_state
@@ -128,8 +129,6 @@ def train_decoders_as_gans(models: Sequence[ADE], streams: Sequence[torch.Genera
         ValueError: if the models are not GANs with MLP decoders, or ``streams`` or ``data`` do not give one
             per model.
     """
-    from companion.experiments.symmetric_replicas import replica_gan_step
-
     models, decoders = _checked_gan_models(models, streams, data)
     betas = check_adam_betas(betas, "betas")
     device = data.device

@@ -38,17 +38,18 @@ from companion.experiments.adaptive_density import (
     plain_gan_fit_item,
     prefit,
 )
+from companion.experiments.comparison_configs import ImagesConfig
+from companion.experiments.comparison_data import FittedModel, dataset_spec
+from companion.experiments.comparison_models import ade_fitted_model, fit_model
 from companion.experiments.feature_classifier import FeatureNet, fit_classifier, train_feature_net
-from companion.metrics import frechet_distance, mean_std, prd_curve, prd_f_beta
-from companion.plots import pyplot
+from companion.metrics import bits_per_dim, frechet_distance, mean_std, prd_curve, prd_f_beta
+from companion.plots import image_grid, pyplot
 from companion.reproduce import register
 from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
     from matplotlib.figure import Figure
     from pandas import DataFrame
-
-    from companion.experiments.comparison_data import FittedModel
 
 #: Table 5.6 of the thesis (CIFAR-10, class-conditional models): GAN-test and GAN-train accuracy (%).
 PAPER_TABLE56 = {"gan": (71.8, 29.7), "av-ade": (76.9, 73.4), "dcgan (Shmelkov et al.)": (58.2, 65.0)}
@@ -217,8 +218,6 @@ class SampleQualityResult:
 
 def _comparison_cfg(cfg: SampleQualityConfig, seed: int):
     """The comparison chapter's configuration at the same scale, on digits, with this experiment's steps and seed."""
-    from companion.experiments.comparison_configs import ImagesConfig
-
     base = ImagesConfig.for_scale(cfg.scale if cfg.scale in ("smoke", "book", "paper") else "book")
     return dataclasses.replace(base, datasets=("digits",), n_steps=cfg.n_steps, seed=seed)
 
@@ -242,9 +241,6 @@ def _ade_item(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: in
 
 def _fit(name: str, train: torch.Tensor, cfg: SampleQualityConfig, seed: int):
     """A trained model behind the comparison chapter's :class:`FittedModel` interface."""
-    from companion.experiments.comparison import FittedModel, dataset_spec, fit_model
-    from companion.experiments.comparison_models import ade_fitted_model
-
     if name in ("v-ade", "av-ade"):  # the ablation's fit where it has one (shared, trained once)
         model, seconds = _shared_fit(_ade_item(name, train, cfg, seed))
         fitted = ade_fitted_model(model, dataset_spec("digits"), _comparison_cfg(cfg, seed))
@@ -271,8 +267,6 @@ def _quality_scores(model: FittedModel, cfg: SampleQualityConfig, seed: int, fea
                     held_labels: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, float], Tuple[np.ndarray, np.ndarray]]:
     """One fitted model's samples, its scores of this seed (training seconds, bits/dim where it has a
     likelihood, Fréchet distance, smallest class share, GAN-train/test, PRD summaries) and its PRD curve."""
-    from companion.metrics import bits_per_dim
-
     values = {"seconds": model.seconds}  # training wall-clock, for the budget
     x = model.sample(cfg.n_samples).clamp(0, 1)
     if model.log_prob_fn is not None:
@@ -429,8 +423,6 @@ def sample_quality_table(result: SampleQualityResult) -> DataFrame:
 
 def plot_sample_quality(result: SampleQualityResult) -> Figure:
     """Samples (Fig. 5.6), precision-recall curves (Fig. 5.11) and AV-ADE reconstructions (Fig. A.8)."""
-    from companion.plots import image_grid
-
     plt = pyplot()
     models = result.models
     fig = plt.figure(figsize=(2.2 * (len(models) + 1), 5.6))

@@ -26,6 +26,7 @@ from companion.ade import ADE, build_ade, fit_ade, fit_inference_network
 from companion.config import ExperimentConfig
 from companion.evidence import verdict
 from companion.experiments.adaptive_density import _fit_decoder_as_gan
+from companion.experiments.adaptive_density_gans import continuing_generator, train_decoders_as_gans
 from companion.metrics import mean_std, mode_coverage
 from companion.plots import pyplot
 from companion.reproduce import register
@@ -109,8 +110,6 @@ def _ring_gans(cfg: Fig4Config, seeds: Sequence[int], train: torch.Tensor) -> It
     """The GAN of Fig. 4 for every seed (``cfg.gan_fit == "plain"``), the seeds trained together as replicas
     (:func:`~.adaptive_density_gans.train_decoders_as_gans`), each the run of its seed up to rounding; yields
     each seed's model after its inference network, with the global random state that seed's run leaves."""
-    from companion.experiments.adaptive_density_gans import continuing_generator, train_decoders_as_gans
-
     models, streams = [], []
     for seed in seeds:
         companion.seed_everything(seed)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 import companion
+from companion.agave import fit_agave
 from companion.experiments.agave_models import (
     AgaveConfig,
     agave_job,
@@ -323,8 +324,6 @@ def plot_remove_auxiliary(result: RemoveAuxiliaryResult) -> Figure:
 def run_remove_auxiliary(cfg: RemoveAuxiliaryConfig) -> RemoveAuxiliaryResult:
     """Train a copy of the main AGAVE ``cfg.finetune_steps`` more steps without the auxiliary term and with
     ``lambda = 1`` (eq. 3.6); report its test KL, :func:`mismatch_penalty` and bits/dim bound before and after."""
-    from companion.agave import fit_agave
-
     model, _ = trained_agave(cfg)
     x, n_dims = test_split(cfg)
     originals = x[: cfg.n_images]

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 import companion
+from companion.data import load
+from companion.evidence import bootstrap_difference, summarize, verdict
 from companion.experiments.agave_models import (
     AgaveConfig,
     agave_job,
@@ -41,6 +43,9 @@ from companion.experiments.agave_models import (
     trained_vae,
     upsample,
 )
+from companion.experiments.feature_classifier import train_feature_net
+from companion.metrics import frechet_distance
+from companion.plots import image_grid
 from companion.reproduce import register
 
 if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
@@ -79,7 +84,6 @@ class PriorSamplesResult:
 def plot_prior_samples(result: PriorSamplesResult) -> Figure:
     """Fig. 3.5: one row per latent: ``f(z)`` at the size of the samples, then the PixelCNN samples given it."""
     rows = torch.cat([upsample(result.f, result.samples.shape[2:])[:, None], result.samples], dim=1)
-    from companion.plots import image_grid
 
     fig = image_grid(rows.flatten(0, 1).float().clamp(0, 1), nrow=rows.shape[1],
                      title="Fig. 3.5: f(z), z ~ p(z) (first column), then PixelCNN samples given f(z)")
@@ -320,8 +324,6 @@ def _scores(kind: str, cfg: SamplesConfig, x_test: torch.Tensor, classifier: tor
 
 def _scores_of(kind: str, model: torch.nn.Module, cfg: SamplesConfig, n_dims: int, x_test: torch.Tensor,
                classifier: torch.nn.Module, ref_features: torch.Tensor):
-    from companion.metrics import frechet_distance
-
     companion.seed_everything(cfg.seed)
     if kind == "agave":
         bound = iw_bpd(cfg, x_test)  # cached: Table 3.1 computes the first seed's
@@ -346,8 +348,6 @@ def _compare(result: SamplesResult, a: str, b: str, score: str) -> Dict[str, Any
     """"``a`` is better than ``b``" on ``score`` (lower is better): the bootstrap interval of the
     difference and the verdict, or "not compared" where a sample-quality comparison involves a
     model that misses the digits bar in some seed (a baseline that has not learned is not ranked)."""
-    from companion.evidence import bootstrap_difference, verdict
-
     runs_a, runs_b = result.runs[a][score], result.runs[b][score]
     diff = bootstrap_difference(runs_a, runs_b)
     below = [SAMPLE_MODELS[m] for m in (a, b) if score == "frechet" and not all(result.bars.get(m, [True]))]
@@ -358,8 +358,6 @@ def _compare(result: SamplesResult, a: str, b: str, score: str) -> Dict[str, Any
 
 def _sample_metrics(result: SamplesResult) -> Dict[str, Any]:
     """The JSON metrics: each model's mean and spread, its bar (met in k of n seeds), and the verdicts."""
-    from companion.evidence import summarize
-
     metrics: Dict[str, Any] = {}
     for kind, scores in result.runs.items():
         for score, values in scores.items():
@@ -387,9 +385,6 @@ def _sample_job(kind: str, cfg: SamplesConfig) -> Tuple[str, AgaveConfig, Dict[s
 def _real_row(cfg: SamplesConfig, x_test: torch.Tensor,
               classifier: torch.nn.Module) -> Tuple[torch.Tensor, Dict[str, float]]:
     """The validation images' features (the Fréchet distance's reference) and the real test images' scores."""
-    from companion.data import load
-    from companion.metrics import frechet_distance
-
     top = cfg.n_levels - 1
     reference = torch.round(load(cfg.dataset, "valid").to(x_test.device)[: cfg.n_frechet] * top) / top  # the levels
     ref_features = classifier.features(reference)
@@ -404,8 +399,6 @@ def run_samples(cfg: SamplesConfig) -> SamplesResult:
     of ``cfg.pixel_seeds``, and score each: test bound in bits/dim, smallest class share and Fréchet distance of its
     samples in the digits classifier's features; then the digits bar of each model seed by seed against the VAE's
     mean distance, and the verdicts on :data:`SAMPLE_COMPARISONS`."""
-    from companion.experiments.feature_classifier import train_feature_net
-
     for seeds in (cfg.vae_seeds, cfg.pixel_seeds):
         check_seeds(seeds)
     x_test, _ = test_split(cfg)

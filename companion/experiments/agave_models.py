@@ -19,17 +19,22 @@ import numpy as np
 import torch
 
 import companion
+from companion.agave import AGAVE, fit_agave
 from companion.checks import check_seeds  # noqa: F401  (the AGAVE experiments import it from here)
 from companion.config import ExperimentConfig
+from companion.data import load
+from companion.evidence import bootstrap_difference, verdict
+from companion.iaf_vae import IAFVAE
 from companion.metrics import bits_per_dim
+from companion.pixelcnn import PixelCNN, fit_pixelcnn
+from companion.plots import image_grid
+from companion.vae import VAE, fit_vae
+from companion.workers import map_in_workers, worker_count
 
 if TYPE_CHECKING:  # for the annotations only: importing the module stays cheap
     from matplotlib.axes import Axes
 
-    from companion.agave import AGAVE
-    from companion.pixelcnn import PixelCNN
     from companion.train import History
-    from companion.vae import VAE
 
 # ========================================================================================
 # The shared configuration and data
@@ -74,8 +79,6 @@ _MODEL_CACHE: Dict[Tuple, Tuple[Dict[str, torch.Tensor], Any]] = {}
 
 def images(cfg: AgaveConfig, split: str) -> torch.Tensor:
     """The split on the device (cached), in ``[0, 1]`` as the models take it; the test split cut to ``cfg.n_test``."""
-    from companion.data import load
-
     key = (cfg.dataset, split)
     if key not in _DATA_CACHE:
         _DATA_CACHE[key] = load(cfg.dataset, split)
@@ -101,8 +104,6 @@ def _model_key(cfg: AgaveConfig, kind: str, overrides: Dict[str, Any], n_steps: 
 
 
 def _new_agave(cfg: AgaveConfig, **overrides: Any):
-    from companion.agave import AGAVE
-
     x = images(cfg, "train")
     args = dict(n_levels=cfg.n_levels, latent_dim=cfg.latent_dim, lam=cfg.lam, channels=cfg.channels,
                 pixelcnn_channels=cfg.pixelcnn_channels, n_blocks=cfg.n_blocks, n_mixtures=cfg.n_mixtures)
@@ -114,10 +115,6 @@ def _new_model(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any]):
     """An untrained model of ``kind`` for ``cfg``: ``"agave"`` (``overrides``: :class:`~companion.agave.AGAVE`
     arguments), ``"pixelcnn"`` (the PixelCNN alone), ``"vae"`` (the shared convolutional VAE) or
     ``"iaf_vae"`` (its networks with an IAF posterior; ``overrides``: :class:`~companion.iaf_vae.IAFVAE` arguments)."""
-    from companion.iaf_vae import IAFVAE
-    from companion.pixelcnn import PixelCNN
-    from companion.vae import VAE
-
     shape = tuple(images(cfg, "train").shape[1:])
     if kind == "agave":
         return _new_agave(cfg, **overrides)
@@ -141,10 +138,6 @@ def _fit_model(kind: str, cfg: AgaveConfig, overrides: Dict[str, Any], n_steps: 
     so a model is the same wherever it was trained (up to the floating-point effects of the
     number of threads).
     """
-    from companion.agave import fit_agave
-    from companion.pixelcnn import fit_pixelcnn
-    from companion.vae import fit_vae
-
     x = images(cfg, "train")
     companion.seed_everything(cfg.seed)  # the initial weights and the minibatches
     model = _new_model(kind, cfg, overrides)
@@ -192,8 +185,6 @@ def train_in_parallel(jobs: List[Tuple[str, AgaveConfig, Dict[str, Any]]], n_ste
     ``min_steps`` (starting a worker costs seconds), nothing is started and the callers
     train as usual. Returns the number of models trained here.
     """
-    from companion.workers import map_in_workers, worker_count
-
     missing, seen = [], set()
     for kind, cfg, overrides in jobs:
         steps = cfg.n_steps if n_steps is None else n_steps
@@ -306,8 +297,6 @@ def paired_comparison(a: List[float], b: List[float]) -> Dict[str, Any]:
     ``b[i]`` come from the same training seed (same initial weights and minibatches; only the
     compared setting differs): the mean difference, its paired 95% bootstrap interval and the
     verdict of :func:`companion.evidence.verdict`, for the experiment's JSON metrics."""
-    from companion.evidence import bootstrap_difference, verdict
-
     diff = bootstrap_difference(a, b, paired=True)
     return {"difference": diff.estimate, "low": diff.low, "high": diff.high, "n_seeds": len(a),
             "verdict": verdict(a, b, higher_is_better=False, paired=True)}
@@ -330,8 +319,6 @@ def bpd(nats: float, n_dims: int) -> float:
 
 def show_images(ax: Axes, batch: torch.Tensor, nrow: int, title: str) -> None:
     """A grid of images in ``[0, 1]`` on ``ax``."""
-    from companion.plots import image_grid
-
     image_grid(batch.detach().float().cpu().clamp(0, 1), nrow=nrow, ax=ax, title=title)
 
 

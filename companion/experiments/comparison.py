@@ -29,6 +29,7 @@ import torch
 
 import companion
 from companion import data as datasets
+from companion.evidence import VERDICTS, verdict
 from companion.experiments.comparison_configs import (  # noqa: F401  (re-exported: the chapter calls cmp.X)
     ComparisonConfig,
     ImagesConfig,
@@ -69,8 +70,17 @@ from companion.experiments.comparison_records import (  # noqa: F401  (re-export
 )
 from companion.experiments.comparison_results import COLUMNS, ComparisonResult, meets_bar
 from companion.experiments.comparison_tables import bar_summary, comparison_table  # noqa: F401  (re-exported: cmp.X)
-from companion.metrics import pareto_front  # noqa: F401  (the chapter calls it as cmp.pareto_front)
+from companion.metrics import (
+    bits_per_dim,
+    classifier_quality_bar,
+    frechet_distance,
+    mode_coverage,
+    pareto_front,  # noqa: F401  (the chapter calls it as cmp.pareto_front)
+    parzen_log_likelihood,
+    select_parzen_sigma,
+)
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 __all__ = [
     "DATASET_SPECS",
@@ -119,8 +129,6 @@ def _gan_bar(model: str, row: Dict[str, Optional[float]], samples: torch.Tensor,
     (:func:`companion.metrics.classifier_quality_bar`). Toys: the bar is read over the seeds together
     (:func:`_toy_bar`); a seed records only whether it reached the level (``at_bar_level``).
     """
-    from companion.metrics import classifier_quality_bar
-
     if model not in GAN_MODELS:
         return {}
     if spec.family == "toys":
@@ -141,8 +149,6 @@ def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, n_t
               ) -> Tuple[Dict[str, Optional[float]], np.ndarray, torch.Tensor]:
     """One fitted model's scores (without the GAN bar, which needs the VAE of the same seed: :func:`_gan_bar`),
     the first ``n_grid`` draws for the sample grids, and the draws themselves."""
-    from companion.metrics import bits_per_dim, frechet_distance
-
     row: Dict[str, Optional[float]] = {"seconds": fitted.seconds, "n_params": float(fitted.n_params)}
     if fitted.log_prob_fn is not None:
         mean_ll = float(fitted.log_prob(test).mean())
@@ -165,8 +171,6 @@ def _evaluate(fitted: FittedModel, spec: DatasetSpec, cfg: ComparisonConfig, n_t
 def _sample_scores(samples: torch.Tensor, spec: DatasetSpec, valid: torch.Tensor, test: torch.Tensor,
                    space: Optional[FeatureSpace]) -> Dict[str, Optional[float]]:
     """Modes covered (toys), or Parzen log-likelihood and Fréchet distance to the test split."""
-    from companion.metrics import frechet_distance, mode_coverage, parzen_log_likelihood, select_parzen_sigma
-
     if spec.family == "toys":
         n_modes, quality = mode_coverage(samples, datasets.toy_centers(spec.name), datasets.toy_std(spec.name))
         return {"modes": float(n_modes), "high_quality": float(quality)}
@@ -227,8 +231,6 @@ def _fit_models(models: Sequence[str], spec: DatasetSpec, cfg: ComparisonConfig,
     the numbers do not depend on how many run at once). Returns per model each metric's values over the
     seeds (a GAN's bar read against the VAE of the same seed, :func:`_gan_bar`), the first seed's grid
     draws, and its likelihood kind and note."""
-    from companion.workers import map_in_workers
-
     seeds = tuple(cfg.seed + j for j in range(cfg.n_seeds))
     jobs = []
     for model in models:  # a GAN's seeds are one job (replicas), any other model's one job per seed
@@ -368,8 +370,6 @@ def _headline_verdicts(result: ComparisonResult, dataset: str) -> Dict[str, floa
     """``"<dataset>/<a>_vs_<b>_<metric>_verdict"``: 1 holds, -1 does not hold, 0 cannot tell, NaN not compared
     (a model not run, or a GAN below its bar), from :func:`companion.evidence.verdict` over the seeds. On the
     toys, the GAN also against every other model, on modes and on the share of high-quality samples."""
-    from companion.evidence import VERDICTS, verdict
-
     questions = list(HEADLINES[result.family])
     if result.family == "toys" and "gan" in result.models:
         questions += [("gan", m, key, True) for m in result.models if m != "gan" for key in ("modes", "high_quality")]

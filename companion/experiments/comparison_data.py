@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from companion import data as datasets
+from companion.experiments.feature_classifier import train_feature_net
 
 if TYPE_CHECKING:  # only the type: the settings are read, never built, here
     from companion.experiments.comparison_configs import ComparisonConfig
@@ -288,8 +289,6 @@ def feature_space(dataset: str, cfg: "ComparisonConfig") -> FeatureSpace:
     """
     spec = dataset_spec(dataset)
     if dataset in ("digits", "cifar10"):
-        from companion.experiments.feature_classifier import train_feature_net
-
         net, accuracy = train_feature_net(cfg.feature_steps, seed=0, device=torch.device("cpu"), dataset=dataset)
         net.eval()
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import companion
+from companion import symmetric
 from companion.experiments.comparison_data import (
     DISPLAY_NAMES,
     GAN_MODELS,
@@ -26,8 +27,14 @@ from companion.experiments.comparison_data import (
     _device_of,
     _likelihood_how,
 )
+from companion.experiments.symmetric_mode_coverage import ModeCoverageConfig as Recipe
+from companion.experiments.symmetric_replicas import replica_gan_step, replica_mixer
+from companion.experiments.symmetric_toys import _train_toy_replicas
+from companion.gan import GAN, ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, fit_gan
 from companion.nets import remove_spectral_norm, spectral_normalise
-from companion.train import adam
+from companion.replicas import Replicas, StackedMinibatches, stacked_randn
+from companion.symmetric import SymmetricDiscriminator, fit_bgan
+from companion.train import adam, train_loop
 
 if TYPE_CHECKING:  # only the type: the settings are read, never built, here
     from companion.experiments.comparison_configs import ComparisonConfig
@@ -56,8 +63,6 @@ def _patch_grid(spec: DatasetSpec) -> bool:
 def _generator(spec: DatasetSpec, cfg: ComparisonConfig, flat: bool = False) -> nn.Module:
     """The GANs' generator: an MLP, or with ``gan_generator="conv"`` a small convolutional one
     (:class:`companion.gan.ConvGenerator`; on patches it draws an 8x8 map, made a patch vector)."""
-    from companion.gan import ConvGenerator, MLPGenerator
-
     out_activation = "sigmoid" if spec.discrete else None  # images lie in [0, 1]
     if cfg.gan_generator == "conv":
         if _patch_grid(spec):
@@ -76,8 +81,6 @@ def _generator(spec: DatasetSpec, cfg: ComparisonConfig, flat: bool = False) -> 
 def _discriminator(spec: DatasetSpec, cfg: ComparisonConfig) -> nn.Module:
     """The GAN's pointwise discriminator: an MLP, or with ``gan_discriminator="conv"`` a small
     convolutional one (:class:`companion.gan.ConvDiscriminator`; on patches it sees the 8x8 map)."""
-    from companion.gan import ConvDiscriminator, MLPDiscriminator
-
     if cfg.gan_discriminator == "conv":
         if _patch_grid(spec):
             disc = nn.Sequential(_PatchToImage(), ConvDiscriminator((1, 8, 8), cfg.gan_disc_conv_channels))
@@ -98,9 +101,6 @@ def _replicated_players(cfg: ComparisonConfig) -> bool:
 def _replica_discriminator(model: str, spec: DatasetSpec, cfg: ComparisonConfig) -> nn.Module:
     """One seed's discriminator as the replicas stack it: the GAN's MLP on flat examples (a logit per
     example), or BGAN's and M-BGAN's set discriminator; spectrally normalised with ``gan_spectral_norm``."""
-    from companion.gan import MLPDiscriminator
-    from companion.symmetric import SymmetricDiscriminator
-
     if model == "gan":  # the MLP of MLPDiscriminator, its (..., 1) logits flattened to (...,)
         disc: nn.Module = nn.Sequential(MLPDiscriminator(spec.shape, hidden=cfg.gan_disc_hidden,
                                                          n_layers=cfg.gan_layers).net, nn.Flatten(-2))
@@ -122,11 +122,6 @@ def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg:
 
     Returns the generator replicas (flat examples) and the discriminator replicas.
     """
-    from companion.experiments.symmetric_replicas import replica_gan_step, replica_mixer
-    from companion.replicas import Replicas, StackedMinibatches, stacked_randn
-    from companion.symmetric import complementary_mixed_sets
-    from companion.train import train_loop
-
     dev = train.device
     discs = Replicas(lambda: _replica_discriminator(model, spec, cfg), seeds, device=dev)
     gens = Replicas(lambda: _generator(spec, cfg, flat=True).net, seeds, device=dev)
@@ -136,7 +131,8 @@ def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg:
     g_opt = adam(gens.parameters(), lr=cfg.gan_lr, betas=betas)
     batches = StackedMinibatches(train.flatten(1), cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
     gamma = cfg.bgan_gamma
-    mix = replica_mixer(lambda real, fake, rng: complementary_mixed_sets(real, fake, gamma, generator=rng),
+    # symmetric.complementary_mixed_sets is looked up at each call, as a test that spies on it needs
+    mix = replica_mixer(lambda real, fake, rng: symmetric.complementary_mixed_sets(real, fake, gamma, generator=rng),
                         [torch.Generator(device=dev).manual_seed(s) for s in seeds])
     reduction = {"gan": None, "bgan": "bgan", "m-bgan": "mbgan"}[model]
 
@@ -153,8 +149,6 @@ def _fit_gans_as_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cf
                           seeds: Tuple[int, ...]) -> List[FittedModel]:
     """:func:`_train_gan_replicas`, each replica made a :class:`companion.gan.GAN` whose discriminator has
     plain layers with the normalised weights (so that the fit pickles); ``seconds`` is each seed's share."""
-    from companion.gan import GAN, MLPGenerator
-
     start = time.perf_counter()
     gens, discs = _train_gan_replicas(model, train, spec, cfg, seeds)
     seconds = (time.perf_counter() - start) / len(seeds)
@@ -210,8 +204,6 @@ def fit_gans(model: str, train: torch.Tensor, spec: DatasetSpec, cfg: Comparison
 def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
     """A GAN of one seed in the package's plain loop, as the sweeps with a convolutional player
     (``gan_generator`` or ``gan_discriminator`` ``"conv"``) train it (:func:`fit_gans`)."""
-    from companion.gan import GAN, fit_gan
-
     disc = _discriminator(spec, cfg)  # built first: the initialisations draw in this order
     gan = GAN(_generator(spec, cfg), disc, cfg.gan_latent_dim).to(train.device)
     fit_gan(gan, train, n_steps=cfg.gan_steps, batch_size=cfg.batch_size, loss="ns", lr=cfg.gan_lr,
@@ -223,9 +215,6 @@ def _fit_gan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
 def _fit_bgan(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, reduction: str) -> FittedModel:
     """BGAN or M-BGAN of one seed in the package's plain loop, as the sweeps with a convolutional player
     train it (:func:`fit_gans`)."""
-    from companion.gan import GAN
-    from companion.symmetric import SymmetricDiscriminator, fit_bgan
-
     name = "bgan" if reduction == "bgan" else "m-bgan"
     # the set discriminator takes vectors: the generator makes flat examples, reshaped when sampled
     gen = _generator(spec, cfg, flat=True)  # built first: the initialisations draw in this order
@@ -249,9 +238,6 @@ def _train_toy_gan_replicas(model: str, dataset: str, seeds: Tuple[int, ...], cf
     (:func:`companion.experiments.symmetric_toys._train_toy_replicas`, PacGAN networks) at the
     comparison's widths, steps and learning rate, the rate decayed linearly to zero when
     ``cfg.gan_lr_decay``. Returns the generator and discriminator replicas."""
-    from companion.experiments.symmetric_mode_coverage import ModeCoverageConfig as Recipe
-    from companion.experiments.symmetric_toys import _train_toy_replicas
-
     method = model.replace("-", "")
     recipe = Recipe(datasets=(dataset,), methods=(method,), seeds=seeds, latent_dim=cfg.gan_latent_dim,
                     batch_size=cfg.gan_batch_size, n_steps=cfg.gan_steps, pacgan_g_hidden=cfg.gan_hidden,

@@ -46,6 +46,8 @@ from torch import nn
 
 import companion
 from companion import data as datasets
+from companion.ade import ADE, build_ade, fit_ade
+from companion.agave import AGAVE, fit_agave
 from companion.experiments.comparison_data import (
     DISPLAY_NAMES,
     MODELS,
@@ -56,6 +58,17 @@ from companion.experiments.comparison_data import (
     not_applicable_reason,
 )
 from companion.experiments.comparison_gans import fit_gans
+from companion.flows import Dequantized, RealNVP, fit_flow, uniform_dequantize
+from companion.iml import Autoencoder, GMMBase, TwoStageModel
+from companion.lde import (
+    IncrementalAutoencoder,
+    LatentDensityEstimator,
+    fit_incremental_autoencoder,
+    fit_lde,
+    make_autoencoder,
+)
+from companion.nets import MLP
+from companion.vae import VAE, fit_vae
 
 if TYPE_CHECKING:  # only the type: the settings are read, never built, here
     from companion.experiments.comparison_configs import ComparisonConfig
@@ -64,8 +77,6 @@ if TYPE_CHECKING:  # only the type: the settings are read, never built, here
 
 
 def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    from companion.vae import VAE, fit_vae
-
     if spec.discrete:
         # the logistic scale starts at an eighth of the range (in levels), not at one level:
         # with 256 levels a unit scale makes the first steps' NLL huge
@@ -83,8 +94,6 @@ def _fit_vae(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
 
 
 def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    from companion.iml import Autoencoder, GMMBase, TwoStageModel
-
     output = "sigmoid" if spec.discrete else "linear"
     model = TwoStageModel(Autoencoder(spec.shape, cfg.latent_dim, hidden=(cfg.hidden,), output=output),
                           GMMBase(cfg.gmm_components, random_state=cfg.seed)).to(train.device)
@@ -96,9 +105,6 @@ def _fit_iml(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> F
 
 def _autoencoder(spec: DatasetSpec, cfg: ComparisonConfig, incremental: bool) -> nn.Module:
     """The LDE chapter's (incremental) autoencoder; with a linear output for data outside [0, 1]."""
-    from companion.lde import IncrementalAutoencoder, make_autoencoder
-    from companion.nets import MLP
-
     if spec.discrete:
         return make_autoencoder(spec.shape, cfg.latent_dim, incremental=incremental, hidden=cfg.hidden)
     # make_autoencoder ends in a sigmoid (data in [0, 1]); patches and toys need a linear output
@@ -108,8 +114,6 @@ def _autoencoder(spec: DatasetSpec, cfg: ComparisonConfig, incremental: bool) ->
 
 
 def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, incremental: bool) -> FittedModel:
-    from companion.lde import LatentDensityEstimator, fit_incremental_autoencoder, fit_lde
-
     name = "iae+lde" if incremental else "ae+lde"
     ae = _autoencoder(spec, cfg, incremental).to(train.device)
     fit_incremental_autoencoder(ae, train, n_steps=cfg.n_steps, batch_size=cfg.batch_size, desc=DISPLAY_NAMES[name])
@@ -127,8 +131,6 @@ def _fit_ae_lde(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, i
 
 
 def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    from companion.agave import AGAVE, fit_agave
-
     model = AGAVE(spec.shape, n_levels=spec.n_levels, latent_dim=cfg.latent_dim, lam=2.0,
                   channels=tuple(cfg.conv_channels), pixelcnn_channels=cfg.pixelcnn_channels,
                   n_blocks=cfg.pixelcnn_blocks, n_mixtures=2).to(train.device)
@@ -138,8 +140,6 @@ def _fit_agave(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) ->
 
 
 def _fit_ade(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig, mode: str) -> FittedModel:
-    from companion.ade import build_ade, fit_ade
-
     # ADE's flow needs H and W divisible by 2 ** (scales - 1); one scale fits every shape here
     model = build_ade(spec.shape, mode=mode, latent_dim=cfg.latent_dim, n_levels=spec.n_levels, hidden=cfg.hidden,
                 flow_blocks=cfg.ade_flow_blocks, flow_scales=1, flow_hidden=cfg.ade_flow_hidden, flow_layers=1,
@@ -157,8 +157,6 @@ def ade_fitted_model(model: nn.Module, spec: DatasetSpec, cfg: ComparisonConfig)
     Raises:
         TypeError: if ``model`` is not an ADE.
     """
-    from companion.ade import ADE
-
     if not isinstance(model, ADE):
         raise TypeError(f"model must be an ADE; got {type(model).__name__}")
 
@@ -175,8 +173,6 @@ def ade_fitted_model(model: nn.Module, spec: DatasetSpec, cfg: ComparisonConfig)
 
 
 def _fit_real_nvp(train: torch.Tensor, spec: DatasetSpec, cfg: ComparisonConfig) -> FittedModel:
-    from companion.flows import Dequantized, RealNVP, fit_flow, uniform_dequantize
-
     dev = train.device
     # Images: the multi-scale architecture's convolutional couplings (one scale fits every size
     # here). Their weight sharing matters: MLP couplings on the flattened pixels of the 70

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Dict, Iterable, Optional, Sequence, Tuple
 import numpy as np
 
 from companion import data as datasets
+from companion import plots
 from companion.experiments.comparison_data import DISPLAY_NAMES, MODELS, dataset_spec
 from companion.experiments.comparison_results import COLUMNS, ComparisonResult, meets_bar
 from companion.metrics import pareto_front
@@ -96,8 +97,6 @@ def plot_samples(result: ComparisonResult) -> Figure:
     """Sample grids (images, patches) or scatter plots (toys): one row per dataset, one panel per model."""
     import matplotlib.pyplot as plt
 
-    from companion import plots
-
     plots.set_style()
     names = ["data"] + result.models
     n_rows, n_cols = len(result.datasets), len(names)
@@ -143,8 +142,6 @@ def plot_tradeoffs(result: ComparisonResult, pairs: Optional[Sequence[Tuple[str,
     patches), modes against test log-likelihood and time against modes (toys).
     """
     import matplotlib.pyplot as plt
-
-    from companion import plots
 
     plots.set_style()
     if pairs is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from companion.evidence import format_spread, summarize
 from companion.experiments.comparison_data import DISPLAY_NAMES, GAN_MODELS
 from companion.experiments.comparison_results import COLUMNS, ComparisonResult
 
@@ -15,8 +16,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
 
 def _cell(key: str, values: Sequence[float]) -> str:
     """One table cell: ``mean ± std`` over seeds (a single value alone)."""
-    from companion.evidence import format_spread, summarize
-
     if key == "n_params":
         return f"{int(values[0]):,}"
     if key == "high_quality":

@@ -30,6 +30,7 @@ from companion.experiments.elbo_surgery_shared import (
     to_numpy,
     trained_vae,
 )
+from companion.plots import image_grid
 from companion.reproduce import register
 from companion.vae import VAE, fit_vae
 from companion.workers import map_in_workers
@@ -222,8 +223,6 @@ def plot_many_latents(result: ManyLatentsResult) -> Figure:
     per-latent variance of the means over the data (log scale), VAE samples, AAE samples and data."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid
-
     fig, axes = plt.subplots(len(result.datasets), 6, figsize=(17, 3.2 * len(result.datasets)), squeeze=False,
                              gridspec_kw={"width_ratios": [1.3, 1.3, 1.1, 1, 1, 1]})
     if len(result.seeds) > 1:  # the pictures are one run's, the numbers every seed's
@@ -319,7 +318,7 @@ def _pixel_likelihood_run(cfg: PixelLikelihoodsConfig, seed: int, held_out: torc
                         "reconstruction_mse": float((rec - x).pow(2).flatten(1).sum(1).mean())}
         reconstructions[name], samples[name] = to_numpy(rec[: cfg.n_show]), to_numpy(drawn[name][: cfg.n_show])
     # The Fréchet distances last: fetching the digit classifier may reset the global random state
-    # (companion.runs.fit_once), depending on what this process cached before.
+    # (companion.shared_fits.fit_once), depending on what this process cached before.
     for name, draws in drawn.items():
         scores[name]["sample_frechet"] = frechet_to_held_out(draws, held_out)
     return scores, to_numpy(x[: cfg.n_show]), reconstructions, samples
@@ -350,8 +349,6 @@ def plot_pixel_likelihoods(result: PixelLikelihoodsResult) -> Figure:
     """Fig. 22 from the first seed: the training digits, then the reconstructions and the samples
     of the Bernoulli VAE and of the VAE with discretised pixels, five image grids in a row."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     fig, axes = plt.subplots(1, 5, figsize=(14, 3.2))
     nrow = int(math.ceil(math.sqrt(len(result.data))))
@@ -472,8 +469,6 @@ def plot_reconstructions_and_samples(result: ReconstructionsResult) -> Figure:
     model's reconstructions of them (a grid row per model) on the left, and each model's samples
     (a grid row per model) on the right."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     names = list(result.data)
     kinds = list(result.reconstructions[names[0]])

@@ -24,9 +24,11 @@ from companion import hybrids
 from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
 from companion.data import load
+from companion.evidence import verdict
 from companion.experiments.elbo_surgery_shared import digits_feature_net, frechet_to_held_out
 from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
 from companion.metrics import classifier_quality_bar
+from companion.plots import image_grid
 from companion.reproduce import register
 from companion.train import adam, minibatches
 from companion.vae import VAE, fit_vae
@@ -194,8 +196,6 @@ def plot_hybrids(result: HybridsResult) -> Figure:
     """Figs. 7-8: box plots over the runs of each model's critic score (its best run a dot) and
     sample diversity, the test digits' values dotted, above 16 samples of each model's best run."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     kinds = list(result.scores)
     fig = plt.figure(figsize=(11, 6))
@@ -479,8 +479,6 @@ def _critic_verdicts(critic_runs: Dict[str, Dict[float, List[float]]], cfg: Boun
     """Per learning rate, the critic over seeds of each model of ``critic_models`` and, for each later
     one against the first (Fig. 24: AVB against the VAE), :func:`companion.evidence.verdict` on "it
     scores higher" (independent groups: the models share the data order of a seed, not their weights)."""
-    from companion.evidence import verdict
-
     ranked = [k for k in cfg.critic_models if k in critic_runs]
     metrics["critic_seeds"] = cfg.critic_seeds
     for lr in cfg.learning_rates:
@@ -495,8 +493,6 @@ def _gap_verdicts(final_runs: Dict[str, Dict[float, List[Tuple[float, float]]]],
                   metrics: Dict[str, object]) -> None:
     """Fig. 4 per learning rate: :func:`companion.evidence.verdict` on "the AAE's report ends above
     its true ELBO", each run's report against its own true ELBO (paired), over the AAE's runs."""
-    from companion.evidence import verdict
-
     if "aae" not in final_runs:
         return
     metrics["gap_seeds"] = cfg.gap_seeds
@@ -532,8 +528,6 @@ def plot_bounds_along_training(result: BoundsAlongTrainingResult) -> Figure:
     (the AAE's true ELBO dashed beside it) above 16 of its samples, titled with its median critic
     score and the test digits'."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     kinds = list(result.reported)
     fig = plt.figure(figsize=(3.2 * len(kinds), 6.2))

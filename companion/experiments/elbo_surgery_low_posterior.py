@@ -17,8 +17,12 @@ import numpy as np
 import torch
 
 from companion import surgery
+from companion.checks import check_positive_int
+from companion.evidence import bootstrap_difference, verdict
 from companion.experiments.elbo_surgery_shared import VAEStudyConfig, posteriors, to_numpy
+from companion.plots import image_grid
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers only
     from matplotlib.figure import Figure
@@ -81,10 +85,6 @@ def run_low_posterior(cfg: LowPosteriorConfig) -> LowPosteriorResult:
     low-posterior samples higher than the decoded means of its training data" (1 holds, -1
     does not hold, 0 cannot tell; :func:`companion.evidence.verdict`).
     """
-    from companion.checks import check_positive_int
-    from companion.evidence import bootstrap_difference, verdict
-    from companion.workers import map_in_workers
-
     check_positive_int(cfg.n_seeds, "n_seeds")
     result = _low_posterior_run(cfg, cfg.seed)
     others = map_in_workers(lambda seed: _low_posterior_run(cfg, seed).metrics,
@@ -143,8 +143,6 @@ def plot_low_posterior(result: LowPosteriorResult) -> Figure:
     """Ordinary and low-posterior samples side by side, and histograms of the VAE's ELBO of the
     training data, of their decoded means and of both kinds of sample."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1, 1, 1.2]})
     nrow = int(math.ceil(math.sqrt(len(result.low_samples))))
@@ -268,8 +266,6 @@ def plot_low_posterior_analysis(result: LowPosteriorAnalysisResult) -> Figure:
     pixel and per-example-KL histograms; the t-SNE of prior draws and low-posterior latents; the
     samples kept from each ``num_z`` prior draws, and their mean log q(z) against ``num_z``."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     fig, axes = plt.subplots(2, 4, figsize=(14, 6.8))
     nrow = int(math.ceil(math.sqrt(result.n_show)))

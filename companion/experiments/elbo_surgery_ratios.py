@@ -25,6 +25,7 @@ import companion
 from companion import learned_kl, surgery
 from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
+from companion.evidence import verdict
 from companion.experiments.elbo_surgery_shared import SURGERY_VAE, VAEStudyConfig, posterior_samples, posteriors
 from companion.flows import RealNVP
 from companion.lde import LatentDensityEstimator
@@ -408,8 +409,6 @@ def _gaussian_kl_run(cfg: SyntheticGaussiansConfig, d: int, seed: int, estimate:
 
 def _synthetic_runs(cfg: SyntheticGaussiansConfig, estimate: bool = True) -> SyntheticGaussiansResult:
     """Every dimension and seed of ``cfg``, with the per-dimension verdicts in the metrics."""
-    from companion.evidence import verdict
-
     seeds = cfg.seeds()
     true_kl, estimated_kl, curves = {}, {}, {}
     # Each run is seeded by its seed and d alone: they run in worker processes.
@@ -530,8 +529,6 @@ def run_classifier_updates(cfg: ClassifierUpdatesConfig,
     The runs other than the reused one skip the classifier's estimation (it does not depend on
     the number of updates).
     """
-    from companion.evidence import verdict
-
     if not cfg.updates:
         raise ValueError("updates must name at least one number of classifier updates")
     for u in cfg.updates:

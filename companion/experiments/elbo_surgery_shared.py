@@ -18,8 +18,13 @@ import torch
 import companion
 from companion.checks import check_choice, check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
+from companion.data import load
+from companion.experiments.feature_classifier import train_feature_net
 from companion.flow_posterior import FlowPosteriorVAE
+from companion.flows import RealNVP
 from companion.metrics import classifier_frechet
+from companion.train import fit_likelihood
+from companion.vae import VAE, fit_vae
 
 #: The likelihood each data set gets: grey images in [0, 1] use the Bernoulli
 #: cross-entropy as the paper does; patches are real-valued.
@@ -28,9 +33,6 @@ LIKELIHOOD = {"digits": "bernoulli", "faces": "bernoulli", "patches": "gaussian"
 
 def _data_and_vae(dataset: str, latent_dim: int, hidden: int, max_examples: int):
     """The training data on :func:`companion.device` and a fresh VAE for it (seed first)."""
-    from companion.data import load
-    from companion.vae import VAE
-
     dev = companion.device()
     x = load(dataset, "train")[:max_examples].to(dev)
     likelihood = LIKELIHOOD[dataset]
@@ -68,8 +70,6 @@ def train_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max_exam
         ValueError: for an unknown ``dataset``, a setting that is not a positive int, or a
             negative ``seed``.
     """
-    from companion.vae import fit_vae
-
     _check_vae_settings(dataset, latent_dim, n_steps, hidden, max_examples, seed)
     companion.seed_everything(seed)
     x, vae = _data_and_vae(dataset, latent_dim, hidden, max_examples)
@@ -103,9 +103,6 @@ def train_flow_vae(dataset: str, latent_dim: int, n_steps: int, hidden: int, max
         ValueError: as :func:`train_vae` does, and for ``flow_blocks`` or ``flow_hidden``
             that is not a positive int.
     """
-    from companion.flows import RealNVP
-    from companion.train import fit_likelihood
-
     _check_vae_settings(dataset, latent_dim, n_steps, hidden, max_examples, seed)
     check_positive_int(flow_blocks, "flow_blocks")
     check_positive_int(flow_hidden, "flow_hidden")
@@ -191,8 +188,6 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 @functools.lru_cache(maxsize=2)
 def digits_feature_net(n_steps: int = 400, seed: int = 0) -> Tuple[torch.nn.Module, float]:
     """The adaptive-density chapter's digit classifier (cached per process): ``(net, accuracy)``."""
-    from companion.experiments.feature_classifier import train_feature_net
-
     return train_feature_net(n_steps=n_steps, seed=seed, device=companion.device())
 
 

@@ -17,6 +17,7 @@ from torch import nn
 import companion
 from companion import data as datasets
 from companion.nets import MLP, ConvEncoder
+from companion.shared_fits import fit_once
 from companion.train import adam, minibatches, train_loop
 
 DIGIT_LEVELS = 17  # the digits hold counts 0..16
@@ -82,8 +83,6 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
 
     :class:`FeatureNet` (an MLP) for ``digits``, :class:`ConvFeatureNet` for ``cifar10``.
     """
-    from companion.runs import fit_once
-
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {tuple(DATASETS)}; got {dataset!r}")
     device = companion.device() if device is None else device
@@ -97,6 +96,6 @@ def train_feature_net(n_steps: int = 400, seed: int = 0, device: Optional[torch.
         with torch.no_grad():
             return net, float((net(xv).argmax(1) == yv).float().mean())
 
-    # the chapters' experiments share one classifier: trained once per process (companion.runs.fit_once)
+    # the chapters' experiments share one classifier: trained once per process (companion.shared_fits.fit_once)
     (net, accuracy), _ = fit_once(("feature classifier", n_steps, seed, str(device), dataset), fit)
     return net, accuracy

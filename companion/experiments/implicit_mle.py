@@ -26,7 +26,12 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
-from companion.metrics import mean_std
+from companion.data import load, load_labels
+from companion.evidence import compare_phrase, verdict
+from companion.gan import MLPDiscriminator
+from companion.iml import Autoencoder, GaussianBase, GMMBase, InvertibleLinear, TwoStageModel, fit_exact_mle
+from companion.metrics import mean_std, mode_coverage
+from companion.plots import image_grid, set_style
 from companion.reproduce import register
 
 from .implicit_mle_baselines import _fit_baselines, _gan_fit, _prefit_baselines
@@ -41,8 +46,6 @@ class _LinearGenerator(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        from companion.iml import InvertibleLinear
-
         self.map = InvertibleLinear(dim)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -122,8 +125,6 @@ def plot_two_gaussians(result: TwoGaussiansResult) -> Figure:
     """Base space (top) and data space (bottom) for the three fits of the first seed."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import set_style
-
     set_style()
     titles = {
         "fixed": "(a) MLE, fixed N(0, I) base",
@@ -158,9 +159,6 @@ def plot_two_gaussians(result: TwoGaussiansResult) -> Figure:
 def _fit_three_ways(cfg: TwoGaussiansConfig, x_train: torch.Tensor, seed: int, dev: torch.device):
     """The invertible linear map fitted by exact MLE with a fixed and with a learned GMM base, and as a
     GAN's generator; returns ``({"fixed": model, "gmm": model}, gan, generator)``."""
-    from companion.gan import MLPDiscriminator
-    from companion.iml import GaussianBase, GMMBase, InvertibleLinear, TwoStageModel, fit_exact_mle
-
     fits = {}
     for name, base in (("fixed", GaussianBase()), ("gmm", GMMBase(2, random_state=seed))):
         model = TwoStageModel(InvertibleLinear(2), base).to(dev)
@@ -185,8 +183,6 @@ def _log_density_grid(log_prob: Callable[[torch.Tensor], torch.Tensor], points: 
 def _figure_panels(cfg: TwoGaussiansConfig, fits: Dict, generator: _LinearGenerator, samples: Dict[str, torch.Tensor],
                    x_train: torch.Tensor, dev: torch.device) -> Dict[str, Dict]:
     """What the figure shows of one seed's fits: codes, base and model samples, log-densities on grids."""
-    from companion.iml import GaussianBase, TwoStageModel
-
     keep: Dict[str, Dict] = {k: {} for k in ("codes", "base_samples", "data_samples", "base_grid", "data_grid",
                                              "grid_axes")}
     fits = dict(fits, gan=TwoStageModel(generator.map, GaussianBase().fit(torch.zeros(1, 2, device=dev))))
@@ -215,8 +211,6 @@ def learned_vs_fixed(per_seed: Dict[str, List[float]]) -> Dict[str, Dict[str, st
         ``{score: {"verdict", "phrase"}}`` for ``"heldout_log_lik"`` and ``"high_quality_fraction"``: the
         claim "the learned base is better" read from the bootstrap interval (:mod:`companion.evidence`).
     """
-    from companion.evidence import compare_phrase, verdict
-
     out = {}
     for score, key in (("heldout_log_lik", "ll"), ("high_quality_fraction", "hq")):
         learned, fixed = per_seed[f"{key}_gmm"], per_seed[f"{key}_fixed"]
@@ -229,8 +223,6 @@ def learned_vs_fixed(per_seed: Dict[str, List[float]]) -> Dict[str, Dict[str, st
           description="Fig. 1: fixed base vs learned GMM base vs GAN through an invertible linear map")
 def run_two_gaussians(cfg: TwoGaussiansConfig) -> TwoGaussiansResult:
     """Fit the 2-D mixture three ways over ``n_seeds`` seeds; keep the first seed's fits for the figure."""
-    from companion.metrics import mode_coverage
-
     dev = companion.device()
     per_seed: Dict[str, List] = {k: [] for k in (
         "ll_fixed", "ll_gmm", "modes_fixed", "modes_gmm", "modes_gan", "hq_fixed", "hq_gmm", "hq_gan")}
@@ -314,8 +306,6 @@ class Digits2DResult:
 
 
 def _select_digits(dataset: str, split: str, digits: Tuple[int, ...]) -> Tuple[torch.Tensor, torch.Tensor]:
-    from companion.data import load, load_labels
-
     x, y = load(dataset, split), load_labels(dataset, split)
     keep = torch.zeros_like(y, dtype=torch.bool)
     for d in digits:
@@ -337,8 +327,6 @@ def plot_digits_2d(result: Digits2DResult) -> Figure:
     """Data and reconstructions; the codes with the GMM's 2-sigma ellipses; samples per component."""
     import matplotlib.pyplot as plt
     import seaborn as sns
-
-    from companion.plots import image_grid, set_style
 
     set_style()
     n_comp = len(result.means)
@@ -370,8 +358,6 @@ def plot_digits_2d(result: Digits2DResult) -> Figure:
 def _fit_digits_2d(cfg: Digits2DConfig, x: torch.Tensor, x_test: torch.Tensor, seed: int):
     """Stages 1 and 2 after seeding ``seed``; the model, its history, and the test codes' mean
     log-likelihood under its mixture and under one full Gaussian fitted to the same codes."""
-    from companion.iml import Autoencoder, GMMBase, TwoStageModel
-
     companion.seed_everything(seed)
     model = TwoStageModel(Autoencoder(x.shape[1:], cfg.latent_dim, hidden=(cfg.hidden,)),
                           GMMBase(cfg.n_components, random_state=seed)).to(x.device)
@@ -390,8 +376,6 @@ def run_digits_2d(cfg: Digits2DConfig) -> Digits2DResult:
     Over ``n_seeds`` seeds, the test codes' log-likelihood under the mixture is compared with a
     single Gaussian's on the same codes (paired bootstrap: both bases fit the codes of one seed).
     """
-    from companion.evidence import compare_phrase, verdict
-
     dev = companion.device()
     x, y = _select_digits(cfg.dataset, "train", cfg.digits)
     x_test, _ = _select_digits(cfg.dataset, "test", cfg.digits)
@@ -479,8 +463,6 @@ def plot_likelihood_correlation(result: LikelihoodCorrelationResult) -> Figure:
     """Scatter of the model log-likelihood (both corrections) against the base log-likelihood (first seed)."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import set_style
-
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     per_seed = result.metrics["pearson_per_seed"]
@@ -507,9 +489,6 @@ def run_likelihood_correlation(cfg: LikelihoodCorrelationConfig) -> LikelihoodCo
     volume than under the paper's correction", is read from the paired bootstrap interval of the
     Pearson correlations (the two corrections score the same model of each seed).
     """
-    from companion.data import load
-    from companion.evidence import compare_phrase, verdict
-
     dev = companion.device()
     x_train, x_test = load(cfg.dataset, "train").to(dev), load(cfg.dataset, "test").to(dev)
     pearson: Dict[str, List[float]] = {"paper": [], "exact": []}

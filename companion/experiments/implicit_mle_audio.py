@@ -21,8 +21,13 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
+from companion.evidence import VERDICTS, bootstrap_difference, compare_phrase, summarize, too_few_runs, verdict
+from companion.iml import Autoencoder, GMMBase, HMMBase, TwoStageModel
+from companion.plots import set_style
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
@@ -182,8 +187,6 @@ def plot_audio_hmm(result: AudioHMMResult) -> Figure:
     """Spectrograms of training and generated audio (top); note-transition matrices (bottom): the first seed's."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import set_style
-
     set_style()
     fig, axes = plt.subplots(2, 3, figsize=(13, 7))
     n = min(len(result.train_audio), 4 * result.sample_rate, *(len(g) for g in result.generated.values()))  # 4 s
@@ -220,8 +223,6 @@ def _note_templates(frames: np.ndarray, frame_notes: np.ndarray, n_notes: int) -
 def _fit_hmm_and_gmm(cfg: AudioHMMConfig, frames: np.ndarray, dev: torch.device, seed: int):
     """Stage 1 once on sequences of ``seq_len`` frames; an HMM base on the code sequences, and the
     same autoencoder with an order-blind mixture as the base (both initialised from ``seed``)."""
-    from companion.iml import Autoencoder, GMMBase, HMMBase, TwoStageModel
-
     n_seq = len(frames) // cfg.seq_len
     x = torch.tensor(frames[: n_seq * cfg.seq_len], dtype=torch.float32, device=dev).reshape(
         n_seq, cfg.seq_len, cfg.window
@@ -310,8 +311,6 @@ def audio_claims(runs: Mapping[str, Mapping[str, Sequence[float]]]) -> Dict[str,
         TypeError: if ``runs`` is not a mapping of mappings.
         ValueError: if a claim's quantity or arm is missing, or its two arms have different numbers of seeds.
     """
-    from companion.evidence import VERDICTS, bootstrap_difference, compare_phrase, too_few_runs, verdict
-
     if not isinstance(runs, Mapping) or not all(isinstance(v, Mapping) for v in runs.values()):
         raise TypeError(f"runs must map each quantity to a mapping of arms; got {type(runs).__name__}")
     claims: Dict[str, Dict] = {}
@@ -347,10 +346,6 @@ def run_audio_hmm(cfg: AudioHMMConfig) -> AudioHMMResult:
     the same keys, the claims of :func:`audio_claims`, ``n_seeds`` and the seconds per seed (wall
     clock, in a worker). The audio and transition matrices in the result are the first seed's.
     """
-    from companion.checks import check_positive_int
-    from companion.evidence import summarize
-    from companion.workers import map_in_workers
-
     check_positive_int(cfg.n_seeds, "n_seeds")
     seeds = [cfg.seed + j for j in range(cfg.n_seeds)]
     per_seed = map_in_workers(lambda seed, keep: _one_seed(cfg, seed, keep), [(s, j == 0) for j, s in enumerate(seeds)])

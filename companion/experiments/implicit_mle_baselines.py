@@ -28,16 +28,22 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.data import load
+from companion.evidence import compare_phrase, verdict
+from companion.experiments.feature_classifier import train_feature_net
+from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
+from companion.iml import GMMBase, InvertiblePerceptron, TwoStageModel
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
+from companion.plots import set_style
 from companion.reproduce import register
+from companion.shared_fits import fit_once, fit_once_in_workers
+from companion.vae import VAE, fit_vae
 
 from ..checks import check_positive_int
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or pandas
     import pandas as pd
     from matplotlib.figure import Figure
-
-    from companion.vae import VAE
 
 #: The chapter's four methods, in the order of its tables.
 METHODS = ("IML", "VAE", "GAN", "WGAN-GP")
@@ -88,8 +94,6 @@ class DigitsBaselinesConfig(QualityBarConfig):
 
 def _splits(dataset: str) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The train, valid and test splits of ``dataset`` on the package's device."""
-    from companion.data import load
-
     dev = companion.device()
     return load(dataset, "train").to(dev), load(dataset, "valid").to(dev), load(dataset, "test").to(dev)
 
@@ -106,8 +110,6 @@ def _gan_fit(
     desc: str = "GAN",
 ):
     """Train ``generator`` (codes ``N(0, I)`` -> data) with the shared GAN code; returns the :class:`GAN`."""
-    from companion.gan import GAN, fit_gan
-
     gan = GAN(generator, discriminator, latent_dim=latent_dim)
     fit_gan(gan, data, n_steps=n_steps, batch_size=batch_size, lr=lr,
             loss="wgan-gp" if wasserstein else "ns", n_critic=5 if wasserstein else 1, desc=desc)
@@ -117,8 +119,6 @@ def _gan_fit(
 def _make_gan_nets(latent_dim: int, hidden: int, shape: Tuple[int, ...], disc_hidden: Optional[int] = None):
     """Generator ``K -> hidden -> data`` (the decoder size of every method) and a one-hidden-layer
     discriminator ``data -> disc_hidden -> 1`` (default: ``hidden``, the generator's mirror)."""
-    from companion.gan import MLPDiscriminator, MLPGenerator
-
     generator = MLPGenerator(latent_dim, shape, hidden=hidden, n_layers=1, out_activation="sigmoid")
     return generator, MLPDiscriminator(shape, hidden=hidden if disc_hidden is None else disc_hidden, n_layers=1)
 
@@ -127,8 +127,6 @@ def _digits_bar_tools(dataset: str, classifier_steps: int, seed: int, x_valid: t
     """The digit classifier of the adaptive-density chapter and the held-out digits (``None`` off ``digits``)."""
     if dataset != "digits":
         return None, None
-    from companion.experiments.feature_classifier import train_feature_net
-
     return train_feature_net(n_steps=classifier_steps, seed=seed, device=x_valid.device)[0], torch.cat(
         [x_valid, x_test]
     )
@@ -191,7 +189,7 @@ def _baseline_fits(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
                    wgan_lr: Optional[float] = None, wgan_disc_hidden: Optional[int] = None,
                    reg_covar: float = 1e-3) -> List[Tuple[str, Tuple, Callable[[], object]]]:
     """``(method, key, fit)`` of each method of :func:`_fit_baselines` (arguments as there): the
-    :func:`companion.runs.fit_once` key that names the trained model, and the fit that trains it."""
+    :func:`companion.shared_fits.fit_once` key that names the trained model, and the fit that trains it."""
     shared = (_data_key(x_train), latent_dim, hidden, batch_size, seed)
     own = {"IML": (lr, n_components, covariance_type, reg_covar), "VAE": (lr,), "GAN": (gan_lr, gan_disc_hidden),
            "WGAN-GP": (gan_lr if wgan_lr is None else wgan_lr, wgan_disc_hidden)}  # what else decides each model
@@ -209,9 +207,7 @@ def _baseline_fits(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
 def _prefit_baselines(jobs: Sequence[Tuple]) -> None:
     """Train the models of ``jobs`` (argument tuples of :func:`_baseline_fits`, one per latent size
     and seed) that no experiment has trained yet, two at a time in one-thread worker processes
-    (:func:`companion.runs.fit_once_in_workers`), so that :func:`_fit_baselines` finds them."""
-    from companion.runs import fit_once_in_workers
-
+    (:func:`companion.shared_fits.fit_once_in_workers`), so that :func:`_fit_baselines` finds them."""
     fit_once_in_workers([(key, fit) for args in jobs for _, key, fit in _baseline_fits(*args)])
 
 
@@ -230,13 +226,11 @@ def _fit_baselines(x_train: torch.Tensor, methods: Tuple[str, ...], latent_dim: 
     (default ``hidden``); ``reg_covar`` is added to the diagonal of IML's mixture covariances.
 
     A model trained before in this process with the same data and settings (also by
-    :func:`companion.runs.fit_once_in_workers` over :func:`_baseline_fits`) is yielded again
+    :func:`companion.shared_fits.fit_once_in_workers` over :func:`_baseline_fits`) is yielded again
     (with the seconds its training took) and the random state is left as training it would leave
     it, so the results do not depend on which experiment trained it first; a checkpointed run
     (``--resume``) trains every model.
     """
-    from companion.runs import fit_once
-
     for name, key, fit in _baseline_fits(x_train, methods, latent_dim, hidden, n_components, covariance_type, steps,
                                          batch_size, lr, gan_lr, seed, gan_disc_hidden, wgan_lr, wgan_disc_hidden,
                                          reg_covar):
@@ -248,9 +242,6 @@ def _fit_one(name: str, x_train: torch.Tensor, latent_dim: int, hidden: int, n_c
              n_steps: int, batch_size: int, lr: float, gan_lr: float, seed: int, gan_disc_hidden: Optional[int],
              wgan_lr: Optional[float], wgan_disc_hidden: Optional[int], reg_covar: float):
     """Train one method of :func:`_fit_baselines` for ``n_steps`` after seeding ``seed``; returns its sampler."""
-    from companion.iml import GMMBase, InvertiblePerceptron, TwoStageModel
-    from companion.vae import VAE, fit_vae
-
     dev = x_train.device
     shape = tuple(x_train.shape[1:])
     companion.seed_everything(seed)
@@ -290,8 +281,6 @@ def iml_claims(runs: Dict[str, Sequence[float]], quality_bar: Dict[str, Optional
         why for a GAN below the bar (or unchecked), else :func:`companion.evidence.verdict` and
         :func:`companion.evidence.compare_phrase` on the runs (independent groups: the models differ).
     """
-    from companion.evidence import compare_phrase, verdict
-
     check_positive_int(n_seeds, "n_seeds")
     if not isinstance(runs, dict) or "IML" not in runs:
         raise ValueError(f"runs must be a dict holding IML's runs; got {runs!r}")
@@ -391,8 +380,6 @@ def plot_gan_sweep(result: GANSweepResult) -> Figure:
     """Each setting's smallest class share against its Fréchet ratio, with the bar's two thresholds."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import set_style
-
     set_style()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for baseline, marker in (("GAN", "o"), ("WGAN-GP", "s")):
@@ -425,8 +412,6 @@ def plot_gan_sweep(result: GANSweepResult) -> Figure:
 )
 def run_gan_sweep(cfg: GANSweepConfig) -> GANSweepResult:
     """Train every setting of both GAN baselines once; score each with the quality bar against the VAE."""
-    from companion.vae import VAE, fit_vae
-
     x_train, x_valid, x_test = _splits(cfg.dataset)
     dev = x_train.device
     shape = tuple(x_train.shape[1:])

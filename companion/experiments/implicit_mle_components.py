@@ -23,6 +23,11 @@ from torch import nn
 
 import companion
 from companion.config import ExperimentConfig
+from companion.data import load
+from companion.evidence import compare_phrase, summarize, verdict
+from companion.iml import Autoencoder, GaussianBase, GMMBase, TwoStageModel
+from companion.metrics import select_parzen_sigma
+from companion.workers import map_in_workers
 
 __all__ = ["ComponentsConfig", "ComponentsResult", "components_claims", "run_components_sweep"]
 
@@ -65,9 +70,6 @@ class ComponentsResult:
 
 def _fit_one_seed(cfg: ComponentsConfig, x: torch.Tensor, x_val: torch.Tensor, seed: int, keep_models: bool) -> Dict:
     """One seed: the autoencoder, then a mixture and its two scores for every C (the models if ``keep_models``)."""
-    from companion.iml import Autoencoder, GaussianBase, GMMBase, TwoStageModel
-    from companion.metrics import select_parzen_sigma
-
     start = time.perf_counter()
     companion.seed_everything(seed)
     model = TwoStageModel(Autoencoder(x.shape[1:], cfg.latent_dim, hidden=(cfg.hidden,)), GaussianBase()).to(x.device)
@@ -93,8 +95,6 @@ def _best(runs: Mapping[int, Sequence[float]]) -> int:
 
 
 def _claim(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float]) -> Dict[str, str]:
-    from companion.evidence import compare_phrase, verdict
-
     return {"verdict": verdict(a, b, paired=True), "phrase": compare_phrase(name_a, a, name_b, b, paired=True)}
 
 
@@ -150,10 +150,6 @@ def run_components_sweep(cfg: ComponentsConfig) -> ComponentsResult:
     best C by the mean for each score, the claims of :func:`components_claims`, ``n_seeds`` and
     the seconds per seed (wall clock, in a worker). The models in the result are the first seed's.
     """
-    from companion.data import load
-    from companion.evidence import summarize
-    from companion.workers import map_in_workers
-
     if not cfg.n_components or any(int(c) != c or c < 1 for c in cfg.n_components) or 1 not in cfg.n_components:
         raise ValueError(f"n_components must be positive ints, 1 among them; got {cfg.n_components!r}")
     if cfg.n_seeds < 1:

@@ -22,8 +22,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+import companion
 from companion.config import ExperimentConfig
+from companion.evidence import compare_phrase, format_spread, summarize, verdict
+from companion.experiments.comparison_configs import ComparisonConfig
+from companion.experiments.comparison_data import feature_space
+from companion.experiments.symmetric_faces import faces_quality_bar, faces_references, faces_scores
 from companion.metrics import mean_std
+from companion.plots import set_style
 from companion.reproduce import register
 
 from .implicit_mle_baselines import _fit_baselines, _gan_fit, _make_gan_nets, _prefit_baselines, _splits
@@ -119,10 +125,6 @@ class _FacesBar:
         self.limits = {"max_frechet_ratio": cfg.max_frechet_ratio, "max_tv_ratio": cfg.max_tv_ratio,
                        "min_copy_ratio": cfg.min_copy_ratio}
         if self.active:
-            from companion.experiments.comparison_configs import ComparisonConfig
-            from companion.experiments.comparison_data import feature_space
-            from companion.experiments.symmetric_faces import faces_references
-
             self.features = feature_space("faces", ComparisonConfig(pca_components=cfg.pca_components)).features
             self.train, self.test = train.cpu(), test.cpu()
             self.references = faces_references(self.train, valid.cpu(), self.test, self.features)
@@ -131,16 +133,12 @@ class _FacesBar:
         """The bar's statistics and verdict of ``samples`` (``None`` off ``faces``)."""
         if not self.active:
             return None
-        from companion.experiments.symmetric_faces import faces_quality_bar, faces_scores
-
         scores = faces_scores(samples.cpu(), self.train, self.test, self.features)
         return {**scores, **faces_quality_bar(scores, self.references, **self.limits)}
 
 
 def _gan_sweep(cfg: FacesConfig, x_train: torch.Tensor, bar: _FacesBar) -> List[Dict[str, Any]]:
     """Each setting of ``cfg.gan_sweep`` trained once from ``cfg.seed`` and scored by the bar."""
-    import companion
-
     if cfg.gan_sweep and not bar.active:
         raise ValueError(f"the GAN sweep is scored by the faces bar: dataset must be 'faces'; got {cfg.dataset!r}")
     rows = []
@@ -160,8 +158,6 @@ def _gan_sweep(cfg: FacesConfig, x_train: torch.Tensor, bar: _FacesBar) -> List[
 def _compare(parzen: Dict[str, np.ndarray], bars: Dict[str, List[Dict[str, Any]]], a: str, b: str,
              names: Dict[str, str]) -> Dict[str, str]:
     """``a`` against ``b`` on the Parzen score, read only when ``b`` (the baseline) meets the bar in every seed."""
-    from companion.evidence import compare_phrase, verdict
-
     if not bars[b] or not all(bar["meets_bar"] for bar in bars[b]):
         why = "could not be checked" if not bars[b] else "does not meet the faces bar in every seed"
         return {"verdict": "not compared", "phrase": f"{names[b]} is not compared with {names[a]}: it {why}"}
@@ -172,8 +168,6 @@ def _compare(parzen: Dict[str, np.ndarray], bars: Dict[str, List[Dict[str, Any]]
 def plot_faces(result: FacesResult) -> Figure:
     """Top: test faces and their nearest samples per method; bottom: GAN samples, IML samples by component."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import set_style
 
     set_style()
     methods = list(result.neighbours)
@@ -261,8 +255,6 @@ def _faces_metrics(cfg: FacesConfig, x_train: torch.Tensor, x_valid: torch.Tenso
 def faces_bar_table(result: FacesResult) -> pd.DataFrame:
     """Per method: the faces bar's three ratios (mean ± std over seeds) and the seeds meeting it."""
     import pandas as pd
-
-    from companion.evidence import format_spread, summarize
 
     rows = []
     for m, per_seed in result.bars.items():

@@ -20,6 +20,7 @@ import torch
 
 import companion
 from companion.metrics import mean_std
+from companion.plots import image_grid, set_style
 from companion.reproduce import register
 
 from ..checks import check_tensor
@@ -130,8 +131,6 @@ def _neighbour_panels(fig: Figure, grid: GridSpec, queries: np.ndarray, neighbou
                       samples: np.ndarray, samples_nrow: int, samples_title: str, components: np.ndarray) -> None:
     """The panels of Figs. 4 and 5: queries over their nearest samples per method (top row of ``grid``),
     random ``samples`` (bottom left) and IML samples by GMM component (bottom right)."""
-    from companion.plots import image_grid
-
     rows = np.concatenate([queries[None]] + [neighbours[m][None] for m in neighbours])
     image_grid(rows.reshape(-1, *queries.shape[1:]), nrow=len(queries), ax=fig.add_subplot(grid[0, :]), title=title)
     image_grid(np.clip(samples, 0, 1), nrow=samples_nrow, ax=fig.add_subplot(grid[1, 0]), title=samples_title)
@@ -142,8 +141,6 @@ def _neighbour_panels(fig: Figure, grid: GridSpec, queries: np.ndarray, neighbou
 def plot_nearest_neighbours(result: NearestNeighboursResult) -> Figure:
     """Top: test digits and their nearest generated neighbours per method; bottom: VAE samples, IML by component."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import set_style
 
     set_style()
     methods = list(result.neighbours)

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tupl
 import numpy as np
 import torch
 
-from companion.metrics import mean_std
+from companion.evidence import VERDICTS, compare_phrase, verdict
+from companion.iml import released_kde_score
+from companion.metrics import mean_std, parzen_log_likelihood, select_parzen_sigma
+from companion.plots import image_grid, set_style
 from companion.reproduce import register
 
 from .implicit_mle_baselines import (
@@ -81,9 +84,6 @@ class ParzenSweepResult:
 def _parzen_scores(
     samples: torch.Tensor, valid: torch.Tensor, test: torch.Tensor, released_sigma: float
 ) -> Tuple[float, float, float]:
-    from companion.iml import released_kde_score
-    from companion.metrics import parzen_log_likelihood, select_parzen_sigma
-
     sigma, _ = select_parzen_sigma(samples, valid)
     return parzen_log_likelihood(samples, test, sigma), released_kde_score(samples, test, released_sigma), sigma
 
@@ -91,8 +91,6 @@ def _parzen_scores(
 def plot_parzen_sweep(result: ParzenSweepResult) -> Figure:
     """Parzen log-likelihood against the latent size (both conventions), and samples per method."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid, set_style
 
     set_style()
     fig = plt.figure(figsize=(13, 6.5))
@@ -225,8 +223,6 @@ def iml_gain_with_k(latent_dims: Sequence[int], iml_parzen: np.ndarray) -> Dict[
         ``{"from_k", "to_k", "verdict", "phrase"}``; with a single latent size the verdict is
         ``"cannot tell at this budget"`` and the phrase says there is nothing to compare.
     """
-    from companion.evidence import VERDICTS, compare_phrase, verdict
-
     scores = np.asarray(iml_parzen, dtype=float)
     dims = [int(k) for k in latent_dims]
     if scores.ndim != 2 or scores.shape[0] != len(dims) or not dims:
@@ -292,8 +288,6 @@ def paper_ordering(runs: Dict[str, List[float]]) -> Tuple[bool, Dict[str, str]]:
         :func:`companion.evidence.verdict` on each adjacent pair, which says "holds" only when
         the bootstrap interval of the difference lies above zero.
     """
-    from companion.evidence import verdict
-
     if not isinstance(runs, dict) or set(PAPER_ORDER) - set(runs):
         raise ValueError(f"runs must be a dict with the keys {PAPER_ORDER}; got {runs!r}")
     pairs = list(zip(PAPER_ORDER[:-1], PAPER_ORDER[1:]))

@@ -35,8 +35,10 @@ import torch
 from torch.nn import functional as F
 
 import companion
+from companion import data
 from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
+from companion.evidence import verdict
 from companion.experiments.latent_density_autoencoders import (  # noqa: F401  (the chapter imports them from here)
     INTERPOLATION_MODELS,
     INTERPOLATION_PATHS,
@@ -90,7 +92,10 @@ from companion.experiments.latent_density_parzen import (  # noqa: F401  (the ch
     run_parzen,
     table2_verdicts,
 )
+from companion.plots import image_grid
 from companion.reproduce import register
+from companion.vae import VAE, fit_vae
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
@@ -130,8 +135,6 @@ def _beta_run(cfg: BetaConfig, train: torch.Tensor, test: torch.Tensor, beta: fl
               ) -> Tuple[np.ndarray, np.ndarray, Dict[str, float]]:
     """One VAE of ``run_beta`` (a job of :func:`companion.workers.map_in_workers`): trained from
     ``seed``; its test codes, first reconstructions and test losses."""
-    from companion.vae import VAE, fit_vae
-
     device = companion.device()
     companion.seed_everything(seed)
     vae = VAE(tuple(train.shape[1:]), latent_dim=cfg.latent_dim, likelihood="bernoulli", beta=beta).to(device)
@@ -156,8 +159,6 @@ def beta_verdicts(runs: Dict[str, List[float]], betas: Sequence[float]) -> Dict[
     Raises:
         ValueError: for fewer than two betas, betas not increasing, or a beta missing from ``runs``.
     """
-    from companion.evidence import verdict
-
     betas = [float(b) for b in betas]
     if len(betas) < 2 or any(b >= c for b, c in zip(betas, betas[1:])):
         raise ValueError(f"betas must be at least two increasing values; got {betas!r}")
@@ -187,9 +188,6 @@ def run_beta(cfg: BetaConfig) -> BetaResult:
     Raises:
         ValueError: for ``n_seeds`` < 1, a negative ``seed`` or betas that are not increasing.
     """
-    from companion import data
-    from companion.workers import map_in_workers
-
     check_positive_int(cfg.n_seeds, "n_seeds")
     check_nonnegative_int(cfg.seed, "seed")
     betas = [float(b) for b in cfg.betas]
@@ -217,8 +215,6 @@ def run_beta(cfg: BetaConfig) -> BetaResult:
 def plot_beta(result: BetaResult) -> Figure:
     """Top: test codes per beta, coloured by digit; bottom: reconstructions; right: the two losses."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     betas = list(result.codes)
     fig = plt.figure(figsize=(2.6 * len(betas) + 3.5, 5.4))

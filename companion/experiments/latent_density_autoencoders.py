@@ -22,10 +22,17 @@ import torch
 from torch.nn import functional as F
 
 import companion
+from companion import data
 from companion.checks import check_nonnegative_int, check_positive_int
 from companion.config import ExperimentConfig
+from companion.evidence import verdict
 from companion.experiments.latent_density_estimators import _lde, seed_runs
+from companion.hybrids import VAEGANHybrid, fit_hybrid
+from companion.lde import fit_incremental_autoencoder, fit_lde, make_autoencoder
+from companion.metrics import total_variation
+from companion.plots import image_grid
 from companion.reproduce import register
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
@@ -50,8 +57,6 @@ class AutoencoderLDEConfig(ExperimentConfig):
 
 def _train_ae(x: torch.Tensor, latent_dim: int, incremental: bool, cfg: AutoencoderLDEConfig, desc: str):
     """An (incremental) autoencoder on ``x``."""
-    from companion.lde import fit_incremental_autoencoder, make_autoencoder
-
     ae = make_autoencoder(tuple(x.shape[1:]), latent_dim, incremental=incremental, hidden=cfg.ae_hidden).to(
         companion.device()
     )
@@ -62,8 +67,6 @@ def _train_ae(x: torch.Tensor, latent_dim: int, incremental: bool, cfg: Autoenco
 def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool,
                       cfg: AutoencoderLDEConfig, desc: str):
     """An (incremental) autoencoder on ``x``, then an LDE on its training codes."""
-    from companion.lde import fit_lde
-
     ae = _train_ae(x, latent_dim, incremental, cfg, desc)
     with torch.no_grad():
         codes = ae.encode(x.to(companion.device()))
@@ -76,8 +79,6 @@ def _train_ae_and_lde(x: torch.Tensor, latent_dim: int, incremental: bool,
 
 def _fit_aae(x: torch.Tensor, latent_dim: int, hidden: int, n_steps: int, batch_size: int, seed: int):
     """The adversarial autoencoder of :mod:`companion.hybrids` (Makhzani et al.), the paper's AAE baseline."""
-    from companion.hybrids import VAEGANHybrid, fit_hybrid
-
     companion.seed_everything(seed)
     aae = VAEGANHybrid(tuple(x.shape[1:]), latent_dim, kind="aae", hidden=hidden).to(companion.device())
     fit_hybrid(aae, x.to(companion.device()), n_steps=n_steps, batch_size=batch_size, desc="AAE")
@@ -125,8 +126,6 @@ class InterpolationResult:
 
 
 def _two_domains(size: int, split: str) -> Tuple[torch.Tensor, torch.Tensor]:
-    from companion import data
-
     def resize(x: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
 
@@ -203,9 +202,6 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
         ValueError: for ``n_seeds`` < 1, a negative ``seed``, ``n_pairs`` < 1 or fewer than 3 or an
             even number of ``n_alphas`` (the middle of the path must be one of them).
     """
-    from companion.evidence import verdict
-    from companion.workers import map_in_workers
-
     check_positive_int(cfg.n_seeds, "n_seeds")
     check_nonnegative_int(cfg.seed, "seed")
     check_positive_int(cfg.n_pairs, "n_pairs")
@@ -237,8 +233,6 @@ def run_interpolation(cfg: InterpolationConfig) -> InterpolationResult:
 def plot_interpolation(result: InterpolationResult) -> Figure:
     """Left: originals at both ends, decoded interpolations between; right: LDE log-likelihood along the path."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     keys = list(result.images)
     fig = plt.figure(figsize=(11, 1.3 * len(keys) + 0.6))
@@ -303,8 +297,6 @@ def _faces_fit(cfg: FacesConfig, train: torch.Tensor, test: torch.Tensor, i: int
     """One model (``"AE"``, ``"IAE"`` or ``"AAE"``) of the ``i``-th seed of ``latent_density/faces``, trained
     on ``train`` after ``seed_everything(seed)``: its scores on ``test`` and ``n_show`` reconstructions; in
     the first seed also its samples for the figure (the AE and IAE through an LDE fitted to their codes)."""
-    from companion.metrics import total_variation
-
     seed = cfg.seed + i
     companion.seed_everything(seed)
     samples = {}
@@ -340,11 +332,6 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
     (``runs`` holds one value per seed), beside that of the test faces themselves
     (``sharpness/data``), and the verdicts on "the AAE is blurrier than the AE / the IAE".
     """
-    from companion import data
-    from companion.evidence import verdict
-    from companion.metrics import total_variation
-    from companion.workers import map_in_workers
-
     device = companion.device()
     train, test = data.load("faces", "train"), data.load("faces", "test").to(device)
     names = ("AE", "IAE", "AAE")
@@ -366,8 +353,6 @@ def run_faces(cfg: FacesConfig) -> FacesResult:
 def plot_faces(result: FacesResult) -> Figure:
     """Left: test faces and their AE, IAE, AAE reconstructions (Fig. 6); right: samples per model (Fig. 1)."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     n = len(result.test_faces)
     fig = plt.figure(figsize=(13, 4.2))

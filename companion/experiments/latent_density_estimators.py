@@ -21,8 +21,17 @@ import numpy as np
 import torch
 
 import companion
+import companion.lde  # fit_gmmn is looked up on the module: tests spy on it
+from companion import data
+from companion.checks import check_positive, check_tensor
 from companion.config import ExperimentConfig
+from companion.data import BARS_GAP_X, BARS_GAP_Y, BARS_OFFSET
+from companion.evidence import verdict
+from companion.flows import RealNVP, Standardized
+from companion.lde import GMMN, LatentDensityEstimator, fit_lde
 from companion.reproduce import register
+from companion.train import cosine_schedule, fit_likelihood
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or zuko
     import zuko
@@ -50,8 +59,6 @@ def seed_runs(per_seed: List[Dict[str, float]]) -> Dict[str, List[float]]:
 
 
 def _lde(dim: int, k: int, channels: int, head_layers: int):
-    from companion.lde import LatentDensityEstimator
-
     return LatentDensityEstimator(dim, n_components=k, channels=channels, head_layers=head_layers).to(
         companion.device()
     )
@@ -155,9 +162,6 @@ def bars_on_bar(points: torch.Tensor, half_width: float = 0.3) -> Tuple[float, f
         ``(on_bar, smallest_share)``: the fraction of points on any bar, and the smallest
         fraction of points on one given bar.
     """
-    from companion.checks import check_positive, check_tensor
-    from companion.data import BARS_OFFSET
-
     points = check_tensor(torch.as_tensor(points), "points", shape=(None, 2), finite=False)
     half_width = check_positive(half_width, "half_width")
     x, y = points[:, 0], points[:, 1]
@@ -183,8 +187,6 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
     only ``with_gmmn``."""
     from sklearn.mixture import GaussianMixture
 
-    from companion.lde import GMMN, fit_gmmn, fit_lde
-
     companion.seed_everything(seed)
     fitted: Dict[str, Tuple[np.ndarray, object]] = {}
     for k in cfg.components:
@@ -194,8 +196,8 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
         fitted[f"LDE (K={k})"] = (model.sample(cfg.n_samples).cpu().numpy(), model)
     if with_gmmn:
         gmmn = GMMN(2, noise_dim=cfg.gmmn_noise_dim, hidden=cfg.gmmn_hidden, n_layers=cfg.gmmn_layers)
-        fit_gmmn(gmmn.to(companion.device()), train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size,
-                 lr=cfg.gmmn_lr, bandwidths=cfg.gmmn_bandwidths)
+        companion.lde.fit_gmmn(gmmn.to(companion.device()), train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size,
+                               lr=cfg.gmmn_lr, bandwidths=cfg.gmmn_bandwidths)
         with torch.no_grad():
             fitted["GMMN"] = (gmmn.sample(cfg.n_samples).cpu().numpy(), None)
     gmm = GaussianMixture(cfg.gmm_components, covariance_type="full", random_state=seed)
@@ -209,8 +211,6 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
 
 def _score_bars_models(fitted: Dict[str, Tuple[np.ndarray, object]], test: torch.Tensor) -> Dict[str, float]:
     """Held-out log-likelihood (density models), gap fraction and the on-bar quality bar of one seed's models."""
-    from companion import data
-
     scores: Dict[str, float] = {}
     for name, (samples, model) in fitted.items():
         if model is not None:
@@ -237,9 +237,6 @@ def run_bars(cfg: BarsConfig) -> BarsResult:
     """Fit the LDEs and a GMM to the bars for ``n_seeds`` seeds, the GMMN for the first; score held-out data,
     the gap and the on-bar quality bar; the first seed's samples are kept for the figure. Each seed seeds
     itself, so the seeds run as independent jobs in worker processes (:func:`companion.workers.map_in_workers`)."""
-    from companion import data
-    from companion.workers import map_in_workers
-
     train = data.load("bars")[: cfg.n_train]
     test = data.load("bars", "test")
     per_seed = map_in_workers(functools.partial(_bars_seed, cfg, train, test), [(i,) for i in range(cfg.n_seeds)])
@@ -252,9 +249,6 @@ def run_bars(cfg: BarsConfig) -> BarsResult:
 
 def _bars_metrics(runs: Dict[str, List[float]], cfg: BarsConfig, train: torch.Tensor) -> Dict[str, object]:
     """Means over seeds, each model's bar (met in k of n seeds), and the verdicts of the chapter's comparisons."""
-    from companion import data
-    from companion.evidence import verdict
-
     metrics: Dict[str, object] = {key: float(np.mean(values)) for key, values in runs.items()}
     names = [key.split("/", 1)[1] for key in runs if key.startswith("on_bar/")]
     for name in names:
@@ -298,8 +292,6 @@ def plot_bars(result: BarsResult) -> Figure:
     log-likelihood, the on-bar fraction and (bottom row, a zoom on the gap) the gap fraction."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
-
-    from companion.data import BARS_GAP_X, BARS_GAP_Y
 
     names = list(result.samples)
     fig, axes = plt.subplots(2, len(names), figsize=(3.0 * len(names), 6.2), squeeze=False)
@@ -389,9 +381,6 @@ class _Zuko(torch.nn.Module):
 
 def _patches_lde(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, seed: int, k: int) -> float:
     """Held-out mean log-likelihood of an LDE with ``k`` components fitted to the patches."""
-    from companion.lde import fit_lde
-    from companion.train import cosine_schedule
-
     companion.seed_everything(seed)
     model = _lde(train.shape[1], k, cfg.lde_channels, 0)
     fit_lde(model, train, n_steps=cfg.lde_steps, batch_size=cfg.batch_size, lr=cfg.lde_lr, desc=f"LDE K={k}",
@@ -416,16 +405,12 @@ def _patches_gmm(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, se
 
 def _fit_flow_baseline(model: torch.nn.Module, train: torch.Tensor, cfg: PatchesConfig, desc: str) -> None:
     """Maximum likelihood with the budget both flow baselines share."""
-    from companion.train import cosine_schedule, fit_likelihood
-
     fit_likelihood(model, train, max_grad_norm=10.0, desc=desc, n_steps=cfg.flow_steps, batch_size=cfg.batch_size,
                    lr=cfg.flow_lr, scheduler=cosine_schedule(cfg.flow_steps) if cfg.flow_cosine_lr else None)
 
 
 def _patches_real_nvp(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, seed: int) -> float:
     """Held-out mean log-likelihood of a Real-NVP fitted to the standardised patches."""
-    from companion.flows import RealNVP, Standardized
-
     companion.seed_everything(seed)
     device = companion.device()
     loc, scale = train.mean(0), train.std(0)
@@ -441,8 +426,6 @@ def _patches_real_nvp(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfi
 def _patches_maf(train: torch.Tensor, test: torch.Tensor, cfg: PatchesConfig, seed: int) -> float:
     """Held-out mean log-likelihood of zuko's MAF fitted to the standardised patches."""
     import zuko
-
-    from companion.flows import Standardized
 
     companion.seed_everything(seed)
     flow = zuko.flows.MAF(train.shape[1], transforms=5, hidden_features=(128, 128))
@@ -464,8 +447,6 @@ def _spread_over_trials(test_ll: Dict[str, List[float]]) -> Dict[str, float]:
 def _patches_verdicts(test_ll: Dict[str, List[float]]) -> Dict[str, str]:
     """The verdicts of the paper's Table 1 shape: the LDEs with K = 10 and 30 ahead of Real-NVP and MAF and of
     K = 1 and K = 100, and the GMM against the best LDE; each from the 95% bootstrap interval over trials."""
-    from companion.evidence import verdict
-
     ldes = [n for n in test_ll if n.startswith("LDE")]
     middle = [n for n in ("LDE (K=10)", "LDE (K=30)") if n in test_ll]
     rivals = [n for n in ("Real-NVP", "MAF (zuko)") if n in test_ll]
@@ -495,9 +476,6 @@ def run_patches(cfg: PatchesConfig) -> PatchesResult:
     Every fit seeds itself, so the fits of all trials run as independent jobs in worker processes
     (:func:`companion.workers.map_in_workers`); ``seconds`` sums each model's fits over the trials.
     """
-    from companion import data
-    from companion.workers import map_in_workers
-
     train = data.load(cfg.dataset)[: cfg.n_train].to(companion.device())
     test = data.load(cfg.dataset, "test")[: cfg.n_test]
 

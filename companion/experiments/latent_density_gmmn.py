@@ -22,8 +22,14 @@ import numpy as np
 import torch
 
 import companion
+import companion.lde  # fit_gmmn is looked up on the module: tests spy on it
+from companion import data
+from companion.checks import check_positive_int, check_probability
 from companion.experiments.latent_density_estimators import BarsConfig, bars_on_bar, meets_bars_bar
+from companion.lde import GMMN
 from companion.reproduce import register
+from companion.train import cosine_schedule
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
@@ -63,8 +69,6 @@ class GMMNLengthResult:
 
 
 def _score(points: torch.Tensor) -> Dict[str, float]:
-    from companion import data
-
     on_bar, smallest = bars_on_bar(points)
     return {"on_bar": on_bar, "smallest_bar_share": smallest,
             "gap_fraction": float(data.bars_gap_mask(points).float().mean())}
@@ -73,9 +77,6 @@ def _score(points: torch.Tensor) -> Dict[str, float]:
 def _gmmn_length_seed(cfg: GMMNLengthConfig, train: torch.Tensor, seed: int) -> Tuple[Dict[int, Dict], float]:
     """One seed: train the GMMN, scoring it every ``eval_every`` steps on samples drawn from noise of a
     generator of its own (so the scoring leaves the training's random stream as it was)."""
-    from companion.lde import GMMN, fit_gmmn
-    from companion.train import cosine_schedule
-
     tic = time.perf_counter()
     companion.seed_everything(seed)
     device = companion.device()
@@ -90,9 +91,9 @@ def _gmmn_length_seed(cfg: GMMNLengthConfig, train: torch.Tensor, seed: int) -> 
                 noise = torch.rand(cfg.n_samples, model.noise_dim, generator=scoring_noise, device=device) * 2 - 1
                 curve[done] = _score(model(noise).cpu())
 
-    fit_gmmn(model, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size, lr=cfg.gmmn_lr,
-             bandwidths=cfg.gmmn_bandwidths, callback=score, progress=False, desc=f"GMMN s{seed}",
-             scheduler=cosine_schedule(cfg.gmmn_steps) if cfg.gmmn_cosine else None)
+    companion.lde.fit_gmmn(model, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size, lr=cfg.gmmn_lr,
+                           bandwidths=cfg.gmmn_bandwidths, callback=score, progress=False, desc=f"GMMN s{seed}",
+                           scheduler=cosine_schedule(cfg.gmmn_steps) if cfg.gmmn_cosine else None)
     return curve, time.perf_counter() - tic
 
 
@@ -101,10 +102,6 @@ def _gmmn_length_seed(cfg: GMMNLengthConfig, train: torch.Tensor, seed: int) -> 
 def run_gmmn_length(cfg: GMMNLengthConfig) -> GMMNLengthResult:
     """Train the bars' GMMN for ``cfg.gmmn_steps`` steps on each seed (one-thread worker jobs) and
     score it along the way; the metrics say from which evaluation on each seed meets the bar."""
-    from companion import data
-    from companion.checks import check_positive_int
-    from companion.workers import map_in_workers
-
     check_positive_int(cfg.eval_every, "eval_every")
     if not cfg.seeds:
         raise ValueError("seeds must hold at least one seed")
@@ -144,8 +141,6 @@ def plot_gmmn_length(curves: Dict[int, Dict[int, Dict[str, float]]], min_on_bar:
     ``curves`` is :attr:`GMMNLengthResult.curves` (seed -> step -> scores), as the records hold it;
     ``title`` heads the figure (the run's setting)."""
     import matplotlib.pyplot as plt
-
-    from companion.checks import check_probability
 
     check_probability(min_on_bar, "min_on_bar")
     if not isinstance(curves, dict) or not curves:

@@ -20,9 +20,18 @@ import numpy as np
 import torch
 
 import companion
+from companion import data
+from companion.evidence import format_spread, summarize, verdict
+from companion.experiments.feature_classifier import train_feature_net
 from companion.experiments.latent_density_autoencoders import AutoencoderLDEConfig, _fit_aae, _train_ae_and_lde
 from companion.experiments.latent_density_estimators import seed_runs
+from companion.iml import Autoencoder, GMMBase, TwoStageModel
+from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
+from companion.metrics import classifier_frechet, classifier_quality_bar, parzen_log_prob, select_parzen_sigma
+from companion.plots import image_grid
 from companion.reproduce import register
+from companion.vae import VAE, fit_vae
+from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
@@ -56,8 +65,6 @@ class ParzenConfig(AutoencoderLDEConfig):
 def parzen_metrics(generated: Dict[str, torch.Tensor], valid: torch.Tensor, test: torch.Tensor) -> Dict[str, float]:
     """Per model: the Parzen log-likelihood of ``test`` (mean, its standard error) under a window on the
     model's samples, with the bandwidth chosen on ``valid`` (Table 2's protocol)."""
-    from companion.metrics import parzen_log_prob, select_parzen_sigma
-
     metrics: Dict[str, float] = {}
     for name, s in generated.items():
         sigma, _ = select_parzen_sigma(s, valid)
@@ -70,15 +77,11 @@ def parzen_metrics(generated: Dict[str, torch.Tensor], valid: torch.Tensor, test
 
 def _digits_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The train, validation and test splits of ``digits``."""
-    from companion import data
-
     return tuple(data.load("digits", s) for s in ("train", "valid", "test"))
 
 
 def _bernoulli_vae(train: torch.Tensor, cfg: ParzenConfig):
     """The reference VAE of Table 2: a Bernoulli decoder, the experiment's latent size and budget."""
-    from companion.vae import VAE, fit_vae
-
     vae = VAE(tuple(train.shape[1:]), latent_dim=cfg.latent_dim, likelihood="bernoulli").to(companion.device())
     fit_vae(vae, train, n_steps=cfg.vae_steps, batch_size=cfg.ae_batch_size)
     return vae
@@ -98,8 +101,6 @@ def ordering_verdicts(runs: Dict[str, List[float]], pairs: List[Tuple[str, str]]
     """``{"A > B": verdict}`` on the Parzen log-likelihoods ``runs["parzen_ll/A"]`` of each pair
     (:func:`companion.evidence.verdict`: "holds" only when the difference's 95% bootstrap interval
     lies above zero)."""
-    from companion.evidence import verdict
-
     return {f"{a} > {b}": verdict(runs[f"parzen_ll/{a}"], runs[f"parzen_ll/{b}"]) for a, b in pairs}
 
 
@@ -111,8 +112,6 @@ def run_parzen(cfg: ParzenConfig) -> ParzenResult:
     seeds itself, so the fits run as independent jobs in worker processes
     (:func:`companion.workers.map_in_workers`): twenty jobs, the longer LDE fits first, keep two workers
     busier to the end than five jobs of four models each would."""
-    from companion.workers import map_in_workers
-
     train, valid, test = _digits_splits()
     iml = f"IML, GMM base (K={cfg.iml_components})"
     names = ("AE + LDE", "IAE + LDE", "VAE", iml)
@@ -150,8 +149,6 @@ def _parzen_samples(train: torch.Tensor, cfg: ParzenConfig, seed: int, name: str
 
 def _iml_samples(train: torch.Tensor, cfg: ParzenConfig, n: int, seed: int) -> torch.Tensor:
     """Samples of two-stage IML with a GMM base (companion.iml), the baseline of the IML chapter."""
-    from companion.iml import Autoencoder, GMMBase, TwoStageModel
-
     model = TwoStageModel(Autoencoder(tuple(train.shape[1:]), cfg.latent_dim, hidden=(cfg.ae_hidden,)),
                           GMMBase(cfg.iml_components, random_state=seed)).to(companion.device())
     model.fit(train.to(companion.device()), n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size)
@@ -160,8 +157,6 @@ def _iml_samples(train: torch.Tensor, cfg: ParzenConfig, n: int, seed: int) -> t
 
 def parzen_table(result: ParzenResult) -> str:
     """A Markdown table: our Parzen numbers on digits (mean ± std over seeds) beside the paper's on MNIST."""
-    from companion.evidence import format_spread, summarize
-
     rows = ["| method | ours: digits 8x8 (mean ± std over seeds) | paper: MNIST (± s.e.) |", "| --- | --- | --- |"]
     ours = [k.split("/", 1)[1] for k in result.metrics if k.startswith("parzen_ll/")]
     for name in ours + [n for n in PAPER_TABLE2_MNIST if n not in ours]:
@@ -174,8 +169,6 @@ def parzen_table(result: ParzenResult) -> str:
 def plot_parzen(result: ParzenResult) -> Figure:
     """Samples of each generator with its Parzen log-likelihood."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     names = list(result.samples)
     fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 3.0), squeeze=False)
@@ -229,8 +222,6 @@ class BaselinesResult:
 
 def _gmmn_on_ae_codes(train: torch.Tensor, cfg: BaselinesConfig, n: int) -> torch.Tensor:
     """``n`` samples of GMMN + AE: a plain autoencoder, a GMMN fitted to its training codes, the decoder."""
-    from companion.lde import GMMN, fit_gmmn, fit_incremental_autoencoder, make_autoencoder
-
     device = companion.device()
     ae = make_autoencoder(tuple(train.shape[1:]), cfg.latent_dim, incremental=False, hidden=cfg.ae_hidden).to(device)
     fit_incremental_autoencoder(ae, train, n_steps=cfg.ae_steps, batch_size=cfg.ae_batch_size, desc="AE")
@@ -246,8 +237,6 @@ def _quality_bars(generated: Dict[str, torch.Tensor], vae_samples: torch.Tensor,
                   net: torch.nn.Module, cfg: BaselinesConfig) -> Dict[str, float]:
     """The digits bar of every generator of one seed, with the reference VAE's Fréchet distance
     (``meets_bar/<name>`` is 1.0 or 0.0)."""
-    from companion.metrics import classifier_frechet, classifier_quality_bar
-
     reference = classifier_frechet(vae_samples, net, held_out)
     metrics: Dict[str, float] = {"frechet/VAE": reference}
     for name, s in generated.items():
@@ -279,9 +268,6 @@ def run_baselines(cfg: BaselinesConfig) -> BaselinesResult:
     interpolations. Each fit (one model, one seed) seeds itself, so the fits run as independent jobs in worker
     processes (:func:`companion.workers.map_in_workers`): ten jobs, the longer AAE fits first, keep two workers
     busier to the end than five jobs of both models would."""
-    from companion.experiments.feature_classifier import train_feature_net
-    from companion.workers import map_in_workers
-
     train, valid, test = _digits_splits()
     net, _ = train_feature_net(n_steps=cfg.classifier_steps, seed=cfg.seed, device=companion.device())
     companion.seed_everything(cfg.seed)  # one reference VAE for the bar of every seed
@@ -339,8 +325,6 @@ def table2_verdicts(parzen: ParzenResult, baselines: BaselinesResult) -> Dict[st
 def baselines_rows(result: BaselinesResult) -> str:
     """The Markdown rows of Table 2 for the AAE and GMMN + AE (mean ± std over seeds), beside the paper's MNIST
     numbers."""
-    from companion.evidence import format_spread, summarize
-
     rows = ["| method | ours: digits 8x8 (mean ± std over seeds) | meets the quality bar | paper: MNIST (± s.e.) |",
             "| --- | --- | --- | --- |"]
     for name in ("AAE", "GMMN + AE"):
@@ -353,8 +337,6 @@ def baselines_rows(result: BaselinesResult) -> str:
 def plot_baselines(result: BaselinesResult) -> Figure:
     """AAE and GMMN + AE samples (Fig. 8), consecutive AAE samples (Fig. 12), AAE interpolations (Fig. 7)."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import image_grid
 
     fig = plt.figure(figsize=(13, 3.6))
     grid = fig.add_gridspec(1, 4, width_ratios=[1, 1, 1, 2.4])

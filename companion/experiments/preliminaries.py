@@ -24,7 +24,12 @@ import torch
 
 import companion
 from companion.config import ExperimentConfig
+from companion.data import load, toy_centers, toy_std
+from companion.flows import RealNVP, fit_flow
+from companion.metrics import mode_coverage
+from companion.plots import density_2d, scatter_2d, set_style
 from companion.reproduce import register
+from companion.train import cosine_schedule
 
 from ..checks import check_int, check_tensor
 
@@ -67,8 +72,6 @@ def ring_log_prob(x: torch.Tensor) -> torch.Tensor:
     centred on :func:`companion.data.toy_centers`: the best held-out log-likelihood any
     model of the ring can reach on average.
     """
-    from companion.data import toy_centers, toy_std
-
     x = _check_points(x, "x")
     dtype = torch.float32 if x.device.type == "mps" else torch.float64  # MPS has no float64
     centers = toy_centers("ring").to(x.device, dtype)
@@ -155,18 +158,12 @@ def _square(ax: Axes) -> None:
 
 
 def _ring_quality(samples: torch.Tensor) -> Tuple[int, float]:
-    from companion.data import toy_centers, toy_std
-    from companion.metrics import mode_coverage
-
     return mode_coverage(samples, toy_centers("ring"), toy_std("ring"))
 
 
 def plot_realnvp_ring(result: RealNVPRingResult) -> Figure:
     """Training data, the flow's log-density and its samples, side by side."""
     import matplotlib.pyplot as plt
-
-    from companion.data import toy_centers
-    from companion.plots import density_2d, scatter_2d, set_style
 
     set_style()
     fig, axes = plt.subplots(1, 3, figsize=(12, 4))
@@ -196,10 +193,6 @@ def run_realnvp_ring(cfg: RealNVPRingConfig) -> RealNVPRingResult:
     of the data's own mixture density (the ceiling), and the mode coverage of
     ``n_samples`` flow samples (``modes_covered`` out of 8, ``high_quality_fraction``).
     """
-    from companion.data import load
-    from companion.flows import RealNVP, fit_flow
-    from companion.train import cosine_schedule
-
     companion.seed_everything(cfg.seed)
     dev = companion.device()
     train, test = load("ring", "train").to(dev), load("ring", "test").to(dev)
@@ -301,8 +294,6 @@ def plot_flow_grid(result: FlowGridResult) -> Figure:
     """Four panels, left to right: a data-space grid and its image in latent space, then a latent grid and its
     image in data space."""
     import matplotlib.pyplot as plt
-
-    from companion.plots import set_style
 
     set_style()
     fig, axes = plt.subplots(1, 4, figsize=(15, 4))

@@ -18,6 +18,10 @@ import torch
 
 import companion
 from companion.config import ExperimentConfig
+from companion.data import load, load_labels
+from companion.experiments.feature_classifier import train_feature_net
+from companion.metrics import frechet_distance, parzen_log_likelihood, select_parzen_sigma
+from companion.plots import set_style
 from companion.reproduce import register
 
 from ..checks import check_int, check_tensor
@@ -77,8 +81,6 @@ def plot_parzen_bandwidth(result: ParzenBandwidthResult) -> Figure:
     """Test Parzen log-likelihood against the bandwidth, and against the number of samples."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import set_style
-
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for k, (name, values) in enumerate(result.curves.items()):
@@ -118,9 +120,6 @@ def run_parzen_bandwidth(cfg: ParzenBandwidthConfig) -> ParzenBandwidthResult:
     many nats the estimate of the largest data sample loses when the chosen bandwidth is
     halved or doubled).
     """
-    from companion.data import load
-    from companion.metrics import parzen_log_likelihood
-
     companion.seed_everything(cfg.seed)
     train = load("digits", "train").flatten(1)
     valid = load("digits", "valid").flatten(1)
@@ -182,8 +181,6 @@ def _scores_by_size(centres: Callable[[str, int], torch.Tensor], kinds: Dict[str
                     sigmas: List[float], valid: torch.Tensor,
                     test: torch.Tensor) -> Tuple[Dict[str, List[float]], Dict[Tuple[str, int], float]]:
     """For every kind and size: the bandwidth chosen on ``valid`` among ``sigmas``, and the test score there."""
-    from companion.metrics import parzen_log_likelihood, select_parzen_sigma
-
     by_size: Dict[str, List[float]] = {label: [] for label in kinds.values()}
     chosen: Dict[Tuple[str, int], float] = {}
     for kind, label in kinds.items():
@@ -252,8 +249,6 @@ def plot_frechet_subsets(result: FrechetSubsetsResult) -> Figure:
     """Fréchet distance and classifier score of random subsets against their size, with the references."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import set_style
-
     set_style()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     sizes = np.asarray(result.sizes)
@@ -282,10 +277,6 @@ def run_frechet_subsets(cfg: FrechetSubsetsConfig) -> FrechetSubsetsResult:
     References: the 250 test digits (a fresh sample of the same distribution) and the training
     digits 0 to 4 only (perfect quality, half of the classes dropped).
     """
-    from companion.data import load, load_labels
-    from companion.experiments.feature_classifier import train_feature_net
-    from companion.metrics import frechet_distance
-
     if not cfg.sizes:
         raise ValueError(f"sizes must hold integers >= 2; got {cfg.sizes!r}")
     for n in cfg.sizes:

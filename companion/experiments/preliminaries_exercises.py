@@ -13,6 +13,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from companion.metrics import bits_per_dim, continuous_to_discrete_nll
+
 __all__ = ["check_bits_per_dim", "check_optimal_discriminator"]
 
 
@@ -89,8 +91,6 @@ def check_bits_per_dim(answer: float, nll_nats: float, n_dims: int, n_levels: in
         TypeError: if ``answer`` is not a number.
         AssertionError: with a hint when it is wrong.
     """
-    from companion.metrics import bits_per_dim, continuous_to_discrete_nll
-
     if isinstance(answer, bool) or not isinstance(answer, (int, float, np.integer, np.floating)):
         raise TypeError(f"answer must be a number (bits per dimension); got {type(answer).__name__}")
     expected = float(bits_per_dim(continuous_to_discrete_nll(nll_nats, n_dims, n_levels), n_dims))

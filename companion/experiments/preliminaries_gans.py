@@ -21,9 +21,14 @@ import torch
 
 import companion
 from companion.config import ExperimentConfig
+from companion.data import load, toy_centers
+from companion.experiments.feature_classifier import train_feature_net
+from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
+from companion.plots import image_grid, scatter_2d, set_style
 from companion.reproduce import register
 from companion.train import adam
+from companion.vae import VAE, fit_vae
 
 from ..checks import check_positive_int
 from .preliminaries import RING_BOUNDS, RingConfig, _ring_quality, _square
@@ -83,9 +88,6 @@ def plot_gan_ring(result: GANRingResult) -> Figure:
     """GAN samples, the discriminator's logit over the plane, and the modes covered along training."""
     import matplotlib.pyplot as plt
 
-    from companion.data import toy_centers
-    from companion.plots import scatter_2d, set_style
-
     set_style()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
     centers = toy_centers("ring")
@@ -126,9 +128,6 @@ def run_gan_ring(cfg: GANRingConfig) -> GANRingResult:
     samples (the VEEGAN/PacGAN protocol, :func:`companion.metrics.mode_coverage`), and
     ``min_modes_covered`` / ``max_modes_covered`` over the evaluations after the first.
     """
-    from companion.data import load
-    from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
-
     check_positive_int(cfg.n_steps, "n_steps")
     check_positive_int(cfg.eval_every, "eval_every")
     companion.seed_everything(cfg.seed)
@@ -219,8 +218,6 @@ def plot_gan_digits(result: GANDigitsResult) -> Figure:
     """GAN samples, VAE decoder means, and each model's class shares over seeds beside the 3% line."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid, set_style
-
     set_style()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 1, 1.4]})
     nrow = int(np.ceil(np.sqrt(len(result.gan_samples))))
@@ -246,11 +243,6 @@ def plot_gan_digits(result: GANDigitsResult) -> Figure:
           description="A GAN on digits and the book's quality bar for digits baselines (classes covered, Fréchet)")
 def run_gan_digits(cfg: GANDigitsConfig) -> GANDigitsResult:
     """Train a GAN and a VAE on ``digits`` over seeds; the GAN's quality bar against the VAE of the same seed."""
-    from companion.data import load
-    from companion.experiments.feature_classifier import train_feature_net
-    from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
-    from companion.vae import VAE, fit_vae
-
     dev = companion.device()
     x_train = load("digits", "train").to(dev)
     held_out = torch.cat([load("digits", "valid"), load("digits", "test")]).to(dev)

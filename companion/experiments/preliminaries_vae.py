@@ -16,10 +16,13 @@ import torch
 
 import companion
 from companion.config import ExperimentConfig
+from companion.data import load
+from companion.plots import image_grid, set_style
 from companion.reproduce import register
+from companion.vae import VAE, fit_vae
 
 from ..checks import check_positive_int
-from ..metrics import total_variation
+from ..metrics import bits_per_dim, total_variation
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
@@ -72,8 +75,6 @@ def plot_vae_digits(result: VAEDigitsResult) -> Figure:
     """Test digits, decoder means and decoder draws, and the bounds against ``K``."""
     import matplotlib.pyplot as plt
 
-    from companion.plots import image_grid, set_style
-
     set_style()
     fig = plt.figure(figsize=(13, 6.5))
     grid = fig.add_gridspec(2, 3, width_ratios=[1, 1, 1.1])
@@ -114,9 +115,6 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
     ``midgrey_data`` / ``midgrey_mean`` / ``midgrey_sample`` (fraction of mid-grey pixels),
     and ``decoder_scale_levels``, the learned logistic scale in grey levels.
     """
-    from companion.data import load
-    from companion.vae import VAE, fit_vae
-
     if not cfg.iwae_ks:
         raise ValueError(f"iwae_ks must hold positive ints; got {cfg.iwae_ks!r}")
     ks = sorted({check_positive_int(k, "iwae_ks") for k in cfg.iwae_ks})
@@ -141,8 +139,6 @@ def run_vae_digits(cfg: VAEDigitsConfig) -> VAEDigitsResult:
 
 def _bounds(cfg: VAEDigitsConfig, vae: Any, train: torch.Tensor, test: torch.Tensor, ks: List[int]) -> Dict[str, float]:
     """The test ELBO and its terms, the IWAE bound for every ``K`` of ``ks``, the train ELBO, bits/dim."""
-    from companion.metrics import bits_per_dim
-
     terms = vae.elbo(test, n_samples=cfg.elbo_samples)
     # The training ELBO with the same estimator as the test ELBO (all training images,
     # the same number of posterior draws, eval mode), so that the two compare like with like.

@@ -17,11 +17,14 @@ import torch
 from torch import nn
 
 import companion
+from companion import data, plots
 from companion.config import ExperimentConfig
+from companion.gan import ConvGenerator
+from companion.metrics import inception_metrics
 from companion.nets import spectral_normalise
 from companion.reproduce import register
 from companion.symmetric import SymmetricDiscriminator, bgan_step
-from companion.train import adam, train_loop
+from companion.train import adam, minibatches, train_loop
 
 if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
     import pandas as pd
@@ -133,10 +136,6 @@ def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
     scores IS/FID on ``cfg.n_inception_samples`` samples against as many real images when that is positive; a
     missing backend or missing weights is recorded in ``notes`` instead of raising.
     """
-    from companion import data
-    from companion.gan import ConvGenerator
-    from companion.train import minibatches
-
     dev = companion.device()
     companion.seed_everything(cfg.seed)
     images = data.load(cfg.dataset).to(dev)
@@ -168,8 +167,6 @@ def run_cifar10(cfg: Cifar10Config) -> Cifar10Result:
     metrics = {"d_loss_last": history.last("d_loss", 10), "g_loss_last": history.last("g_loss", 10)}
     notes: Dict[str, str] = {}
     if cfg.n_inception_samples > 0:
-        from companion.metrics import inception_metrics
-
         with torch.no_grad():
             fake = torch.cat([gen(torch.randn(min(1000, cfg.n_inception_samples - i), cfg.latent_dim, device=dev)).cpu()
                               for i in range(0, cfg.n_inception_samples, 1000)])
@@ -204,6 +201,4 @@ def cifar10_table(result: Cifar10Result) -> pd.DataFrame:
 
 def plot_cifar10(result: Cifar10Result) -> Figure:
     """The 64 samples of ``result`` as an 8x8 grid (:func:`companion.plots.image_grid`)."""
-    from companion import plots
-
     return plots.image_grid(result.samples, nrow=8)

@@ -22,14 +22,18 @@ from torch import nn
 import companion
 from companion.checks import check_adam_betas
 from companion.config import ExperimentConfig
+from companion.data import load
+from companion.evidence import bootstrap_difference, compare_phrase, format_spread, summarize, verdict
+from companion.experiments.feature_classifier import train_feature_net
 from companion.experiments.symmetric_replicas import replica_gan_step, replica_mixer
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.nets import MLP, spectral_normalise
-from companion.plots import pyplot
+from companion.plots import image_grid, pyplot
 from companion.replicas import Replicas, StackedMinibatches, stacked_randn
 from companion.reproduce import register
 from companion.symmetric import MinibatchDiscriminator, SymmetricDiscriminator, mix_batches
 from companion.train import adam, train_loop
+from companion.vae import VAE, fit_vae
 from companion.workers import map_in_workers
 
 if TYPE_CHECKING:  # only for annotations: importing the module stays cheap
@@ -239,8 +243,6 @@ def _sample(gen: Replicas, rngs: List[torch.Generator], n: int, latent_dim: int)
 def _vae_reference(cfg: DigitsDynamicsConfig, seed: int, train: torch.Tensor, held_out: torch.Tensor,
                    feature_net: nn.Module) -> float:
     """The Fréchet distance of the VAE of ``seed`` (the bar's reference), as in ``preliminaries/gan_digits``."""
-    from companion.vae import VAE, fit_vae
-
     companion.seed_everything(seed)
     vae = VAE(tuple(train.shape[1:]), cfg.latent_dim, likelihood="bernoulli", hidden=cfg.hidden,
               n_layers=1).to(train.device)
@@ -275,8 +277,6 @@ def _compare_frechet(final: Dict[str, List[float]], bars: Dict[str, List[Dict[st
     digits bar in every seed, and otherwise the phrase says which one does not and gives no
     verdict (a model that has not learned the digits is not compared).
     """
-    from companion.evidence import bootstrap_difference, compare_phrase, verdict
-
     diff = bootstrap_difference(final[a], final[b])
     below = [DIGITS_METHOD_NAMES[m] for m in (a, b) if not all(bar["meets_bar"] for bar in bars[m])]
     row = {"a": a, "b": b, "difference": diff.estimate, "low": diff.low, "high": diff.high,
@@ -377,8 +377,6 @@ def digits_recipe_table() -> pd.DataFrame:
     """:data:`DIGITS_RECIPE_RECORD` as a table: per recipe and model, the seeds at the bar and the Fréchet distance."""
     import pandas as pd
 
-    from companion.evidence import format_spread, summarize
-
     return pd.DataFrame([{"recipe": recipe, "model": DIGITS_METHOD_NAMES[m],
                           "seeds meeting the bar": f"{sum(met)} of {len(met)}",
                           "Fréchet (digits features)": format_spread(summarize(list(frechet)))}
@@ -395,9 +393,6 @@ DIGITS_CLAIMS = (("mbgan", "minibatch"), ("mbgan", "bgan"), ("bgan", "bgan_pure"
                       "discrimination, seeds as replicas, after the digits bar")
 def run_digits_dynamics(cfg: DigitsDynamicsConfig) -> DigitsDynamicsResult:
     """Train every model of ``cfg.methods`` over ``cfg.seeds``; curves, the bar, and the paper's claims tested."""
-    from companion.data import load
-    from companion.experiments.feature_classifier import train_feature_net
-
     unknown = [m for m in cfg.methods if m not in DIGITS_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {tuple(DIGITS_METHODS)}; got {unknown}")
@@ -441,8 +436,6 @@ def digits_dynamics_table(result: DigitsDynamicsResult) -> pd.DataFrame:
     """Per model: final Fréchet distance (mean ± std over seeds), ratio to the VAE, seeds meeting the bar."""
     import pandas as pd
 
-    from companion.evidence import format_spread, summarize
-
     rows = []
     for method, values in result.final.items():
         bars = result.bars[method]
@@ -473,8 +466,6 @@ def digits_dynamics_comparisons(result: DigitsDynamicsResult) -> pd.DataFrame:
 
 def plot_digits_dynamics(result: DigitsDynamicsResult) -> Figure:
     """Left: Fréchet distance against generator steps (mean and spread over seeds); right: first-seed samples."""
-    from companion.plots import image_grid
-
     plt = pyplot()
     methods = list(result.curves)
     fig, axes = plt.subplots(1, 1 + len(methods), figsize=(3.6 + 2.2 * len(methods), 3.4),

@@ -25,9 +25,15 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_positive
 from companion.config import ExperimentConfig
+from companion.evidence import bootstrap_difference, compare_phrase, format_spread, summarize, verdict
+from companion.experiments.comparison_configs import ComparisonConfig
+from companion.experiments.comparison_data import feature_space, load_split
+from companion.experiments.symmetric_discriminators_extra import claims_table
 from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
-from companion.plots import pyplot
+from companion.metrics import frechet_distance, mean_std, total_variation
+from companion.plots import image_grid, pyplot
 from companion.reproduce import register
 from companion.symmetric import SymmetricDiscriminator, fit_bgan
 from companion.workers import map_in_workers
@@ -154,8 +160,6 @@ def _nearest_training(images: torch.Tensor, train: torch.Tensor) -> Tuple[torch.
 def faces_scores(images: torch.Tensor, train: torch.Tensor, test: torch.Tensor,
                  features: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, float]:
     """The bar's statistics of a batch of images: Fréchet distance to ``test``, total variation, copying."""
-    from companion.metrics import frechet_distance, total_variation
-
     index, distance = _nearest_training(images, train)
     return {"frechet": frechet_distance(features(images), features(test)), "tv": total_variation(images),
             "nn_median": float(distance.median()), "distinct_nn": float(len(set(index.tolist())))}
@@ -175,8 +179,6 @@ def faces_quality_bar(scores: Dict[str, float], references: Dict[str, float], ma
         scores: ``{"frechet", "tv", "nn_median"}`` of the samples (as :func:`run_faces_samples` computes them).
         references: the same keys for the held-out real faces.
     """
-    from companion.checks import check_positive
-
     for name, value in (("max_frechet_ratio", max_frechet_ratio), ("max_tv_ratio", max_tv_ratio),
                         ("min_copy_ratio", min_copy_ratio)):
         check_positive(value, name)
@@ -223,8 +225,6 @@ def _faces_job(cfg: FacesSamplesConfig, method: str, seed: int, train: torch.Ten
 def faces_references(train: torch.Tensor, valid: torch.Tensor, test: torch.Tensor,
                  features: Callable[[torch.Tensor], torch.Tensor]) -> Dict[str, float]:
     """The held-out real faces' statistics: the validation faces scored like samples (NN over valid and test)."""
-    from companion.metrics import frechet_distance, total_variation
-
     held_out = torch.cat([valid, test])
     _, distance = _nearest_training(held_out, train)
     return {"frechet": frechet_distance(features(valid), features(test)), "tv": total_variation(held_out),
@@ -234,8 +234,6 @@ def faces_references(train: torch.Tensor, valid: torch.Tensor, test: torch.Tenso
 
 def _compare(final: Dict[str, List[float]], bars: Dict[str, List[Dict[str, Any]]], a: str, b: str) -> Dict[str, Any]:
     """``a`` against ``b`` on the Fréchet distance (lower is better), read only when both meet the bar in every seed."""
-    from companion.evidence import bootstrap_difference, compare_phrase, verdict
-
     diff = bootstrap_difference(final[a], final[b])
     below = [FACES_METHOD_NAMES[m] for m in (a, b) if not all(bar["meets_bar"] for bar in bars[m])]
     row = {"a": a, "b": b, "difference": diff.estimate, "low": diff.low, "high": diff.high,
@@ -251,8 +249,6 @@ def _compare(final: Dict[str, List[float]], bars: Dict[str, List[Dict[str, Any]]
 
 def _faces_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training, validation and test faces on the comparison chapter's footing (8-bit levels in [0, 1])."""
-    from companion.experiments.comparison_data import load_split
-
     return load_split("faces", "train"), load_split("faces", "valid"), load_split("faces", "test")
 
 
@@ -261,9 +257,6 @@ def _faces_splits() -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
                       "quality and memorisation bar against held-out faces")
 def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
     """Train every model of ``cfg.methods`` over ``cfg.seeds``; the bar, the scores and the thesis' claims."""
-    from companion.experiments.comparison_configs import ComparisonConfig
-    from companion.experiments.comparison_data import feature_space
-
     unknown = [m for m in cfg.methods if m not in FACES_METHODS]
     if unknown:
         raise ValueError(f"methods must be among {tuple(FACES_METHODS)}; got {unknown}")
@@ -300,8 +293,6 @@ def run_faces_samples(cfg: FacesSamplesConfig) -> FacesSamplesResult:
 def _untrained_frechet(cfg: FacesSamplesConfig, train: torch.Tensor, test: torch.Tensor,
                        features: Callable[[torch.Tensor], torch.Tensor]) -> float:
     """The Fréchet distance of the first seed's generator before training: a score the bar must reject."""
-    from companion.metrics import frechet_distance
-
     companion.seed_everything(cfg.seeds[0])
     gen = MLPGenerator(cfg.latent_dim, (train[0].numel(),), hidden=cfg.hidden, n_layers=1, out_activation="sigmoid")
     with torch.no_grad():
@@ -314,8 +305,6 @@ def _faces_metrics(cfg: FacesSamplesConfig, scores: Dict[str, List[Dict[str, flo
                    comparisons: List[Dict[str, Any]], seconds: Dict[str, float],
                    feature_description: str) -> Dict[str, Any]:
     """The run's numbers for the metrics table (means and spreads over seeds, seeds meeting the bar, verdicts)."""
-    from companion.metrics import mean_std
-
     metrics: Dict[str, Any] = {"n_seeds": len(cfg.seeds), "n_steps": cfg.n_steps, "features": feature_description,
                                **{f"held_out_{k}": v for k, v in references.items()}}
     for method in cfg.methods:
@@ -332,8 +321,6 @@ def _faces_metrics(cfg: FacesSamplesConfig, scores: Dict[str, List[Dict[str, flo
 def faces_table(result: FacesSamplesResult) -> pd.DataFrame:
     """Per model (and the held-out faces): the bar's statistics over seeds and the seeds meeting the bar."""
     import pandas as pd
-
-    from companion.evidence import format_spread, summarize
 
     ref = result.references
     rows = [{"model": "held-out real faces", "Fréchet (faces PCA) ↓": f"{ref['frechet']:.2f}",
@@ -354,15 +341,11 @@ def faces_table(result: FacesSamplesResult) -> pd.DataFrame:
 
 def faces_comparisons(result: FacesSamplesResult) -> pd.DataFrame:
     """The thesis' reading of Fig. 4.5, each claim read from the bootstrap interval of the Fréchet difference."""
-    from companion.experiments.symmetric_discriminators_extra import claims_table
-
     return claims_table(result.comparisons, FACES_METHOD_NAMES)
 
 
 def plot_faces_samples(result: FacesSamplesResult) -> Figure:
     """One column per model (first seed) and one for held-out faces: images on top, nearest training faces below."""
-    from companion.plots import image_grid
-
     plt = pyplot()
     columns = [(FACES_METHOD_NAMES[m], result.samples[m], result.nearest[m]) for m in result.samples]
     columns.append(("held-out real faces", result.held_out, result.held_out_nearest))

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, ClassVar, Dict, List, Tuple
 
 import numpy as np
 
+from companion import data
+from companion.evidence import bootstrap_difference, compare_phrase, format_spread, summarize, verdict
 from companion.experiments.symmetric_toys import ToyGANConfig, _train_toy_replicas
 from companion.metrics import mean_std
 from companion.plots import pyplot
@@ -168,8 +170,6 @@ class ModeCoverageResult:
 
 def _compare(runs: Dict[str, Dict[str, List[float]]], setup: str, dataset: str, method: str) -> Dict[str, object]:
     """``method`` against the GAN on modes covered: difference, 95% bootstrap interval, verdict, phrase."""
-    from companion.evidence import bootstrap_difference, compare_phrase, verdict
-
     a = runs[f"{setup}/{dataset}/{method}"]["modes"]
     b = runs[f"{setup}/{dataset}/gan"]["modes"]
     diff = bootstrap_difference(a, b)
@@ -249,8 +249,6 @@ def mode_coverage_table(result: ModeCoverageResult) -> pd.DataFrame:
     """Our numbers (mean ± std over the seeds) beside PacGAN's Table 3 (a pandas DataFrame)."""
     import pandas as pd
 
-    from companion.evidence import format_spread, summarize
-
     rows = []
     for setup, per_dataset in result.table.items():
         for method in next(iter(per_dataset.values())):
@@ -293,8 +291,6 @@ def decay_effect_table(result: ModeCoverageResult, record: Dict = CONSTANT_RATE_
     """
     import pandas as pd
 
-    from companion.evidence import format_spread, summarize
-
     rows = []
     for dataset, per_method in record.items():
         if dataset in ("date", "lr"):
@@ -318,7 +314,6 @@ def plot_mode_coverage(result: ModeCoverageResult) -> Figure:
     """Left: modes covered against generator steps (mean and spread over the seeds); right: the
     first seed's final samples of every model."""
     plt = pyplot()
-    from companion import data
 
     datasets = sorted({k.split("/")[1] for k in result.runs}, key=["ring", "grid"].index)
     methods = [m for m in METHOD_NAMES if any(k.endswith("/" + m) for k in result.runs)]

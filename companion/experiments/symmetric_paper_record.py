@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from companion.data import toy_centers
+from companion.evidence import compare_phrase, format_spread, summarize
 from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, RING_GAN_BAR, _compare
 from companion.plots import pyplot
 
@@ -324,8 +325,6 @@ def paper_record_table(record: Mapping = PAPER_RING_RECORD) -> pd.DataFrame:
     step, one row per (step, model), with PacGAN's Table 3 GAN beside (a pandas DataFrame)."""
     import pandas as pd
 
-    from companion.evidence import format_spread, summarize
-
     curves = _checked_curves(record)
     dataset = _dataset(record)
     rows = []
@@ -381,8 +380,6 @@ def last_comparison_phrase(record: Mapping, method: str) -> str:
     Raises:
         ValueError: if the record has no evaluation of ``method`` at a step the GAN was evaluated at.
     """
-    from companion.evidence import format_spread, summarize
-
     curves = _checked_curves(record)
     rows = {(r["step"], r["quantity"]): r for r in paper_record_comparisons(record) if r["method"] == method}
     if not rows:
@@ -432,8 +429,6 @@ def evaluations_compared_phrase(name_a: str, evaluation_a: Mapping, name_b: str,
     Raises:
         ValueError: if an evaluation lacks ``modes`` or ``high_quality_pct``.
     """
-    from companion.evidence import compare_phrase
-
     for name, evaluation in ((name_a, evaluation_a), (name_b, evaluation_b)):
         if not isinstance(evaluation, Mapping) or not all(evaluation.get(q) for q in ("modes", "high_quality_pct")):
             raise ValueError(f"the evaluation of {name!r} needs per-seed 'modes' and 'high_quality_pct'; got "

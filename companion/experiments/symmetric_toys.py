@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 import companion
+from companion import data
 from companion.config import ExperimentConfig
 from companion.experiments.symmetric_replicas import (
     Mix,
@@ -30,9 +31,11 @@ from companion.experiments.symmetric_replicas import (
     replica_mixer,
     replica_step,
 )
+from companion.gan import MLPDiscriminator, MLPGenerator, discriminator_loss, generator_loss
+from companion.metrics import mode_coverage
 from companion.replicas import GeneratorListState, Replicas, StackedMinibatches, ensemble_container, stacked_randn
 from companion.symmetric import Maxout, SymmetricDiscriminator, bernoulli_kl, bgan_step, complementary_mixed_sets
-from companion.train import adam, train_loop
+from companion.train import _progress_disabled, adam, minibatches, train_loop
 
 __all__ = ["POINTWISE_METHODS", "BatchNormMLPGenerator", "MaxoutDiscriminator", "ToyGANConfig"]
 
@@ -104,8 +107,6 @@ POINTWISE_METHODS = ("gan", "mixup")
 def _networks(setup: str, method: str,
               cfg: ToyGANConfig) -> Tuple[nn.Module, nn.Module, float, Tuple[float, float], int]:
     """(generator, discriminator, lr, betas, discriminator steps) of a configuration."""
-    from companion.gan import MLPDiscriminator, MLPGenerator
-
     if setup == "thesis":
         gen = MLPGenerator(cfg.latent_dim, (2,), hidden=cfg.thesis_hidden, n_layers=3, activation="relu")
         if method in POINTWISE_METHODS:
@@ -126,10 +127,6 @@ def _networks(setup: str, method: str,
 def _train_toy(setup: str, method: str, dataset: str, seed: int, cfg: ToyGANConfig, gamma: float,
                snapshot_steps: Tuple[int, ...] = ()) -> Dict[str, object]:
     """Train one 2-D GAN; returns its history, final samples and snapshots."""
-    from companion import data
-    from companion.gan import discriminator_loss, generator_loss
-    from companion.train import minibatches
-
     if method not in ("gan", "bgan", "mbgan"):
         raise ValueError(
             f"method must be 'gan', 'bgan' or 'mbgan' (the mixup GAN trains as replicas only); got {method!r}"
@@ -206,9 +203,6 @@ def _mixup_discriminator_loss(disc: nn.Module, real: torch.Tensor, fake: torch.T
 def _score_replicas(gen: Replicas, rngs: List[torch.Generator], cfg: ToyGANConfig,
                     dataset: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``cfg.n_eval_samples`` samples of every replica, its modes covered and its high-quality fraction."""
-    from companion import data
-    from companion.metrics import mode_coverage
-
     gen.eval()
     with torch.no_grad():
         out = gen(stacked_randn(rngs, cfg.n_eval_samples, cfg.latent_dim, device=companion.device())).cpu()
@@ -251,8 +245,6 @@ def _log_evaluation(label: str, step: int, modes: np.ndarray, quality: np.ndarra
     """One line per evaluation beside the progress bar (when bars are on), so that the log of a
     long run that is cut short still holds its coverage curve so far."""
     import sys
-
-    from companion.train import _progress_disabled
 
     if not _progress_disabled(None):
         print(f"\n{label} step {step}: modes {[int(m) for m in modes]}, high quality (%) "
@@ -313,8 +305,6 @@ def _train_toy_replicas(setup: str, method: str, dataset: str, seeds: Tuple[int,
         "history"}``; the history holds the losses averaged over the replicas (``d_loss``, ``g_loss``)
         and replica k's own (``d_loss_k``, ``g_loss_k``) every 10 steps.
     """
-    from companion import data
-
     dev = companion.device()
     seeds = tuple(seeds)
     gen, disc, g_opt, d_opt, n_disc = _replica_players(setup, method, seeds, cfg, dev)

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, ClassVar, Dict, List, Optional, Sequence, Tupl
 
 import numpy as np
 
+from companion.checks import check_positive_int
+from companion.evidence import bootstrap_difference, format_spread, summarize, verdict
 from companion.experiments.symmetric_mode_coverage import METHOD_NAMES, PACGAN_TABLE, ModeCoverageConfig
 from companion.experiments.symmetric_toys import _train_toy_replicas
 from companion.plots import pyplot
@@ -83,8 +85,6 @@ class TrainingLengthResult:
 
 
 def _check_config(cfg: TrainingLengthConfig) -> None:
-    from companion.checks import check_positive_int
-
     horizons = [check_positive_int(h, "each of horizons") for h in cfg.horizons]
     if not horizons or horizons != sorted(set(horizons)):
         raise ValueError(f"horizons must be one or more lengths that increase strictly; got {cfg.horizons!r}")
@@ -151,8 +151,6 @@ def stops_rising_at(final_modes: Dict[int, Sequence[float]]) -> Optional[int]:
     Raises:
         ValueError: with fewer than two lengths.
     """
-    from companion.evidence import verdict
-
     lengths = sorted(final_modes)
     if len(lengths) < 2:
         raise ValueError(f"need at least two training lengths; got {lengths}")
@@ -168,8 +166,6 @@ def _in_order(per_method: Dict[str, object]) -> List[str]:
 
 
 def _comparisons(runs: Runs) -> List[Dict[str, object]]:
-    from companion.evidence import bootstrap_difference, verdict
-
     rows = []
     for horizon, per_method in runs.items():
         for method in _in_order(per_method):
@@ -207,8 +203,6 @@ def training_length_table(runs: Runs, dataset: str) -> pd.DataFrame:
         ValueError: for a data set other than ``ring`` and ``grid``.
     """
     import pandas as pd
-
-    from companion.evidence import format_spread, summarize
 
     _check_dataset(dataset)
     rows = []
