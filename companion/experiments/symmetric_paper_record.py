@@ -231,8 +231,8 @@ PAPER_RING_CPU_RECORD = {
 #: steps per generator step; batch 100, 10 seeds trained at once as replicas), on a CPU, one thread per model: the
 #: GAN beside M-BGAN, started 2026-12-07 (``setups=('thesis',)``, ``datasets=('ring',)``, one model per process,
 #: checkpointed every few minutes and resumed with ``--resume`` across sessions). The runs have NOT finished:
-#: ``last_step`` is the last evaluation each model has reached, and ``curves`` hold the evaluations its process
-#: printed to its log up to there, copied without change (as in :data:`PAPER_RING_RECORD`). BGAN and the mixup
+#: ``curves`` hold the evaluations each model's process printed to its log so far (its last is the last step it
+#: reached), copied without change (as in :data:`PAPER_RING_RECORD`). BGAN and the mixup
 #: GAN have not started. ``steps_per_second``: each process's speed on one thread beside the other, read from
 #: its progress bar.
 PAPER_RING_THESIS_CPU_RECORD = {
@@ -248,11 +248,13 @@ PAPER_RING_THESIS_CPU_RECORD = {
             {1000: [0, 5, 3, 1, 0, 2, 1, 4, 3, 1],
              2000: [2, 1, 4, 1, 0, 3, 2, 1, 3, 2],
              5000: [1, 1, 2, 1, 2, 5, 2, 1, 0, 2],
-             10000: [1, 0, 1, 1, 0, 2, 2, 1, 2, 2]},
+             10000: [1, 0, 1, 1, 0, 2, 2, 1, 2, 2],
+             15000: [0, 0, 0, 0, 1, 2, 1, 0, 0, 3]},
             {1000: [0.0, 14.2, 2.0, 39.6, 0.0, 1.0, 0.7, 63.8, 29.6, 0.0],
              2000: [56.1, 10.2, 1.6, 1.8, 0.0, 1.3, 39.8, 0.2, 0.4, 7.1],
              5000: [7.3, 22.9, 0.1, 49.2, 68.8, 42.3, 60.7, 2.3, 0.0, 53.2],
-             10000: [100.0, 0.0, 0.1, 0.6, 0.0, 52.2, 54.2, 59.4, 47.6, 40.8]}),
+             10000: [100.0, 0.0, 0.1, 0.6, 0.0, 52.2, 54.2, 59.4, 47.6, 40.8],
+             15000: [0.0, 0.0, 0.0, 0.0, 7.7, 70.6, 46.9, 0.0, 0.0, 68.5]}),
         "mbgan": _curve(
             {1000: [6, 7, 1, 1, 3, 0, 1, 0, 1, 1],
              2000: [7, 6, 6, 5, 3, 0, 2, 4, 7, 6],
