@@ -470,20 +470,20 @@ def test_patches_gans_train_with_spectral_normalisation_and_keep_plain_normalise
 def test_patches_set_discriminators_judge_pure_batches_and_the_others_keep_the_thesis_smoothing(monkeypatch):
     """On the patches BGAN and M-BGAN train with gamma 0 at every scale (the sweep in PATCHES_BGAN_GAMMA_RECORD),
     and the fit receives it; images and toys keep the thesis' gamma 1/2."""
-    import companion.symmetric as S
+    from companion.experiments import comparison_gans
 
     for scale in ("smoke", "book", "paper"):
         assert C.PatchesConfig.for_scale(scale).bgan_gamma == 0.0
         assert C.ImagesConfig.for_scale(scale).bgan_gamma == 0.5
         assert C.ModeCoverageConfig.for_scale(scale).bgan_gamma == 0.5
     seen = []
-    mix = S.complementary_mixed_sets
+    mix = comparison_gans.complementary_mixed_sets
 
     def spy(real, fake, gamma, generator=None):
         seen.append(gamma)
         return mix(real, fake, gamma, generator=generator)
 
-    monkeypatch.setattr(S, "complementary_mixed_sets", spy)
+    monkeypatch.setattr(comparison_gans, "complementary_mixed_sets", spy)
     cfg = C.PatchesConfig.for_scale("smoke", gan_steps=2)
     spec, train = C.dataset_spec("patches"), C.load_split("patches", "train", 128)
     for model in ("bgan", "m-bgan"):

@@ -61,16 +61,16 @@ def test_smoke_run_scores_every_seed_along_training():
 
 
 def test_gmmn_cosine_anneals_the_long_runs_rate(monkeypatch):
-    import companion.lde
+    from companion.experiments import latent_density_gmmn
 
     seen = []
-    real_fit = companion.lde.fit_gmmn
+    real_fit = latent_density_gmmn.fit_gmmn
 
     def spy(model, data, **kwargs):
         seen.append(kwargs["scheduler"])
         return real_fit(model, data, **kwargs)
 
-    monkeypatch.setattr(companion.lde, "fit_gmmn", spy)
+    monkeypatch.setattr(latent_density_gmmn, "fit_gmmn", spy)
     monkeypatch.setenv("COMPANION_WORKERS", "1")  # the spy lives in this process
     L.run_gmmn_length(L.GMMNLengthConfig.for_scale("smoke", seeds=(0,), gmmn_cosine=False))
     L.run_gmmn_length(L.GMMNLengthConfig.for_scale("smoke", seeds=(0,), gmmn_cosine=True))
@@ -91,16 +91,16 @@ def test_plot_says_what_is_wrong_with_its_curves():
 
 def test_bars_fits_the_gmmn_with_the_configs_settings(monkeypatch):
     """Fig. 5's GMMN is built and trained with the settings of BarsConfig, as the long run is."""
-    import companion.lde
+    from companion.experiments import latent_density_estimators
 
     seen = {}
-    real_fit = companion.lde.fit_gmmn
+    real_fit = latent_density_estimators.fit_gmmn
 
     def spy(model, data, **kwargs):
         seen.update(noise_dim=model.noise_dim, bandwidths=tuple(kwargs["bandwidths"]), lr=kwargs["lr"])
         return real_fit(model, data, **kwargs)
 
-    monkeypatch.setattr(companion.lde, "fit_gmmn", spy)
+    monkeypatch.setattr(latent_density_estimators, "fit_gmmn", spy)
     cfg = L.BarsConfig.for_scale("smoke", n_seeds=1, gmmn_noise_dim=3, gmmn_lr=2e-3)
     L.run_bars(cfg)
     assert seen == {"noise_dim": 3, "bandwidths": cfg.gmmn_bandwidths, "lr": 2e-3}

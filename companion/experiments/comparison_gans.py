@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 import companion
-from companion import symmetric
 from companion.experiments.comparison_data import (
     DISPLAY_NAMES,
     GAN_MODELS,
@@ -33,7 +32,7 @@ from companion.experiments.symmetric_toys import _train_toy_replicas
 from companion.gan import GAN, ConvDiscriminator, ConvGenerator, MLPDiscriminator, MLPGenerator, fit_gan
 from companion.nets import remove_spectral_norm, spectral_normalise
 from companion.replicas import Replicas, StackedMinibatches, stacked_randn
-from companion.symmetric import SymmetricDiscriminator, fit_bgan
+from companion.symmetric import SymmetricDiscriminator, complementary_mixed_sets, fit_bgan
 from companion.train import adam, train_loop
 
 if TYPE_CHECKING:  # only the type: the settings are read, never built, here
@@ -131,8 +130,7 @@ def _train_gan_replicas(model: str, train: torch.Tensor, spec: DatasetSpec, cfg:
     g_opt = adam(gens.parameters(), lr=cfg.gan_lr, betas=betas)
     batches = StackedMinibatches(train.flatten(1), cfg.batch_size, [torch.Generator().manual_seed(s) for s in seeds])
     gamma = cfg.bgan_gamma
-    # symmetric.complementary_mixed_sets is looked up at each call, as a test that spies on it needs
-    mix = replica_mixer(lambda real, fake, rng: symmetric.complementary_mixed_sets(real, fake, gamma, generator=rng),
+    mix = replica_mixer(lambda real, fake, rng: complementary_mixed_sets(real, fake, gamma, generator=rng),
                         [torch.Generator(device=dev).manual_seed(s) for s in seeds])
     reduction = {"gan": None, "bgan": "bgan", "m-bgan": "mbgan"}[model]
 

@@ -21,14 +21,13 @@ import numpy as np
 import torch
 
 import companion
-import companion.lde  # fit_gmmn is looked up on the module: tests spy on it
 from companion import data
 from companion.checks import check_positive, check_tensor
 from companion.config import ExperimentConfig
 from companion.data import BARS_GAP_X, BARS_GAP_Y, BARS_OFFSET
 from companion.evidence import verdict
 from companion.flows import RealNVP, Standardized
-from companion.lde import GMMN, LatentDensityEstimator, fit_lde
+from companion.lde import GMMN, LatentDensityEstimator, fit_gmmn, fit_lde
 from companion.reproduce import register
 from companion.train import cosine_schedule, fit_likelihood
 from companion.workers import map_in_workers
@@ -196,8 +195,8 @@ def _fit_bars_models(cfg: BarsConfig, train: torch.Tensor, seed: int,
         fitted[f"LDE (K={k})"] = (model.sample(cfg.n_samples).cpu().numpy(), model)
     if with_gmmn:
         gmmn = GMMN(2, noise_dim=cfg.gmmn_noise_dim, hidden=cfg.gmmn_hidden, n_layers=cfg.gmmn_layers)
-        companion.lde.fit_gmmn(gmmn.to(companion.device()), train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size,
-                               lr=cfg.gmmn_lr, bandwidths=cfg.gmmn_bandwidths)
+        fit_gmmn(gmmn.to(companion.device()), train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size,
+                 lr=cfg.gmmn_lr, bandwidths=cfg.gmmn_bandwidths)
         with torch.no_grad():
             fitted["GMMN"] = (gmmn.sample(cfg.n_samples).cpu().numpy(), None)
     gmm = GaussianMixture(cfg.gmm_components, covariance_type="full", random_state=seed)

@@ -22,11 +22,10 @@ import numpy as np
 import torch
 
 import companion
-import companion.lde  # fit_gmmn is looked up on the module: tests spy on it
 from companion import data
 from companion.checks import check_positive_int, check_probability
 from companion.experiments.latent_density_estimators import BarsConfig, bars_on_bar, meets_bars_bar
-from companion.lde import GMMN
+from companion.lde import GMMN, fit_gmmn
 from companion.reproduce import register
 from companion.train import cosine_schedule
 from companion.workers import map_in_workers
@@ -91,9 +90,9 @@ def _gmmn_length_seed(cfg: GMMNLengthConfig, train: torch.Tensor, seed: int) -> 
                 noise = torch.rand(cfg.n_samples, model.noise_dim, generator=scoring_noise, device=device) * 2 - 1
                 curve[done] = _score(model(noise).cpu())
 
-    companion.lde.fit_gmmn(model, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size, lr=cfg.gmmn_lr,
-                           bandwidths=cfg.gmmn_bandwidths, callback=score, progress=False, desc=f"GMMN s{seed}",
-                           scheduler=cosine_schedule(cfg.gmmn_steps) if cfg.gmmn_cosine else None)
+    fit_gmmn(model, train, n_steps=cfg.gmmn_steps, batch_size=cfg.batch_size, lr=cfg.gmmn_lr,
+             bandwidths=cfg.gmmn_bandwidths, callback=score, progress=False, desc=f"GMMN s{seed}",
+             scheduler=cosine_schedule(cfg.gmmn_steps) if cfg.gmmn_cosine else None)
     return curve, time.perf_counter() - tic
 
 
