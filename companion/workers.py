@@ -27,8 +27,9 @@ import numpy as np
 import torch
 
 import companion
-from companion.runs import active_run
-from companion.train import PROGRESS_ENV
+
+from .runs import active_run
+from .train import PROGRESS_ENV
 
 __all__ = ["MAX_DEFAULT_WORKERS", "WORKERS_ENV", "map_in_workers", "worker_count"]
 

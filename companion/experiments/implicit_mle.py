@@ -28,13 +28,12 @@ import companion
 from companion.config import ExperimentConfig
 from companion.data import load, load_labels
 from companion.evidence import compare_phrase, verdict
+from companion.experiments.implicit_mle_baselines import _fit_baselines, _gan_fit, _prefit_baselines
 from companion.gan import MLPDiscriminator
 from companion.iml import Autoencoder, GaussianBase, GMMBase, InvertibleLinear, TwoStageModel, fit_exact_mle
 from companion.metrics import mean_std, mode_coverage
 from companion.plots import image_grid, set_style
 from companion.reproduce import register
-
-from .implicit_mle_baselines import _fit_baselines, _gan_fit, _prefit_baselines
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.axes import Axes

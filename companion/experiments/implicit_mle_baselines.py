@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 import companion
+from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
 from companion.data import load
 from companion.evidence import compare_phrase, verdict
@@ -38,8 +39,6 @@ from companion.plots import set_style
 from companion.reproduce import register
 from companion.shared_fits import fit_once, fit_once_in_workers
 from companion.vae import VAE, fit_vae
-
-from ..checks import check_positive_int
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or pandas
     import pandas as pd

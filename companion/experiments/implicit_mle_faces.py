@@ -27,14 +27,24 @@ from companion.config import ExperimentConfig
 from companion.evidence import compare_phrase, format_spread, summarize, verdict
 from companion.experiments.comparison_configs import ComparisonConfig
 from companion.experiments.comparison_data import feature_space
+from companion.experiments.implicit_mle_baselines import (
+    _fit_baselines,
+    _gan_fit,
+    _make_gan_nets,
+    _prefit_baselines,
+    _splits,
+)
+from companion.experiments.implicit_mle_neighbours import (
+    _component_samples,
+    _neighbour_panels,
+    _sample_pools,
+    nearest_samples,
+)
+from companion.experiments.implicit_mle_parzen import _parzen_scores
 from companion.experiments.symmetric_faces import faces_quality_bar, faces_references, faces_scores
 from companion.metrics import mean_std
 from companion.plots import set_style
 from companion.reproduce import register
-
-from .implicit_mle_baselines import _fit_baselines, _gan_fit, _make_gan_nets, _prefit_baselines, _splits
-from .implicit_mle_neighbours import _component_samples, _neighbour_panels, _sample_pools, nearest_samples
-from .implicit_mle_parzen import _parzen_scores
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or pandas
     import pandas as pd

@@ -19,12 +19,8 @@ import numpy as np
 import torch
 
 import companion
-from companion.metrics import mean_std
-from companion.plots import image_grid, set_style
-from companion.reproduce import register
-
-from ..checks import check_tensor
-from .implicit_mle_baselines import (
+from companion.checks import check_tensor
+from companion.experiments.implicit_mle_baselines import (
     METHODS,
     DigitsBaselinesConfig,
     _fit_baselines,
@@ -33,6 +29,9 @@ from .implicit_mle_baselines import (
     _splits,
     iml_claims,
 )
+from companion.metrics import mean_std
+from companion.plots import image_grid, set_style
+from companion.reproduce import register
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure

@@ -17,12 +17,7 @@ import numpy as np
 import torch
 
 from companion.evidence import VERDICTS, compare_phrase, verdict
-from companion.iml import released_kde_score
-from companion.metrics import mean_std, parzen_log_likelihood, select_parzen_sigma
-from companion.plots import image_grid, set_style
-from companion.reproduce import register
-
-from .implicit_mle_baselines import (
+from companion.experiments.implicit_mle_baselines import (
     METHODS,
     DigitsBaselinesConfig,
     _fit_baselines,
@@ -31,6 +26,10 @@ from .implicit_mle_baselines import (
     _splits,
     iml_claims,
 )
+from companion.iml import released_kde_score
+from companion.metrics import mean_std, parzen_log_likelihood, select_parzen_sigma
+from companion.plots import image_grid, set_style
+from companion.reproduce import register
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib or pandas
     import pandas as pd

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_int, check_tensor
 from companion.config import ExperimentConfig
 from companion.data import load, toy_centers, toy_std
 from companion.flows import RealNVP, fit_flow
@@ -30,8 +31,6 @@ from companion.metrics import mode_coverage
 from companion.plots import density_2d, scatter_2d, set_style
 from companion.reproduce import register
 from companion.train import cosine_schedule
-
-from ..checks import check_int, check_tensor
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.axes import Axes

@@ -17,14 +17,13 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_int, check_tensor
 from companion.config import ExperimentConfig
 from companion.data import load, load_labels
 from companion.experiments.feature_classifier import train_feature_net
 from companion.metrics import frechet_distance, parzen_log_likelihood, select_parzen_sigma
 from companion.plots import set_style
 from companion.reproduce import register
-
-from ..checks import check_int, check_tensor
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure

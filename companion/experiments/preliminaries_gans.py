@@ -20,18 +20,17 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
 from companion.data import load, toy_centers
 from companion.experiments.feature_classifier import train_feature_net
+from companion.experiments.preliminaries import RING_BOUNDS, RingConfig, _ring_quality, _square
 from companion.gan import GAN, MLPDiscriminator, MLPGenerator, fit_gan
 from companion.metrics import classifier_frechet, classifier_quality_bar, mean_std
 from companion.plots import image_grid, scatter_2d, set_style
 from companion.reproduce import register
 from companion.train import adam
 from companion.vae import VAE, fit_vae
-
-from ..checks import check_positive_int
-from .preliminaries import RING_BOUNDS, RingConfig, _ring_quality, _square
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure

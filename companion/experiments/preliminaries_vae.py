@@ -15,14 +15,13 @@ import numpy as np
 import torch
 
 import companion
+from companion.checks import check_positive_int
 from companion.config import ExperimentConfig
 from companion.data import load
+from companion.metrics import bits_per_dim, total_variation
 from companion.plots import image_grid, set_style
 from companion.reproduce import register
 from companion.vae import VAE, fit_vae
-
-from ..checks import check_positive_int
-from ..metrics import bits_per_dim, total_variation
 
 if TYPE_CHECKING:  # for the annotations only: importing this module does not import matplotlib
     from matplotlib.figure import Figure
