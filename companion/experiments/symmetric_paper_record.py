@@ -230,11 +230,11 @@ PAPER_RING_CPU_RECORD = {
 #: three ReLU layers of 512 units, Adam with its default parameters (1e-3, betas 0.9 and 0.999), five discriminator
 #: steps per generator step; batch 100, 10 seeds trained at once as replicas), on a CPU, one thread per model: the
 #: GAN beside M-BGAN, started 2026-12-07 (``setups=('thesis',)``, ``datasets=('ring',)``, one model per process,
-#: checkpointed every few minutes and resumed with ``--resume`` across sessions). The runs have NOT finished:
-#: ``curves`` hold the evaluations each model's process printed to its log so far (its last is the last step it
-#: reached), copied without change (as in :data:`PAPER_RING_RECORD`). BGAN and the mixup
-#: GAN have not started. ``steps_per_second``: each process's speed on one thread beside the other, read from
-#: its progress bar.
+#: checkpointed every few minutes and resumed with ``--resume`` across sessions). ``curves`` hold the evaluations
+#: each model's process printed to its log so far (its last is the last step it reached; at 20,000, the run's
+#: JSON), copied without change (as in :data:`PAPER_RING_RECORD`). The GAN finished on 2026-12-07 at 17:34 UTC;
+#: BGAN started then, beside M-BGAN; the mixup GAN has not started, and ``finished`` waits for all four.
+#: ``steps_per_second``: each process's speed on one thread beside the other, read from its progress bar.
 PAPER_RING_THESIS_CPU_RECORD = {
     "dataset": "ring",
     "setup": "thesis",
@@ -249,12 +249,14 @@ PAPER_RING_THESIS_CPU_RECORD = {
              2000: [2, 1, 4, 1, 0, 3, 2, 1, 3, 2],
              5000: [1, 1, 2, 1, 2, 5, 2, 1, 0, 2],
              10000: [1, 0, 1, 1, 0, 2, 2, 1, 2, 2],
-             15000: [0, 0, 0, 0, 1, 2, 1, 0, 0, 3]},
+             15000: [0, 0, 0, 0, 1, 2, 1, 0, 0, 3],
+             20000: [0, 1, 0, 1, 1, 0, 1, 1, 1, 0]},
             {1000: [0.0, 14.2, 2.0, 39.6, 0.0, 1.0, 0.7, 63.8, 29.6, 0.0],
              2000: [56.1, 10.2, 1.6, 1.8, 0.0, 1.3, 39.8, 0.2, 0.4, 7.1],
              5000: [7.3, 22.9, 0.1, 49.2, 68.8, 42.3, 60.7, 2.3, 0.0, 53.2],
              10000: [100.0, 0.0, 0.1, 0.6, 0.0, 52.2, 54.2, 59.4, 47.6, 40.8],
-             15000: [0.0, 0.0, 0.0, 0.0, 7.7, 70.6, 46.9, 0.0, 0.0, 68.5]}),
+             15000: [0.0, 0.0, 0.0, 0.0, 7.7, 70.6, 46.9, 0.0, 0.0, 68.5],
+             20000: [0.0, 100.0, 0.0, 0.24, 14.92, 0.0, 0.04, 79.88, 100.0, 0.0]}),
         "mbgan": _curve(
             {1000: [6, 7, 1, 1, 3, 0, 1, 0, 1, 1],
              2000: [7, 6, 6, 5, 3, 0, 2, 4, 7, 6],
