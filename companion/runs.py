@@ -189,8 +189,22 @@ def checkpointing(folder: Union[str, Path], every_minutes: float = 30.0, resume:
 
 
 def checkpoint_files(folder: Union[str, Path]) -> List[Path]:
-    """The ``call-NNN.pt`` files in ``folder``, in call order."""
-    return sorted(Path(folder).glob("call-*.pt"))
+    """The ``call-NNN.pt`` files in ``folder``, in call order.
+
+    Raises:
+        TypeError: if ``folder`` is not a path.
+        FileNotFoundError: if ``folder`` does not exist (a mistyped run folder would otherwise read
+            as a run with no checkpoints).
+        NotADirectoryError: if ``folder`` is a file.
+    """
+    if not isinstance(folder, (str, Path)):
+        raise TypeError(f"folder must be a str or pathlib.Path; got {type(folder).__name__}")
+    folder = Path(folder)
+    if not folder.exists():
+        raise FileNotFoundError(f"no checkpoint folder {folder}")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is a file, not a checkpoint folder")
+    return sorted(folder.glob("call-*.pt"))
 
 
 def save_checkpoint(state: Mapping[str, Any], path: Union[str, Path]) -> Path:

@@ -145,6 +145,19 @@ def test_checkpoints_are_written_only_every_n_minutes(tmp_path):
     assert [(s["step"], s["completed"]) for s in saved] == [(20, True), (20, True)]
 
 
+def test_checkpoint_files_lists_in_call_order_and_rejects_bad_folders(tmp_path):
+    for name in ("call-002.pt", "call-000.pt", "call-001.pt", "run.json"):
+        (tmp_path / name).write_bytes(b"")
+    assert [p.name for p in runs.checkpoint_files(tmp_path)] == ["call-000.pt", "call-001.pt", "call-002.pt"]
+    assert runs.checkpoint_files(str(tmp_path)) == runs.checkpoint_files(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint folder"):
+        runs.checkpoint_files(tmp_path / "mistyped")
+    with pytest.raises(NotADirectoryError, match="is a file"):
+        runs.checkpoint_files(tmp_path / "run.json")
+    with pytest.raises(TypeError, match="folder must be"):
+        runs.checkpoint_files(3)
+
+
 def test_state_must_be_checkpointable():
     with pytest.raises(TypeError, match="state_dict"):
         train_loop(lambda i: {"loss": 0.0}, 1, state={"lr": 0.1})
