@@ -227,7 +227,19 @@ def check_sigmoid_inv_constants(
 
 
 def left_inverse(layer: nn.Linear, y: torch.Tensor) -> torch.Tensor:
-    """``(W^T W)^{-1} W^T (y - b)`` for a tall linear layer: its exact inverse on its range."""
+    """``(W^T W)^{-1} W^T (y - b)`` for a tall linear layer: its exact inverse on its range.
+
+    Raises:
+        TypeError: if ``layer`` is not an ``nn.Linear`` with a bias.
+        ValueError: if the layer is wide (more inputs than outputs: no left inverse), or ``y`` is not
+            of shape ``(batch, out_features)``.
+    """
+    if not isinstance(layer, nn.Linear) or layer.bias is None:
+        raise TypeError(f"layer must be an nn.Linear with a bias; got {layer!r}")
+    if layer.in_features > layer.out_features:
+        raise ValueError(f"layer must be tall (in_features <= out_features) to have a left inverse; "
+                         f"got {layer.in_features} -> {layer.out_features}")
+    check_tensor(y, "y", shape=(None, layer.out_features), finite=False)
     w = layer.weight  # (out, in)
     gram = w.T @ w
     rhs = (y - layer.bias) @ w  # rows are W^T (y - b)

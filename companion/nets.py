@@ -199,8 +199,12 @@ def conv_sizes(size: int, n_stages: int) -> List[int]:
 
     >>> conv_sizes(25, 2)
     [25, 13, 7]
+
+    Raises:
+        TypeError, ValueError: if ``size`` is not a positive int or ``n_stages`` not a non-negative one.
     """
-    sizes = [size]
+    sizes = [check_positive_int(size, "size")]
+    n_stages = check_nonnegative_int(n_stages, "n_stages")
     for _ in range(n_stages):
         sizes.append((sizes[-1] + 1) // 2)
     return sizes

@@ -606,5 +606,10 @@ def adam(params: Iterable[Union[torch.Tensor, Dict[str, Any]]], lr: float = 1e-3
 
 
 def cosine_schedule(n_steps: int) -> Callable[[torch.optim.Optimizer], Any]:
-    """A ``scheduler`` for :func:`minimize`: cosine annealing of the learning rate over ``n_steps``."""
+    """A ``scheduler`` for :func:`minimize`: cosine annealing of the learning rate over ``n_steps``.
+
+    Raises:
+        TypeError, ValueError: if ``n_steps`` is not a non-negative int.
+    """
+    n_steps = check_nonnegative_int(n_steps, "n_steps")
     return lambda optimizer: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(n_steps, 1))

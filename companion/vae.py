@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checks import check_int, check_positive_int
+from .checks import check_int, check_positive_int, check_tensor
 from .likelihoods import (
     bernoulli_log_prob,
     discretized_logistic_log_prob,
@@ -402,7 +402,18 @@ def importance_weighted_bound(
         n_samples, chunk_size: ``K``, and how many draws are decoded at a time (memory).
         noise: the standard normal draws ``(K, batch, latent_dim)``; given, the result does not
             depend on ``chunk_size``; ``None`` draws them chunk by chunk.
+
+    Raises:
+        TypeError, ValueError: if ``mu`` and ``logvar`` are not floating-point tensors of one shape
+            ``(batch, latent_dim)``, ``n_samples`` or ``chunk_size`` is not a positive int, or ``noise``
+            is not of shape ``(n_samples, batch, latent_dim)``.
     """
+    check_tensor(mu, "mu", shape=(None, None), finite=False)
+    check_tensor(logvar, "logvar", shape=tuple(mu.shape), finite=False)
+    n_samples = check_positive_int(n_samples, "n_samples")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    if noise is not None:
+        check_tensor(noise, "noise", shape=(n_samples,) + tuple(mu.shape), finite=False)
     std = torch.exp(0.5 * logvar)
     log_weights = []
     for start in range(0, n_samples, chunk_size):

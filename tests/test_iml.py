@@ -475,3 +475,16 @@ def test_paper_ordering_tests_all_four_methods_and_reads_the_spread():
     assert not holds and verdicts["WGAN-GP > GAN"] == "does not hold"
     with pytest.raises(ValueError, match="runs"):
         paper_ordering({"IML": [1.0]})
+
+
+def test_left_inverse_inverts_a_tall_layer_and_rejects_a_wide_one():
+    torch.manual_seed(0)
+    tall = torch.nn.Linear(2, 5)
+    h = torch.randn(4, 2)
+    assert torch.allclose(inv.left_inverse(tall, tall(h)), h, atol=1e-5)
+    with pytest.raises(ValueError, match="must be tall"):
+        inv.left_inverse(torch.nn.Linear(5, 2), torch.randn(4, 2))
+    with pytest.raises(ValueError, match=r"y must have shape \(\*, 5\)"):
+        inv.left_inverse(tall, torch.randn(4, 3))
+    with pytest.raises(TypeError, match="nn.Linear with a bias"):
+        inv.left_inverse(torch.nn.Linear(2, 5, bias=False), torch.randn(4, 5))

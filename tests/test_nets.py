@@ -198,3 +198,13 @@ def test_spectral_normalise_bounds_every_layer_and_remove_keeps_the_normalised_w
         spectral_normalise("not a network")
     with pytest.raises(TypeError, match="torch.nn.Module"):
         remove_spectral_norm(None)
+
+
+def test_conv_sizes_rejects_bad_sizes():
+    assert conv_sizes(7, 0) == [7]
+    with pytest.raises(ValueError, match="size must be a positive int"):
+        conv_sizes(0, 2)
+    with pytest.raises(ValueError, match="n_stages must be a non-negative int"):
+        conv_sizes(8, -1)
+    with pytest.raises(TypeError, match="size"):
+        conv_sizes(8.0, 1)

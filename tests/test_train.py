@@ -12,6 +12,7 @@ from companion.runs import load_checkpoint, save_checkpoint
 from companion.train import (
     History,
     check_finite,
+    cosine_schedule,
     denormals_flushed,
     flushing_denormals,
     minibatches,
@@ -291,3 +292,17 @@ def test_every_adam_of_the_package_is_built_by_companion_train_adam():
     direct = [str(p.relative_to(package.parent)) for p in sorted(package.rglob("*.py"))
               if p.name != "train.py" and "torch.optim.Adam(" in p.read_text()]
     assert direct == [], f"build Adam with companion.train.adam, not torch.optim.Adam, in: {direct}"
+
+
+def test_cosine_schedule_anneals_to_zero_and_checks_its_length():
+    weight = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([weight], lr=1.0)
+    scheduler = cosine_schedule(4)(optimizer)
+    for _ in range(4):
+        optimizer.step()
+        scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="n_steps must be a non-negative int"):
+        cosine_schedule(-1)
+    with pytest.raises(TypeError, match="n_steps"):
+        cosine_schedule(2.5)

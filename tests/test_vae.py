@@ -9,7 +9,7 @@ import torch
 from torch import distributions as D
 
 from companion.train import History
-from companion.vae import VAE, ELBOTerms, fit_vae, gaussian_kl
+from companion.vae import VAE, ELBOTerms, fit_vae, gaussian_kl, importance_weighted_bound
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,22 @@ def test_custom_encoder_and_decoder():
         bad.encode(torch.randn(5, 2, 3))
     with pytest.raises(TypeError, match="decoder"):
         VAE((2, 3), decoder=lambda z: z)
+
+
+def test_importance_weighted_bound_checks_its_inputs():
+    def log_px(z: torch.Tensor, k: int) -> torch.Tensor:
+        return -z.pow(2).sum(-1).reshape(k, -1)
+
+    mu, logvar = torch.zeros(3, 2), torch.zeros(3, 2)
+    noise = torch.randn(4, 3, 2)
+    # given noise, the bound does not depend on the chunk size
+    assert torch.allclose(importance_weighted_bound(mu, logvar, log_px, 4, 1, noise=noise),
+                          importance_weighted_bound(mu, logvar, log_px, 4, 3, noise=noise))
+    with pytest.raises(ValueError, match="logvar must have shape"):
+        importance_weighted_bound(mu, torch.zeros(3, 1), log_px, 4, 2)
+    with pytest.raises(ValueError, match="n_samples must be a positive int"):
+        importance_weighted_bound(mu, logvar, log_px, 0, 2)
+    with pytest.raises(ValueError, match="chunk_size must be a positive int"):
+        importance_weighted_bound(mu, logvar, log_px, 4, 0)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        importance_weighted_bound(mu, logvar, log_px, 4, 2, noise=torch.randn(3, 3, 2))
