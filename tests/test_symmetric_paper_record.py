@@ -20,6 +20,7 @@ from companion.experiments.symmetric_paper_record import (
     paper_record_table,
     plot_paper_record,
     run_rates,
+    thesis_figure_reading,
     verdicts_along,
 )
 
@@ -264,3 +265,37 @@ def test_two_evaluations_are_compared_in_modes_and_quality_and_a_missing_quantit
     assert quality.startswith("this run's GAN (83 ± 13)")
     with pytest.raises(ValueError, match="of \"the H200's\" needs per-seed 'modes' and 'high_quality_pct'"):
         evaluations_compared_phrase("this run's GAN", cpu, "the H200's", {"modes": [8.0] * 10})
+
+
+def _with_model(record, method, means_by_step):
+    """``record`` with ``method`` covering ``mean`` modes in both seeds (mean - 1, mean + 1) at each step."""
+    record["curves"][method] = {step: {"modes": [mean - 1, mean + 1], "high_quality_pct": [50.0, 50.0]}
+                                for step, mean in means_by_step.items()}
+    return record
+
+
+def test_the_thesis_figure_is_read_from_bgan_the_model_it_shows():
+    record = _with_model(_gan_record("ring", {1000: 2, 2000: 1}), "mbgan", {1000: 6, 2000: 7})
+    text = thesis_figure_reading(record)
+    assert text.startswith("so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet")
+    assert "the GAN covers 1.0 modes at step 2,000, below the bar of 6" in text
+    assert 'for M-BGAN, which the thesis calls similar, "more modes than the GAN" ' in text
+    # two seeds per model are too few for any verdict but "cannot tell": the reading follows the verdict, not the means
+    with_bgan = thesis_figure_reading(_with_model(copy.deepcopy(record), "bgan", {1000: 7}))
+    assert with_bgan.startswith("at the end of BGAN's run the thesis' figure does not hold as it is stated in its own "
+                                "setting")
+    record["n_steps"] = 20000  # a run still going says how far it got
+    assert thesis_figure_reading(_with_model(copy.deepcopy(record), "bgan", {1000: 7})).startswith(
+        "so far, with BGAN at step 1,000 of 20,000, the thesis' figure does not hold")
+    assert '"more modes than the GAN" cannot tell at this budget at step 1,000' in with_bgan
+    many = {"dataset": "ring", "curves": {
+        "gan": {1000: {"modes": [0.0, 1.0] * 5, "high_quality_pct": [10.0] * 10}},
+        "bgan": {1000: {"modes": [7.0, 8.0] * 5, "high_quality_pct": [10.0] * 10}}}}
+    assert thesis_figure_reading(many).startswith(
+        "at the end of BGAN's run the thesis' figure holds in its own setting: the GAN covers 0.5 modes at step 1,000, "
+        "below the bar of 6, and for BGAN")
+    assert thesis_figure_reading(many).endswith("M-BGAN, which the thesis calls similar, has no evaluation yet")
+    many["curves"]["gan"][1000]["modes"] = [7.0, 8.0] * 5  # a GAN at its bar: the figure's "diverges" fails
+    assert "does not hold as it is stated" in thesis_figure_reading(many)
+    with pytest.raises(ValueError, match="GAN's curve"):
+        thesis_figure_reading({"dataset": "ring", "curves": {"bgan": many["curves"]["bgan"]}})

@@ -29,6 +29,7 @@ __all__ = ["PAPER_GAN_BARS", "PAPER_GRID_RECORD", "PAPER_RING_CPU_RECORD", "PAPE
            "PAPER_RING_THESIS_CPU_RECORD",
            "evaluations_compared_phrase", "gan_bar_met_from", "gan_bar_phrase", "last_comparison_phrase",
            "models_compared_phrase", "paper_record_comparisons", "paper_record_table", "plot_paper_record",
+           "thesis_figure_reading",
            "run_rates", "verdicts_along"]
 
 #: The modes the GAN must cover at ``paper`` scale, averaged over the seeds, before a batch GAN is
@@ -242,7 +243,7 @@ PAPER_RING_THESIS_CPU_RECORD = {
     "date": "2026-12-07",
     "n_steps": 20000,
     "finished": False,
-    "steps_per_second": {"gan": 1.3, "mbgan": 1.05},
+    "steps_per_second": {"gan": 1.3, "mbgan": 1.05, "bgan": 1.05},
     "curves": {
         "gan": _curve(
             {1000: [0, 5, 3, 1, 0, 2, 1, 4, 3, 1],
@@ -268,6 +269,9 @@ PAPER_RING_THESIS_CPU_RECORD = {
              5000: [67.1, 54.9, 35.3, 30.9, 57.2, 0.0, 53.2, 11.6, 18.9, 0.8],
              10000: [33.4, 34.8, 65.2, 35.1, 25.9, 100.0, 46.4, 16.8, 30.1, 56.6],
              15000: [74.0, 51.4, 35.8, 62.3, 34.9, 0.0, 49.8, 49.9, 36.0, 16.6]}),
+        "bgan": _curve(
+            {1000: [0, 0, 2, 1, 1, 0, 0, 0, 0, 0]},
+            {1000: [0.0, 0.0, 1.3, 2.4, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0]}),
     },
 }
 
@@ -484,6 +488,50 @@ def verdicts_along(record: Mapping = PAPER_RING_RECORD, method: str = "mbgan", q
         steps_by_verdict.setdefault(row["verdict"], []).append(f"{row['step']:,}")
     return "; ".join(f"{verdict} at step{'s' * (len(steps) > 1)} {', '.join(steps)}"
                      for verdict, steps in steps_by_verdict.items())
+
+
+def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str:
+    """The thesis' Fig. 4.3 sentence ("the standard GAN setting quickly diverges ... while both batch smoothing and
+    mixup successfully fit the majority of modes") read against a record of its setting, so far as it has run.
+
+    The figure shows BGAN only (the thesis: "Results for BGAN and M-BGAN are qualitatively similar on this dataset
+    and we only display results for BGAN"), so the figure holds when the GAN ends below the data set's bar
+    (:data:`PAPER_GAN_BARS`) and "BGAN covers more modes than the GAN" holds at BGAN's last evaluation
+    (:func:`paper_record_comparisons`); M-BGAN's verdict is given beside it, as the thesis' "similar" claims.
+
+    Returns:
+        e.g. "so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet; the
+        GAN covers 0.6 modes at step 20,000, below the bar of 6, and for M-BGAN, which the thesis calls similar,
+        \"more modes than the GAN\" holds at step 15,000".
+
+    Raises:
+        TypeError, ValueError: for a record without a GAN's curve (:func:`gan_bar_met_from`).
+    """
+    curves = _checked_curves(record)
+    gan_last = max(curves["gan"])
+    gan_mean = float(np.mean(curves["gan"][gan_last]["modes"]))
+    bar = PAPER_GAN_BARS[_dataset(record)]
+    gan_below = gan_mean < bar
+    last_verdicts = {}
+    for row in paper_record_comparisons(record):
+        if row["quantity"] == "modes" and row["step"] >= last_verdicts.get(row["method"], (0, ""))[0]:
+            last_verdicts[row["method"]] = (row["step"], row["verdict"])
+    gan_part = (f"the GAN covers {gan_mean:.1f} modes at step {gan_last:,}, "
+                f"{'below' if gan_below else 'at or above'} the bar of {bar:g}")
+    similar = "M-BGAN, which the thesis calls similar,"
+    mbgan_part = (f"for {similar} \"more modes than the GAN\" {last_verdicts['mbgan'][1]} at step "
+                  f"{last_verdicts['mbgan'][0]:,}" if "mbgan" in last_verdicts else f"{similar} has no evaluation yet")
+    if "bgan" not in last_verdicts:
+        return (f"so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet; "
+                f"{gan_part}, and {mbgan_part}")
+    step, bgan_verdict = last_verdicts["bgan"]
+    holds = gan_below and bgan_verdict == "holds"
+    n_steps = record.get("n_steps")
+    when = (f"so far, with BGAN at step {step:,} of {n_steps:,}," if n_steps and step < n_steps else
+            "at the end of BGAN's run")
+    return (f"{when} the thesis' figure {'holds' if holds else 'does not hold as it is stated'} in its own setting: "
+            f"{gan_part}, and for BGAN, the model it shows, \"more modes than the GAN\" {bgan_verdict} at step "
+            f"{step:,}; {mbgan_part}")
 
 
 def plot_paper_record(record: Mapping = PAPER_RING_RECORD) -> Figure:
