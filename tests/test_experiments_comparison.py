@@ -595,3 +595,37 @@ def test_one_worker_and_two_give_the_same_numbers(one_worker_and_two):
     images, toys = results[0]
     assert "meets_bar" in images.runs["digits"]["gan"]
     assert len(toys.runs["ring"]["bgan"]["modes"]) == 3 and len(set(toys.runs["ring"]["vae"]["test_ll"])) == 3
+
+
+def test_longer_runs_phrase_calls_a_miss_one_of_budget_only_where_the_record_misses_at_that_length():
+    from companion.experiments.comparison_tables import longer_runs_phrase
+
+    runs = {1500: [6, 6, 8, 8, 2, 6, 6, 5, 8, 6], 3000: [6, 5, 5, 5, 6, 7, 8, 5, 7, 4], 6000: [8] * 10}
+    missed = {"met": 0.0, "mean": 5.1, "n_seeds": 10.0, "min_seeds": 10.0}
+    met = {"met": 1.0, "mean": 6.4, "n_seeds": 10.0, "min_seeds": 10.0}
+    start = "from 6,000 steps on (mean 8.00 of 8 over 10 seeds, worst seed 8)"
+    # the record meets the bar at this length and this run does not: a gap between draws, not budgets
+    text = longer_runs_phrase(runs, 6, 1500, missed, "2026-12-06")
+    assert text.startswith(start + ". At this chapter's 1,500 steps the record's runs of the same recipe met it "
+                           "(mean 6.1 over 10 seeds) and this build's did not (mean 5.1 over 10 seeds)")
+    assert "2026-12-06" in text and "not of budgets" in text and "matter of this budget" not in text
+    # both meet it
+    text = longer_runs_phrase(runs, 6, 1500, met, "2026-12-06")
+    assert "meet it too (mean 6.1 over 10 seeds), and so do this build's (mean 6.4" in text
+    assert "budget" not in text
+    # the record misses it at this length too: then, and only then, the budget
+    short = {**runs, 1500: [5] * 10}
+    text = longer_runs_phrase(short, 6, 1500, missed, "2026-12-06")
+    assert "miss it (mean 5.0 over 10 seeds), as this build's do" in text and text.endswith("matter of this budget")
+    # the record misses it and this run meets it
+    text = longer_runs_phrase(short, 6, 1500, met, "2026-12-06")
+    assert "missed it (mean 5.0 over 10 seeds) and this build's did (mean 6.4" in text and "not of budgets" in text
+    # no record at this length, too few seeds, no run here, no recorded length at the bar
+    text = longer_runs_phrase(runs, 6, 6, dict(missed, mean=7.0, n_seeds=3.0), "2026-12-06")
+    assert text.endswith("misses the bar (mean 7.0 over 3 seeds; the bar needs 10); the record holds no run of "
+                         "that length")
+    assert longer_runs_phrase(runs, 6, 1500, None, "2026-12-06") == start
+    assert longer_runs_phrase({1500: [4] * 10, 3000: [5] * 10}, 6, 1500, missed, "2026-12-06") == (
+        "at none of its recorded lengths, up to 3,000 steps")
+    with pytest.raises(ValueError, match="at least one"):
+        longer_runs_phrase({}, 6, 1500, missed, "2026-12-06")

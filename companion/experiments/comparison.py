@@ -69,7 +69,11 @@ from companion.experiments.comparison_records import (  # noqa: F401  (re-export
     sweep_table,
 )
 from companion.experiments.comparison_results import COLUMNS, ComparisonResult, meets_bar
-from companion.experiments.comparison_tables import bar_summary, comparison_table  # noqa: F401  (re-exported: cmp.X)
+from companion.experiments.comparison_tables import (  # noqa: F401  (re-exported: cmp.X)
+    bar_summary,
+    comparison_table,
+    longer_runs_phrase,
+)
 from companion.metrics import (
     bits_per_dim,
     classifier_quality_bar,

@@ -1,10 +1,11 @@
-"""The tables of the comparison chapter: one dataset's results with models as rows, and how a GAN
-fared against its bar (:mod:`companion.experiments.comparison` runs and scores)."""
+"""The tables of the comparison chapter: one dataset's results with models as rows, how a GAN
+fared against its bar, and how that compares with recorded longer runs of its recipe
+(:mod:`companion.experiments.comparison` runs and scores)."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, Mapping, Optional, Sequence
 
 from companion.evidence import format_spread, summarize
 from companion.experiments.comparison_data import DISPLAY_NAMES, GAN_MODELS
@@ -71,3 +72,48 @@ def bar_summary(result: ComparisonResult, dataset: str, model: str) -> str:
         return f"{word}: {spread} {sign} {toy_bar['needed']:g} over {n:g} seeds, {worst}"
     bar = result.runs[dataset][model].get("meets_bar")
     return f"{int(sum(bar))}/{len(bar)} seeds" if bar and None not in bar else "no bar"
+
+
+def longer_runs_phrase(runs: Mapping[int, Sequence[float]], needed: float, budget: int,
+                       here: Optional[Dict[str, float]], date: str, of: int = 8) -> str:
+    """Where recorded runs of a toy GAN's recipe meet the bar of ``needed`` modes (of ``of``) on average, and
+    what that says about this run, as the end of a sentence ("BGAN meets the bar in those longer runs ...").
+
+    ``runs``: training length -> modes per seed at its end (each length its own run of the recipe, the
+    learning rate decayed over it); ``budget``: this run's length; ``here``: this run's toy bar
+    (``ComparisonResult.bars[dataset][model]``; ``None``: not trained here); ``date``: when the record was made.
+    The phrase names the length from which every longer recorded run meets the bar, then sets the record at
+    ``budget`` beside this run: it calls the miss a matter of the budget only where the record misses the bar at
+    that length too; where the record meets it and this run does not, it says that the two are draws of one
+    recipe at one length.
+    """
+    if not runs:
+        raise ValueError("runs must hold at least one recorded length")
+    means = {n: float(summarize(runs[n]).mean) for n in sorted(runs)}
+    from_on = [n for n in means if all(m >= needed for k, m in means.items() if k >= n)]
+    if not from_on:
+        return f"at none of its recorded lengths, up to {max(runs):,} steps"
+    first = from_on[0]
+    phrase = (f"from {first:,} steps on (mean {format_spread(summarize(runs[first]))} of {of} over "
+              f"{len(runs[first])} seeds, worst seed {min(runs[first]):g})")
+    if here is None:
+        return phrase
+    met = bool(here["met"])
+    this = f"mean {here['mean']:.1f} over {here['n_seeds']:g} seeds"
+    if here["n_seeds"] < here.get("min_seeds", 0):
+        this += f"; the bar needs {here['min_seeds']:g}"
+    if budget not in runs:
+        return phrase + (f". In this chapter's {budget:,} steps it {'meets' if met else 'misses'} the bar ({this}); "
+                         "the record holds no run of that length")
+    record = f"mean {means[budget]:.1f} over {len(runs[budget])} seeds"
+    at = f". At this chapter's {budget:,} steps"
+    if means[budget] >= needed and met:
+        return phrase + f"{at} the record's runs meet it too ({record}), and so do this build's ({this})"
+    if means[budget] < needed and not met:
+        return phrase + (f"{at} the record's runs miss it ({record}), as this build's do ({this}), so its place "
+                         "in the rankings here is a matter of this budget")
+    record_met = means[budget] >= needed
+    return phrase + (f"{at} the record's runs of the same recipe {'met' if record_met else 'missed'} it ({record}) "
+                     f"and this build's {'did not' if record_met else 'did'} ({this}). The record was made on "
+                     f"{date} with earlier code, so each is a new draw of the same recipe, and the gap between "
+                     "them is one of draws, not of budgets")
