@@ -98,3 +98,17 @@ def test_models_trained_in_worker_processes_equal_those_trained_here(monkeypatch
         assert a.keys() == b.keys()
         for name in a:
             assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+def test_lambda_reports_every_seeds_test_kl_and_leaves_the_first_seeds_figures_alone():
+    # The chapter reads "a larger lambda drives the KL down" over the seeds, so every seed's test KL is kept; the
+    # first seed's is the one its figures and terms show, and reading the others must not move its random stream.
+    tiny = dict(n_steps=2, n_test=8, iw_samples=2, seeds=(0, 1))
+    lam = ex.run_lambda(ex.LambdaConfig.for_scale("smoke", lams=(1.0, 2.0), **tiny))
+    assert set(lam.kl_nats) == {1.0, 2.0} and all(len(v) == 2 for v in lam.kl_nats.values())
+    for value in (1.0, 2.0):
+        assert lam.kl_nats[value][0] == lam.metrics[f"lam{value:g}_kl_nats"]
+        assert lam.metrics[f"lam{value:g}_kl_nats_mean"] == pytest.approx(sum(lam.kl_nats[value]) / 2)
+    first_only = ex.run_lambda(ex.LambdaConfig.for_scale("smoke", lams=(1.0, 2.0), **{**tiny, "seeds": (0,)}))
+    assert first_only.metrics["lam2_kl_nats"] == lam.metrics["lam2_kl_nats"]
+    assert torch.equal(first_only.prior_samples, lam.prior_samples)
