@@ -186,11 +186,12 @@ def plot_parzen(result: ParzenResult) -> Figure:
 class BaselinesConfig(ParzenConfig):
     """The Table 2 rows of ``latent_density/parzen`` that it lacks: the AAE and a GMMN on AE codes.
 
-    Same data, latent size, training budget and Parzen protocol as ``latent_density/parzen``
-    (this config extends its fields); one VAE (the first seed's) is trained again as the reference
-    of the quality bar of every seed (the chapter's digits bar: each class >= ``min_class_share``
-    of 1,000 samples by the digit classifier, Fréchet distance in its features within twice the
-    VAE's).
+    Same data, latent size and Parzen protocol as ``latent_density/parzen`` (this config extends
+    its fields); the AAE trains for ``aae_steps`` (as many as the autoencoders, ``ae_steps``, at
+    ``book`` scale), the GMMN on the codes for its own ``gmmn_steps``, not the LDE's ``lde_steps``.
+    One VAE (the first seed's) is trained again as the reference of the quality bar of every seed
+    (the chapter's digits bar: each class >= ``min_class_share`` of 1,000 samples by the digit
+    classifier, Fréchet distance in its features within twice the VAE's).
     """
 
     aae_steps: int = 1200
