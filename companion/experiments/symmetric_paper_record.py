@@ -233,8 +233,9 @@ PAPER_RING_CPU_RECORD = {
 #: GAN beside M-BGAN, started 2026-12-07 (``setups=('thesis',)``, ``datasets=('ring',)``, one model per process,
 #: checkpointed every few minutes and resumed with ``--resume`` across sessions). ``curves`` hold the evaluations
 #: each model's process printed to its log so far (its last is the last step it reached; at 20,000, the run's
-#: JSON), copied without change (as in :data:`PAPER_RING_RECORD`). The GAN finished on 2026-12-07 at 17:34 UTC;
-#: BGAN started then, beside M-BGAN; the mixup GAN has not started, and ``finished`` waits for all four.
+#: JSON), copied without change (as in :data:`PAPER_RING_RECORD`). The GAN finished on 2026-12-07 at 17:34 UTC and
+#: M-BGAN at 20:00 UTC; BGAN started at 17:34 UTC beside M-BGAN, the mixup GAN at 20:01 UTC beside BGAN, and
+#: ``finished`` waits for all four.
 #: ``steps_per_second``: each process's speed on one thread beside the other, read from its progress bar.
 PAPER_RING_THESIS_CPU_RECORD = {
     "dataset": "ring",
@@ -263,15 +264,19 @@ PAPER_RING_THESIS_CPU_RECORD = {
              2000: [7, 6, 6, 5, 3, 0, 2, 4, 7, 6],
              5000: [8, 6, 8, 8, 7, 0, 7, 7, 7, 6],
              10000: [6, 8, 8, 7, 4, 1, 6, 6, 7, 7],
-             15000: [8, 7, 6, 8, 5, 0, 7, 8, 8, 4]},
+             15000: [8, 7, 6, 8, 5, 0, 7, 8, 8, 4],
+             20000: [4, 6, 5, 8, 7, 0, 7, 7, 4, 7]},
             {1000: [16.6, 30.6, 0.0, 0.2, 1.2, 0.0, 7.9, 0.0, 0.0, 0.1],
              2000: [33.1, 41.2, 4.2, 10.7, 2.8, 0.0, 2.4, 1.2, 8.5, 7.7],
              5000: [67.1, 54.9, 35.3, 30.9, 57.2, 0.0, 53.2, 11.6, 18.9, 0.8],
              10000: [33.4, 34.8, 65.2, 35.1, 25.9, 100.0, 46.4, 16.8, 30.1, 56.6],
-             15000: [74.0, 51.4, 35.8, 62.3, 34.9, 0.0, 49.8, 49.9, 36.0, 16.6]}),
+             15000: [74.0, 51.4, 35.8, 62.3, 34.9, 0.0, 49.8, 49.9, 36.0, 16.6],
+             20000: [26.12, 57.0, 56.6, 37.72, 86.24, 0.0, 74.68, 59.76, 17.4, 56.52]}),
         "bgan": _curve(
-            {1000: [0, 0, 2, 1, 1, 0, 0, 0, 0, 0]},
-            {1000: [0.0, 0.0, 1.3, 2.4, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0]}),
+            {1000: [0, 0, 2, 1, 1, 0, 0, 0, 0, 0],
+             2000: [4, 1, 4, 6, 4, 0, 1, 4, 0, 4]},
+            {1000: [0.0, 0.0, 1.3, 2.4, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
+             2000: [1.1, 28.5, 1.6, 1.6, 1.4, 0.0, 0.1, 1.0, 0.0, 2.6]}),
     },
 }
 
@@ -497,7 +502,9 @@ def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str
     The figure shows BGAN only (the thesis: "Results for BGAN and M-BGAN are qualitatively similar on this dataset
     and we only display results for BGAN"), so the figure holds when the GAN ends below the data set's bar
     (:data:`PAPER_GAN_BARS`) and "BGAN covers more modes than the GAN" holds at BGAN's last evaluation
-    (:func:`paper_record_comparisons`); M-BGAN's verdict is given beside it, as the thesis' "similar" claims.
+    (:func:`paper_record_comparisons`); it does not hold as stated when the GAN is at its bar or that claim does
+    not hold, and cannot be told when the interval contains zero. M-BGAN's verdict is given beside it, as the
+    thesis' "similar" claims.
 
     Returns:
         e.g. "so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet; the
@@ -525,11 +532,14 @@ def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str
         return (f"so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet; "
                 f"{gan_part}, and {mbgan_part}")
     step, bgan_verdict = last_verdicts["bgan"]
-    holds = gan_below and bgan_verdict == "holds"
+    if not gan_below or bgan_verdict == "does not hold":
+        reading = "does not hold as it is stated"
+    else:
+        reading = "holds" if bgan_verdict == "holds" else "cannot be told from these seeds"
     n_steps = record.get("n_steps")
     when = (f"so far, with BGAN at step {step:,} of {n_steps:,}," if n_steps and step < n_steps else
             "at the end of BGAN's run")
-    return (f"{when} the thesis' figure {'holds' if holds else 'does not hold as it is stated'} in its own setting: "
+    return (f"{when} the thesis' figure {reading} in its own setting: "
             f"{gan_part}, and for BGAN, the model it shows, \"more modes than the GAN\" {bgan_verdict} at step "
             f"{step:,}; {mbgan_part}")
 
