@@ -277,7 +277,8 @@ def _with_model(record, method, means_by_step):
 def test_the_thesis_figure_is_read_from_bgan_the_model_it_shows():
     record = _with_model(_gan_record("ring", {1000: 2, 2000: 1}), "mbgan", {1000: 6, 2000: 7})
     text = thesis_figure_reading(record)
-    assert text.startswith("so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet")
+    assert text.startswith("so far the thesis' figure cannot be read: BGAN, the batch-smoothing model it shows, has no "
+                           "evaluation yet")
     assert "the GAN covers 1.0 modes at step 2,000, below the bar of 6" in text
     assert 'for M-BGAN, which the thesis calls similar, "more modes than the GAN" ' in text
     # two seeds per model are too few for any verdict but "cannot tell": the reading follows the verdict, not the means
@@ -295,10 +296,22 @@ def test_the_thesis_figure_is_read_from_bgan_the_model_it_shows():
     many = {"dataset": "ring", "curves": {
         "gan": {1000: {"modes": [0.0, 1.0] * 5, "high_quality_pct": [10.0] * 10}},
         "bgan": {1000: {"modes": [7.0, 8.0] * 5, "high_quality_pct": [10.0] * 10}}}}
-    assert thesis_figure_reading(many).startswith(
-        "at the end of BGAN's run the thesis' figure holds in its own setting: the GAN covers 0.5 modes at step 1,000, "
-        "below the bar of 6, and for BGAN")
+    assert thesis_figure_reading(many).startswith(  # the figure shows the mixup GAN too: without it, BGAN alone
+        "at the end of BGAN's run the thesis' figure holds for BGAN in its own setting: the GAN covers 0.5 modes at "
+        "step 1,000, below the bar of 6; for BGAN")
+    assert "the mixup GAN, which it shows beside BGAN, has no evaluation yet" in thesis_figure_reading(many)
     assert thesis_figure_reading(many).endswith("M-BGAN, which the thesis calls similar, has no evaluation yet")
+    # the figure's other column: the mixup GAN ahead too makes it hold; behind, it does not hold as stated
+    ahead = copy.deepcopy(many)
+    ahead["curves"]["mixup"] = {1000: {"modes": [6.0, 7.0] * 5, "high_quality_pct": [10.0] * 10}}
+    assert thesis_figure_reading(ahead).startswith(
+        "at the end of the runs of BGAN and the mixup GAN the thesis' figure holds in its own setting")
+    ahead["n_steps"] = 20000
+    assert thesis_figure_reading(ahead).startswith(
+        "so far, with BGAN at step 1,000 and the mixup GAN at step 1,000 of 20,000, the thesis' figure holds")
+    ahead["curves"]["mixup"][1000]["modes"] = [0.0] * 10
+    assert "figure does not hold as it is stated" in thesis_figure_reading(ahead)
+    assert '"more modes than the GAN" does not hold at step 1,000; and M-BGAN' in thesis_figure_reading(ahead)
     many["curves"]["gan"][1000]["modes"] = [7.0, 8.0] * 5  # a GAN at its bar: the figure's "diverges" fails
     assert "does not hold as it is stated" in thesis_figure_reading(many)
     with pytest.raises(ValueError, match="GAN's curve"):

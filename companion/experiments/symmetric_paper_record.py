@@ -244,7 +244,7 @@ PAPER_RING_THESIS_CPU_RECORD = {
     "date": "2026-12-07",
     "n_steps": 20000,
     "finished": False,
-    "steps_per_second": {"gan": 1.3, "mbgan": 1.05, "bgan": 1.05},
+    "steps_per_second": {"gan": 1.3, "mbgan": 1.05, "bgan": 1.05, "mixup": 1.2},
     "curves": {
         "gan": _curve(
             {1000: [0, 5, 3, 1, 0, 2, 1, 4, 3, 1],
@@ -279,6 +279,11 @@ PAPER_RING_THESIS_CPU_RECORD = {
             {1000: [0.0, 0.0, 1.3, 2.4, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
              2000: [1.1, 28.5, 1.6, 1.6, 1.4, 0.0, 0.1, 1.0, 0.0, 2.6],
              5000: [8.2, 2.7, 2.5, 16.2, 21.5, 26.8, 32.3, 25.2, 27.2, 36.8]}),
+        "mixup": _curve(
+            {1000: [3, 5, 2, 2, 1, 1, 3, 0, 2, 1],
+             2000: [2, 3, 0, 1, 3, 1, 2, 1, 2, 0]},
+            {1000: [2.8, 6.7, 0.2, 0.4, 2.4, 0.2, 1.8, 0.0, 1.8, 1.4],
+             2000: [1.4, 3.7, 0.0, 0.1, 0.6, 0.7, 1.7, 1.0, 0.6, 0.0]}),
     },
 }
 
@@ -501,17 +506,19 @@ def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str
     """The thesis' Fig. 4.3 sentence ("the standard GAN setting quickly diverges ... while both batch smoothing and
     mixup successfully fit the majority of modes") read against a record of its setting, so far as it has run.
 
-    The figure shows BGAN only (the thesis: "Results for BGAN and M-BGAN are qualitatively similar on this dataset
-    and we only display results for BGAN"), so the figure holds when the GAN ends below the data set's bar
-    (:data:`PAPER_GAN_BARS`) and "BGAN covers more modes than the GAN" holds at BGAN's last evaluation
-    (:func:`paper_record_comparisons`); it does not hold as stated when the GAN is at its bar or that claim does
-    not hold, and cannot be told when the interval contains zero. M-BGAN's verdict is given beside it, as the
+    The figure shows the GAN, the mixup GAN and BGAN (the thesis: "Results for BGAN and M-BGAN are qualitatively
+    similar on this dataset and we only display results for BGAN"). It holds when the GAN ends below the data set's
+    bar (:data:`PAPER_GAN_BARS`) and "covers more modes than the GAN" holds at the last evaluation of each model it
+    shows (:func:`paper_record_comparisons`); it does not hold as stated when the GAN is at its bar or one of those
+    claims does not hold, and cannot be told when an interval contains zero. Without an evaluation of the mixup GAN
+    the reading rests on BGAN alone and says so ("holds for BGAN"). M-BGAN's verdict is given beside it, as the
     thesis' "similar" claims.
 
     Returns:
-        e.g. "so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet; the
-        GAN covers 0.6 modes at step 20,000, below the bar of 6, and for M-BGAN, which the thesis calls similar,
-        \"more modes than the GAN\" holds at step 15,000".
+        e.g. "so far, with BGAN at step 5,000 and the mixup GAN at step 2,000 of 20,000, the thesis' figure cannot
+        be told from these seeds in its own setting: the GAN covers 0.6 modes at step 20,000, below the bar of 6;
+        for BGAN, the batch-smoothing model it shows, \"more modes than the GAN\" holds at step 5,000; for the mixup
+        GAN, which it shows beside BGAN, ... ; and for M-BGAN, which the thesis calls similar, ...".
 
     Raises:
         TypeError, ValueError: for a record without a GAN's curve (:func:`gan_bar_met_from`).
@@ -527,23 +534,35 @@ def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str
             last_verdicts[row["method"]] = (row["step"], row["verdict"])
     gan_part = (f"the GAN covers {gan_mean:.1f} modes at step {gan_last:,}, "
                 f"{'below' if gan_below else 'at or above'} the bar of {bar:g}")
-    similar = "M-BGAN, which the thesis calls similar,"
-    mbgan_part = (f"for {similar} \"more modes than the GAN\" {last_verdicts['mbgan'][1]} at step "
-                  f"{last_verdicts['mbgan'][0]:,}" if "mbgan" in last_verdicts else f"{similar} has no evaluation yet")
+
+    def part(method: str, who: str) -> str:
+        if method not in last_verdicts:
+            return f"{who} has no evaluation yet"
+        step, word = last_verdicts[method]
+        return f"for {who} \"more modes than the GAN\" {word} at step {step:,}"
+
+    mbgan_part = part("mbgan", "M-BGAN, which the thesis calls similar,")
+    mixup_part = part("mixup", "the mixup GAN, which it shows beside BGAN,")
     if "bgan" not in last_verdicts:
-        return (f"so far the thesis' figure cannot be read: BGAN, the model it shows, has no evaluation yet; "
-                f"{gan_part}, and {mbgan_part}")
-    step, bgan_verdict = last_verdicts["bgan"]
-    if not gan_below or bgan_verdict == "does not hold":
+        return (f"so far the thesis' figure cannot be read: BGAN, the batch-smoothing model it shows, has no "
+                f"evaluation yet; {gan_part}; {mixup_part}; and {mbgan_part}")
+    shown = {name: last_verdicts[method] for method, name in (("bgan", "BGAN"), ("mixup", "the mixup GAN"))
+             if method in last_verdicts}
+    words = [word for _, word in shown.values()]
+    if not gan_below or "does not hold" in words:
         reading = "does not hold as it is stated"
+    elif all(word == "holds" for word in words):
+        reading = "holds" if "mixup" in last_verdicts else "holds for BGAN"
     else:
-        reading = "holds" if bgan_verdict == "holds" else "cannot be told from these seeds"
+        reading = "cannot be told from these seeds"
     n_steps = record.get("n_steps")
-    when = (f"so far, with BGAN at step {step:,} of {n_steps:,}," if n_steps and step < n_steps else
-            "at the end of BGAN's run")
-    return (f"{when} the thesis' figure {reading} in its own setting: "
-            f"{gan_part}, and for BGAN, the model it shows, \"more modes than the GAN\" {bgan_verdict} at step "
-            f"{step:,}; {mbgan_part}")
+    if n_steps and min(step for step, _ in shown.values()) < n_steps:
+        when = "so far, with " + " and ".join(f"{name} at step {step:,}" for name, (step, _) in shown.items())
+        when += f" of {n_steps:,},"
+    else:
+        when = f"at the end of the runs of {' and '.join(shown)}" if len(shown) > 1 else "at the end of BGAN's run"
+    return (f"{when} the thesis' figure {reading} in its own setting: {gan_part}; "
+            f"{part('bgan', 'BGAN, the batch-smoothing model it shows,')}; {mixup_part}; and {mbgan_part}")
 
 
 def plot_paper_record(record: Mapping = PAPER_RING_RECORD) -> Figure:
