@@ -152,6 +152,10 @@ def test_sample_quality_smoke_scores_every_model_the_same_way():
         precision, recall = result.prd[name]
         assert precision.shape == recall.shape == (201,)
     assert "gan_bpd_mean" not in m and "vae_bpd_mean" in m  # no likelihood for the GAN
+    # the decoders' noise-free means are scored beside the draws (the thesis' samples for the ADEs), and differ
+    for name in ("vae", "av-ade"):
+        assert math.isfinite(m[f"{name}_fd_means_mean"]) and m[f"{name}_fd_means_mean"] != m[f"{name}_fd_mean"]
+    assert "gan_fd_means_mean" not in m  # a GAN has no decoder noise to leave out
     assert "gan_meets_bar_seeds" in m  # the bar is computed and reported
     assert {f"{a}_vs_{b}_{k}_verdict" for a, b, k, _ in sq.SAMPLE_QUALITY_CLAIMS} <= set(m)  # and the verdicts
     assert result.reconstructions.shape == result.originals.shape == (cfg.n_reconstructions, 1, 8, 8)
@@ -388,3 +392,20 @@ def test_the_sample_quality_gan_is_the_ablation_gan_row_shared_within_a_process(
     assert fitted_plain_gan(same, 5, train, "the ablation's")[0] is fitted.modules
     with pytest.raises(ValueError, match="gan_fit"):
         fitted_plain_gan(AblationConfig.for_scale("smoke", gan_fit="ade"), 5, train, "not the plain recipe")
+
+
+def test_scoring_the_decoder_means_leaves_the_scores_of_the_draws_as_they_were():
+    # the means are drawn after every score of the draws, so adding them changed no earlier number of the section
+    cfg = sq.SampleQualityConfig.for_scale("smoke", n_steps=5)
+    train = datasets.load("digits", "train")
+    model = sq._fit("vae", train, cfg, 0)
+    feature_net, _ = train_feature_net(5)
+    held_out = sq._held_out_digits(torch.device("cpu"))
+    held_labels = torch.cat([datasets.load_labels("digits", "valid"), datasets.load_labels("digits", "test")])
+    torch.manual_seed(3)
+    _, with_means, _ = sq._quality_scores(model, cfg, 0, feature_net, held_out, held_labels)
+    torch.manual_seed(3)
+    _, draws_only, _ = sq._quality_scores(dataclasses.replace(model, mean_fn=None), cfg, 0, feature_net, held_out,
+                                          held_labels)
+    assert set(with_means) - set(draws_only) == {"fd_means"}
+    assert all(with_means[key] == value for key, value in draws_only.items())
