@@ -234,8 +234,8 @@ PAPER_RING_CPU_RECORD = {
 #: checkpointed every few minutes and resumed with ``--resume`` across sessions). ``curves`` hold the evaluations
 #: each model's process printed to its log so far (its last is the last step it reached; at 20,000, the run's
 #: JSON), copied without change (as in :data:`PAPER_RING_RECORD`). The GAN finished on 2026-12-07 at 17:34 UTC and
-#: M-BGAN at 20:00 UTC; BGAN started at 17:34 UTC beside M-BGAN, the mixup GAN at 20:01 UTC beside BGAN, and
-#: ``finished`` waits for all four.
+#: M-BGAN at 20:00 UTC; BGAN started at 17:34 UTC beside M-BGAN, the mixup GAN at 20:01 UTC beside BGAN (both
+#: resumed at 20:51 UTC after a session's end), and ``finished`` waits for all four.
 #: ``steps_per_second``: each process's speed on one thread beside the other, read from its progress bar.
 PAPER_RING_THESIS_CPU_RECORD = {
     "dataset": "ring",
@@ -275,17 +275,21 @@ PAPER_RING_THESIS_CPU_RECORD = {
         "bgan": _curve(
             {1000: [0, 0, 2, 1, 1, 0, 0, 0, 0, 0],
              2000: [4, 1, 4, 6, 4, 0, 1, 4, 0, 4],
-             5000: [8, 5, 8, 7, 7, 8, 8, 8, 8, 6]},
+             5000: [8, 5, 8, 7, 7, 8, 8, 8, 8, 6],
+             10000: [8, 7, 6, 4, 8, 3, 7, 7, 6, 4]},
             {1000: [0.0, 0.0, 1.3, 2.4, 0.8, 0.0, 0.0, 0.0, 0.0, 0.0],
              2000: [1.1, 28.5, 1.6, 1.6, 1.4, 0.0, 0.1, 1.0, 0.0, 2.6],
-             5000: [8.2, 2.7, 2.5, 16.2, 21.5, 26.8, 32.3, 25.2, 27.2, 36.8]}),
+             5000: [8.2, 2.7, 2.5, 16.2, 21.5, 26.8, 32.3, 25.2, 27.2, 36.8],
+             10000: [45.9, 23.1, 13.5, 0.7, 25.4, 70.4, 36.8, 73.1, 25.0, 62.4]}),
         "mixup": _curve(
             {1000: [3, 5, 2, 2, 1, 1, 3, 0, 2, 1],
              2000: [2, 3, 0, 1, 3, 1, 2, 1, 2, 0],
-             5000: [3, 5, 0, 1, 1, 4, 4, 3, 3, 2]},
+             5000: [3, 5, 0, 1, 1, 4, 4, 3, 3, 2],
+             10000: [2, 3, 2, 2, 2, 2, 0, 3, 1, 7]},
             {1000: [2.8, 6.7, 0.2, 0.4, 2.4, 0.2, 1.8, 0.0, 1.8, 1.4],
              2000: [1.4, 3.7, 0.0, 0.1, 0.6, 0.7, 1.7, 1.0, 0.6, 0.0],
-             5000: [3.2, 5.4, 0.0, 4.5, 4.1, 1.0, 4.0, 10.3, 1.4, 2.4]}),
+             5000: [3.2, 5.4, 0.0, 4.5, 4.1, 1.0, 4.0, 10.3, 1.4, 2.4],
+             10000: [0.2, 3.9, 8.9, 1.0, 8.9, 1.0, 0.0, 7.1, 5.2, 12.1]}),
     },
 }
 
