@@ -12,7 +12,7 @@ process printed to its log (and, for a run that finished, its JSON), copied with
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -508,6 +508,15 @@ def verdicts_along(record: Mapping = PAPER_RING_RECORD, method: str = "mbgan", q
                      for verdict, steps in steps_by_verdict.items())
 
 
+def _last_modes_verdicts(record: Mapping) -> Dict[str, Tuple[int, str]]:
+    """Each batch GAN's last evaluation against the GAN on modes: method -> (step, verdict)."""
+    last: Dict[str, Tuple[int, str]] = {}
+    for row in paper_record_comparisons(record):
+        if row["quantity"] == "modes" and row["step"] >= last.get(row["method"], (0, ""))[0]:
+            last[row["method"]] = (row["step"], row["verdict"])
+    return last
+
+
 def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str:
     """The thesis' Fig. 4.3 sentence ("the standard GAN setting quickly diverges ... while both batch smoothing and
     mixup successfully fit the majority of modes") read against a record of its setting, so far as it has run.
@@ -534,10 +543,7 @@ def thesis_figure_reading(record: Mapping = PAPER_RING_THESIS_CPU_RECORD) -> str
     gan_mean = float(np.mean(curves["gan"][gan_last]["modes"]))
     bar = PAPER_GAN_BARS[_dataset(record)]
     gan_below = gan_mean < bar
-    last_verdicts = {}
-    for row in paper_record_comparisons(record):
-        if row["quantity"] == "modes" and row["step"] >= last_verdicts.get(row["method"], (0, ""))[0]:
-            last_verdicts[row["method"]] = (row["step"], row["verdict"])
+    last_verdicts = _last_modes_verdicts(record)
     gan_part = (f"the GAN covers {gan_mean:.1f} modes at step {gan_last:,}, "
                 f"{'below' if gan_below else 'at or above'} the bar of {bar:g}")
 
